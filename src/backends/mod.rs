@@ -1,0 +1,4 @@
+//! Backends: the embedded simulated cluster and (feature `libvirt`) real
+//! clusters through libvirt. Both implement [`crate::cluster::Backend`].
+
+pub mod sim;

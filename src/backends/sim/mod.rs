@@ -1,0 +1,599 @@
+//! The embedded simulated cluster (DESIGN §3.1).
+//!
+//! State lives here; migrations run in [`engine`]; time comes from a
+//! [`clock::Clock`] that tests drive by hand (`Speed::Max` plus [`SimCluster::advance`])
+//! and people watch at real speed.
+
+pub mod clock;
+pub mod engine;
+pub mod generate;
+pub mod noise;
+pub mod scenario;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::cluster::{
+    Backend, BackendError, ClusterEvent, ClusterSnapshot, Migration, MigrationId,
+    MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume, VolumeKind, GIB,
+};
+use crate::plan::{self, Placement};
+
+use clock::{Clock, Speed};
+use engine::{Guest, Signal, SimMigration};
+use scenario::{Scenario, ScheduledEvent};
+
+/// Memory each node keeps for itself.
+pub const HOST_RESERVE: u64 = 2 * GIB;
+/// Engine step while something moves (virtual seconds).
+const QUANTUM_S: f64 = 0.01;
+/// Dirty-rate noise: ±10 % around the workload's rate, per 100 ms.
+const DIRTY_SPREAD: f64 = 0.2;
+const EVENT_LOG_LEN: usize = 200;
+const FINISHED_KEPT: usize = 50;
+
+struct Active {
+    engine: SimMigration,
+    placement: Placement,
+    /// Key of the VM's dirty-rate noise.
+    noise_key: u64,
+}
+
+pub struct SimCluster {
+    name: String,
+    seed: u64,
+    setup_s: f64,
+    ha_restart_s: f64,
+    /// Virtual seconds since the scenario started.
+    now: f64,
+    clock: Clock,
+    nodes: Vec<Node>,
+    volumes: Vec<Volume>,
+    vms: Vec<Vm>,
+    migrations: Vec<Active>,
+    scheduled: VecDeque<ScheduledEvent>,
+    restarts: Vec<(f64, String)>,
+    failed_links: Vec<(String, String)>,
+    events: VecDeque<ClusterEvent>,
+    next_id: MigrationId,
+}
+
+impl SimCluster {
+    pub fn new(scenario: Scenario, speed: Speed) -> Self {
+        let mut sim = Self {
+            name: scenario.name,
+            seed: scenario.seed,
+            setup_s: scenario.setup_s,
+            ha_restart_s: scenario.ha_restart_s,
+            now: 0.0,
+            clock: Clock::new(speed, 0.0),
+            nodes: scenario.nodes,
+            volumes: scenario.volumes,
+            vms: scenario.vms,
+            migrations: Vec::new(),
+            scheduled: scenario.events.into(),
+            restarts: Vec::new(),
+            failed_links: Vec::new(),
+            events: VecDeque::new(),
+            next_id: 1,
+        };
+        sim.log(format!(
+            "simulated cluster {} started: {} nodes, {} VMs",
+            sim.name,
+            sim.nodes.len(),
+            sim.vms.len()
+        ));
+        sim
+    }
+
+    /// Loads a scenario by name, path or `gen:` spec.
+    pub fn from_spec(spec: &str, speed: Speed) -> Result<Self, scenario::ScenarioError> {
+        Ok(Self::new(scenario::load(spec)?, speed))
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        (self.now * 1000.0).round() as u64
+    }
+
+    fn log(&mut self, text: String) {
+        if self.events.len() == EVENT_LOG_LEN {
+            self.events.pop_front();
+        }
+        self.events.push_back(ClusterEvent {
+            at_ms: self.now_ms(),
+            text,
+        });
+    }
+
+    /// Catches virtual time up with the wall clock (no-op at `Speed::Max`).
+    fn sync(&mut self) {
+        let target = self.clock.target(self.now);
+        if target > self.now {
+            self.advance(Duration::from_secs_f64(target - self.now));
+        }
+    }
+
+    /// Moves virtual time forward by `dt`, running migrations, HA restarts
+    /// and scheduled events on the way.
+    pub fn advance(&mut self, dt: Duration) {
+        let end = self.now + dt.as_secs_f64();
+        while self.now < end - 1e-12 {
+            let next_timer = self
+                .scheduled
+                .front()
+                .map(|e| e.at_s())
+                .into_iter()
+                .chain(self.restarts.iter().map(|r| r.0))
+                .fold(f64::INFINITY, f64::min);
+            let busy = self.migrations.iter().any(|m| !m.engine.is_done());
+            let mut step = (end - self.now).min((next_timer - self.now).max(0.0));
+            if busy {
+                step = step.min(QUANTUM_S);
+            }
+            if busy && step > 0.0 {
+                self.step_migrations(step);
+            }
+            self.now += step;
+            self.fire_timers();
+        }
+        self.now = self.now.max(end);
+    }
+
+    fn step_migrations(&mut self, dt: f64) {
+        let bucket = (self.now * 10.0) as u64;
+        let bws = self.bandwidths();
+        let mut finished = Vec::new();
+        let mut resumed = Vec::new();
+        for (i, a) in self.migrations.iter_mut().enumerate() {
+            if a.engine.is_done() {
+                continue;
+            }
+            let mult = noise::around_one(self.seed, a.noise_key, bucket, DIRTY_SPREAD);
+            for s in a.engine.step(dt, bws[i], mult) {
+                match s {
+                    Signal::Resumed => resumed.push(i),
+                    Signal::Finished => finished.push(i),
+                }
+            }
+        }
+        for i in resumed {
+            self.on_resumed(i);
+        }
+        for i in finished {
+            self.on_finished(i);
+        }
+    }
+
+    /// Bandwidth each migration gets now: its own limit, and each node's NIC
+    /// shared among the migrations moving bytes through it.
+    fn bandwidths(&self) -> Vec<f64> {
+        let users = |node: &str| {
+            self.migrations
+                .iter()
+                .filter(|m| !m.engine.is_done() && (m.engine.view.from == node || m.engine.view.to == node))
+                .count()
+                .max(1) as f64
+        };
+        let nic = |node: &str| self.nodes.iter().find(|n| n.name == node).map_or(1.0, |n| n.nic_bps as f64);
+        self.migrations
+            .iter()
+            .map(|m| {
+                let v = &m.engine.view;
+                let share = (nic(&v.from) / users(&v.from)).min(nic(&v.to) / users(&v.to));
+                v.options.bandwidth_bps.map_or(share, |b| share.min(b as f64))
+            })
+            .collect()
+    }
+
+    fn on_resumed(&mut self, i: usize) {
+        let (vm, to, placement) = {
+            let a = &self.migrations[i];
+            (a.engine.view.vm.clone(), a.engine.view.to.clone(), a.placement.clone())
+        };
+        for lun in &placement.lun_moves {
+            if let Some(v) = self.volumes.iter_mut().find(|v| v.name == *lun) {
+                v.owner = Some(to.clone());
+            }
+        }
+        if let Some(v) = self.vms.iter_mut().find(|v| v.name == vm) {
+            v.node = to.clone();
+            for (from_vol, to_vol, size) in &placement.copies {
+                if let Some(d) = v.disks.iter_mut().find(|d| d.volume == *from_vol) {
+                    d.volume = to_vol.clone();
+                }
+                for vol in self.volumes.iter_mut() {
+                    if vol.name == *from_vol {
+                        vol.used = vol.used.saturating_sub(*size);
+                    } else if vol.name == *to_vol {
+                        vol.used += size;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_finished(&mut self, i: usize) {
+        let view = self.migrations[i].engine.view.clone();
+        if let Some(v) = self.vms.iter_mut().find(|v| v.name == view.vm) {
+            if v.state == VmState::Migrating {
+                v.state = VmState::Running;
+            }
+        }
+        let text = match &view.outcome {
+            Some(Outcome::Completed) => format!(
+                "{} migrated {} → {} in {} rounds, downtime {:.0} ms",
+                view.vm,
+                view.from,
+                view.to,
+                view.rounds.len(),
+                view.actual_downtime_ms.unwrap_or(0.0)
+            ),
+            Some(Outcome::Aborted { reason }) => {
+                format!("migration of {} to {} aborted: {reason}", view.vm, view.to)
+            }
+            Some(Outcome::Failed { reason }) => {
+                format!("migration of {} to {} failed: {reason}", view.vm, view.to)
+            }
+            None => return,
+        };
+        self.log(text);
+        let done = self.migrations.iter().filter(|m| m.engine.is_done()).count();
+        if done > FINISHED_KEPT {
+            if let Some(pos) = self.migrations.iter().position(|m| m.engine.is_done()) {
+                self.migrations.remove(pos);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        while let Some(e) = self.scheduled.front() {
+            if e.at_s() > self.now + 1e-9 {
+                break;
+            }
+            match self.scheduled.pop_front() {
+                Some(ScheduledEvent::NodeDown { node, .. }) => self.fail_node(&node),
+                Some(ScheduledEvent::NodeUp { node, .. }) => self.recover_node(&node),
+                None => {}
+            }
+        }
+        let due: Vec<String> = self
+            .restarts
+            .iter()
+            .filter(|r| r.0 <= self.now + 1e-9)
+            .map(|r| r.1.clone())
+            .collect();
+        self.restarts.retain(|r| r.0 > self.now + 1e-9);
+        for vm in due {
+            self.restart(&vm);
+        }
+    }
+
+    /// A node fails: migrations through it fail, its HA VMs restart elsewhere
+    /// after the scenario's restart time, the others stop.
+    pub fn fail_node(&mut self, name: &str) {
+        self.sync();
+        let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) else {
+            return;
+        };
+        if node.state == NodeState::Down {
+            return;
+        }
+        node.state = NodeState::Down;
+        node.error = Some("node failed".into());
+        self.log(format!("node {name} failed"));
+        self.fail_migrations(
+            |v| v.from == name || v.to == name,
+            &format!("node {name} failed during the migration"),
+        );
+        let restart_at = self.now + self.ha_restart_s;
+        let mut texts = Vec::new();
+        for vm in self.vms.iter_mut().filter(|v| v.node == name) {
+            match vm.state {
+                VmState::Stopped => {}
+                _ if vm.ha => {
+                    vm.state = VmState::Restarting;
+                    self.restarts.push((restart_at, vm.name.clone()));
+                    texts.push(format!("{} is restarting (HA)", vm.name));
+                }
+                _ => {
+                    vm.state = VmState::Stopped;
+                    texts.push(format!("{} stopped with its node (not HA)", vm.name));
+                }
+            }
+        }
+        for t in texts {
+            self.log(t);
+        }
+    }
+
+    pub fn recover_node(&mut self, name: &str) {
+        self.sync();
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
+            node.state = NodeState::Up;
+            node.error = None;
+            self.log(format!("node {name} is up again"));
+        }
+    }
+
+    /// The migration network between `a` and `b` breaks.
+    pub fn fail_link(&mut self, a: &str, b: &str) {
+        self.sync();
+        self.failed_links.push((a.to_string(), b.to_string()));
+        self.log(format!("migration link {a} ↔ {b} lost"));
+        self.fail_migrations(
+            |v| (v.from == a && v.to == b) || (v.from == b && v.to == a),
+            &format!("migration link between {a} and {b} lost"),
+        );
+    }
+
+    pub fn restore_link(&mut self, a: &str, b: &str) {
+        self.failed_links
+            .retain(|(x, y)| !((x == a && y == b) || (x == b && y == a)));
+        self.log(format!("migration link {a} ↔ {b} restored"));
+    }
+
+    fn link_failed(&self, a: &str, b: &str) -> bool {
+        self.failed_links
+            .iter()
+            .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+    }
+
+    fn fail_migrations(&mut self, hit: impl Fn(&Migration) -> bool, why: &str) {
+        let mut lost = Vec::new();
+        let mut ended = Vec::new();
+        for (i, a) in self.migrations.iter_mut().enumerate() {
+            if a.engine.is_done() || !hit(&a.engine.view) {
+                continue;
+            }
+            let on_target = a.engine.resumed();
+            let reason = if on_target {
+                format!("{why}; {} had already moved to {}", a.engine.view.vm, a.engine.view.to)
+            } else {
+                format!("{why}; {} keeps running on {}", a.engine.view.vm, a.engine.view.from)
+            };
+            if a.engine.fail(&reason) {
+                lost.push(a.engine.view.vm.clone());
+            }
+            ended.push(i);
+        }
+        for i in ended {
+            self.on_finished(i);
+        }
+        for vm in lost {
+            if let Some(v) = self.vms.iter_mut().find(|v| v.name == vm) {
+                v.state = VmState::Stopped;
+            }
+            self.log(format!(
+                "{vm} was lost: post-copy had moved it and the rest of its memory could not arrive"
+            ));
+        }
+    }
+
+    fn restart(&mut self, name: &str) {
+        let snap = self.build_snapshot();
+        let Some(vm) = snap.vm(name).cloned() else {
+            return;
+        };
+        let fits = |n: &Node| {
+            n.state == NodeState::Up
+                && n.mem_free() >= vm.memory
+                && plan::cpu::compatible(&vm.cpu_model, &n.cpu_model)
+                && vm.disks.iter().all(|d| {
+                    snap.volume(&d.volume).is_some_and(|v| {
+                        v.reachable_from(&n.name)
+                            && (v.kind != VolumeKind::SharedLun
+                                || v.owner.as_deref() == Some(&n.name)
+                                || snap.node(v.owner.as_deref().unwrap_or("")).is_none_or(|o| o.state != NodeState::Up))
+                    })
+                })
+        };
+        let target = snap
+            .nodes
+            .iter()
+            .filter(|n| fits(n))
+            .max_by_key(|n| n.mem_free())
+            .map(|n| n.name.clone());
+        let Some(target) = target else {
+            if let Some(v) = self.vms.iter_mut().find(|v| v.name == name) {
+                v.state = VmState::Stopped;
+            }
+            self.log(format!(
+                "{name} could not be restarted: no up node reaches its disks with {} free",
+                crate::cluster::units::bytes(vm.memory)
+            ));
+            return;
+        };
+        for d in &vm.disks {
+            if let Some(v) = self.volumes.iter_mut().find(|v| v.name == d.volume && v.kind == VolumeKind::SharedLun) {
+                v.owner = Some(target.clone());
+            }
+        }
+        if let Some(v) = self.vms.iter_mut().find(|v| v.name == name) {
+            v.node = target.clone();
+            v.state = VmState::Running;
+        }
+        self.log(format!("{name} restarted on {target} (HA)"));
+    }
+
+    fn build_snapshot(&self) -> ClusterSnapshot {
+        let bucket = (self.now / 2.0) as u64;
+        let throttle_of = |vm: &str| {
+            self.migrations
+                .iter()
+                .find(|m| !m.engine.is_done() && m.engine.view.vm == vm)
+                .map_or(0, |m| m.engine.view.throttle_pct)
+        };
+        let vms: Vec<Vm> = self
+            .vms
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                v.cpu_used_pct = if matches!(v.state, VmState::Running | VmState::Migrating) {
+                    let load = v.workload.cpu_load * noise::around_one(self.seed, noise::key(&v.name), bucket, 0.4);
+                    (load * (1.0 - throttle_of(&v.name) as f64 / 100.0) * 100.0).clamp(0.0, 100.0)
+                } else {
+                    0.0
+                };
+                v
+            })
+            .collect();
+        let mut nodes = self.nodes.clone();
+        for n in nodes.iter_mut() {
+            let (mut mem, mut cpu) = (HOST_RESERVE, 0.0);
+            if n.state == NodeState::Down {
+                n.mem_used = 0;
+                n.cpu_used_pct = 0.0;
+                continue;
+            }
+            for v in vms.iter().filter(|v| v.node == n.name && v.state != VmState::Stopped && v.state != VmState::Restarting) {
+                mem += v.memory;
+                cpu += v.vcpus as f64 * v.cpu_used_pct / 100.0;
+            }
+            // Memory held on the other end of a migration until it is done.
+            for m in self.migrations.iter().filter(|m| !m.engine.is_done()) {
+                let v = &m.engine.view;
+                let other_end = if m.engine.resumed() { &v.from } else { &v.to };
+                if *other_end == n.name {
+                    mem += v.memory;
+                }
+            }
+            n.mem_used = mem.min(n.mem_total.max(mem));
+            n.cpu_used_pct = (cpu / n.cpus as f64 * 100.0 + 1.5).clamp(0.0, 100.0);
+        }
+        ClusterSnapshot {
+            cluster: self.name.clone(),
+            backend: "sim".into(),
+            at_ms: self.now_ms(),
+            nodes,
+            volumes: self.volumes.clone(),
+            vms,
+            migrations: self.migrations.iter().map(|m| m.engine.view.clone()).collect(),
+            events: self.events.iter().cloned().collect(),
+        }
+    }
+
+    fn active(&mut self, id: MigrationId) -> Result<&mut SimMigration, BackendError> {
+        self.migrations
+            .iter_mut()
+            .find(|m| m.engine.view.id == id)
+            .map(|m| &mut m.engine)
+            .ok_or(BackendError::NoSuchMigration(id))
+    }
+}
+
+/// Names for an error message, shortened for huge clusters.
+fn known_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let all: Vec<&str> = names.collect();
+    let mut out: Vec<String> = all.iter().take(25).map(|s| s.to_string()).collect();
+    if all.len() > 25 {
+        out.push(format!("and {} more", all.len() - 25));
+    }
+    out
+}
+
+impl Backend for SimCluster {
+    fn kind(&self) -> &'static str {
+        "sim"
+    }
+
+    fn snapshot(&mut self) -> Result<ClusterSnapshot, BackendError> {
+        self.sync();
+        Ok(self.build_snapshot())
+    }
+
+    fn start_migration(&mut self, req: &MigrationRequest) -> Result<MigrationId, BackendError> {
+        self.sync();
+        let snap = self.build_snapshot();
+        let vm = snap.vm(&req.vm).ok_or_else(|| BackendError::UnknownVm {
+            name: req.vm.clone(),
+            known: known_names(snap.vms.iter().map(|v| v.name.as_str())),
+        })?;
+        let node = snap.node(&req.to).ok_or_else(|| BackendError::UnknownNode {
+            name: req.to.clone(),
+            known: known_names(snap.nodes.iter().map(|n| n.name.as_str())),
+        })?;
+        let placement = plan::check(&snap, vm, node, req.options.copy_storage)
+            .map_err(BackendError::Refused)?;
+        if self.link_failed(&vm.node, &node.name) {
+            return Err(BackendError::NotPossible(format!(
+                "the migration link between {} and {} is down; restore it or pick another node",
+                vm.node, node.name
+            )));
+        }
+        let source_nic = snap.node(&vm.node).map_or(node.nic_bps, |s| s.nic_bps);
+        let id = self.next_id;
+        self.next_id += 1;
+        let engine = SimMigration::new(
+            id,
+            &vm.name,
+            &vm.node,
+            &node.name,
+            req.options.clone(),
+            Guest {
+                memory: vm.memory as f64,
+                wws: vm.workload.wws_bytes.min(vm.memory) as f64,
+                dirty_bps: vm.workload.dirty_bps as f64,
+            },
+            placement.storage_bytes(),
+            source_nic.min(node.nic_bps) as f64,
+            self.setup_s,
+            self.now_ms(),
+        );
+        let text = format!("migration of {} {} → {} started", vm.name, vm.node, node.name);
+        if let Some(v) = self.vms.iter_mut().find(|v| v.name == req.vm) {
+            v.state = VmState::Migrating;
+        }
+        self.migrations.push(Active {
+            engine,
+            placement,
+            noise_key: noise::key(&req.vm),
+        });
+        self.log(text);
+        Ok(id)
+    }
+
+    fn migration(&mut self, id: MigrationId) -> Result<Migration, BackendError> {
+        self.sync();
+        Ok(self.active(id)?.view.clone())
+    }
+
+    fn abort(&mut self, id: MigrationId) -> Result<(), BackendError> {
+        self.sync();
+        self.active(id)?
+            .abort("aborted by the operator")
+            .map_err(BackendError::NotPossible)?;
+        if let Some(i) = self.migrations.iter().position(|m| m.engine.view.id == id) {
+            self.on_finished(i);
+        }
+        Ok(())
+    }
+
+    fn set_max_downtime(&mut self, id: MigrationId, ms: u64) -> Result<(), BackendError> {
+        self.sync();
+        self.active(id)?.set_max_downtime(ms);
+        Ok(())
+    }
+
+    fn set_bandwidth(&mut self, id: MigrationId, bps: Option<u64>) -> Result<(), BackendError> {
+        self.sync();
+        self.active(id)?.set_bandwidth(bps);
+        Ok(())
+    }
+
+    fn start_postcopy(&mut self, id: MigrationId) -> Result<(), BackendError> {
+        self.sync();
+        self.active(id)?
+            .request_postcopy()
+            .map_err(BackendError::NotPossible)
+    }
+
+    fn wait(&mut self, max: Duration) {
+        match self.clock.speed() {
+            Speed::Max => self.advance(max),
+            Speed::Times(_) => {
+                std::thread::sleep(max);
+                self.sync();
+            }
+        }
+    }
+}

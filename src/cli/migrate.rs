@@ -1,0 +1,321 @@
+//! `vmshift migrate VM NODE [...]`: the plan and prediction, then one line
+//! (or JSON object) per step and round, then the outcome.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{exit, CliError, MigrateArgs};
+use crate::cluster::{
+    units, Backend, BackendError, Migration, MigrationOptions, MigrationRequest, Outcome, Step,
+    MIB,
+};
+use crate::config::Config;
+use crate::plan::{self, Placement, Prediction};
+use crate::record::{Record, Recorder};
+
+/// How often progress is read while a migration runs.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+pub fn options(cfg: &Config, args: &MigrateArgs) -> MigrationOptions {
+    let mut o = cfg.migration.clone();
+    if let Some(ms) = args.max_downtime {
+        o.max_downtime_ms = ms;
+    }
+    if let Some(mib) = args.bandwidth {
+        o.bandwidth_bps = Some(mib * MIB);
+    }
+    o.auto_converge |= args.auto_converge;
+    if let Some(p) = args.postcopy {
+        o.postcopy = p;
+    }
+    if let Some(s) = args.on_stall {
+        o.on_stall = s;
+    }
+    o.copy_storage |= args.copy_storage;
+    o
+}
+
+/// Prints to stdout as text or JSON, and the final error sentence to stderr.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn line(&self, text: String, value: serde_json::Value) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn fail(&self, code: u8, kind: &str, message: String) -> CliError {
+        if self.json {
+            println!("{}", json!({"event": "error", "kind": kind, "message": message}));
+        }
+        CliError::new(code, message)
+    }
+}
+
+fn backend_error(out: &Out, e: BackendError) -> CliError {
+    match e {
+        BackendError::Refused(r) => out.fail(exit::REFUSED, "refused", r.to_string()),
+        e @ (BackendError::UnknownVm { .. } | BackendError::UnknownNode { .. }) => {
+            out.fail(exit::INPUT, "unknown_name", e.to_string())
+        }
+        e => out.fail(exit::BACKEND, "backend", e.to_string()),
+    }
+}
+
+pub fn run(backend: &mut dyn Backend, cfg: &Config, args: &MigrateArgs) -> Result<ExitCode, CliError> {
+    let out = Out { json: args.json };
+    if cfg.read_only && !args.dry_run {
+        return Err(out.fail(
+            exit::INPUT,
+            "read_only",
+            "vmshift runs read-only (--read-only or read_only in the config); drop it to migrate, or add --dry-run".into(),
+        ));
+    }
+    let opts = options(cfg, args);
+    let snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+    let vm = snap.vm(&args.vm).ok_or_else(|| {
+        backend_error(
+            &out,
+            BackendError::UnknownVm {
+                name: args.vm.clone(),
+                known: snap.vms.iter().map(|v| v.name.clone()).collect(),
+            },
+        )
+    })?;
+    let node = snap.node(&args.node).ok_or_else(|| {
+        backend_error(
+            &out,
+            BackendError::UnknownNode {
+                name: args.node.clone(),
+                known: snap.nodes.iter().map(|n| n.name.clone()).collect(),
+            },
+        )
+    })?;
+    let placement = plan::check(&snap, vm, node, opts.copy_storage)
+        .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
+    let prediction = plan::predict_for(&snap, vm, node, &opts, placement.storage_bytes());
+    print_plan(&out, &snap, &args.vm, &args.node, &opts, &placement, &prediction);
+
+    if args.dry_run {
+        if prediction.converges {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(out.fail(
+            exit::NOT_COMPLETED,
+            "will_not_converge",
+            format!(
+                "{} would not converge with these settings; {}",
+                args.vm,
+                advice_text(&prediction)
+            ),
+        ));
+    }
+
+    let id = backend
+        .start_migration(&MigrationRequest {
+            vm: args.vm.clone(),
+            to: args.node.clone(),
+            options: opts,
+        })
+        .map_err(|e| backend_error(&out, e))?;
+    let mut shown = Shown::default();
+    let m = loop {
+        backend.wait(PROGRESS_INTERVAL);
+        let m = backend.migration(id).map_err(|e| backend_error(&out, e))?;
+        shown.print_new(&out, &m);
+        if m.is_finished() {
+            break m;
+        }
+    };
+    let recorded = Recorder::open_default()
+        .and_then(|r| r.append(&Record::new(backend.kind(), &snap.cluster, m.clone())));
+    if let Err(e) = recorded {
+        eprintln!("vmshift: warning: {e}");
+    }
+    finish(&out, &m)
+}
+
+fn advice_text(p: &Prediction) -> String {
+    let a: Vec<String> = p.advice.iter().map(|a| a.to_string()).collect();
+    format!("to make it converge: {}", a.join("; or "))
+}
+
+fn print_plan(
+    out: &Out,
+    snap: &crate::cluster::ClusterSnapshot,
+    vm_name: &str,
+    to: &str,
+    o: &MigrationOptions,
+    placement: &Placement,
+    p: &Prediction,
+) {
+    let vm = snap.vm(vm_name).expect("checked");
+    let node = snap.node(to).expect("checked");
+    let link = snap.node(&vm.node).map_or(node.nic_bps, |s| s.nic_bps.min(node.nic_bps));
+    let bw = o.bandwidth_bps.map_or(link, |b| b.min(link));
+    if out.json {
+        println!(
+            "{}",
+            json!({
+                "event": "plan",
+                "vm": vm.name, "from": vm.node, "to": node.name,
+                "memory": vm.memory, "dirty_bps": vm.workload.dirty_bps, "wws_bytes": vm.workload.wws_bytes,
+                "bandwidth_bps": bw,
+                "options": o,
+                "lun_moves": placement.lun_moves,
+                "storage_copies": placement.copies.iter().map(|(f, t, b)| json!({"from": f, "to": t, "bytes": b})).collect::<Vec<_>>(),
+                "prediction": p,
+            })
+        );
+        return;
+    }
+    println!(
+        "plan     {}: {} → {}, {} memory, dirtying ~{} over a {} hot set",
+        vm.name,
+        vm.node,
+        node.name,
+        units::bytes(vm.memory),
+        units::rate(vm.workload.dirty_bps),
+        units::bytes(vm.workload.wws_bytes)
+    );
+    let volumes: Vec<String> = vm
+        .disks
+        .iter()
+        .filter_map(|d| snap.volume(&d.volume))
+        .map(|v| format!("{} ({})", v.name, v.kind.label()))
+        .collect();
+    println!(
+        "checks   {} is up; CPU {} ok; {} of {} free; disks on {}",
+        node.name,
+        node.cpu_model,
+        units::bytes(vm.memory),
+        units::bytes(node.mem_free()),
+        volumes.join(", ")
+    );
+    for lun in &placement.lun_moves {
+        println!("         LUN {lun} holds only {} and its ownership moves to {}", vm.name, node.name);
+    }
+    for (from, to_vol, bytes) in &placement.copies {
+        println!("         copies {} of disk from {from} to {to_vol} (shared-nothing)", units::bytes(*bytes));
+    }
+    println!(
+        "options  max downtime {} ms, bandwidth {}{}, auto-converge {}, post-copy {:?}, on stall {:?}",
+        o.max_downtime_ms,
+        units::rate(bw),
+        if o.bandwidth_bps.is_some() { "" } else { " (link)" },
+        if o.auto_converge { "on" } else { "off" },
+        o.postcopy,
+        o.on_stall
+    );
+    println!("predict  {}", p.summary(o.max_downtime_ms));
+    if !p.converges || !p.advice.is_empty() {
+        println!("advice   {}", advice_text(p));
+    }
+}
+
+/// What has been printed so far of a running migration.
+#[derive(Default)]
+struct Shown {
+    steps: [bool; 6],
+    rounds: usize,
+    postcopy: bool,
+    stalled: bool,
+}
+
+impl Shown {
+    fn step(&mut self, out: &Out, m: &Migration, s: Step) {
+        if let (false, Some(at)) = (self.steps[s.index()], m.step_started_ms[s.index()]) {
+            self.steps[s.index()] = true;
+            out.line(
+                format!("step     {:<17} +{}", s.label(), units::millis(at)),
+                json!({"event": "step", "step": s, "at_ms": at}),
+            );
+        }
+    }
+
+    fn print_new(&mut self, out: &Out, m: &Migration) {
+        // Steps before pre-copy, then the rounds, then the rest: the order they happened.
+        for s in [Step::PrepareTarget, Step::PreCopy] {
+            self.step(out, m, s);
+        }
+        for r in &m.rounds[self.rounds..] {
+            out.line(
+                format!(
+                    "round {:<2} sent {:>9} in {:>7}, still dirty {:>9}, dirty rate {:>11}, bandwidth {:>11}{}",
+                    r.index,
+                    units::bytes(r.bytes_sent),
+                    units::millis(r.duration_ms),
+                    units::bytes(r.bytes_dirty),
+                    units::rate(r.dirty_bps),
+                    units::rate(r.bandwidth_bps),
+                    if r.throttle_pct > 0 { format!(", throttle {} %", r.throttle_pct) } else { String::new() }
+                ),
+                json!({"event": "round", "round": r}),
+            );
+        }
+        self.rounds = m.rounds.len();
+        if m.stalled && !self.stalled {
+            self.stalled = true;
+            out.line(
+                format!("stalled  rounds stopped shrinking after {} rounds", m.rounds.len()),
+                json!({"event": "stalled", "rounds": m.rounds.len()}),
+            );
+        }
+        if m.postcopy_active && !self.postcopy {
+            self.postcopy = true;
+            out.line(
+                "postcopy switched to post-copy: the VM runs on the target and pulls its remaining memory".into(),
+                json!({"event": "postcopy"}),
+            );
+        }
+        for s in &Step::ALL[2..] {
+            self.step(out, m, *s);
+        }
+    }
+}
+
+fn finish(out: &Out, m: &Migration) -> Result<ExitCode, CliError> {
+    let downtime = m.actual_downtime_ms.unwrap_or(0.0);
+    match m.outcome.as_ref().expect("finished") {
+        Outcome::Completed => {
+            out.line(
+                format!(
+                    "done     {} now runs on {}: {} rounds, {}, {} sent, actual downtime {} (limit {} ms){}",
+                    m.vm,
+                    m.to,
+                    m.rounds.len(),
+                    units::millis(m.elapsed_ms),
+                    units::bytes(m.total_sent()),
+                    units::millis(downtime),
+                    m.options.max_downtime_ms,
+                    if m.postcopy_active { ", via post-copy" } else { "" }
+                ),
+                json!({
+                    "event": "done", "outcome": m.outcome, "vm": m.vm, "node": m.to,
+                    "rounds": m.rounds.len(), "elapsed_ms": m.elapsed_ms, "bytes_sent": m.total_sent(),
+                    "actual_downtime_ms": downtime, "max_downtime_ms": m.options.max_downtime_ms,
+                    "postcopy": m.postcopy_active,
+                }),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        o => {
+            let word = if matches!(o, Outcome::Aborted { .. }) { "aborted" } else { "failed" };
+            out.line(
+                format!("{word:<8} {}: {}", m.vm, o.reason().unwrap_or("")),
+                json!({"event": "done", "outcome": o, "vm": m.vm, "rounds": m.rounds.len(), "elapsed_ms": m.elapsed_ms}),
+            );
+            Err(CliError::new(
+                exit::NOT_COMPLETED,
+                format!("migration of {} to {} {word}: {}", m.vm, m.to, o.reason().unwrap_or("")),
+            ))
+        }
+    }
+}

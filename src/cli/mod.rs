@@ -1,0 +1,158 @@
+//! Command-line interface (DESIGN §5): argument parsing and the sub-commands
+//! for scripts and people without a TTY.
+
+mod history;
+mod migrate;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backends::sim::{clock::Speed, SimCluster};
+use crate::cluster::{Backend, OnStall, PostcopyMode};
+use crate::config::{self, BackendKind, Config};
+
+/// Exit codes: 0 success.
+pub mod exit {
+    /// Bad input: arguments, config, scenario, unknown names.
+    pub const INPUT: u8 = 2;
+    /// The placement check refused the migration.
+    pub const REFUSED: u8 = 3;
+    /// The migration did not complete (aborted, failed, or predicted not to converge).
+    pub const NOT_COMPLETED: u8 = 4;
+    /// The backend could not be reached or failed.
+    pub const BACKEND: u8 = 5;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vmshift",
+    version,
+    about = "See a virtualization cluster and live-migrate VMs between its nodes.",
+    long_about = "See a virtualization cluster and live-migrate VMs between its nodes.\n\nWith no command, opens the interactive view of the configured cluster (the built-in simulated cluster by default)."
+)]
+pub struct Cli {
+    /// Config file (default: $VMSHIFT_CONFIG, then ~/.config/vmshift/config.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Simulator scenario: built-in name (default, small), TOML file, or gen:nodes=N,vms=M.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub scenario: Option<String>,
+    /// Simulated seconds per real second, or "max".
+    #[arg(long, global = true, value_name = "N|max")]
+    pub speed: Option<Speed>,
+    /// Offer and accept no action that changes the cluster.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Do not capture the mouse.
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One snapshot of the cluster: nodes, volumes, VMs.
+    Status {
+        /// One JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Live-migrate one VM, printing the plan and every round.
+    Migrate(MigrateArgs),
+    /// Past migrations from the flight recorder.
+    History {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The VM to move.
+    pub vm: String,
+    /// The node to move it to.
+    pub node: String,
+    /// Longest pause allowed at switchover, ms [default: config, else 300].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub max_downtime: Option<u64>,
+    /// Bandwidth limit, MiB/s [default: config, else the link's speed].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub bandwidth: Option<u64>,
+    /// Throttle the guest when pre-copy does not converge.
+    #[arg(long)]
+    pub auto_converge: bool,
+    /// Post-copy: off, auto (when pre-copy stalls), now.
+    #[arg(long, value_name = "off|auto|now")]
+    pub postcopy: Option<PostcopyMode>,
+    /// When rounds stop shrinking: abort, postcopy, wait.
+    #[arg(long, value_name = "abort|postcopy|wait")]
+    pub on_stall: Option<OnStall>,
+    /// Copy disks the target cannot reach (shared-nothing migration).
+    #[arg(long)]
+    pub copy_storage: bool,
+    /// Check and predict only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An error that ends the program: a sentence and an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Loads the config and applies the global flags on top of it.
+pub fn settings(cli: &Cli) -> Result<Config, CliError> {
+    let mut cfg = config::load(cli.config.as_deref()).map_err(|e| CliError::new(exit::INPUT, e.to_string()))?;
+    if let Some(s) = &cli.scenario {
+        cfg.scenario = s.clone();
+        cfg.backend = BackendKind::Sim;
+    }
+    if let Some(s) = cli.speed {
+        cfg.speed = s;
+    }
+    cfg.read_only |= cli.read_only;
+    cfg.mouse &= !cli.no_mouse;
+    Ok(cfg)
+}
+
+/// Opens the configured backend.
+pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
+    match cfg.backend {
+        BackendKind::Sim => SimCluster::from_spec(&cfg.scenario, cfg.speed)
+            .map(|s| Box::new(s) as Box<dyn Backend>)
+            .map_err(|e| CliError::new(exit::INPUT, e.to_string())),
+        BackendKind::Libvirt => Err(CliError::new(
+            exit::INPUT,
+            "this vmshift was built without libvirt support; rebuild with `cargo build --features libvirt` or set [backend] kind = \"sim\"",
+        )),
+    }
+}
+
+/// Runs a sub-command; `None` when the caller should open the TUI.
+pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
+    let command = cli.command.as_ref()?;
+    Some(match command {
+        Command::Status { json } => open_backend(cfg).and_then(|mut b| status::run(b.as_mut(), *json)),
+        Command::Migrate(args) => open_backend(cfg).and_then(|mut b| migrate::run(b.as_mut(), cfg, args)),
+        Command::History { json } => history::run(*json),
+    })
+}

@@ -1,0 +1,54 @@
+//! `Backend`: what the app needs from a cluster, whether simulated or real.
+//!
+//! Calls may block (libvirt is blocking C), so callers run them off the UI
+//! task. Everything returned is owned: no locks are shared with the caller.
+
+use std::time::Duration;
+
+use super::model::{ClusterSnapshot, Migration, MigrationId, MigrationOptions};
+use crate::plan::Refusal;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrationRequest {
+    pub vm: String,
+    pub to: String,
+    pub options: MigrationOptions,
+}
+
+/// Errors a backend reports; each reads as a sentence that says what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BackendError {
+    #[error("there is no VM named {name:?}; known VMs: {}", known.join(", "))]
+    UnknownVm { name: String, known: Vec<String> },
+    #[error("there is no node named {name:?}; known nodes: {}", known.join(", "))]
+    UnknownNode { name: String, known: Vec<String> },
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("there is no migration with id {0}; it may have finished already")]
+    NoSuchMigration(MigrationId),
+    #[error("{0}")]
+    NotPossible(String),
+    #[error("node {node} is unreachable: {reason}")]
+    Unreachable { node: String, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub trait Backend: Send {
+    /// `sim` or `libvirt`.
+    fn kind(&self) -> &'static str;
+    /// The whole cluster as it is now, migrations included.
+    fn snapshot(&mut self) -> Result<ClusterSnapshot, BackendError>;
+    /// Starts a live migration; progress is read with [`Backend::migration`].
+    fn start_migration(&mut self, req: &MigrationRequest) -> Result<MigrationId, BackendError>;
+    /// The migration's state now: every round so far, step, downtime, outcome.
+    fn migration(&mut self, id: MigrationId) -> Result<Migration, BackendError>;
+    fn abort(&mut self, id: MigrationId) -> Result<(), BackendError>;
+    fn set_max_downtime(&mut self, id: MigrationId, ms: u64) -> Result<(), BackendError>;
+    /// `None` lifts the limit (link speed).
+    fn set_bandwidth(&mut self, id: MigrationId, bps: Option<u64>) -> Result<(), BackendError>;
+    fn start_postcopy(&mut self, id: MigrationId) -> Result<(), BackendError>;
+    /// Lets up to `max` of backend time pass, returning early when something
+    /// may have changed. The simulator advances its clock here.
+    fn wait(&mut self, max: Duration);
+}

@@ -1,0 +1,8 @@
+//! The domain model and the one trait every backend implements.
+
+mod backend;
+mod model;
+pub mod units;
+
+pub use backend::{Backend, BackendError, MigrationRequest};
+pub use model::*;

@@ -1,0 +1,410 @@
+//! The domain model every layer speaks: nodes, volumes, VMs and migrations.
+//!
+//! Backends produce these as owned snapshots; the planner and the UI only read
+//! them. Sizes are bytes, rates bytes per second, times milliseconds.
+
+use serde::{Deserialize, Serialize};
+
+pub const KIB: u64 = 1024;
+pub const MIB: u64 = 1024 * KIB;
+pub const GIB: u64 = 1024 * MIB;
+
+/// One whole view of the cluster at a moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    pub cluster: String,
+    /// `sim` or `libvirt`.
+    pub backend: String,
+    /// Backend clock when the snapshot was taken (virtual for the simulator).
+    pub at_ms: u64,
+    pub nodes: Vec<Node>,
+    pub volumes: Vec<Volume>,
+    pub vms: Vec<Vm>,
+    pub migrations: Vec<Migration>,
+    /// Recent cluster events, oldest first.
+    pub events: Vec<ClusterEvent>,
+}
+
+impl ClusterSnapshot {
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+    pub fn vm(&self, name: &str) -> Option<&Vm> {
+        self.vms.iter().find(|v| v.name == name)
+    }
+    pub fn volume(&self, name: &str) -> Option<&Volume> {
+        self.volumes.iter().find(|v| v.name == name)
+    }
+    pub fn vms_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Vm> + 'a {
+        self.vms.iter().filter(move |v| v.node == node)
+    }
+    /// The migration of `vm` that has not finished yet, if any.
+    pub fn active_migration_of(&self, vm: &str) -> Option<&Migration> {
+        self.migrations
+            .iter()
+            .find(|m| m.vm == vm && m.outcome.is_none())
+    }
+    pub fn nodes_up(&self) -> usize {
+        self.nodes.iter().filter(|n| n.state == NodeState::Up).count()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Up,
+    Maintenance,
+    Down,
+    Unreachable,
+}
+
+impl NodeState {
+    pub fn label(self) -> &'static str {
+        match self {
+            NodeState::Up => "up",
+            NodeState::Maintenance => "maintenance",
+            NodeState::Down => "down",
+            NodeState::Unreachable => "unreachable",
+        }
+    }
+    /// A glyph that carries the state without colour.
+    pub fn glyph(self) -> &'static str {
+        match self {
+            NodeState::Up => "●",
+            NodeState::Maintenance => "◐",
+            NodeState::Down => "✖",
+            NodeState::Unreachable => "?",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub state: NodeState,
+    pub cpus: u32,
+    /// Host CPU use, 0–100.
+    pub cpu_used_pct: f64,
+    pub mem_total: u64,
+    /// Memory in use, including memory reserved for incoming migrations.
+    pub mem_used: u64,
+    pub cpu_model: String,
+    /// Migration network bandwidth of this node, bytes/s.
+    pub nic_bps: u64,
+    /// Why the node is not up (unreachable error, failure), if known.
+    pub error: Option<String>,
+}
+
+impl Node {
+    pub fn mem_free(&self) -> u64 {
+        self.mem_total.saturating_sub(self.mem_used)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeKind {
+    /// Usable by every member node at once (like a CSV).
+    ClusterShared,
+    /// Reachable by several nodes but owned by one at a time.
+    SharedLun,
+    /// Reachable from one node only.
+    Local,
+}
+
+impl VolumeKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            VolumeKind::ClusterShared => "cluster-shared",
+            VolumeKind::SharedLun => "shared LUN",
+            VolumeKind::Local => "local",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Volume {
+    pub name: String,
+    pub kind: VolumeKind,
+    /// Owner node of a shared LUN (or the node of a local volume).
+    pub owner: Option<String>,
+    pub capacity: u64,
+    pub used: u64,
+    /// Nodes that can reach this volume.
+    pub reachable_from: Vec<String>,
+}
+
+impl Volume {
+    pub fn reachable_from(&self, node: &str) -> bool {
+        self.reachable_from.iter().any(|n| n == node)
+    }
+    pub fn free(&self) -> u64 {
+        self.capacity.saturating_sub(self.used)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmState {
+    Running,
+    Paused,
+    Migrating,
+    /// Being restarted elsewhere after its node failed (HA).
+    Restarting,
+    Stopped,
+}
+
+impl VmState {
+    pub fn label(self) -> &'static str {
+        match self {
+            VmState::Running => "running",
+            VmState::Paused => "paused",
+            VmState::Migrating => "migrating",
+            VmState::Restarting => "restarting",
+            VmState::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disk {
+    pub volume: String,
+    pub size: u64,
+}
+
+/// How a guest writes its memory: it rewrites a hot set (the writable working
+/// set) at `dirty_bps`; a round can never dirty more than the hot set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    /// idle, web, database, batch, or a scenario's own label.
+    pub kind: String,
+    pub dirty_bps: u64,
+    pub wws_bytes: u64,
+    /// Average share of its vCPUs the guest keeps busy, 0–1.
+    pub cpu_load: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vm {
+    pub name: String,
+    pub node: String,
+    pub state: VmState,
+    pub vcpus: u32,
+    pub memory: u64,
+    pub disks: Vec<Disk>,
+    pub workload: Workload,
+    /// Restarted on another node when its node fails.
+    pub ha: bool,
+    /// CPU model the guest is configured with.
+    pub cpu_model: String,
+    /// Guest CPU use, 0–100 (of its vCPUs).
+    pub cpu_used_pct: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PostcopyMode {
+    /// Never switch to post-copy.
+    #[default]
+    Off,
+    /// Switch when pre-copy stalls.
+    Auto,
+    /// Switch right after the target is prepared.
+    Now,
+}
+
+impl std::str::FromStr for PostcopyMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "auto" => Ok(Self::Auto),
+            "now" => Ok(Self::Now),
+            _ => Err(format!("post-copy mode must be off, auto or now, not {s:?}")),
+        }
+    }
+}
+
+/// What to do when pre-copy rounds stop shrinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStall {
+    /// Abort the migration; the VM keeps running on the source.
+    #[default]
+    Abort,
+    /// Switch to post-copy.
+    Postcopy,
+    /// Keep copying (flag the migration as stalled).
+    Wait,
+}
+
+impl std::str::FromStr for OnStall {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "abort" => Ok(Self::Abort),
+            "postcopy" => Ok(Self::Postcopy),
+            "wait" => Ok(Self::Wait),
+            _ => Err(format!(
+                "on-stall must be abort, postcopy or wait, not {s:?}"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationOptions {
+    pub max_downtime_ms: u64,
+    /// Bandwidth limit in bytes/s; `None` means the link speed.
+    pub bandwidth_bps: Option<u64>,
+    pub auto_converge: bool,
+    pub postcopy: PostcopyMode,
+    pub on_stall: OnStall,
+    /// Copy disks that the target cannot reach (shared-nothing migration).
+    pub copy_storage: bool,
+    /// Parallel migration connections (libvirt); 1 = off.
+    pub parallel_connections: u32,
+}
+
+pub const DEFAULT_MAX_DOWNTIME_MS: u64 = 300;
+
+impl Default for MigrationOptions {
+    fn default() -> Self {
+        Self {
+            max_downtime_ms: DEFAULT_MAX_DOWNTIME_MS,
+            bandwidth_bps: None,
+            auto_converge: false,
+            postcopy: PostcopyMode::Off,
+            on_stall: OnStall::Abort,
+            copy_storage: false,
+            parallel_connections: 1,
+        }
+    }
+}
+
+/// The six steps of a live migration (DESIGN §1), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    PrepareTarget,
+    PreCopy,
+    Pause,
+    FinalCopy,
+    ResumeOnTarget,
+    CleanUpSource,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::PrepareTarget,
+        Step::PreCopy,
+        Step::Pause,
+        Step::FinalCopy,
+        Step::ResumeOnTarget,
+        Step::CleanUpSource,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::PrepareTarget => "prepare target",
+            Step::PreCopy => "pre-copy",
+            Step::Pause => "pause",
+            Step::FinalCopy => "final copy",
+            Step::ResumeOnTarget => "resume on target",
+            Step::CleanUpSource => "clean up source",
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One pre-copy round (iteration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Round {
+    /// 0 is the first full pass over memory.
+    pub index: u32,
+    pub bytes_sent: u64,
+    /// Bytes dirtied during this round, still to send after it.
+    pub bytes_dirty: u64,
+    /// Average guest dirty rate during the round, bytes/s.
+    pub dirty_bps: u64,
+    /// Average transfer rate during the round, bytes/s.
+    pub bandwidth_bps: u64,
+    pub duration_ms: f64,
+    /// Auto-converge throttle in force during the round, 0–99.
+    pub throttle_pct: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Completed,
+    /// Stopped on purpose (by the operator or the stall rule).
+    Aborted { reason: String },
+    /// Something broke (link, target, daemon).
+    Failed { reason: String },
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Completed)
+    }
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Completed => None,
+            Outcome::Aborted { reason } | Outcome::Failed { reason } => Some(reason),
+        }
+    }
+}
+
+pub type MigrationId = u64;
+
+/// A migration as the backend sees it: every round so far, the step, the
+/// downtime and, when finished, the outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Migration {
+    pub id: MigrationId,
+    pub vm: String,
+    pub from: String,
+    pub to: String,
+    pub options: MigrationOptions,
+    pub memory: u64,
+    /// Disk bytes copied with the migration (shared-nothing), 0 if none.
+    pub storage_bytes: u64,
+    pub started_at_ms: u64,
+    pub step: Step,
+    /// When each step began (ms since start of the migration), by step index.
+    pub step_started_ms: [Option<f64>; 6],
+    pub rounds: Vec<Round>,
+    /// Bytes sent so far in the round that is in progress.
+    pub current_round_sent: u64,
+    /// Bytes still to send (current round's rest, or what is dirty).
+    pub remaining_bytes: u64,
+    pub dirty_bps: u64,
+    pub bandwidth_bps: u64,
+    pub throttle_pct: u32,
+    pub postcopy_active: bool,
+    /// Rounds stopped shrinking.
+    pub stalled: bool,
+    /// Expected downtime if it switched over now, ms.
+    pub expected_downtime_ms: f64,
+    /// Measured downtime (pause → resume), once known.
+    pub actual_downtime_ms: Option<f64>,
+    pub elapsed_ms: f64,
+    pub outcome: Option<Outcome>,
+}
+
+impl Migration {
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+    pub fn total_sent(&self) -> u64 {
+        self.rounds.iter().map(|r| r.bytes_sent).sum::<u64>() + self.current_round_sent
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterEvent {
+    pub at_ms: u64,
+    pub text: String,
+}

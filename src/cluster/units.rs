@@ -1,0 +1,55 @@
+//! Human-readable sizes, rates and durations for the CLI and the UI.
+
+use super::model::{GIB, KIB, MIB};
+
+/// `4.0 GiB`, `512 MiB`, `12 KiB`, `800 B`.
+pub fn bytes(b: u64) -> String {
+    let f = b as f64;
+    if b >= GIB {
+        format!("{:.1} GiB", f / GIB as f64)
+    } else if b >= MIB {
+        format!("{:.0} MiB", f / MIB as f64)
+    } else if b >= KIB {
+        format!("{:.0} KiB", f / KIB as f64)
+    } else {
+        format!("{b} B")
+    }
+}
+
+/// A rate in bytes/s as `1.1 GiB/s`.
+pub fn rate(bps: u64) -> String {
+    format!("{}/s", bytes(bps))
+}
+
+/// Milliseconds as `80 ms`, `4.2 s`, `3m05s`.
+pub fn millis(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else if ms < 60_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        let s = (ms / 1000.0).round() as u64;
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_pick_the_largest_unit_that_fits() {
+        assert_eq!(bytes(800), "800 B");
+        assert_eq!(bytes(12 * KIB), "12 KiB");
+        assert_eq!(bytes(512 * MIB), "512 MiB");
+        assert_eq!(bytes(4 * GIB), "4.0 GiB");
+        assert_eq!(rate(1100 * MIB), "1100 MiB/s");
+    }
+
+    #[test]
+    fn durations_switch_unit_at_a_second_and_a_minute() {
+        assert_eq!(millis(80.4), "80 ms");
+        assert_eq!(millis(4200.0), "4.2 s");
+        assert_eq!(millis(185_000.0), "3m05s");
+    }
+}

@@ -1,0 +1,253 @@
+//! `config.toml`: backend, UI and migration defaults, validated with errors
+//! that name file, line and column. `config.example.toml` documents every key.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::backends::sim::clock::Speed;
+use crate::backends::sim::scenario::line_col;
+use crate::cluster::{MigrationOptions, OnStall, PostcopyMode, MIB};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}:{line}:{column}: {message}")]
+    At {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// The settings vmshift runs with (defaults where the file is silent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it came from, if a file was read.
+    pub path: Option<PathBuf>,
+    pub backend: BackendKind,
+    pub scenario: String,
+    pub speed: Speed,
+    pub poll_interval_ms: u64,
+    pub mouse: bool,
+    pub read_only: bool,
+    pub migration: MigrationOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    Sim,
+    Libvirt,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            path: None,
+            backend: BackendKind::Sim,
+            scenario: "default".into(),
+            speed: Speed::Times(1.0),
+            poll_interval_ms: 2000,
+            mouse: true,
+            read_only: false,
+            migration: MigrationOptions::default(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    backend: BackendSection,
+    #[serde(default)]
+    ui: UiSection,
+    #[serde(default)]
+    migration: MigrationSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BackendSection {
+    kind: Option<BackendKind>,
+    scenario: Option<String>,
+    speed: Option<Spanned<SpeedValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SpeedValue {
+    Number(f64),
+    Text(String),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UiSection {
+    poll_interval_ms: Option<Spanned<u64>>,
+    mouse: Option<bool>,
+    read_only: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MigrationSection {
+    max_downtime_ms: Option<Spanned<u64>>,
+    bandwidth_mib: Option<Spanned<u64>>,
+    auto_converge: Option<bool>,
+    postcopy: Option<PostcopyMode>,
+    on_stall: Option<OnStall>,
+    parallel_connections: Option<Spanned<u32>>,
+}
+
+/// Which file to read: `--config`, then `VMSHIFT_CONFIG`, then the user's
+/// config dir. The bool says whether the file must exist (it was named).
+pub fn locate(cli: Option<&Path>) -> Option<(PathBuf, bool)> {
+    if let Some(p) = cli {
+        return Some((p.to_path_buf(), true));
+    }
+    if let Some(p) = std::env::var_os("VMSHIFT_CONFIG").filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(p), true));
+    }
+    directories::ProjectDirs::from("", "", "vmshift").map(|d| (d.config_dir().join("config.toml"), false))
+}
+
+/// Loads the config (defaults if no file is there and none was named).
+pub fn load(cli: Option<&Path>) -> Result<Config, ConfigError> {
+    let Some((path, required)) = locate(cli) else {
+        return Ok(Config::default());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Config::default()),
+        Err(e) => Err(ConfigError::File {
+            path: path.display().to_string(),
+            message: format!("cannot read the config file ({e}); fix the path or unset VMSHIFT_CONFIG"),
+        }),
+    }
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        ConfigError::At {
+            path: path.display().to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let file: File = toml::from_str(text)
+        .map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
+    let mut c = Config {
+        path: Some(path.to_path_buf()),
+        ..Config::default()
+    };
+    if let Some(k) = file.backend.kind {
+        c.backend = k;
+    }
+    if let Some(s) = file.backend.scenario {
+        c.scenario = s;
+    }
+    if let Some(s) = file.backend.speed {
+        let text = match s.get_ref() {
+            SpeedValue::Number(n) => n.to_string(),
+            SpeedValue::Text(t) => t.clone(),
+        };
+        c.speed = text.parse().map_err(|m| at(s.span(), m))?;
+    }
+    if let Some(p) = file.ui.poll_interval_ms {
+        if !(100..=600_000).contains(p.get_ref()) {
+            return Err(at(p.span(), "poll_interval_ms must be between 100 and 600000".into()));
+        }
+        c.poll_interval_ms = *p.get_ref();
+    }
+    if let Some(m) = file.ui.mouse {
+        c.mouse = m;
+    }
+    if let Some(r) = file.ui.read_only {
+        c.read_only = r;
+    }
+    let m = file.migration;
+    if let Some(d) = m.max_downtime_ms {
+        if !(1..=600_000).contains(d.get_ref()) {
+            return Err(at(d.span(), "max_downtime_ms must be between 1 and 600000".into()));
+        }
+        c.migration.max_downtime_ms = *d.get_ref();
+    }
+    if let Some(b) = m.bandwidth_mib {
+        c.migration.bandwidth_bps = (*b.get_ref() > 0).then(|| b.get_ref() * MIB);
+        if *b.get_ref() > 1_000_000 {
+            return Err(at(b.span(), "bandwidth_mib must be at most 1000000 (0 means link speed)".into()));
+        }
+    }
+    if let Some(a) = m.auto_converge {
+        c.migration.auto_converge = a;
+    }
+    if let Some(p) = m.postcopy {
+        c.migration.postcopy = p;
+    }
+    if let Some(s) = m.on_stall {
+        c.migration.on_stall = s;
+    }
+    if let Some(p) = m.parallel_connections {
+        if !(1..=64).contains(p.get_ref()) {
+            return Err(at(p.span(), "parallel_connections must be between 1 and 64".into()));
+        }
+        c.migration.parallel_connections = *p.get_ref();
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> (usize, usize, String) {
+        match parse(text, Path::new("c.toml")).unwrap_err() {
+            ConfigError::At { line, column, message, .. } => (line, column, message),
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_matches_the_defaults() {
+        let text = include_str!("../config.example.toml");
+        let c = parse(text, Path::new("config.example.toml")).unwrap();
+        assert_eq!(Config { path: None, ..c }, Config::default());
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = parse(
+            "[backend]\nscenario = \"small\"\nspeed = \"max\"\n[migration]\nmax_downtime_ms = 500\nbandwidth_mib = 200\npostcopy = \"auto\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.scenario, "small");
+        assert_eq!(c.speed, Speed::Max);
+        assert_eq!(c.migration.max_downtime_ms, 500);
+        assert_eq!(c.migration.bandwidth_bps, Some(200 * MIB));
+        assert_eq!(c.migration.postcopy, PostcopyMode::Auto);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let (line, col, msg) = err("[migration]\nmax_downtime_ms = 0\n");
+        assert_eq!((line, col), (2, 19));
+        assert!(msg.contains("between 1 and"), "{msg}");
+        let (line, _, msg) = err("[ui]\nmouse = true\ncolour = \"red\"\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("colour"), "{msg}");
+        let (line, _, msg) = err("[migration]\npostcopy = \"sometimes\"\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("sometimes"), "{msg}");
+        let (line, col, _) = err("[backend]\nspeed = -3\n");
+        assert_eq!((line, col), (2, 9));
+    }
+}

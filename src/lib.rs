@@ -1,0 +1,10 @@
+//! vmshift: see a virtualization cluster and live-migrate VMs between its
+//! nodes. Layers, top to bottom: `cli` → `app` → `plan` → `cluster` ←
+//! `backends`; `record` keeps the flight recorder, `config` the settings.
+
+pub mod backends;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod plan;
+pub mod record;
