@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use crate::backends::sim::clock::Speed;
 use crate::backends::sim::scenario::line_col;
-use crate::cluster::{MigrationOptions, OnStall, PostcopyMode, MIB};
+use crate::cluster::{MIB, MigrationOptions, OnStall, PostcopyMode};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -114,7 +114,8 @@ pub fn locate(cli: Option<&Path>) -> Option<(PathBuf, bool)> {
     if let Some(p) = std::env::var_os("VMSHIFT_CONFIG").filter(|p| !p.is_empty()) {
         return Some((PathBuf::from(p), true));
     }
-    directories::ProjectDirs::from("", "", "vmshift").map(|d| (d.config_dir().join("config.toml"), false))
+    directories::ProjectDirs::from("", "", "vmshift")
+        .map(|d| (d.config_dir().join("config.toml"), false))
 }
 
 /// Loads the config (defaults if no file is there and none was named).
@@ -127,7 +128,9 @@ pub fn load(cli: Option<&Path>) -> Result<Config, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Config::default()),
         Err(e) => Err(ConfigError::File {
             path: path.display().to_string(),
-            message: format!("cannot read the config file ({e}); fix the path or unset VMSHIFT_CONFIG"),
+            message: format!(
+                "cannot read the config file ({e}); fix the path or unset VMSHIFT_CONFIG"
+            ),
         }),
     }
 }
@@ -163,7 +166,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
     if let Some(p) = file.ui.poll_interval_ms {
         if !(100..=600_000).contains(p.get_ref()) {
-            return Err(at(p.span(), "poll_interval_ms must be between 100 and 600000".into()));
+            return Err(at(
+                p.span(),
+                "poll_interval_ms must be between 100 and 600000".into(),
+            ));
         }
         c.poll_interval_ms = *p.get_ref();
     }
@@ -176,14 +182,20 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let m = file.migration;
     if let Some(d) = m.max_downtime_ms {
         if !(1..=600_000).contains(d.get_ref()) {
-            return Err(at(d.span(), "max_downtime_ms must be between 1 and 600000".into()));
+            return Err(at(
+                d.span(),
+                "max_downtime_ms must be between 1 and 600000".into(),
+            ));
         }
         c.migration.max_downtime_ms = *d.get_ref();
     }
     if let Some(b) = m.bandwidth_mib {
         c.migration.bandwidth_bps = (*b.get_ref() > 0).then(|| b.get_ref() * MIB);
         if *b.get_ref() > 1_000_000 {
-            return Err(at(b.span(), "bandwidth_mib must be at most 1000000 (0 means link speed)".into()));
+            return Err(at(
+                b.span(),
+                "bandwidth_mib must be at most 1000000 (0 means link speed)".into(),
+            ));
         }
     }
     if let Some(a) = m.auto_converge {
@@ -197,7 +209,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
     if let Some(p) = m.parallel_connections {
         if !(1..=64).contains(p.get_ref()) {
-            return Err(at(p.span(), "parallel_connections must be between 1 and 64".into()));
+            return Err(at(
+                p.span(),
+                "parallel_connections must be between 1 and 64".into(),
+            ));
         }
         c.migration.parallel_connections = *p.get_ref();
     }
@@ -210,7 +225,12 @@ mod tests {
 
     fn err(text: &str) -> (usize, usize, String) {
         match parse(text, Path::new("c.toml")).unwrap_err() {
-            ConfigError::At { line, column, message, .. } => (line, column, message),
+            ConfigError::At {
+                line,
+                column,
+                message,
+                ..
+            } => (line, column, message),
             e => panic!("{e}"),
         }
     }

@@ -13,7 +13,9 @@ fn main() -> ExitCode {
         Some(Ok(code)) => code,
         Some(Err(e)) => fail(e),
         None => {
-            println!("The interactive view is coming; for now use `vmshift status` or `vmshift migrate VM NODE` (see --help).");
+            println!(
+                "The interactive view is coming; for now use `vmshift status` or `vmshift migrate VM NODE` (see --help)."
+            );
             ExitCode::SUCCESS
         }
     }

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::{exit, CliError};
-use crate::cluster::{units, Outcome};
+use super::{CliError, exit};
+use crate::cluster::{Outcome, units};
 use crate::record::Recorder;
 
 pub fn run(json: bool) -> Result<ExitCode, CliError> {
@@ -25,13 +25,22 @@ pub fn run(json: bool) -> Result<ExitCode, CliError> {
             continue;
         }
         let m = &r.migration;
-        let when = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(r.recorded_at_ms));
+        let when =
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(r.recorded_at_ms));
         let result = match &m.outcome {
             Some(Outcome::Completed) => format!(
                 "completed, downtime {}",
                 units::millis(m.actual_downtime_ms.unwrap_or(0.0))
             ),
-            Some(o) => format!("{}: {}", if matches!(o, Outcome::Aborted { .. }) { "aborted" } else { "failed" }, o.reason().unwrap_or("")),
+            Some(o) => format!(
+                "{}: {}",
+                if matches!(o, Outcome::Aborted { .. }) {
+                    "aborted"
+                } else {
+                    "failed"
+                },
+                o.reason().unwrap_or("")
+            ),
             None => "unfinished".into(),
         };
         println!(

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{exit, CliError, MigrateArgs};
+use super::{CliError, MigrateArgs, exit};
 use crate::cluster::{
-    units, Backend, BackendError, Migration, MigrationOptions, MigrationRequest, Outcome, Step,
-    MIB,
+    Backend, BackendError, MIB, Migration, MigrationOptions, MigrationRequest, Outcome, Step, units,
 };
 use crate::config::Config;
 use crate::plan::{self, Placement, Prediction};
@@ -53,7 +52,10 @@ impl Out {
 
     fn fail(&self, code: u8, kind: &str, message: String) -> CliError {
         if self.json {
-            println!("{}", json!({"event": "error", "kind": kind, "message": message}));
+            println!(
+                "{}",
+                json!({"event": "error", "kind": kind, "message": message})
+            );
         }
         CliError::new(code, message)
     }
@@ -69,7 +71,11 @@ fn backend_error(out: &Out, e: BackendError) -> CliError {
     }
 }
 
-pub fn run(backend: &mut dyn Backend, cfg: &Config, args: &MigrateArgs) -> Result<ExitCode, CliError> {
+pub fn run(
+    backend: &mut dyn Backend,
+    cfg: &Config,
+    args: &MigrateArgs,
+) -> Result<ExitCode, CliError> {
     let out = Out { json: args.json };
     if cfg.read_only && !args.dry_run {
         return Err(out.fail(
@@ -101,7 +107,15 @@ pub fn run(backend: &mut dyn Backend, cfg: &Config, args: &MigrateArgs) -> Resul
     let placement = plan::check(&snap, vm, node, opts.copy_storage)
         .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
     let prediction = plan::predict_for(&snap, vm, node, &opts, placement.storage_bytes());
-    print_plan(&out, &snap, &args.vm, &args.node, &opts, &placement, &prediction);
+    print_plan(
+        &out,
+        &snap,
+        &args.vm,
+        &args.node,
+        &opts,
+        &placement,
+        &prediction,
+    );
 
     if args.dry_run {
         if prediction.converges {
@@ -158,7 +172,9 @@ fn print_plan(
 ) {
     let vm = snap.vm(vm_name).expect("checked");
     let node = snap.node(to).expect("checked");
-    let link = snap.node(&vm.node).map_or(node.nic_bps, |s| s.nic_bps.min(node.nic_bps));
+    let link = snap
+        .node(&vm.node)
+        .map_or(node.nic_bps, |s| s.nic_bps.min(node.nic_bps));
     let bw = o.bandwidth_bps.map_or(link, |b| b.min(link));
     if out.json {
         println!(
@@ -200,19 +216,29 @@ fn print_plan(
         volumes.join(", ")
     );
     for lun in &placement.lun_moves {
-        println!("         LUN {lun} holds only {} and its ownership moves to {}", vm.name, node.name);
+        println!(
+            "         LUN {lun} holds only {} and its ownership moves to {}",
+            vm.name, node.name
+        );
     }
     for (from, to_vol, bytes) in &placement.copies {
-        println!("         copies {} of disk from {from} to {to_vol} (shared-nothing)", units::bytes(*bytes));
+        println!(
+            "         copies {} of disk from {from} to {to_vol} (shared-nothing)",
+            units::bytes(*bytes)
+        );
     }
     println!(
-        "options  max downtime {} ms, bandwidth {}{}, auto-converge {}, post-copy {:?}, on stall {:?}",
+        "options  max downtime {} ms, bandwidth {}{}, auto-converge {}, post-copy {}, on stall {}",
         o.max_downtime_ms,
         units::rate(bw),
-        if o.bandwidth_bps.is_some() { "" } else { " (link)" },
+        if o.bandwidth_bps.is_some() {
+            ""
+        } else {
+            " (link)"
+        },
         if o.auto_converge { "on" } else { "off" },
-        o.postcopy,
-        o.on_stall
+        o.postcopy.label(),
+        o.on_stall.label()
     );
     println!("predict  {}", p.summary(o.max_downtime_ms));
     if !p.converges || !p.advice.is_empty() {
@@ -264,7 +290,10 @@ impl Shown {
         if m.stalled && !self.stalled {
             self.stalled = true;
             out.line(
-                format!("stalled  rounds stopped shrinking after {} rounds", m.rounds.len()),
+                format!(
+                    "stalled  rounds stopped shrinking after {} rounds",
+                    m.rounds.len()
+                ),
                 json!({"event": "stalled", "rounds": m.rounds.len()}),
             );
         }
@@ -292,14 +321,14 @@ fn finish(out: &Out, m: &Migration) -> Result<ExitCode, CliError> {
                     m.to,
                     m.rounds.len(),
                     units::millis(m.elapsed_ms),
-                    units::bytes(m.total_sent()),
+                    units::bytes(m.transferred_bytes),
                     units::millis(downtime),
                     m.options.max_downtime_ms,
                     if m.postcopy_active { ", via post-copy" } else { "" }
                 ),
                 json!({
                     "event": "done", "outcome": m.outcome, "vm": m.vm, "node": m.to,
-                    "rounds": m.rounds.len(), "elapsed_ms": m.elapsed_ms, "bytes_sent": m.total_sent(),
+                    "rounds": m.rounds.len(), "elapsed_ms": m.elapsed_ms, "bytes_sent": m.transferred_bytes,
                     "actual_downtime_ms": downtime, "max_downtime_ms": m.options.max_downtime_ms,
                     "postcopy": m.postcopy_active,
                 }),
@@ -307,14 +336,23 @@ fn finish(out: &Out, m: &Migration) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         o => {
-            let word = if matches!(o, Outcome::Aborted { .. }) { "aborted" } else { "failed" };
+            let word = if matches!(o, Outcome::Aborted { .. }) {
+                "aborted"
+            } else {
+                "failed"
+            };
             out.line(
                 format!("{word:<8} {}: {}", m.vm, o.reason().unwrap_or("")),
                 json!({"event": "done", "outcome": o, "vm": m.vm, "rounds": m.rounds.len(), "elapsed_ms": m.elapsed_ms}),
             );
             Err(CliError::new(
                 exit::NOT_COMPLETED,
-                format!("migration of {} to {} {word}: {}", m.vm, m.to, o.reason().unwrap_or("")),
+                format!(
+                    "migration of {} to {} {word}: {}",
+                    m.vm,
+                    m.to,
+                    o.reason().unwrap_or("")
+                ),
             ))
         }
     }

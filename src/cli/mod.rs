@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::backends::sim::{clock::Speed, SimCluster};
+use crate::backends::sim::{SimCluster, clock::Speed};
 use crate::cluster::{Backend, OnStall, PostcopyMode};
 use crate::config::{self, BackendKind, Config};
 
@@ -121,7 +121,8 @@ impl CliError {
 
 /// Loads the config and applies the global flags on top of it.
 pub fn settings(cli: &Cli) -> Result<Config, CliError> {
-    let mut cfg = config::load(cli.config.as_deref()).map_err(|e| CliError::new(exit::INPUT, e.to_string()))?;
+    let mut cfg = config::load(cli.config.as_deref())
+        .map_err(|e| CliError::new(exit::INPUT, e.to_string()))?;
     if let Some(s) = &cli.scenario {
         cfg.scenario = s.clone();
         cfg.backend = BackendKind::Sim;
@@ -151,8 +152,12 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
 pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
     let command = cli.command.as_ref()?;
     Some(match command {
-        Command::Status { json } => open_backend(cfg).and_then(|mut b| status::run(b.as_mut(), *json)),
-        Command::Migrate(args) => open_backend(cfg).and_then(|mut b| migrate::run(b.as_mut(), cfg, args)),
+        Command::Status { json } => {
+            open_backend(cfg).and_then(|mut b| status::run(b.as_mut(), *json))
+        }
+        Command::Migrate(args) => {
+            open_backend(cfg).and_then(|mut b| migrate::run(b.as_mut(), cfg, args))
+        }
         Command::History { json } => history::run(*json),
     })
 }

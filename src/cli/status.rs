@@ -2,15 +2,18 @@
 
 use std::process::ExitCode;
 
-use super::{exit, CliError};
-use crate::cluster::{units, Backend, ClusterSnapshot};
+use super::{CliError, exit};
+use crate::cluster::{Backend, ClusterSnapshot, units};
 
 pub fn run(backend: &mut dyn Backend, json: bool) -> Result<ExitCode, CliError> {
     let snap = backend
         .snapshot()
         .map_err(|e| CliError::new(exit::BACKEND, e.to_string()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&snap).expect("snapshot serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&snap).expect("snapshot serializes")
+        );
     } else {
         print!("{}", text(&snap));
     }
@@ -34,7 +37,11 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         if running == 1 { "" } else { "s" }
     );
     let _ = writeln!(o, "NODES");
-    let _ = writeln!(o, "  {:<2} {:<12} {:<12} {:<20} {:>5} {:>5}  {:>21}  VMS", "", "NAME", "STATE", "CPU MODEL", "CPUS", "CPU%", "MEMORY USED/TOTAL");
+    let _ = writeln!(
+        o,
+        "  {:<2} {:<12} {:<12} {:<20} {:>5} {:>5}  {:>21}  VMS",
+        "", "NAME", "STATE", "CPU MODEL", "CPUS", "CPU%", "MEMORY USED/TOTAL"
+    );
     for n in &snap.nodes {
         let vms: Vec<&str> = snap.vms_on(&n.name).map(|v| v.name.as_str()).collect();
         let _ = writeln!(
@@ -46,7 +53,11 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             n.cpu_model,
             n.cpus,
             n.cpu_used_pct,
-            format!("{} / {}", units::bytes(n.mem_used), units::bytes(n.mem_total)),
+            format!(
+                "{} / {}",
+                units::bytes(n.mem_used),
+                units::bytes(n.mem_total)
+            ),
             vms.join(" ")
         );
         if let Some(e) = &n.error {
@@ -54,7 +65,11 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         }
     }
     let _ = writeln!(o, "\nVOLUMES");
-    let _ = writeln!(o, "  {:<14} {:<15} {:<8} {:>21}  REACHABLE FROM", "NAME", "KIND", "OWNER", "USED/CAPACITY");
+    let _ = writeln!(
+        o,
+        "  {:<14} {:<15} {:<8} {:>21}  REACHABLE FROM",
+        "NAME", "KIND", "OWNER", "USED/CAPACITY"
+    );
     for v in &snap.volumes {
         let _ = writeln!(
             o,
@@ -67,9 +82,17 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         );
     }
     let _ = writeln!(o, "\nVMS");
-    let _ = writeln!(o, "  {:<14} {:<10} {:<11} {:>4} {:>9} {:<9} {:>9} {:<3} DISKS", "NAME", "NODE", "STATE", "VCPU", "MEMORY", "WORKLOAD", "DIRTY", "HA");
+    let _ = writeln!(
+        o,
+        "  {:<14} {:<10} {:<11} {:>4} {:>9} {:<9} {:>9} {:<3} DISKS",
+        "NAME", "NODE", "STATE", "VCPU", "MEMORY", "WORKLOAD", "DIRTY", "HA"
+    );
     for v in &snap.vms {
-        let disks: Vec<String> = v.disks.iter().map(|d| format!("{}:{}", d.volume, units::bytes(d.size))).collect();
+        let disks: Vec<String> = v
+            .disks
+            .iter()
+            .map(|d| format!("{}:{}", d.volume, units::bytes(d.size)))
+            .collect();
         let _ = writeln!(
             o,
             "  {:<14} {:<10} {:<11} {:>4} {:>9} {:<9} {:>9} {:<3} {}",

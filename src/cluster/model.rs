@@ -45,7 +45,10 @@ impl ClusterSnapshot {
             .find(|m| m.vm == vm && m.outcome.is_none())
     }
     pub fn nodes_up(&self) -> usize {
-        self.nodes.iter().filter(|n| n.state == NodeState::Up).count()
+        self.nodes
+            .iter()
+            .filter(|n| n.state == NodeState::Up)
+            .count()
     }
 }
 
@@ -213,6 +216,16 @@ pub enum PostcopyMode {
     Now,
 }
 
+impl PostcopyMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Auto => "auto",
+            Self::Now => "now",
+        }
+    }
+}
+
 impl std::str::FromStr for PostcopyMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -220,7 +233,9 @@ impl std::str::FromStr for PostcopyMode {
             "off" => Ok(Self::Off),
             "auto" => Ok(Self::Auto),
             "now" => Ok(Self::Now),
-            _ => Err(format!("post-copy mode must be off, auto or now, not {s:?}")),
+            _ => Err(format!(
+                "post-copy mode must be off, auto or now, not {s:?}"
+            )),
         }
     }
 }
@@ -236,6 +251,16 @@ pub enum OnStall {
     Postcopy,
     /// Keep copying (flag the migration as stalled).
     Wait,
+}
+
+impl OnStall {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Abort => "abort",
+            Self::Postcopy => "postcopy",
+            Self::Wait => "wait",
+        }
+    }
 }
 
 impl std::str::FromStr for OnStall {
@@ -340,9 +365,13 @@ pub struct Round {
 pub enum Outcome {
     Completed,
     /// Stopped on purpose (by the operator or the stall rule).
-    Aborted { reason: String },
+    Aborted {
+        reason: String,
+    },
     /// Something broke (link, target, daemon).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -391,15 +420,14 @@ pub struct Migration {
     /// Measured downtime (pause → resume), once known.
     pub actual_downtime_ms: Option<f64>,
     pub elapsed_ms: f64,
+    /// Every byte moved so far: disks, rounds, final copy, post-copy pages.
+    pub transferred_bytes: u64,
     pub outcome: Option<Outcome>,
 }
 
 impl Migration {
     pub fn is_finished(&self) -> bool {
         self.outcome.is_some()
-    }
-    pub fn total_sent(&self) -> u64 {
-        self.rounds.iter().map(|r| r.bytes_sent).sum::<u64>() + self.current_round_sent
     }
 }
 

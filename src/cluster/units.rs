@@ -5,7 +5,9 @@ use super::model::{GIB, KIB, MIB};
 /// `4.0 GiB`, `512 MiB`, `12 KiB`, `800 B`.
 pub fn bytes(b: u64) -> String {
     let f = b as f64;
-    if b >= GIB {
+    if b >= 1024 * GIB {
+        format!("{:.1} TiB", f / (1024 * GIB) as f64)
+    } else if b >= GIB {
         format!("{:.1} GiB", f / GIB as f64)
     } else if b >= MIB {
         format!("{:.0} MiB", f / MIB as f64)
@@ -43,7 +45,8 @@ mod tests {
         assert_eq!(bytes(12 * KIB), "12 KiB");
         assert_eq!(bytes(512 * MIB), "512 MiB");
         assert_eq!(bytes(4 * GIB), "4.0 GiB");
-        assert_eq!(rate(1100 * MIB), "1100 MiB/s");
+        assert_eq!(bytes(8192 * GIB), "8.0 TiB");
+        assert_eq!(rate(1100 * MIB), "1.1 GiB/s");
     }
 
     #[test]

@@ -9,5 +9,5 @@ mod placement;
 mod predict;
 pub mod rules;
 
-pub use placement::{check, Placement, Refusal};
-pub use predict::{predict, predict_for, Advice, PredictInput, Prediction};
+pub use placement::{Placement, Refusal, check};
+pub use predict::{Advice, PredictInput, Prediction, predict, predict_for};

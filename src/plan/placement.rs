@@ -1,6 +1,6 @@
 //! Placement check: may VM `v` live-migrate to node `t`, and what moves with it?
 
-use crate::cluster::{units, ClusterSnapshot, Node, NodeState, Vm, VmState, VolumeKind};
+use crate::cluster::{ClusterSnapshot, Node, NodeState, Vm, VmState, VolumeKind, units};
 
 use super::cpu;
 
@@ -42,7 +42,9 @@ pub enum Refusal {
         volume: String,
         others: Vec<String>,
     },
-    #[error("{vm} uses CPU model {vm_model}, which node {node} ({node_model}) cannot provide; pick a node with a newer CPU of the same vendor")]
+    #[error(
+        "{vm} uses CPU model {vm_model}, which node {node} ({node_model}) cannot provide; pick a node with a newer CPU of the same vendor"
+    )]
     CpuIncompatible {
         vm: String,
         vm_model: String,
@@ -154,9 +156,7 @@ pub fn check(
             }
         }
         if volume.reachable_from(&node.name) {
-            if volume.kind == VolumeKind::SharedLun
-                && !placement.lun_moves.contains(&volume.name)
-            {
+            if volume.kind == VolumeKind::SharedLun && !placement.lun_moves.contains(&volume.name) {
                 placement.lun_moves.push(volume.name.clone());
             }
             continue;

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::rules;
-use crate::cluster::{units, ClusterSnapshot, MigrationOptions, Node, OnStall, PostcopyMode, Vm};
+use crate::cluster::{ClusterSnapshot, MigrationOptions, Node, OnStall, PostcopyMode, Vm, units};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictInput {
@@ -318,9 +318,7 @@ mod tests {
         let threshold = b as f64 * 0.3;
         // First round whose dirty leftover fits the downtime (device state included).
         let expected_rounds = (1..)
-            .find(|&i| {
-                m as f64 * lambda.powi(i) + rules::DEVICE_STATE_BYTES as f64 <= threshold
-            })
+            .find(|&i| m as f64 * lambda.powi(i) + rules::DEVICE_STATE_BYTES as f64 <= threshold)
             .unwrap();
         assert_eq!(p.rounds as i32, expected_rounds);
         for (i, &dirty) in p.round_dirty.iter().enumerate() {
@@ -330,18 +328,25 @@ mod tests {
                 "round {i}: {dirty} vs closed form {closed}"
             );
         }
-        let sent: f64 = (0..p.rounds as i32).map(|i| m as f64 * lambda.powi(i)).sum();
+        let sent: f64 = (0..p.rounds as i32)
+            .map(|i| m as f64 * lambda.powi(i))
+            .sum();
         let expected_total = sent + p.round_dirty[p.rounds as usize - 1] as f64;
         let total_no_device = (p.total_bytes - rules::DEVICE_STATE_BYTES) as f64;
         assert!((total_no_device - expected_total).abs() / expected_total < 1e-6);
-        let expected_downtime = rules::downtime_ms(m as f64 * lambda.powi(p.rounds as i32), b as f64);
+        let expected_downtime =
+            rules::downtime_ms(m as f64 * lambda.powi(p.rounds as i32), b as f64);
         assert!((p.downtime_ms - expected_downtime).abs() < 0.01);
     }
 
     #[test]
     fn a_small_hot_set_caps_what_a_round_dirties() {
         let p = predict(&input(4 * GIB, 256 * MIB, 400 * MIB, 1000 * MIB));
-        assert_eq!(p.round_dirty[0], 256 * MIB, "round 0 dirties the whole hot set");
+        assert_eq!(
+            p.round_dirty[0],
+            256 * MIB,
+            "round 0 dirties the whole hot set"
+        );
         assert!(p.converges);
     }
 
@@ -362,8 +367,14 @@ mod tests {
                 _ => None,
             })
             .expect("a downtime that works within a minute");
-        assert!(converges_plain(&PredictInput { max_downtime_ms: ms, ..i.clone() }));
-        assert!(!converges_plain(&PredictInput { max_downtime_ms: ms - 20, ..i.clone() }));
+        assert!(converges_plain(&PredictInput {
+            max_downtime_ms: ms,
+            ..i.clone()
+        }));
+        assert!(!converges_plain(&PredictInput {
+            max_downtime_ms: ms - 20,
+            ..i.clone()
+        }));
         assert!(p.summary(300).contains("will not converge"));
     }
 
@@ -395,6 +406,9 @@ mod tests {
             })
             .expect("bandwidth advice");
         assert!(bps > 300 * MIB && bps <= 2000 * MIB);
-        assert!(converges_plain(&PredictInput { bandwidth_bps: bps, ..i }));
+        assert!(converges_plain(&PredictInput {
+            bandwidth_bps: bps,
+            ..i
+        }));
     }
 }

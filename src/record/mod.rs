@@ -77,9 +77,9 @@ impl Recorder {
 
     /// The recorder in the default state dir.
     pub fn open_default() -> Result<Self, String> {
-        state_dir()
-            .map(|d| Self::in_dir(&d))
-            .ok_or_else(|| "cannot find a state dir (no home directory); set VMSHIFT_STATE_DIR".into())
+        state_dir().map(|d| Self::in_dir(&d)).ok_or_else(|| {
+            "cannot find a state dir (no home directory); set VMSHIFT_STATE_DIR".into()
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -89,7 +89,10 @@ impl Recorder {
     /// Appends one record and syncs it to disk.
     pub fn append(&self, record: &Record) -> Result<(), String> {
         let fail = |what: &str, e: std::io::Error| {
-            format!("cannot {what} the flight recorder {}: {e}", self.path.display())
+            format!(
+                "cannot {what} the flight recorder {}: {e}",
+                self.path.display()
+            )
         };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
@@ -106,7 +109,8 @@ impl Recorder {
         let len = f.metadata().map_err(|e| fail("read", e))?.len();
         if len > 0 {
             let mut last = [0u8; 1];
-            f.seek(SeekFrom::Start(len - 1)).map_err(|e| fail("read", e))?;
+            f.seek(SeekFrom::Start(len - 1))
+                .map_err(|e| fail("read", e))?;
             f.read_exact(&mut last).map_err(|e| fail("read", e))?;
             if last[0] != b'\n' {
                 line.insert(0, '\n');
@@ -121,10 +125,19 @@ impl Recorder {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(History::default()),
-            Err(e) => return Err(format!("cannot read the flight recorder {}: {e}", self.path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read the flight recorder {}: {e}",
+                    self.path.display()
+                ));
+            }
         };
         let mut h = History::default();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             match serde_json::from_str(line) {
                 Ok(r) => h.records.push(r),
                 Err(e) => h.damaged.push((i + 1, e.to_string())),
@@ -137,7 +150,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::sim::{clock::Speed, SimCluster};
+    use crate::backends::sim::{SimCluster, clock::Speed};
     use crate::cluster::{Backend, MigrationRequest};
 
     #[test]
@@ -165,7 +178,11 @@ mod tests {
         f.write_all(b"{\"recorded_at_ms\": 12").unwrap();
         rec.append(&Record::new("sim", "small", m.clone())).unwrap();
         let h = rec.read().unwrap();
-        assert_eq!(h.records.len(), 2, "the record after the torn line is whole");
+        assert_eq!(
+            h.records.len(),
+            2,
+            "the record after the torn line is whole"
+        );
         assert_eq!(h.records[0].migration, m);
         assert_eq!(h.damaged.len(), 1);
         assert_eq!(h.damaged[0].0, 2);

@@ -7,9 +7,9 @@
 //! multiplier; phase boundaries inside a slice are handled exactly.
 
 use crate::cluster::{
-    units, Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode, Round, Step,
+    Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode, Round, Step, units,
 };
-use crate::plan::{predict, rules, PredictInput};
+use crate::plan::{PredictInput, predict, rules};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -59,6 +59,7 @@ pub struct SimMigration {
     paused_at: f64,
     postcopy_requested: bool,
     elapsed: f64,
+    transferred: f64,
 }
 
 const EPS: f64 = 1e-9;
@@ -99,6 +100,7 @@ impl SimMigration {
             expected_downtime_ms: 0.0,
             actual_downtime_ms: None,
             elapsed_ms: 0.0,
+            transferred_bytes: 0,
             outcome: None,
         };
         view.step_started_ms[Step::PrepareTarget.index()] = Some(0.0);
@@ -120,6 +122,7 @@ impl SimMigration {
             paused_at: 0.0,
             postcopy_requested: false,
             elapsed: 0.0,
+            transferred: 0.0,
         }
     }
 
@@ -137,8 +140,10 @@ impl SimMigration {
 
     /// Whether the VM already runs on the target.
     pub fn resumed(&self) -> bool {
-        matches!(self.phase, Phase::PostcopyPull | Phase::Cleanup | Phase::Done)
-            && self.view.actual_downtime_ms.is_some()
+        matches!(
+            self.phase,
+            Phase::PostcopyPull | Phase::Cleanup | Phase::Done
+        ) && self.view.actual_downtime_ms.is_some()
     }
 
     fn mark(&mut self, step: Step) {
@@ -161,13 +166,17 @@ impl SimMigration {
             };
             dt -= take;
             self.elapsed += take;
+            if self.uses_link() {
+                self.transferred += take * bw;
+            }
             match self.phase {
                 Phase::Setup => {
                     self.phase_left -= take;
                     if self.phase_left <= EPS {
                         self.mark(Step::PreCopy);
                         self.phase = Phase::PreCopy;
-                        if self.view.options.postcopy == PostcopyMode::Now || self.postcopy_requested
+                        if self.view.options.postcopy == PostcopyMode::Now
+                            || self.postcopy_requested
                         {
                             self.switch_to_postcopy();
                         }
@@ -204,7 +213,8 @@ impl SimMigration {
                 Phase::Resume => {
                     self.phase_left -= take;
                     if self.phase_left <= EPS {
-                        self.view.actual_downtime_ms = Some((self.elapsed - self.paused_at) * 1000.0);
+                        self.view.actual_downtime_ms =
+                            Some((self.elapsed - self.paused_at) * 1000.0);
                         signals.push(Signal::Resumed);
                         if self.view.postcopy_active && self.pull_left > 0.0 {
                             self.phase = Phase::PostcopyPull;
@@ -353,6 +363,7 @@ impl SimMigration {
         let uses_link = self.uses_link();
         let v = &mut self.view;
         v.elapsed_ms = self.elapsed * 1000.0;
+        v.transferred_bytes = self.transferred as u64;
         v.bandwidth_bps = if uses_link { bw as u64 } else { 0 };
         v.current_round_sent = if self.phase == Phase::PreCopy {
             self.sent as u64
@@ -387,7 +398,9 @@ impl SimMigration {
                 }
                 Ok(())
             }
-            _ => Err("the migration is already past its switchover; post-copy no longer applies".into()),
+            _ => Err(
+                "the migration is already past its switchover; post-copy no longer applies".into(),
+            ),
         }
     }
 
@@ -436,7 +449,18 @@ mod tests {
     use crate::cluster::{GIB, MIB};
 
     fn migration(guest: Guest, options: MigrationOptions) -> SimMigration {
-        SimMigration::new(1, "vm", "a", "b", options, guest, 0, 1000.0 * MIB as f64, 0.8, 0)
+        SimMigration::new(
+            1,
+            "vm",
+            "a",
+            "b",
+            options,
+            guest,
+            0,
+            1000.0 * MIB as f64,
+            0.8,
+            0,
+        )
     }
 
     /// Runs to the end in 10 ms steps at a fixed bandwidth, no noise.
@@ -461,11 +485,22 @@ mod tests {
         run(&mut m, (1000 * MIB) as f64);
         let v = &m.view;
         assert_eq!(v.outcome, Some(Outcome::Completed));
-        assert!(v.step_started_ms.iter().all(|s| s.is_some()), "{:?}", v.step_started_ms);
+        assert!(
+            v.step_started_ms.iter().all(|s| s.is_some()),
+            "{:?}",
+            v.step_started_ms
+        );
         let times: Vec<f64> = v.step_started_ms.iter().map(|s| s.unwrap()).collect();
-        assert!(times.windows(2).all(|w| w[0] <= w[1]), "steps in order: {times:?}");
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "steps in order: {times:?}"
+        );
         assert!(v.rounds.len() >= 2);
-        assert!(v.rounds.windows(2).all(|w| w[1].bytes_dirty < w[0].bytes_dirty));
+        assert!(
+            v.rounds
+                .windows(2)
+                .all(|w| w[1].bytes_dirty < w[0].bytes_dirty)
+        );
         let downtime = v.actual_downtime_ms.unwrap();
         assert!(downtime <= 300.0, "downtime {downtime}");
         // The round arithmetic: round 0 sends all memory at 1000 MiB/s.
@@ -485,7 +520,10 @@ mod tests {
         let Some(Outcome::Aborted { reason }) = &m.view.outcome else {
             panic!("expected an abort, got {:?}", m.view.outcome);
         };
-        assert!(reason.contains("stalled") && reason.contains("auto-converge"), "{reason}");
+        assert!(
+            reason.contains("stalled") && reason.contains("auto-converge"),
+            "{reason}"
+        );
         assert!(m.view.stalled);
         assert!(m.view.actual_downtime_ms.is_none(), "never paused");
     }

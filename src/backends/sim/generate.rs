@@ -1,10 +1,10 @@
 //! Generated clusters for benchmarks and scale tests:
 //! `gen:nodes=1000,vms=20000[,seed=S]`.
 
-use crate::cluster::{Disk, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload, GIB, MIB};
+use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload};
 
 use super::noise;
-use super::scenario::{preset, Scenario};
+use super::scenario::{Scenario, preset};
 
 /// Nodes that share one cluster-shared volume.
 const NODES_PER_VOLUME: usize = 50;
@@ -22,14 +22,24 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
             "nodes" if (1..=100_000).contains(&n) => nodes = Some(n as usize),
             "vms" if n <= 1_000_000 => vms = Some(n as usize),
             "seed" => seed = n,
-            "nodes" | "vms" => return Err(format!("{key}={n} is out of range (nodes 1–100000, vms 0–1000000)")),
-            _ => return Err(format!("unknown generator key {key:?}; use nodes, vms and seed")),
+            "nodes" | "vms" => {
+                return Err(format!(
+                    "{key}={n} is out of range (nodes 1–100000, vms 0–1000000)"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "unknown generator key {key:?}; use nodes, vms and seed"
+                ));
+            }
         }
     }
     let nodes_n = nodes.ok_or("the generator needs nodes=N, e.g. gen:nodes=500,vms=10000")?;
     let vms_n = vms.ok_or("the generator needs vms=M, e.g. gen:nodes=500,vms=10000")?;
 
-    let kinds = ["idle", "web", "web", "database", "cache", "build", "idle", "web"];
+    let kinds = [
+        "idle", "web", "web", "database", "cache", "build", "idle", "web",
+    ];
     let sizes_gib = [2u64, 4, 4, 8, 8, 16, 32];
     let per_node = vms_n.div_ceil(nodes_n).max(1) as u64;
     let node_mem = (per_node * 16 + 64).next_power_of_two() * GIB;
@@ -42,7 +52,12 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
             cpu_used_pct: 0.0,
             mem_total: node_mem,
             mem_used: 0,
-            cpu_model: if i % 2 == 0 { "Cascadelake-Server" } else { "Icelake-Server" }.into(),
+            cpu_model: if i % 2 == 0 {
+                "Cascadelake-Server"
+            } else {
+                "Icelake-Server"
+            }
+            .into(),
             nic_bps: 1100 * MIB,
             error: None,
         })
@@ -111,19 +126,38 @@ mod tests {
     #[test]
     fn generates_the_asked_size_deterministically() {
         let a = generate("nodes=120,vms=3000,seed=3").unwrap();
-        assert_eq!((a.nodes.len(), a.vms.len(), a.volumes.len()), (120, 3000, 3));
+        assert_eq!(
+            (a.nodes.len(), a.vms.len(), a.volumes.len()),
+            (120, 3000, 3)
+        );
         let b = generate("nodes=120,vms=3000,seed=3").unwrap();
         assert_eq!(a.vms, b.vms);
         for vm in &a.vms {
-            let vol = a.volumes.iter().find(|v| v.name == vm.disks[0].volume).unwrap();
-            assert!(vol.reachable_from(&vm.node), "{} placed where its disk is", vm.name);
+            let vol = a
+                .volumes
+                .iter()
+                .find(|v| v.name == vm.disks[0].volume)
+                .unwrap();
+            assert!(
+                vol.reachable_from(&vm.node),
+                "{} placed where its disk is",
+                vm.name
+            );
         }
     }
 
     #[test]
     fn bad_parameters_say_what_to_write() {
         assert!(generate("nodes=10").unwrap_err().contains("vms=M"));
-        assert!(generate("nodes=x,vms=1").unwrap_err().contains("whole number"));
-        assert!(generate("racks=2").unwrap_err().contains("unknown generator key"));
+        assert!(
+            generate("nodes=x,vms=1")
+                .unwrap_err()
+                .contains("whole number")
+        );
+        assert!(
+            generate("racks=2")
+                .unwrap_err()
+                .contains("unknown generator key")
+        );
     }
 }

@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::cluster::{
-    Backend, BackendError, ClusterEvent, ClusterSnapshot, Migration, MigrationId,
-    MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume, VolumeKind, GIB,
+    Backend, BackendError, ClusterEvent, ClusterSnapshot, GIB, Migration, MigrationId,
+    MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume, VolumeKind,
 };
 use crate::plan::{self, Placement};
 
@@ -170,17 +170,26 @@ impl SimCluster {
         let users = |node: &str| {
             self.migrations
                 .iter()
-                .filter(|m| !m.engine.is_done() && (m.engine.view.from == node || m.engine.view.to == node))
+                .filter(|m| {
+                    !m.engine.is_done() && (m.engine.view.from == node || m.engine.view.to == node)
+                })
                 .count()
                 .max(1) as f64
         };
-        let nic = |node: &str| self.nodes.iter().find(|n| n.name == node).map_or(1.0, |n| n.nic_bps as f64);
+        let nic = |node: &str| {
+            self.nodes
+                .iter()
+                .find(|n| n.name == node)
+                .map_or(1.0, |n| n.nic_bps as f64)
+        };
         self.migrations
             .iter()
             .map(|m| {
                 let v = &m.engine.view;
                 let share = (nic(&v.from) / users(&v.from)).min(nic(&v.to) / users(&v.to));
-                v.options.bandwidth_bps.map_or(share, |b| share.min(b as f64))
+                v.options
+                    .bandwidth_bps
+                    .map_or(share, |b| share.min(b as f64))
             })
             .collect()
     }
@@ -188,7 +197,11 @@ impl SimCluster {
     fn on_resumed(&mut self, i: usize) {
         let (vm, to, placement) = {
             let a = &self.migrations[i];
-            (a.engine.view.vm.clone(), a.engine.view.to.clone(), a.placement.clone())
+            (
+                a.engine.view.vm.clone(),
+                a.engine.view.to.clone(),
+                a.placement.clone(),
+            )
         };
         for lun in &placement.lun_moves {
             if let Some(v) = self.volumes.iter_mut().find(|v| v.name == *lun) {
@@ -214,11 +227,10 @@ impl SimCluster {
 
     fn on_finished(&mut self, i: usize) {
         let view = self.migrations[i].engine.view.clone();
-        if let Some(v) = self.vms.iter_mut().find(|v| v.name == view.vm) {
-            if v.state == VmState::Migrating {
+        if let Some(v) = self.vms.iter_mut().find(|v| v.name == view.vm)
+            && v.state == VmState::Migrating {
                 v.state = VmState::Running;
             }
-        }
         let text = match &view.outcome {
             Some(Outcome::Completed) => format!(
                 "{} migrated {} → {} in {} rounds, downtime {:.0} ms",
@@ -237,12 +249,15 @@ impl SimCluster {
             None => return,
         };
         self.log(text);
-        let done = self.migrations.iter().filter(|m| m.engine.is_done()).count();
-        if done > FINISHED_KEPT {
-            if let Some(pos) = self.migrations.iter().position(|m| m.engine.is_done()) {
+        let done = self
+            .migrations
+            .iter()
+            .filter(|m| m.engine.is_done())
+            .count();
+        if done > FINISHED_KEPT
+            && let Some(pos) = self.migrations.iter().position(|m| m.engine.is_done()) {
                 self.migrations.remove(pos);
             }
-        }
     }
 
     fn fire_timers(&mut self) {
@@ -347,9 +362,15 @@ impl SimCluster {
             }
             let on_target = a.engine.resumed();
             let reason = if on_target {
-                format!("{why}; {} had already moved to {}", a.engine.view.vm, a.engine.view.to)
+                format!(
+                    "{why}; {} had already moved to {}",
+                    a.engine.view.vm, a.engine.view.to
+                )
             } else {
-                format!("{why}; {} keeps running on {}", a.engine.view.vm, a.engine.view.from)
+                format!(
+                    "{why}; {} keeps running on {}",
+                    a.engine.view.vm, a.engine.view.from
+                )
             };
             if a.engine.fail(&reason) {
                 lost.push(a.engine.view.vm.clone());
@@ -383,7 +404,9 @@ impl SimCluster {
                         v.reachable_from(&n.name)
                             && (v.kind != VolumeKind::SharedLun
                                 || v.owner.as_deref() == Some(&n.name)
-                                || snap.node(v.owner.as_deref().unwrap_or("")).is_none_or(|o| o.state != NodeState::Up))
+                                || snap
+                                    .node(v.owner.as_deref().unwrap_or(""))
+                                    .is_none_or(|o| o.state != NodeState::Up))
                     })
                 })
         };
@@ -404,7 +427,11 @@ impl SimCluster {
             return;
         };
         for d in &vm.disks {
-            if let Some(v) = self.volumes.iter_mut().find(|v| v.name == d.volume && v.kind == VolumeKind::SharedLun) {
+            if let Some(v) = self
+                .volumes
+                .iter_mut()
+                .find(|v| v.name == d.volume && v.kind == VolumeKind::SharedLun)
+            {
                 v.owner = Some(target.clone());
             }
         }
@@ -429,7 +456,8 @@ impl SimCluster {
             .map(|v| {
                 let mut v = v.clone();
                 v.cpu_used_pct = if matches!(v.state, VmState::Running | VmState::Migrating) {
-                    let load = v.workload.cpu_load * noise::around_one(self.seed, noise::key(&v.name), bucket, 0.4);
+                    let load = v.workload.cpu_load
+                        * noise::around_one(self.seed, noise::key(&v.name), bucket, 0.4);
                     (load * (1.0 - throttle_of(&v.name) as f64 / 100.0) * 100.0).clamp(0.0, 100.0)
                 } else {
                     0.0
@@ -445,7 +473,9 @@ impl SimCluster {
                 n.cpu_used_pct = 0.0;
                 continue;
             }
-            for v in vms.iter().filter(|v| v.node == n.name && v.state != VmState::Stopped && v.state != VmState::Restarting) {
+            for v in vms.iter().filter(|v| {
+                v.node == n.name && v.state != VmState::Stopped && v.state != VmState::Restarting
+            }) {
                 mem += v.memory;
                 cpu += v.vcpus as f64 * v.cpu_used_pct / 100.0;
             }
@@ -467,7 +497,11 @@ impl SimCluster {
             nodes,
             volumes: self.volumes.clone(),
             vms,
-            migrations: self.migrations.iter().map(|m| m.engine.view.clone()).collect(),
+            migrations: self
+                .migrations
+                .iter()
+                .map(|m| m.engine.view.clone())
+                .collect(),
             events: self.events.iter().cloned().collect(),
         }
     }
@@ -508,10 +542,12 @@ impl Backend for SimCluster {
             name: req.vm.clone(),
             known: known_names(snap.vms.iter().map(|v| v.name.as_str())),
         })?;
-        let node = snap.node(&req.to).ok_or_else(|| BackendError::UnknownNode {
-            name: req.to.clone(),
-            known: known_names(snap.nodes.iter().map(|n| n.name.as_str())),
-        })?;
+        let node = snap
+            .node(&req.to)
+            .ok_or_else(|| BackendError::UnknownNode {
+                name: req.to.clone(),
+                known: known_names(snap.nodes.iter().map(|n| n.name.as_str())),
+            })?;
         let placement = plan::check(&snap, vm, node, req.options.copy_storage)
             .map_err(BackendError::Refused)?;
         if self.link_failed(&vm.node, &node.name) {
@@ -539,7 +575,10 @@ impl Backend for SimCluster {
             self.setup_s,
             self.now_ms(),
         );
-        let text = format!("migration of {} {} → {} started", vm.name, vm.node, node.name);
+        let text = format!(
+            "migration of {} {} → {} started",
+            vm.name, vm.node, node.name
+        );
         if let Some(v) = self.vms.iter_mut().find(|v| v.name == req.vm) {
             v.state = VmState::Migrating;
         }

@@ -25,8 +25,9 @@ pub fn around_one(seed: u64, key: u64, bucket: u64, spread: f64) -> f64 {
 
 /// A stable key for a name.
 pub fn key(name: &str) -> u64 {
-    name.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

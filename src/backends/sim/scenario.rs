@@ -10,14 +10,20 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cluster::{Disk, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload, GIB, MIB};
+use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload};
 
 use super::generate;
 
 /// Built-in scenarios, by name.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("default", include_str!("../../../assets/scenarios/default.toml")),
-    ("small", include_str!("../../../assets/scenarios/small.toml")),
+    (
+        "default",
+        include_str!("../../../assets/scenarios/default.toml"),
+    ),
+    (
+        "small",
+        include_str!("../../../assets/scenarios/small.toml"),
+    ),
 ];
 
 /// A scenario error: where and what.
@@ -222,17 +228,16 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             message,
         }
     };
-    let file: File = toml::from_str(text).map_err(|e| {
-        err(
-            e.span().unwrap_or(0..0),
-            e.message().trim_end().to_string(),
-        )
-    })?;
+    let file: File = toml::from_str(text)
+        .map_err(|e| err(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
 
     let mut nodes: Vec<Node> = Vec::new();
     for n in &file.nodes {
         if nodes.iter().any(|o| o.name == *n.name.get_ref()) {
-            return Err(err(n.name.span(), format!("node {:?} is defined twice", n.name.get_ref())));
+            return Err(err(
+                n.name.span(),
+                format!("node {:?} is defined twice", n.name.get_ref()),
+            ));
         }
         nodes.push(Node {
             name: n.name.get_ref().clone(),
@@ -256,7 +261,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
             Err(err(
                 s.span(),
-                format!("unknown node {:?}; nodes are: {}", s.get_ref(), known.join(", ")),
+                format!(
+                    "unknown node {:?}; nodes are: {}",
+                    s.get_ref(),
+                    known.join(", ")
+                ),
             ))
         }
     };
@@ -264,7 +273,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     let mut volumes: Vec<Volume> = Vec::new();
     for v in &file.volumes {
         if volumes.iter().any(|o| o.name == *v.name.get_ref()) {
-            return Err(err(v.name.span(), format!("volume {:?} is defined twice", v.name.get_ref())));
+            return Err(err(
+                v.name.span(),
+                format!("volume {:?} is defined twice", v.name.get_ref()),
+            ));
         }
         let reach = v
             .nodes
@@ -275,18 +287,26 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let owner = v.owner.as_ref().map(&node_ref).transpose()?;
         match v.kind {
             VolumeKind::Local if reach.len() != 1 => {
-                return Err(err(v.nodes.span(), "a local volume is reachable from exactly one node".into()));
+                return Err(err(
+                    v.nodes.span(),
+                    "a local volume is reachable from exactly one node".into(),
+                ));
             }
             VolumeKind::SharedLun if owner.is_none() => {
-                return Err(err(v.name.span(), "a shared-lun volume needs an owner node".into()));
+                return Err(err(
+                    v.name.span(),
+                    "a shared-lun volume needs an owner node".into(),
+                ));
             }
             _ => {}
         }
-        if let (Some(o), Some(spec)) = (&owner, &v.owner) {
-            if !reach.contains(o) {
-                return Err(err(spec.span(), format!("owner {o:?} must be one of the volume's nodes")));
+        if let (Some(o), Some(spec)) = (&owner, &v.owner)
+            && !reach.contains(o) {
+                return Err(err(
+                    spec.span(),
+                    format!("owner {o:?} must be one of the volume's nodes"),
+                ));
             }
-        }
         let owner = owner.or_else(|| (v.kind == VolumeKind::Local).then(|| reach[0].clone()));
         volumes.push(Volume {
             name: v.name.get_ref().clone(),
@@ -301,18 +321,27 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     let mut vms: Vec<Vm> = Vec::new();
     for s in &file.vms {
         if vms.iter().any(|o| o.name == *s.name.get_ref()) {
-            return Err(err(s.name.span(), format!("VM {:?} is defined twice", s.name.get_ref())));
+            return Err(err(
+                s.name.span(),
+                format!("VM {:?} is defined twice", s.name.get_ref()),
+            ));
         }
         let node = node_ref(&s.node)?;
         let mem_gib = *s.memory_gib.get_ref();
         if !(mem_gib > 0.0 && mem_gib <= 16384.0) {
-            return Err(err(s.memory_gib.span(), "memory_gib must be above 0 and at most 16384".into()));
+            return Err(err(
+                s.memory_gib.span(),
+                "memory_gib must be above 0 and at most 16384".into(),
+            ));
         }
         let memory = (mem_gib * GIB as f64) as u64;
         let Some((dirty, share, cap, load)) = preset(s.workload.get_ref()) else {
             return Err(err(
                 s.workload.span(),
-                format!("unknown workload {:?}; use one of {PRESETS}", s.workload.get_ref()),
+                format!(
+                    "unknown workload {:?}; use one of {PRESETS}",
+                    s.workload.get_ref()
+                ),
             ));
         };
         let wws = s
@@ -326,19 +355,31 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
                 let known: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
                 return Err(err(
                     d.volume.span(),
-                    format!("unknown volume {:?}; volumes are: {}", d.volume.get_ref(), known.join(", ")),
+                    format!(
+                        "unknown volume {:?}; volumes are: {}",
+                        d.volume.get_ref(),
+                        known.join(", ")
+                    ),
                 ));
             };
             if !vol.reachable_from(&node) {
                 return Err(err(
                     d.volume.span(),
-                    format!("volume {} is not reachable from {node}, where {} runs", vol.name, s.name.get_ref()),
+                    format!(
+                        "volume {} is not reachable from {node}, where {} runs",
+                        vol.name,
+                        s.name.get_ref()
+                    ),
                 ));
             }
             if vol.kind == VolumeKind::SharedLun && vol.owner.as_deref() != Some(node.as_str()) {
                 return Err(err(
                     d.volume.span(),
-                    format!("shared LUN {} is owned by {}, so its VMs must run there", vol.name, vol.owner.clone().unwrap_or_default()),
+                    format!(
+                        "shared LUN {} is owned by {}, so its VMs must run there",
+                        vol.name,
+                        vol.owner.clone().unwrap_or_default()
+                    ),
                 ));
             }
             vol.used += d.size_gib * GIB;
@@ -367,18 +408,35 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     }
     for v in &volumes {
         if v.used > v.capacity {
-            let span = file.volumes.iter().find(|s| *s.name.get_ref() == v.name).map(|s| s.name.span()).unwrap_or(0..0);
-            return Err(err(span, format!("volume {} holds more disk than its capacity", v.name)));
+            let span = file
+                .volumes
+                .iter()
+                .find(|s| *s.name.get_ref() == v.name)
+                .map(|s| s.name.span())
+                .unwrap_or(0..0);
+            return Err(err(
+                span,
+                format!("volume {} holds more disk than its capacity", v.name),
+            ));
         }
     }
 
     let mut events = Vec::new();
     for e in &file.events {
         match (&e.node_down, &e.node_up) {
-            (Some(n), None) => events.push(ScheduledEvent::NodeDown { at_s: e.at_s, node: node_ref(n)? }),
-            (None, Some(n)) => events.push(ScheduledEvent::NodeUp { at_s: e.at_s, node: node_ref(n)? }),
+            (Some(n), None) => events.push(ScheduledEvent::NodeDown {
+                at_s: e.at_s,
+                node: node_ref(n)?,
+            }),
+            (None, Some(n)) => events.push(ScheduledEvent::NodeUp {
+                at_s: e.at_s,
+                node: node_ref(n)?,
+            }),
             _ => {
-                return Err(err(0..0, "each [[event]] needs exactly one of node_down or node_up".into()));
+                return Err(err(
+                    0..0,
+                    "each [[event]] needs exactly one of node_down or node_up".into(),
+                ));
             }
         }
     }
@@ -419,7 +477,10 @@ mod tests {
         let text = "name = \"x\"\n[[node]]\nname = \"a\"\ncpus = 4\nmemory_gib = 8\n\n[[vm]]\nname = \"v\"\nnode = \"b\"\nvcpus = 1\nmemory_gib = 1\nworkload = \"idle\"\n";
         let e = parse(text, "f.toml").unwrap_err();
         assert_eq!((e.line, e.column), (9, 8), "{e}");
-        assert!(e.message.contains("unknown node \"b\"") && e.message.contains("a"), "{e}");
+        assert!(
+            e.message.contains("unknown node \"b\"") && e.message.contains("a"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,402 @@
+//! The real binary, end to end, on the simulated cluster at `--speed max`.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn vmshift(args: &[&str], state: &std::path::Path) -> Run {
+    let out = Command::cargo_bin("vmshift")
+        .unwrap()
+        .args(args)
+        .env("VMSHIFT_STATE_DIR", state)
+        .env("VMSHIFT_CONFIG", "")
+        .env("HOME", state)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn status_json_shows_nodes_volumes_reachability_and_placement() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["status", "--json"], dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 4);
+    let silver = v["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "csv-silver")
+        .unwrap();
+    assert_eq!(silver["kind"], "cluster-shared");
+    assert_eq!(
+        silver["reachable_from"],
+        serde_json::json!(["hv-01", "hv-02", "hv-03"])
+    );
+    let lun = v["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "lun-db")
+        .unwrap();
+    assert_eq!(lun["owner"], "hv-02");
+    let vms = v["vms"].as_array().unwrap();
+    assert!(vms.len() >= 12);
+    let web = vms.iter().find(|x| x["name"] == "web-01").unwrap();
+    assert_eq!(web["node"], "hv-01");
+    assert_eq!(web["state"], "running");
+}
+
+#[test]
+fn status_text_lists_every_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["status"], dir.path());
+    assert_eq!(r.code, 0);
+    for vm in ["web-01", "db-main", "batch-etl", "vdi-pool"] {
+        assert!(r.stdout.contains(vm), "{vm} missing:\n{}", r.stdout);
+    }
+    assert!(r.stdout.contains("4/4 nodes up"));
+}
+
+#[test]
+fn migrating_a_web_vm_prints_shrinking_rounds_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(
+        &["migrate", "web-01", "hv-02", "--speed", "max", "--json"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let lines = json_lines(&r.stdout);
+    assert_eq!(lines[0]["event"], "plan");
+    assert_eq!(lines[0]["prediction"]["converges"], true);
+    let rounds: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "round")
+        .map(|l| &l["round"])
+        .collect();
+    assert!(rounds.len() >= 2, "{} rounds", rounds.len());
+    for w in rounds.windows(2) {
+        assert!(
+            w[1]["bytes_dirty"].as_u64() < w[0]["bytes_dirty"].as_u64(),
+            "remaining shrinks"
+        );
+    }
+    let steps: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "step")
+        .map(|l| l["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "prepare_target",
+            "pre_copy",
+            "pause",
+            "final_copy",
+            "resume_on_target",
+            "clean_up_source"
+        ]
+    );
+    let done = lines.last().unwrap();
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["outcome"]["result"], "completed");
+    let downtime = done["actual_downtime_ms"].as_f64().unwrap();
+    assert!(downtime > 0.0 && downtime <= 300.0, "downtime {downtime}");
+
+    let h = vmshift(&["history", "--json"], dir.path());
+    let recs = json_lines(&h.stdout);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["migration"]["vm"], "web-01");
+    assert_eq!(
+        recs[0]["migration"]["rounds"].as_array().unwrap().len(),
+        rounds.len()
+    );
+    let text = vmshift(&["history"], dir.path());
+    assert!(
+        text.stdout.contains("web-01") && text.stdout.contains("completed"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn the_text_output_has_a_line_per_round_and_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(
+        &["migrate", "db-main", "hv-01", "--speed", "max"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("LUN lun-db holds only db-main"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.lines().filter(|l| l.starts_with("round")).count() >= 2);
+    assert!(
+        r.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("done     db-main now runs on hv-01")
+    );
+}
+
+#[test]
+fn the_batch_job_is_predicted_not_to_converge_and_the_dry_run_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["migrate", "batch-etl", "hv-01", "--dry-run"], dir.path());
+    assert_eq!(r.code, 4);
+    assert!(r.stdout.contains("will not converge"), "{}", r.stdout);
+    for fix in ["raise max downtime to", "auto-converge", "post-copy"] {
+        assert!(
+            r.stdout.contains(fix),
+            "advice {fix:?} missing:\n{}",
+            r.stdout
+        );
+    }
+    assert!(r.stderr.contains("would not converge"));
+    // A dry run changes nothing and records nothing.
+    assert!(
+        vmshift(&["history", "--json"], dir.path())
+            .stdout
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_batch_job_stalls_and_is_aborted_on_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(
+        &[
+            "migrate",
+            "batch-etl",
+            "hv-01",
+            "--on-stall",
+            "abort",
+            "--speed",
+            "max",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 4);
+    let lines = json_lines(&r.stdout);
+    assert!(lines.iter().any(|l| l["event"] == "stalled"));
+    let done = lines.last().unwrap();
+    assert_eq!(done["outcome"]["result"], "aborted");
+    let reason = done["outcome"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("stalled") && reason.contains("keeps running on hv-03"),
+        "{reason}"
+    );
+    assert!(r.stderr.contains("aborted"), "{}", r.stderr);
+    let rec = json_lines(&vmshift(&["history", "--json"], dir.path()).stdout);
+    assert_eq!(rec[0]["migration"]["outcome"]["result"], "aborted");
+}
+
+#[test]
+fn the_batch_job_completes_with_auto_converge_or_postcopy() {
+    let dir = tempfile::tempdir().unwrap();
+    for opt in [&["--auto-converge"][..], &["--postcopy", "auto"][..]] {
+        let mut args = vec!["migrate", "batch-etl", "hv-01", "--speed", "max", "--json"];
+        args.extend_from_slice(opt);
+        let r = vmshift(&args, dir.path());
+        assert_eq!(r.code, 0, "{opt:?}: {}", r.stderr);
+        let done = json_lines(&r.stdout).pop().unwrap();
+        assert_eq!(done["outcome"]["result"], "completed");
+        assert_eq!(done["postcopy"], opt[0] == "--postcopy");
+        if opt[0] == "--auto-converge" {
+            assert!(done["actual_downtime_ms"].as_f64().unwrap() <= 300.0);
+        }
+    }
+}
+
+#[test]
+fn every_refusal_is_one_sentence_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (vec!["web-01", "hv-01"], "already runs on hv-01"),
+        (vec!["batch-etl", "hv-04"], "free but batch-etl needs"),
+        (vec!["build-runner", "hv-01"], "--copy-storage"),
+        (vec!["erp-app", "hv-02"], "also holds erp-report"),
+        (vec!["dc-01", "hv-01"], "CPU model Icelake-Server"),
+    ];
+    for (args, expect) in cases {
+        let mut a = vec!["migrate"];
+        a.extend(args.iter());
+        let r = vmshift(&a, dir.path());
+        assert_eq!(r.code, 3, "{args:?}");
+        assert!(r.stderr.contains(expect), "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.trim().lines().count(),
+            1,
+            "one sentence: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_node_that_is_down_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let scen = dir.path().join("down.toml");
+    std::fs::write(
+        &scen,
+        "name = \"t\"\n[[node]]\nname = \"a\"\ncpus = 4\nmemory_gib = 16\n[[node]]\nname = \"b\"\ncpus = 4\nmemory_gib = 16\nstate = \"down\"\n[[volume]]\nname = \"v\"\nkind = \"cluster-shared\"\ncapacity_gib = 100\nnodes = [\"a\", \"b\"]\n[[vm]]\nname = \"x\"\nnode = \"a\"\nvcpus = 1\nmemory_gib = 1\nworkload = \"idle\"\ndisks = [{ volume = \"v\", size_gib = 1 }]\n",
+    )
+    .unwrap();
+    let r = vmshift(
+        &["--scenario", scen.to_str().unwrap(), "migrate", "x", "b"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("node b is down"), "{}", r.stderr);
+}
+
+#[test]
+fn unknown_names_list_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["migrate", "web-99", "hv-02"], dir.path());
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no VM named \"web-99\"") && r.stderr.contains("web-01, web-02"),
+        "{}",
+        r.stderr
+    );
+    let r = vmshift(&["migrate", "web-01", "hv-9"], dir.path());
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("hv-01, hv-02, hv-03, hv-04"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn malformed_scenario_and_config_files_are_reported_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let scen = dir.path().join("bad.toml");
+    std::fs::write(
+        &scen,
+        "name = \"x\"\n[[node]]\nname = \"a\"\ncpus = \"four\"\n",
+    )
+    .unwrap();
+    let r = vmshift(
+        &["--scenario", scen.to_str().unwrap(), "status"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(&format!("{}:4:8:", scen.display())),
+        "{}",
+        r.stderr
+    );
+
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[migration]\nmax_downtime_ms = 300\npostcopy = \"maybe\"\n",
+    )
+    .unwrap();
+    let r = vmshift(&["--config", cfg.to_str().unwrap(), "status"], dir.path());
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains(&format!("{}:3:12:", cfg.display())),
+        "{}",
+        r.stderr
+    );
+
+    let r = vmshift(
+        &["--config", "/nonexistent/vmshift.toml", "status"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("cannot read the config file"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_config_sets_migration_defaults_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[migration]\nauto_converge = true\nmax_downtime_ms = 400\n",
+    )
+    .unwrap();
+    let r = vmshift(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "migrate",
+            "batch-etl",
+            "hv-01",
+            "--dry-run",
+            "--json",
+            "--max-downtime",
+            "350",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = &json_lines(&r.stdout)[0];
+    assert_eq!(plan["options"]["auto_converge"], true);
+    assert_eq!(plan["options"]["max_downtime_ms"], 350);
+}
+
+#[test]
+fn read_only_refuses_to_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["--read-only", "migrate", "web-01", "hv-02"], dir.path());
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("read-only"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_arguments_are_refused_by_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["migrate", "web-01", "hv-02", "--postcopy", "sometimes"],
+        vec!["migrate", "web-01", "hv-02", "--max-downtime", "0"],
+        vec!["--speed", "-1", "status"],
+        vec!["--scenario", "gen:nodes=0,vms=1", "status"],
+    ] {
+        let r = vmshift(&args, dir.path());
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.is_empty());
+    }
+}
+
+#[test]
+fn a_generated_cluster_has_the_asked_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(
+        &["--scenario", "gen:nodes=20,vms=300", "status", "--json"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 20);
+    assert_eq!(v["vms"].as_array().unwrap().len(), 300);
+}

@@ -1,0 +1,329 @@
+//! The simulated cluster through the `Backend` trait, on the virtual clock.
+
+use std::time::Duration;
+
+use vmshift::backends::sim::{SimCluster, clock::Speed};
+use vmshift::cluster::{
+    Backend, BackendError, Migration, MigrationId, MigrationOptions, MigrationRequest, NodeState,
+    OnStall, Outcome, PostcopyMode, Step, VmState,
+};
+use vmshift::plan::{self, Refusal};
+
+fn sim() -> SimCluster {
+    SimCluster::from_spec("default", Speed::Max).unwrap()
+}
+
+fn start(s: &mut SimCluster, vm: &str, to: &str, options: MigrationOptions) -> MigrationId {
+    s.start_migration(&MigrationRequest {
+        vm: vm.into(),
+        to: to.into(),
+        options,
+    })
+    .unwrap()
+}
+
+fn run_to_end(s: &mut SimCluster, id: MigrationId) -> Migration {
+    for _ in 0..100_000 {
+        let m = s.migration(id).unwrap();
+        if m.is_finished() {
+            return m;
+        }
+        s.wait(Duration::from_millis(100));
+    }
+    panic!("migration {id} never finished");
+}
+
+#[test]
+fn same_seed_same_run() {
+    let run = || {
+        let mut s = sim();
+        let id = start(&mut s, "db-replica", "hv-01", MigrationOptions::default());
+        run_to_end(&mut s, id)
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn the_vm_moves_and_memory_is_held_on_both_ends_while_it_runs() {
+    let mut s = sim();
+    let before = s.snapshot().unwrap();
+    let free = |snap: &vmshift::cluster::ClusterSnapshot, n: &str| snap.node(n).unwrap().mem_free();
+    let id = start(&mut s, "web-01", "hv-02", MigrationOptions::default());
+    s.advance(Duration::from_secs(2));
+    let during = s.snapshot().unwrap();
+    assert_eq!(during.vm("web-01").unwrap().state, VmState::Migrating);
+    assert_eq!(
+        free(&before, "hv-02") - free(&during, "hv-02"),
+        during.vm("web-01").unwrap().memory
+    );
+    let m = run_to_end(&mut s, id);
+    assert_eq!(m.outcome, Some(Outcome::Completed));
+    let after = s.snapshot().unwrap();
+    let vm = after.vm("web-01").unwrap();
+    assert_eq!((vm.node.as_str(), vm.state), ("hv-02", VmState::Running));
+    assert_eq!(free(&after, "hv-01"), free(&before, "hv-01") + vm.memory);
+    assert!(
+        after
+            .events
+            .iter()
+            .any(|e| e.text.contains("web-01 migrated hv-01 → hv-02"))
+    );
+}
+
+#[test]
+fn a_lun_with_one_vm_changes_owner_with_it() {
+    let mut s = sim();
+    let id = start(&mut s, "db-main", "hv-03", MigrationOptions::default());
+    assert_eq!(run_to_end(&mut s, id).outcome, Some(Outcome::Completed));
+    let snap = s.snapshot().unwrap();
+    assert_eq!(
+        snap.volume("lun-db").unwrap().owner.as_deref(),
+        Some("hv-03")
+    );
+}
+
+#[test]
+fn shared_nothing_moves_the_disk_to_the_target_local_volume() {
+    let mut s = sim();
+    let options = MigrationOptions {
+        copy_storage: true,
+        ..Default::default()
+    };
+    let id = start(&mut s, "build-runner", "hv-01", options);
+    let m = run_to_end(&mut s, id);
+    assert_eq!(m.outcome, Some(Outcome::Completed));
+    assert!(
+        m.transferred_bytes > m.storage_bytes + m.memory,
+        "disk and memory both crossed the link"
+    );
+    let snap = s.snapshot().unwrap();
+    assert_eq!(
+        snap.vm("build-runner").unwrap().disks[0].volume,
+        "local-hv-01"
+    );
+    assert_eq!(snap.volume("local-hv-04").unwrap().used, 0);
+}
+
+#[test]
+fn refusals_come_back_through_the_backend() {
+    let mut s = sim();
+    let err = s
+        .start_migration(&MigrationRequest {
+            vm: "erp-app".into(),
+            to: "hv-02".into(),
+            options: Default::default(),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, BackendError::Refused(Refusal::LunShared { .. })),
+        "{err}"
+    );
+    let err = s
+        .start_migration(&MigrationRequest {
+            vm: "webby".into(),
+            to: "hv-02".into(),
+            options: Default::default(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("web-01"), "lists known VMs: {err}");
+}
+
+#[test]
+fn abort_keeps_the_vm_on_the_source() {
+    let mut s = sim();
+    let id = start(&mut s, "db-replica", "hv-01", MigrationOptions::default());
+    s.advance(Duration::from_secs(5));
+    assert_eq!(s.migration(id).unwrap().step, Step::PreCopy);
+    s.abort(id).unwrap();
+    let m = s.migration(id).unwrap();
+    assert!(matches!(m.outcome, Some(Outcome::Aborted { .. })));
+    let snap = s.snapshot().unwrap();
+    let vm = snap.vm("db-replica").unwrap();
+    assert_eq!((vm.node.as_str(), vm.state), ("hv-03", VmState::Running));
+    // Nothing stays reserved on the target.
+    s.advance(Duration::from_secs(1));
+    assert!(
+        s.abort(id).is_err(),
+        "a finished migration cannot be aborted twice"
+    );
+}
+
+#[test]
+fn target_failure_mid_migration_leaves_the_vm_on_the_source() {
+    let mut s = sim();
+    let id = start(&mut s, "db-replica", "hv-01", MigrationOptions::default());
+    s.advance(Duration::from_secs(4));
+    s.fail_node("hv-01");
+    let m = s.migration(id).unwrap();
+    let Some(Outcome::Failed { reason }) = &m.outcome else {
+        panic!("{:?}", m.outcome);
+    };
+    assert!(
+        reason.contains("hv-01 failed") && reason.contains("keeps running on hv-03"),
+        "{reason}"
+    );
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.vm("db-replica").unwrap().node, "hv-03");
+    assert_eq!(snap.vm("db-replica").unwrap().state, VmState::Running);
+}
+
+#[test]
+fn link_failure_mid_migration_fails_it_and_blocks_new_ones() {
+    let mut s = sim();
+    let id = start(&mut s, "api-01", "hv-02", MigrationOptions::default());
+    s.advance(Duration::from_secs(2));
+    s.fail_link("hv-02", "hv-01");
+    assert!(matches!(
+        s.migration(id).unwrap().outcome,
+        Some(Outcome::Failed { .. })
+    ));
+    let err = s
+        .start_migration(&MigrationRequest {
+            vm: "api-01".into(),
+            to: "hv-02".into(),
+            options: Default::default(),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("link"), "{err}");
+}
+
+#[test]
+fn a_failed_node_restarts_its_ha_vms_elsewhere() {
+    let mut s = sim();
+    s.fail_node("hv-04");
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.node("hv-04").unwrap().state, NodeState::Down);
+    assert_eq!(snap.vm("cache-01").unwrap().state, VmState::Restarting);
+    assert_eq!(
+        snap.vm("vdi-pool").unwrap().state,
+        VmState::Stopped,
+        "not HA"
+    );
+    s.advance(Duration::from_secs(25));
+    let snap = s.snapshot().unwrap();
+    let cache = snap.vm("cache-01").unwrap();
+    assert_eq!(cache.state, VmState::Running);
+    assert_ne!(cache.node, "hv-04");
+    // build-runner's disk is local to the dead node: it cannot come back.
+    assert_eq!(snap.vm("build-runner").unwrap().state, VmState::Stopped);
+    assert!(
+        snap.events
+            .iter()
+            .any(|e| e.text.contains("cache-01 restarted on"))
+    );
+    assert!(
+        snap.events
+            .iter()
+            .any(|e| e.text.contains("build-runner could not be restarted"))
+    );
+}
+
+#[test]
+fn limits_changed_mid_flight_take_effect() {
+    let mut s = sim();
+    let options = MigrationOptions {
+        on_stall: OnStall::Wait,
+        ..Default::default()
+    };
+    let id = start(&mut s, "batch-etl", "hv-01", options);
+    s.advance(Duration::from_secs(90));
+    let m = s.migration(id).unwrap();
+    assert!(m.stalled && !m.is_finished());
+    s.set_bandwidth(id, Some(100 * 1024 * 1024)).unwrap();
+    s.advance(Duration::from_secs(1));
+    assert_eq!(s.migration(id).unwrap().bandwidth_bps, 100 * 1024 * 1024);
+    s.set_bandwidth(id, None).unwrap();
+    s.start_postcopy(id).unwrap();
+    let m = run_to_end(&mut s, id);
+    assert_eq!(m.outcome, Some(Outcome::Completed));
+    assert!(m.postcopy_active);
+}
+
+#[test]
+fn concurrent_migrations_share_a_nic() {
+    let mut s = sim();
+    let a = start(&mut s, "web-01", "hv-02", MigrationOptions::default());
+    let b = start(&mut s, "api-01", "hv-03", MigrationOptions::default());
+    s.advance(Duration::from_secs(2));
+    let (ma, mb) = (s.migration(a).unwrap(), s.migration(b).unwrap());
+    let nic = s.snapshot().unwrap().node("hv-01").unwrap().nic_bps;
+    assert_eq!(ma.bandwidth_bps + mb.bandwidth_bps, nic - (nic % 2));
+}
+
+/// The predictor against the simulator, for every VM of the default
+/// scenario, to the first node that accepts it.
+#[test]
+fn prediction_matches_the_simulator_for_every_vm() {
+    let mut s = sim();
+    let snap = s.snapshot().unwrap();
+    let mut checked = 0;
+    for vm in &snap.vms {
+        let options = MigrationOptions {
+            copy_storage: true,
+            ..Default::default()
+        };
+        let Some((node, placement)) = snap
+            .nodes
+            .iter()
+            .find_map(|n| plan::check(&snap, vm, n, true).ok().map(|p| (n, p)))
+        else {
+            // Only VMs tied to a LUN they share may be stuck everywhere.
+            let n = snap.nodes.iter().find(|n| n.name != vm.node).unwrap();
+            let refusal = plan::check(&snap, vm, n, true).unwrap_err();
+            assert!(
+                matches!(refusal, Refusal::LunShared { .. }),
+                "{}: {refusal}",
+                vm.name
+            );
+            continue;
+        };
+        let p = plan::predict_for(&snap, vm, node, &options, placement.storage_bytes());
+        let mut fresh = sim();
+        let id = start(&mut fresh, &vm.name, &node.name, options);
+        let m = run_to_end(&mut fresh, id);
+        checked += 1;
+        if !p.converges {
+            assert!(
+                matches!(m.outcome, Some(Outcome::Aborted { .. })) && m.stalled,
+                "{}: predicted not to converge, simulator: {:?}",
+                vm.name,
+                m.outcome
+            );
+            continue;
+        }
+        assert_eq!(m.outcome, Some(Outcome::Completed), "{}", vm.name);
+        let rounds = m.rounds.len() as i64;
+        assert!(
+            (rounds - p.rounds as i64).abs() <= 1,
+            "{}: predicted {} rounds, simulated {rounds}",
+            vm.name,
+            p.rounds
+        );
+        let actual = m.actual_downtime_ms.unwrap();
+        assert!(
+            (actual - p.downtime_ms).abs() <= 0.3 * actual,
+            "{}: predicted downtime {:.1} ms, simulated {actual:.1} ms",
+            vm.name,
+            p.downtime_ms
+        );
+    }
+    assert_eq!(
+        checked,
+        snap.vms.len() - 2,
+        "all but the two VMs on lun-legacy can go somewhere"
+    );
+}
+
+#[test]
+fn postcopy_now_skips_precopy_rounds() {
+    let mut s = sim();
+    let options = MigrationOptions {
+        postcopy: PostcopyMode::Now,
+        ..Default::default()
+    };
+    let id = start(&mut s, "db-replica", "hv-01", options);
+    let m = run_to_end(&mut s, id);
+    assert_eq!(m.outcome, Some(Outcome::Completed));
+    assert!(m.rounds.is_empty() && m.postcopy_active);
+    assert!(m.actual_downtime_ms.unwrap() < 20.0);
+}
