@@ -228,9 +228,10 @@ impl SimCluster {
     fn on_finished(&mut self, i: usize) {
         let view = self.migrations[i].engine.view.clone();
         if let Some(v) = self.vms.iter_mut().find(|v| v.name == view.vm)
-            && v.state == VmState::Migrating {
-                v.state = VmState::Running;
-            }
+            && v.state == VmState::Migrating
+        {
+            v.state = VmState::Running;
+        }
         let text = match &view.outcome {
             Some(Outcome::Completed) => format!(
                 "{} migrated {} → {} in {} rounds, downtime {:.0} ms",
@@ -255,9 +256,10 @@ impl SimCluster {
             .filter(|m| m.engine.is_done())
             .count();
         if done > FINISHED_KEPT
-            && let Some(pos) = self.migrations.iter().position(|m| m.engine.is_done()) {
-                self.migrations.remove(pos);
-            }
+            && let Some(pos) = self.migrations.iter().position(|m| m.engine.is_done())
+        {
+            self.migrations.remove(pos);
+        }
     }
 
     fn fire_timers(&mut self) {

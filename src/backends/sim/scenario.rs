@@ -301,12 +301,13 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             _ => {}
         }
         if let (Some(o), Some(spec)) = (&owner, &v.owner)
-            && !reach.contains(o) {
-                return Err(err(
-                    spec.span(),
-                    format!("owner {o:?} must be one of the volume's nodes"),
-                ));
-            }
+            && !reach.contains(o)
+        {
+            return Err(err(
+                spec.span(),
+                format!("owner {o:?} must be one of the volume's nodes"),
+            ));
+        }
         let owner = owner.or_else(|| (v.kind == VolumeKind::Local).then(|| reach[0].clone()));
         volumes.push(Volume {
             name: v.name.get_ref().clone(),
