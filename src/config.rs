@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use std::collections::BTreeMap;
+
+use crate::app::keymap::{Action, Key};
 use crate::backends::sim::clock::Speed;
 use crate::backends::sim::scenario::line_col;
 use crate::cluster::{MIB, MigrationOptions, OnStall, PostcopyMode};
@@ -36,6 +39,8 @@ pub struct Config {
     pub mouse: bool,
     pub read_only: bool,
     pub migration: MigrationOptions,
+    /// Key bindings on top of the defaults: (key, action).
+    pub keys: Vec<(String, Action)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -56,6 +61,7 @@ impl Default for Config {
             mouse: true,
             read_only: false,
             migration: MigrationOptions::default(),
+            keys: Vec::new(),
         }
     }
 }
@@ -69,6 +75,7 @@ struct File {
     ui: UiSection,
     #[serde(default)]
     migration: MigrationSection,
+    keys: Option<Spanned<BTreeMap<String, Action>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -216,6 +223,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
         c.migration.parallel_connections = *p.get_ref();
     }
+    if let Some(keys) = file.keys {
+        for (k, a) in keys.get_ref() {
+            Key::parse(k).map_err(|m| at(keys.span(), format!("in [keys]: {m}")))?;
+            c.keys.push((k.clone(), *a));
+        }
+    }
     Ok(c)
 }
 
@@ -254,6 +267,18 @@ mod tests {
         assert_eq!(c.migration.max_downtime_ms, 500);
         assert_eq!(c.migration.bandwidth_bps, Some(200 * MIB));
         assert_eq!(c.migration.postcopy, PostcopyMode::Auto);
+        let c = parse(
+            "[keys]\n\"x\" = \"quit\"\n\"ctrl-d\" = \"move\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.keys,
+            vec![
+                ("ctrl-d".to_string(), Action::Move),
+                ("x".to_string(), Action::Quit)
+            ]
+        );
     }
 
     #[test]
@@ -269,5 +294,10 @@ mod tests {
         assert!(msg.contains("sometimes"), "{msg}");
         let (line, col, _) = err("[backend]\nspeed = -3\n");
         assert_eq!((line, col), (2, 9));
+        let (line, _, msg) = err("[keys]\n\"x\" = \"explode\"\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("explode"), "{msg}");
+        let (_, _, msg) = err("[keys]\n\"hyper-x\" = \"quit\"\n");
+        assert!(msg.contains("unknown key"), "{msg}");
     }
 }

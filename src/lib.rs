@@ -2,9 +2,11 @@
 //! nodes. Layers, top to bottom: `cli` → `app` → `plan` → `cluster` ←
 //! `backends`; `record` keeps the flight recorder, `config` the settings.
 
+pub mod app;
 pub mod backends;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod plan;
 pub mod record;
+pub mod tui;

@@ -1,27 +1,59 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use vmshift::cli::{self, Cli};
+use vmshift::app::{KeyMap, Settings};
+use vmshift::backends::sim::clock::Speed;
+use vmshift::cli::{self, Cli, CliError, exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = match cli::settings(&cli) {
+    let mut cfg = match cli::settings(&cli) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    match cli::run(&cli, &cfg) {
-        Some(Ok(code)) => code,
-        Some(Err(e)) => fail(e),
-        None => {
-            println!(
-                "The interactive view is coming; for now use `vmshift status` or `vmshift migrate VM NODE` (see --help)."
-            );
-            ExitCode::SUCCESS
+    if let Some(result) = cli::run(&cli, &cfg) {
+        return result.unwrap_or_else(fail);
+    }
+    // The interactive view. Everything a user can get wrong is reported
+    // before the screen switches.
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return fail(CliError::new(
+            exit::INPUT,
+            "the interactive view needs a terminal; in scripts use `vmshift status` or `vmshift migrate VM NODE`",
+        ));
+    }
+    let keys = match KeyMap::with_overrides(&cfg.keys) {
+        Ok(k) => k,
+        Err(e) => return fail(CliError::new(exit::INPUT, e)),
+    };
+    if cfg.speed == Speed::Max {
+        cfg.speed = Speed::Times(1000.0);
+    }
+    let backend = match cli::open_backend(&cfg) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = color_eyre::install() {
+        eprintln!("vmshift: {e}");
+    }
+    let settings = Settings {
+        read_only: cfg.read_only,
+        mouse: cfg.mouse,
+        defaults: cfg.migration.clone(),
+        keys,
+        poll_interval_ms: cfg.poll_interval_ms,
+    };
+    match vmshift::tui::run(backend, settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmshift: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
-fn fail(e: cli::CliError) -> ExitCode {
+fn fail(e: CliError) -> ExitCode {
     eprintln!("vmshift: {}", e.message);
     ExitCode::from(e.code)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{CliError, MigrateArgs, exit};
+use crate::backends::sim::clock::Speed;
 use crate::cluster::{
     Backend, BackendError, MIB, Migration, MigrationOptions, MigrationRequest, Outcome, Step, units,
 };
@@ -82,6 +83,13 @@ pub fn run(
             exit::INPUT,
             "read_only",
             "vmshift runs read-only (--read-only or read_only in the config); drop it to migrate, or add --dry-run".into(),
+        ));
+    }
+    if cfg.speed == Speed::Times(0.0) && !args.dry_run {
+        return Err(out.fail(
+            exit::INPUT,
+            "frozen_clock",
+            "the simulated clock is frozen (speed 0), so a migration would never finish; use --speed 1 or --speed max".into(),
         ));
     }
     let opts = options(cfg, args);

@@ -8,7 +8,7 @@ pub enum Speed {
     /// Virtual time moves only when `advance` (or `wait`) is called; `wait`
     /// advances it at once, so runs finish as fast as the CPU allows.
     Max,
-    /// Virtual seconds per real second.
+    /// Virtual seconds per real second; 0 freezes the clock.
     Times(f64),
 }
 
@@ -19,9 +19,9 @@ impl std::str::FromStr for Speed {
             return Ok(Speed::Max);
         }
         match s.parse::<f64>() {
-            Ok(x) if x.is_finite() && x > 0.0 && x <= 10_000.0 => Ok(Speed::Times(x)),
+            Ok(x) if x.is_finite() && (0.0..=10_000.0).contains(&x) => Ok(Speed::Times(x)),
             _ => Err(format!(
-                "speed must be a number above 0 and at most 10000, or \"max\", not {s:?}"
+                "speed must be a number from 0 (frozen) to 10000, or \"max\", not {s:?}"
             )),
         }
     }

@@ -1,0 +1,290 @@
+//! Moving a VM: the drag state (mouse or keyboard) and the confirm dialog.
+//!
+//! ```text
+//! Idle ─press on VM─▶ Pressed ─move ≥1 cell─▶ Drag{over} ─release on node─▶ Confirm ─y/Enter─▶ Cmd::Start
+//! Idle ─m/space on selected VM─▶ Drag{target} ─arrows pick node, Enter─▶ Confirm
+//! Esc anywhere ▶ Idle; release off any node ▶ Idle; release on a refused node ▶ Idle + reason
+//! ```
+
+use crate::cluster::{ClusterSnapshot, MIB, MigrationOptions, OnStall, PostcopyMode, units};
+use crate::plan::{self, Placement, Prediction, Refusal};
+
+/// A mouse button held on a VM row, not yet moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Press {
+    pub vm: String,
+    pub x: u16,
+    pub y: u16,
+}
+
+/// A VM being moved: picked with `m` or dragged with the mouse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drag {
+    pub vm: String,
+    pub from: String,
+    /// The node under the pointer (mouse) or chosen with the arrows.
+    pub over: Option<String>,
+    /// Mouse position while dragging with the mouse.
+    pub pointer: Option<(u16, u16)>,
+    /// Per node: allowed (with what moves along) or refused (why), in node order.
+    pub verdicts: Vec<(String, Result<Placement, Refusal>)>,
+}
+
+impl Drag {
+    pub fn new(snap: &ClusterSnapshot, vm: &str, copy_storage: bool) -> Option<Drag> {
+        let v = snap.vm(vm)?;
+        Some(Drag {
+            vm: vm.to_string(),
+            from: v.node.clone(),
+            over: None,
+            pointer: None,
+            verdicts: verdicts(snap, vm, copy_storage),
+        })
+    }
+
+    pub fn verdict(&self, node: &str) -> Option<&Result<Placement, Refusal>> {
+        self.verdicts
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, v)| v)
+    }
+}
+
+pub fn verdicts(
+    snap: &ClusterSnapshot,
+    vm: &str,
+    copy_storage: bool,
+) -> Vec<(String, Result<Placement, Refusal>)> {
+    let Some(v) = snap.vm(vm) else {
+        return Vec::new();
+    };
+    snap.nodes
+        .iter()
+        .map(|n| (n.name.clone(), plan::check(snap, v, n, copy_storage)))
+        .collect()
+}
+
+/// The fields of the confirm dialog that can be changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    MaxDowntime,
+    Bandwidth,
+    AutoConverge,
+    Postcopy,
+    OnStall,
+    CopyStorage,
+}
+
+impl Field {
+    pub const ALL: [Field; 6] = [
+        Field::MaxDowntime,
+        Field::Bandwidth,
+        Field::AutoConverge,
+        Field::Postcopy,
+        Field::OnStall,
+        Field::CopyStorage,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::MaxDowntime => "max downtime",
+            Field::Bandwidth => "bandwidth",
+            Field::AutoConverge => "auto-converge",
+            Field::Postcopy => "post-copy",
+            Field::OnStall => "on stall",
+            Field::CopyStorage => "copy storage",
+        }
+    }
+}
+
+/// Steps for max downtime, ms.
+pub const DOWNTIME_STEPS: &[u64] = &[
+    50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000, 20_000, 30_000, 60_000,
+];
+/// Steps for the bandwidth limit, MiB/s (above the last: the link's speed).
+pub const BANDWIDTH_STEPS: &[u64] = &[
+    10, 25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000,
+];
+
+pub fn downtime_step(current: u64, up: bool) -> u64 {
+    if up {
+        DOWNTIME_STEPS
+            .iter()
+            .copied()
+            .find(|&s| s > current)
+            .unwrap_or(current)
+    } else {
+        DOWNTIME_STEPS
+            .iter()
+            .rev()
+            .copied()
+            .find(|&s| s < current)
+            .unwrap_or(current)
+    }
+}
+
+/// Next bandwidth limit; `None` is the link's speed (no limit).
+pub fn bandwidth_step(current: Option<u64>, link_bps: u64, up: bool) -> Option<u64> {
+    let link_mib = link_bps / MIB;
+    match (current.map(|b| b / MIB), up) {
+        (None, true) => None,
+        (None, false) => BANDWIDTH_STEPS
+            .iter()
+            .rev()
+            .copied()
+            .find(|&s| s < link_mib)
+            .map(|s| s * MIB),
+        (Some(c), true) => BANDWIDTH_STEPS
+            .iter()
+            .copied()
+            .find(|&s| s > c && s < link_mib)
+            .map(|s| s * MIB),
+        (Some(c), false) => Some(
+            BANDWIDTH_STEPS
+                .iter()
+                .rev()
+                .copied()
+                .find(|&s| s < c)
+                .unwrap_or(c)
+                * MIB,
+        ),
+    }
+}
+
+/// The confirm dialog: what will happen, and the options, editable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub vm: String,
+    pub from: String,
+    pub to: String,
+    pub options: MigrationOptions,
+    pub field: Field,
+    pub link_bps: u64,
+    /// `Ok` while the move is allowed with the current options.
+    pub placement: Result<Placement, Refusal>,
+    pub prediction: Option<Prediction>,
+}
+
+impl Confirm {
+    pub fn new(
+        snap: &ClusterSnapshot,
+        vm: &str,
+        to: &str,
+        defaults: &MigrationOptions,
+    ) -> Option<Confirm> {
+        let v = snap.vm(vm)?;
+        let n = snap.node(to)?;
+        let link_bps = snap
+            .node(&v.node)
+            .map_or(n.nic_bps, |s| s.nic_bps.min(n.nic_bps));
+        let mut c = Confirm {
+            vm: vm.into(),
+            from: v.node.clone(),
+            to: to.into(),
+            options: defaults.clone(),
+            field: Field::MaxDowntime,
+            link_bps,
+            placement: Err(Refusal::SameNode {
+                vm: vm.into(),
+                node: to.into(),
+            }),
+            prediction: None,
+        };
+        // A move that needs a disk copy was chosen knowingly on a node marked so.
+        if plan::check(snap, v, n, false).is_err() && plan::check(snap, v, n, true).is_ok() {
+            c.options.copy_storage = true;
+        }
+        c.recompute(snap);
+        Some(c)
+    }
+
+    /// Re-checks and re-predicts after an option or the cluster changed.
+    pub fn recompute(&mut self, snap: &ClusterSnapshot) {
+        let (Some(v), Some(n)) = (snap.vm(&self.vm), snap.node(&self.to)) else {
+            return;
+        };
+        self.placement = plan::check(snap, v, n, self.options.copy_storage);
+        self.prediction = self
+            .placement
+            .as_ref()
+            .ok()
+            .map(|p| plan::predict_for(snap, v, n, &self.options, p.storage_bytes()));
+    }
+
+    pub fn move_field(&mut self, down: bool) {
+        let i = Field::ALL
+            .iter()
+            .position(|f| *f == self.field)
+            .unwrap_or(0);
+        let n = Field::ALL.len();
+        self.field = Field::ALL[if down { (i + 1) % n } else { (i + n - 1) % n }];
+    }
+
+    /// Changes the selected option one step.
+    pub fn change(&mut self, up: bool) {
+        let o = &mut self.options;
+        match self.field {
+            Field::MaxDowntime => o.max_downtime_ms = downtime_step(o.max_downtime_ms, up),
+            Field::Bandwidth => {
+                o.bandwidth_bps = bandwidth_step(o.bandwidth_bps, self.link_bps, up)
+            }
+            Field::AutoConverge => o.auto_converge = !o.auto_converge,
+            Field::CopyStorage => o.copy_storage = !o.copy_storage,
+            Field::Postcopy => {
+                let all = [PostcopyMode::Off, PostcopyMode::Auto, PostcopyMode::Now];
+                o.postcopy = cycle(&all, o.postcopy, up);
+            }
+            Field::OnStall => {
+                let all = [OnStall::Abort, OnStall::Postcopy, OnStall::Wait];
+                o.on_stall = cycle(&all, o.on_stall, up);
+            }
+        }
+    }
+
+    pub fn value(&self, f: Field) -> String {
+        let o = &self.options;
+        match f {
+            Field::MaxDowntime => format!("{} ms", o.max_downtime_ms),
+            Field::Bandwidth => match o.bandwidth_bps {
+                Some(b) => units::rate(b),
+                None => format!("link ({})", units::rate(self.link_bps)),
+            },
+            Field::AutoConverge => on_off(o.auto_converge).into(),
+            Field::Postcopy => o.postcopy.label().into(),
+            Field::OnStall => o.on_stall.label().into(),
+            Field::CopyStorage => on_off(o.copy_storage).into(),
+        }
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+fn cycle<T: Copy + PartialEq>(all: &[T], current: T, up: bool) -> T {
+    let i = all.iter().position(|x| *x == current).unwrap_or(0);
+    let n = all.len();
+    all[if up { (i + 1) % n } else { (i + n - 1) % n }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downtime_steps_walk_the_table_and_stop_at_the_ends() {
+        assert_eq!(downtime_step(300, true), 500);
+        assert_eq!(downtime_step(300, false), 200);
+        assert_eq!(downtime_step(310, false), 300);
+        assert_eq!(downtime_step(50, false), 50);
+        assert_eq!(downtime_step(60_000, true), 60_000);
+    }
+
+    #[test]
+    fn bandwidth_steps_end_at_the_link() {
+        let link = 1100 * MIB;
+        assert_eq!(bandwidth_step(None, link, false), Some(1000 * MIB));
+        assert_eq!(bandwidth_step(Some(1000 * MIB), link, true), None);
+        assert_eq!(bandwidth_step(Some(200 * MIB), link, true), Some(300 * MIB));
+        assert_eq!(bandwidth_step(Some(10 * MIB), link, false), Some(10 * MIB));
+    }
+}

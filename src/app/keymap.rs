@@ -1,0 +1,409 @@
+//! Key bindings: one table drives input, the footer hints and the help
+//! screen. Users rebind in config.toml (`[keys] "ctrl-c" = "quit"`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::Deserialize;
+
+/// Everything a key can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Quit,
+    Help,
+    About,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    NextView,
+    PrevView,
+    ViewCluster,
+    ViewVms,
+    ViewVolumes,
+    ViewMigrations,
+    ViewEvents,
+    Move,
+    Confirm,
+    Cancel,
+    Filter,
+    Command,
+    Abort,
+    Postcopy,
+    DowntimeUp,
+    DowntimeDown,
+    BandwidthUp,
+    BandwidthDown,
+    ToggleMouse,
+    Refresh,
+}
+
+impl Action {
+    pub fn description(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::About => "about vmshift (its own CPU and memory)",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::Left => "left / previous node",
+            Action::Right => "right / next node",
+            Action::PageUp => "page up",
+            Action::PageDown => "page down",
+            Action::Top => "first",
+            Action::Bottom => "last",
+            Action::NextView => "next view",
+            Action::PrevView => "previous view",
+            Action::ViewCluster => "cluster view",
+            Action::ViewVms => "VM table",
+            Action::ViewVolumes => "volumes",
+            Action::ViewMigrations => "migrations",
+            Action::ViewEvents => "event log",
+            Action::Move => "move the selected VM (pick a node, Enter drops)",
+            Action::Confirm => "confirm / drop / open",
+            Action::Cancel => "cancel / close",
+            Action::Filter => "filter VMs",
+            Action::Command => "command line (:migrate VM NODE, :filter, :quit)",
+            Action::Abort => "abort the selected migration",
+            Action::Postcopy => "switch the selected migration to post-copy",
+            Action::DowntimeUp => "raise max downtime",
+            Action::DowntimeDown => "lower max downtime",
+            Action::BandwidthUp => "raise bandwidth limit",
+            Action::BandwidthDown => "lower bandwidth limit",
+            Action::ToggleMouse => "mouse capture on/off",
+            Action::Refresh => "poll the cluster now",
+        }
+    }
+
+    /// A short word for the footer.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::About => "about",
+            Action::Move => "move",
+            Action::Confirm => "ok",
+            Action::Cancel => "cancel",
+            Action::Filter => "filter",
+            Action::Command => "cmd",
+            Action::Abort => "abort",
+            Action::Postcopy => "post-copy",
+            Action::DowntimeUp => "downtime+",
+            Action::DowntimeDown => "downtime-",
+            Action::BandwidthUp => "bw+",
+            Action::BandwidthDown => "bw-",
+            Action::ToggleMouse => "mouse",
+            Action::NextView => "view",
+            Action::Refresh => "refresh",
+            _ => self.description(),
+        }
+    }
+
+    /// Whether the action changes the cluster (hidden in read-only mode).
+    pub fn mutates(self) -> bool {
+        matches!(
+            self,
+            Action::Move
+                | Action::Abort
+                | Action::Postcopy
+                | Action::DowntimeUp
+                | Action::DowntimeDown
+                | Action::BandwidthUp
+                | Action::BandwidthDown
+        )
+    }
+}
+
+/// A key with modifiers, parsed from strings like `q`, `ctrl-c`, `shift-tab`, `f1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub code: KeyCodeOrd,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+/// `KeyCode` with an order, for a stable map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyCodeOrd {
+    Char(char),
+    F(u8),
+    Named(u8),
+}
+
+const NAMED: &[(&str, KeyCode)] = &[
+    ("enter", KeyCode::Enter),
+    ("esc", KeyCode::Esc),
+    ("tab", KeyCode::Tab),
+    ("backtab", KeyCode::BackTab),
+    ("backspace", KeyCode::Backspace),
+    ("up", KeyCode::Up),
+    ("down", KeyCode::Down),
+    ("left", KeyCode::Left),
+    ("right", KeyCode::Right),
+    ("pageup", KeyCode::PageUp),
+    ("pagedown", KeyCode::PageDown),
+    ("home", KeyCode::Home),
+    ("end", KeyCode::End),
+    ("delete", KeyCode::Delete),
+    ("insert", KeyCode::Insert),
+];
+
+impl Key {
+    pub fn from_event(ev: &KeyEvent) -> Option<Key> {
+        let code = match ev.code {
+            KeyCode::Char(' ') => KeyCodeOrd::Char(' '),
+            KeyCode::Char(c) => KeyCodeOrd::Char(if ev.modifiers.contains(KeyModifiers::CONTROL) {
+                c.to_ascii_lowercase()
+            } else {
+                c
+            }),
+            KeyCode::F(n) => KeyCodeOrd::F(n),
+            other => KeyCodeOrd::Named(NAMED.iter().position(|(_, k)| *k == other)? as u8),
+        };
+        Some(Key {
+            code,
+            ctrl: ev.modifiers.contains(KeyModifiers::CONTROL),
+            alt: ev.modifiers.contains(KeyModifiers::ALT),
+        })
+    }
+
+    pub fn parse(s: &str) -> Result<Key, String> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = s;
+        loop {
+            if let Some(r) = rest.strip_prefix("ctrl-") {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("alt-") {
+                alt = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let code = if rest == "space" {
+            KeyCodeOrd::Char(' ')
+        } else if rest == "shift-tab" {
+            KeyCodeOrd::Named(NAMED.iter().position(|(n, _)| *n == "backtab").unwrap() as u8)
+        } else if let Some(i) = NAMED.iter().position(|(n, _)| *n == rest) {
+            KeyCodeOrd::Named(i as u8)
+        } else if let Some(n) = rest.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+            KeyCodeOrd::F(n)
+        } else {
+            let mut chars = rest.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => KeyCodeOrd::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+                _ => {
+                    return Err(format!(
+                        "unknown key {s:?}; write a character, a name ({}, space, f1…f12) with optional ctrl- or alt-",
+                        NAMED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        };
+        Ok(Key { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            write!(f, "ctrl-")?;
+        }
+        if self.alt {
+            write!(f, "alt-")?;
+        }
+        match self.code {
+            KeyCodeOrd::Char(' ') => write!(f, "space"),
+            KeyCodeOrd::Char(c) => write!(f, "{c}"),
+            KeyCodeOrd::F(n) => write!(f, "f{n}"),
+            KeyCodeOrd::Named(i) => match NAMED[i as usize].0 {
+                "up" => write!(f, "↑"),
+                "down" => write!(f, "↓"),
+                "left" => write!(f, "←"),
+                "right" => write!(f, "→"),
+                "backtab" => write!(f, "shift-tab"),
+                n => write!(f, "{n}"),
+            },
+        }
+    }
+}
+
+/// The default bindings.
+pub const DEFAULTS: &[(&str, Action)] = &[
+    ("q", Action::Quit),
+    ("ctrl-c", Action::Quit),
+    ("?", Action::Help),
+    ("f1", Action::Help),
+    ("i", Action::About),
+    ("up", Action::Up),
+    ("k", Action::Up),
+    ("down", Action::Down),
+    ("j", Action::Down),
+    ("left", Action::Left),
+    ("h", Action::Left),
+    ("right", Action::Right),
+    ("l", Action::Right),
+    ("pageup", Action::PageUp),
+    ("pagedown", Action::PageDown),
+    ("home", Action::Top),
+    ("g", Action::Top),
+    ("end", Action::Bottom),
+    ("G", Action::Bottom),
+    ("tab", Action::NextView),
+    ("shift-tab", Action::PrevView),
+    ("1", Action::ViewCluster),
+    ("2", Action::ViewVms),
+    ("3", Action::ViewVolumes),
+    ("4", Action::ViewMigrations),
+    ("5", Action::ViewEvents),
+    ("m", Action::Move),
+    ("space", Action::Move),
+    ("enter", Action::Confirm),
+    ("esc", Action::Cancel),
+    ("/", Action::Filter),
+    (":", Action::Command),
+    ("a", Action::Abort),
+    ("p", Action::Postcopy),
+    ("+", Action::DowntimeUp),
+    ("-", Action::DowntimeDown),
+    ("]", Action::BandwidthUp),
+    ("[", Action::BandwidthDown),
+    ("M", Action::ToggleMouse),
+    ("r", Action::Refresh),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyMap {
+    map: BTreeMap<Key, Action>,
+}
+
+impl Default for KeyMap {
+    fn default() -> Self {
+        Self {
+            map: DEFAULTS
+                .iter()
+                .map(|(k, a)| (Key::parse(k).expect("default keys parse"), *a))
+                .collect(),
+        }
+    }
+}
+
+impl KeyMap {
+    /// The defaults with the user's bindings on top.
+    pub fn with_overrides(overrides: &[(String, Action)]) -> Result<Self, String> {
+        let mut m = Self::default();
+        for (k, a) in overrides {
+            m.map.insert(Key::parse(k)?, *a);
+        }
+        Ok(m)
+    }
+
+    pub fn action(&self, ev: &KeyEvent) -> Option<Action> {
+        self.map.get(&Key::from_event(ev)?).copied()
+    }
+
+    /// Keys bound to `action`, in display form.
+    pub fn keys_for(&self, action: Action) -> Vec<String> {
+        self.map
+            .iter()
+            .filter(|(_, a)| **a == action)
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    /// The first key for `action`, for the footer.
+    pub fn first_key(&self, action: Action) -> String {
+        // Prefer the default's first key if it is still bound to the action.
+        DEFAULTS
+            .iter()
+            .filter(|(_, a)| *a == action)
+            .filter_map(|(k, _)| Key::parse(k).ok())
+            .find(|k| self.map.get(k) == Some(&action))
+            .map(|k| k.to_string())
+            .or_else(|| self.keys_for(action).into_iter().next())
+            .unwrap_or_else(|| "—".into())
+    }
+
+    /// (keys, description) for every action that has a key, in action order.
+    pub fn help_rows(&self) -> Vec<(String, &'static str, Action)> {
+        let mut by_action: BTreeMap<Action, Vec<String>> = BTreeMap::new();
+        for (k, a) in &self.map {
+            by_action.entry(*a).or_default().push(k.to_string());
+        }
+        by_action
+            .into_iter()
+            .map(|(a, keys)| (keys.join(" "), a.description(), a))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(code: KeyCode, m: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, m)
+    }
+
+    #[test]
+    fn defaults_map_keys_to_actions() {
+        let k = KeyMap::default();
+        assert_eq!(
+            k.action(&ev(KeyCode::Char('q'), KeyModifiers::NONE)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            k.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            k.action(&ev(KeyCode::Char(' '), KeyModifiers::NONE)),
+            Some(Action::Move)
+        );
+        assert_eq!(
+            k.action(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Action::Bottom)
+        );
+        assert_eq!(
+            k.action(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Action::PrevView)
+        );
+        assert_eq!(k.action(&ev(KeyCode::Char('z'), KeyModifiers::NONE)), None);
+    }
+
+    #[test]
+    fn overrides_rebind_and_help_follows() {
+        let k = KeyMap::with_overrides(&[("x".into(), Action::Quit), ("q".into(), Action::Help)])
+            .unwrap();
+        assert_eq!(
+            k.action(&ev(KeyCode::Char('x'), KeyModifiers::NONE)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            k.action(&ev(KeyCode::Char('q'), KeyModifiers::NONE)),
+            Some(Action::Help)
+        );
+        let quit = k
+            .help_rows()
+            .into_iter()
+            .find(|r| r.2 == Action::Quit)
+            .unwrap();
+        assert_eq!(quit.0, "ctrl-c x");
+        assert_eq!(k.first_key(Action::Quit), "ctrl-c");
+    }
+
+    #[test]
+    fn bad_key_names_say_what_is_allowed() {
+        assert!(Key::parse("hyper-x").unwrap_err().contains("ctrl-"));
+        assert_eq!(Key::parse("ctrl-x").unwrap().to_string(), "ctrl-x");
+        assert_eq!(Key::parse("f5").unwrap().to_string(), "f5");
+    }
+}

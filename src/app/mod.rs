@@ -1,0 +1,1095 @@
+//! App state and the one `update` function: `Msg` in, state changed,
+//! `Cmd`s out. Nothing here does I/O; the event loop (`tui`) runs the
+//! commands and feeds their results back as messages.
+
+pub mod drag;
+pub mod hitmap;
+pub mod keymap;
+pub mod msg;
+
+use std::collections::HashMap;
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+
+use crate::cluster::{
+    ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest, units,
+};
+pub use drag::{Confirm, Drag, Press};
+pub use hitmap::{HitMap, Target};
+pub use keymap::{Action, KeyMap};
+pub use msg::{Cmd, Msg, SelfUsage};
+
+/// How long a flash message stays.
+pub const FLASH_MS: u64 = 6000;
+/// How often the about panel samples vmshift's own use.
+pub const SAMPLE_MS: u64 = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Cluster,
+    Vms,
+    Volumes,
+    Migrations,
+    Events,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [
+        View::Cluster,
+        View::Vms,
+        View::Volumes,
+        View::Migrations,
+        View::Events,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Cluster => "Cluster",
+            View::Vms => "VMs",
+            View::Volumes => "Volumes",
+            View::Migrations => "Migrations",
+            View::Events => "Events",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    /// Typing a VM filter.
+    Filter(String),
+    /// Typing a `:` command.
+    Command(String),
+    /// Moving a VM: choosing its node.
+    Drag(Drag),
+    Confirm(Box<Confirm>),
+    ConfirmAbort(MigrationId),
+    ConfirmPostcopy(MigrationId),
+    ConfirmQuit,
+    Help(u16),
+    About,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flash {
+    pub text: String,
+    pub error: bool,
+    pub until_ms: u64,
+}
+
+/// Settings the app starts with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub read_only: bool,
+    pub mouse: bool,
+    pub defaults: MigrationOptions,
+    pub keys: KeyMap,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            mouse: true,
+            defaults: MigrationOptions::default(),
+            keys: KeyMap::default(),
+            poll_interval_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub snap: Option<ClusterSnapshot>,
+    /// VM indices per node, rebuilt with each snapshot.
+    pub vms_by_node: HashMap<String, Vec<usize>>,
+    /// Wall clock (ms since start) of the last good poll.
+    pub last_poll_ms: Option<u64>,
+    /// Set while polls fail: since when, and why.
+    pub stale: Option<(u64, String)>,
+    pub now_ms: u64,
+    pub view: View,
+    pub mode: Mode,
+    pub sel_node: usize,
+    pub sel_vm: Option<String>,
+    pub sel_migration: Option<MigrationId>,
+    pub filter: String,
+    pub scroll_events: usize,
+    pub scroll_volumes: usize,
+    pub flash: Option<Flash>,
+    pub press: Option<Press>,
+    pub settings: Settings,
+    pub self_usage: Option<SelfUsage>,
+    pub last_sample_ms: u64,
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+    /// Wall clock (Unix ms) when the app started, to show poll times.
+    pub started_unix_ms: u64,
+    pub quit: bool,
+}
+
+/// Narrowest node card.
+pub const CARD_MIN_WIDTH: u16 = 34;
+
+/// Node cards per row for a terminal `width` columns wide (shared by the
+/// renderer and keyboard navigation).
+pub fn cards_per_row(width: u16) -> usize {
+    let cards_area = if is_wide(width) {
+        width * 62 / 100
+    } else {
+        width
+    };
+    (cards_area / CARD_MIN_WIDTH).max(1) as usize
+}
+
+/// Whether the cluster view shows side panels (VM table, volumes).
+pub fn is_wide(width: u16) -> bool {
+    width >= 120
+}
+
+/// What an update produced.
+#[derive(Debug, Default, PartialEq)]
+pub struct Update {
+    pub cmds: Vec<Cmd>,
+    /// Something visible changed: redraw.
+    pub redraw: bool,
+}
+
+impl App {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            snap: None,
+            vms_by_node: HashMap::new(),
+            last_poll_ms: None,
+            stale: None,
+            now_ms: 0,
+            view: View::Cluster,
+            mode: Mode::Normal,
+            sel_node: 0,
+            sel_vm: None,
+            sel_migration: None,
+            filter: String::new(),
+            scroll_events: 0,
+            scroll_volumes: 0,
+            flash: None,
+            press: None,
+            settings,
+            self_usage: None,
+            last_sample_ms: 0,
+            size: (80, 24),
+            started_unix_ms: 0,
+            quit: false,
+        }
+    }
+
+    // ----- derived views of the state -----
+
+    pub fn vm_matches(&self, name: &str) -> bool {
+        self.filter.is_empty() || name.to_lowercase().contains(&self.filter.to_lowercase())
+    }
+
+    /// Indices of VMs shown in the VM table (filter applied).
+    pub fn visible_vms(&self) -> Vec<usize> {
+        let Some(s) = &self.snap else {
+            return Vec::new();
+        };
+        let f = self.filter.to_lowercase();
+        s.vms
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| {
+                f.is_empty()
+                    || v.name.to_lowercase().contains(&f)
+                    || v.node.to_lowercase().contains(&f)
+                    || v.workload.kind.contains(&f)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// VMs of a node card (filter applied), in snapshot order.
+    pub fn card_vms(&self, node: &str) -> Vec<usize> {
+        let Some(s) = &self.snap else {
+            return Vec::new();
+        };
+        self.vms_by_node
+            .get(node)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|&i| self.vm_matches(&s.vms[i].name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn running_migrations(&self) -> Vec<&Migration> {
+        self.snap
+            .as_ref()
+            .map(|s| s.migrations.iter().filter(|m| !m.is_finished()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Migrations, newest first.
+    pub fn migrations_newest_first(&self) -> Vec<&Migration> {
+        let mut v: Vec<&Migration> = self
+            .snap
+            .as_ref()
+            .map(|s| s.migrations.iter().collect())
+            .unwrap_or_default();
+        v.sort_by_key(|m| std::cmp::Reverse(m.id));
+        v
+    }
+
+    pub fn selected_migration(&self) -> Option<&Migration> {
+        let all = self.migrations_newest_first();
+        self.sel_migration
+            .and_then(|id| all.iter().find(|m| m.id == id).copied())
+            .or_else(|| all.first().copied())
+    }
+
+    /// Whether an animation timer is needed (nothing animates by itself:
+    /// progress arrives as messages).
+    pub fn next_timer_ms(&self) -> Option<u64> {
+        let mut t: Option<u64> = None;
+        let mut at = |ms: u64| t = Some(t.map_or(ms, |x: u64| x.min(ms)));
+        if let Some(f) = &self.flash {
+            at(f.until_ms);
+        }
+        if let Some((since, _)) = &self.stale {
+            // The STALE age is shown in whole seconds.
+            let age = self.now_ms.saturating_sub(*since);
+            at(self.now_ms + 1000 - age % 1000);
+        }
+        if self.mode == Mode::About {
+            at(self.last_sample_ms + SAMPLE_MS);
+        }
+        t
+    }
+
+    pub fn node_names(&self) -> Vec<&str> {
+        self.snap
+            .as_ref()
+            .map(|s| s.nodes.iter().map(|n| n.name.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    // ----- update -----
+
+    fn flash(&mut self, text: impl Into<String>, error: bool) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            error,
+            until_ms: self.now_ms + FLASH_MS,
+        });
+    }
+
+    /// The one update: applies `msg` at wall time `now_ms`; `hit` is the hit
+    /// map of the frame on screen.
+    pub fn update(&mut self, msg: Msg, hit: &HitMap, now_ms: u64) -> Update {
+        self.now_ms = now_ms;
+        let mut out = Update::default();
+        match msg {
+            Msg::Key(k) => {
+                if k.kind != KeyEventKind::Release {
+                    self.on_key(k, &mut out);
+                    out.redraw = true;
+                }
+            }
+            Msg::Mouse(m) => self.on_mouse(m, hit, &mut out),
+            Msg::Paste(text) => {
+                match &mut self.mode {
+                    Mode::Filter(s) | Mode::Command(s) => {
+                        s.push_str(text.lines().next().unwrap_or(""))
+                    }
+                    _ => {}
+                }
+                if let Mode::Filter(s) = &self.mode {
+                    self.filter = s.clone();
+                }
+                out.redraw = true;
+            }
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                out.redraw = true;
+            }
+            Msg::Snapshot(s) => {
+                self.last_poll_ms = Some(now_ms);
+                let was_stale = self.stale.take().is_some();
+                let changed = self.snap.as_ref() != Some(&*s);
+                if changed {
+                    self.set_snapshot(*s);
+                }
+                out.redraw = changed || was_stale;
+            }
+            Msg::PollFailed(e) => {
+                let since = self.stale.as_ref().map_or(now_ms, |s| s.0);
+                self.stale = Some((since, e));
+                out.redraw = true;
+            }
+            Msg::Progress(ms) => {
+                if let Some(s) = &mut self.snap {
+                    for m in ms {
+                        match s.migrations.iter_mut().find(|x| x.id == m.id) {
+                            Some(x) if *x != m => {
+                                *x = m;
+                                out.redraw = true;
+                            }
+                            Some(_) => {}
+                            None => {
+                                s.migrations.push(m);
+                                out.redraw = true;
+                            }
+                        }
+                    }
+                }
+            }
+            Msg::Started { vm, id } => {
+                self.sel_migration = Some(id);
+                self.view = View::Migrations;
+                self.flash(format!("migration of {vm} started"), false);
+                out.redraw = true;
+            }
+            Msg::CommandFailed(e) => {
+                self.flash(e, true);
+                out.redraw = true;
+            }
+            Msg::CommandDone(t) => {
+                self.flash(t, false);
+                out.redraw = true;
+            }
+            Msg::SelfUsage(u) => {
+                self.self_usage = Some(u);
+                out.redraw = self.mode == Mode::About;
+            }
+            Msg::Tick => {
+                if self.flash.as_ref().is_some_and(|f| f.until_ms <= now_ms) {
+                    self.flash = None;
+                    out.redraw = true;
+                }
+                if self.stale.is_some() {
+                    out.redraw = true;
+                }
+                if self.mode == Mode::About && now_ms >= self.last_sample_ms + SAMPLE_MS {
+                    self.last_sample_ms = now_ms;
+                    out.cmds.push(Cmd::SampleSelf);
+                }
+            }
+            Msg::Quit(_) => {
+                self.quit = true;
+                out.cmds.push(Cmd::Quit);
+            }
+        }
+        out
+    }
+
+    fn set_snapshot(&mut self, s: ClusterSnapshot) {
+        self.vms_by_node.clear();
+        for (i, v) in s.vms.iter().enumerate() {
+            self.vms_by_node.entry(v.node.clone()).or_default().push(i);
+        }
+        self.sel_node = self.sel_node.min(s.nodes.len().saturating_sub(1));
+        let vm_gone = self.sel_vm.as_ref().is_some_and(|n| s.vm(n).is_none());
+        // A selected VM that moved takes the node selection with it.
+        let moved_to = self
+            .sel_vm
+            .as_ref()
+            .and_then(|n| s.vm(n))
+            .and_then(|v| s.nodes.iter().position(|n| n.name == v.node));
+        self.snap = Some(s);
+        if vm_gone || self.sel_vm.is_none() {
+            self.sel_vm = self.first_vm_of_selected_node();
+        } else if let Some(i) = moved_to
+            && (self.view != View::Cluster || self.mode == Mode::Normal)
+        {
+            self.sel_node = i;
+        }
+        // Keep drag verdicts and the confirm dialog true to the new cluster.
+        let snap = self.snap.as_ref().expect("just set");
+        match &mut self.mode {
+            Mode::Drag(d) => {
+                let copy = self.settings.defaults.copy_storage;
+                d.verdicts = drag::verdicts(snap, &d.vm, copy);
+            }
+            Mode::Confirm(c) => c.recompute(snap),
+            _ => {}
+        }
+    }
+
+    fn first_vm_of_selected_node(&self) -> Option<String> {
+        let s = self.snap.as_ref()?;
+        let node = s.nodes.get(self.sel_node)?;
+        self.card_vms(&node.name)
+            .first()
+            .map(|&i| s.vms[i].name.clone())
+    }
+
+    fn on_key(&mut self, k: KeyEvent, out: &mut Update) {
+        // Text entry first: typed characters are text, not actions.
+        match &mut self.mode {
+            Mode::Filter(text) => {
+                match k.code {
+                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Esc => {
+                        self.filter.clear();
+                        self.mode = Mode::Normal;
+                    }
+                    KeyCode::Backspace => {
+                        text.pop();
+                        self.filter = text.clone();
+                    }
+                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                        text.push(c);
+                        self.filter = text.clone();
+                    }
+                    _ => {}
+                }
+                self.after_filter_change();
+                return;
+            }
+            Mode::Command(text) => {
+                match k.code {
+                    KeyCode::Enter => {
+                        let line = std::mem::take(text);
+                        self.mode = Mode::Normal;
+                        self.run_command(&line, out);
+                    }
+                    KeyCode::Esc => self.mode = Mode::Normal,
+                    KeyCode::Backspace if text.pop().is_none() => {
+                        self.mode = Mode::Normal;
+                    }
+                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                        text.push(c)
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            _ => {}
+        }
+        let action = self.settings.keys.action(&k);
+        // Dialog answers by letter.
+        let yes = matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y'))
+            || action == Some(Action::Confirm);
+        let no = matches!(k.code, KeyCode::Char('n') | KeyCode::Char('N'))
+            || action == Some(Action::Cancel);
+        match self.mode.clone() {
+            Mode::ConfirmQuit => {
+                if yes || action == Some(Action::Quit) {
+                    self.quit = true;
+                    out.cmds.push(Cmd::Quit);
+                } else if no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::ConfirmAbort(id) => {
+                if yes {
+                    out.cmds.push(Cmd::Abort(id));
+                    self.mode = Mode::Normal;
+                } else if no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::ConfirmPostcopy(id) => {
+                if yes {
+                    out.cmds.push(Cmd::Postcopy(id));
+                    self.mode = Mode::Normal;
+                } else if no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::Confirm(mut c) => {
+                match action {
+                    _ if yes && !matches!(k.code, KeyCode::Enter)
+                        || action == Some(Action::Confirm) =>
+                    {
+                        match &c.placement {
+                            Ok(_) if !self.settings.read_only => {
+                                out.cmds.push(Cmd::Start(MigrationRequest {
+                                    vm: c.vm.clone(),
+                                    to: c.to.clone(),
+                                    options: c.options.clone(),
+                                }));
+                                self.flash(
+                                    format!("starting migration of {} to {}…", c.vm, c.to),
+                                    false,
+                                );
+                                self.mode = Mode::Normal;
+                            }
+                            Ok(_) => self.flash("read-only: migrations are not started", true),
+                            Err(r) => self.flash(r.to_string(), true),
+                        }
+                        return;
+                    }
+                    _ if no => {
+                        self.mode = Mode::Normal;
+                        return;
+                    }
+                    Some(Action::Up) => c.move_field(false),
+                    Some(Action::Down) | Some(Action::NextView) => c.move_field(true),
+                    Some(Action::Left)
+                    | Some(Action::DowntimeDown)
+                    | Some(Action::BandwidthDown) => c.change(false),
+                    Some(Action::Right)
+                    | Some(Action::DowntimeUp)
+                    | Some(Action::BandwidthUp)
+                    | Some(Action::Move) => c.change(true),
+                    _ => return,
+                }
+                if let Some(s) = &self.snap {
+                    c.recompute(s);
+                }
+                self.mode = Mode::Confirm(c);
+                return;
+            }
+            Mode::Help(scroll) => {
+                match action {
+                    Some(Action::Down) => self.mode = Mode::Help(scroll.saturating_add(1)),
+                    Some(Action::Up) => self.mode = Mode::Help(scroll.saturating_sub(1)),
+                    Some(Action::PageDown) => self.mode = Mode::Help(scroll.saturating_add(10)),
+                    Some(Action::PageUp) => self.mode = Mode::Help(scroll.saturating_sub(10)),
+                    Some(Action::Quit) => self.ask_quit(out),
+                    _ => self.mode = Mode::Normal,
+                }
+                return;
+            }
+            Mode::About => {
+                self.mode = Mode::Normal;
+                if action == Some(Action::Quit) {
+                    self.ask_quit(out);
+                }
+                return;
+            }
+            Mode::Drag(d) => {
+                self.on_drag_key(d, action);
+                return;
+            }
+            _ => {}
+        }
+        let Some(action) = action else { return };
+        self.on_action(action, out);
+    }
+
+    fn on_drag_key(&mut self, mut d: Drag, action: Option<Action>) {
+        let nodes: Vec<String> = self.node_names().into_iter().map(String::from).collect();
+        if nodes.is_empty() {
+            self.mode = Mode::Normal;
+            return;
+        }
+        let cur = d
+            .over
+            .as_ref()
+            .and_then(|o| nodes.iter().position(|n| n == o))
+            .or_else(|| nodes.iter().position(|n| *n == d.from))
+            .unwrap_or(0);
+        let cols = self.card_columns();
+        let step = |delta: isize| -> usize {
+            (cur as isize + delta).rem_euclid(nodes.len() as isize) as usize
+        };
+        match action {
+            Some(Action::Cancel) | Some(Action::Quit) => {
+                self.mode = Mode::Normal;
+                self.flash(format!("move of {} cancelled", d.vm), false);
+                return;
+            }
+            Some(Action::Confirm) => {
+                self.drop_on(&d, d.over.clone());
+                return;
+            }
+            Some(Action::Right) | Some(Action::NextView) => d.over = Some(nodes[step(1)].clone()),
+            Some(Action::Left) | Some(Action::PrevView) => d.over = Some(nodes[step(-1)].clone()),
+            Some(Action::Down) => d.over = Some(nodes[step(cols as isize)].clone()),
+            Some(Action::Up) => d.over = Some(nodes[step(-(cols as isize))].clone()),
+            Some(Action::Top) => d.over = nodes.first().cloned(),
+            Some(Action::Bottom) => d.over = nodes.last().cloned(),
+            _ => {}
+        }
+        if let Some(i) = d
+            .over
+            .as_ref()
+            .and_then(|o| nodes.iter().position(|n| n == o))
+        {
+            self.sel_node = i;
+        }
+        self.mode = Mode::Drag(d);
+    }
+
+    /// How many node cards stand in a row on the current screen.
+    pub fn card_columns(&self) -> usize {
+        cards_per_row(self.size.0)
+    }
+
+    /// Ends a drag over `target`: the confirm dialog, or why not.
+    fn drop_on(&mut self, d: &Drag, target: Option<String>) {
+        let Some(to) = target else {
+            self.mode = Mode::Normal;
+            self.flash(
+                format!("move of {} cancelled: not dropped on a node", d.vm),
+                false,
+            );
+            return;
+        };
+        match d.verdict(&to) {
+            Some(Ok(_)) | None => {
+                let snap = self.snap.as_ref().expect("a drag needs a snapshot");
+                match Confirm::new(snap, &d.vm, &to, &self.settings.defaults) {
+                    Some(c) => self.mode = Mode::Confirm(Box::new(c)),
+                    None => {
+                        self.mode = Mode::Normal;
+                        self.flash(format!("{} or {to} is gone from the cluster", d.vm), true);
+                    }
+                }
+            }
+            Some(Err(r)) => {
+                let text = r.to_string();
+                self.mode = Mode::Normal;
+                self.flash(format!("cannot move {} to {to}: {text}", d.vm), true);
+            }
+        }
+    }
+
+    fn ask_quit(&mut self, out: &mut Update) {
+        if self.running_migrations().is_empty() {
+            self.quit = true;
+            out.cmds.push(Cmd::Quit);
+        } else {
+            self.mode = Mode::ConfirmQuit;
+        }
+    }
+
+    fn refuse_read_only(&mut self) -> bool {
+        if self.settings.read_only {
+            self.flash("read-only: vmshift changes nothing in this mode", true);
+        }
+        self.settings.read_only
+    }
+
+    fn on_action(&mut self, a: Action, out: &mut Update) {
+        if a.mutates() && self.refuse_read_only() {
+            return;
+        }
+        match a {
+            Action::Quit => self.ask_quit(out),
+            Action::Help => self.mode = Mode::Help(0),
+            Action::About => {
+                self.mode = Mode::About;
+                self.last_sample_ms = self.now_ms;
+                out.cmds.push(Cmd::SampleSelf);
+            }
+            Action::Cancel => {
+                self.press = None;
+                if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.after_filter_change();
+                }
+            }
+            Action::Filter => self.mode = Mode::Filter(self.filter.clone()),
+            Action::Command => self.mode = Mode::Command(String::new()),
+            Action::NextView | Action::PrevView => {
+                let i = View::ALL.iter().position(|v| *v == self.view).unwrap_or(0);
+                let n = View::ALL.len();
+                self.view = View::ALL[if a == Action::NextView {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                }];
+            }
+            Action::ViewCluster => self.view = View::Cluster,
+            Action::ViewVms => self.view = View::Vms,
+            Action::ViewVolumes => self.view = View::Volumes,
+            Action::ViewMigrations => self.view = View::Migrations,
+            Action::ViewEvents => self.view = View::Events,
+            Action::ToggleMouse => {
+                self.settings.mouse = !self.settings.mouse;
+                out.cmds.push(Cmd::SetMouse(self.settings.mouse));
+                self.flash(
+                    if self.settings.mouse {
+                        "mouse on: drag VMs onto nodes (text selection needs shift in most terminals)"
+                    } else {
+                        "mouse off: text can be selected; move VMs with m"
+                    },
+                    false,
+                );
+            }
+            Action::Refresh => out.cmds.push(Cmd::Refresh),
+            Action::Move => self.start_keyboard_drag(),
+            Action::Abort
+            | Action::Postcopy
+            | Action::DowntimeUp
+            | Action::DowntimeDown
+            | Action::BandwidthUp
+            | Action::BandwidthDown => self.on_migration_action(a, out),
+            Action::Up
+            | Action::Down
+            | Action::Left
+            | Action::Right
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => self.navigate(a),
+            Action::Confirm => match self.view {
+                View::Vms => self.view = View::Cluster,
+                View::Cluster if self.sel_vm.is_some() => {
+                    if let Some(m) = self
+                        .sel_vm
+                        .as_ref()
+                        .and_then(|v| self.snap.as_ref()?.active_migration_of(v))
+                    {
+                        self.sel_migration = Some(m.id);
+                        self.view = View::Migrations;
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+
+    fn start_keyboard_drag(&mut self) {
+        let Some(snap) = &self.snap else { return };
+        let Some(vm) = self.sel_vm.clone() else {
+            self.flash("select a VM first (arrows), then m", true);
+            return;
+        };
+        if let Some(mut d) = Drag::new(snap, &vm, self.settings.defaults.copy_storage) {
+            // Start on the first node that would accept it.
+            d.over = d
+                .verdicts
+                .iter()
+                .find(|(_, v)| v.is_ok())
+                .map(|(n, _)| n.clone())
+                .or_else(|| Some(d.from.clone()));
+            if let Some(i) = d
+                .over
+                .as_ref()
+                .and_then(|o| snap.nodes.iter().position(|n| n.name == *o))
+            {
+                self.sel_node = i;
+            }
+            self.view = View::Cluster;
+            self.mode = Mode::Drag(d);
+        }
+    }
+
+    fn on_migration_action(&mut self, a: Action, out: &mut Update) {
+        let Some(m) = self.selected_migration().cloned() else {
+            self.flash("no migration selected", true);
+            return;
+        };
+        if m.is_finished() {
+            self.flash(
+                format!("the migration of {} has already finished", m.vm),
+                true,
+            );
+            return;
+        }
+        match a {
+            Action::Abort => self.mode = Mode::ConfirmAbort(m.id),
+            Action::Postcopy => self.mode = Mode::ConfirmPostcopy(m.id),
+            Action::DowntimeUp | Action::DowntimeDown => {
+                let ms = drag::downtime_step(m.options.max_downtime_ms, a == Action::DowntimeUp);
+                out.cmds.push(Cmd::SetMaxDowntime(m.id, ms));
+                self.flash(format!("max downtime of {} → {ms} ms", m.vm), false);
+            }
+            _ => {
+                let link = self.link_bps(&m);
+                let bw =
+                    drag::bandwidth_step(m.options.bandwidth_bps, link, a == Action::BandwidthUp);
+                out.cmds.push(Cmd::SetBandwidth(m.id, bw));
+                self.flash(
+                    format!(
+                        "bandwidth of {} → {}",
+                        m.vm,
+                        bw.map_or(format!("link ({})", units::rate(link)), units::rate)
+                    ),
+                    false,
+                );
+            }
+        }
+    }
+
+    pub fn link_bps(&self, m: &Migration) -> u64 {
+        let s = self.snap.as_ref();
+        let nic = |n: &str| s.and_then(|s| s.node(n)).map_or(u64::MAX, |n| n.nic_bps);
+        nic(&m.from).min(nic(&m.to))
+    }
+
+    fn after_filter_change(&mut self) {
+        let vis = self.visible_vms();
+        if let Some(s) = &self.snap {
+            let keep = self
+                .sel_vm
+                .as_ref()
+                .is_some_and(|n| vis.iter().any(|&i| s.vms[i].name == *n));
+            if !keep {
+                self.sel_vm = vis.first().map(|&i| s.vms[i].name.clone());
+                if let Some(v) = self.sel_vm.as_ref().and_then(|n| s.vm(n)) {
+                    self.sel_node = s.nodes.iter().position(|n| n.name == v.node).unwrap_or(0);
+                }
+            }
+        }
+    }
+
+    fn navigate(&mut self, a: Action) {
+        let Some(snap) = &self.snap else { return };
+        match self.view {
+            View::Cluster => {
+                let n = snap.nodes.len();
+                if n == 0 {
+                    return;
+                }
+                let node_delta: isize = match a {
+                    Action::Left => -1,
+                    Action::Right => 1,
+                    Action::PageUp => -4,
+                    Action::PageDown => 4,
+                    Action::Top => -(n as isize),
+                    Action::Bottom => n as isize,
+                    _ => 0,
+                };
+                if node_delta != 0 {
+                    self.sel_node =
+                        (self.sel_node as isize + node_delta).clamp(0, n as isize - 1) as usize;
+                    self.sel_vm = self.first_vm_of_selected_node();
+                    return;
+                }
+                let vms = self.card_vms(&snap.nodes[self.sel_node].name);
+                let cur = self
+                    .sel_vm
+                    .as_ref()
+                    .and_then(|s| vms.iter().position(|&i| snap.vms[i].name == *s));
+                let next = match (a, cur) {
+                    (Action::Down, Some(c)) if c + 1 < vms.len() => Some(c + 1),
+                    (Action::Down, Some(_)) if self.sel_node + 1 < n => {
+                        // Past the last VM of this card: the next card.
+                        self.sel_node += 1;
+                        self.sel_vm = self.first_vm_of_selected_node();
+                        return;
+                    }
+                    (Action::Up, Some(0)) if self.sel_node > 0 => {
+                        self.sel_node -= 1;
+                        let s = self.snap.as_ref().expect("checked");
+                        let prev = self.card_vms(&s.nodes[self.sel_node].name);
+                        self.sel_vm = prev.last().map(|&i| s.vms[i].name.clone());
+                        return;
+                    }
+                    (Action::Up, Some(c)) => Some(c.saturating_sub(1)),
+                    (_, None) => Some(0),
+                    (_, Some(c)) => Some(c),
+                };
+                self.sel_vm = next
+                    .and_then(|i| vms.get(i))
+                    .map(|&i| snap.vms[i].name.clone());
+            }
+            View::Vms => {
+                let vis = self.visible_vms();
+                if vis.is_empty() {
+                    return;
+                }
+                let cur = self
+                    .sel_vm
+                    .as_ref()
+                    .and_then(|s| vis.iter().position(|&i| snap.vms[i].name == *s))
+                    .unwrap_or(0);
+                let last = vis.len() - 1;
+                let next = match a {
+                    Action::Up => cur.saturating_sub(1),
+                    Action::Down => (cur + 1).min(last),
+                    Action::PageUp => cur.saturating_sub(20),
+                    Action::PageDown => (cur + 20).min(last),
+                    Action::Top => 0,
+                    Action::Bottom => last,
+                    _ => cur,
+                };
+                let v = &snap.vms[vis[next]];
+                self.sel_vm = Some(v.name.clone());
+                self.sel_node = snap
+                    .nodes
+                    .iter()
+                    .position(|n| n.name == v.node)
+                    .unwrap_or(self.sel_node);
+            }
+            View::Migrations => {
+                let all: Vec<MigrationId> = self
+                    .migrations_newest_first()
+                    .iter()
+                    .map(|m| m.id)
+                    .collect();
+                if all.is_empty() {
+                    return;
+                }
+                let cur = self
+                    .selected_migration()
+                    .and_then(|m| all.iter().position(|&i| i == m.id))
+                    .unwrap_or(0);
+                let next = match a {
+                    Action::Up => cur.saturating_sub(1),
+                    Action::Down => (cur + 1).min(all.len() - 1),
+                    Action::Top => 0,
+                    Action::Bottom => all.len() - 1,
+                    _ => cur,
+                };
+                self.sel_migration = Some(all[next]);
+            }
+            View::Volumes => {
+                let n = snap.volumes.len();
+                self.scroll_volumes = scroll(self.scroll_volumes, a, n);
+            }
+            View::Events => {
+                let n = snap.events.len();
+                self.scroll_events = scroll(self.scroll_events, a, n);
+            }
+        }
+    }
+
+    fn run_command(&mut self, line: &str, out: &mut Update) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [] => {}
+            ["q" | "quit"] => self.ask_quit(out),
+            ["q!" | "quit!"] => {
+                self.quit = true;
+                out.cmds.push(Cmd::Quit);
+            }
+            ["filter" | "f", rest @ ..] => {
+                self.filter = rest.join(" ");
+                self.after_filter_change();
+            }
+            ["help" | "h"] => self.mode = Mode::Help(0),
+            ["mouse", on @ ("on" | "off")] => {
+                self.settings.mouse = *on == "on";
+                out.cmds.push(Cmd::SetMouse(self.settings.mouse));
+            }
+            ["migrate" | "m", vm, node] => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                let Some(snap) = &self.snap else {
+                    self.flash("no cluster snapshot yet; try again in a moment", true);
+                    return;
+                };
+                let Some(v) = snap.vm(vm) else {
+                    self.flash(format!("there is no VM named {vm:?}"), true);
+                    return;
+                };
+                if snap.node(node).is_none() {
+                    let names = self.node_names().join(", ");
+                    self.flash(format!("there is no node named {node:?}; nodes: {names}"), true);
+                    return;
+                }
+                let d = Drag::new(snap, &v.name, self.settings.defaults.copy_storage).expect("VM exists");
+                self.sel_vm = Some(v.name.clone());
+                self.drop_on(&d, Some(node.to_string()));
+            }
+            ["migrate" | "m", ..] => self.flash("usage: :migrate VM NODE", true),
+            _ => self.flash(
+                format!("unknown command {line:?}; commands: :migrate VM NODE, :filter TEXT, :mouse on|off, :help, :quit"),
+                true,
+            ),
+        }
+    }
+
+    // ----- mouse -----
+
+    fn on_mouse(&mut self, m: MouseEvent, hit: &HitMap, out: &mut Update) {
+        let (x, y) = (m.column, m.row);
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                out.redraw = true;
+                if !matches!(self.mode, Mode::Normal) {
+                    return;
+                }
+                match hit.at(x, y).cloned() {
+                    Some(Target::Vm(vm)) => {
+                        self.select_vm(&vm);
+                        if !self.settings.read_only {
+                            self.press = Some(Press { vm, x, y });
+                        }
+                    }
+                    Some(Target::Node(n)) => {
+                        if let Some(i) = self.node_names().iter().position(|x| *x == n) {
+                            self.sel_node = i;
+                            self.sel_vm = self.first_vm_of_selected_node();
+                        }
+                    }
+                    Some(Target::Tab(v)) => self.view = v,
+                    Some(Target::Migration(id)) => self.sel_migration = Some(id),
+                    _ => {}
+                }
+            }
+            MouseEventKind::Drag(MouseButton::Left) => {
+                if let Mode::Drag(d) = &mut self.mode {
+                    d.pointer = Some((x, y));
+                    d.over = hit.node_at(x, y).map(String::from);
+                    out.redraw = true;
+                    return;
+                }
+                let Some(p) = &self.press else { return };
+                if p.x.abs_diff(x) + p.y.abs_diff(y) >= 1 {
+                    let vm = p.vm.clone();
+                    self.press = None;
+                    if let Some(snap) = &self.snap
+                        && let Some(mut d) =
+                            Drag::new(snap, &vm, self.settings.defaults.copy_storage)
+                    {
+                        d.pointer = Some((x, y));
+                        d.over = hit.node_at(x, y).map(String::from);
+                        self.mode = Mode::Drag(d);
+                        out.redraw = true;
+                    }
+                }
+            }
+            MouseEventKind::Up(MouseButton::Left) => {
+                self.press = None;
+                if let Mode::Drag(d) = self.mode.clone()
+                    && d.pointer.is_some()
+                {
+                    let over = hit.node_at(x, y).map(String::from);
+                    self.drop_on(&d, over);
+                    out.redraw = true;
+                }
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                if matches!(self.mode, Mode::Normal) {
+                    let a = if m.kind == MouseEventKind::ScrollDown {
+                        Action::Down
+                    } else {
+                        Action::Up
+                    };
+                    self.navigate(a);
+                    out.redraw = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn select_vm(&mut self, vm: &str) {
+        let Some(s) = &self.snap else { return };
+        if let Some(v) = s.vm(vm) {
+            self.sel_node = s
+                .nodes
+                .iter()
+                .position(|n| n.name == v.node)
+                .unwrap_or(self.sel_node);
+            self.sel_vm = Some(vm.to_string());
+        }
+    }
+}
+
+fn scroll(cur: usize, a: Action, n: usize) -> usize {
+    let last = n.saturating_sub(1);
+    match a {
+        Action::Up => cur.saturating_sub(1),
+        Action::Down => (cur + 1).min(last),
+        Action::PageUp => cur.saturating_sub(10),
+        Action::PageDown => (cur + 10).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => cur,
+    }
+}

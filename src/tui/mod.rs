@@ -1,0 +1,159 @@
+//! The interactive view: the terminal guard, the one event loop, and
+//! rendering. Input, backend news, timers and signals all arrive as `Msg`
+//! on one channel; `App::update` decides; commands go to the backend worker.
+
+pub mod render;
+pub mod terminal;
+pub mod worker;
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{Event, EventStream, MouseEventKind};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures::StreamExt;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use crate::app::{App, Cmd, HitMap, Mode, Msg, SelfUsage, Settings};
+use crate::cluster::Backend;
+use terminal::TerminalGuard;
+use worker::Worker;
+
+/// Converts a terminal event; pointer motion matters only while dragging.
+fn to_msg(ev: Event, app: &App) -> Option<Msg> {
+    match ev {
+        Event::Key(k) => Some(Msg::Key(k)),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::Moved if !matches!(app.mode, Mode::Drag(_)) => None,
+            _ => Some(Msg::Mouse(m)),
+        },
+        Event::Paste(p) => Some(Msg::Paste(p)),
+        Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+        _ => None,
+    }
+}
+
+/// Runs the TUI until the user quits or a signal arrives.
+pub fn run(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_loop(backend, settings))
+}
+
+async fn run_loop(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::Result<()> {
+    let poll = Duration::from_millis(settings.poll_interval_ms);
+    let mouse = settings.mouse;
+    let mut guard = TerminalGuard::enter(mouse)?;
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    spawn_signal_watchers(tx.clone())?;
+    let worker = Worker::spawn(backend, tx.clone(), poll);
+    let sampler = Arc::new(Mutex::new(sysinfo::System::new().ok()));
+
+    let start = Instant::now();
+    let mut app = App::new(settings);
+    app.started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let size = guard.terminal.size()?;
+    app.size = (size.width, size.height);
+    let mut events = EventStream::new();
+    let mut hit = HitMap::default();
+    let mut dirty = true;
+    let result: color_eyre::Result<()> = loop {
+        if dirty {
+            let mut out = io::stdout();
+            let _ = crossterm::execute!(out, BeginSynchronizedUpdate);
+            guard.terminal.draw(|f| hit = render::render(&app, f))?;
+            let _ = crossterm::execute!(out, EndSynchronizedUpdate);
+            dirty = false;
+        }
+        let timer = app
+            .next_timer_ms()
+            .map(|t| tokio::time::Instant::from_std(start + Duration::from_millis(t)));
+        let first = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => match to_msg(ev, &app) {
+                    Some(m) => m,
+                    None => continue,
+                },
+                Some(Err(e)) => break Err(e.into()),
+                None => break Ok(()),
+            },
+            Some(m) = rx.recv() => m,
+            _ = async { tokio::time::sleep_until(timer.expect("guarded")).await }, if timer.is_some() => Msg::Tick,
+        };
+        for msg in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            let now = start.elapsed().as_millis() as u64;
+            let update = app.update(msg, &hit, now);
+            dirty |= update.redraw;
+            for cmd in update.cmds {
+                match cmd {
+                    Cmd::SetMouse(on) => {
+                        let _ = terminal::set_mouse(on);
+                    }
+                    Cmd::SampleSelf => sample_self(sampler.clone(), tx.clone()),
+                    Cmd::Quit => {}
+                    other => worker.send(other),
+                }
+            }
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    worker.stop(Duration::from_millis(500));
+    drop(guard);
+    let _ = io::stdout().flush();
+    let running = app.running_migrations().len();
+    if running > 0 && app.snap.as_ref().is_some_and(|s| s.backend != "sim") {
+        println!(
+            "vmshift: {running} migration(s) still running; peer-to-peer migrations continue without vmshift."
+        );
+    }
+    result
+}
+
+fn spawn_signal_watchers(tx: UnboundedSender<Msg>) -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    for (kind, name) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ] {
+        let mut s = signal(kind)?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if s.recv().await.is_some() {
+                let _ = tx.send(Msg::Quit(name));
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Measures vmshift's own CPU and memory off the loop.
+fn sample_self(sys: Arc<Mutex<Option<sysinfo::System>>>, tx: UnboundedSender<Msg>) {
+    tokio::task::spawn_blocking(move || {
+        let Ok(pid) = sysinfo::get_current_pid() else {
+            return;
+        };
+        let Ok(mut guard) = sys.lock() else { return };
+        let Some(sys) = guard.as_mut() else { return };
+        sys.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            true,
+            sysinfo::ProcessRefreshKind::nothing()
+                .with_cpu()
+                .with_memory(),
+        );
+        if let Some(p) = sys.process(pid) {
+            let threads = std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count());
+            let _ = tx.send(Msg::SelfUsage(SelfUsage {
+                cpu_pct: p.cpu_usage(),
+                rss_bytes: p.memory(),
+                threads,
+            }));
+        }
+    });
+}

@@ -1,0 +1,369 @@
+//! The cluster view: node cards with their VMs (drag source and drop
+//! targets), and on wide screens the selected VM's details, the volumes and
+//! running migrations beside them.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Widget};
+
+use super::theme;
+use super::widgets::{bar, fit, put};
+use crate::app::{App, HitMap, Mode, Target, View, cards_per_row, is_wide};
+use crate::cluster::{Node, NodeState, units};
+
+/// Rows of VMs a card shows at most (more scroll inside the card).
+const MAX_CARD_VMS: u16 = 8;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
+    hit.push(area, Target::List(View::Cluster));
+    if is_wide(area.width) && area.height >= 20 {
+        let [cards, side] =
+            Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
+                .areas(area);
+        render_cards(app, cards, buf, hit);
+        render_side(app, side, buf);
+    } else {
+        render_cards(app, area, buf, hit);
+    }
+}
+
+fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
+    let snap = app.snap.as_ref().expect("rendered with a snapshot");
+    let nodes = &snap.nodes;
+    if nodes.is_empty() {
+        put(buf, area, 0, Line::from(" the cluster has no nodes"));
+        return;
+    }
+    let cols =
+        cards_per_row(app.size.0).min((area.width / crate::app::CARD_MIN_WIDTH).max(1) as usize);
+    let most_vms = nodes
+        .iter()
+        .map(|n| app.card_vms(&n.name).len())
+        .max()
+        .unwrap_or(0) as u16;
+    let card_h = (3 + most_vms.clamp(1, MAX_CARD_VMS)).min(area.height);
+    let rows_fit = (area.height / card_h).max(1) as usize;
+    let total_rows = nodes.len().div_ceil(cols);
+    // Keep the selected (or hovered) node's row on screen.
+    let focus = match &app.mode {
+        Mode::Drag(d) => d
+            .over
+            .as_ref()
+            .and_then(|o| nodes.iter().position(|n| n.name == *o))
+            .unwrap_or(app.sel_node),
+        _ => app.sel_node,
+    };
+    let focus_row = focus / cols;
+    let first_row = focus_row
+        .saturating_sub(rows_fit - 1)
+        .min(total_rows.saturating_sub(rows_fit));
+    let card_w = area.width / cols as u16;
+    for r in 0..rows_fit {
+        let row = first_row + r;
+        for c in 0..cols {
+            let i = row * cols + c;
+            let Some(node) = nodes.get(i) else { break };
+            let rect = Rect {
+                x: area.x + c as u16 * card_w,
+                y: area.y + r as u16 * card_h,
+                width: if c == cols - 1 {
+                    area.width - c as u16 * card_w
+                } else {
+                    card_w
+                },
+                height: card_h,
+            };
+            if rect.bottom() > area.bottom() {
+                continue;
+            }
+            render_card(app, node, i == app.sel_node, rect, buf, hit);
+        }
+    }
+    if total_rows > rows_fit {
+        let text = format!(
+            " nodes {}–{} of {} ",
+            first_row * cols + 1,
+            ((first_row + rows_fit) * cols).min(nodes.len()),
+            nodes.len()
+        );
+        let w = text.chars().count() as u16;
+        if area.width > w {
+            buf.set_string(area.right() - w, area.bottom() - 1, text, theme::dim());
+        }
+    }
+}
+
+fn render_card(
+    app: &App,
+    node: &Node,
+    selected: bool,
+    rect: Rect,
+    buf: &mut Buffer,
+    hit: &mut HitMap,
+) {
+    let snap = app.snap.as_ref().expect("snapshot");
+    hit.push(rect, Target::Node(node.name.clone()));
+    let drag = match &app.mode {
+        Mode::Drag(d) => Some(d),
+        _ => None,
+    };
+    let hovered = drag.is_some_and(|d| d.over.as_deref() == Some(node.name.as_str()));
+    let verdict = drag.and_then(|d| d.verdict(&node.name).map(|v| (d, v)));
+    // The title says what the node is; during a drag, whether it takes the VM.
+    let mut title = vec![
+        Span::styled(
+            format!("{} ", node.state.glyph()),
+            theme::node_state(node.state),
+        ),
+        Span::styled(node.name.clone(), theme::title()),
+        Span::raw(format!(" {} ", node.state.label())),
+    ];
+    match verdict {
+        Some((d, _)) if d.from == node.name => title.push(Span::styled("◆ source ", theme::dim())),
+        Some((_, Ok(_))) => title.push(Span::styled("✓ allowed ", theme::good())),
+        Some((_, Err(r))) => title.push(Span::styled(format!("✗ {} ", r.short()), theme::bad())),
+        None => {}
+    }
+    let border_style = if hovered {
+        match verdict {
+            Some((_, Ok(_))) => theme::good().add_modifier(Modifier::BOLD),
+            _ => theme::bad(),
+        }
+    } else if node.state != NodeState::Up {
+        theme::node_state(node.state)
+    } else if selected && drag.is_none() {
+        theme::accent()
+    } else {
+        theme::dim()
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(if hovered {
+            BorderType::Double
+        } else if selected {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(border_style)
+        .title(Line::from(title))
+        .title_bottom(Line::styled(format!(" {} ", node.cpu_model), theme::dim()).right_aligned());
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    if inner.height == 0 || inner.width < 10 {
+        return;
+    }
+    // CPU and memory.
+    let bw = ((inner.width as usize).saturating_sub(28) / 2).clamp(3, 12);
+    let mem_ratio = node.mem_used as f64 / node.mem_total.max(1) as f64;
+    let stats = if node.state == NodeState::Up {
+        format!(
+            "cpu{}{:>3.0}%  mem{}{}",
+            bar(node.cpu_used_pct / 100.0, bw),
+            node.cpu_used_pct,
+            bar(mem_ratio, bw),
+            short_gib(node.mem_used, node.mem_total)
+        )
+    } else {
+        node.error
+            .clone()
+            .unwrap_or_else(|| node.state.label().into())
+    };
+    put(buf, inner, 0, Line::from(fit(&stats, inner.width as usize)));
+    // VMs.
+    let vms = app.card_vms(&node.name);
+    let rows = (inner.height - 1) as usize;
+    if vms.is_empty() {
+        put(buf, inner, 1, Line::styled(" no VMs", theme::dim()));
+        return;
+    }
+    let sel_pos = app
+        .sel_vm
+        .as_ref()
+        .and_then(|s| vms.iter().position(|&i| snap.vms[i].name == *s));
+    let show = if vms.len() > rows {
+        rows.saturating_sub(1)
+    } else {
+        rows
+    };
+    let first = sel_pos.map_or(0, |p| p.saturating_sub(show.saturating_sub(1)));
+    for (row, &i) in vms.iter().skip(first).take(show).enumerate() {
+        let v = &snap.vms[i];
+        let is_sel = app.sel_vm.as_deref() == Some(v.name.as_str()) && app.view == View::Cluster;
+        let dragged = drag.is_some_and(|d| d.vm == v.name);
+        let w = inner.width as usize;
+        let name_w = w.saturating_sub(22).clamp(6, 24);
+        let text = format!(
+            "{} {} {:>7} {:<9}",
+            theme::vm_glyph(v.state),
+            fit(&v.name, name_w),
+            short_mem(v.memory),
+            v.workload.kind
+        );
+        let style = if is_sel || dragged {
+            theme::selected()
+        } else {
+            theme::vm_state(v.state)
+        };
+        let y = inner.y + 1 + row as u16;
+        buf.set_string(inner.x, y, fit(&text, w), style);
+        hit.push(
+            Rect::new(inner.x, y, inner.width, 1),
+            Target::Vm(v.name.clone()),
+        );
+    }
+    if vms.len() > show {
+        let more = vms.len() - show;
+        put(
+            buf,
+            inner,
+            1 + show as u16,
+            Line::styled(format!(" +{more} more (↑↓ scrolls)"), theme::dim()),
+        );
+    }
+}
+
+fn short_mem(b: u64) -> String {
+    let g = b as f64 / (1u64 << 30) as f64;
+    if g >= 1.0 {
+        format!("{g:.0}G")
+    } else {
+        format!("{:.0}M", b as f64 / (1u64 << 20) as f64)
+    }
+}
+
+fn short_gib(used: u64, total: u64) -> String {
+    format!(
+        "{}/{}",
+        short_mem(used).trim_end_matches('G'),
+        short_mem(total)
+    )
+}
+
+/// Wide screens: the selected VM, running migrations, volumes.
+fn render_side(app: &App, area: Rect, buf: &mut Buffer) {
+    let snap = app.snap.as_ref().expect("snapshot");
+    let [vm_area, mig_area, vol_area] = Layout::vertical([
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    // Selected VM.
+    let block = Block::bordered()
+        .title(" selected VM ")
+        .border_style(theme::dim());
+    let inner = block.inner(vm_area);
+    block.render(vm_area, buf);
+    if let Some(v) = app.sel_vm.as_ref().and_then(|n| snap.vm(n)) {
+        let disks: Vec<String> = v
+            .disks
+            .iter()
+            .map(|d| {
+                let kind = snap.volume(&d.volume).map_or("", |x| x.kind.label());
+                format!("{} {} ({kind})", d.volume, units::bytes(d.size))
+            })
+            .collect();
+        let lines = [
+            Line::from(vec![
+                Span::styled(
+                    format!("{} ", theme::vm_glyph(v.state)),
+                    theme::vm_state(v.state),
+                ),
+                Span::styled(v.name.clone(), theme::title()),
+                Span::raw(format!(" on {} — {}", v.node, v.state.label())),
+            ]),
+            Line::from(format!(
+                "{} vCPU, {} memory, CPU {:.0}%",
+                v.vcpus,
+                units::bytes(v.memory),
+                v.cpu_used_pct
+            )),
+            Line::from(format!(
+                "workload {}: dirties {} over a {} hot set",
+                v.workload.kind,
+                units::rate(v.workload.dirty_bps),
+                units::bytes(v.workload.wws_bytes)
+            )),
+            Line::from(format!("disks: {}", disks.join(", "))),
+            Line::from(format!(
+                "HA {}  CPU model {}",
+                if v.ha { "on" } else { "off" },
+                if v.cpu_model.is_empty() {
+                    "any"
+                } else {
+                    &v.cpu_model
+                }
+            )),
+            Line::styled(
+                if app.settings.read_only {
+                    "read-only".to_string()
+                } else {
+                    format!(
+                        "{} moves it (or drag it onto a node)",
+                        app.settings.keys.first_key(crate::app::Action::Move)
+                    )
+                },
+                theme::dim(),
+            ),
+        ];
+        for (i, l) in lines.into_iter().enumerate() {
+            put(buf, inner, i as u16, l);
+        }
+    }
+    // Running migrations.
+    let block = Block::bordered()
+        .title(" migrations ")
+        .border_style(theme::dim());
+    let inner = block.inner(mig_area);
+    block.render(mig_area, buf);
+    let running = app.running_migrations();
+    if running.is_empty() {
+        put(buf, inner, 0, Line::styled("none running", theme::dim()));
+    }
+    for (i, m) in running.iter().enumerate().take(inner.height as usize) {
+        let text = format!(
+            "⇄ {} {}→{} {} r{} {} left",
+            m.vm,
+            m.from,
+            m.to,
+            m.step.label(),
+            m.rounds.len(),
+            units::bytes(m.remaining_bytes)
+        );
+        let style = if m.stalled {
+            theme::warn()
+        } else {
+            theme::accent()
+        };
+        put(buf, inner, i as u16, Line::styled(text, style));
+    }
+    // Volumes.
+    let block = Block::bordered()
+        .title(" volumes ")
+        .border_style(theme::dim());
+    let inner = block.inner(vol_area);
+    block.render(vol_area, buf);
+    for (i, v) in snap.volumes.iter().enumerate().take(inner.height as usize) {
+        let reach = if v.reachable_from.len() == snap.nodes.len() {
+            "all nodes".to_string()
+        } else {
+            v.reachable_from.join(" ")
+        };
+        let owner = v
+            .owner
+            .as_ref()
+            .filter(|_| v.kind == crate::cluster::VolumeKind::SharedLun)
+            .map(|o| format!(" owner {o}"))
+            .unwrap_or_default();
+        let text = format!("{:<12} {:<14}{owner} → {reach}", v.name, v.kind.label());
+        put(
+            buf,
+            inner,
+            i as u16,
+            Line::styled(fit(&text, inner.width as usize), Style::new()),
+        );
+    }
+}

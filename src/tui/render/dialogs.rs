@@ -1,0 +1,308 @@
+//! Overlays: the move confirm dialog, abort/post-copy/quit questions, help
+//! (generated from the key map) and the about panel.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Paragraph, Widget, Wrap};
+
+use super::theme;
+use super::widgets::{centered, clear};
+use crate::app::drag::{Confirm, Field};
+use crate::app::{App, Mode};
+use crate::cluster::units;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    match &app.mode {
+        Mode::Confirm(c) => confirm(app, c, area, buf),
+        Mode::ConfirmAbort(id) => {
+            let vm = vm_of(app, *id);
+            question(
+                area,
+                buf,
+                " abort migration? ",
+                vec![
+                    Line::from(format!("Abort the migration of {vm}?")),
+                    Line::from("The VM keeps running on its source node."),
+                ],
+                theme::warn(),
+            )
+        }
+        Mode::ConfirmPostcopy(id) => {
+            let vm = vm_of(app, *id);
+            question(
+                area,
+                buf,
+                " switch to post-copy? ",
+                vec![
+                    Line::from(format!("Switch the migration of {vm} to post-copy?")),
+                    Line::styled(
+                        "It finishes for sure, but can no longer be aborted,",
+                        theme::bad(),
+                    ),
+                    Line::styled(
+                        "and if the network fails before all memory arrived, the VM is lost.",
+                        theme::bad(),
+                    ),
+                ],
+                theme::bad(),
+            )
+        }
+        Mode::ConfirmQuit => {
+            let n = app.running_migrations().len();
+            let backend = app.snap.as_ref().map_or("", |s| s.backend.as_str());
+            let fate = if backend == "sim" {
+                "They run inside vmshift's simulator and stop with it."
+            } else {
+                "Peer-to-peer migrations continue without vmshift; reopen it to watch them."
+            };
+            question(
+                area,
+                buf,
+                " quit? ",
+                vec![
+                    Line::from(format!(
+                        "{n} migration{} running.",
+                        if n == 1 { " is" } else { "s are" }
+                    )),
+                    Line::from(fate),
+                    Line::from("Quit vmshift?"),
+                ],
+                theme::warn(),
+            )
+        }
+        Mode::Help(scroll) => help(app, *scroll, area, buf),
+        Mode::About => about(app, area, buf),
+        _ => {}
+    }
+}
+
+fn vm_of(app: &App, id: u64) -> String {
+    app.snap
+        .as_ref()
+        .and_then(|s| s.migrations.iter().find(|m| m.id == id))
+        .map_or_else(|| format!("#{id}"), |m| m.vm.clone())
+}
+
+fn dialog(area: Rect, buf: &mut Buffer, w: u16, h: u16, title: &str, style: Style) -> Rect {
+    let r = centered(area, w, h);
+    clear(buf, r, Style::new());
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(style)
+        .title(Line::styled(title.to_string(), theme::title()));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    inner
+}
+
+fn question(
+    area: Rect,
+    buf: &mut Buffer,
+    title: &str,
+    mut lines: Vec<Line<'static>>,
+    style: Style,
+) {
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("y", theme::key()),
+        Span::raw(" yes   "),
+        Span::styled("n/esc", theme::key()),
+        Span::raw(" no"),
+    ]));
+    let w = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
+    let inner = dialog(area, buf, w.max(30), lines.len() as u16 + 2, title, style);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
+    let snap = app.snap.as_ref().expect("snapshot");
+    let mut lines: Vec<Line> = Vec::new();
+    lines.push(Line::from(vec![
+        Span::raw("Move "),
+        Span::styled(c.vm.clone(), theme::title()),
+        Span::raw(format!(" from {} to ", c.from)),
+        Span::styled(c.to.clone(), theme::title()),
+        Span::raw("?"),
+    ]));
+    match &c.placement {
+        Ok(p) => {
+            let mem = snap.vm(&c.vm).map_or(0, |v| v.memory);
+            let free = snap.node(&c.to).map_or(0, |n| n.mem_free());
+            let cpu = snap.node(&c.to).map_or("", |n| n.cpu_model.as_str());
+            lines.push(Line::styled(
+                format!(
+                    "✓ {} up  ✓ CPU {cpu}  ✓ memory {} of {} free  ✓ disks reachable",
+                    c.to,
+                    units::bytes(mem),
+                    units::bytes(free)
+                ),
+                theme::good(),
+            ));
+            for lun in &p.lun_moves {
+                lines.push(Line::from(format!(
+                    "  LUN {lun} holds only {} and its ownership moves to {}",
+                    c.vm, c.to
+                )));
+            }
+            for (f, t, b) in &p.copies {
+                lines.push(Line::styled(
+                    format!(
+                        "  copies {} of disk {f} → {t} (shared-nothing)",
+                        units::bytes(*b)
+                    ),
+                    theme::warn(),
+                ));
+            }
+        }
+        Err(r) => lines.push(Line::styled(format!("✗ {r}"), theme::bad())),
+    }
+    if let Some(p) = &c.prediction {
+        let style = if !p.converges {
+            theme::bad()
+        } else if p.postcopy {
+            theme::warn()
+        } else {
+            theme::good()
+        };
+        lines.push(Line::styled(
+            format!("prediction: {}", p.summary(c.options.max_downtime_ms)),
+            style,
+        ));
+        if !p.advice.is_empty() {
+            lines.push(Line::styled("to make it converge:", theme::warn()));
+            for a in &p.advice {
+                lines.push(Line::styled(format!("  • {a}"), theme::warn()));
+            }
+        }
+    }
+    lines.push(Line::styled(
+        "options (↑↓ choose, ←→ change):",
+        theme::dim(),
+    ));
+    for f in Field::ALL {
+        let sel = f == c.field;
+        let text = format!(
+            "{} {:<14} {}",
+            if sel { "▶" } else { " " },
+            f.label(),
+            c.value(f)
+        );
+        lines.push(Line::styled(
+            text,
+            if sel { theme::selected() } else { Style::new() },
+        ));
+    }
+    let ok = c.placement.is_ok() && !app.settings.read_only;
+    lines.push(Line::from(vec![
+        Span::styled("y/enter", theme::key()),
+        Span::raw(if ok {
+            " start migration   "
+        } else {
+            " (cannot start)   "
+        }),
+        Span::styled("esc", theme::key()),
+        Span::raw(" cancel"),
+    ]));
+    let w = area.width.saturating_sub(4).min(96);
+    let h = (lines.len() as u16 + 4).min(area.height);
+    let inner = dialog(area, buf, w, h, " move VM ", theme::accent());
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
+    let mut lines = vec![Line::styled(
+        "Keys (from the key map; rebind in config.toml [keys])",
+        theme::title(),
+    )];
+    for (keys, desc, action) in app.settings.keys.help_rows() {
+        let style = if app.settings.read_only && action.mutates() {
+            theme::dim()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{keys:>18}  "), theme::key()),
+            Span::styled(desc, style),
+        ]));
+    }
+    for l in [
+        "",
+        "Moving a VM: select it and press m (or space), pick a node with the",
+        "arrows, Enter drops; or press the mouse on a VM, drag it onto a node card",
+        "and release. Every node shows ✓ allowed or ✗ why not while you choose.",
+        "In the confirm dialog: y starts, ↑↓ pick an option, ←→ change it.",
+        "",
+        "Mouse: in tmux, mouse events arrive only with `set -g mouse on`.",
+        "Mouse capture blocks text selection in some terminals: hold shift to",
+        "select, or turn capture off with M (or --no-mouse).",
+        "",
+        "Commands (:): migrate VM NODE · filter TEXT · mouse on|off · help · quit",
+    ] {
+        lines.push(Line::from(l));
+    }
+    let h = area.height.saturating_sub(2);
+    let inner = dialog(
+        area,
+        buf,
+        area.width.saturating_sub(4).min(84),
+        h,
+        " help — esc closes, ↑↓ scroll ",
+        theme::accent(),
+    );
+    Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
+}
+
+fn about(app: &App, area: Rect, buf: &mut Buffer) {
+    let mut lines = vec![Line::styled(
+        format!("vmshift {}", env!("CARGO_PKG_VERSION")),
+        theme::title(),
+    )];
+    match &app.self_usage {
+        Some(u) => {
+            lines.push(Line::from(format!(
+                "own CPU        {:.1} % of one core",
+                u.cpu_pct
+            )));
+            lines.push(Line::from(format!(
+                "own memory     {} resident",
+                units::bytes(u.rss_bytes)
+            )));
+            lines.push(Line::from(format!("threads        {}", u.threads)));
+        }
+        None => lines.push(Line::from("measuring own CPU and memory…")),
+    }
+    if let Some(s) = &app.snap {
+        lines.push(Line::from(format!(
+            "backend        {} ({})",
+            s.backend, s.cluster
+        )));
+    }
+    lines.push(Line::from(format!(
+        "poll interval  {} ms",
+        app.settings.poll_interval_ms
+    )));
+    lines.push(Line::from(format!(
+        "mouse          {}",
+        if app.settings.mouse { "on" } else { "off" }
+    )));
+    lines.push(Line::from(format!(
+        "read-only      {}",
+        if app.settings.read_only { "yes" } else { "no" }
+    )));
+    lines.push(Line::styled("any key closes", theme::dim()));
+    let inner = dialog(
+        area,
+        buf,
+        52,
+        lines.len() as u16 + 2,
+        " about ",
+        theme::accent(),
+    );
+    Paragraph::new(lines).render(inner, buf);
+}

@@ -1,0 +1,443 @@
+//! The migration view: the list of migrations and, for the selected one,
+//! the six-step timeline, live figures, the downtime gauge, a chart of every
+//! round and the round table.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
+
+use super::theme;
+use super::widgets::{bar, fit, put};
+use crate::app::{App, HitMap, Target};
+use crate::cluster::{Migration, Outcome, Step, units};
+use crate::plan::{self, PredictInput, rules};
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
+    let all = app.migrations_newest_first();
+    if all.is_empty() {
+        let msg = if app.settings.read_only {
+            " no migrations yet (read-only: vmshift starts none)".to_string()
+        } else {
+            format!(
+                " no migrations yet: select a VM in the cluster view and press {} (or drag it onto a node)",
+                app.settings.keys.first_key(crate::app::Action::Move)
+            )
+        };
+        put(buf, area, 1, Line::from(msg));
+        return;
+    }
+    let sel = app.selected_migration().map(|m| m.id);
+    let (list_area, detail_area) = if area.width >= 110 {
+        let [l, d] = Layout::horizontal([Constraint::Length(34), Constraint::Min(40)]).areas(area);
+        (l, d)
+    } else {
+        let h = (all.len() as u16).clamp(1, 3);
+        let [l, d] = Layout::vertical([Constraint::Length(h), Constraint::Min(5)]).areas(area);
+        (l, d)
+    };
+    // The list, the selected one kept in view.
+    let rows = list_area.height as usize;
+    let pos = all.iter().position(|m| Some(m.id) == sel).unwrap_or(0);
+    let first = pos.saturating_sub(rows.saturating_sub(1));
+    for (r, m) in all.iter().skip(first).take(rows).enumerate() {
+        let (glyph, word) = status(m);
+        let text = format!("{glyph} #{} {} {}→{} {word}", m.id, m.vm, m.from, m.to);
+        let style = if Some(m.id) == sel {
+            theme::selected()
+        } else {
+            status_style(m)
+        };
+        let y = list_area.y + r as u16;
+        buf.set_string(list_area.x, y, fit(&text, list_area.width as usize), style);
+        hit.push(
+            Rect::new(list_area.x, y, list_area.width, 1),
+            Target::Migration(m.id),
+        );
+    }
+    if let Some(m) = app.selected_migration() {
+        detail(app, m, detail_area, buf);
+    }
+}
+
+fn status(m: &Migration) -> (&'static str, String) {
+    match &m.outcome {
+        Some(Outcome::Completed) => (
+            "✓",
+            format!(
+                "done {}",
+                units::millis(m.actual_downtime_ms.unwrap_or(0.0))
+            ),
+        ),
+        Some(Outcome::Aborted { .. }) => ("✗", "aborted".into()),
+        Some(Outcome::Failed { .. }) => ("✖", "failed".into()),
+        None if m.stalled => ("⚠", format!("stalled r{}", m.rounds.len())),
+        None => ("▶", format!("{} r{}", m.step.label(), m.rounds.len())),
+    }
+}
+
+fn status_style(m: &Migration) -> Style {
+    match &m.outcome {
+        Some(Outcome::Completed) => theme::good(),
+        Some(_) => theme::bad(),
+        None if m.stalled => theme::warn(),
+        None => theme::accent(),
+    }
+}
+
+/// Time left, from the model: the rest of this round and the rounds the
+/// predictor expects after it. `None` when it will not converge.
+pub fn eta_ms(app: &App, m: &Migration) -> Option<f64> {
+    if m.is_finished() {
+        return Some(0.0);
+    }
+    let bw = m.bandwidth_bps.max(1) as f64;
+    match m.step {
+        Step::PrepareTarget | Step::PreCopy => {
+            let vm = app.snap.as_ref()?.vm(&m.vm)?;
+            if m.postcopy_active {
+                return Some(m.remaining_bytes as f64 / bw * 1000.0 + rules::CLEANUP_MS);
+            }
+            let link = app.link_bps(m);
+            let p = plan::predict(&PredictInput {
+                memory: if m.step == Step::PrepareTarget {
+                    m.memory
+                } else {
+                    m.remaining_bytes
+                },
+                wws: vm.workload.wws_bytes,
+                dirty_bps: (vm.workload.dirty_bps as f64 * (1.0 - m.throttle_pct as f64 / 100.0))
+                    as u64,
+                bandwidth_bps: if m.bandwidth_bps > 0 {
+                    m.bandwidth_bps
+                } else {
+                    m.options.bandwidth_bps.unwrap_or(link).min(link)
+                },
+                link_bps: link,
+                max_downtime_ms: m.options.max_downtime_ms,
+                auto_converge: m.options.auto_converge,
+                postcopy: m.options.postcopy,
+                on_stall: m.options.on_stall,
+                storage_bytes: 0,
+            });
+            let setup_left = if m.step == Step::PrepareTarget {
+                (rules::TYPICAL_SETUP_MS - m.elapsed_ms).max(0.0)
+            } else {
+                0.0
+            };
+            p.converges
+                .then_some(p.total_ms - rules::TYPICAL_SETUP_MS + setup_left)
+        }
+        _ => Some(m.remaining_bytes as f64 / bw * 1000.0 + rules::CLEANUP_MS),
+    }
+}
+
+fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
+    let block = Block::bordered()
+        .border_style(theme::dim())
+        .title(Line::from(vec![
+            Span::styled(format!(" {} ", m.vm), theme::title()),
+            Span::raw(format!("{} → {} ", m.from, m.to)),
+        ]));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.height < 4 {
+        return;
+    }
+    let narrow = inner.width < 100;
+    let mut y = 0u16;
+    // Status, elapsed, ETA.
+    let (glyph, word) = status(m);
+    let eta = match eta_ms(app, m) {
+        _ if m.is_finished() => String::new(),
+        Some(ms) => format!("   ETA {}", units::millis(ms)),
+        None => "   ETA — (not converging)".into(),
+    };
+    put(
+        buf,
+        inner,
+        y,
+        Line::from(vec![
+            Span::styled(format!("{glyph} {word}"), status_style(m)),
+            Span::raw(format!(
+                "   elapsed {}{eta}   sent {}",
+                units::millis(m.elapsed_ms),
+                units::bytes(m.transferred_bytes)
+            )),
+        ]),
+    );
+    y += 1;
+    // The six steps.
+    let mut spans = Vec::new();
+    for (i, s) in Step::ALL.iter().enumerate() {
+        let started = m.step_started_ms[i].is_some();
+        let current = *s == m.step && !m.is_finished();
+        let done = started && !current && (m.outcome == Some(Outcome::Completed) || *s < m.step);
+        let mark = if current {
+            "▶"
+        } else if done {
+            "✓"
+        } else if started {
+            "✗"
+        } else {
+            " "
+        };
+        let label = if narrow { short_step(*s) } else { s.label() };
+        let style = if current {
+            theme::selected()
+        } else if done {
+            theme::good()
+        } else {
+            theme::dim()
+        };
+        spans.push(Span::styled(format!("{}{mark}{label}", i + 1), style));
+        if i < 5 {
+            spans.push(Span::styled(" › ", theme::dim()));
+        }
+    }
+    put(buf, inner, y, Line::from(spans));
+    y += 1;
+    // Live figures.
+    let bw = m
+        .options
+        .bandwidth_bps
+        .map_or("link".to_string(), units::rate);
+    put(
+        buf,
+        inner,
+        y,
+        Line::from(format!(
+            "dirty {}  bandwidth {} (limit {bw})  throttle {} %  remaining {}  max downtime {} ms{}",
+            units::rate(m.dirty_bps),
+            units::rate(m.bandwidth_bps),
+            m.throttle_pct,
+            units::bytes(m.remaining_bytes),
+            m.options.max_downtime_ms,
+            if m.postcopy_active { "  POST-COPY" } else { "" }
+        )),
+    );
+    y += 1;
+    // Downtime gauge.
+    let limit = m.options.max_downtime_ms as f64;
+    let (label, value) = match m.actual_downtime_ms {
+        Some(a) => ("actual downtime  ", a),
+        None => ("expected downtime", m.expected_downtime_ms),
+    };
+    let gw = (inner.width as usize).saturating_sub(48).clamp(10, 40);
+    let over = value > limit;
+    put(
+        buf,
+        inner,
+        y,
+        Line::from(vec![
+            Span::raw(format!("{label} ")),
+            Span::styled(
+                bar(value / limit.max(1.0), gw),
+                if over { theme::bad() } else { theme::good() },
+            ),
+            Span::styled(
+                format!(
+                    " {} of {} ms limit{}",
+                    units::millis(value),
+                    m.options.max_downtime_ms,
+                    if over { " — OVER" } else { "" }
+                ),
+                if over { theme::bad() } else { Style::new() },
+            ),
+        ]),
+    );
+    y += 1;
+    // Stall flag with advice, or the outcome's reason.
+    let note = match &m.outcome {
+        Some(Outcome::Completed) => None,
+        Some(o) => Some((o.reason().unwrap_or("").to_string(), theme::bad())),
+        None if m.stalled => Some((
+            format!(
+                "⚠ STALLED: rounds no longer shrink. {}",
+                stall_advice(app, m)
+            ),
+            theme::warn(),
+        )),
+        None => None,
+    };
+    if let Some((text, style)) = note {
+        let h = 2.min(inner.height.saturating_sub(y + 4));
+        Paragraph::new(Line::styled(text, style))
+            .wrap(Wrap { trim: true })
+            .render(Rect::new(inner.x, inner.y + y, inner.width, h), buf);
+        y += h;
+    }
+    let rest = Rect::new(
+        inner.x,
+        inner.y + y,
+        inner.width,
+        inner.height.saturating_sub(y),
+    );
+    if rest.height < 3 {
+        return;
+    }
+    let chart_h = (rest.height / 2).clamp(3, 10);
+    let [chart_area, table_area] =
+        Layout::vertical([Constraint::Length(chart_h), Constraint::Min(1)]).areas(rest);
+    chart(m, chart_area, buf);
+    table(m, table_area, buf);
+}
+
+fn short_step(s: Step) -> &'static str {
+    match s {
+        Step::PrepareTarget => "prepare",
+        Step::PreCopy => "pre-copy",
+        Step::Pause => "pause",
+        Step::FinalCopy => "final",
+        Step::ResumeOnTarget => "resume",
+        Step::CleanUpSource => "clean up",
+    }
+}
+
+fn stall_advice(app: &App, m: &Migration) -> String {
+    let Some(vm) = app.snap.as_ref().and_then(|s| s.vm(&m.vm)) else {
+        return String::new();
+    };
+    let link = app.link_bps(m);
+    let p = plan::predict(&PredictInput {
+        memory: m.memory,
+        wws: vm.workload.wws_bytes,
+        dirty_bps: vm.workload.dirty_bps,
+        bandwidth_bps: m.options.bandwidth_bps.unwrap_or(link).min(link),
+        link_bps: link,
+        max_downtime_ms: m.options.max_downtime_ms,
+        auto_converge: m.options.auto_converge,
+        postcopy: crate::cluster::PostcopyMode::Off,
+        on_stall: crate::cluster::OnStall::Abort,
+        storage_bytes: 0,
+    });
+    let a: Vec<String> = p.advice.iter().map(|a| a.to_string()).collect();
+    if a.is_empty() {
+        "Switch to post-copy (p) or abort (a).".into()
+    } else {
+        format!(
+            "To converge: {} (+/- downtime, ]/[ bandwidth, p post-copy).",
+            a.join("; or ")
+        )
+    }
+}
+
+/// Every round: █ bytes sent, ▒ bytes still dirty after it.
+fn chart(m: &Migration, area: Rect, buf: &mut Buffer) {
+    let title = " rounds: █ sent  ▒ still dirty ";
+    put(
+        buf,
+        area,
+        0,
+        Line::styled(fit(title, area.width as usize), theme::dim()),
+    );
+    let plot = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
+    if m.rounds.is_empty() || plot.height < 2 {
+        put(
+            buf,
+            plot,
+            0,
+            Line::styled("  waiting for the first round…", theme::dim()),
+        );
+        return;
+    }
+    let axis_w = 10u16;
+    let bars_h = plot.height - 1;
+    let width = plot.width.saturating_sub(axis_w) as usize;
+    let n = m.rounds.len();
+    // Columns per round: 3 (sent, dirty, gap), 2, or 1 (dirty over sent).
+    let per = if n * 3 <= width {
+        3
+    } else if n * 2 <= width {
+        2
+    } else {
+        1
+    };
+    let fit_n = (width / per).max(1);
+    let skipped = n.saturating_sub(fit_n);
+    let shown = &m.rounds[skipped..];
+    let max = shown
+        .iter()
+        .map(|r| r.bytes_sent.max(r.bytes_dirty))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    put(
+        buf,
+        plot,
+        0,
+        Line::styled(
+            fit(&units::bytes(max as u64), axis_w as usize),
+            theme::dim(),
+        ),
+    );
+    if skipped > 0 {
+        put(
+            buf,
+            plot,
+            1,
+            Line::styled(
+                fit(&format!("«{skipped} earlier"), axis_w as usize),
+                theme::dim(),
+            ),
+        );
+    }
+    let h = |b: u64| ((b as f64 / max) * bars_h as f64).ceil() as u16;
+    for (i, r) in shown.iter().enumerate() {
+        let x = plot.x + axis_w + (i * per) as u16;
+        let (hs, hd) = (h(r.bytes_sent), h(r.bytes_dirty));
+        for dy in 0..bars_h {
+            let level = bars_h - dy;
+            let y = plot.y + dy;
+            if per >= 2 {
+                if hs >= level {
+                    buf.set_string(x, y, "█", theme::accent());
+                }
+                if hd >= level {
+                    buf.set_string(x + 1, y, "▒", theme::warn());
+                }
+            } else if hd >= level {
+                buf.set_string(x, y, "▒", theme::warn());
+            } else if hs >= level {
+                buf.set_string(x, y, "█", theme::accent());
+            }
+        }
+        let label = (r.index % 10).to_string();
+        buf.set_string(x, plot.y + bars_h, label, theme::dim());
+    }
+}
+
+/// The round table, newest round last, scrolled to the end.
+fn table(m: &Migration, area: Rect, buf: &mut Buffer) {
+    let header = format!(
+        "{:>5} {:>10} {:>12} {:>12} {:>12} {:>9} {:>8}",
+        "round", "sent", "still dirty", "dirty rate", "bandwidth", "time", "throttle"
+    );
+    put(
+        buf,
+        area,
+        0,
+        Line::styled(fit(&header, area.width as usize), theme::title()),
+    );
+    let rows = area.height.saturating_sub(1) as usize;
+    let first = m.rounds.len().saturating_sub(rows);
+    for (i, r) in m.rounds.iter().skip(first).enumerate() {
+        let text = format!(
+            "{:>5} {:>10} {:>12} {:>12} {:>12} {:>9} {:>7}%",
+            r.index,
+            units::bytes(r.bytes_sent),
+            units::bytes(r.bytes_dirty),
+            units::rate(r.dirty_bps),
+            units::rate(r.bandwidth_bps),
+            units::millis(r.duration_ms),
+            r.throttle_pct
+        );
+        put(
+            buf,
+            area,
+            1 + i as u16,
+            Line::from(fit(&text, area.width as usize)),
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! The VM table, the volume reachability matrix and the event log.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Widget};
+
+use super::theme;
+use super::widgets::{fit, put};
+use crate::app::{App, HitMap, Target, View};
+use crate::cluster::{VolumeKind, units};
+
+pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
+    let snap = app.snap.as_ref().expect("snapshot");
+    let vis = app.visible_vms();
+    let title = if app.filter.is_empty() {
+        format!(" VMs ({}) ", vis.len())
+    } else {
+        format!(
+            " VMs matching {:?}: {} of {} ",
+            app.filter,
+            vis.len(),
+            snap.vms.len()
+        )
+    };
+    let block = Block::bordered().title(title).border_style(theme::dim());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    hit.push(inner, Target::List(View::Vms));
+    if inner.height < 2 {
+        return;
+    }
+    let w = inner.width as usize;
+    let wide = w >= 100;
+    let header = if wide {
+        format!(
+            "  {:<16} {:<11} {:<11} {:>4} {:>8} {:>5} {:<9} {:>10} {:<3} DISKS",
+            "NAME", "NODE", "STATE", "VCPU", "MEMORY", "CPU%", "WORKLOAD", "DIRTY", "HA"
+        )
+    } else {
+        format!(
+            "  {:<14} {:<9} {:<10} {:>7} {:<9}",
+            "NAME", "NODE", "STATE", "MEMORY", "WORKLOAD"
+        )
+    };
+    put(buf, inner, 0, Line::styled(fit(&header, w), theme::title()));
+    let rows = (inner.height - 1) as usize;
+    let sel = app
+        .sel_vm
+        .as_ref()
+        .and_then(|s| vis.iter().position(|&i| snap.vms[i].name == *s))
+        .unwrap_or(0);
+    let first = sel.saturating_sub(rows.saturating_sub(1));
+    for (r, &i) in vis.iter().skip(first).take(rows).enumerate() {
+        let v = &snap.vms[i];
+        let text = if wide {
+            let disks: Vec<&str> = v.disks.iter().map(|d| d.volume.as_str()).collect();
+            format!(
+                "{} {:<16} {:<11} {:<11} {:>4} {:>8} {:>4.0}% {:<9} {:>10} {:<3} {}",
+                theme::vm_glyph(v.state),
+                fit(&v.name, 16),
+                fit(&v.node, 11),
+                v.state.label(),
+                v.vcpus,
+                units::bytes(v.memory),
+                v.cpu_used_pct,
+                v.workload.kind,
+                units::rate(v.workload.dirty_bps),
+                if v.ha { "yes" } else { "no" },
+                disks.join(",")
+            )
+        } else {
+            format!(
+                "{} {:<14} {:<9} {:<10} {:>7} {:<9}",
+                theme::vm_glyph(v.state),
+                fit(&v.name, 14),
+                fit(&v.node, 9),
+                v.state.label(),
+                units::bytes(v.memory),
+                v.workload.kind
+            )
+        };
+        let style = if app.sel_vm.as_deref() == Some(v.name.as_str()) {
+            theme::selected()
+        } else {
+            theme::vm_state(v.state)
+        };
+        let y = inner.y + 1 + r as u16;
+        buf.set_string(inner.x, y, fit(&text, w), style);
+        hit.push(
+            Rect::new(inner.x, y, inner.width, 1),
+            Target::Vm(v.name.clone()),
+        );
+    }
+    if vis.is_empty() {
+        put(
+            buf,
+            inner,
+            1,
+            Line::styled("  no VM matches the filter (Esc clears it)", theme::dim()),
+        );
+    }
+}
+
+/// Volumes × nodes: ● reachable, ◆ owner of a LUN (or the node of a local disk), · not reachable.
+pub fn volumes(app: &App, area: Rect, buf: &mut Buffer) {
+    let snap = app.snap.as_ref().expect("snapshot");
+    let block = Block::bordered()
+        .title(" Volumes: ● reachable  ◆ owner  · not reachable ")
+        .border_style(theme::dim());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.height < 2 {
+        return;
+    }
+    let w = inner.width as usize;
+    let fixed = 14 + 15 + 22 + 3;
+    let col_w = snap
+        .nodes
+        .iter()
+        .map(|n| n.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(3, 8)
+        + 1;
+    let node_cols = (w.saturating_sub(fixed) / col_w).min(snap.nodes.len());
+    let mut header = format!("{:<14}{:<15}{:>22}   ", "VOLUME", "KIND", "USED / CAPACITY");
+    for n in snap.nodes.iter().take(node_cols) {
+        header += &format!("{:<col_w$}", fit(&n.name, col_w - 1));
+    }
+    if node_cols < snap.nodes.len() {
+        header += &format!("+{} nodes", snap.nodes.len() - node_cols);
+    }
+    put(buf, inner, 0, Line::styled(fit(&header, w), theme::title()));
+    let rows = (inner.height - 1) as usize;
+    let first = app
+        .scroll_volumes
+        .min(snap.volumes.len().saturating_sub(rows));
+    for (r, v) in snap.volumes.iter().skip(first).take(rows).enumerate() {
+        let mut spans = vec![Span::raw(format!(
+            "{:<14}{:<15}{:>22}   ",
+            fit(&v.name, 13),
+            v.kind.label(),
+            format!("{} / {}", units::bytes(v.used), units::bytes(v.capacity))
+        ))];
+        for n in snap.nodes.iter().take(node_cols) {
+            let owner =
+                v.owner.as_deref() == Some(n.name.as_str()) && v.kind != VolumeKind::ClusterShared;
+            let (g, s) = if owner {
+                ("◆", theme::accent())
+            } else if v.reachable_from(&n.name) {
+                ("●", theme::good())
+            } else {
+                ("·", theme::dim())
+            };
+            spans.push(Span::styled(format!("{g:<col_w$}"), s));
+        }
+        put(buf, inner, 1 + r as u16, Line::from(spans));
+    }
+}
+
+pub fn events(app: &App, area: Rect, buf: &mut Buffer) {
+    let snap = app.snap.as_ref().expect("snapshot");
+    let block = Block::bordered()
+        .title(" Events (newest first) ")
+        .border_style(theme::dim());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    for (r, e) in snap
+        .events
+        .iter()
+        .rev()
+        .skip(app.scroll_events)
+        .take(inner.height as usize)
+        .enumerate()
+    {
+        let t = e.at_ms / 1000;
+        let style =
+            if e.text.contains("failed") || e.text.contains("lost") || e.text.contains("could not")
+            {
+                theme::bad()
+            } else if e.text.contains("restart") || e.text.contains("aborted") {
+                theme::warn()
+            } else {
+                ratatui::style::Style::new()
+            };
+        put(
+            buf,
+            inner,
+            r as u16,
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>3}:{:02}:{:02}  ", t / 3600, (t / 60) % 60, t % 60),
+                    theme::dim(),
+                ),
+                Span::styled(e.text.clone(), style),
+            ]),
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Small drawing helpers shared by the views.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+
+/// `▕████░░░░▏` — a bar readable without colour.
+pub fn bar(ratio: f64, width: usize) -> String {
+    let r = if ratio.is_finite() {
+        ratio.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let filled = (r * width as f64).round() as usize;
+    format!("▕{}{}▏", "█".repeat(filled), "░".repeat(width - filled))
+}
+
+/// Writes a line clipped to `area`'s first row at `y` offset.
+pub fn put(buf: &mut Buffer, area: Rect, dy: u16, line: Line) {
+    if dy < area.height && area.width > 0 {
+        buf.set_line(area.x, area.y + dy, &line, area.width);
+    }
+}
+
+/// Pads or cuts `s` to exactly `w` columns (by chars).
+pub fn fit(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n > w {
+        if w == 0 {
+            return String::new();
+        }
+        let mut t: String = s.chars().take(w - 1).collect();
+        t.push('…');
+        t
+    } else {
+        format!("{s}{}", " ".repeat(w - n))
+    }
+}
+
+/// "key desc" pairs for the footer.
+pub fn key_hints(pairs: &[(String, &str)]) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (k, d) in pairs {
+        spans.push(Span::styled(k.clone(), super::theme::key()));
+        spans.push(Span::raw(format!(" {d}  ")));
+    }
+    Line::from(spans)
+}
+
+/// A rectangle of `w`×`h` centred in `area` (clamped to it).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Fills `area` with spaces in `style` (to clear what is under a dialog).
+pub fn clear(buf: &mut Buffer, area: Rect, style: Style) {
+    ratatui::widgets::Widget::render(ratatui::widgets::Clear, area, buf);
+    buf.set_style(area, style);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_and_fit() {
+        assert_eq!(bar(0.5, 4), "▕██░░▏");
+        assert_eq!(bar(2.0, 2), "▕██▏");
+        assert_eq!(bar(f64::NAN, 2), "▕░░▏");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("ab", 4), "ab  ");
+        assert_eq!(fit("ab", 0), "");
+    }
+}
