@@ -55,6 +55,18 @@ impl fmt::Display for Advice {
     }
 }
 
+impl Advice {
+    /// A few words, for places with little room.
+    pub fn short(&self) -> String {
+        match self {
+            Advice::RaiseMaxDowntime { ms } => format!("max downtime ≥ {ms} ms"),
+            Advice::RaiseBandwidth { bps } => format!("bandwidth ≥ {}", units::rate(*bps)),
+            Advice::AutoConverge => "auto-converge".into(),
+            Advice::Postcopy => "post-copy (no abort once started)".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
     /// Pre-copy rounds (round 0 is the full pass).

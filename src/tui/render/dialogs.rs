@@ -173,28 +173,34 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
             style,
         ));
         if !p.advice.is_empty() {
-            lines.push(Line::styled("to make it converge:", theme::warn()));
-            for a in &p.advice {
-                lines.push(Line::styled(format!("  • {a}"), theme::warn()));
-            }
+            let a: Vec<String> = p.advice.iter().map(|a| a.short()).collect();
+            lines.push(Line::styled(
+                format!("to converge: {}", a.join(" · ")),
+                theme::warn(),
+            ));
         }
     }
     lines.push(Line::styled(
         "options (↑↓ choose, ←→ change):",
         theme::dim(),
     ));
-    for f in Field::ALL {
+    // Two columns: max downtime, bandwidth, auto-converge | post-copy, on stall, copy storage.
+    let cell = |f: Field| {
         let sel = f == c.field;
         let text = format!(
-            "{} {:<14} {}",
+            "{} {:<13} {:<20}",
             if sel { "▶" } else { " " },
             f.label(),
             c.value(f)
         );
-        lines.push(Line::styled(
-            text,
-            if sel { theme::selected() } else { Style::new() },
-        ));
+        Span::styled(text, if sel { theme::selected() } else { Style::new() })
+    };
+    for i in 0..3 {
+        lines.push(Line::from(vec![
+            cell(Field::ALL[i]),
+            Span::raw("  "),
+            cell(Field::ALL[i + 3]),
+        ]));
     }
     let ok = c.placement.is_ok() && !app.settings.read_only;
     lines.push(Line::from(vec![
@@ -207,8 +213,14 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
         Span::styled("esc", theme::key()),
         Span::raw(" cancel"),
     ]));
-    let w = area.width.saturating_sub(4).min(96);
-    let h = (lines.len() as u16 + 4).min(area.height);
+    let w = area.width.saturating_sub(2).min(96);
+    // Height after wrapping at the dialog's inner width.
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_w).max(1))
+        .sum();
+    let h = (rows as u16 + 2).min(area.height);
     let inner = dialog(area, buf, w, h, " move VM ", theme::accent());
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })

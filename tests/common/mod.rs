@@ -1,0 +1,121 @@
+//! Shared helpers: an app fed from the simulator on its virtual clock.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use vmshift::app::{App, Cmd, HitMap, Msg, Settings, Update};
+use vmshift::backends::sim::{SimCluster, clock::Speed};
+use vmshift::cluster::{Backend, MigrationId, MigrationOptions, MigrationRequest};
+
+pub struct Rig {
+    pub app: App,
+    pub sim: SimCluster,
+    pub now: u64,
+}
+
+impl Rig {
+    pub fn new(spec: &str, settings: Settings) -> Rig {
+        let sim = SimCluster::from_spec(spec, Speed::Max).unwrap();
+        let mut r = Rig {
+            app: App::new(settings),
+            sim,
+            now: 1000,
+        };
+        r.app.size = (120, 40);
+        r.poll();
+        r
+    }
+
+    pub fn default() -> Rig {
+        Rig::new("default", Settings::default())
+    }
+
+    /// Feeds one message at the current wall time.
+    pub fn send(&mut self, msg: Msg) -> Update {
+        self.app.update(msg, &HitMap::default(), self.now)
+    }
+
+    pub fn send_hit(&mut self, msg: Msg, hit: &HitMap) -> Update {
+        self.app.update(msg, hit, self.now)
+    }
+
+    pub fn poll(&mut self) -> Update {
+        let s = self.sim.snapshot().unwrap();
+        self.send(Msg::Snapshot(Box::new(s)))
+    }
+
+    pub fn key(&mut self, code: KeyCode) -> Update {
+        self.send(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    pub fn keys(&mut self, codes: &[KeyCode]) -> Vec<Cmd> {
+        codes.iter().flat_map(|c| self.key(*c).cmds).collect()
+    }
+
+    pub fn text(&mut self, s: &str) {
+        for c in s.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    /// Runs commands against the simulator as the worker would.
+    pub fn run_cmds(&mut self, cmds: Vec<Cmd>) -> Option<MigrationId> {
+        let mut started = None;
+        for c in cmds {
+            if let Cmd::Start(req) = c {
+                let id = self.sim.start_migration(&req).unwrap();
+                self.send(Msg::Started {
+                    vm: req.vm.clone(),
+                    id,
+                });
+                started = Some(id);
+            }
+        }
+        started
+    }
+
+    pub fn start(&mut self, vm: &str, to: &str, options: MigrationOptions) -> MigrationId {
+        let id = self
+            .sim
+            .start_migration(&MigrationRequest {
+                vm: vm.into(),
+                to: to.into(),
+                options,
+            })
+            .unwrap();
+        self.send(Msg::Started { vm: vm.into(), id });
+        id
+    }
+
+    /// Advances the simulator until `done` holds (virtual time, no sleeping).
+    pub fn advance_until(&mut self, mut done: impl FnMut(&mut SimCluster) -> bool) {
+        for _ in 0..200_000 {
+            if done(&mut self.sim) {
+                self.poll();
+                return;
+            }
+            self.sim.advance(Duration::from_millis(50));
+        }
+        panic!("condition never reached");
+    }
+}
+
+pub fn mouse(kind: MouseEventKind, x: u16, y: u16) -> Msg {
+    Msg::Mouse(MouseEvent {
+        kind,
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+pub fn down(x: u16, y: u16) -> Msg {
+    mouse(MouseEventKind::Down(MouseButton::Left), x, y)
+}
+pub fn drag(x: u16, y: u16) -> Msg {
+    mouse(MouseEventKind::Drag(MouseButton::Left), x, y)
+}
+pub fn up(x: u16, y: u16) -> Msg {
+    mouse(MouseEventKind::Up(MouseButton::Left), x, y)
+}

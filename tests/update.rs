@@ -1,0 +1,387 @@
+//! `App::update`: messages in, state and commands out. The drag state
+//! machine by keyboard and by mouse (with a hand-built hit map).
+
+mod common;
+
+use common::{Rig, down, drag, up};
+use crossterm::event::KeyCode;
+use ratatui::layout::Rect;
+use vmshift::app::{Cmd, HitMap, Mode, Msg, Settings, Target, View};
+use vmshift::cluster::{MigrationOptions, OnStall};
+use vmshift::plan::Refusal;
+
+fn key_drag_to(r: &mut Rig, vm: &str, node: &str) {
+    r.app.sel_vm = Some(vm.into());
+    r.key(KeyCode::Char('m'));
+    let Mode::Drag(_) = &r.app.mode else {
+        panic!("m starts a drag: {:?}", r.app.mode)
+    };
+    for _ in 0..10 {
+        if let Mode::Drag(d) = &r.app.mode {
+            if d.over.as_deref() == Some(node) {
+                return;
+            }
+        }
+        r.key(KeyCode::Right);
+    }
+    panic!("never reached {node}");
+}
+
+#[test]
+fn keyboard_move_goes_drag_confirm_start() {
+    let mut r = Rig::default();
+    key_drag_to(&mut r, "web-01", "hv-02");
+    let Mode::Drag(d) = &r.app.mode else {
+        unreachable!()
+    };
+    assert_eq!(d.from, "hv-01");
+    assert!(d.verdict("hv-02").unwrap().is_ok());
+    assert!(matches!(
+        d.verdict("hv-01"),
+        Some(Err(Refusal::SameNode { .. }))
+    ));
+    assert!(
+        r.key(KeyCode::Enter).cmds.is_empty(),
+        "dropping opens the dialog, starts nothing"
+    );
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!((c.vm.as_str(), c.to.as_str()), ("web-01", "hv-02"));
+    assert!(c.prediction.as_ref().unwrap().converges);
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    assert_eq!(cmds.len(), 1);
+    let Cmd::Start(req) = &cmds[0] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!((req.vm.as_str(), req.to.as_str()), ("web-01", "hv-02"));
+    assert_eq!(req.options, MigrationOptions::default());
+    assert_eq!(r.app.mode, Mode::Normal);
+}
+
+#[test]
+fn esc_cancels_a_drag_and_a_confirm_without_commands() {
+    let mut r = Rig::default();
+    key_drag_to(&mut r, "web-01", "hv-02");
+    assert!(r.key(KeyCode::Esc).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    key_drag_to(&mut r, "web-01", "hv-02");
+    r.key(KeyCode::Enter);
+    assert!(r.key(KeyCode::Esc).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+}
+
+#[test]
+fn dropping_on_a_refused_node_says_why_and_starts_nothing() {
+    let mut r = Rig::default();
+    key_drag_to(&mut r, "batch-etl", "hv-04");
+    let Mode::Drag(d) = &r.app.mode else {
+        unreachable!()
+    };
+    assert!(matches!(
+        d.verdict("hv-04"),
+        Some(Err(Refusal::NotEnoughMemory { .. }))
+    ));
+    let cmds = r.key(KeyCode::Enter).cmds;
+    assert!(cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(f.error && f.text.contains("needs 32.0 GiB"), "{}", f.text);
+}
+
+#[test]
+fn confirm_options_change_the_prediction_and_the_request() {
+    let mut r = Rig::default();
+    key_drag_to(&mut r, "batch-etl", "hv-01");
+    r.key(KeyCode::Enter);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!()
+    };
+    let p = c.prediction.as_ref().unwrap();
+    assert!(!p.converges && !p.advice.is_empty());
+    // Down twice to auto-converge, right toggles it.
+    r.keys(&[KeyCode::Down, KeyCode::Down, KeyCode::Right]);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!()
+    };
+    assert!(c.options.auto_converge);
+    assert!(
+        c.prediction.as_ref().unwrap().converges,
+        "auto-converge makes it converge"
+    );
+    // Up twice to max downtime, raise it once.
+    r.keys(&[KeyCode::Up, KeyCode::Up, KeyCode::Right]);
+    let cmds = r.key(KeyCode::Enter).cmds;
+    let [Cmd::Start(req)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert!(req.options.auto_converge);
+    assert_eq!(req.options.max_downtime_ms, 500);
+}
+
+#[test]
+fn mouse_press_drag_release_from_a_hand_built_hit_map() {
+    let mut r = Rig::default();
+    let mut hit = HitMap::default();
+    hit.push(Rect::new(0, 0, 40, 10), Target::Node("hv-01".into()));
+    hit.push(Rect::new(1, 2, 38, 1), Target::Vm("web-01".into()));
+    hit.push(Rect::new(40, 0, 40, 10), Target::Node("hv-02".into()));
+    hit.push(Rect::new(0, 10, 40, 10), Target::Node("hv-04".into()));
+    hit.push(Rect::new(60, 30, 10, 1), Target::Tab(View::Events));
+
+    r.send_hit(down(5, 2), &hit);
+    assert_eq!(r.app.sel_vm.as_deref(), Some("web-01"));
+    assert_eq!(r.app.mode, Mode::Normal, "a press alone is not a drag");
+    r.send_hit(drag(20, 5), &hit);
+    let Mode::Drag(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(d.over.as_deref(), Some("hv-01"));
+    assert_eq!(d.pointer, Some((20, 5)));
+    r.send_hit(drag(50, 4), &hit);
+    let Mode::Drag(d) = &r.app.mode else { panic!() };
+    assert_eq!(d.over.as_deref(), Some("hv-02"));
+    r.send_hit(up(50, 4), &hit);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.to, "hv-02");
+    assert!(matches!(
+        r.key(KeyCode::Char('y')).cmds.as_slice(),
+        [Cmd::Start(_)]
+    ));
+
+    // Released outside any node: cancelled.
+    r.send_hit(down(5, 2), &hit);
+    r.send_hit(drag(70, 25), &hit);
+    assert!(r.send_hit(up(70, 25), &hit).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+
+    // A click on a tab switches the view.
+    r.send_hit(down(62, 30), &hit);
+    assert_eq!(r.app.view, View::Events);
+}
+
+#[test]
+fn read_only_offers_and_accepts_no_move() {
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            read_only: true,
+            ..Default::default()
+        },
+    );
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(r.app.flash.as_ref().unwrap().text.contains("read-only"));
+    r.key(KeyCode::Char(':'));
+    r.text("migrate web-01 hv-02");
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    let mut hit = HitMap::default();
+    hit.push(Rect::new(0, 0, 10, 1), Target::Vm("web-01".into()));
+    r.send_hit(down(1, 0), &hit);
+    r.send_hit(drag(5, 5), &hit);
+    assert_eq!(r.app.mode, Mode::Normal, "no mouse drag either");
+}
+
+#[test]
+fn command_line_migrate_opens_the_confirm_dialog() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("migrate db-main hv-01");
+    r.key(KeyCode::Enter);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(
+        c.placement.as_ref().unwrap().lun_moves,
+        vec!["lun-db".to_string()]
+    );
+    r.key(KeyCode::Esc);
+    r.key(KeyCode::Char(':'));
+    r.text("migrate erp-app hv-02");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(r.app.flash.as_ref().unwrap().text.contains("erp-report"));
+    r.key(KeyCode::Char(':'));
+    r.text("frobnicate");
+    r.key(KeyCode::Enter);
+    assert!(
+        r.app
+            .flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("unknown command")
+    );
+}
+
+#[test]
+fn filter_narrows_the_vm_table_and_esc_clears_it() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('2'));
+    r.key(KeyCode::Char('/'));
+    r.text("db");
+    r.key(KeyCode::Enter);
+    let names: Vec<String> = {
+        let s = r.app.snap.as_ref().unwrap();
+        r.app
+            .visible_vms()
+            .iter()
+            .map(|&i| s.vms[i].name.clone())
+            .collect()
+    };
+    assert_eq!(names, ["db-main", "db-replica"]);
+    assert_eq!(r.app.sel_vm.as_deref(), Some("db-main"));
+    r.key(KeyCode::Down);
+    assert_eq!(r.app.sel_vm.as_deref(), Some("db-replica"));
+    r.key(KeyCode::Esc);
+    assert!(r.app.filter.is_empty());
+    assert_eq!(r.app.visible_vms().len(), 14);
+}
+
+#[test]
+fn quit_asks_while_migrations_run() {
+    let mut r = Rig::default();
+    r.start("db-replica", "hv-01", MigrationOptions::default());
+    r.poll();
+    r.key(KeyCode::Char('1'));
+    assert!(r.key(KeyCode::Char('q')).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::ConfirmQuit);
+    r.key(KeyCode::Char('n'));
+    assert!(!r.app.quit);
+    r.key(KeyCode::Char('q'));
+    assert_eq!(r.key(KeyCode::Char('y')).cmds, vec![Cmd::Quit]);
+    assert!(r.app.quit);
+}
+
+#[test]
+fn quit_without_migrations_is_immediate_and_signals_quit_too() {
+    let mut r = Rig::default();
+    assert_eq!(r.key(KeyCode::Char('q')).cmds, vec![Cmd::Quit]);
+    let mut r = Rig::default();
+    r.send(Msg::Quit("SIGTERM"));
+    assert!(r.app.quit);
+}
+
+#[test]
+fn migration_keys_act_on_the_selected_migration() {
+    let mut r = Rig::default();
+    let id = r.start("db-replica", "hv-01", MigrationOptions::default());
+    r.poll();
+    assert_eq!(r.app.view, View::Migrations);
+    assert!(
+        r.key(KeyCode::Char('a')).cmds.is_empty(),
+        "abort asks first"
+    );
+    assert_eq!(r.app.mode, Mode::ConfirmAbort(id));
+    assert_eq!(r.key(KeyCode::Char('y')).cmds, vec![Cmd::Abort(id)]);
+    assert_eq!(
+        r.key(KeyCode::Char('+')).cmds,
+        vec![Cmd::SetMaxDowntime(id, 500)]
+    );
+    assert_eq!(
+        r.key(KeyCode::Char('[')).cmds,
+        vec![Cmd::SetBandwidth(id, Some(1000 * 1024 * 1024))]
+    );
+    r.key(KeyCode::Char('p'));
+    assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
+    assert_eq!(r.key(KeyCode::Enter).cmds, vec![Cmd::Postcopy(id)]);
+}
+
+#[test]
+fn an_unchanged_snapshot_does_not_redraw() {
+    let mut r = Rig::default();
+    assert!(!r.poll().redraw, "same virtual time, same cluster");
+    r.sim.advance(std::time::Duration::from_secs(2));
+    assert!(r.poll().redraw);
+}
+
+#[test]
+fn failed_polls_keep_the_last_snapshot_and_mark_it_stale() {
+    let mut r = Rig::default();
+    r.now = 5000;
+    r.send(Msg::PollFailed("connection refused".into()));
+    assert!(r.app.snap.is_some());
+    assert_eq!(r.app.stale.as_ref().unwrap().0, 5000);
+    r.now = 9000;
+    r.send(Msg::PollFailed("connection refused".into()));
+    assert_eq!(
+        r.app.stale.as_ref().unwrap().0,
+        5000,
+        "stale since the first failure"
+    );
+    assert!(r.app.next_timer_ms().is_some(), "the STALE age ticks");
+    r.poll();
+    assert!(r.app.stale.is_none());
+}
+
+#[test]
+fn the_flash_line_clears_itself() {
+    let mut r = Rig::default();
+    r.send(Msg::CommandFailed("boom".into()));
+    let until = r.app.flash.as_ref().unwrap().until_ms;
+    assert_eq!(r.app.next_timer_ms(), Some(until));
+    r.now = until;
+    assert!(r.send(Msg::Tick).redraw);
+    assert!(r.app.flash.is_none());
+    assert_eq!(r.app.next_timer_ms(), None, "idle: no timer at all");
+}
+
+#[test]
+fn progress_updates_the_migration_and_the_vm_follows_to_its_node() {
+    let mut r = Rig::default();
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.sim.advance(std::time::Duration::from_secs(2));
+    let m = vmshift::cluster::Backend::migration(&mut r.sim, id).unwrap();
+    assert!(r.send(Msg::Progress(vec![m.clone()])).redraw);
+    assert!(
+        !r.send(Msg::Progress(vec![m])).redraw,
+        "same progress: no redraw"
+    );
+    r.advance_until(|s| {
+        vmshift::cluster::Backend::migration(s, id)
+            .unwrap()
+            .is_finished()
+    });
+    let snap = r.app.snap.as_ref().unwrap();
+    assert_eq!(snap.vm("web-01").unwrap().node, "hv-02");
+    assert_eq!(r.app.sel_migration, Some(id));
+}
+
+#[test]
+fn keyboard_drag_moves_by_rows_of_cards_with_up_and_down() {
+    let mut r = Rig::default();
+    r.app.size = (80, 24); // two cards per row
+    key_drag_to(&mut r, "web-01", "hv-02");
+    r.key(KeyCode::Down);
+    let Mode::Drag(d) = &r.app.mode else { panic!() };
+    assert_eq!(
+        d.over.as_deref(),
+        Some("hv-04"),
+        "down from hv-02 is the card below it"
+    );
+}
+
+#[test]
+fn on_stall_wait_in_options_reaches_the_request() {
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            defaults: MigrationOptions {
+                on_stall: OnStall::Wait,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    key_drag_to(&mut r, "web-01", "hv-03");
+    r.key(KeyCode::Enter);
+    let cmds = r.key(KeyCode::Enter).cmds;
+    let [Cmd::Start(req)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(req.options.on_stall, OnStall::Wait);
+}
