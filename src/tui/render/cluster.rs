@@ -22,19 +22,81 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         let [cards, side] =
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(area);
-        render_cards(app, cards, buf, hit);
+        let used = render_cards(app, cards, buf, hit);
+        render_recent(app, below(cards, used), buf);
         render_side(app, side, buf);
     } else {
-        render_cards(app, area, buf, hit);
+        let used = render_cards(app, area, buf, hit);
+        render_recent(app, below(area, used), buf);
     }
 }
 
-fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
+/// The part of `area` under its first `used` rows.
+fn below(area: Rect, used: u16) -> Rect {
+    let used = used.min(area.height);
+    Rect::new(area.x, area.y + used, area.width, area.height - used)
+}
+
+/// Space left under the cards: running migrations, then the latest events.
+fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
+    if area.height < 3 {
+        return;
+    }
+    let snap = app.snap.as_ref().expect("snapshot");
+    let block = Block::bordered()
+        .title(" recent ")
+        .border_style(theme::dim());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let mut lines: Vec<Line> = app
+        .running_migrations()
+        .iter()
+        .map(|m| {
+            let style = if m.stalled {
+                theme::warn()
+            } else {
+                theme::accent()
+            };
+            Line::styled(
+                format!(
+                    "⇄ {} {}→{} {} round {} · {} left{}",
+                    m.vm,
+                    m.from,
+                    m.to,
+                    m.step.label(),
+                    m.rounds.len(),
+                    units::bytes(m.remaining_bytes),
+                    if m.stalled { " · STALLED" } else { "" }
+                ),
+                style,
+            )
+        })
+        .collect();
+    for e in snap.events.iter().rev() {
+        if lines.len() >= inner.height as usize {
+            break;
+        }
+        let t = e.at_ms / 1000;
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{:>3}:{:02}:{:02} ", t / 3600, (t / 60) % 60, t % 60),
+                theme::dim(),
+            ),
+            Span::raw(e.text.clone()),
+        ]));
+    }
+    for (i, l) in lines.into_iter().take(inner.height as usize).enumerate() {
+        put(buf, inner, i as u16, l);
+    }
+}
+
+/// Draws the node cards; returns the rows they take.
+fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u16 {
     let snap = app.snap.as_ref().expect("rendered with a snapshot");
     let nodes = &snap.nodes;
     if nodes.is_empty() {
         put(buf, area, 0, Line::from(" the cluster has no nodes"));
-        return;
+        return 1;
     }
     let cols =
         cards_per_row(app.size.0).min((area.width / crate::app::CARD_MIN_WIDTH).max(1) as usize);
@@ -92,7 +154,9 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         if area.width > w {
             buf.set_string(area.right() - w, area.bottom() - 1, text, theme::dim());
         }
+        return area.height;
     }
+    (rows_fit.min(total_rows) as u16 * card_h).min(area.height)
 }
 
 fn render_card(

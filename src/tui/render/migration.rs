@@ -199,7 +199,7 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
     put(buf, inner, y, Line::from(spans));
     y += 1;
     // Live figures.
-    let bw = m
+    let limit_bw = m
         .options
         .bandwidth_bps
         .map_or("link".to_string(), units::rate);
@@ -208,12 +208,11 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
         inner,
         y,
         Line::from(format!(
-            "dirty {}  bandwidth {} (limit {bw})  throttle {} %  remaining {}  max downtime {} ms{}",
+            "dirty {}  bw {} (limit {limit_bw})  throttle {}%  left {}{}",
             units::rate(m.dirty_bps),
             units::rate(m.bandwidth_bps),
             m.throttle_pct,
             units::bytes(m.remaining_bytes),
-            m.options.max_downtime_ms,
             if m.postcopy_active { "  POST-COPY" } else { "" }
         )),
     );
@@ -221,11 +220,19 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
     // Downtime gauge.
     let limit = m.options.max_downtime_ms as f64;
     let (label, value) = match m.actual_downtime_ms {
-        Some(a) => ("actual downtime  ", a),
-        None => ("expected downtime", m.expected_downtime_ms),
+        Some(a) => ("downtime actual  ", a),
+        None => ("downtime expected", m.expected_downtime_ms),
     };
-    let gw = (inner.width as usize).saturating_sub(48).clamp(10, 40);
     let over = value > limit;
+    let tail = format!(
+        " {} / limit {} ms{}",
+        units::millis(value),
+        m.options.max_downtime_ms,
+        if over { " OVER" } else { "" }
+    );
+    let gw = (inner.width as usize)
+        .saturating_sub(label.len() + 3 + tail.chars().count())
+        .clamp(4, 40);
     put(
         buf,
         inner,
@@ -236,15 +243,7 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
                 bar(value / limit.max(1.0), gw),
                 if over { theme::bad() } else { theme::good() },
             ),
-            Span::styled(
-                format!(
-                    " {} of {} ms limit{}",
-                    units::millis(value),
-                    m.options.max_downtime_ms,
-                    if over { " — OVER" } else { "" }
-                ),
-                if over { theme::bad() } else { Style::new() },
-            ),
+            Span::styled(tail, if over { theme::bad() } else { Style::new() }),
         ]),
     );
     y += 1;
@@ -312,14 +311,11 @@ fn stall_advice(app: &App, m: &Migration) -> String {
         on_stall: crate::cluster::OnStall::Abort,
         storage_bytes: 0,
     });
-    let a: Vec<String> = p.advice.iter().map(|a| a.to_string()).collect();
+    let a: Vec<String> = p.advice.iter().map(|a| a.short()).collect();
     if a.is_empty() {
-        "Switch to post-copy (p) or abort (a).".into()
+        "Switch to post-copy or abort.".into()
     } else {
-        format!(
-            "To converge: {} (+/- downtime, ]/[ bandwidth, p post-copy).",
-            a.join("; or ")
-        )
+        format!("To converge: {}.", a.join(" · "))
     }
 }
 

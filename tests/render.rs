@@ -1,0 +1,225 @@
+//! Render snapshots of the real app on ratatui's TestBackend at 80×24 and
+//! 120×40. Review changes to `tests/snapshots/` before accepting them.
+
+mod common;
+
+use common::Rig;
+use crossterm::event::KeyCode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use vmshift::app::{App, HitMap, Msg, Settings, Target};
+use vmshift::cluster::{Backend, MigrationOptions, OnStall, Step};
+use vmshift::tui::render::render;
+
+fn draw(app: &App, w: u16, h: u16) -> (Terminal<TestBackend>, HitMap) {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut hit = HitMap::default();
+    t.draw(|f| hit = render(app, f)).unwrap();
+    (t, hit)
+}
+
+/// Snapshots the app at both sizes.
+fn snap_both(name: &str, rig: &mut Rig) {
+    for (w, h) in [(80, 24), (120, 40)] {
+        rig.send(Msg::Resize(w, h));
+        let (t, _) = draw(&rig.app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+    }
+}
+
+fn drag_to(r: &mut Rig, vm: &str, node: &str) {
+    r.app.sel_vm = Some(vm.into());
+    r.key(KeyCode::Char('m'));
+    for _ in 0..10 {
+        if let vmshift::app::Mode::Drag(d) = &r.app.mode {
+            if d.over.as_deref() == Some(node) {
+                return;
+            }
+        }
+        r.key(KeyCode::Right);
+    }
+    panic!("never reached {node}");
+}
+
+#[test]
+fn main_screen() {
+    let mut r = Rig::default();
+    snap_both("main", &mut r);
+}
+
+#[test]
+fn drag_over_a_refused_node() {
+    let mut r = Rig::default();
+    drag_to(&mut r, "batch-etl", "hv-04");
+    snap_both("drag_refused", &mut r);
+}
+
+#[test]
+fn confirm_converging() {
+    let mut r = Rig::default();
+    drag_to(&mut r, "web-01", "hv-02");
+    r.key(KeyCode::Enter);
+    snap_both("confirm_converging", &mut r);
+}
+
+#[test]
+fn confirm_not_converging() {
+    let mut r = Rig::default();
+    drag_to(&mut r, "batch-etl", "hv-01");
+    r.key(KeyCode::Enter);
+    snap_both("confirm_not_converging", &mut r);
+}
+
+#[test]
+fn migration_at_round_3() {
+    let mut r = Rig::default();
+    let options = MigrationOptions {
+        auto_converge: true,
+        ..Default::default()
+    };
+    let id = r.start("batch-etl", "hv-01", options);
+    r.advance_until(|s| s.migration(id).unwrap().rounds.len() == 3);
+    let m = r.sim.migration(id).unwrap();
+    assert_eq!(m.step, Step::PreCopy);
+    snap_both("migration_round_3", &mut r);
+}
+
+#[test]
+fn finished_migration_with_actual_downtime() {
+    let mut r = Rig::default();
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.advance_until(|s| s.migration(id).unwrap().is_finished());
+    snap_both("migration_done", &mut r);
+}
+
+#[test]
+fn stalled_migration() {
+    let mut r = Rig::default();
+    let options = MigrationOptions {
+        on_stall: OnStall::Wait,
+        ..Default::default()
+    };
+    let id = r.start("batch-etl", "hv-01", options);
+    r.advance_until(|s| s.migration(id).unwrap().stalled);
+    snap_both("migration_stalled", &mut r);
+}
+
+#[test]
+fn help() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('?'));
+    snap_both("help", &mut r);
+}
+
+#[test]
+fn stale() {
+    let mut r = Rig::default();
+    r.send(Msg::PollFailed(
+        "node hv-01 did not answer within 5 s".into(),
+    ));
+    r.now += 12_000;
+    r.send(Msg::Tick);
+    snap_both("stale", &mut r);
+}
+
+#[test]
+fn read_only() {
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            read_only: true,
+            ..Default::default()
+        },
+    );
+    snap_both("read_only", &mut r);
+}
+
+#[test]
+fn vm_table_and_volumes_and_events() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('2'));
+    snap_both("vms", &mut r);
+    r.key(KeyCode::Char('3'));
+    snap_both("volumes", &mut r);
+    r.sim.fail_node("hv-04");
+    r.sim.advance(std::time::Duration::from_secs(30));
+    r.poll();
+    r.key(KeyCode::Char('5'));
+    snap_both("events_after_node_failure", &mut r);
+    r.key(KeyCode::Char('1'));
+    snap_both("cluster_after_node_failure", &mut r);
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut r = Rig::default();
+    for mode_keys in [
+        &[][..],
+        &[KeyCode::Char('?')][..],
+        &[KeyCode::Esc, KeyCode::Char('m')][..],
+        &[KeyCode::Enter][..],
+    ] {
+        for k in mode_keys {
+            r.key(*k);
+        }
+        for (w, h) in [(1, 1), (20, 5), (2, 30), (200, 3), (30, 8)] {
+            draw(&r.app, w, h);
+        }
+    }
+    r.key(KeyCode::Esc);
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.advance_until(|s| s.migration(id).unwrap().rounds.len() == 1);
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (25, 12)] {
+        draw(&r.app, w, h);
+    }
+}
+
+#[test]
+fn the_hit_map_names_every_vm_row_and_node_card_on_screen() {
+    let r = Rig::default();
+    let (_, hit) = draw(&r.app, 120, 40);
+    let snap = r.app.snap.as_ref().unwrap();
+    for n in &snap.nodes {
+        assert!(
+            hit.rect_of(&Target::Node(n.name.clone())).is_some(),
+            "{}",
+            n.name
+        );
+    }
+    for v in &snap.vms {
+        let rect = hit
+            .rect_of(&Target::Vm(v.name.clone()))
+            .unwrap_or_else(|| panic!("{}", v.name));
+        // A VM row lies inside its node's card.
+        let card = hit.rect_of(&Target::Node(v.node.clone())).unwrap();
+        assert!(
+            card.contains(rect.as_position()),
+            "{} inside {}",
+            v.name,
+            v.node
+        );
+        assert_eq!(hit.node_at(rect.x, rect.y), Some(v.node.as_str()));
+    }
+}
+
+#[test]
+fn a_big_generated_cluster_renders_its_selection() {
+    let mut r = Rig::new("gen:nodes=1000,vms=20000", Settings::default());
+    r.key(KeyCode::End); // last node
+    let (t, _) = draw(&r.app, 200, 60);
+    let screen = format!("{}", t.backend());
+    assert!(
+        screen.contains("node-1000"),
+        "the selected last node is on screen"
+    );
+    r.key(KeyCode::Char('2'));
+    r.key(KeyCode::Char('/'));
+    r.text("vm-19999");
+    r.key(KeyCode::Enter);
+    let (t, _) = draw(&r.app, 200, 60);
+    let screen = format!("{}", t.backend());
+    assert!(
+        screen.contains("vm-19999") && screen.contains("1 of 20000"),
+        "{screen}"
+    );
+}
