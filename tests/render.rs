@@ -27,20 +27,6 @@ fn snap_both(name: &str, rig: &mut Rig) {
     }
 }
 
-fn drag_to(r: &mut Rig, vm: &str, node: &str) {
-    r.app.sel_vm = Some(vm.into());
-    r.key(KeyCode::Char('m'));
-    for _ in 0..10 {
-        if let vmshift::app::Mode::Drag(d) = &r.app.mode {
-            if d.over.as_deref() == Some(node) {
-                return;
-            }
-        }
-        r.key(KeyCode::Right);
-    }
-    panic!("never reached {node}");
-}
-
 #[test]
 fn main_screen() {
     let mut r = Rig::default();
@@ -50,14 +36,14 @@ fn main_screen() {
 #[test]
 fn drag_over_a_refused_node() {
     let mut r = Rig::default();
-    drag_to(&mut r, "batch-etl", "hv-04");
+    r.drag_to("batch-etl", "hv-04");
     snap_both("drag_refused", &mut r);
 }
 
 #[test]
 fn confirm_converging() {
     let mut r = Rig::default();
-    drag_to(&mut r, "web-01", "hv-02");
+    r.drag_to("web-01", "hv-02");
     r.key(KeyCode::Enter);
     snap_both("confirm_converging", &mut r);
 }
@@ -65,7 +51,7 @@ fn confirm_converging() {
 #[test]
 fn confirm_not_converging() {
     let mut r = Rig::default();
-    drag_to(&mut r, "batch-etl", "hv-01");
+    r.drag_to("batch-etl", "hv-01");
     r.key(KeyCode::Enter);
     snap_both("confirm_not_converging", &mut r);
 }

@@ -10,27 +10,10 @@ use vmshift::app::{Cmd, HitMap, Mode, Msg, Settings, Target, View};
 use vmshift::cluster::{MigrationOptions, OnStall};
 use vmshift::plan::Refusal;
 
-fn key_drag_to(r: &mut Rig, vm: &str, node: &str) {
-    r.app.sel_vm = Some(vm.into());
-    r.key(KeyCode::Char('m'));
-    let Mode::Drag(_) = &r.app.mode else {
-        panic!("m starts a drag: {:?}", r.app.mode)
-    };
-    for _ in 0..10 {
-        if let Mode::Drag(d) = &r.app.mode {
-            if d.over.as_deref() == Some(node) {
-                return;
-            }
-        }
-        r.key(KeyCode::Right);
-    }
-    panic!("never reached {node}");
-}
-
 #[test]
 fn keyboard_move_goes_drag_confirm_start() {
     let mut r = Rig::default();
-    key_drag_to(&mut r, "web-01", "hv-02");
+    r.drag_to("web-01", "hv-02");
     let Mode::Drag(d) = &r.app.mode else {
         unreachable!()
     };
@@ -62,10 +45,10 @@ fn keyboard_move_goes_drag_confirm_start() {
 #[test]
 fn esc_cancels_a_drag_and_a_confirm_without_commands() {
     let mut r = Rig::default();
-    key_drag_to(&mut r, "web-01", "hv-02");
+    r.drag_to("web-01", "hv-02");
     assert!(r.key(KeyCode::Esc).cmds.is_empty());
     assert_eq!(r.app.mode, Mode::Normal);
-    key_drag_to(&mut r, "web-01", "hv-02");
+    r.drag_to("web-01", "hv-02");
     r.key(KeyCode::Enter);
     assert!(r.key(KeyCode::Esc).cmds.is_empty());
     assert_eq!(r.app.mode, Mode::Normal);
@@ -74,7 +57,7 @@ fn esc_cancels_a_drag_and_a_confirm_without_commands() {
 #[test]
 fn dropping_on_a_refused_node_says_why_and_starts_nothing() {
     let mut r = Rig::default();
-    key_drag_to(&mut r, "batch-etl", "hv-04");
+    r.drag_to("batch-etl", "hv-04");
     let Mode::Drag(d) = &r.app.mode else {
         unreachable!()
     };
@@ -92,7 +75,7 @@ fn dropping_on_a_refused_node_says_why_and_starts_nothing() {
 #[test]
 fn confirm_options_change_the_prediction_and_the_request() {
     let mut r = Rig::default();
-    key_drag_to(&mut r, "batch-etl", "hv-01");
+    r.drag_to("batch-etl", "hv-01");
     r.key(KeyCode::Enter);
     let Mode::Confirm(c) = &r.app.mode else {
         panic!()
@@ -355,7 +338,7 @@ fn progress_updates_the_migration_and_the_vm_follows_to_its_node() {
 fn keyboard_drag_moves_by_rows_of_cards_with_up_and_down() {
     let mut r = Rig::default();
     r.app.size = (80, 24); // two cards per row
-    key_drag_to(&mut r, "web-01", "hv-02");
+    r.drag_to("web-01", "hv-02");
     r.key(KeyCode::Down);
     let Mode::Drag(d) = &r.app.mode else { panic!() };
     assert_eq!(
@@ -377,7 +360,7 @@ fn on_stall_wait_in_options_reaches_the_request() {
             ..Default::default()
         },
     );
-    key_drag_to(&mut r, "web-01", "hv-03");
+    r.drag_to("web-01", "hv-03");
     r.key(KeyCode::Enter);
     let cmds = r.key(KeyCode::Enter).cmds;
     let [Cmd::Start(req)] = cmds.as_slice() else {

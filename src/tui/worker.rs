@@ -11,6 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::app::{Cmd, Msg};
 use crate::cluster::{Backend, MigrationId, units};
+use crate::record::{Record, Recorder};
 
 /// How often running migrations are read.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
@@ -65,6 +66,10 @@ fn run(
     let mut backoff = poll;
     let mut next_progress = Instant::now();
     let mut active: Vec<MigrationId> = Vec::new();
+    // Migrations this vmshift started: recorded when they finish.
+    let mut ours: Vec<MigrationId> = Vec::new();
+    let mut cluster = String::new();
+    let recorder = Recorder::open_default();
     loop {
         let now = Instant::now();
         let mut next = next_poll;
@@ -77,6 +82,7 @@ fn run(
             Ok(cmd) => {
                 if let Some(id) = execute(backend.as_mut(), cmd, &out) {
                     active.push(id);
+                    ours.push(id);
                     next_progress = Instant::now();
                 }
             }
@@ -115,6 +121,15 @@ fn run(
                 Ok(m) => {
                     let done = m.is_finished();
                     finished |= done;
+                    if done && ours.contains(&m.id) {
+                        ours.retain(|x| *x != m.id);
+                        let written = recorder.as_ref().map_err(Clone::clone).and_then(|r| {
+                            r.append(&Record::new(backend.kind(), &cluster, m.clone()))
+                        });
+                        if let Err(e) = written {
+                            let _ = out.send(Msg::CommandFailed(e));
+                        }
+                    }
                     progress.push(m);
                     !done
                 }

@@ -1,10 +1,12 @@
 //! Shared helpers: an app fed from the simulator on its virtual clock.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use vmshift::app::{App, Cmd, HitMap, Msg, Settings, Update};
+use vmshift::app::{App, Cmd, HitMap, Mode, Msg, Settings, Update};
 use vmshift::backends::sim::{SimCluster, clock::Speed};
 use vmshift::cluster::{Backend, MigrationId, MigrationOptions, MigrationRequest};
 
@@ -73,6 +75,26 @@ impl Rig {
             }
         }
         started
+    }
+
+    /// Selects `vm`, presses m and walks right until `node` is the target.
+    pub fn drag_to(&mut self, vm: &str, node: &str) {
+        self.app.sel_vm = Some(vm.into());
+        self.key(KeyCode::Char('m'));
+        assert!(
+            matches!(self.app.mode, Mode::Drag(_)),
+            "m starts a drag: {:?}",
+            self.app.mode
+        );
+        for _ in 0..10 {
+            if let Mode::Drag(d) = &self.app.mode
+                && d.over.as_deref() == Some(node)
+            {
+                return;
+            }
+            self.key(KeyCode::Right);
+        }
+        panic!("never reached {node}");
     }
 
     pub fn start(&mut self, vm: &str, to: &str, options: MigrationOptions) -> MigrationId {

@@ -1,0 +1,138 @@
+//! End to end: the real binary in tmux, moved by keyboard and by mouse.
+
+mod common;
+
+use std::time::Duration;
+
+use common::tmux::{Tmux, card_lists, find};
+
+const T: Duration = Duration::from_secs(20);
+
+fn launch(name: &str, w: u16, h: u16, args: &str) -> (Tmux, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "env VMSHIFT_CONFIG= VMSHIFT_STATE_DIR={} {} {args}; echo VMSHIFT-EXIT=$?; sleep 600",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_vmshift")
+    );
+    let t = Tmux::start(name, w, h, &cmd);
+    t.wait_text("hv-04", T);
+    (t, dir)
+}
+
+#[test]
+fn move_by_keyboard_and_by_mouse_then_quit_restores_the_terminal() {
+    let (t, dir) = launch("move", 120, 40, "--speed 20");
+    assert_eq!(
+        t.format("#{alternate_on} #{mouse_any_flag}"),
+        "1 1",
+        "alt screen and mouse capture on"
+    );
+    let s = t.screen();
+    assert!(card_lists(&s, "hv-01", "web-01"), "{s}");
+
+    // Keyboard: web-01 is selected; m, walk to hv-02, Enter, y.
+    t.keys(&["m"]);
+    t.wait_text("pick node", T);
+    // The status line names the node the VM would go to; walk until hv-02.
+    let hovered = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("web-01 → "))
+            .map(str::to_string)
+    };
+    for _ in 0..4 {
+        let s = t.wait_for("a hovered node", T, |s| hovered(s).is_some());
+        if s.contains("→ hv-02: allowed") {
+            break;
+        }
+        let before = hovered(&s);
+        t.keys(&["Right"]);
+        t.wait_for("the next node", T, |s| hovered(s) != before);
+    }
+    t.wait_text("→ hv-02: allowed", T);
+    t.keys(&["Enter"]);
+    t.wait_text("Move web-01 from hv-01 to hv-02?", T);
+    t.keys(&["y"]);
+    let s = t.wait_text("✓ done", T);
+    assert!(
+        s.contains("downtime actual"),
+        "the gauge shows the actual downtime:\n{s}"
+    );
+    let lines: Vec<&str> = s.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.contains("still dirty") && l.contains("throttle"))
+        .expect("round table");
+    let rounds = lines[header + 1..]
+        .iter()
+        .take_while(|l| l.matches("/s").count() >= 2)
+        .count();
+    assert!(rounds >= 2, "at least two rounds in the table:\n{s}");
+    t.keys(&["1"]);
+    let s = t.wait_for("web-01 on hv-02", T, |s| card_lists(s, "hv-02", "web-01"));
+    assert!(!card_lists(&s, "hv-01", "web-01"));
+
+    // Mouse: press on web-02, drag, release on hv-03's card.
+    let (vy, vx) = find(&s, "web-02").expect("web-02 on screen");
+    let (ny, nx) = find(&s, "● hv-03 ").expect("hv-03 card");
+    t.mouse_press(vx + 1, vy);
+    t.mouse_drag(vx + 3, vy + 1);
+    t.mouse_drag(nx + 2, ny + 2);
+    t.wait_text("→ hv-03: allowed", T);
+    t.mouse_release(nx + 2, ny + 2);
+    t.wait_text("Move web-02 from hv-02 to hv-03?", T);
+    t.keys(&["y"]);
+    t.wait_text("✓ done", T);
+    t.keys(&["1"]);
+    t.wait_for("web-02 on hv-03", T, |s| card_lists(s, "hv-03", "web-02"));
+
+    // Quit: nothing runs, so it leaves at once and restores the terminal.
+    t.keys(&["q"]);
+    t.wait_text("VMSHIFT-EXIT=0", T);
+    assert_eq!(
+        t.format("#{alternate_on} #{mouse_any_flag} #{mouse_sgr_flag} #{cursor_flag}"),
+        "0 0 0 1"
+    );
+    // Both migrations are in the flight recorder.
+    let rec = std::fs::read_to_string(dir.path().join("migrations.jsonl")).unwrap();
+    let vms: Vec<String> = rec
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["migration"]["vm"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(vms, ["web-01", "web-02"]);
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let (t, _dir) = launch("term", 80, 24, "");
+    let pid = t.format("#{pane_pid}");
+    // The pane runs a shell; vmshift is its child.
+    let out = std::process::Command::new("pkill")
+        .args(["-TERM", "-P", &pid, "-x", "vmshift"])
+        .status()
+        .unwrap();
+    assert!(out.success(), "vmshift was running");
+    t.wait_text("VMSHIFT-EXIT=0", T);
+    assert_eq!(t.format("#{alternate_on} #{mouse_any_flag}"), "0 0");
+}
+
+#[test]
+fn a_config_error_is_reported_before_the_screen_switches() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[ui]\npoll_interval_ms = 5\n").unwrap();
+    let cmd = format!(
+        "{} --config {}; echo VMSHIFT-EXIT=$?; sleep 600",
+        env!("CARGO_BIN_EXE_vmshift"),
+        cfg.display()
+    );
+    let t = Tmux::start("cfg", 80, 24, &cmd);
+    let s = t.wait_text("VMSHIFT-EXIT=2", T);
+    assert!(s.contains(&format!("{}:2:20", cfg.display())), "{s}");
+    assert_eq!(t.format("#{alternate_on}"), "0");
+}
