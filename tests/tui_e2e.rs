@@ -95,16 +95,10 @@ fn move_by_keyboard_and_by_mouse_then_quit_restores_the_terminal() {
     );
     // Both migrations are in the flight recorder.
     let rec = std::fs::read_to_string(dir.path().join("migrations.jsonl")).unwrap();
-    let vms: Vec<String> = rec
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["migration"]["vm"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let recs: Vec<serde_json::Value> = rec.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let vms: Vec<&str> = recs.iter().map(|r| r["migration"]["vm"].as_str().unwrap()).collect();
     assert_eq!(vms, ["web-01", "web-02"]);
+    assert!(recs.iter().all(|r| r["cluster"] == "prod-east" && r["migration"]["outcome"]["result"] == "completed"));
 }
 
 #[test]

@@ -92,6 +92,7 @@ fn run(
         if now >= next_poll {
             match backend.snapshot() {
                 Ok(s) => {
+                    cluster.clone_from(&s.cluster);
                     active = s
                         .migrations
                         .iter()
