@@ -10,7 +10,7 @@ pub mod generate;
 pub mod noise;
 pub mod scenario;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::cluster::{
@@ -467,29 +467,28 @@ impl SimCluster {
                 v
             })
             .collect();
+        // Memory and CPU per node, in one pass over the VMs.
+        let mut load: HashMap<&str, (u64, f64)> = HashMap::with_capacity(self.nodes.len());
+        for v in vms.iter().filter(|v| !matches!(v.state, VmState::Stopped | VmState::Restarting)) {
+            let e = load.entry(v.node.as_str()).or_insert((0, 0.0));
+            e.0 += v.memory;
+            e.1 += v.vcpus as f64 * v.cpu_used_pct / 100.0;
+        }
+        // Memory held on the other end of a migration until it is done.
+        for m in self.migrations.iter().filter(|m| !m.engine.is_done()) {
+            let v = &m.engine.view;
+            let other_end = if m.engine.resumed() { &v.from } else { &v.to };
+            load.entry(other_end.as_str()).or_insert((0, 0.0)).0 += v.memory;
+        }
         let mut nodes = self.nodes.clone();
         for n in nodes.iter_mut() {
-            let (mut mem, mut cpu) = (HOST_RESERVE, 0.0);
             if n.state == NodeState::Down {
                 n.mem_used = 0;
                 n.cpu_used_pct = 0.0;
                 continue;
             }
-            for v in vms.iter().filter(|v| {
-                v.node == n.name && v.state != VmState::Stopped && v.state != VmState::Restarting
-            }) {
-                mem += v.memory;
-                cpu += v.vcpus as f64 * v.cpu_used_pct / 100.0;
-            }
-            // Memory held on the other end of a migration until it is done.
-            for m in self.migrations.iter().filter(|m| !m.engine.is_done()) {
-                let v = &m.engine.view;
-                let other_end = if m.engine.resumed() { &v.from } else { &v.to };
-                if *other_end == n.name {
-                    mem += v.memory;
-                }
-            }
-            n.mem_used = mem.min(n.mem_total.max(mem));
+            let (mem, cpu) = load.get(n.name.as_str()).copied().unwrap_or((0, 0.0));
+            n.mem_used = HOST_RESERVE + mem;
             n.cpu_used_pct = (cpu / n.cpus as f64 * 100.0 + 1.5).clamp(0.0, 100.0);
         }
         ClusterSnapshot {

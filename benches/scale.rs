@@ -1,0 +1,89 @@
+//! Scale: render and update at 1,000 nodes / 20,000 VMs, and one simulator
+//! poll cycle at that size. `cargo bench`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use vmshift::app::{App, HitMap, Msg, Settings, View};
+use vmshift::backends::sim::{clock::Speed, SimCluster};
+use vmshift::cluster::Backend;
+use vmshift::tui::render::render;
+
+const SPEC: &str = "gen:nodes=1000,vms=20000";
+
+fn app_with(sim: &mut SimCluster) -> App {
+    let mut app = App::new(Settings::default());
+    app.update(Msg::Resize(200, 60), &HitMap::default(), 0);
+    app.update(Msg::Snapshot(Box::new(sim.snapshot().unwrap())), &HitMap::default(), 0);
+    app
+}
+
+fn scale(c: &mut Criterion) {
+    let mut sim = SimCluster::from_spec(SPEC, Speed::Max).unwrap();
+    let mut app = app_with(&mut sim);
+    let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
+
+    c.bench_function("render cluster view 200x60, 1000 nodes / 20000 VMs", |b| {
+        b.iter(|| {
+            term.draw(|f| {
+                black_box(render(&app, f));
+            })
+            .unwrap();
+        })
+    });
+
+    app.view = View::Vms;
+    c.bench_function("render VM table 200x60, 20000 VMs", |b| {
+        b.iter(|| {
+            term.draw(|f| {
+                black_box(render(&app, f));
+            })
+            .unwrap();
+        })
+    });
+    app.filter = "vm-1999".into();
+    c.bench_function("render filtered VM table 200x60, 20000 VMs", |b| {
+        b.iter(|| {
+            term.draw(|f| {
+                black_box(render(&app, f));
+            })
+            .unwrap();
+        })
+    });
+    app.filter.clear();
+    app.view = View::Cluster;
+
+    c.bench_function("update with a fresh snapshot, 1000 nodes / 20000 VMs", |b| {
+        b.iter_batched(
+            || {
+                sim.advance(Duration::from_secs(2));
+                Msg::Snapshot(Box::new(sim.snapshot().unwrap()))
+            },
+            |msg| black_box(app.update(msg, &HitMap::default(), 0)),
+            BatchSize::LargeInput,
+        )
+    });
+
+    c.bench_function("update: key press (move selection) at 20000 VMs", |b| {
+        let key = Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        b.iter(|| black_box(app.update(key.clone(), &HitMap::default(), 0)))
+    });
+
+    c.bench_function("simulator poll cycle (2 s advance + snapshot), 1000 nodes / 20000 VMs", |b| {
+        b.iter(|| {
+            sim.advance(Duration::from_secs(2));
+            black_box(sim.snapshot().unwrap())
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(4));
+    targets = scale
+}
+criterion_main!(benches);
