@@ -130,3 +130,26 @@ fn a_config_error_is_reported_before_the_screen_switches() {
     assert!(s.contains(&format!("{}:2:20", cfg.display())), "{s}");
     assert_eq!(t.format("#{alternate_on}"), "0");
 }
+
+/// Idle cost: with the simulated clock frozen, polls return the same
+/// cluster, and vmshift writes nothing to the terminal.
+#[test]
+fn nothing_is_written_while_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[ui]\npoll_interval_ms = 100\n").unwrap();
+    let (t, _state) = launch("idle", 120, 40, &format!("--speed 0 --config {}", cfg.display()));
+    // The first frame is drawn; from now on every byte is counted.
+    let log = dir.path().join("pane.bytes");
+    t.pipe_to(&log);
+    // Twenty poll intervals of an unchanged cluster (this test measures
+    // silence, so it has to let time pass).
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = std::fs::metadata(&log).map_or(0, |m| m.len());
+    assert_eq!(idle, 0, "bytes written while idle");
+    // And a key that changes the screen does write: the counter works.
+    t.keys(&["2"]);
+    t.wait_text("VMs (14)", T);
+    let after = std::fs::metadata(&log).map_or(0, |m| m.len());
+    assert!(after > 0, "a redraw is seen by the byte counter");
+}

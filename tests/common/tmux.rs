@@ -66,6 +66,12 @@ impl Tmux {
         self.literal(&format!("\x1b[<0;{};{}m", x + 1, y + 1));
     }
 
+    /// Appends every byte the program writes to the pane to `file`.
+    pub fn pipe_to(&self, file: &std::path::Path) {
+        std::fs::write(file, b"").unwrap();
+        self.tmux(&["pipe-pane", "-o", "-t", &self.target, &format!("cat >> '{}'", file.display())]);
+    }
+
     pub fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", &self.target])
     }
