@@ -4,12 +4,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use vmshift::app::{App, HitMap, Msg, Settings, View};
-use vmshift::backends::sim::{clock::Speed, SimCluster};
+use vmshift::backends::sim::{SimCluster, clock::Speed};
 use vmshift::cluster::Backend;
 use vmshift::tui::render::render;
 
@@ -18,7 +18,11 @@ const SPEC: &str = "gen:nodes=1000,vms=20000";
 fn app_with(sim: &mut SimCluster) -> App {
     let mut app = App::new(Settings::default());
     app.update(Msg::Resize(200, 60), &HitMap::default(), 0);
-    app.update(Msg::Snapshot(Box::new(sim.snapshot().unwrap())), &HitMap::default(), 0);
+    app.update(
+        Msg::Snapshot(Box::new(sim.snapshot().unwrap())),
+        &HitMap::default(),
+        0,
+    );
     app
 }
 
@@ -57,28 +61,34 @@ fn scale(c: &mut Criterion) {
     app.filter.clear();
     app.view = View::Cluster;
 
-    c.bench_function("update with a fresh snapshot, 1000 nodes / 20000 VMs", |b| {
-        b.iter_batched(
-            || {
-                sim.advance(Duration::from_secs(2));
-                Msg::Snapshot(Box::new(sim.snapshot().unwrap()))
-            },
-            |msg| black_box(app.update(msg, &HitMap::default(), 0)),
-            BatchSize::LargeInput,
-        )
-    });
+    c.bench_function(
+        "update with a fresh snapshot, 1000 nodes / 20000 VMs",
+        |b| {
+            b.iter_batched(
+                || {
+                    sim.advance(Duration::from_secs(2));
+                    Msg::Snapshot(Box::new(sim.snapshot().unwrap()))
+                },
+                |msg| black_box(app.update(msg, &HitMap::default(), 0)),
+                BatchSize::LargeInput,
+            )
+        },
+    );
 
     c.bench_function("update: key press (move selection) at 20000 VMs", |b| {
         let key = Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
         b.iter(|| black_box(app.update(key.clone(), &HitMap::default(), 0)))
     });
 
-    c.bench_function("simulator poll cycle (2 s advance + snapshot), 1000 nodes / 20000 VMs", |b| {
-        b.iter(|| {
-            sim.advance(Duration::from_secs(2));
-            black_box(sim.snapshot().unwrap())
-        })
-    });
+    c.bench_function(
+        "simulator poll cycle (2 s advance + snapshot), 1000 nodes / 20000 VMs",
+        |b| {
+            b.iter(|| {
+                sim.advance(Duration::from_secs(2));
+                black_box(sim.snapshot().unwrap())
+            })
+        },
+    );
 }
 
 criterion_group! {

@@ -95,10 +95,20 @@ fn move_by_keyboard_and_by_mouse_then_quit_restores_the_terminal() {
     );
     // Both migrations are in the flight recorder.
     let rec = std::fs::read_to_string(dir.path().join("migrations.jsonl")).unwrap();
-    let recs: Vec<serde_json::Value> = rec.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let vms: Vec<&str> = recs.iter().map(|r| r["migration"]["vm"].as_str().unwrap()).collect();
+    let recs: Vec<serde_json::Value> = rec
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let vms: Vec<&str> = recs
+        .iter()
+        .map(|r| r["migration"]["vm"].as_str().unwrap())
+        .collect();
     assert_eq!(vms, ["web-01", "web-02"]);
-    assert!(recs.iter().all(|r| r["cluster"] == "prod-east" && r["migration"]["outcome"]["result"] == "completed"));
+    assert!(
+        recs.iter()
+            .all(|r| r["cluster"] == "prod-east"
+                && r["migration"]["outcome"]["result"] == "completed")
+    );
 }
 
 #[test]
@@ -138,7 +148,12 @@ fn nothing_is_written_while_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, "[ui]\npoll_interval_ms = 100\n").unwrap();
-    let (t, _state) = launch("idle", 120, 40, &format!("--speed 0 --config {}", cfg.display()));
+    let (t, _state) = launch(
+        "idle",
+        120,
+        40,
+        &format!("--speed 0 --config {}", cfg.display()),
+    );
     // The first frame is drawn; from now on every byte is counted.
     let log = dir.path().join("pane.bytes");
     t.pipe_to(&log);

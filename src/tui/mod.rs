@@ -49,7 +49,7 @@ async fn run_loop(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::
     let (tx, mut rx) = unbounded_channel::<Msg>();
     spawn_signal_watchers(tx.clone())?;
     let worker = Worker::spawn(backend, tx.clone(), poll);
-    let sampler = Arc::new(Mutex::new(sysinfo::System::new().ok()));
+    let sampler = Arc::new(Mutex::new(sysinfo::System::new()));
 
     let start = Instant::now();
     let mut app = App::new(settings);
@@ -133,13 +133,12 @@ fn spawn_signal_watchers(tx: UnboundedSender<Msg>) -> io::Result<()> {
 }
 
 /// Measures vmshift's own CPU and memory off the loop.
-fn sample_self(sys: Arc<Mutex<Option<sysinfo::System>>>, tx: UnboundedSender<Msg>) {
+fn sample_self(sys: Arc<Mutex<sysinfo::System>>, tx: UnboundedSender<Msg>) {
     tokio::task::spawn_blocking(move || {
         let Ok(pid) = sysinfo::get_current_pid() else {
             return;
         };
-        let Ok(mut guard) = sys.lock() else { return };
-        let Some(sys) = guard.as_mut() else { return };
+        let Ok(mut sys) = sys.lock() else { return };
         sys.refresh_processes_specifics(
             sysinfo::ProcessesToUpdate::Some(&[pid]),
             true,

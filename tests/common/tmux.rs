@@ -69,7 +69,13 @@ impl Tmux {
     /// Appends every byte the program writes to the pane to `file`.
     pub fn pipe_to(&self, file: &std::path::Path) {
         std::fs::write(file, b"").unwrap();
-        self.tmux(&["pipe-pane", "-o", "-t", &self.target, &format!("cat >> '{}'", file.display())]);
+        self.tmux(&[
+            "pipe-pane",
+            "-o",
+            "-t",
+            &self.target,
+            &format!("cat >> '{}'", file.display()),
+        ]);
     }
 
     pub fn screen(&self) -> String {

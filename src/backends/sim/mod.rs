@@ -469,7 +469,10 @@ impl SimCluster {
             .collect();
         // Memory and CPU per node, in one pass over the VMs.
         let mut load: HashMap<&str, (u64, f64)> = HashMap::with_capacity(self.nodes.len());
-        for v in vms.iter().filter(|v| !matches!(v.state, VmState::Stopped | VmState::Restarting)) {
+        for v in vms
+            .iter()
+            .filter(|v| !matches!(v.state, VmState::Stopped | VmState::Restarting))
+        {
             let e = load.entry(v.node.as_str()).or_insert((0, 0.0));
             e.0 += v.memory;
             e.1 += v.vcpus as f64 * v.cpu_used_pct / 100.0;
