@@ -41,6 +41,62 @@ pub struct Config {
     pub migration: MigrationOptions,
     /// Key bindings on top of the defaults: (key, action).
     pub keys: Vec<(String, Action)>,
+    pub libvirt: LibvirtSettings,
+}
+
+/// `[libvirt]`: the real cluster's nodes and shared volumes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibvirtSettings {
+    /// Name shown for the cluster.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Longest wait for a node's answer before it counts as unreachable.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default, rename = "node")]
+    pub nodes: Vec<LibvirtNode>,
+    #[serde(default, rename = "shared_volume")]
+    pub shared_volumes: Vec<SharedVolume>,
+}
+
+impl Default for LibvirtSettings {
+    fn default() -> Self {
+        Self {
+            cluster: default_cluster(),
+            timeout_ms: default_timeout(),
+            nodes: Vec::new(),
+            shared_volumes: Vec::new(),
+        }
+    }
+}
+
+fn default_cluster() -> String {
+    "libvirt".into()
+}
+fn default_timeout() -> u64 {
+    5000
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibvirtNode {
+    pub uri: String,
+    pub name: Option<String>,
+    pub migrate_host: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedVolume {
+    pub name: String,
+    pub pools: Vec<String>,
+    #[serde(default = "default_shared_kind")]
+    pub kind: crate::cluster::VolumeKind,
+}
+
+fn default_shared_kind() -> crate::cluster::VolumeKind {
+    crate::cluster::VolumeKind::ClusterShared
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -62,6 +118,7 @@ impl Default for Config {
             read_only: false,
             migration: MigrationOptions::default(),
             keys: Vec::new(),
+            libvirt: LibvirtSettings::default(),
         }
     }
 }
@@ -76,6 +133,7 @@ struct File {
     #[serde(default)]
     migration: MigrationSection,
     keys: Option<Spanned<BTreeMap<String, Action>>>,
+    libvirt: Option<Spanned<LibvirtSettings>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -222,6 +280,24 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             ));
         }
         c.migration.parallel_connections = *p.get_ref();
+    }
+    if let Some(l) = file.libvirt {
+        if !(100..=600_000).contains(&l.get_ref().timeout_ms) {
+            return Err(at(
+                l.span(),
+                "[libvirt] timeout_ms must be between 100 and 600000".into(),
+            ));
+        }
+        if let Some(n) = l.get_ref().nodes.iter().find(|n| !n.uri.contains(':')) {
+            return Err(at(
+                l.span(),
+                format!(
+                    "[[libvirt.node]] uri {:?} is not a libvirt URI (like qemu+ssh://root@host/system)",
+                    n.uri
+                ),
+            ));
+        }
+        c.libvirt = l.into_inner();
     }
     if let Some(keys) = file.keys {
         for (k, a) in keys.get_ref() {

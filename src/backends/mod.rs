@@ -2,3 +2,6 @@
 //! clusters through libvirt. Both implement [`crate::cluster::Backend`].
 
 pub mod sim;
+
+#[cfg(feature = "libvirt")]
+pub mod libvirt;

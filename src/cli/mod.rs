@@ -49,6 +49,9 @@ pub struct Cli {
     /// Do not capture the mouse.
     #[arg(long, global = true)]
     pub no_mouse: bool,
+    /// A libvirt node to use (repeat for each node); selects the libvirt backend.
+    #[arg(long, global = true, value_name = "URI")]
+    pub connect: Vec<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -127,6 +130,24 @@ pub fn settings(cli: &Cli) -> Result<Config, CliError> {
         cfg.scenario = s.clone();
         cfg.backend = BackendKind::Sim;
     }
+    if !cli.connect.is_empty() {
+        if cli.scenario.is_some() {
+            return Err(CliError::new(
+                exit::INPUT,
+                "--scenario is for the simulator and --connect for libvirt; give one of them",
+            ));
+        }
+        cfg.backend = BackendKind::Libvirt;
+        cfg.libvirt.nodes = cli
+            .connect
+            .iter()
+            .map(|uri| config::LibvirtNode {
+                uri: uri.clone(),
+                name: None,
+                migrate_host: None,
+            })
+            .collect();
+    }
     if let Some(s) = cli.speed {
         cfg.speed = s;
     }
@@ -141,6 +162,36 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
         BackendKind::Sim => SimCluster::from_spec(&cfg.scenario, cfg.speed)
             .map(|s| Box::new(s) as Box<dyn Backend>)
             .map_err(|e| CliError::new(exit::INPUT, e.to_string())),
+        #[cfg(feature = "libvirt")]
+        BackendKind::Libvirt => {
+            use crate::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec, SharedDecl};
+            let l = &cfg.libvirt;
+            LibvirtCluster::connect(LibvirtConfig {
+                cluster: l.cluster.clone(),
+                nodes: l
+                    .nodes
+                    .iter()
+                    .map(|n| NodeSpec {
+                        name: n.name.clone(),
+                        uri: n.uri.clone(),
+                        migrate_host: n.migrate_host.clone(),
+                    })
+                    .collect(),
+                shared: l
+                    .shared_volumes
+                    .iter()
+                    .map(|s| SharedDecl {
+                        name: s.name.clone(),
+                        pools: s.pools.clone(),
+                        kind: s.kind,
+                    })
+                    .collect(),
+                timeout: std::time::Duration::from_millis(l.timeout_ms),
+            })
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .map_err(|e| CliError::new(exit::BACKEND, e))
+        }
+        #[cfg(not(feature = "libvirt"))]
         BackendKind::Libvirt => Err(CliError::new(
             exit::INPUT,
             "this vmshift was built without libvirt support; rebuild with `cargo build --features libvirt` or set [backend] kind = \"sim\"",

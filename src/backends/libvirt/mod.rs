@@ -1,0 +1,564 @@
+//! The real backend: a cluster of libvirt nodes (DESIGN §3.2).
+//!
+//! Each node has a worker thread ([`node`]); migrations run as managed
+//! peer-to-peer migrations on their own threads ([`migrate`]); the few C
+//! APIs the `virt` crate lacks live in [`ffi`]. Everything the app gets is an
+//! owned snapshot; no call here waits on a node longer than the timeout.
+
+mod ffi;
+mod migrate;
+pub mod node;
+mod xml;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::cluster::{
+    Backend, BackendError, ClusterSnapshot, Disk, Migration, MigrationId, MigrationRequest, Node,
+    NodeState, Vm, VmState, Volume, VolumeKind, Workload,
+};
+use crate::plan;
+use migrate::{Entry, Shared, Table};
+pub use node::NodeSpec;
+use node::{NodeData, NodeHandle, PoolData};
+use xml::DiskSource;
+
+/// A shared volume declared in the config: pools of this name on the nodes
+/// that have them are one volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedDecl {
+    pub name: String,
+    pub pools: Vec<String>,
+    pub kind: VolumeKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LibvirtConfig {
+    pub cluster: String,
+    pub nodes: Vec<NodeSpec>,
+    pub shared: Vec<SharedDecl>,
+    pub timeout: Duration,
+}
+
+pub struct LibvirtCluster {
+    cfg: LibvirtConfig,
+    nodes: Vec<NodeHandle>,
+    /// Last good data per node index (kept while a node is unreachable).
+    last: HashMap<usize, NodeData>,
+    snapshot: Option<ClusterSnapshot>,
+    shared: Shared,
+}
+
+/// Pools that are local to a host by convention, even with the same path elsewhere.
+const LOCAL_PATHS: &[&str] = &["/var/lib/libvirt"];
+
+impl LibvirtCluster {
+    pub fn connect(cfg: LibvirtConfig) -> Result<LibvirtCluster, String> {
+        if cfg.nodes.is_empty() {
+            return Err("no libvirt nodes configured; add [[libvirt.node]] entries to the config or use --connect URI".into());
+        }
+        ffi::init()?;
+        let shared: Shared = Arc::new((Mutex::new(Table::default()), Condvar::new()));
+        let nodes = cfg
+            .nodes
+            .iter()
+            .map(|spec| {
+                let sh = shared.clone();
+                let events = Arc::new(move |node: &str, ev: ffi::Event| {
+                    let (lock, cv) = &*sh;
+                    if let Ok(mut t) = lock.lock() {
+                        t.on_event(node, ev);
+                    }
+                    cv.notify_all();
+                });
+                NodeHandle::spawn(spec.clone(), events)
+            })
+            .collect();
+        Ok(LibvirtCluster {
+            cfg,
+            nodes,
+            last: HashMap::new(),
+            snapshot: None,
+            shared,
+        })
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.shared.0.lock().expect("migration table")
+    }
+
+    /// Polls every node in parallel, waiting at most the timeout for each.
+    fn poll(&mut self) -> Vec<(String, Result<NodeData, String>)> {
+        let tickets: Vec<u64> = self.nodes.iter().map(|n| n.request()).collect();
+        let deadline = Instant::now() + self.cfg.timeout;
+        let mut out = Vec::new();
+        for (i, (n, t)) in self.nodes.iter().zip(tickets).enumerate() {
+            let r = match n.wait(t, deadline) {
+                Some(r) => r,
+                None => Err(format!(
+                    "did not answer within {} s",
+                    self.cfg.timeout.as_secs_f64().round() as u64
+                )),
+            };
+            if let Ok(d) = &r {
+                self.last.insert(i, d.clone());
+            }
+            let name = node_name(&n.spec, self.last.get(&i));
+            out.push((name, r));
+        }
+        out
+    }
+
+    fn build(&mut self) -> ClusterSnapshot {
+        let polled = self.poll();
+        let mut nodes = Vec::new();
+        // (node index, node name, data) for every node we have data for.
+        let mut data: Vec<(usize, String, NodeData)> = Vec::new();
+        for (i, (name, r)) in polled.iter().enumerate() {
+            let last = self.last.get(&i).cloned();
+            let (state, error) = match r {
+                Ok(_) => (NodeState::Up, None),
+                Err(e) => (NodeState::Unreachable, Some(e.clone())),
+            };
+            let d = r.as_ref().ok().cloned().or(last);
+            nodes.push(Node {
+                name: name.clone(),
+                state,
+                cpus: d.as_ref().map_or(0, |d| d.cpus),
+                cpu_used_pct: d
+                    .as_ref()
+                    .filter(|_| r.is_ok())
+                    .map_or(0.0, |d| d.cpu_used_pct),
+                mem_total: d.as_ref().map_or(0, |d| d.mem_total),
+                mem_used: d
+                    .as_ref()
+                    .map_or(0, |d| d.mem_total.saturating_sub(d.mem_free)),
+                cpu_model: d.as_ref().map_or(String::new(), |d| d.cpu_model.clone()),
+                // libvirt does not say; the migration's own bandwidth limit applies.
+                nic_bps: 1250 * crate::cluster::MIB,
+                error,
+            });
+            if let Some(d) = d {
+                data.push((i, name.clone(), d));
+            }
+        }
+        let (volumes, pool_volume) = self.volumes(&data);
+        let mut vms: Vec<Vm> = Vec::new();
+        for (_, node, d) in &data {
+            for dom in &d.domains {
+                if dom.incoming {
+                    continue; // the other side of a running migration
+                }
+                let vm = Vm {
+                    name: dom.name.clone(),
+                    node: node.clone(),
+                    state: if dom.migrating_out {
+                        VmState::Migrating
+                    } else {
+                        dom.state
+                    },
+                    vcpus: dom.vcpus,
+                    memory: dom.memory,
+                    disks: dom
+                        .disks
+                        .iter()
+                        .map(|(dk, size)| Disk {
+                            volume: disk_volume(node, &dk.source, d, &pool_volume),
+                            size: *size,
+                        })
+                        .collect(),
+                    workload: Workload {
+                        kind: if dom.dirty_bps.is_some() {
+                            "measured".into()
+                        } else {
+                            "unmeasured".into()
+                        },
+                        dirty_bps: dom.dirty_bps.unwrap_or(0),
+                        // Unknown working set: assume all of memory (the
+                        // plain geometric series).
+                        wws_bytes: dom.memory,
+                        cpu_load: dom.cpu_pct / 100.0,
+                    },
+                    ha: false,
+                    cpu_model: dom.cpu_model.clone(),
+                    cpu_used_pct: dom.cpu_pct,
+                };
+                // One VM per name: a running copy wins over a stale definition.
+                match vms.iter_mut().find(|v| v.name == vm.name) {
+                    Some(v) if rank(v.state) < rank(vm.state) => *v = vm,
+                    Some(_) => {}
+                    None => vms.push(vm),
+                }
+            }
+        }
+        // Volumes whose disks are not in any pool.
+        let mut volumes = volumes;
+        for vm in &vms {
+            for d in &vm.disks {
+                if volumes.iter().all(|v| v.name != d.volume) {
+                    volumes.push(Volume {
+                        name: d.volume.clone(),
+                        kind: VolumeKind::Local,
+                        owner: Some(vm.node.clone()),
+                        capacity: 0,
+                        used: 0,
+                        reachable_from: vec![vm.node.clone()],
+                    });
+                }
+            }
+        }
+        // Shared LUN owner: the node whose VMs use it.
+        for v in volumes
+            .iter_mut()
+            .filter(|v| v.kind == VolumeKind::SharedLun)
+        {
+            if let Some(vm) = vms
+                .iter()
+                .find(|m| m.disks.iter().any(|d| d.volume == v.name))
+            {
+                v.owner = Some(vm.node.clone());
+            }
+        }
+        self.discover(&data);
+        let (migrations, events) = {
+            let t = self.table();
+            let mut m: Vec<Migration> = t.entries.values().map(|e| e.view.clone()).collect();
+            m.sort_by_key(|m| m.id);
+            (m, t.log.iter().cloned().collect())
+        };
+        for vm in vms.iter_mut() {
+            if migrations
+                .iter()
+                .any(|m| m.vm == vm.name && m.outcome.is_none())
+                && vm.state == VmState::Running
+            {
+                vm.state = VmState::Migrating;
+            }
+        }
+        ClusterSnapshot {
+            cluster: self.cfg.cluster.clone(),
+            backend: "libvirt".into(),
+            at_ms: 0,
+            nodes,
+            volumes,
+            vms,
+            migrations,
+            events,
+        }
+    }
+
+    /// Volumes from the pools of all nodes, and (node, pool) → volume name.
+    fn volumes(
+        &self,
+        data: &[(usize, String, NodeData)],
+    ) -> (Vec<Volume>, HashMap<(String, String), String>) {
+        // Group pools by what backs them.
+        // (key, kind, [(node, pool)])
+        type Group = (String, VolumeKind, Vec<(String, PoolData)>);
+        let mut groups: Vec<Group> = Vec::new();
+        for (_, node, d) in data {
+            for p in d.pools.iter().filter(|p| p.active) {
+                let (key, kind) = self.pool_key(node, p);
+                match groups.iter_mut().find(|g| g.0 == key) {
+                    Some(g) => g.2.push((node.clone(), p.clone())),
+                    None => groups.push((key, kind, vec![(node.clone(), p.clone())])),
+                }
+            }
+        }
+        let mut volumes = Vec::new();
+        let mut map = HashMap::new();
+        let name_count = |name: &str| {
+            groups
+                .iter()
+                .filter(|g| g.2.iter().any(|(_, p)| p.name == name))
+                .count()
+        };
+        for (key, kind, members) in &groups {
+            let shared = members.len() > 1 || key.starts_with("decl:");
+            let first = &members[0].1;
+            let name = if let Some(decl) = key.strip_prefix("decl:") {
+                decl.to_string()
+            } else if shared || name_count(&first.name) == 1 {
+                first.name.clone()
+            } else {
+                format!("{}@{}", first.name, members[0].0)
+            };
+            let kind = if shared { *kind } else { VolumeKind::Local };
+            for (node, p) in members {
+                map.insert((node.clone(), p.name.clone()), name.clone());
+            }
+            volumes.push(Volume {
+                name,
+                kind,
+                owner: (!shared).then(|| members[0].0.clone()),
+                capacity: members.iter().map(|m| m.1.capacity).max().unwrap_or(0),
+                used: members.iter().map(|m| m.1.allocation).max().unwrap_or(0),
+                reachable_from: members.iter().map(|m| m.0.clone()).collect(),
+            });
+        }
+        (volumes, map)
+    }
+
+    /// What identifies a pool's storage across nodes, and the kind of
+    /// volume it makes when several nodes have it.
+    fn pool_key(&self, node: &str, p: &PoolData) -> (String, VolumeKind) {
+        if let Some(d) = self.cfg.shared.iter().find(|d| d.pools.contains(&p.name)) {
+            return (format!("decl:{}", d.name), d.kind);
+        }
+        let lun = matches!(
+            p.kind.as_str(),
+            "iscsi" | "iscsi-direct" | "scsi" | "mpath" | "logical" | "disk"
+        );
+        let kind = if lun {
+            VolumeKind::SharedLun
+        } else {
+            VolumeKind::ClusterShared
+        };
+        let networked = matches!(
+            p.kind.as_str(),
+            "netfs"
+                | "gluster"
+                | "rbd"
+                | "sheepdog"
+                | "iscsi"
+                | "iscsi-direct"
+                | "vstorage"
+                | "zfs"
+        );
+        if networked && !p.source.is_empty() {
+            return (format!("src:{}:{}", p.kind, p.source), kind);
+        }
+        let local_by_convention = LOCAL_PATHS.iter().any(|l| p.target.starts_with(l));
+        if matches!(p.kind.as_str(), "dir" | "fs") && !p.target.is_empty() && !local_by_convention {
+            // The same directory on several nodes: a shared dir (cluster FS).
+            return (format!("path:{}", p.target), kind);
+        }
+        (format!("local:{node}:{}", p.name), VolumeKind::Local)
+    }
+
+    /// Outgoing migrations running in the cluster that vmshift does not
+    /// follow yet (started by virsh or another vmshift).
+    fn discover(&mut self, data: &[(usize, String, NodeData)]) {
+        let mut found = Vec::new();
+        for (i, node, d) in data {
+            for dom in d.domains.iter().filter(|d| d.migrating_out) {
+                let known = self
+                    .table()
+                    .entries
+                    .values()
+                    .any(|e| e.view.vm == dom.name && e.view.outcome.is_none());
+                if known {
+                    continue;
+                }
+                let to = data
+                    .iter()
+                    .find(|(_, n, other)| {
+                        n != node
+                            && other
+                                .domains
+                                .iter()
+                                .any(|x| x.name == dom.name && x.incoming)
+                    })
+                    .map_or_else(|| "?".to_string(), |(_, n, _)| n.clone());
+                found.push((*i, node.clone(), to, dom.name.clone(), dom.memory));
+            }
+        }
+        for (i, from, to, vm, memory) in found {
+            let uri = self.nodes[i].spec.uri.clone();
+            let id = {
+                let mut t = self.table();
+                t.next_id += 1;
+                let id = t.next_id;
+                let mut e = Entry::new(id, &vm, &from, &to, Default::default(), memory);
+                e.discovered = true;
+                t.entries.insert(id, e);
+                t.log(format!(
+                    "found a running migration of {vm} {from} → {to}; following it"
+                ));
+                id
+            };
+            migrate::follow_discovered(self.shared.clone(), id, vm, uri);
+        }
+    }
+
+    fn node_index(&self, name: &str) -> Option<usize> {
+        (0..self.nodes.len()).find(|&i| node_name(&self.nodes[i].spec, self.last.get(&i)) == name)
+    }
+
+    fn with_entry<T>(
+        &self,
+        id: MigrationId,
+        f: impl FnOnce(&mut Entry) -> Result<T, String>,
+    ) -> Result<T, BackendError> {
+        let mut t = self.table();
+        let e = t
+            .entries
+            .get_mut(&id)
+            .ok_or(BackendError::NoSuchMigration(id))?;
+        if e.view.outcome.is_some() {
+            return Err(BackendError::NotPossible(format!(
+                "the migration of {} has already finished",
+                e.view.vm
+            )));
+        }
+        f(e).map_err(BackendError::NotPossible)
+    }
+}
+
+fn rank(s: VmState) -> u8 {
+    match s {
+        VmState::Running | VmState::Migrating => 3,
+        VmState::Paused => 2,
+        VmState::Restarting => 1,
+        VmState::Stopped => 0,
+    }
+}
+
+fn node_name(spec: &NodeSpec, data: Option<&NodeData>) -> String {
+    spec.name
+        .clone()
+        .or_else(|| data.map(|d| d.hostname.clone()))
+        .unwrap_or_else(|| spec.fallback_name())
+}
+
+/// The volume a disk lives on: its pool (by name, or the pool whose target
+/// holds the path), or a per-node "unpooled" volume.
+fn disk_volume(
+    node: &str,
+    src: &DiskSource,
+    d: &NodeData,
+    map: &HashMap<(String, String), String>,
+) -> String {
+    let pool = match src {
+        DiskSource::PoolVolume { pool, .. } => Some(pool.clone()),
+        DiskSource::Path(path) => d
+            .pools
+            .iter()
+            .filter(|p| {
+                !p.target.is_empty()
+                    && path.starts_with(&format!("{}/", p.target.trim_end_matches('/')))
+            })
+            .max_by_key(|p| p.target.len())
+            .map(|p| p.name.clone()),
+        DiskSource::Network { name, .. } => {
+            let first = name.split('/').next().unwrap_or("");
+            d.pools
+                .iter()
+                .find(|p| p.source.contains(&format!("name={first}")))
+                .map(|p| p.name.clone())
+        }
+        DiskSource::None => None,
+    };
+    pool.and_then(|p| map.get(&(node.to_string(), p)).cloned())
+        .unwrap_or_else(|| format!("unpooled@{node}"))
+}
+
+impl Backend for LibvirtCluster {
+    fn kind(&self) -> &'static str {
+        "libvirt"
+    }
+
+    fn snapshot(&mut self) -> Result<ClusterSnapshot, BackendError> {
+        let s = self.build();
+        if s.nodes.iter().all(|n| n.state != NodeState::Up) {
+            let why: Vec<String> = s
+                .nodes
+                .iter()
+                .map(|n| format!("{}: {}", n.name, n.error.clone().unwrap_or_default()))
+                .collect();
+            return Err(BackendError::Unreachable {
+                node: "all nodes".into(),
+                reason: why.join("; "),
+            });
+        }
+        self.snapshot = Some(s.clone());
+        Ok(s)
+    }
+
+    fn start_migration(&mut self, req: &MigrationRequest) -> Result<MigrationId, BackendError> {
+        let snap = match &self.snapshot {
+            Some(s) => s.clone(),
+            None => self.snapshot()?,
+        };
+        let vm = snap.vm(&req.vm).ok_or_else(|| BackendError::UnknownVm {
+            name: req.vm.clone(),
+            known: snap.vms.iter().map(|v| v.name.clone()).collect(),
+        })?;
+        let node = snap
+            .node(&req.to)
+            .ok_or_else(|| BackendError::UnknownNode {
+                name: req.to.clone(),
+                known: snap.nodes.iter().map(|n| n.name.clone()).collect(),
+            })?;
+        plan::check(&snap, vm, node, req.options.copy_storage).map_err(BackendError::Refused)?;
+        let src = self
+            .node_index(&vm.node)
+            .ok_or_else(|| BackendError::Other(format!("node {} is not configured", vm.node)))?;
+        let dst = self
+            .node_index(&node.name)
+            .ok_or_else(|| BackendError::Other(format!("node {} is not configured", node.name)))?;
+        let src_uri = self.nodes[src].spec.uri.clone();
+        let dst_spec = self.nodes[dst].spec.clone();
+        let id = {
+            let mut t = self.table();
+            t.next_id += 1;
+            let id = t.next_id;
+            let e = Entry::new(
+                id,
+                &vm.name,
+                &vm.node,
+                &node.name,
+                req.options.clone(),
+                vm.memory,
+            );
+            t.entries.insert(id, e);
+            t.log(format!(
+                "migration of {} {} → {} started",
+                vm.name, vm.node, node.name
+            ));
+            id
+        };
+        migrate::start(
+            self.shared.clone(),
+            id,
+            vm.name.clone(),
+            src_uri,
+            dst_spec.uri.clone(),
+            dst_spec.migrate_host(),
+        );
+        Ok(id)
+    }
+
+    fn migration(&mut self, id: MigrationId) -> Result<Migration, BackendError> {
+        self.table()
+            .entries
+            .get(&id)
+            .map(|e| e.view.clone())
+            .ok_or(BackendError::NoSuchMigration(id))
+    }
+
+    fn abort(&mut self, id: MigrationId) -> Result<(), BackendError> {
+        self.with_entry(id, migrate::abort)
+    }
+
+    fn set_max_downtime(&mut self, id: MigrationId, ms: u64) -> Result<(), BackendError> {
+        self.with_entry(id, |e| migrate::set_max_downtime(e, ms))
+    }
+
+    fn set_bandwidth(&mut self, id: MigrationId, bps: Option<u64>) -> Result<(), BackendError> {
+        self.with_entry(id, |e| migrate::set_bandwidth(e, bps))
+    }
+
+    fn start_postcopy(&mut self, id: MigrationId) -> Result<(), BackendError> {
+        self.with_entry(id, migrate::start_postcopy)
+    }
+
+    fn wait(&mut self, max: Duration) {
+        // Wake early when a migration changes (events, follower reads).
+        let (lock, cv) = &*self.shared;
+        if let Ok(t) = lock.lock() {
+            let _ = cv.wait_timeout(t, max);
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! One worker thread per node: it owns the node's libvirt connection
+//! (libvirt calls block), reconnects with back-off, subscribes to domain
+//! events, and answers polls with an owned `NodeData`. The backend waits
+//! for the answer at most its timeout, so a hung node never delays others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::sys;
+
+use super::ffi::{self, Sink};
+use super::xml::{self, DiskXml};
+use crate::cluster::VmState;
+
+/// Receives a node's domain events with the node's name.
+pub type EventSink = Arc<dyn Fn(&str, ffi::Event) + Send + Sync>;
+
+/// A node as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    /// Name to show; default: the host's name.
+    pub name: Option<String>,
+    pub uri: String,
+    /// Address the migration stream uses on this node (as destination).
+    pub migrate_host: Option<String>,
+}
+
+impl NodeSpec {
+    /// The migration address: configured, or loopback for nodes reached
+    /// through a local socket (they run on this machine).
+    pub fn migrate_host(&self) -> Option<String> {
+        self.migrate_host.clone().or_else(|| {
+            let local = self.uri.starts_with("qemu+unix://") || self.uri.starts_with("qemu:///");
+            local.then(|| "127.0.0.1".to_string())
+        })
+    }
+
+    /// A name before the node has ever answered.
+    pub fn fallback_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        // qemu+ssh://root@host/system -> host; sockets -> the socket's dir.
+        let rest = self.uri.split("://").nth(1).unwrap_or(&self.uri);
+        let host = rest.split('/').next().unwrap_or("");
+        let host = host.rsplit('@').next().unwrap_or(host);
+        if !host.is_empty() {
+            return host.to_string();
+        }
+        self.uri.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeData {
+    pub hostname: String,
+    pub cpus: u32,
+    pub mem_total: u64,
+    pub mem_free: u64,
+    pub cpu_model: String,
+    pub cpu_used_pct: f64,
+    pub domains: Vec<DomainData>,
+    pub pools: Vec<PoolData>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainData {
+    pub name: String,
+    pub state: VmState,
+    /// Paused as the incoming side of a migration.
+    pub incoming: bool,
+    /// An outgoing migration job runs.
+    pub migrating_out: bool,
+    pub vcpus: u32,
+    pub memory: u64,
+    pub cpu_pct: f64,
+    pub disks: Vec<(DiskXml, u64)>,
+    pub cpu_model: String,
+    /// Last measured dirty rate, bytes/s.
+    pub dirty_bps: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolData {
+    pub name: String,
+    pub active: bool,
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub capacity: u64,
+    pub allocation: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    want: u64,
+    done: u64,
+    result: Option<Result<NodeData, String>>,
+    quit: bool,
+}
+
+/// The handle the backend keeps for a node.
+pub struct NodeHandle {
+    pub spec: NodeSpec,
+    slot: Arc<(Mutex<Slot>, Condvar)>,
+}
+
+impl NodeHandle {
+    /// Starts the node's worker; `events` receives its domain events with the
+    /// node's name.
+    pub fn spawn(spec: NodeSpec, events: EventSink) -> NodeHandle {
+        let slot = Arc::new((Mutex::new(Slot::default()), Condvar::new()));
+        let worker = Worker {
+            spec: spec.clone(),
+            slot: slot.clone(),
+            events,
+            conn: None,
+            event_ids: Vec::new(),
+            backoff: Duration::from_secs(1),
+            next_try: Instant::now(),
+            last_error: String::new(),
+            cpu_prev: None,
+            dom_prev: HashMap::new(),
+            dirty: HashMap::new(),
+        };
+        thread::Builder::new()
+            .name(format!("libvirt-{}", spec.fallback_name()))
+            .spawn(move || worker.run())
+            .expect("spawn a node worker");
+        NodeHandle { spec, slot }
+    }
+
+    /// Asks for a fresh poll; returns a ticket to wait on.
+    pub fn request(&self) -> u64 {
+        let (m, cv) = &*self.slot;
+        let mut s = m.lock().expect("node slot");
+        s.want += 1;
+        cv.notify_all();
+        s.want
+    }
+
+    /// The poll result for `ticket`, waiting until `deadline`.
+    pub fn wait(&self, ticket: u64, deadline: Instant) -> Option<Result<NodeData, String>> {
+        let (m, cv) = &*self.slot;
+        let mut s = m.lock().expect("node slot");
+        while s.done < ticket {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            s = cv.wait_timeout(s, deadline - now).expect("node slot").0;
+        }
+        s.result.clone()
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        let (m, cv) = &*self.slot;
+        if let Ok(mut s) = m.lock() {
+            s.quit = true;
+            cv.notify_all();
+        }
+    }
+}
+
+struct Worker {
+    spec: NodeSpec,
+    slot: Arc<(Mutex<Slot>, Condvar)>,
+    events: EventSink,
+    conn: Option<Connect>,
+    event_ids: Vec<i32>,
+    backoff: Duration,
+    next_try: Instant,
+    last_error: String,
+    cpu_prev: Option<(u64, u64)>,
+    dom_prev: HashMap<String, (u64, Instant)>,
+    dirty: HashMap<String, u64>,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            let ticket = {
+                let (m, cv) = &*self.slot;
+                let mut s = m.lock().expect("node slot");
+                while s.want == s.done && !s.quit {
+                    s = cv.wait(s).expect("node slot");
+                }
+                if s.quit {
+                    break;
+                }
+                s.want
+            };
+            let result = self.poll();
+            let (m, cv) = &*self.slot;
+            let mut s = m.lock().expect("node slot");
+            s.result = Some(result);
+            s.done = ticket;
+            cv.notify_all();
+        }
+        self.disconnect();
+    }
+
+    fn disconnect(&mut self) {
+        if let Some(c) = self.conn.take() {
+            ffi::deregister_events(&c, &self.event_ids);
+            self.event_ids.clear();
+            drop(c);
+        }
+    }
+
+    fn connect(&mut self) -> Result<(), String> {
+        if self.conn.is_some() {
+            return Ok(());
+        }
+        if Instant::now() < self.next_try {
+            let wait = self.next_try - Instant::now();
+            return Err(format!(
+                "{}; retrying in {} s",
+                self.last_error,
+                wait.as_secs() + 1
+            ));
+        }
+        match Connect::open(Some(&self.spec.uri)) {
+            Ok(c) => {
+                let _ = c.set_keep_alive(5, 3);
+                let name = c.hostname().unwrap_or_else(|_| self.spec.fallback_name());
+                let shown = self.spec.name.clone().unwrap_or(name);
+                let events = self.events.clone();
+                let sink: Sink = Arc::new(move |e| events(&shown, e));
+                self.event_ids = ffi::register_events(&c, sink).unwrap_or_default();
+                self.conn = Some(c);
+                self.backoff = Duration::from_secs(1);
+                Ok(())
+            }
+            Err(e) => {
+                self.last_error = format!("cannot connect to {}: {}", self.spec.uri, e.message());
+                self.next_try = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                Err(self.last_error.clone())
+            }
+        }
+    }
+
+    fn poll(&mut self) -> Result<NodeData, String> {
+        self.connect()?;
+        match self.gather() {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                // A broken connection is rebuilt on the next poll.
+                let alive = self
+                    .conn
+                    .as_ref()
+                    .is_some_and(|c| c.is_alive().unwrap_or(false));
+                if !alive {
+                    self.disconnect();
+                    self.last_error = format!("lost the connection to {}: {e}", self.spec.uri);
+                    self.next_try = Instant::now();
+                    return Err(self.last_error.clone());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn gather(&mut self) -> Result<NodeData, String> {
+        let c = self.conn.as_ref().expect("connected");
+        let err = |what: &str, e: virt::error::Error| format!("{what}: {}", e.message());
+        let hostname = c.hostname().map_err(|e| err("hostname", e))?;
+        let info = c.node_info().map_err(|e| err("node info", e))?;
+        let mem_free = c.free_memory().unwrap_or(0);
+        let cpu_model = c
+            .capabilities()
+            .map(|x| xml::host_cpu_model(&x))
+            .ok()
+            .filter(|m| !m.is_empty())
+            .unwrap_or(info.model.clone());
+        let cpu_used_pct = match (ffi::node_cpu_times(c), self.cpu_prev) {
+            (Ok((busy, total)), Some((pb, pt))) if total > pt => {
+                self.cpu_prev = Some((busy, total));
+                (busy.saturating_sub(pb)) as f64 / (total - pt) as f64 * 100.0
+            }
+            (Ok(now), _) => {
+                self.cpu_prev = Some(now);
+                0.0
+            }
+            _ => 0.0,
+        };
+
+        let doms = c
+            .list_all_domains(0)
+            .map_err(|e| err("listing domains", e))?;
+        let mut domains = Vec::with_capacity(doms.len());
+        let mut running: Vec<Domain> = Vec::new();
+        let now = Instant::now();
+        for d in doms {
+            let Ok(name) = d.name() else { continue };
+            let Ok((state, reason)) = ffi::state(&d) else {
+                continue;
+            };
+            let Ok(dinfo) = d.info() else { continue };
+            let parsed = d
+                .xml_desc(0)
+                .ok()
+                .and_then(|x| xml::parse_domain(&x).ok())
+                .unwrap_or_default();
+            let active = matches!(state, sys::VIR_DOMAIN_RUNNING | sys::VIR_DOMAIN_PAUSED);
+            let vm_state = match state {
+                sys::VIR_DOMAIN_RUNNING => VmState::Running,
+                sys::VIR_DOMAIN_PAUSED => VmState::Paused,
+                _ => VmState::Stopped,
+            };
+            let incoming = state == sys::VIR_DOMAIN_PAUSED
+                && (reason == sys::VIR_DOMAIN_PAUSED_MIGRATION as i32
+                    || reason == sys::VIR_DOMAIN_PAUSED_POSTCOPY as i32);
+            let migrating_out = active
+                && !incoming
+                && ffi::job_stats(&d, false).is_ok_and(|j| {
+                    j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32
+                        && j.operation == Some(sys::VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT as i32)
+                });
+            let cpu_pct = match self.dom_prev.insert(name.clone(), (dinfo.cpu_time, now)) {
+                Some((prev, at)) if dinfo.cpu_time >= prev && now > at => {
+                    let secs = (now - at).as_secs_f64() * dinfo.nr_virt_cpu.max(1) as f64;
+                    ((dinfo.cpu_time - prev) as f64 / 1e9 / secs * 100.0).clamp(0.0, 100.0)
+                }
+                _ => 0.0,
+            };
+            let disks = parsed
+                .disks
+                .iter()
+                .map(|dk| {
+                    let size = if active {
+                        d.block_info(&dk.target, 0).map_or(0, |b| b.capacity)
+                    } else {
+                        0
+                    };
+                    (dk.clone(), size)
+                })
+                .collect();
+            if vm_state == VmState::Running {
+                running.push(d.clone());
+            }
+            domains.push(DomainData {
+                name,
+                state: vm_state,
+                incoming,
+                migrating_out,
+                vcpus: dinfo.nr_virt_cpu,
+                memory: dinfo.max_mem * 1024,
+                cpu_pct,
+                disks,
+                cpu_model: parsed.cpu_model,
+                dirty_bps: None,
+            });
+        }
+        // Dirty rates: read the last measurement, start the next one.
+        for (name, bps) in ffi::dirty_rates(&running) {
+            self.dirty.insert(name, bps);
+        }
+        for d in &running {
+            let _ = ffi::start_dirty_rate_calc(d, 1);
+        }
+        for d in domains.iter_mut() {
+            d.dirty_bps = self.dirty.get(&d.name).copied();
+        }
+
+        let mut pools = Vec::new();
+        for p in c
+            .list_all_storage_pools(0)
+            .map_err(|e| err("listing storage pools", e))?
+        {
+            let Ok(name) = p.name() else { continue };
+            let parsed = p
+                .xml_desc(0)
+                .ok()
+                .and_then(|x| xml::parse_pool(&x).ok())
+                .unwrap_or_default();
+            let active = p.is_active().unwrap_or(false);
+            let (capacity, allocation) = p.info().map_or((0, 0), |i| (i.capacity, i.allocation));
+            pools.push(PoolData {
+                name,
+                active,
+                kind: parsed.kind,
+                source: parsed.source,
+                target: parsed.target,
+                capacity,
+                allocation,
+            });
+        }
+        Ok(NodeData {
+            hostname,
+            cpus: info.cpus,
+            mem_total: info.memory * 1024,
+            mem_free,
+            cpu_model,
+            cpu_used_pct,
+            domains,
+            pools,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NodeSpec;
+
+    #[test]
+    fn names_and_migration_hosts_from_uris() {
+        let s = NodeSpec {
+            name: None,
+            uri: "qemu+ssh://root@hv1.example/system".into(),
+            migrate_host: None,
+        };
+        assert_eq!(s.fallback_name(), "hv1.example");
+        assert_eq!(s.migrate_host(), None);
+        let s = NodeSpec {
+            name: None,
+            uri: "qemu+unix:///system?socket=/x/sock".into(),
+            migrate_host: None,
+        };
+        assert_eq!(s.migrate_host().as_deref(), Some("127.0.0.1"));
+        let s = NodeSpec {
+            name: Some("a".into()),
+            uri: "qemu:///system".into(),
+            migrate_host: Some("10.0.0.5".into()),
+        };
+        assert_eq!(
+            (s.fallback_name().as_str(), s.migrate_host().as_deref()),
+            ("a", Some("10.0.0.5"))
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The few facts vmshift reads from libvirt's XML: a domain's disks and CPU
+//! model, a pool's type, source and target, the host's CPU model.
+
+use roxmltree::{Document, Node};
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DomainXml {
+    pub disks: Vec<DiskXml>,
+    /// Named CPU model, `host-model`/`host-passthrough`, or empty.
+    pub cpu_model: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskXml {
+    /// Target device name (vda...).
+    pub target: String,
+    /// Where it lives: a file/device path, `pool/volume`, or a network name.
+    pub source: DiskSource,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DiskSource {
+    Path(String),
+    PoolVolume { pool: String, volume: String },
+    Network { protocol: String, name: String },
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PoolXml {
+    pub kind: String,
+    /// Identity of the backing storage for pools that can be shared:
+    /// host + dir/device/name. Empty for plain dir pools.
+    pub source: String,
+    pub target: String,
+}
+
+fn child<'a>(n: Node<'a, 'a>, name: &str) -> Option<Node<'a, 'a>> {
+    n.children().find(|c| c.has_tag_name(name))
+}
+
+pub fn parse_domain(xml: &str) -> Result<DomainXml, String> {
+    let doc = Document::parse(xml).map_err(|e| format!("cannot read domain XML: {e}"))?;
+    let root = doc.root_element();
+    let mut out = DomainXml::default();
+    if let Some(cpu) = child(root, "cpu") {
+        out.cpu_model = match cpu.attribute("mode") {
+            Some(m @ ("host-model" | "host-passthrough" | "maximum")) => m.to_string(),
+            _ => child(cpu, "model")
+                .and_then(|m| m.text())
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+        };
+    }
+    if let Some(devices) = child(root, "devices") {
+        for disk in devices.children().filter(|c| c.has_tag_name("disk")) {
+            if !matches!(disk.attribute("device"), None | Some("disk") | Some("lun")) {
+                continue;
+            }
+            let target = child(disk, "target")
+                .and_then(|t| t.attribute("dev"))
+                .unwrap_or("")
+                .to_string();
+            let source = match child(disk, "source") {
+                Some(s) => {
+                    if let Some(p) = s
+                        .attribute("file")
+                        .or(s.attribute("dev"))
+                        .or(s.attribute("dir"))
+                    {
+                        DiskSource::Path(p.to_string())
+                    } else if let (Some(pool), Some(volume)) =
+                        (s.attribute("pool"), s.attribute("volume"))
+                    {
+                        DiskSource::PoolVolume {
+                            pool: pool.into(),
+                            volume: volume.into(),
+                        }
+                    } else if let Some(name) = s.attribute("name") {
+                        DiskSource::Network {
+                            protocol: s.attribute("protocol").unwrap_or("").into(),
+                            name: name.into(),
+                        }
+                    } else {
+                        DiskSource::None
+                    }
+                }
+                None => DiskSource::None,
+            };
+            out.disks.push(DiskXml {
+                target,
+                source,
+                readonly: child(disk, "readonly").is_some(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn parse_pool(xml: &str) -> Result<PoolXml, String> {
+    let doc = Document::parse(xml).map_err(|e| format!("cannot read pool XML: {e}"))?;
+    let root = doc.root_element();
+    let kind = root.attribute("type").unwrap_or("").to_string();
+    let target = child(root, "target")
+        .and_then(|t| child(t, "path"))
+        .and_then(|p| p.text())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let mut parts = Vec::new();
+    if let Some(src) = child(root, "source") {
+        for h in src.children().filter(|c| c.has_tag_name("host")) {
+            parts.push(format!("host={}", h.attribute("name").unwrap_or("")));
+        }
+        for tag in ["dir", "device", "adapter"] {
+            for d in src.children().filter(|c| c.has_tag_name(tag)) {
+                parts.push(format!(
+                    "{tag}={}",
+                    d.attribute("path").or(d.attribute("name")).unwrap_or("")
+                ));
+            }
+        }
+        if let Some(n) = child(src, "name").and_then(|n| n.text()) {
+            parts.push(format!("name={}", n.trim()));
+        }
+    }
+    Ok(PoolXml {
+        kind,
+        source: parts.join(","),
+        target,
+    })
+}
+
+/// The host CPU model from the capabilities XML.
+pub fn host_cpu_model(caps: &str) -> String {
+    Document::parse(caps)
+        .ok()
+        .and_then(|doc| {
+            let host = child(doc.root_element(), "host")?;
+            let cpu = child(host, "cpu")?;
+            child(cpu, "model")?.text().map(|t| t.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_disks_and_cpu() {
+        let d = parse_domain(
+            "<domain><cpu mode='custom'><model fallback='allow'>qemu64</model></cpu><devices>\
+             <disk type='file' device='disk'><source file='/s/a.img'/><target dev='vda'/><readonly/></disk>\
+             <disk type='volume' device='disk'><source pool='p' volume='v'/><target dev='vdb'/></disk>\
+             <disk type='network' device='disk'><source protocol='rbd' name='pool/img'/><target dev='vdc'/></disk>\
+             <disk type='file' device='cdrom'><target dev='hdc'/></disk></devices></domain>",
+        )
+        .unwrap();
+        assert_eq!(d.cpu_model, "qemu64");
+        assert_eq!(d.disks.len(), 3, "the cdrom is no disk");
+        assert_eq!(d.disks[0].source, DiskSource::Path("/s/a.img".into()));
+        assert!(d.disks[0].readonly);
+        assert_eq!(
+            d.disks[1].source,
+            DiskSource::PoolVolume {
+                pool: "p".into(),
+                volume: "v".into()
+            }
+        );
+        assert_eq!(
+            d.disks[2].source,
+            DiskSource::Network {
+                protocol: "rbd".into(),
+                name: "pool/img".into()
+            }
+        );
+        let d = parse_domain("<domain><cpu mode='host-passthrough'/></domain>").unwrap();
+        assert_eq!(d.cpu_model, "host-passthrough");
+    }
+
+    #[test]
+    fn pools_and_capabilities() {
+        let p = parse_pool("<pool type='netfs'><name>n</name><source><host name='nas'/><dir path='/export'/></source><target><path>/mnt/n</path></target></pool>").unwrap();
+        assert_eq!(
+            (p.kind.as_str(), p.source.as_str(), p.target.as_str()),
+            ("netfs", "host=nas,dir=/export", "/mnt/n")
+        );
+        let p = parse_pool(
+            "<pool type='dir'><name>d</name><target><path>/srv/x</path></target></pool>",
+        )
+        .unwrap();
+        assert_eq!((p.source.as_str(), p.target.as_str()), ("", "/srv/x"));
+        assert_eq!(
+            host_cpu_model(
+                "<capabilities><host><cpu><arch>x86_64</arch><model>Skylake-Client</model></cpu></host></capabilities>"
+            ),
+            "Skylake-Client"
+        );
+        assert!(parse_pool("<pool").is_err());
+    }
+}
