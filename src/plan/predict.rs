@@ -208,7 +208,13 @@ fn run(input: &PredictInput) -> Prediction {
         if input.auto_converge {
             p.throttle_pct = rules::next_throttle(p.throttle_pct, dirtied, to_send);
         }
-        if rules::stalled(&dirty_history, p.throttle_pct, input.auto_converge) {
+        let switchover = b * input.max_downtime_ms as f64 / 1000.0;
+        if rules::stalled(
+            &dirty_history,
+            p.throttle_pct,
+            input.auto_converge,
+            switchover,
+        ) {
             p.stalls = true;
             if input.postcopy == PostcopyMode::Auto || input.on_stall == OnStall::Postcopy {
                 postcopy_now(&mut p, dirtied, total);

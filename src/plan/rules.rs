@@ -47,12 +47,25 @@ pub fn next_throttle(current_pct: u32, dirtied: f64, sent: f64) -> u32 {
 
 /// Whether pre-copy has stalled, from the dirty bytes left after each round
 /// so far. With auto-converge, a stall is only declared once the throttle
-/// is at its maximum.
-pub fn stalled(dirty_after_rounds: &[f64], throttle_pct: u32, auto_converge: bool) -> bool {
+/// is at its maximum. Rounds that hover within twice `switchover_bytes`
+/// (what the downtime limit lets through) are close enough for QEMU's own
+/// bandwidth estimate to let them through: no stall yet.
+pub fn stalled(
+    dirty_after_rounds: &[f64],
+    throttle_pct: u32,
+    auto_converge: bool,
+    switchover_bytes: f64,
+) -> bool {
     if dirty_after_rounds.len() >= MAX_ROUNDS {
         return true;
     }
     if auto_converge && throttle_pct < THROTTLE_MAX_PCT {
+        return false;
+    }
+    if dirty_after_rounds
+        .last()
+        .is_some_and(|&d| d <= 2.0 * switchover_bytes)
+    {
         return false;
     }
     let n = dirty_after_rounds.len();
@@ -86,12 +99,14 @@ mod tests {
 
     #[test]
     fn stall_needs_consecutive_rounds_that_do_not_shrink() {
-        assert!(!stalled(&[100.0, 100.0], 0, false));
-        assert!(stalled(&[100.0, 100.0, 95.0], 0, false));
-        assert!(!stalled(&[100.0, 50.0, 49.0], 0, false));
+        assert!(!stalled(&[100.0, 100.0], 0, false, 10.0));
+        assert!(stalled(&[100.0, 100.0, 95.0], 0, false, 10.0));
+        assert!(!stalled(&[100.0, 50.0, 49.0], 0, false, 10.0));
         // Auto-converge still has room to throttle: not stalled yet.
-        assert!(!stalled(&[100.0, 100.0, 100.0], 40, true));
-        assert!(stalled(&[100.0, 100.0, 100.0], 99, true));
-        assert!(stalled(&[1.0; MAX_ROUNDS], 0, false));
+        assert!(!stalled(&[100.0, 100.0, 100.0], 40, true, 10.0));
+        assert!(stalled(&[100.0, 100.0, 100.0], 99, true, 10.0));
+        // Hovering just above the switchover amount is not a stall.
+        assert!(!stalled(&[100.0, 100.0, 100.0], 0, false, 60.0));
+        assert!(stalled(&[1.0; MAX_ROUNDS], 0, false, 10.0));
     }
 }

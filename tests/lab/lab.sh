@@ -6,6 +6,7 @@
 # nodes, a local pool on each, and three guests built here: a tiny multiboot
 # kernel that dirties memory at a set rate (idle, moderate, fast).
 #
+#   tests/lab/lab.sh install  install the Debian packages the lab and the libvirt build need
 #   tests/lab/lab.sh up       install what is missing, start both nodes and the guests (idempotent)
 #   tests/lab/lab.sh down     stop guests and daemons
 #   tests/lab/lab.sh status   what runs, and the URIs to use
@@ -228,7 +229,12 @@ start_guest() {
   local g=$1 spec node pages region pool disk
   spec="${GUEST_SPEC[$g]}"
   read -r node pages region pool <<<"$spec"
-  [[ -n "$(where "$g")" ]] && return 0
+  local cur
+  cur="$(where "$g")"
+  # Running with the wanted dirtying settings: leave it be.
+  if [[ -n $cur ]] && [[ "$(v "$cur" dumpxml "$g" 2>/dev/null)" == *"<cmdline>pages=$pages region=$region</cmdline>"* ]]; then
+    return 0
+  fi
   local pool_dir
   if [[ $pool == shared ]]; then pool_dir="$LAB/shared"; else pool_dir="$(node_dir "$node")/local"; fi
   disk="$pool_dir/$g.img"
@@ -264,18 +270,23 @@ up() {
   status
 }
 
+# Every guest running on its start node with its settings (restarting what differs).
 reset() {
-  local g spec node cur
+  local g node cur n
+  for n in "${NODES[@]}"; do
+    node_answers "$n" || start_node "$n"
+  done
   for g in "${GUESTS[@]}"; do
     read -r node _ <<<"${GUEST_SPEC[$g]}"
     cur="$(where "$g")"
-    if [[ $cur != "$node" ]]; then
-      for n in "${NODES[@]}"; do
+    for n in "${NODES[@]}"; do
+      # Leftovers: the paused incoming side of a broken migration, or the
+      # guest away from its start node.
+      if [[ $cur != "$node" || $n != "$node" ]]; then
         v "$n" destroy "$g" >/dev/null 2>&1 || true
         v "$n" undefine "$g" >/dev/null 2>&1 || true
-      done
-    fi
-    node_answers a && node_answers b || die "a node is down; run up first"
+      fi
+    done
     start_guest "$g"
   done
 }
@@ -311,6 +322,7 @@ env_exports() {
 }
 
 case "${1:-}" in
+  install) install_packages ;;
   up) up ;;
   down) down ;;
   status) status ;;
@@ -318,5 +330,6 @@ case "${1:-}" in
   reset) reset ;;
   stop-node) stop_node "${2:?node}" ;;
   start-node) start_node "${2:?node}" ;;
-  *) echo "usage: $0 up|down|status|env|reset|stop-node N|start-node N" >&2; exit 2 ;;
+  kill-node) pid="$(daemon_pid "${2:?node}" || true)"; [[ -n $pid ]] && kill -KILL "$pid"; rm -f "$(node_dir "$2")/daemon.pid" ;;
+  *) echo "usage: $0 install|up|down|status|env|reset|stop-node N|start-node N|kill-node N" >&2; exit 2 ;;
 esac

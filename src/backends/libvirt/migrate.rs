@@ -286,7 +286,9 @@ impl Entry {
         }
         v.bandwidth_bps = bw;
         v.throttle_pct = throttle;
-        v.transferred_bytes = j.data_processed.unwrap_or(processed);
+        v.transferred_bytes = v
+            .transferred_bytes
+            .max(j.data_processed.unwrap_or(processed));
         v.storage_bytes = v.storage_bytes.max(j.disk_total.unwrap_or(0));
         v.expected_downtime_ms = match j.downtime {
             Some(d) if d > 0 => d as f64,
@@ -660,7 +662,12 @@ fn policy(e: &mut Entry, dom: &Domain) {
         return;
     }
     let history: Vec<f64> = e.view.rounds.iter().map(|r| r.bytes_dirty as f64).collect();
-    if !rules::stalled(&history, e.view.throttle_pct, o.auto_converge) {
+    let bw = o
+        .bandwidth_bps
+        .map_or(e.view.bandwidth_bps as f64, |b| b as f64)
+        .max(1.0);
+    let switchover = bw * o.max_downtime_ms as f64 / 1000.0;
+    if !rules::stalled(&history, e.view.throttle_pct, o.auto_converge, switchover) {
         return;
     }
     e.view.stalled = true;

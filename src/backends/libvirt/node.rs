@@ -126,6 +126,7 @@ impl NodeHandle {
             cpu_prev: None,
             dom_prev: HashMap::new(),
             dirty: HashMap::new(),
+            disk_sizes: HashMap::new(),
         };
         thread::Builder::new()
             .name(format!("libvirt-{}", spec.fallback_name()))
@@ -180,6 +181,8 @@ struct Worker {
     cpu_prev: Option<(u64, u64)>,
     dom_prev: HashMap<String, (u64, Instant)>,
     dirty: HashMap<String, u64>,
+    /// Disk capacities per domain and target, from the last quiet poll.
+    disk_sizes: HashMap<String, HashMap<String, u64>>,
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -320,9 +323,19 @@ impl Worker {
             let incoming = state == sys::VIR_DOMAIN_PAUSED
                 && (reason == sys::VIR_DOMAIN_PAUSED_MIGRATION as i32
                     || reason == sys::VIR_DOMAIN_PAUSED_POSTCOPY as i32);
-            let migrating_out = active
-                && !incoming
-                && ffi::job_stats(&d, false).is_ok_and(|j| {
+            // Any job (a migration in or out, a dirty-rate measurement...)
+            // makes job-locked calls wait; an unreadable job counts as busy.
+            let job = if active {
+                ffi::job_stats(&d, false).ok()
+            } else {
+                None
+            };
+            let busy = active
+                && job
+                    .as_ref()
+                    .is_none_or(|j| j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32);
+            let migrating_out = !incoming
+                && job.as_ref().is_some_and(|j| {
                     j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32
                         && j.operation == Some(sys::VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT as i32)
                 });
@@ -333,19 +346,26 @@ impl Worker {
                 }
                 _ => 0.0,
             };
+            // Calls that need the domain's job lock wait behind a running
+            // migration (up to 30 s): make them only on a quiet domain, and
+            // reuse what was learnt before otherwise.
+            let quiet = state == sys::VIR_DOMAIN_RUNNING && !busy;
+            let known = self.disk_sizes.entry(name.clone()).or_default();
             let disks = parsed
                 .disks
                 .iter()
                 .map(|dk| {
-                    let size = if active {
-                        d.block_info(&dk.target, 0).map_or(0, |b| b.capacity)
+                    let size = if quiet {
+                        let s = d.block_info(&dk.target, 0).map_or(0, |b| b.capacity);
+                        known.insert(dk.target.clone(), s);
+                        s
                     } else {
-                        0
+                        known.get(&dk.target).copied().unwrap_or(0)
                     };
                     (dk.clone(), size)
                 })
                 .collect();
-            if vm_state == VmState::Running {
+            if quiet {
                 running.push(d.clone());
             }
             domains.push(DomainData {

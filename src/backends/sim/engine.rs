@@ -287,10 +287,12 @@ impl SimMigration {
             self.switch_to_postcopy();
             return;
         }
+        let switchover = bw * self.view.options.max_downtime_ms as f64 / 1000.0;
         if rules::stalled(
             &self.dirty_history,
             self.view.throttle_pct,
             self.view.options.auto_converge,
+            switchover,
         ) {
             self.view.stalled = true;
             let policy = if self.view.options.postcopy == PostcopyMode::Auto {

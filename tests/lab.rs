@@ -1,0 +1,564 @@
+//! vmshift against the real two-node libvirt + QEMU lab (tests/lab/lab.sh).
+//! Needs root and the lab's packages; `VMSHIFT_LAB=skip` skips these tests
+//! (loudly). They run one at a time: the two nodes share two cores.
+#![cfg(feature = "libvirt")]
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec};
+use vmshift::cluster::{
+    Backend, MIB, MigrationOptions, MigrationRequest, NodeState, Outcome, PostcopyMode,
+};
+
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab.sh");
+const A: &str = "vmshift-lab-a";
+const B: &str = "vmshift-lab-b";
+
+struct Lab {
+    uri_a: String,
+    uri_b: String,
+    dir: String,
+    _serial: MutexGuard<'static, ()>,
+}
+
+/// The lab, up and reset (guests on their start nodes); `None` to skip.
+fn lab() -> Option<Lab> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    static UP: OnceLock<Result<(), String>> = OnceLock::new();
+    if std::env::var("VMSHIFT_LAB").as_deref() == Ok("skip") {
+        eprintln!(
+            "\n*** VMSHIFT_LAB=skip: SKIPPING the libvirt lab test — nothing was checked against real libvirt ***\n"
+        );
+        return None;
+    }
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let up = UP.get_or_init(|| run_lab(&["up"]).map(|_| ()));
+    if let Err(e) = up {
+        panic!("the lab did not come up (set VMSHIFT_LAB=skip to skip lab tests): {e}");
+    }
+    run_lab(&["reset"]).expect("lab reset");
+    let env = run_lab(&["env"]).expect("lab env");
+    let get = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {k}='")))
+            .map(|v| v.trim_end_matches('\'').to_string())
+            .unwrap_or_else(|| panic!("{k} in lab env"))
+    };
+    Some(Lab {
+        uri_a: get("VMSHIFT_LAB_URI_A"),
+        uri_b: get("VMSHIFT_LAB_URI_B"),
+        dir: get("VMSHIFT_LAB_DIR"),
+        _serial: guard,
+    })
+}
+
+fn run_lab(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("bash")
+        .arg(LAB)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "lab {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+impl Lab {
+    fn vmshift(&self, args: &[&str]) -> Output {
+        let state = std::env::temp_dir().join(format!("vmshift-lab-state-{}", std::process::id()));
+        Command::new(env!("CARGO_BIN_EXE_vmshift"))
+            .args(args)
+            .args(["--connect", &self.uri_a, "--connect", &self.uri_b])
+            .env("VMSHIFT_CONFIG", "")
+            .env("VMSHIFT_STATE_DIR", state)
+            .output()
+            .unwrap()
+    }
+
+    fn virsh(&self, uri: &str, args: &[&str]) -> String {
+        let out = Command::new("virsh")
+            .args(["-q", "-c", uri])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn backend(&self) -> LibvirtCluster {
+        LibvirtCluster::connect(LibvirtConfig {
+            cluster: "lab".into(),
+            nodes: [&self.uri_a, &self.uri_b]
+                .iter()
+                .map(|u| NodeSpec {
+                    name: None,
+                    uri: u.to_string(),
+                    migrate_host: None,
+                })
+                .collect(),
+            shared: Vec::new(),
+            timeout: Duration::from_secs(3),
+        })
+        .unwrap()
+    }
+
+    /// Where the guest runs now, according to libvirt.
+    fn runs_on(&self, vm: &str) -> Option<&'static str> {
+        if self.virsh(&self.uri_a, &["domstate", vm]).trim() == "running" {
+            Some(A)
+        } else if self.virsh(&self.uri_b, &["domstate", vm]).trim() == "running" {
+            Some(B)
+        } else {
+            None
+        }
+    }
+
+    /// The guest's last reported second on its serial port.
+    fn serial_seconds(&self, vm: &str) -> u64 {
+        let text =
+            std::fs::read_to_string(format!("{}/guests/{vm}.serial", self.dir)).unwrap_or_default();
+        text.lines()
+            .rev()
+            .find_map(|l| {
+                l.strip_prefix("t=")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    }
+
+    fn wait_serial_past(&self, vm: &str, past: u64) {
+        let t0 = Instant::now();
+        while self.serial_seconds(vm) <= past {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{vm} stopped reporting progress (last t={past})"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `virsh domjobinfo --completed` on `uri`: (iterations, downtime ms).
+    fn completed_job(&self, uri: &str, vm: &str) -> (u64, u64) {
+        let info = self.virsh(uri, &["domjobinfo", vm, "--completed"]);
+        let field = |name: &str| {
+            info.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split(':').nth(1))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in domjobinfo:\n{info}"))
+        };
+        (field("Iteration"), field("Total downtime"))
+    }
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn status_shows_both_nodes_pools_and_every_guest() {
+    let Some(lab) = lab() else { return };
+    let o = lab.vmshift(&["status", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let nodes: Vec<&str> = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, [A, B]);
+    assert!(
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "up")
+    );
+    let vol = |name: &str| {
+        v["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("volume {name}: {v}"))
+    };
+    assert_eq!(vol("shared")["kind"], "cluster-shared");
+    assert_eq!(vol("shared")["reachable_from"], serde_json::json!([A, B]));
+    assert_eq!(vol("local-a")["kind"], "local");
+    assert_eq!(vol("local-a")["reachable_from"], serde_json::json!([A]));
+    assert_eq!(vol("local-b")["reachable_from"], serde_json::json!([B]));
+    let vm = |name: &str| {
+        v["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("vm {name}"))
+    };
+    assert_eq!(
+        (
+            vm("idle")["node"].as_str(),
+            vm("idle")["disks"][0]["volume"].as_str()
+        ),
+        (Some(A), Some("local-a"))
+    );
+    assert_eq!(
+        (
+            vm("moderate")["node"].as_str(),
+            vm("moderate")["disks"][0]["volume"].as_str()
+        ),
+        (Some(A), Some("shared"))
+    );
+    assert_eq!(vm("fast")["node"].as_str(), Some(B));
+    assert_eq!(vm("moderate")["memory"], 256 * MIB);
+}
+
+#[test]
+fn migrate_moderate_there_and_back_with_libvirts_rounds_and_downtime() {
+    let Some(lab) = lab() else { return };
+    for (to, dest_uri) in [(B, lab.uri_b.clone()), (A, lab.uri_a.clone())] {
+        let before = lab.serial_seconds("moderate");
+        let o = lab.vmshift(&["migrate", "moderate", to, "--bandwidth", "40", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let lines = json_lines(&o);
+        let rounds = lines.iter().filter(|l| l["event"] == "round").count() as u64;
+        let done = lines.last().unwrap();
+        assert_eq!(done["outcome"]["result"], "completed", "{}", text(&o));
+        let (iterations, downtime) = lab.completed_job(&dest_uri, "moderate");
+        assert!(iterations >= 2, "libvirt iterations {iterations}");
+        assert_eq!(
+            rounds,
+            iterations,
+            "a round per libvirt iteration:\n{}",
+            text(&o)
+        );
+        assert_eq!(
+            done["actual_downtime_ms"].as_f64().unwrap() as u64,
+            downtime
+        );
+        assert_eq!(lab.runs_on("moderate"), Some(to));
+        // It keeps running there: its serial progress goes on.
+        let after = lab.serial_seconds("moderate");
+        assert!(after >= before);
+        lab.wait_serial_past("moderate", after);
+    }
+}
+
+#[test]
+fn the_fast_guest_does_not_converge_stalls_and_completes_with_postcopy() {
+    let Some(lab) = lab() else { return };
+    // Let the dirty-rate measurement run once so the prediction has a rate.
+    let _ = lab.vmshift(&["status"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = lab.vmshift(&["migrate", "fast", A, "--bandwidth", "20", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("will not converge"), "{}", text(&o));
+
+    let o = lab.vmshift(&[
+        "migrate",
+        "fast",
+        A,
+        "--bandwidth",
+        "20",
+        "--on-stall",
+        "abort",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let lines = json_lines(&o);
+    assert!(
+        lines.iter().any(|l| l["event"] == "stalled"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(lines.last().unwrap()["outcome"]["result"], "aborted");
+    assert_eq!(lab.runs_on("fast"), Some(B), "still on its source");
+
+    let o = lab.vmshift(&[
+        "migrate",
+        "fast",
+        A,
+        "--bandwidth",
+        "20",
+        "--postcopy",
+        "auto",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let done = json_lines(&o).pop().unwrap();
+    assert_eq!(done["outcome"]["result"], "completed");
+    assert_eq!(done["postcopy"], true, "{}", text(&o));
+    assert_eq!(lab.runs_on("fast"), Some(A));
+    lab.wait_serial_past("fast", lab.serial_seconds("fast"));
+}
+
+/// Starts a slow migration through the library and waits for its first round.
+fn start_slow(backend: &mut LibvirtCluster, vm: &str, to: &str) -> u64 {
+    backend.snapshot().unwrap();
+    let id = backend
+        .start_migration(&MigrationRequest {
+            vm: vm.into(),
+            to: to.into(),
+            options: MigrationOptions {
+                bandwidth_bps: Some(2 * MIB),
+                on_stall: vmshift::cluster::OnStall::Wait,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    let t0 = Instant::now();
+    while backend.migration(id).unwrap().rounds.is_empty()
+        && backend.migration(id).unwrap().current_round_sent < MIB
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the migration never got going: {:?}",
+            backend.migration(id)
+        );
+        backend.wait(Duration::from_millis(200));
+    }
+    id
+}
+
+fn wait_outcome(backend: &mut LibvirtCluster, id: u64) -> Outcome {
+    let t0 = Instant::now();
+    loop {
+        if let Some(o) = backend.migration(id).unwrap().outcome {
+            return o;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no outcome: {:?}",
+            backend.migration(id)
+        );
+        backend.wait(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn abort_mid_migration_keeps_the_guest_on_its_source() {
+    let Some(lab) = lab() else { return };
+    let mut b = lab.backend();
+    let id = start_slow(&mut b, "moderate", B);
+    b.abort(id).unwrap();
+    let Outcome::Aborted { reason } = wait_outcome(&mut b, id) else {
+        panic!("{:?}", b.migration(id))
+    };
+    assert!(reason.contains("aborted by the operator"), "{reason}");
+    assert_eq!(lab.runs_on("moderate"), Some(A));
+    lab.wait_serial_past("moderate", lab.serial_seconds("moderate"));
+}
+
+#[test]
+fn destination_daemon_killed_mid_migration_fails_with_libvirts_reason() {
+    let Some(lab) = lab() else { return };
+    let mut b = lab.backend();
+    let id = start_slow(&mut b, "moderate", B);
+    run_lab(&["kill-node", "b"]).unwrap();
+    let outcome = wait_outcome(&mut b, id);
+    let Outcome::Failed { reason } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        reason.contains("keeps running on vmshift-lab-a"),
+        "{reason}"
+    );
+    assert!(
+        reason.len() > "; moderate keeps running on vmshift-lab-a".len() + 5,
+        "libvirt's own words are there: {reason}"
+    );
+    assert_eq!(lab.runs_on("moderate"), Some(A));
+    lab.wait_serial_past("moderate", lab.serial_seconds("moderate"));
+    run_lab(&["start-node", "b"]).unwrap();
+}
+
+#[test]
+fn a_stopped_node_is_unreachable_within_the_timeout_and_comes_back() {
+    let Some(lab) = lab() else { return };
+    let mut b = lab.backend();
+    assert_eq!(b.snapshot().unwrap().nodes_up(), 2);
+    // Hung: the daemon stops answering but keeps its socket.
+    let pid = std::fs::read_to_string(format!("{}/nodes/b/daemon.pid", lab.dir)).unwrap();
+    let pid = pid.trim();
+    Command::new("kill").args(["-STOP", pid]).status().unwrap();
+    let t0 = Instant::now();
+    let s = b.snapshot().unwrap();
+    let took = t0.elapsed();
+    Command::new("kill").args(["-CONT", pid]).status().unwrap();
+    let nb = s.node(B).unwrap();
+    assert_eq!(nb.state, NodeState::Unreachable, "{nb:?}");
+    assert!(
+        nb.error.as_ref().unwrap().contains("did not answer"),
+        "{nb:?}"
+    );
+    assert_eq!(
+        s.node(A).unwrap().state,
+        NodeState::Up,
+        "the other node is still shown"
+    );
+    assert!(
+        took < Duration::from_secs(6),
+        "the timeout bounds the wait: {took:?}"
+    );
+
+    // Stopped: connection refused.
+    run_lab(&["stop-node", "b"]).unwrap();
+    let o = lab.vmshift(&["status", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(
+        nodes.iter().find(|n| n["name"] == A).unwrap()["state"],
+        "up"
+    );
+    let down = nodes
+        .iter()
+        .find(|n| n["state"] == "unreachable")
+        .expect("b unreachable");
+    assert!(
+        down["error"].as_str().unwrap().contains("cannot connect"),
+        "{down}"
+    );
+    run_lab(&["start-node", "b"]).unwrap();
+    let t0 = Instant::now();
+    while b.snapshot().map_or(0, |s| s.nodes_up()) < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "node b never came back"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_migration_started_with_virsh_is_followed_live() {
+    let Some(lab) = lab() else { return };
+    let mut b = lab.backend();
+    b.snapshot().unwrap();
+    let mut virsh = Command::new("virsh")
+        .args([
+            "-c",
+            &lab.uri_a,
+            "migrate",
+            "--live",
+            "--p2p",
+            "--persistent",
+            "--undefinesource",
+            "--bandwidth",
+            "3",
+        ])
+        .args([
+            "moderate",
+            &lab.uri_b,
+            "tcp://127.0.0.1",
+            "--listen-address",
+            "127.0.0.1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let id = loop {
+        let s = b.snapshot().unwrap();
+        if let Some(m) = s.migrations.iter().find(|m| m.vm == "moderate") {
+            break m.id;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "vmshift never saw virsh's migration"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let m = b.migration(id).unwrap();
+    assert_eq!((m.from.as_str(), m.to.as_str()), (A, B));
+    // Live: rounds appear while it runs.
+    while b.migration(id).unwrap().rounds.is_empty() && b.migration(id).unwrap().outcome.is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(90), "no round seen");
+        b.wait(Duration::from_millis(200));
+    }
+    assert_eq!(wait_outcome(&mut b, id), Outcome::Completed);
+    assert!(virsh.wait().unwrap().success());
+    assert_eq!(lab.runs_on("moderate"), Some(B));
+    assert!(!b.migration(id).unwrap().rounds.is_empty());
+}
+
+#[test]
+fn postcopy_now_through_the_library() {
+    let Some(lab) = lab() else { return };
+    let mut b = lab.backend();
+    b.snapshot().unwrap();
+    let id = b
+        .start_migration(&MigrationRequest {
+            vm: "fast".into(),
+            to: A.into(),
+            options: MigrationOptions {
+                bandwidth_bps: Some(20 * MIB),
+                postcopy: PostcopyMode::Now,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    assert_eq!(wait_outcome(&mut b, id), Outcome::Completed);
+    let m = b.migration(id).unwrap();
+    assert!(m.postcopy_active, "{m:?}");
+    assert_eq!(lab.runs_on("fast"), Some(A));
+}
+
+#[test]
+fn the_tui_moves_a_real_guest() {
+    let Some(lab) = lab() else { return };
+    let state = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "env VMSHIFT_CONFIG= VMSHIFT_STATE_DIR={} {} --connect '{}' --connect '{}'; echo VMSHIFT-EXIT=$?; sleep 600",
+        state.path().display(),
+        env!("CARGO_BIN_EXE_vmshift"),
+        lab.uri_a,
+        lab.uri_b
+    );
+    let t = common::tmux::Tmux::start("lab", 120, 40, &cmd);
+    let long = Duration::from_secs(30);
+    t.wait_text("vmshift-lab-b", long);
+    t.keys(&[":"]);
+    t.literal("migrate moderate vmshift-lab-b");
+    t.keys(&["Enter"]);
+    t.wait_text("Move moderate from vmshift-lab-a to vmshift-lab-b?", long);
+    t.keys(&["y"]);
+    let s = t.wait_text("✓ done", long);
+    assert!(s.contains("downtime actual"), "{s}");
+    t.keys(&["1"]);
+    t.wait_for("moderate on b", long, |s| {
+        common::tmux::card_lists(s, "vmshift-lab-b", "moderate")
+    });
+    t.keys(&["q"]);
+    t.wait_text("VMSHIFT-EXIT=0", long);
+    assert_eq!(lab.runs_on("moderate"), Some(B));
+}
