@@ -473,7 +473,7 @@ fn a_migration_started_with_virsh_is_followed_live() {
             "--persistent",
             "--undefinesource",
             "--bandwidth",
-            "3",
+            "40",
         ])
         .args([
             "moderate",
@@ -498,13 +498,19 @@ fn a_migration_started_with_virsh_is_followed_live() {
         );
         std::thread::sleep(Duration::from_millis(300));
     };
-    let m = b.migration(id).unwrap();
-    assert_eq!((m.from.as_str(), m.to.as_str()), (A, B));
-    // Live: rounds appear while it runs.
-    while b.migration(id).unwrap().rounds.is_empty() && b.migration(id).unwrap().outcome.is_none() {
+    // Live: rounds appear while it runs, and the destination is known.
+    while b.migration(id).unwrap().rounds.is_empty() || b.migration(id).unwrap().to == "?" {
+        assert!(
+            b.migration(id).unwrap().outcome.is_none(),
+            "finished before a round was seen: {:?}",
+            b.migration(id)
+        );
         assert!(t0.elapsed() < Duration::from_secs(90), "no round seen");
+        b.snapshot().unwrap();
         b.wait(Duration::from_millis(200));
     }
+    let m = b.migration(id).unwrap();
+    assert_eq!((m.from.as_str(), m.to.as_str()), (A, B));
     assert_eq!(wait_outcome(&mut b, id), Outcome::Completed);
     assert!(virsh.wait().unwrap().success());
     assert_eq!(lab.runs_on("moderate"), Some(B));

@@ -653,7 +653,8 @@ fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: String) {
 /// Post-copy now / on stall, abort on stall (DESIGN §1, the same rules as the simulator).
 fn policy(e: &mut Entry, dom: &Domain) {
     let o = e.view.options.clone();
-    if e.view.postcopy_active || e.postcopy_sent || e.abort_reason.is_some() {
+    // A migration someone else started keeps their settings: only watch it.
+    if e.discovered || e.view.postcopy_active || e.postcopy_sent || e.abort_reason.is_some() {
         return;
     }
     if o.postcopy == PostcopyMode::Now && !e.marks.is_empty() {

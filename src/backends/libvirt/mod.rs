@@ -340,6 +340,22 @@ impl LibvirtCluster {
     /// Outgoing migrations running in the cluster that vmshift does not
     /// follow yet (started by virsh or another vmshift).
     fn discover(&mut self, data: &[(usize, String, NodeData)]) {
+        // The destination of a found migration shows up as a paused
+        // incoming domain, maybe a poll later than the source's job.
+        {
+            let mut t = self.table();
+            for e in t
+                .entries
+                .values_mut()
+                .filter(|e| e.discovered && e.view.to == "?")
+            {
+                if let Some((_, n, _)) = data.iter().find(|(_, n, d)| {
+                    *n != e.view.from && d.domains.iter().any(|x| x.name == e.view.vm && x.incoming)
+                }) {
+                    e.view.to = n.clone();
+                }
+            }
+        }
         let mut found = Vec::new();
         for (i, node, d) in data {
             for dom in d.domains.iter().filter(|d| d.migrating_out) {
