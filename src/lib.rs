@@ -7,6 +7,7 @@ pub mod backends;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod logging;
 pub mod plan;
 pub mod record;
 pub mod tui;

@@ -8,6 +8,10 @@ use vmshift::cli::{self, Cli, CliError, exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _log = match vmshift::logging::init() {
+        Ok(g) => g,
+        Err(e) => return fail(CliError::new(exit::INPUT, e)),
+    };
     let mut cfg = match cli::settings(&cli) {
         Ok(c) => c,
         Err(e) => return fail(e),

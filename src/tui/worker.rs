@@ -106,6 +106,7 @@ fn run(
                     }
                 }
                 Err(e) => {
+                    tracing::warn!(error = %e, "poll failed");
                     backoff = (backoff * 2).min(MAX_BACKOFF).max(poll);
                     next_poll = now + backoff;
                     let _ = out.send(Msg::PollFailed(format!(
@@ -122,6 +123,9 @@ fn run(
                 Ok(m) => {
                     let done = m.is_finished();
                     finished |= done;
+                    if done {
+                        tracing::info!(id = m.id, vm = %m.vm, outcome = ?m.outcome, rounds = m.rounds.len(), downtime_ms = ?m.actual_downtime_ms, "migration finished");
+                    }
                     if done && ours.contains(&m.id) {
                         ours.retain(|x| *x != m.id);
                         let written = recorder.as_ref().map_err(Clone::clone).and_then(|r| {
@@ -152,6 +156,7 @@ fn run(
 fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> Option<MigrationId> {
     let (result, what) = match cmd {
         Cmd::Start(req) => {
+            tracing::info!(vm = %req.vm, to = %req.to, options = ?req.options, "starting a migration");
             return match backend.start_migration(&req) {
                 Ok(id) => {
                     let _ = out.send(Msg::Started { vm: req.vm, id });
@@ -187,6 +192,9 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
         ),
         Cmd::Refresh | Cmd::SetMouse(_) | Cmd::SampleSelf | Cmd::Quit => return None,
     };
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "command failed");
+    }
     let _ = out.send(match result {
         Ok(()) => Msg::CommandDone(what),
         Err(e) => Msg::CommandFailed(e.to_string()),

@@ -50,7 +50,9 @@ install_packages() {
   # qemu-utils of the same version along, downgrading if needed.
   local ver
   ver="$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')"
-  apt-get install -y -qq --no-install-recommends --allow-downgrades "${missing[@]}" "qemu-utils=$ver" >/dev/null
+  local utils="qemu-utils"
+  [[ -n $ver && $ver != "(none)" ]] && utils="qemu-utils=$ver"
+  apt-get install -y -qq --no-install-recommends --allow-downgrades "${missing[@]}" "$utils" >/dev/null
 }
 
 build_guest() {

@@ -518,7 +518,9 @@ fn run_migration(
             e.dom = Some(dom.clone());
         }
     }
+    tracing::info!(%vm, %src_uri, %dst_uri, flags, "migrate_to_uri3");
     let result = dom.migrate_to_uri3(Some(&dst_uri), params, flags);
+    tracing::info!(%vm, result = ?result.as_ref().map_err(libvirt_reason), "migrate_to_uri3 returned");
     let mut t = lock.lock().expect("migration table");
     match result {
         Ok(()) => {

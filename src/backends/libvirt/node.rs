@@ -233,6 +233,7 @@ impl Worker {
         }
         match Connect::open(Some(&self.spec.uri)) {
             Ok(c) => {
+                tracing::info!(uri = %self.spec.uri, "connected");
                 let _ = c.set_keep_alive(5, 3);
                 let name = c.hostname().unwrap_or_else(|_| self.spec.fallback_name());
                 let shown = self.spec.name.clone().unwrap_or(name);
@@ -244,6 +245,7 @@ impl Worker {
                 Ok(())
             }
             Err(e) => {
+                tracing::warn!(uri = %self.spec.uri, error = %e.message(), "cannot connect");
                 self.last_error = format!("cannot connect to {}: {}", self.spec.uri, e.message());
                 self.next_try = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
