@@ -93,7 +93,14 @@ pub fn run(
         ));
     }
     let opts = options(cfg, args);
-    let snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+    let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+    // A real guest's dirty rate must be measured before it can be predicted.
+    if let Some(vm) = snap.vms.iter_mut().find(|v| v.name == args.vm)
+        && let Ok(Some(bps)) = backend.measure_dirty_rate(&args.vm)
+    {
+        vm.workload.dirty_bps = bps;
+        vm.workload.kind = "measured".into();
+    }
     let vm = snap.vm(&args.vm).ok_or_else(|| {
         backend_error(
             &out,

@@ -51,4 +51,9 @@ pub trait Backend: Send {
     /// Lets up to `max` of backend time pass, returning early when something
     /// may have changed. The simulator advances its clock here.
     fn wait(&mut self, max: Duration);
+    /// Measures a VM's memory dirty rate now (bytes/s), where the backend
+    /// has to measure it (libvirt); `None` when it already knows it.
+    fn measure_dirty_rate(&mut self, _vm: &str) -> Result<Option<u64>, BackendError> {
+        Ok(None)
+    }
 }

@@ -570,6 +570,42 @@ impl Backend for LibvirtCluster {
         self.with_entry(id, migrate::start_postcopy)
     }
 
+    fn measure_dirty_rate(&mut self, vm: &str) -> Result<Option<u64>, BackendError> {
+        let snap = match &self.snapshot {
+            Some(s) => s.clone(),
+            None => self.snapshot()?,
+        };
+        let Some(node) = snap.vm(vm).map(|v| v.node.clone()) else {
+            return Ok(None);
+        };
+        let Some(i) = self.node_index(&node) else {
+            return Ok(None);
+        };
+        let uri = self.nodes[i].spec.uri.clone();
+        let fail = |e: virt::error::Error| {
+            BackendError::Other(format!(
+                "cannot measure the dirty rate of {vm}: {}",
+                e.message()
+            ))
+        };
+        let conn = virt::connect::Connect::open(Some(&uri)).map_err(fail)?;
+        let dom = conn.lookup_domain_by_name(vm).map_err(fail)?;
+        // A measurement already under way (the node poll starts them) is as good.
+        let _ = ffi::start_dirty_rate_calc(&dom, 1);
+        // The measurement takes its second; then its result is in the stats.
+        let deadline = Instant::now() + Duration::from_secs(4);
+        std::thread::sleep(Duration::from_millis(1100));
+        loop {
+            if let Some(bps) = ffi::dirty_rates(std::slice::from_ref(&dom)).get(vm) {
+                return Ok(Some(*bps));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn wait(&mut self, max: Duration) {
         // Wake early when a migration changes (events, follower reads).
         let (lock, cv) = &*self.shared;
