@@ -209,3 +209,22 @@ fn a_big_generated_cluster_renders_its_selection() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_selected_vm_is_shown_in_reverse_video() {
+    let r = Rig::default();
+    let (t, hit) = draw(&r.app, 120, 40);
+    let rect = hit.rect_of(&Target::Vm("web-01".into())).unwrap();
+    let buf = t.backend().buffer();
+    let cell = &buf[(rect.x + 2, rect.y)];
+    assert!(
+        cell.modifier.contains(ratatui::style::Modifier::REVERSED),
+        "{cell:?}"
+    );
+    let other = hit.rect_of(&Target::Vm("api-01".into())).unwrap();
+    assert!(
+        !buf[(other.x + 2, other.y)]
+            .modifier
+            .contains(ratatui::style::Modifier::REVERSED)
+    );
+}

@@ -141,6 +141,33 @@ fn a_config_error_is_reported_before_the_screen_switches() {
     assert_eq!(t.format("#{alternate_on}"), "0");
 }
 
+/// NO_COLOR: no colour at all, and the selection still in reverse video.
+#[test]
+fn no_color_keeps_reverse_video_and_drops_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "env NO_COLOR=1 VMSHIFT_CONFIG= VMSHIFT_STATE_DIR={} {}; sleep 600",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_vmshift")
+    );
+    let t = Tmux::start("nocolor", 100, 30, &cmd);
+    t.wait_text("hv-04", T);
+    let styled = t.styled_screen();
+    let row = styled
+        .lines()
+        .find(|l| l.contains("web-01"))
+        .expect("web-01 on screen");
+    assert!(
+        row.contains("\x1b[7m"),
+        "the selected VM is in reverse video: {row:?}"
+    );
+    for code in [
+        "\x1b[38;", "\x1b[48;", "\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[36m",
+    ] {
+        assert!(!styled.contains(code), "colour {code:?} with NO_COLOR");
+    }
+}
+
 /// Idle cost: with the simulated clock frozen, polls return the same
 /// cluster, and vmshift writes nothing to the terminal.
 #[test]

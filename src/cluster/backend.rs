@@ -30,6 +30,10 @@ pub enum BackendError {
     NotPossible(String),
     #[error("node {node} is unreachable: {reason}")]
     Unreachable { node: String, reason: String },
+    #[error(
+        "no node answered ({0}); check the URIs and that libvirtd runs and accepts this user there"
+    )]
+    NoNodeAnswered(String),
     #[error("{0}")]
     Other(String),
 }

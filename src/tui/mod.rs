@@ -45,6 +45,11 @@ pub fn run(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::Result<
 async fn run_loop(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::Result<()> {
     let poll = Duration::from_millis(settings.poll_interval_ms);
     let mouse = settings.mouse;
+    if render::theme::plain() {
+        // The theme has no colours then; let crossterm write its colour
+        // resets as they are (see theme.rs).
+        crossterm::style::Colored::set_ansi_color_disabled(false);
+    }
     let mut guard = TerminalGuard::enter(mouse)?;
     let (tx, mut rx) = unbounded_channel::<Msg>();
     spawn_signal_watchers(tx.clone())?;

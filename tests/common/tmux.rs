@@ -82,6 +82,11 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-t", &self.target])
     }
 
+    /// The screen with its SGR attributes (as tmux keeps them).
+    pub fn styled_screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", &self.target])
+    }
+
     /// tmux's view of the pane's terminal modes, e.g. `#{alternate_on}`.
     pub fn format(&self, f: &str) -> String {
         self.tmux(&["display-message", "-p", "-t", &self.target, f])

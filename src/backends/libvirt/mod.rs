@@ -483,10 +483,7 @@ impl Backend for LibvirtCluster {
                 .iter()
                 .map(|n| format!("{}: {}", n.name, n.error.clone().unwrap_or_default()))
                 .collect();
-            return Err(BackendError::Unreachable {
-                node: "all nodes".into(),
-                reason: why.join("; "),
-            });
+            return Err(BackendError::NoNodeAnswered(why.join("; ")));
         }
         self.snapshot = Some(s.clone());
         Ok(s)

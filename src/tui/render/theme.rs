@@ -1,33 +1,54 @@
 //! Styles by screen role. Colour only decorates: state is always carried by
 //! a glyph or a word, and selection by reverse video, so NO_COLOR works.
+//!
+//! With `NO_COLOR` set, no style here has a colour at all. (crossterm's own
+//! NO_COLOR handling writes an empty SGR for each colour change, which the
+//! terminal reads as "reset everything" — reverse video included — so
+//! vmshift drops colours itself and tells crossterm not to.)
+
+use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::cluster::{NodeState, VmState};
 
+/// Whether colours are off (`NO_COLOR` set and not empty).
+pub fn plain() -> bool {
+    static PLAIN: OnceLock<bool> = OnceLock::new();
+    *PLAIN.get_or_init(|| std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()))
+}
+
+fn fg(c: Color) -> Style {
+    if plain() {
+        Style::new()
+    } else {
+        Style::new().fg(c)
+    }
+}
+
 pub fn title() -> Style {
     Style::new().add_modifier(Modifier::BOLD)
 }
 pub fn dim() -> Style {
-    Style::new().fg(Color::DarkGray)
+    fg(Color::DarkGray)
 }
 pub fn selected() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
 pub fn good() -> Style {
-    Style::new().fg(Color::Green)
+    fg(Color::Green)
 }
 pub fn warn() -> Style {
-    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    fg(Color::Yellow).add_modifier(Modifier::BOLD)
 }
 pub fn bad() -> Style {
-    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    fg(Color::Red).add_modifier(Modifier::BOLD)
 }
 pub fn key() -> Style {
-    Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    fg(Color::Cyan).add_modifier(Modifier::BOLD)
 }
 pub fn accent() -> Style {
-    Style::new().fg(Color::Cyan)
+    fg(Color::Cyan)
 }
 
 pub fn node_state(s: NodeState) -> Style {
