@@ -110,17 +110,7 @@ pub fn text(snap: &ClusterSnapshot) -> String {
     if running > 0 {
         let _ = writeln!(o, "\nMIGRATIONS");
         for m in snap.migrations.iter().filter(|m| !m.is_finished()) {
-            let _ = writeln!(
-                o,
-                "  #{} {} {} → {}: {}, round {}, {} remaining",
-                m.id,
-                m.vm,
-                m.from,
-                m.to,
-                m.step.label(),
-                m.rounds.len(),
-                units::bytes(m.remaining_bytes)
-            );
+            let _ = writeln!(o, "  #{} {}", m.id, m.progress_line());
         }
     }
     o

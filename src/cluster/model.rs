@@ -426,6 +426,61 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// A migration that has just begun preparing the target.
+    #[allow(clippy::too_many_arguments)]
+    pub fn starting(
+        id: MigrationId,
+        vm: &str,
+        from: &str,
+        to: &str,
+        options: MigrationOptions,
+        memory: u64,
+        storage_bytes: u64,
+        started_at_ms: u64,
+    ) -> Migration {
+        let mut step_started_ms = [None; 6];
+        step_started_ms[Step::PrepareTarget.index()] = Some(0.0);
+        Migration {
+            id,
+            vm: vm.into(),
+            from: from.into(),
+            to: to.into(),
+            options,
+            memory,
+            storage_bytes,
+            started_at_ms,
+            step: Step::PrepareTarget,
+            step_started_ms,
+            rounds: Vec::new(),
+            current_round_sent: 0,
+            remaining_bytes: memory + storage_bytes,
+            dirty_bps: 0,
+            bandwidth_bps: 0,
+            throttle_pct: 0,
+            postcopy_active: false,
+            stalled: false,
+            expected_downtime_ms: 0.0,
+            actual_downtime_ms: None,
+            elapsed_ms: 0.0,
+            transferred_bytes: 0,
+            outcome: None,
+        }
+    }
+
+    /// "⇄ vm a→b pre-copy round 3 · 1.2 GiB left" for lists.
+    pub fn progress_line(&self) -> String {
+        format!(
+            "⇄ {} {}→{} {} round {} · {} left{}",
+            self.vm,
+            self.from,
+            self.to,
+            self.step.label(),
+            self.rounds.len(),
+            super::units::bytes(self.remaining_bytes),
+            if self.stalled { " · STALLED" } else { "" }
+        )
+    }
+
     pub fn is_finished(&self) -> bool {
         self.outcome.is_some()
     }

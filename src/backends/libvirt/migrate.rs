@@ -205,32 +205,7 @@ impl Entry {
         options: MigrationOptions,
         memory: u64,
     ) -> Entry {
-        let mut view = Migration {
-            id,
-            vm: vm.into(),
-            from: from.into(),
-            to: to.into(),
-            options,
-            memory,
-            storage_bytes: 0,
-            started_at_ms: 0,
-            step: Step::PrepareTarget,
-            step_started_ms: [None; 6],
-            rounds: Vec::new(),
-            current_round_sent: 0,
-            remaining_bytes: memory,
-            dirty_bps: 0,
-            bandwidth_bps: 0,
-            throttle_pct: 0,
-            postcopy_active: false,
-            stalled: false,
-            expected_downtime_ms: 0.0,
-            actual_downtime_ms: None,
-            elapsed_ms: 0.0,
-            transferred_bytes: 0,
-            outcome: None,
-        };
-        view.step_started_ms[0] = Some(0.0);
+        let view = Migration::starting(id, vm, from, to, options, memory, 0, 0);
         Entry {
             view,
             started: Instant::now(),

@@ -78,32 +78,16 @@ impl SimMigration {
         setup_s: f64,
         now_ms: u64,
     ) -> Self {
-        let mut view = Migration {
+        let view = Migration::starting(
             id,
-            vm: vm.to_string(),
-            from: from.to_string(),
-            to: to.to_string(),
+            vm,
+            from,
+            to,
             options,
-            memory: guest.memory as u64,
+            guest.memory as u64,
             storage_bytes,
-            started_at_ms: now_ms,
-            step: Step::PrepareTarget,
-            step_started_ms: [None; 6],
-            rounds: Vec::new(),
-            current_round_sent: 0,
-            remaining_bytes: guest.memory as u64 + storage_bytes,
-            dirty_bps: 0,
-            bandwidth_bps: 0,
-            throttle_pct: 0,
-            postcopy_active: false,
-            stalled: false,
-            expected_downtime_ms: 0.0,
-            actual_downtime_ms: None,
-            elapsed_ms: 0.0,
-            transferred_bytes: 0,
-            outcome: None,
-        };
-        view.step_started_ms[Step::PrepareTarget.index()] = Some(0.0);
+            now_ms,
+        );
         Self {
             view,
             guest,

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Widget};
 
 use super::theme;
-use super::widgets::{bar, fit, put};
+use super::widgets::{bar, fit, put, vm_row};
 use crate::app::{App, HitMap, Mode, Target, View, cards_per_row, is_wide};
 use crate::cluster::{Node, NodeState, units};
 
@@ -57,19 +57,7 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 theme::accent()
             };
-            Line::styled(
-                format!(
-                    "⇄ {} {}→{} {} round {} · {} left{}",
-                    m.vm,
-                    m.from,
-                    m.to,
-                    m.step.label(),
-                    m.rounds.len(),
-                    units::bytes(m.remaining_bytes),
-                    if m.stalled { " · STALLED" } else { "" }
-                ),
-                style,
-            )
+            Line::styled(m.progress_line(), style)
         })
         .collect();
     for e in snap.events.iter().rev() {
@@ -266,17 +254,8 @@ fn render_card(
             short_mem(v.memory),
             v.workload.kind
         );
-        let style = if is_sel || dragged {
-            theme::selected()
-        } else {
-            theme::vm_state(v.state)
-        };
         let y = inner.y + 1 + row as u16;
-        buf.set_string(inner.x, y, fit(&text, w), style);
-        hit.push(
-            Rect::new(inner.x, y, inner.width, 1),
-            Target::Vm(v.name.clone()),
-        );
+        vm_row(buf, hit, inner, y, &text, v, is_sel || dragged);
     }
     if vms.len() > show {
         let more = vms.len() - show;
@@ -388,15 +367,7 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer) {
         put(buf, inner, 0, Line::styled("none running", theme::dim()));
     }
     for (i, m) in running.iter().enumerate().take(inner.height as usize) {
-        let text = format!(
-            "⇄ {} {}→{} {} r{} {} left",
-            m.vm,
-            m.from,
-            m.to,
-            m.step.label(),
-            m.rounds.len(),
-            units::bytes(m.remaining_bytes)
-        );
+        let text = m.progress_line();
         let style = if m.stalled {
             theme::warn()
         } else {

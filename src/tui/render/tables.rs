@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{fit, put};
+use super::widgets::{fit, put, vm_row};
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::{VolumeKind, units};
 
@@ -80,16 +80,15 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 v.workload.kind
             )
         };
-        let style = if app.sel_vm.as_deref() == Some(v.name.as_str()) {
-            theme::selected()
-        } else {
-            theme::vm_state(v.state)
-        };
         let y = inner.y + 1 + r as u16;
-        buf.set_string(inner.x, y, fit(&text, w), style);
-        hit.push(
-            Rect::new(inner.x, y, inner.width, 1),
-            Target::Vm(v.name.clone()),
+        vm_row(
+            buf,
+            hit,
+            inner,
+            y,
+            &text,
+            v,
+            app.sel_vm.as_deref() == Some(v.name.as_str()),
         );
     }
     if vis.is_empty() {

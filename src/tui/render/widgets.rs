@@ -38,6 +38,29 @@ pub fn fit(s: &str, w: usize) -> String {
     }
 }
 
+/// One VM's row: the text in the VM's state style (reverse video when
+/// selected), and its place in the hit map for the mouse.
+pub fn vm_row(
+    buf: &mut Buffer,
+    hit: &mut crate::app::HitMap,
+    area: Rect,
+    y: u16,
+    text: &str,
+    vm: &crate::cluster::Vm,
+    selected: bool,
+) {
+    let style = if selected {
+        super::theme::selected()
+    } else {
+        super::theme::vm_state(vm.state)
+    };
+    buf.set_string(area.x, y, fit(text, area.width as usize), style);
+    hit.push(
+        Rect::new(area.x, y, area.width, 1),
+        crate::app::Target::Vm(vm.name.clone()),
+    );
+}
+
 /// "key desc" pairs for the footer.
 pub fn key_hints(pairs: &[(String, &str)]) -> Line<'static> {
     let mut spans = Vec::new();
