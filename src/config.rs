@@ -358,6 +358,26 @@ mod tests {
     }
 
     #[test]
+    fn libvirt_nodes_and_shared_volumes_are_read() {
+        let c = parse(
+            "[backend]\nkind = \"libvirt\"\n[libvirt]\ntimeout_ms = 2000\n[[libvirt.node]]\nuri = \"qemu+ssh://root@hv1/system\"\nmigrate_host = \"10.0.0.1\"\n[[libvirt.node]]\nuri = \"qemu+ssh://root@hv2/system\"\nname = \"two\"\n[[libvirt.shared_volume]]\nname = \"vmstore\"\npools = [\"vms\"]\nkind = \"shared-lun\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.backend, BackendKind::Libvirt);
+        assert_eq!(c.libvirt.timeout_ms, 2000);
+        assert_eq!(c.libvirt.nodes.len(), 2);
+        assert_eq!(c.libvirt.nodes[0].migrate_host.as_deref(), Some("10.0.0.1"));
+        assert_eq!(c.libvirt.nodes[1].name.as_deref(), Some("two"));
+        assert_eq!(c.libvirt.shared_volumes[0].kind, crate::cluster::VolumeKind::SharedLun);
+        let (line, _, msg) = err("[libvirt]\ntimeout_ms = 5\n");
+        assert_eq!(line, 1);
+        assert!(msg.contains("timeout_ms"), "{msg}");
+        let (_, _, msg) = err("[[libvirt.node]]\nurl = \"x\"\n");
+        assert!(msg.contains("url"), "{msg}");
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let (line, col, msg) = err("[migration]\nmax_downtime_ms = 0\n");
         assert_eq!((line, col), (2, 19));
