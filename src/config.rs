@@ -369,7 +369,10 @@ mod tests {
         assert_eq!(c.libvirt.nodes.len(), 2);
         assert_eq!(c.libvirt.nodes[0].migrate_host.as_deref(), Some("10.0.0.1"));
         assert_eq!(c.libvirt.nodes[1].name.as_deref(), Some("two"));
-        assert_eq!(c.libvirt.shared_volumes[0].kind, crate::cluster::VolumeKind::SharedLun);
+        assert_eq!(
+            c.libvirt.shared_volumes[0].kind,
+            crate::cluster::VolumeKind::SharedLun
+        );
         let (line, _, msg) = err("[libvirt]\ntimeout_ms = 5\n");
         assert_eq!(line, 1);
         assert!(msg.contains("timeout_ms"), "{msg}");

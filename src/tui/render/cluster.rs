@@ -22,8 +22,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         let [cards, side] =
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(area);
+        // Wide screens: the VM table under the cards, details beside them.
         let used = render_cards(app, cards, buf, hit);
-        render_recent(app, below(cards, used), buf);
+        let rest = below(cards, used);
+        if rest.height >= 8 {
+            super::tables::vms(app, rest, buf, hit);
+        }
         render_side(app, side, buf);
     } else {
         let used = render_cards(app, area, buf, hit);
@@ -288,12 +292,15 @@ fn short_gib(used: u64, total: u64) -> String {
 /// Wide screens: the selected VM, running migrations, volumes.
 fn render_side(app: &App, area: Rect, buf: &mut Buffer) {
     let snap = app.snap.as_ref().expect("snapshot");
-    let [vm_area, mig_area, vol_area] = Layout::vertical([
+    let volumes_h = (snap.volumes.len() as u16 + 2).min(12);
+    let [vm_area, mig_area, vol_area, recent_area] = Layout::vertical([
         Constraint::Length(9),
         Constraint::Length(6),
-        Constraint::Min(3),
+        Constraint::Length(volumes_h),
+        Constraint::Min(0),
     ])
     .areas(area);
+    render_recent(app, recent_area, buf);
     // Selected VM.
     let block = Block::bordered()
         .title(" selected VM ")

@@ -39,7 +39,7 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         )
     } else {
         format!(
-            "  {:<14} {:<9} {:<10} {:>7} {:<9}",
+            "  {:<14} {:<9} {:<10} {:>9} {:<9}",
             "NAME", "NODE", "STATE", "MEMORY", "WORKLOAD"
         )
     };
@@ -71,7 +71,7 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             )
         } else {
             format!(
-                "{} {:<14} {:<9} {:<10} {:>7} {:<9}",
+                "{} {:<14} {:<9} {:<10} {:>9} {:<9}",
                 theme::vm_glyph(v.state),
                 fit(&v.name, 14),
                 fit(&v.node, 9),
