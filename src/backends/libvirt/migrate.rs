@@ -372,7 +372,6 @@ impl Entry {
 
 /// Starts a managed peer-to-peer live migration of `vm` on its own thread,
 /// and a follower for its progress.
-#[allow(clippy::too_many_arguments)]
 pub fn start(
     shared: Shared,
     id: MigrationId,
@@ -381,21 +380,16 @@ pub fn start(
     dst_uri: String,
     migrate_host: Option<String>,
 ) {
-    let follower_shared = shared.clone();
-    let follower_uri = src_uri.clone();
-    let follower_vm = vm.clone();
+    follow_in_background(shared.clone(), id, vm.clone(), src_uri.clone());
     thread::Builder::new()
         .name(format!("migrate-{vm}"))
         .spawn(move || run_migration(shared, id, vm, src_uri, dst_uri, migrate_host))
         .expect("spawn a migration thread");
-    thread::Builder::new()
-        .name(format!("follow-{follower_vm}"))
-        .spawn(move || follow(follower_shared, id, follower_vm, follower_uri))
-        .expect("spawn a migration follower");
 }
 
-/// Follows a migration found already running (started by virsh or another vmshift).
-pub fn follow_discovered(shared: Shared, id: MigrationId, vm: String, src_uri: String) {
+/// Follows a migration's progress on its own thread (vmshift's own, or one
+/// found already running, started by virsh or another vmshift).
+pub fn follow_in_background(shared: Shared, id: MigrationId, vm: String, src_uri: String) {
     thread::Builder::new()
         .name(format!("follow-{vm}"))
         .spawn(move || follow(shared, id, vm, src_uri))

@@ -394,7 +394,7 @@ impl LibvirtCluster {
                 ));
                 id
             };
-            migrate::follow_discovered(self.shared.clone(), id, vm, uri);
+            migrate::follow_in_background(self.shared.clone(), id, vm, uri);
         }
     }
 
