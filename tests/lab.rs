@@ -552,14 +552,33 @@ fn the_tui_moves_a_real_guest() {
     );
     let t = common::tmux::Tmux::start("lab", 120, 40, &cmd);
     let long = Duration::from_secs(30);
-    t.wait_text("vmshift-lab-b", long);
-    t.keys(&[":"]);
-    t.literal("migrate moderate vmshift-lab-b");
-    t.keys(&["Enter"]);
+    let s = t.wait_for("moderate on a", long, |s| {
+        common::tmux::card_lists(s, A, "moderate")
+    });
+    // Drag moderate from its card onto vmshift-lab-b's card with the mouse.
+    let (vy, vx) = common::tmux::find(&s, "moderate").expect("moderate on screen");
+    let (ny, nx) = common::tmux::find(&s, &format!("● {B} ")).expect("b's card");
+    t.mouse_press(vx + 1, vy);
+    t.mouse_drag(vx + 3, vy + 1);
+    t.mouse_drag(nx + 2, ny + 2);
+    t.wait_text(&format!("→ {B}: allowed"), long);
+    t.mouse_release(nx + 2, ny + 2);
     t.wait_text("Move moderate from vmshift-lab-a to vmshift-lab-b?", long);
     t.keys(&["y"]);
     let s = t.wait_text("✓ done", long);
     assert!(s.contains("downtime actual"), "{s}");
+    // Real rounds, one per libvirt iteration, in the round table.
+    let lines: Vec<&str> = s.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.contains("still dirty") && l.contains("throttle"))
+        .expect("round table");
+    let rounds = lines[header + 1..]
+        .iter()
+        .take_while(|l| l.matches("/s").count() >= 2)
+        .count() as u64;
+    let (iterations, _) = lab.completed_job(&lab.uri_b, "moderate");
+    assert_eq!(rounds, iterations, "{s}");
     t.keys(&["1"]);
     t.wait_for("moderate on b", long, |s| {
         common::tmux::card_lists(s, "vmshift-lab-b", "moderate")

@@ -112,17 +112,24 @@ fn move_by_keyboard_and_by_mouse_then_quit_restores_the_terminal() {
 }
 
 #[test]
-fn sigterm_restores_the_terminal() {
-    let (t, _dir) = launch("term", 80, 24, "");
-    let pid = t.format("#{pane_pid}");
-    // The pane runs a shell; vmshift is its child.
-    let out = std::process::Command::new("pkill")
-        .args(["-TERM", "-P", &pid, "-x", "vmshift"])
-        .status()
-        .unwrap();
-    assert!(out.success(), "vmshift was running");
-    t.wait_text("VMSHIFT-EXIT=0", T);
-    assert_eq!(t.format("#{alternate_on} #{mouse_any_flag}"), "0 0");
+fn sigterm_and_sighup_restore_the_terminal() {
+    for signal in ["-TERM", "-HUP"] {
+        let (t, _dir) = launch(&format!("sig{}", &signal[1..]), 80, 24, "");
+        assert_eq!(t.format("#{alternate_on} #{mouse_any_flag}"), "1 1");
+        let pid = t.format("#{pane_pid}");
+        // The pane runs a shell; vmshift is its child.
+        let out = std::process::Command::new("pkill")
+            .args([signal, "-P", &pid, "-x", "vmshift"])
+            .status()
+            .unwrap();
+        assert!(out.success(), "vmshift was running");
+        t.wait_text("VMSHIFT-EXIT=0", T);
+        assert_eq!(
+            t.format("#{alternate_on} #{mouse_any_flag}"),
+            "0 0",
+            "after {signal}"
+        );
+    }
 }
 
 #[test]
