@@ -556,7 +556,7 @@ fn the_tui_moves_a_real_guest() {
         common::tmux::card_lists(s, A, "moderate")
     });
     // Drag moderate from its card onto vmshift-lab-b's card with the mouse.
-    let (vy, vx) = common::tmux::find(&s, "moderate").expect("moderate on screen");
+    let (vy, vx) = common::tmux::find_vm_row(&s, "moderate").expect("moderate on screen");
     let (ny, nx) = common::tmux::find(&s, &format!("● {B} ")).expect("b's card");
     t.mouse_press(vx + 1, vy);
     t.mouse_drag(vx + 3, vy + 1);

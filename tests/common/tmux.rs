@@ -130,6 +130,14 @@ pub fn find(screen: &str, needle: &str) -> Option<(usize, usize)> {
     })
 }
 
+/// (row, column) of `vm`'s row in a node card or list (its state glyph,
+/// name and padding), not a mention of it elsewhere ("● vm on node").
+pub fn find_vm_row(screen: &str, vm: &str) -> Option<(usize, usize)> {
+    ["●", "⇄", "‖", "↻", "■"]
+        .iter()
+        .find_map(|g| find(screen, &format!("{g} {vm}  ")))
+}
+
 /// Whether the node card titled `node` lists `vm`: the card is the box whose
 /// top border holds "<glyph> node", and `vm` must appear between its left
 /// and right borders before its bottom border.
