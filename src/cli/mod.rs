@@ -166,6 +166,12 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
         BackendKind::Libvirt => {
             use crate::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec, SharedDecl};
             let l = &cfg.libvirt;
+            if l.nodes.is_empty() {
+                return Err(CliError::new(
+                    exit::INPUT,
+                    "the libvirt backend has no nodes: add [[libvirt.node]] entries to the config or give --connect URI",
+                ));
+            }
             LibvirtCluster::connect(LibvirtConfig {
                 cluster: l.cluster.clone(),
                 nodes: l
