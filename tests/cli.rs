@@ -400,3 +400,55 @@ fn a_generated_cluster_has_the_asked_size() {
     assert_eq!(v["nodes"].as_array().unwrap().len(), 20);
     assert_eq!(v["vms"].as_array().unwrap().len(), 300);
 }
+
+#[test]
+fn drain_plans_moves_and_names_the_vms_that_cannot_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["drain", "hv-01", "--dry-run", "--json"], dir.path());
+    assert_eq!(r.code, 4, "two VMs share a LUN: not drainable");
+    let plan = &json_lines(&r.stdout)[0];
+    assert_eq!(plan["event"], "drain_plan");
+    let moves: Vec<&str> = plan["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["vm"].as_str().unwrap())
+        .collect();
+    assert_eq!(moves, ["api-01", "web-01"]);
+    let stuck: Vec<&str> = plan["stuck"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["vm"].as_str().unwrap())
+        .collect();
+    assert_eq!(stuck, ["erp-app", "erp-report"]);
+    assert!(r.stderr.contains("cannot leave hv-01"), "{}", r.stderr);
+    assert!(
+        vmshift(&["history", "--json"], dir.path())
+            .stdout
+            .is_empty(),
+        "a dry run moves nothing"
+    );
+}
+
+#[test]
+fn drain_moves_every_running_vm_off_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["drain", "hv-02", "--speed", "max", "--json"], dir.path());
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let lines = json_lines(&r.stdout);
+    let done: Vec<&Value> = lines.iter().filter(|l| l["event"] == "done").collect();
+    assert_eq!(done.len(), 3, "web-02, db-main (with its LUN), monitor");
+    assert!(done.iter().all(|d| d["outcome"]["result"] == "completed"));
+    assert_eq!(lines.last().unwrap()["event"], "drain_done");
+    assert_eq!(
+        json_lines(&vmshift(&["history", "--json"], dir.path()).stdout).len(),
+        3
+    );
+    // Each VM went where the plan said.
+    let plan = &lines[0];
+    for m in plan["moves"].as_array().unwrap() {
+        let d = done.iter().find(|d| d["vm"] == m["vm"]).unwrap();
+        assert_eq!(d["node"], m["to"]);
+    }
+}

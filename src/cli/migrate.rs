@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{CliError, MigrateArgs, exit};
+use super::{CliError, MigrateArgs, MigrationFlags, exit};
 use crate::backends::sim::clock::Speed;
 use crate::cluster::{
     Backend, BackendError, MIB, Migration, MigrationOptions, MigrationRequest, Outcome, Step, units,
@@ -18,7 +18,7 @@ use crate::record::{Record, Recorder};
 /// How often progress is read while a migration runs.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
-pub fn options(cfg: &Config, args: &MigrateArgs) -> MigrationOptions {
+pub fn options(cfg: &Config, args: &MigrationFlags) -> MigrationOptions {
     let mut o = cfg.migration.clone();
     if let Some(ms) = args.max_downtime {
         o.max_downtime_ms = ms;
@@ -38,12 +38,12 @@ pub fn options(cfg: &Config, args: &MigrateArgs) -> MigrationOptions {
 }
 
 /// Prints to stdout as text or JSON, and the final error sentence to stderr.
-struct Out {
-    json: bool,
+pub(super) struct Out {
+    pub json: bool,
 }
 
 impl Out {
-    fn line(&self, text: String, value: serde_json::Value) {
+    pub fn line(&self, text: String, value: serde_json::Value) {
         if self.json {
             println!("{value}");
         } else {
@@ -51,7 +51,7 @@ impl Out {
         }
     }
 
-    fn fail(&self, code: u8, kind: &str, message: String) -> CliError {
+    pub fn fail(&self, code: u8, kind: &str, message: String) -> CliError {
         if self.json {
             println!(
                 "{}",
@@ -62,7 +62,7 @@ impl Out {
     }
 }
 
-fn backend_error(out: &Out, e: BackendError) -> CliError {
+pub(super) fn backend_error(out: &Out, e: BackendError) -> CliError {
     match e {
         BackendError::Refused(r) => out.fail(exit::REFUSED, "refused", r.to_string()),
         e @ (BackendError::UnknownVm { .. } | BackendError::UnknownNode { .. }) => {
@@ -92,7 +92,7 @@ pub fn run(
             "the simulated clock is frozen (speed 0), so a migration would never finish; use --speed 1 or --speed max".into(),
         ));
     }
-    let opts = options(cfg, args);
+    let opts = options(cfg, &args.flags);
     let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
     // A real guest's dirty rate must be measured before it can be predicted.
     if let Some(vm) = snap.vms.iter_mut().find(|v| v.name == args.vm)
@@ -154,21 +154,33 @@ pub fn run(
             options: opts,
         })
         .map_err(|e| backend_error(&out, e))?;
+    let m = follow(backend, &out, id, &snap.cluster)?;
+    finish(&out, &m)
+}
+
+/// Follows a started migration to its end, printing each step and round,
+/// and records it in the flight recorder.
+pub(super) fn follow(
+    backend: &mut dyn Backend,
+    out: &Out,
+    id: u64,
+    cluster: &str,
+) -> Result<Migration, CliError> {
     let mut shown = Shown::default();
     let m = loop {
         backend.wait(PROGRESS_INTERVAL);
-        let m = backend.migration(id).map_err(|e| backend_error(&out, e))?;
-        shown.print_new(&out, &m);
+        let m = backend.migration(id).map_err(|e| backend_error(out, e))?;
+        shown.print_new(out, &m);
         if m.is_finished() {
             break m;
         }
     };
     let recorded = Recorder::open_default()
-        .and_then(|r| r.append(&Record::new(backend.kind(), &snap.cluster, m.clone())));
+        .and_then(|r| r.append(&Record::new(backend.kind(), cluster, m.clone())));
     if let Err(e) = recorded {
         eprintln!("vmshift: warning: {e}");
     }
-    finish(&out, &m)
+    Ok(m)
 }
 
 fn advice_text(p: &Prediction) -> String {
@@ -325,7 +337,7 @@ impl Shown {
     }
 }
 
-fn finish(out: &Out, m: &Migration) -> Result<ExitCode, CliError> {
+pub(super) fn finish(out: &Out, m: &Migration) -> Result<ExitCode, CliError> {
     let downtime = m.actual_downtime_ms.unwrap_or(0.0);
     match m.outcome.as_ref().expect("finished") {
         Outcome::Completed => {

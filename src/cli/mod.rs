@@ -1,6 +1,7 @@
 //! Command-line interface (DESIGN §5): argument parsing and the sub-commands
 //! for scripts and people without a TTY.
 
+mod drain;
 mod history;
 mod migrate;
 mod status;
@@ -66,6 +67,8 @@ pub enum Command {
     },
     /// Live-migrate one VM, printing the plan and every round.
     Migrate(MigrateArgs),
+    /// Move every running VM off a node (maintenance), one after the other.
+    Drain(DrainArgs),
     /// Past migrations from the flight recorder.
     History {
         /// One JSON object per line.
@@ -80,6 +83,33 @@ pub struct MigrateArgs {
     pub vm: String,
     /// The node to move it to.
     pub node: String,
+    #[command(flatten)]
+    pub flags: MigrationFlags,
+    /// Check and predict only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The node to empty.
+    pub node: String,
+    #[command(flatten)]
+    pub flags: MigrationFlags,
+    /// Plan only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Migration settings on the command line (over the config's).
+#[derive(Debug, Args)]
+pub struct MigrationFlags {
     /// Longest pause allowed at switchover, ms [default: config, else 300].
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub max_downtime: Option<u64>,
@@ -98,12 +128,6 @@ pub struct MigrateArgs {
     /// Copy disks the target cannot reach (shared-nothing migration).
     #[arg(long)]
     pub copy_storage: bool,
-    /// Check and predict only; change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// One JSON object per line.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// An error that ends the program: a sentence and an exit code.
@@ -214,6 +238,9 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         }
         Command::Migrate(args) => {
             open_backend(cfg).and_then(|mut b| migrate::run(b.as_mut(), cfg, args))
+        }
+        Command::Drain(args) => {
+            open_backend(cfg).and_then(|mut b| drain::run(b.as_mut(), cfg, args))
         }
         Command::History { json } => history::run(*json),
     })

@@ -1,0 +1,183 @@
+//! `vmshift drain NODE`: plan moving every running VM off a node, then run
+//! the moves one after the other (a maintenance window's first step).
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::migrate::{Out, backend_error, finish, follow, options};
+use super::{CliError, DrainArgs, exit};
+use crate::backends::sim::clock::Speed;
+use crate::cluster::{Backend, BackendError, MigrationRequest, VmState};
+use crate::config::Config;
+use crate::plan::plan_drain;
+
+pub fn run(
+    backend: &mut dyn Backend,
+    cfg: &Config,
+    args: &DrainArgs,
+) -> Result<ExitCode, CliError> {
+    let out = Out { json: args.json };
+    if cfg.read_only && !args.dry_run {
+        return Err(out.fail(
+            exit::INPUT,
+            "read_only",
+            "vmshift runs read-only (--read-only or read_only in the config); drop it to drain, or add --dry-run".into(),
+        ));
+    }
+    if cfg.speed == Speed::Times(0.0) && !args.dry_run {
+        return Err(out.fail(
+            exit::INPUT,
+            "frozen_clock",
+            "the simulated clock is frozen (speed 0), so no migration would finish; use --speed 1 or --speed max".into(),
+        ));
+    }
+    let opts = options(cfg, &args.flags);
+    let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+    if snap.node(&args.node).is_none() {
+        return Err(backend_error(
+            &out,
+            BackendError::UnknownNode {
+                name: args.node.clone(),
+                known: snap.nodes.iter().map(|n| n.name.clone()).collect(),
+            },
+        ));
+    }
+    // Real guests' dirty rates are measured before predicting.
+    let to_measure: Vec<String> = snap
+        .vms_on(&args.node)
+        .filter(|v| v.state == VmState::Running && v.workload.kind == "unmeasured")
+        .map(|v| v.name.clone())
+        .collect();
+    for name in to_measure {
+        if let (Ok(Some(bps)), Some(v)) = (
+            backend.measure_dirty_rate(&name),
+            snap.vms.iter_mut().find(|v| v.name == name),
+        ) {
+            v.workload.dirty_bps = bps;
+            v.workload.kind = "measured".into();
+        }
+    }
+    let plan = plan_drain(&snap, &args.node, &opts);
+
+    out.line(
+        format!(
+            "drain    {}: {} VM{} can move, {} cannot, {} not running",
+            plan.node,
+            plan.moves.len(),
+            if plan.moves.len() == 1 { "" } else { "s" },
+            plan.stuck.len(),
+            plan.left.len()
+        ),
+        json!({
+            "event": "drain_plan",
+            "node": plan.node,
+            "moves": plan.moves.iter().map(|m| json!({"vm": m.vm, "to": m.to, "prediction": m.prediction})).collect::<Vec<_>>(),
+            "stuck": plan.stuck,
+            "left": plan.left,
+        }),
+    );
+    if !out.json {
+        for m in &plan.moves {
+            println!(
+                "move     {} → {}: {}",
+                m.vm,
+                m.to,
+                m.prediction.summary(opts.max_downtime_ms)
+            );
+        }
+        for s in &plan.stuck {
+            println!("stuck    {}: {}", s.vm, s.reason);
+        }
+        for v in &plan.left {
+            println!("stays    {v} (not running)");
+        }
+    }
+    if args.dry_run {
+        return if plan.complete() {
+            Ok(ExitCode::SUCCESS)
+        } else {
+            Err(out.fail(
+                exit::NOT_COMPLETED,
+                "cannot_drain",
+                stuck_sentence(&plan.node, &plan.stuck),
+            ))
+        };
+    }
+
+    let (mut moved, mut failed) = (0usize, Vec::new());
+    for m in &plan.moves {
+        out.line(
+            format!("migrate  {} → {}", m.vm, m.to),
+            json!({"event": "drain_move", "vm": m.vm, "to": m.to}),
+        );
+        let started = backend.start_migration(&MigrationRequest {
+            vm: m.vm.clone(),
+            to: m.to.clone(),
+            options: opts.clone(),
+        });
+        let id = match started {
+            Ok(id) => id,
+            Err(e) => {
+                // The cluster changed since the plan: say so and go on.
+                out.line(
+                    format!("skipped  {}: {e}", m.vm),
+                    json!({"event": "drain_skipped", "vm": m.vm, "reason": e.to_string()}),
+                );
+                failed.push(m.vm.clone());
+                continue;
+            }
+        };
+        let result = follow(backend, &out, id, &snap.cluster)?;
+        match finish(&out, &result) {
+            Ok(_) => moved += 1,
+            Err(_) => failed.push(m.vm.clone()),
+        }
+    }
+    out.line(
+        format!(
+            "drained  {}: {moved} moved, {} failed, {} stuck{}",
+            plan.node,
+            failed.len(),
+            plan.stuck.len(),
+            if failed.is_empty() && plan.stuck.is_empty() {
+                format!(" — {} is empty of running VMs", plan.node)
+            } else {
+                String::new()
+            }
+        ),
+        json!({"event": "drain_done", "node": plan.node, "moved": moved, "failed": failed, "stuck": plan.stuck}),
+    );
+    if failed.is_empty() && plan.stuck.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut why = Vec::new();
+    if !failed.is_empty() {
+        why.push(format!(
+            "{} did not move ({}); each stays on {}",
+            failed.len(),
+            failed.join(", "),
+            plan.node
+        ));
+    }
+    if !plan.stuck.is_empty() {
+        why.push(stuck_sentence(&plan.node, &plan.stuck));
+    }
+    Err(CliError::new(
+        exit::NOT_COMPLETED,
+        format!("{} is not drained: {}", plan.node, why.join("; ")),
+    ))
+}
+
+fn stuck_sentence(node: &str, stuck: &[crate::plan::Stuck]) -> String {
+    let list: Vec<String> = stuck
+        .iter()
+        .map(|s| format!("{} ({})", s.vm, s.reason))
+        .collect();
+    format!(
+        "{} running VM{} cannot leave {node}: {}",
+        stuck.len(),
+        if stuck.len() == 1 { "" } else { "s" },
+        list.join("; ")
+    )
+}

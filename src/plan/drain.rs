@@ -1,0 +1,191 @@
+//! Drain planning: where every running VM of a node can go, one after the
+//! other, each move accounted for before the next is placed.
+
+use serde::Serialize;
+
+use super::{Placement, Prediction, check, predict_for};
+use crate::cluster::{ClusterSnapshot, MigrationOptions, NodeState, VmState, VolumeKind};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainMove {
+    pub vm: String,
+    pub to: String,
+    pub placement: Placement,
+    pub prediction: Prediction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stuck {
+    pub vm: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainPlan {
+    pub node: String,
+    /// In the order to run them.
+    pub moves: Vec<DrainMove>,
+    /// Running VMs that cannot go anywhere, with the reason.
+    pub stuck: Vec<Stuck>,
+    /// VMs that are not running and stay where they are.
+    pub left: Vec<String>,
+}
+
+impl DrainPlan {
+    pub fn complete(&self) -> bool {
+        self.stuck.is_empty()
+    }
+}
+
+/// Plans moving every running VM off `node`, biggest first, each to the
+/// allowed node where it converges and leaves the most memory free.
+pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions) -> DrainPlan {
+    let mut s = snap.clone();
+    let mut vms: Vec<(String, u64, VmState)> = s
+        .vms_on(node)
+        .map(|v| (v.name.clone(), v.memory, v.state))
+        .collect();
+    vms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut plan = DrainPlan {
+        node: node.to_string(),
+        moves: Vec::new(),
+        stuck: Vec::new(),
+        left: Vec::new(),
+    };
+    for (name, memory, state) in vms {
+        if !matches!(state, VmState::Running) {
+            plan.left.push(name);
+            continue;
+        }
+        let vm = s.vm(&name).expect("listed from the snapshot").clone();
+        let mut best: Option<(bool, u64, String, Placement, Prediction)> = None;
+        let mut refusal: Option<(u64, String)> = None;
+        for n in s.nodes.iter().filter(|n| n.name != node) {
+            match check(&s, &vm, n, options.copy_storage) {
+                Ok(p) => {
+                    let pred = predict_for(&s, &vm, n, options, p.storage_bytes());
+                    let key = (pred.converges, n.mem_free() - memory);
+                    if best.as_ref().is_none_or(|b| (b.0, b.1) < key) {
+                        best = Some((key.0, key.1, n.name.clone(), p, pred));
+                    }
+                }
+                Err(r) => {
+                    // Keep the reason given by the most promising node.
+                    let free = if n.state == NodeState::Up {
+                        n.mem_free()
+                    } else {
+                        0
+                    };
+                    if refusal.as_ref().is_none_or(|(f, _)| free > *f) {
+                        refusal = Some((free, r.to_string()));
+                    }
+                }
+            }
+        }
+        match best {
+            Some((_, _, to, placement, prediction)) => {
+                // Account for the move before placing the next VM.
+                if let Some(n) = s.nodes.iter_mut().find(|n| n.name == to) {
+                    n.mem_used += memory;
+                }
+                if let Some(v) = s.vms.iter_mut().find(|v| v.name == name) {
+                    v.node = to.clone();
+                }
+                for lun in &placement.lun_moves {
+                    if let Some(v) = s
+                        .volumes
+                        .iter_mut()
+                        .find(|v| v.name == *lun && v.kind == VolumeKind::SharedLun)
+                    {
+                        v.owner = Some(to.clone());
+                    }
+                }
+                plan.moves.push(DrainMove {
+                    vm: name,
+                    to,
+                    placement,
+                    prediction,
+                });
+            }
+            None => plan.stuck.push(Stuck {
+                vm: name,
+                reason: refusal.map_or_else(|| "there is no other node".to_string(), |r| r.1),
+            }),
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::sim::{SimCluster, clock::Speed};
+    use crate::cluster::Backend;
+
+    fn snap() -> ClusterSnapshot {
+        SimCluster::from_spec("default", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap()
+    }
+
+    #[test]
+    fn vms_sharing_a_lun_are_stuck_and_the_rest_placed() {
+        let p = plan_drain(&snap(), "hv-01", &MigrationOptions::default());
+        let moved: Vec<&str> = p.moves.iter().map(|m| m.vm.as_str()).collect();
+        assert_eq!(moved, ["api-01", "web-01"], "biggest first");
+        let stuck: Vec<&str> = p.stuck.iter().map(|s| s.vm.as_str()).collect();
+        assert_eq!(stuck, ["erp-app", "erp-report"]);
+        assert!(p.stuck[0].reason.contains("LUN"), "{}", p.stuck[0].reason);
+        assert!(
+            p.moves
+                .iter()
+                .all(|m| m.to != "hv-01" && m.prediction.converges)
+        );
+    }
+
+    #[test]
+    fn capacity_is_counted_across_moves() {
+        // hv-04 has 18 GiB free: it can take web VMs but not all of hv-01's 24 GiB.
+        let mut s = snap();
+        for n in s
+            .nodes
+            .iter_mut()
+            .filter(|n| n.name == "hv-02" || n.name == "hv-03")
+        {
+            n.state = NodeState::Maintenance;
+        }
+        let p = plan_drain(&s, "hv-01", &MigrationOptions::default());
+        let to_04: u64 = p
+            .moves
+            .iter()
+            .filter(|m| m.to == "hv-04")
+            .map(|m| s.vm(&m.vm).unwrap().memory)
+            .sum();
+        assert!(
+            to_04 <= s.node("hv-04").unwrap().mem_free(),
+            "never more than fits"
+        );
+    }
+
+    #[test]
+    fn local_disks_need_copy_storage() {
+        let p = plan_drain(&snap(), "hv-04", &MigrationOptions::default());
+        assert!(
+            p.stuck
+                .iter()
+                .any(|s| s.vm == "build-runner" && s.reason.contains("--copy-storage"))
+        );
+        let p = plan_drain(
+            &snap(),
+            "hv-04",
+            &MigrationOptions {
+                copy_storage: true,
+                ..Default::default()
+            },
+        );
+        assert!(p.complete(), "{:?}", p.stuck);
+        assert_eq!(p.moves[0].vm, "vdi-pool");
+        assert_eq!(p.moves[0].to, "hv-03", "only hv-03 has room for 216 GiB");
+    }
+}
