@@ -228,3 +228,12 @@ fn the_selected_vm_is_shown_in_reverse_video() {
             .contains(ratatui::style::Modifier::REVERSED)
     );
 }
+
+#[test]
+fn drain_confirm() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-01");
+    r.key(KeyCode::Enter);
+    snap_both("drain_confirm", &mut r);
+}

@@ -7,7 +7,7 @@ use common::{Rig, down, drag, up};
 use crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use vmshift::app::{Cmd, HitMap, Mode, Msg, Settings, Target, View};
-use vmshift::cluster::{MigrationOptions, OnStall};
+use vmshift::cluster::{Backend, MigrationOptions, OnStall};
 use vmshift::plan::Refusal;
 
 #[test]
@@ -367,4 +367,71 @@ fn on_stall_wait_in_options_reaches_the_request() {
         panic!("{cmds:?}")
     };
     assert_eq!(req.options.on_stall, OnStall::Wait);
+}
+
+#[test]
+fn drain_runs_its_moves_one_after_the_other() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-02");
+    r.key(KeyCode::Enter);
+    let Mode::ConfirmDrain(plan) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(plan.moves.len(), 3);
+    // y: the first move starts, and only it.
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let [Cmd::Start(first)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    let mut started = vec![first.vm.clone()];
+    let mut pending = Some(first.clone());
+    while let Some(req) = pending.take() {
+        let id = r.sim.start_migration(&req).unwrap();
+        let next = r
+            .send(Msg::Started {
+                vm: req.vm.clone(),
+                id,
+            })
+            .cmds;
+        assert!(next.is_empty(), "nothing new while {} runs", req.vm);
+        while !r.sim.migration(id).unwrap().is_finished() {
+            r.sim.advance(std::time::Duration::from_millis(100));
+        }
+        // The snapshot after it finished starts the next move.
+        let cmds = r.poll().cmds;
+        if let [Cmd::Start(n)] = cmds.as_slice() {
+            started.push(n.vm.clone());
+            pending = Some(n.clone());
+        } else {
+            assert!(cmds.is_empty(), "{cmds:?}");
+        }
+    }
+    assert_eq!(started.len(), 3);
+    assert!(r.app.drain.is_none());
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.text.contains("3 moved, 0 failed") && !f.error,
+        "{}",
+        f.text
+    );
+    let snap = r.app.snap.as_ref().unwrap();
+    assert_eq!(snap.vms_on("hv-02").count(), 0);
+}
+
+#[test]
+fn a_drain_move_that_cannot_start_is_counted_and_the_next_goes() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-04");
+    r.key(KeyCode::Enter);
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    assert!(matches!(cmds.as_slice(), [Cmd::Start(_)]));
+    let next = r
+        .send(Msg::CommandFailed(
+            "cannot migrate vdi-pool to hv-03: boom".into(),
+        ))
+        .cmds;
+    assert!(matches!(next.as_slice(), [Cmd::Start(_)]), "{next:?}");
+    assert_eq!(r.app.drain.as_ref().unwrap().failed, ["vdi-pool"]);
 }

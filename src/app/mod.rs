@@ -16,6 +16,7 @@ use crossterm::event::{
 use crate::cluster::{
     ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest, units,
 };
+use crate::plan::DrainPlan;
 pub use drag::{Confirm, Drag, Press};
 pub use hitmap::{HitMap, Target};
 pub use keymap::{Action, KeyMap};
@@ -66,6 +67,8 @@ pub enum Mode {
     Confirm(Box<Confirm>),
     ConfirmAbort(MigrationId),
     ConfirmPostcopy(MigrationId),
+    /// Empty a node: the plan, waiting for y.
+    ConfirmDrain(Box<DrainPlan>),
     ConfirmQuit,
     Help(u16),
     About,
@@ -127,7 +130,21 @@ pub struct App {
     pub size: (u16, u16),
     /// Wall clock (Unix ms) when the app started, to show poll times.
     pub started_unix_ms: u64,
+    /// A drain in progress: its moves run one after the other.
+    pub drain: Option<DrainRun>,
     pub quit: bool,
+}
+
+/// A confirmed drain: what is left to start, and the move under way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainRun {
+    pub node: String,
+    pub queue: std::collections::VecDeque<MigrationRequest>,
+    /// The VM being moved, and its migration once it started.
+    pub current: Option<(String, Option<MigrationId>)>,
+    pub moved: usize,
+    pub failed: Vec<String>,
+    pub stuck: usize,
 }
 
 /// Narrowest node card.
@@ -180,6 +197,7 @@ impl App {
             last_sample_ms: 0,
             size: (80, 24),
             started_unix_ms: 0,
+            drain: None,
             quit: false,
         }
     }
@@ -347,12 +365,24 @@ impl App {
                 }
             }
             Msg::Started { vm, id } => {
+                if let Some(d) = &mut self.drain
+                    && let Some(cur) = d.current.as_mut().filter(|c| c.0 == vm)
+                {
+                    cur.1 = Some(id);
+                }
                 self.sel_migration = Some(id);
                 self.view = View::Migrations;
                 self.flash(format!("migration of {vm} started"), false);
                 out.redraw = true;
             }
             Msg::CommandFailed(e) => {
+                // A drain move that could not start: note it, go on.
+                if let Some(d) = &mut self.drain
+                    && let Some((vm, None)) = d.current.clone()
+                {
+                    d.failed.push(vm);
+                    d.current = None;
+                }
                 self.flash(e, true);
                 out.redraw = true;
             }
@@ -382,7 +412,53 @@ impl App {
                 out.cmds.push(Cmd::Quit);
             }
         }
+        self.advance_drain(&mut out);
         out
+    }
+
+    /// Starts the next move of a drain once the current one has finished.
+    fn advance_drain(&mut self, out: &mut Update) {
+        let Some(d) = &mut self.drain else { return };
+        if let Some((vm, Some(id))) = d.current.clone() {
+            let finished = self
+                .snap
+                .as_ref()
+                .and_then(|s| s.migrations.iter().find(|m| m.id == id))
+                .and_then(|m| m.outcome.clone());
+            match finished {
+                Some(o) if o.is_success() => d.moved += 1,
+                Some(_) => d.failed.push(vm),
+                None => return,
+            }
+            d.current = None;
+        }
+        if d.current.is_some() {
+            return;
+        }
+        match d.queue.pop_front() {
+            Some(req) => {
+                d.current = Some((req.vm.clone(), None));
+                out.cmds.push(Cmd::Start(req));
+            }
+            None => {
+                let d = self.drain.take().expect("checked");
+                let text = format!(
+                    "drain of {}: {} moved, {} failed{}, {} cannot leave",
+                    d.node,
+                    d.moved,
+                    d.failed.len(),
+                    if d.failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", d.failed.join(", "))
+                    },
+                    d.stuck
+                );
+                let bad = !d.failed.is_empty() || d.stuck > 0;
+                self.flash(text, bad);
+            }
+        }
+        out.redraw = true;
     }
 
     fn set_snapshot(&mut self, s: ClusterSnapshot) {
@@ -499,6 +575,31 @@ impl App {
                     out.cmds.push(Cmd::Postcopy(id));
                     self.mode = Mode::Normal;
                 } else if no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::ConfirmDrain(plan) => {
+                if yes && !plan.moves.is_empty() {
+                    let options = self.settings.defaults.clone();
+                    self.drain = Some(DrainRun {
+                        node: plan.node.clone(),
+                        queue: plan
+                            .moves
+                            .iter()
+                            .map(|m| MigrationRequest {
+                                vm: m.vm.clone(),
+                                to: m.to.clone(),
+                                options: options.clone(),
+                            })
+                            .collect(),
+                        current: None,
+                        moved: 0,
+                        failed: Vec::new(),
+                        stuck: plan.stuck.len(),
+                    });
+                    self.mode = Mode::Normal;
+                } else if yes || no {
                     self.mode = Mode::Normal;
                 }
                 return;
@@ -986,8 +1087,31 @@ impl App {
                 self.drop_on(&d, Some(node.to_string()));
             }
             ["migrate" | "m", ..] => self.flash("usage: :migrate VM NODE", true),
+            ["drain", node] => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                if self.drain.is_some() {
+                    self.flash("a drain is already running; wait for it to finish", true);
+                    return;
+                }
+                let Some(snap) = &self.snap else {
+                    self.flash("no cluster snapshot yet; try again in a moment", true);
+                    return;
+                };
+                if snap.node(node).is_none() {
+                    let names = self.node_names().join(", ");
+                    self.flash(format!("there is no node named {node:?}; nodes: {names}"), true);
+                    return;
+                }
+                let plan = crate::plan::plan_drain(snap, node, &self.settings.defaults);
+                self.mode = Mode::ConfirmDrain(Box::new(plan));
+            }
+            ["drain", ..] => self.flash("usage: :drain NODE", true),
             _ => self.flash(
-                format!("unknown command {line:?}; commands: :migrate VM NODE, :filter TEXT, :mouse on|off, :help, :quit"),
+                format!(
+                    "unknown command {line:?}; commands: :migrate VM NODE, :drain NODE, :filter TEXT, :mouse on|off, :help, :quit"
+                ),
                 true,
             ),
         }

@@ -17,7 +17,10 @@ pub struct DrainMove {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stuck {
     pub vm: String,
+    /// One sentence with the way out.
     pub reason: String,
+    /// A few words, for places with little room.
+    pub short: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +62,7 @@ pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions
         }
         let vm = s.vm(&name).expect("listed from the snapshot").clone();
         let mut best: Option<(bool, u64, String, Placement, Prediction)> = None;
-        let mut refusal: Option<(u64, String)> = None;
+        let mut refusal: Option<(u64, String, &'static str)> = None;
         for n in s.nodes.iter().filter(|n| n.name != node) {
             match check(&s, &vm, n, options.copy_storage) {
                 Ok(p) => {
@@ -76,8 +79,8 @@ pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions
                     } else {
                         0
                     };
-                    if refusal.as_ref().is_none_or(|(f, _)| free > *f) {
-                        refusal = Some((free, r.to_string()));
+                    if refusal.as_ref().is_none_or(|(f, _, _)| free > *f) {
+                        refusal = Some((free, r.to_string(), r.short()));
                     }
                 }
             }
@@ -107,10 +110,22 @@ pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions
                     prediction,
                 });
             }
-            None => plan.stuck.push(Stuck {
-                vm: name,
-                reason: refusal.map_or_else(|| "there is no other node".to_string(), |r| r.1),
-            }),
+            None => {
+                let (reason, short) = refusal.map_or_else(
+                    || {
+                        (
+                            "there is no other node to move it to".to_string(),
+                            "no other node",
+                        )
+                    },
+                    |r| (r.1, r.2),
+                );
+                plan.stuck.push(Stuck {
+                    vm: name,
+                    reason,
+                    short: short.to_string(),
+                });
+            }
         }
     }
     plan

@@ -49,6 +49,47 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 theme::bad(),
             )
         }
+        Mode::ConfirmDrain(plan) => {
+            let mut lines = vec![Line::from(format!(
+                "Move every running VM off {}, one after the other:",
+                plan.node
+            ))];
+            for m in &plan.moves {
+                let style = if m.prediction.converges {
+                    Style::new()
+                } else {
+                    theme::warn()
+                };
+                lines.push(Line::styled(
+                    format!(
+                        "  {} → {}: {}",
+                        m.vm,
+                        m.to,
+                        m.prediction.summary(app.settings.defaults.max_downtime_ms)
+                    ),
+                    style,
+                ));
+            }
+            for s in &plan.stuck {
+                lines.push(Line::styled(
+                    format!("  ✗ {} stays: {}", s.vm, s.short),
+                    theme::bad(),
+                ));
+            }
+            for v in &plan.left {
+                lines.push(Line::styled(
+                    format!("  {v} is not running and stays"),
+                    theme::dim(),
+                ));
+            }
+            if plan.moves.is_empty() {
+                lines.push(Line::styled(
+                    "Nothing can move; y or n closes.",
+                    theme::warn(),
+                ));
+            }
+            question(area, buf, " drain node? ", lines, theme::warn())
+        }
         Mode::ConfirmQuit => {
             let n = app.running_migrations().len();
             let backend = app.snap.as_ref().map_or("", |s| s.backend.as_str());
@@ -111,8 +152,14 @@ fn question(
         Span::styled("n/esc", theme::key()),
         Span::raw(" no"),
     ]));
-    let w = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
-    let inner = dialog(area, buf, w.max(30), lines.len() as u16 + 2, title, style);
+    let widest = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
+    let w = widest.max(30).min(area.width.saturating_sub(2).max(10));
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_w).max(1))
+        .sum();
+    let inner = dialog(area, buf, w, rows as u16 + 2, title, style);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(inner, buf);
@@ -254,7 +301,7 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
         "Mouse capture blocks text selection in some terminals: hold shift to",
         "select, or turn capture off with M (or --no-mouse).",
         "",
-        "Commands (:): migrate VM NODE · filter TEXT · mouse on|off · help · quit",
+        "Commands (:): migrate VM NODE · drain NODE · filter TEXT · mouse on|off · help · quit",
     ] {
         lines.push(Line::from(l));
     }

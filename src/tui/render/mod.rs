@@ -199,7 +199,10 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
         Mode::Drag(_) => vec![Left, Right, Confirm, Cancel],
         Mode::Filter(_) | Mode::Command(_) => vec![Confirm, Cancel],
         Mode::Confirm(_) => vec![Up, Left, Confirm, Cancel],
-        Mode::ConfirmAbort(_) | Mode::ConfirmPostcopy(_) | Mode::ConfirmQuit => {
+        Mode::ConfirmAbort(_)
+        | Mode::ConfirmPostcopy(_)
+        | Mode::ConfirmDrain(_)
+        | Mode::ConfirmQuit => {
             vec![Confirm, Cancel]
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
@@ -236,6 +239,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     Mode::Confirm(_)
                     | Mode::ConfirmAbort(_)
                     | Mode::ConfirmPostcopy(_)
+                    | Mode::ConfirmDrain(_)
                     | Mode::ConfirmQuit,
                     Action::Confirm,
                 ) => (format!("y/{key}"), "yes"),
@@ -243,6 +247,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     Mode::Confirm(_)
                     | Mode::ConfirmAbort(_)
                     | Mode::ConfirmPostcopy(_)
+                    | Mode::ConfirmDrain(_)
                     | Mode::ConfirmQuit,
                     Action::Cancel,
                 ) => (format!("n/{key}"), "no"),
