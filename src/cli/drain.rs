@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::migrate::{Out, backend_error, finish, follow, options};
+use super::migrate::{Out, backend_error, finish, follow, may_change, measure_dirty_rate, options};
 use super::{CliError, DrainArgs, exit};
-use crate::backends::sim::clock::Speed;
 use crate::cluster::{Backend, BackendError, MigrationRequest, VmState};
 use crate::config::Config;
 use crate::plan::plan_drain;
@@ -18,20 +17,7 @@ pub fn run(
     args: &DrainArgs,
 ) -> Result<ExitCode, CliError> {
     let out = Out { json: args.json };
-    if cfg.read_only && !args.dry_run {
-        return Err(out.fail(
-            exit::INPUT,
-            "read_only",
-            "vmshift runs read-only (--read-only or read_only in the config); drop it to drain, or add --dry-run".into(),
-        ));
-    }
-    if cfg.speed == Speed::Times(0.0) && !args.dry_run {
-        return Err(out.fail(
-            exit::INPUT,
-            "frozen_clock",
-            "the simulated clock is frozen (speed 0), so no migration would finish; use --speed 1 or --speed max".into(),
-        ));
-    }
+    may_change(&out, cfg, args.dry_run, "drain")?;
     let opts = options(cfg, &args.flags);
     let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
     if snap.node(&args.node).is_none() {
@@ -50,13 +36,7 @@ pub fn run(
         .map(|v| v.name.clone())
         .collect();
     for name in to_measure {
-        if let (Ok(Some(bps)), Some(v)) = (
-            backend.measure_dirty_rate(&name),
-            snap.vms.iter_mut().find(|v| v.name == name),
-        ) {
-            v.workload.dirty_bps = bps;
-            v.workload.kind = "measured".into();
-        }
+        measure_dirty_rate(backend, &mut snap, &name);
     }
     let plan = plan_drain(&snap, &args.node, &opts);
 

@@ -9,7 +9,8 @@ use serde_json::json;
 use super::{CliError, MigrateArgs, MigrationFlags, exit};
 use crate::backends::sim::clock::Speed;
 use crate::cluster::{
-    Backend, BackendError, MIB, Migration, MigrationOptions, MigrationRequest, Outcome, Step, units,
+    Backend, BackendError, ClusterSnapshot, MIB, Migration, MigrationOptions, MigrationRequest,
+    Outcome, Step, units,
 };
 use crate::config::Config;
 use crate::plan::{self, Placement, Prediction};
@@ -78,29 +79,10 @@ pub fn run(
     args: &MigrateArgs,
 ) -> Result<ExitCode, CliError> {
     let out = Out { json: args.json };
-    if cfg.read_only && !args.dry_run {
-        return Err(out.fail(
-            exit::INPUT,
-            "read_only",
-            "vmshift runs read-only (--read-only or read_only in the config); drop it to migrate, or add --dry-run".into(),
-        ));
-    }
-    if cfg.speed == Speed::Times(0.0) && !args.dry_run {
-        return Err(out.fail(
-            exit::INPUT,
-            "frozen_clock",
-            "the simulated clock is frozen (speed 0), so a migration would never finish; use --speed 1 or --speed max".into(),
-        ));
-    }
+    may_change(&out, cfg, args.dry_run, "migrate")?;
     let opts = options(cfg, &args.flags);
     let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
-    // A real guest's dirty rate must be measured before it can be predicted.
-    if let Some(vm) = snap.vms.iter_mut().find(|v| v.name == args.vm)
-        && let Ok(Some(bps)) = backend.measure_dirty_rate(&args.vm)
-    {
-        vm.workload.dirty_bps = bps;
-        vm.workload.kind = "measured".into();
-    }
+    measure_dirty_rate(backend, &mut snap, &args.vm);
     let vm = snap.vm(&args.vm).ok_or_else(|| {
         backend_error(
             &out,
@@ -156,6 +138,42 @@ pub fn run(
         .map_err(|e| backend_error(&out, e))?;
     let m = follow(backend, &out, id, &snap.cluster)?;
     finish(&out, &m)
+}
+
+/// Refuses a command that would change the cluster when vmshift runs
+/// read-only, or when the simulated clock is frozen (nothing would finish).
+pub(super) fn may_change(
+    out: &Out,
+    cfg: &Config,
+    dry_run: bool,
+    what: &str,
+) -> Result<(), CliError> {
+    if cfg.read_only && !dry_run {
+        return Err(out.fail(
+            exit::INPUT,
+            "read_only",
+            format!("vmshift runs read-only (--read-only or read_only in the config); drop it to {what}, or add --dry-run"),
+        ));
+    }
+    if cfg.speed == Speed::Times(0.0) && !dry_run {
+        return Err(out.fail(
+            exit::INPUT,
+            "frozen_clock",
+            "the simulated clock is frozen (speed 0), so a migration would never finish; use --speed 1 or --speed max".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A real guest's dirty rate must be measured before it can be predicted;
+/// the measurement goes into `snap`.
+pub(super) fn measure_dirty_rate(backend: &mut dyn Backend, snap: &mut ClusterSnapshot, vm: &str) {
+    if let Some(v) = snap.vms.iter_mut().find(|v| v.name == vm)
+        && let Ok(Some(bps)) = backend.measure_dirty_rate(vm)
+    {
+        v.workload.dirty_bps = bps;
+        v.workload.kind = "measured".into();
+    }
 }
 
 /// Follows a started migration to its end, printing each step and round,
