@@ -31,14 +31,36 @@ impl Record {
             recorded_at_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
-            operator: std::env::var("SUDO_USER")
-                .or_else(|_| std::env::var("USER"))
-                .unwrap_or_else(|_| "unknown".into()),
+            operator: operator(),
             backend: backend.into(),
             cluster: cluster.into(),
             migration,
         }
     }
+}
+
+/// Who runs vmshift: the user behind sudo, else the login name, else the
+/// account of the process's user id.
+fn operator() -> String {
+    for var in ["SUDO_USER", "USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var).map(|v| v.trim().to_string())
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    uid.and_then(|uid| {
+        passwd.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+        })
+    })
+    .or_else(|| uid.map(|u| format!("uid {u}")))
+    .unwrap_or_else(|| "unknown".into())
 }
 
 /// The state dir: `VMSHIFT_STATE_DIR`, else the platform's state (or local
