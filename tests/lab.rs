@@ -554,13 +554,7 @@ fn the_tui_moves_a_real_guest() {
         common::tmux::card_lists(s, A, "moderate")
     });
     // Drag moderate from its card onto vmshift-lab-b's card with the mouse.
-    let (vy, vx) = common::tmux::find_vm_row(&s, "moderate").expect("moderate on screen");
-    let (ny, nx) = common::tmux::find(&s, &format!("● {B} ")).expect("b's card");
-    t.mouse_press(vx + 1, vy);
-    t.mouse_drag(vx + 3, vy + 1);
-    t.mouse_drag(nx + 2, ny + 2);
-    t.wait_text(&format!("→ {B}: allowed"), long);
-    t.mouse_release(nx + 2, ny + 2);
+    t.drag_vm_onto(&s, "moderate", B, long);
     t.wait_text("Move moderate from vmshift-lab-a to vmshift-lab-b?", long);
     t.keys(&["y"]);
     let s = t.wait_text("✓ done", long);

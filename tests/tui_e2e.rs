@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::tmux::{Tmux, card_lists, find, find_vm_row};
+use common::tmux::{Tmux, card_lists};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -73,13 +73,7 @@ fn move_by_keyboard_and_by_mouse_then_quit_restores_the_terminal() {
     assert!(!card_lists(&s, "hv-01", "web-01"));
 
     // Mouse: press on web-02, drag, release on hv-03's card.
-    let (vy, vx) = find_vm_row(&s, "web-02").expect("web-02 on screen");
-    let (ny, nx) = find(&s, "● hv-03 ").expect("hv-03 card");
-    t.mouse_press(vx + 1, vy);
-    t.mouse_drag(vx + 3, vy + 1);
-    t.mouse_drag(nx + 2, ny + 2);
-    t.wait_text("→ hv-03: allowed", T);
-    t.mouse_release(nx + 2, ny + 2);
+    t.drag_vm_onto(&s, "web-02", "hv-03", T);
     t.wait_text("Move web-02 from hv-02 to hv-03?", T);
     t.keys(&["y"]);
     t.wait_text("✓ done", T);

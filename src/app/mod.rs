@@ -606,9 +606,8 @@ impl App {
             }
             Mode::Confirm(mut c) => {
                 match action {
-                    _ if yes && !matches!(k.code, KeyCode::Enter)
-                        || action == Some(Action::Confirm) =>
-                    {
+                    // y, or the confirm key (enter).
+                    _ if yes => {
                         match &c.placement {
                             Ok(_) if !self.settings.read_only => {
                                 out.cmds.push(Cmd::Start(MigrationRequest {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::migrate::{Out, backend_error, finish, follow, may_change, measure_dirty_rate, options};
 use super::{CliError, DrainArgs, exit};
-use crate::cluster::{Backend, BackendError, MigrationRequest, VmState};
+use crate::cluster::{Backend, MigrationRequest, VmState};
 use crate::config::Config;
 use crate::plan::plan_drain;
 
@@ -20,15 +20,8 @@ pub fn run(
     may_change(&out, cfg, args.dry_run, "drain")?;
     let opts = options(cfg, &args.flags);
     let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
-    if snap.node(&args.node).is_none() {
-        return Err(backend_error(
-            &out,
-            BackendError::UnknownNode {
-                name: args.node.clone(),
-                known: snap.nodes.iter().map(|n| n.name.clone()).collect(),
-            },
-        ));
-    }
+    snap.require_node(&args.node)
+        .map_err(|e| backend_error(&out, e))?;
     // Real guests' dirty rates are measured before predicting.
     let to_measure: Vec<String> = snap
         .vms_on(&args.node)

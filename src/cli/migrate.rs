@@ -83,24 +83,12 @@ pub fn run(
     let opts = options(cfg, &args.flags);
     let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
     measure_dirty_rate(backend, &mut snap, &args.vm);
-    let vm = snap.vm(&args.vm).ok_or_else(|| {
-        backend_error(
-            &out,
-            BackendError::UnknownVm {
-                name: args.vm.clone(),
-                known: snap.vms.iter().map(|v| v.name.clone()).collect(),
-            },
-        )
-    })?;
-    let node = snap.node(&args.node).ok_or_else(|| {
-        backend_error(
-            &out,
-            BackendError::UnknownNode {
-                name: args.node.clone(),
-                known: snap.nodes.iter().map(|n| n.name.clone()).collect(),
-            },
-        )
-    })?;
+    let vm = snap
+        .require_vm(&args.vm)
+        .map_err(|e| backend_error(&out, e))?;
+    let node = snap
+        .require_node(&args.node)
+        .map_err(|e| backend_error(&out, e))?;
     let placement = plan::check(&snap, vm, node, opts.copy_storage)
         .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
     let prediction = plan::predict_for(&snap, vm, node, &opts, placement.storage_bytes());

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::model::{ClusterSnapshot, Migration, MigrationId, MigrationOptions};
+use super::model::{ClusterSnapshot, Migration, MigrationId, MigrationOptions, Node, Vm};
 use crate::plan::Refusal;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,34 @@ pub enum BackendError {
     NoNodeAnswered(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl ClusterSnapshot {
+    /// The VM named `name`, or the error that lists the known ones.
+    pub fn require_vm(&self, name: &str) -> Result<&Vm, BackendError> {
+        self.vm(name).ok_or_else(|| BackendError::UnknownVm {
+            name: name.to_string(),
+            known: known_names(self.vms.iter().map(|v| v.name.as_str())),
+        })
+    }
+
+    /// The node named `name`, or the error that lists the known ones.
+    pub fn require_node(&self, name: &str) -> Result<&Node, BackendError> {
+        self.node(name).ok_or_else(|| BackendError::UnknownNode {
+            name: name.to_string(),
+            known: known_names(self.nodes.iter().map(|n| n.name.as_str())),
+        })
+    }
+}
+
+/// Names for an error message, shortened for huge clusters.
+fn known_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let all: Vec<&str> = names.collect();
+    let mut out: Vec<String> = all.iter().take(25).map(|s| s.to_string()).collect();
+    if all.len() > 25 {
+        out.push(format!("and {} more", all.len() - 25));
+    }
+    out
 }
 
 pub trait Backend: Send {

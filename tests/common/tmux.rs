@@ -78,6 +78,22 @@ impl Tmux {
         ]);
     }
 
+    /// Drags `vm`'s row (found on `screen`) onto `node`'s card with the
+    /// mouse — press, move, hover until the VM is allowed there, release —
+    /// and waits for the confirm dialog.
+    pub fn drag_vm_onto(&self, screen: &str, vm: &str, node: &str, timeout: Duration) {
+        let (vy, vx) =
+            find_vm_row(screen, vm).unwrap_or_else(|| panic!("{vm} on screen:\n{screen}"));
+        let (ny, nx) = find(screen, &format!("● {node} "))
+            .unwrap_or_else(|| panic!("{node}'s card:\n{screen}"));
+        self.mouse_press(vx + 1, vy);
+        self.mouse_drag(vx + 3, vy + 1);
+        self.mouse_drag(nx + 2, ny + 2);
+        self.wait_text(&format!("→ {node}: allowed"), timeout);
+        self.mouse_release(nx + 2, ny + 2);
+        self.wait_text(&format!("Move {vm} from "), timeout);
+    }
+
     pub fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", &self.target])
     }

@@ -494,16 +494,8 @@ impl Backend for LibvirtCluster {
             Some(s) => s.clone(),
             None => self.snapshot()?,
         };
-        let vm = snap.vm(&req.vm).ok_or_else(|| BackendError::UnknownVm {
-            name: req.vm.clone(),
-            known: snap.vms.iter().map(|v| v.name.clone()).collect(),
-        })?;
-        let node = snap
-            .node(&req.to)
-            .ok_or_else(|| BackendError::UnknownNode {
-                name: req.to.clone(),
-                known: snap.nodes.iter().map(|n| n.name.clone()).collect(),
-            })?;
+        let vm = snap.require_vm(&req.vm)?;
+        let node = snap.require_node(&req.to)?;
         plan::check(&snap, vm, node, req.options.copy_storage).map_err(BackendError::Refused)?;
         let src = self
             .node_index(&vm.node)

@@ -519,16 +519,6 @@ impl SimCluster {
     }
 }
 
-/// Names for an error message, shortened for huge clusters.
-fn known_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let all: Vec<&str> = names.collect();
-    let mut out: Vec<String> = all.iter().take(25).map(|s| s.to_string()).collect();
-    if all.len() > 25 {
-        out.push(format!("and {} more", all.len() - 25));
-    }
-    out
-}
-
 impl Backend for SimCluster {
     fn kind(&self) -> &'static str {
         "sim"
@@ -542,16 +532,8 @@ impl Backend for SimCluster {
     fn start_migration(&mut self, req: &MigrationRequest) -> Result<MigrationId, BackendError> {
         self.sync();
         let snap = self.build_snapshot();
-        let vm = snap.vm(&req.vm).ok_or_else(|| BackendError::UnknownVm {
-            name: req.vm.clone(),
-            known: known_names(snap.vms.iter().map(|v| v.name.as_str())),
-        })?;
-        let node = snap
-            .node(&req.to)
-            .ok_or_else(|| BackendError::UnknownNode {
-                name: req.to.clone(),
-                known: known_names(snap.nodes.iter().map(|n| n.name.as_str())),
-            })?;
+        let vm = snap.require_vm(&req.vm)?;
+        let node = snap.require_node(&req.to)?;
         let placement = plan::check(&snap, vm, node, req.options.copy_storage)
             .map_err(BackendError::Refused)?;
         if self.link_failed(&vm.node, &node.name) {
