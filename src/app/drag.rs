@@ -6,7 +6,10 @@
 //! Esc anywhere ▶ Idle; release off any node ▶ Idle; release on a refused node ▶ Idle + reason
 //! ```
 
-use crate::cluster::{ClusterSnapshot, MIB, MigrationOptions, OnStall, PostcopyMode, units};
+use crate::cluster::{
+    ClusterSnapshot, MIB, Migration, MigrationInputs, MigrationOptions, MigrationRequest, OnStall,
+    PostcopyMode, units,
+};
 use crate::plan::{self, Placement, Prediction, Refusal};
 
 /// A mouse button held on a VM row, not yet moved.
@@ -161,6 +164,8 @@ pub struct Confirm {
     pub link_bps: u64,
     /// `Ok` while the move is allowed with the current options.
     pub placement: Result<Placement, Refusal>,
+    /// What the prediction rests on, and the prediction.
+    pub inputs: Option<MigrationInputs>,
     pub prediction: Option<Prediction>,
 }
 
@@ -170,12 +175,11 @@ impl Confirm {
         vm: &str,
         to: &str,
         defaults: &MigrationOptions,
+        history: &[Migration],
     ) -> Option<Confirm> {
         let v = snap.vm(vm)?;
         let n = snap.node(to)?;
-        let link_bps = snap
-            .node(&v.node)
-            .map_or(n.nic_bps, |s| s.nic_bps.min(n.nic_bps));
+        let link_bps = snap.link_bps(&v.node, &n.name);
         let mut c = Confirm {
             vm: vm.into(),
             from: v.node.clone(),
@@ -187,27 +191,41 @@ impl Confirm {
                 vm: vm.into(),
                 node: to.into(),
             }),
+            inputs: None,
             prediction: None,
         };
         // A move that needs a disk copy was chosen knowingly on a node marked so.
         if plan::check(snap, v, n, false).is_err() && plan::check(snap, v, n, true).is_ok() {
             c.options.copy_storage = true;
         }
-        c.recompute(snap);
+        c.recompute(snap, history);
         Some(c)
     }
 
     /// Re-checks and re-predicts after an option or the cluster changed.
-    pub fn recompute(&mut self, snap: &ClusterSnapshot) {
+    pub fn recompute(&mut self, snap: &ClusterSnapshot, history: &[Migration]) {
         let (Some(v), Some(n)) = (snap.vm(&self.vm), snap.node(&self.to)) else {
             return;
         };
         self.placement = plan::check(snap, v, n, self.options.copy_storage);
+        self.inputs = self.placement.as_ref().ok().map(|p| {
+            plan::inputs_for(snap, v, n, &self.options, p.storage_bytes(), history)
+        });
         self.prediction = self
-            .placement
+            .inputs
             .as_ref()
-            .ok()
-            .map(|p| plan::predict_for(snap, v, n, &self.options, p.storage_bytes()));
+            .map(|i| plan::predict(i, &self.options));
+    }
+
+    /// The request that starts this move, with what it was predicted from.
+    pub fn request(&self) -> MigrationRequest {
+        MigrationRequest {
+            vm: self.vm.clone(),
+            to: self.to.clone(),
+            options: self.options.clone(),
+            inputs: self.inputs.clone(),
+            forecast: self.prediction.as_ref().map(Prediction::forecast),
+        }
     }
 
     pub fn move_field(&mut self, down: bool) {

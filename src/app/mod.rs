@@ -132,6 +132,9 @@ pub struct App {
     pub started_unix_ms: u64,
     /// A drain in progress: its moves run one after the other.
     pub drain: Option<DrainRun>,
+    /// Past migrations of this cluster (flight recorder, then this
+    /// session's), which the predictions learn from.
+    pub history: Vec<Migration>,
     pub quit: bool,
 }
 
@@ -198,6 +201,7 @@ impl App {
             size: (80, 24),
             started_unix_ms: 0,
             drain: None,
+            history: Vec::new(),
             quit: false,
         }
     }
@@ -347,7 +351,21 @@ impl App {
                 self.stale = Some((since, e));
                 out.redraw = true;
             }
+            Msg::History(past) => {
+                let mut past = past;
+                past.append(&mut self.history);
+                self.history = past;
+            }
             Msg::Progress(ms) => {
+                for m in ms.iter().filter(|m| m.outcome == Some(crate::cluster::Outcome::Completed)) {
+                    let seen = self
+                        .history
+                        .iter()
+                        .any(|h| h.id == m.id && h.started_at_ms == m.started_at_ms && h.vm == m.vm);
+                    if !seen {
+                        self.history.push(m.clone());
+                    }
+                }
                 if let Some(s) = &mut self.snap {
                     for m in ms {
                         match s.migrations.iter_mut().find(|x| x.id == m.id) {
@@ -489,7 +507,7 @@ impl App {
                 let copy = self.settings.defaults.copy_storage;
                 d.verdicts = drag::verdicts(snap, &d.vm, copy);
             }
-            Mode::Confirm(c) => c.recompute(snap),
+            Mode::Confirm(c) => c.recompute(snap, &self.history),
             _ => {}
         }
     }
@@ -591,6 +609,8 @@ impl App {
                                 vm: m.vm.clone(),
                                 to: m.to.clone(),
                                 options: options.clone(),
+                                inputs: Some(m.inputs.clone()),
+                                forecast: Some(m.prediction.forecast()),
                             })
                             .collect(),
                         current: None,
@@ -610,11 +630,7 @@ impl App {
                     _ if yes => {
                         match &c.placement {
                             Ok(_) if !self.settings.read_only => {
-                                out.cmds.push(Cmd::Start(MigrationRequest {
-                                    vm: c.vm.clone(),
-                                    to: c.to.clone(),
-                                    options: c.options.clone(),
-                                }));
+                                out.cmds.push(Cmd::Start(c.request()));
                                 self.flash(
                                     format!("starting migration of {} to {}…", c.vm, c.to),
                                     false,
@@ -642,7 +658,7 @@ impl App {
                     _ => return,
                 }
                 if let Some(s) = &self.snap {
-                    c.recompute(s);
+                    c.recompute(s, &self.history);
                 }
                 self.mode = Mode::Confirm(c);
                 return;
@@ -737,7 +753,7 @@ impl App {
         match d.verdict(&to) {
             Some(Ok(_)) | None => {
                 let snap = self.snap.as_ref().expect("a drag needs a snapshot");
-                match Confirm::new(snap, &d.vm, &to, &self.settings.defaults) {
+                match Confirm::new(snap, &d.vm, &to, &self.settings.defaults, &self.history) {
                     Some(c) => self.mode = Mode::Confirm(Box::new(c)),
                     None => {
                         self.mode = Mode::Normal;
@@ -896,7 +912,10 @@ impl App {
                 self.flash(format!("max downtime of {} → {ms} ms", m.vm), false);
             }
             _ => {
-                let link = self.link_bps(&m);
+                let link = self
+                    .snap
+                    .as_ref()
+                    .map_or(u64::MAX, |s| s.link_bps(&m.from, &m.to));
                 let bw =
                     drag::bandwidth_step(m.options.bandwidth_bps, link, a == Action::BandwidthUp);
                 out.cmds.push(Cmd::SetBandwidth(m.id, bw));
@@ -912,11 +931,6 @@ impl App {
         }
     }
 
-    pub fn link_bps(&self, m: &Migration) -> u64 {
-        let s = self.snap.as_ref();
-        let nic = |n: &str| s.and_then(|s| s.node(n)).map_or(u64::MAX, |n| n.nic_bps);
-        nic(&m.from).min(nic(&m.to))
-    }
 
     fn after_filter_change(&mut self) {
         let vis = self.visible_vms();
@@ -1103,7 +1117,8 @@ impl App {
                     self.flash(format!("there is no node named {node:?}; nodes: {names}"), true);
                     return;
                 }
-                let plan = crate::plan::plan_drain(snap, node, &self.settings.defaults);
+                let plan =
+                    crate::plan::plan_drain(snap, node, &self.settings.defaults, &self.history);
                 self.mode = Mode::ConfirmDrain(Box::new(plan));
             }
             ["drain", ..] => self.flash("usage: :drain NODE", true),

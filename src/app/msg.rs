@@ -23,6 +23,8 @@ pub enum Msg {
     Snapshot(Box<ClusterSnapshot>),
     /// The poller could not reach the backend.
     PollFailed(String),
+    /// Past migrations of this cluster, from the flight recorder.
+    History(Vec<Migration>),
     /// Live state of running migrations.
     Progress(Vec<Migration>),
     /// A migration the app asked for has started.

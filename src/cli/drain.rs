@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::migrate::{Out, backend_error, finish, follow, may_change, measure_dirty_rate, options};
+use super::migrate::{Out, backend_error, finish, follow, may_change, measure_workload, options};
 use super::{CliError, DrainArgs, exit};
 use crate::cluster::{Backend, MigrationRequest, VmState};
 use crate::config::Config;
@@ -25,13 +25,14 @@ pub fn run(
     // Real guests' dirty rates are measured before predicting.
     let to_measure: Vec<String> = snap
         .vms_on(&args.node)
-        .filter(|v| v.state == VmState::Running && v.workload.kind == "unmeasured")
+        .filter(|v| v.state == VmState::Running)
         .map(|v| v.name.clone())
         .collect();
     for name in to_measure {
-        measure_dirty_rate(backend, &mut snap, &name);
+        measure_workload(backend, &out, &mut snap, &name);
     }
-    let plan = plan_drain(&snap, &args.node, &opts);
+    let history = crate::record::past_migrations(&snap.cluster);
+    let plan = plan_drain(&snap, &args.node, &opts, &history);
 
     out.line(
         format!(
@@ -88,6 +89,8 @@ pub fn run(
             vm: m.vm.clone(),
             to: m.to.clone(),
             options: opts.clone(),
+            inputs: Some(m.inputs.clone()),
+            forecast: Some(m.prediction.forecast()),
         });
         let id = match started {
             Ok(id) => id,

@@ -82,7 +82,6 @@ pub fn run(
     may_change(&out, cfg, args.dry_run, "migrate")?;
     let opts = options(cfg, &args.flags);
     let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
-    measure_dirty_rate(backend, &mut snap, &args.vm);
     let vm = snap
         .require_vm(&args.vm)
         .map_err(|e| backend_error(&out, e))?;
@@ -91,7 +90,14 @@ pub fn run(
         .map_err(|e| backend_error(&out, e))?;
     let placement = plan::check(&snap, vm, node, opts.copy_storage)
         .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
-    let prediction = plan::predict_for(&snap, vm, node, &opts, placement.storage_bytes());
+    measure_workload(backend, &out, &mut snap, &args.vm);
+    let history = crate::record::past_migrations(&snap.cluster);
+    let (vm, node) = (
+        snap.vm(&args.vm).expect("checked"),
+        snap.node(&args.node).expect("checked"),
+    );
+    let inputs = plan::inputs_for(&snap, vm, node, &opts, placement.storage_bytes(), &history);
+    let prediction = plan::predict(&inputs, &opts);
     print_plan(
         &out,
         &snap,
@@ -103,6 +109,7 @@ pub fn run(
     );
 
     if args.dry_run {
+        // A no-go only when no plausible input converges.
         if prediction.converges {
             return Ok(ExitCode::SUCCESS);
         }
@@ -122,6 +129,8 @@ pub fn run(
             vm: args.vm.clone(),
             to: args.node.clone(),
             options: opts,
+            forecast: Some(prediction.forecast()),
+            inputs: Some(inputs),
         })
         .map_err(|e| backend_error(&out, e))?;
     let m = follow(backend, &out, id, &snap.cluster)?;
@@ -153,14 +162,38 @@ pub(super) fn may_change(
     Ok(())
 }
 
-/// A real guest's dirty rate must be measured before it can be predicted;
-/// the measurement goes into `snap`.
-pub(super) fn measure_dirty_rate(backend: &mut dyn Backend, snap: &mut ClusterSnapshot, vm: &str) {
-    if let Some(v) = snap.vms.iter_mut().find(|v| v.name == vm)
-        && let Ok(Some(bps)) = backend.measure_dirty_rate(vm)
-    {
-        v.workload.dirty_bps = bps;
-        v.workload.kind = "measured".into();
+/// A real guest's memory use must be measured before it can be predicted;
+/// the measurement goes into `snap`. It takes a few seconds, so people are
+/// told (on stderr, so that the output stays one line per event).
+pub(super) fn measure_workload(
+    backend: &mut dyn Backend,
+    out: &Out,
+    snap: &mut ClusterSnapshot,
+    vm: &str,
+) {
+    if snap.backend == "sim" {
+        return;
+    }
+    if !out.json {
+        eprintln!(
+            "measuring how {vm} uses its memory (page sampling, a few seconds; it cannot harm the guest)…"
+        );
+    }
+    match backend.measure_workload(vm) {
+        Ok(Some(m)) => {
+            if let Some(v) = snap.vms.iter_mut().find(|v| v.name == vm) {
+                v.workload.dirty_bps = m.dirty_bps.value as u64;
+                v.workload.wws_bytes = m.wws_bytes.value as u64;
+                v.workload.touched_bytes = Some(m.touched_bytes.value as u64);
+                v.workload.measured = Some(m);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            if !out.json {
+                eprintln!("vmshift: {e}; predicting from what is known");
+            }
+        }
     }
 }
 
@@ -177,6 +210,7 @@ pub(super) fn follow(
         backend.wait(PROGRESS_INTERVAL);
         let m = backend.migration(id).map_err(|e| backend_error(out, e))?;
         shown.print_new(out, &m);
+        shown.progress(out, &m);
         if m.is_finished() {
             break m;
         }
@@ -205,9 +239,7 @@ fn print_plan(
 ) {
     let vm = snap.vm(vm_name).expect("checked");
     let node = snap.node(to).expect("checked");
-    let link = snap
-        .node(&vm.node)
-        .map_or(node.nic_bps, |s| s.nic_bps.min(node.nic_bps));
+    let link = snap.link_bps(&vm.node, &node.name);
     let bw = o.bandwidth_bps.map_or(link, |b| b.min(link));
     if out.json {
         println!(
@@ -234,6 +266,7 @@ fn print_plan(
         units::rate(vm.workload.dirty_bps),
         units::bytes(vm.workload.wws_bytes)
     );
+
     let volumes: Vec<String> = vm
         .disks
         .iter()
@@ -274,6 +307,9 @@ fn print_plan(
         o.on_stall.label()
     );
     println!("predict  {}", p.summary(o.max_downtime_ms));
+    for b in &p.basis {
+        println!("based on {b}");
+    }
     if !p.converges || !p.advice.is_empty() {
         println!("advice   {}", advice_text(p));
     }
@@ -286,9 +322,38 @@ struct Shown {
     rounds: usize,
     postcopy: bool,
     stalled: bool,
+    /// Elapsed time of the last progress object (JSON only).
+    progress_at: Option<f64>,
 }
 
+/// JSON progress objects come at most this often (migration time).
+const PROGRESS_EVERY_MS: f64 = 200.0;
+
 impl Shown {
+    /// With --json: the live re-prediction a few times a second.
+    fn progress(&mut self, out: &Out, m: &Migration) {
+        if !out.json || m.is_finished() {
+            return;
+        }
+        if self
+            .progress_at
+            .is_some_and(|t| m.elapsed_ms - t < PROGRESS_EVERY_MS)
+        {
+            return;
+        }
+        self.progress_at = Some(m.elapsed_ms);
+        out.line(
+            String::new(),
+            json!({
+                "event": "progress", "elapsed_ms": m.elapsed_ms, "step": m.step,
+                "rounds": m.rounds.len(), "transferred_bytes": m.transferred_bytes,
+                "remaining_bytes": m.remaining_bytes, "scanned_bytes": m.scanned_bytes,
+                "data_bytes": m.data_bytes, "dirty_bps": m.dirty_bps, "bandwidth_bps": m.bandwidth_bps,
+                "live": m.live,
+            }),
+        );
+    }
+
     fn step(&mut self, out: &Out, m: &Migration, s: Step) {
         if let (false, Some(at)) = (self.steps[s.index()], m.step_started_ms[s.index()]) {
             self.steps[s.index()] = true;

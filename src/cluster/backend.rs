@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use super::model::{ClusterSnapshot, Migration, MigrationId, MigrationOptions, Node, Vm};
+use super::model::{
+    ClusterSnapshot, Forecast, Measured, Migration, MigrationId, MigrationInputs, MigrationOptions,
+    Node, Vm,
+};
 use crate::plan::Refusal;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +16,10 @@ pub struct MigrationRequest {
     pub vm: String,
     pub to: String,
     pub options: MigrationOptions,
+    /// What the front end predicted from (and what it predicted), kept
+    /// with the migration for live re-prediction and the record.
+    pub inputs: Option<MigrationInputs>,
+    pub forecast: Option<Forecast>,
 }
 
 /// Errors a backend reports; each reads as a sentence that says what to do.
@@ -83,9 +90,11 @@ pub trait Backend: Send {
     /// Lets up to `max` of backend time pass, returning early when something
     /// may have changed. The simulator advances its clock here.
     fn wait(&mut self, max: Duration);
-    /// Measures a VM's memory dirty rate now (bytes/s), where the backend
-    /// has to measure it (libvirt); `None` when it already knows it.
-    fn measure_dirty_rate(&mut self, _vm: &str) -> Result<Option<u64>, BackendError> {
+    /// Measures how a VM uses its memory now (dirty rate, working set,
+    /// memory in use, each with its range), where the backend has to
+    /// measure it (libvirt), by means that cannot harm the guest; `None`
+    /// when it already knows.
+    fn measure_workload(&mut self, _vm: &str) -> Result<Option<Measured>, BackendError> {
         Ok(None)
     }
 }

@@ -23,6 +23,68 @@ pub struct ClusterSnapshot {
     pub migrations: Vec<Migration>,
     /// Recent cluster events, oldest first.
     pub events: Vec<ClusterEvent>,
+    /// What a migration costs here beyond moving memory.
+    #[serde(default)]
+    pub costs: MigrationCosts,
+}
+
+/// A figure and the range it may really be in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Estimate {
+    pub value: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Estimate {
+    pub fn exact(value: f64) -> Self {
+        Self {
+            value,
+            lo: value,
+            hi: value,
+        }
+    }
+    /// `value` within `lo..=hi` (the bounds sorted, the value clamped into them).
+    pub fn new(value: f64, lo: f64, hi: f64) -> Self {
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        Self {
+            value: value.clamp(lo, hi),
+            lo,
+            hi,
+        }
+    }
+    /// `value` ± `share` of it.
+    pub fn spread(value: f64, share: f64) -> Self {
+        Self::new(value, value * (1.0 - share), value * (1.0 + share))
+    }
+    pub fn is_exact(&self) -> bool {
+        self.lo == self.hi
+    }
+}
+
+/// Costs of a migration that do not depend on memory, as the backend knows
+/// them before any migration was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MigrationCosts {
+    /// Begin + Prepare: from the start of the job to the first byte, ms.
+    pub setup_ms: Estimate,
+    /// Pausing, device state and resuming: downtime beyond the memory left, ms.
+    pub switchover_ms: Estimate,
+    /// After the guest resumed, until the migration counts as finished, ms.
+    pub cleanup_ms: f64,
+}
+
+impl Default for MigrationCosts {
+    /// QEMU 7.2 / libvirt 9.0 as measured on the lab: setup ~0.3 s (up to
+    /// 4 s for the first migration into a freshly started daemon), 15–30 ms
+    /// of fixed downtime.
+    fn default() -> Self {
+        Self {
+            setup_ms: Estimate::new(300.0, 150.0, 4000.0),
+            switchover_ms: Estimate::new(15.0, 8.0, 40.0),
+            cleanup_ms: 0.0,
+        }
+    }
 }
 
 impl ClusterSnapshot {
@@ -43,6 +105,15 @@ impl ClusterSnapshot {
         self.migrations
             .iter()
             .find(|m| m.vm == vm && m.outcome.is_none())
+    }
+    /// Migration link speed between two nodes: the slower NIC (bytes/s).
+    pub fn link_bps(&self, a: &str, b: &str) -> u64 {
+        let nic = |n: &str| self.node(n).map(|n| n.nic_bps);
+        match (nic(a), nic(b)) {
+            (Some(x), Some(y)) => x.min(y),
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => 0,
+        }
     }
     pub fn nodes_up(&self) -> usize {
         self.nodes
@@ -185,6 +256,24 @@ pub struct Workload {
     pub wws_bytes: u64,
     /// Average share of its vCPUs the guest keeps busy, 0–1.
     pub cpu_load: f64,
+    /// Bytes of memory that hold data (the rest are zero pages, which a
+    /// migration sends as markers); `None` when unknown (all of memory).
+    #[serde(default)]
+    pub touched_bytes: Option<u64>,
+    /// How sure the figures above are, where they were measured.
+    #[serde(default)]
+    pub measured: Option<Measured>,
+}
+
+/// A workload as measured on a real guest: each figure with its range, and
+/// what the measurement rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub dirty_bps: Estimate,
+    pub wws_bytes: Estimate,
+    pub touched_bytes: Estimate,
+    /// In words: "5 page-sampling measurements over 7 s; resident memory 207 MB".
+    pub basis: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,6 +477,49 @@ impl Outcome {
 
 pub type MigrationId = u64;
 
+/// What the model is given about one migration: the guest's memory as
+/// measured (each figure with its range), the link and the fixed costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationInputs {
+    pub memory: u64,
+    /// Bytes of memory holding data.
+    pub touched: Estimate,
+    /// Writable working set.
+    pub wws: Estimate,
+    pub dirty_bps: Estimate,
+    /// Bandwidth the pre-copy gets (the limit, or the link), bytes/s.
+    pub bandwidth_bps: u64,
+    /// Link speed: the final copy is not rate-limited, bytes/s.
+    pub link_bps: u64,
+    pub setup_ms: Estimate,
+    pub switchover_ms: Estimate,
+    pub cleanup_ms: f64,
+    /// Disk bytes copied first (shared-nothing).
+    pub storage_bytes: u64,
+    /// What the ranges rest on, one sentence each.
+    pub basis: Vec<String>,
+}
+
+/// What the model expects of a migration: before it starts, or live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Rounds as libvirt counts them (`memory_iteration`).
+    pub rounds: Estimate,
+    /// From the start of the job to its end, ms.
+    pub total_ms: Estimate,
+    /// Expected downtime at the switchover, ms.
+    pub downtime_ms: Estimate,
+    /// Converges with at least the likely inputs (see `may_not_converge`).
+    pub converges: bool,
+    /// Some plausible input would not converge.
+    pub may_not_converge: bool,
+    /// Live only: the downtime if the guest were paused now, ms.
+    pub downtime_now_ms: Option<f64>,
+    /// What would make it converge, in a few words each (empty when it does).
+    #[serde(default)]
+    pub advice: Vec<String>,
+}
+
 /// A migration as the backend sees it: every round so far, the step, the
 /// downtime and, when finished, the outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -423,6 +555,21 @@ pub struct Migration {
     /// Every byte moved so far: disks, rounds, final copy, post-copy pages.
     pub transferred_bytes: u64,
     pub outcome: Option<Outcome>,
+    /// First pass: guest memory scanned so far and the data (non-zero
+    /// page) bytes among it; they show how much of memory is in use.
+    #[serde(default)]
+    pub scanned_bytes: u64,
+    #[serde(default)]
+    pub data_bytes: u64,
+    /// What the model was given, and what it expected before the start.
+    #[serde(default)]
+    pub inputs: Option<MigrationInputs>,
+    #[serde(default)]
+    pub forecast: Option<Forecast>,
+    /// The model's expectation now, from what the migration has shown so
+    /// far; `None` once it is over.
+    #[serde(default)]
+    pub live: Option<Forecast>,
 }
 
 impl Migration {
@@ -464,6 +611,11 @@ impl Migration {
             elapsed_ms: 0.0,
             transferred_bytes: 0,
             outcome: None,
+            scanned_bytes: 0,
+            data_bytes: 0,
+            inputs: None,
+            forecast: None,
+            live: None,
         }
     }
 
@@ -483,6 +635,27 @@ impl Migration {
 
     pub fn is_finished(&self) -> bool {
         self.outcome.is_some()
+    }
+
+    /// The event-log line for a finished migration; `None` while it runs.
+    pub fn outcome_sentence(&self) -> Option<String> {
+        Some(match self.outcome.as_ref()? {
+            Outcome::Completed => format!(
+                "{} migrated {} → {} in {} round{}, downtime {:.0} ms",
+                self.vm,
+                self.from,
+                self.to,
+                self.rounds.len(),
+                if self.rounds.len() == 1 { "" } else { "s" },
+                self.actual_downtime_ms.unwrap_or(0.0)
+            ),
+            Outcome::Aborted { reason } => {
+                format!("migration of {} to {} aborted: {reason}", self.vm, self.to)
+            }
+            Outcome::Failed { reason } => {
+                format!("migration of {} to {} failed: {reason}", self.vm, self.to)
+            }
+        })
     }
 }
 

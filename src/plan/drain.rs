@@ -3,14 +3,17 @@
 
 use serde::Serialize;
 
-use super::{Placement, Prediction, check, predict_for};
-use crate::cluster::{ClusterSnapshot, MigrationOptions, NodeState, VmState, VolumeKind};
+use super::{Placement, Prediction, check, inputs_for, predict};
+use crate::cluster::{
+    ClusterSnapshot, Migration, MigrationInputs, MigrationOptions, NodeState, VmState, VolumeKind,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrainMove {
     pub vm: String,
     pub to: String,
     pub placement: Placement,
+    pub inputs: MigrationInputs,
     pub prediction: Prediction,
 }
 
@@ -42,7 +45,12 @@ impl DrainPlan {
 
 /// Plans moving every running VM off `node`, biggest first, each to the
 /// allowed node where it converges and leaves the most memory free.
-pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions) -> DrainPlan {
+pub fn plan_drain(
+    snap: &ClusterSnapshot,
+    node: &str,
+    options: &MigrationOptions,
+    history: &[Migration],
+) -> DrainPlan {
     let mut s = snap.clone();
     let mut vms: Vec<(String, u64, VmState)> = s
         .vms_on(node)
@@ -61,15 +69,25 @@ pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions
             continue;
         }
         let vm = s.vm(&name).expect("listed from the snapshot").clone();
-        let mut best: Option<(bool, u64, String, Placement, Prediction)> = None;
+        let mut best: Option<(bool, u64, String, Placement, MigrationInputs, Prediction)> = None;
         let mut refusal: Option<(u64, String, &'static str)> = None;
+        // Targets with the same link and history get the same prediction.
+        let mut known: Vec<(MigrationInputs, Prediction)> = Vec::new();
         for n in s.nodes.iter().filter(|n| n.name != node) {
             match check(&s, &vm, n, options.copy_storage) {
                 Ok(p) => {
-                    let pred = predict_for(&s, &vm, n, options, p.storage_bytes());
+                    let inputs = inputs_for(&s, &vm, n, options, p.storage_bytes(), history);
+                    let pred = match known.iter().find(|(i, _)| *i == inputs) {
+                        Some((_, pred)) => pred.clone(),
+                        None => {
+                            let pred = predict(&inputs, options);
+                            known.push((inputs.clone(), pred.clone()));
+                            pred
+                        }
+                    };
                     let key = (pred.converges, n.mem_free() - memory);
                     if best.as_ref().is_none_or(|b| (b.0, b.1) < key) {
-                        best = Some((key.0, key.1, n.name.clone(), p, pred));
+                        best = Some((key.0, key.1, n.name.clone(), p, inputs, pred));
                     }
                 }
                 Err(r) => {
@@ -86,7 +104,7 @@ pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions
             }
         }
         match best {
-            Some((_, _, to, placement, prediction)) => {
+            Some((_, _, to, placement, inputs, prediction)) => {
                 // Account for the move before placing the next VM.
                 if let Some(n) = s.nodes.iter_mut().find(|n| n.name == to) {
                     n.mem_used += memory;
@@ -107,6 +125,7 @@ pub fn plan_drain(snap: &ClusterSnapshot, node: &str, options: &MigrationOptions
                     vm: name,
                     to,
                     placement,
+                    inputs,
                     prediction,
                 });
             }
@@ -146,7 +165,7 @@ mod tests {
 
     #[test]
     fn vms_sharing_a_lun_are_stuck_and_the_rest_placed() {
-        let p = plan_drain(&snap(), "hv-01", &MigrationOptions::default());
+        let p = plan_drain(&snap(), "hv-01", &MigrationOptions::default(), &[]);
         let moved: Vec<&str> = p.moves.iter().map(|m| m.vm.as_str()).collect();
         assert_eq!(moved, ["api-01", "web-01"], "biggest first");
         let stuck: Vec<&str> = p.stuck.iter().map(|s| s.vm.as_str()).collect();
@@ -170,7 +189,7 @@ mod tests {
         {
             n.state = NodeState::Maintenance;
         }
-        let p = plan_drain(&s, "hv-01", &MigrationOptions::default());
+        let p = plan_drain(&s, "hv-01", &MigrationOptions::default(), &[]);
         let to_04: u64 = p
             .moves
             .iter()
@@ -185,7 +204,7 @@ mod tests {
 
     #[test]
     fn local_disks_need_copy_storage() {
-        let p = plan_drain(&snap(), "hv-04", &MigrationOptions::default());
+        let p = plan_drain(&snap(), "hv-04", &MigrationOptions::default(), &[]);
         assert!(
             p.stuck
                 .iter()
@@ -198,6 +217,7 @@ mod tests {
                 copy_storage: true,
                 ..Default::default()
             },
+            &[],
         );
         assert!(p.complete(), "{:?}", p.stuck);
         assert_eq!(p.moves[0].vm, "vdi-pool");

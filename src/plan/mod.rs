@@ -6,10 +6,33 @@
 
 pub mod cpu;
 mod drain;
+mod inputs;
+mod live;
 mod placement;
+pub mod precopy;
 mod predict;
 pub mod rules;
 
 pub use drain::{DrainMove, DrainPlan, Stuck, plan_drain};
+pub use inputs::{Learnt, inputs_for, learn};
+pub use live::live;
 pub use placement::{Placement, Refusal, check};
-pub use predict::{Advice, PredictInput, Prediction, predict, predict_for};
+pub use predict::{Advice, AtSync, Prediction, Span, predict, predict_from};
+
+use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};
+
+/// The prediction for moving `vm` to `node` with `options`, from what the
+/// backend measured and the cluster's past migrations (`history`).
+pub fn predict_for(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    node: &Node,
+    options: &MigrationOptions,
+    storage_bytes: u64,
+    history: &[Migration],
+) -> Prediction {
+    predict(
+        &inputs_for(snap, vm, node, options, storage_bytes, history),
+        options,
+    )
+}

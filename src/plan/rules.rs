@@ -1,14 +1,9 @@
-//! QEMU's migration rules, shared by the simulator (which obeys them) and the
-//! predictor (which forecasts them).
+//! vmshift's own rules on top of QEMU's: auto-converge's steps (as vmshift
+//! asks libvirt for them) and the stall rule, with its sentence. The
+//! predictor, the simulator and the libvirt backend all call these.
 
-/// Device state sent with the final copy (CPU registers, virtio rings...).
-pub const DEVICE_STATE_BYTES: u64 = 2 * 1024 * 1024;
-/// Time to start the guest on the target once the last byte arrived.
-pub const RESUME_MS: f64 = 3.0;
-/// Typical time to create the paused target VM (Begin + Prepare).
-pub const TYPICAL_SETUP_MS: f64 = 800.0;
-/// Time to remove the VM from the source (Confirm).
-pub const CLEANUP_MS: f64 = 200.0;
+use super::predict::Advice;
+use crate::cluster::units;
 
 /// Rounds whose remaining bytes stay above this share of the previous
 /// round's count as not shrinking.
@@ -22,23 +17,9 @@ pub const THROTTLE_INITIAL_PCT: u32 = 20;
 pub const THROTTLE_STEP_PCT: u32 = 10;
 pub const THROTTLE_MAX_PCT: u32 = 99;
 
-/// QEMU switches over once what is still pending can be sent within the
-/// allowed downtime.
-pub fn switchover_ready(pending_bytes: f64, bandwidth_bps: f64, max_downtime_ms: u64) -> bool {
-    pending_bytes <= bandwidth_bps * max_downtime_ms as f64 / 1000.0
-}
-
-/// Downtime of a switchover with `dirty_bytes` still dirty.
-pub fn downtime_ms(dirty_bytes: f64, bandwidth_bps: f64) -> f64 {
-    (dirty_bytes + DEVICE_STATE_BYTES as f64) / bandwidth_bps.max(1.0) * 1000.0 + RESUME_MS
-}
-
-/// Auto-converge: when a round dirtied more than half of what it sent, the
-/// guest is throttled (20 % first, then 10 % more per round, at most 99 %).
-pub fn next_throttle(current_pct: u32, dirtied: f64, sent: f64) -> u32 {
-    if dirtied <= 0.5 * sent {
-        current_pct
-    } else if current_pct == 0 {
+/// Auto-converge's next throttle: 20 % first, then 10 % more, at most 99 %.
+pub fn throttle_up(current_pct: u32) -> u32 {
+    if current_pct == 0 {
         THROTTLE_INITIAL_PCT
     } else {
         (current_pct + THROTTLE_STEP_PCT).min(THROTTLE_MAX_PCT)
@@ -77,24 +58,45 @@ pub fn stalled(
         .all(|w| w[1] >= STALL_RATIO * w[0])
 }
 
+/// Why a stalled migration was stopped, and what would have made it converge.
+pub fn stall_sentence(
+    rounds: usize,
+    last_dirty: u64,
+    threshold_bytes: u64,
+    max_downtime_ms: u64,
+    source: &str,
+    advice: &[Advice],
+) -> String {
+    let fixes: Vec<String> = advice.iter().map(|a| a.to_string()).collect();
+    format!(
+        "pre-copy stalled: after {rounds} rounds {} was still dirty, more than the {} that the {max_downtime_ms} ms downtime limit lets through; the VM keeps running on {source}; to make it converge: {}",
+        units::bytes(last_dirty),
+        units::bytes(threshold_bytes),
+        if fixes.is_empty() {
+            "raise max downtime or bandwidth, turn on auto-converge, or use post-copy".to_string()
+        } else {
+            fixes.join("; or ")
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn switchover_when_pending_fits_in_the_downtime() {
-        // 1000 B/s for 300 ms carries 300 B.
-        assert!(switchover_ready(300.0, 1000.0, 300));
-        assert!(!switchover_ready(301.0, 1000.0, 300));
+    fn throttle_starts_at_20_then_steps_by_10_up_to_99() {
+        assert_eq!(throttle_up(0), 20);
+        assert_eq!(throttle_up(20), 30);
+        assert_eq!(throttle_up(90), 99);
+        assert_eq!(throttle_up(99), 99);
     }
 
     #[test]
-    fn throttle_starts_at_20_then_steps_by_10_up_to_99() {
-        assert_eq!(next_throttle(0, 10.0, 100.0), 0);
-        assert_eq!(next_throttle(0, 60.0, 100.0), 20);
-        assert_eq!(next_throttle(20, 60.0, 100.0), 30);
-        assert_eq!(next_throttle(90, 60.0, 100.0), 99);
-        assert_eq!(next_throttle(99, 60.0, 100.0), 99);
+    fn the_stall_sentence_says_where_the_vm_runs_and_what_fixes_it() {
+        let s = stall_sentence(5, 64 << 20, 12 << 20, 300, "hv-01", &[Advice::AutoConverge]);
+        assert!(s.contains("after 5 rounds 64 MiB"), "{s}");
+        assert!(s.contains("keeps running on hv-01") && s.contains("auto-converge"), "{s}");
     }
 
     #[test]

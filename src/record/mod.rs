@@ -169,6 +169,21 @@ impl Recorder {
     }
 }
 
+/// Past migrations of `cluster` from the default flight recorder, oldest
+/// first, for the predictions to learn from (none when it cannot be read).
+pub fn past_migrations(cluster: &str) -> Vec<Migration> {
+    Recorder::open_default()
+        .and_then(|r| r.read())
+        .map(|h| {
+            h.records
+                .into_iter()
+                .filter(|r| r.cluster == cluster)
+                .map(|r| r.migration)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

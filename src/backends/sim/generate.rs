@@ -1,7 +1,7 @@
 //! Generated clusters for benchmarks and scale tests:
 //! `gen:nodes=1000,vms=20000[,seed=S]`.
 
-use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload};
+use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind};
 
 use super::noise;
 use super::scenario::{Scenario, preset};
@@ -82,7 +82,7 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
             let r = noise::hash(seed, i as u64, 0);
             let kind = kinds[(r % kinds.len() as u64) as usize];
             let memory = sizes_gib[((r >> 8) % sizes_gib.len() as u64) as usize] * GIB;
-            let (dirty, share, cap, load) = preset(kind).expect("generator uses known presets");
+            let pre = preset(kind).expect("generator uses known presets");
             let volume = &mut volumes[node / NODES_PER_VOLUME];
             volume.used += 40 * GIB;
             Vm {
@@ -95,12 +95,14 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
                     volume: volume.name.clone(),
                     size: 40 * GIB,
                 }],
-                workload: Workload {
-                    kind: kind.into(),
-                    dirty_bps: (dirty * MIB as f64) as u64,
-                    wws_bytes: ((memory as f64 * share) as u64).min(cap.saturating_mul(MIB)),
-                    cpu_load: load,
-                },
+                workload: super::simulated_workload(
+                    kind,
+                    (pre.dirty_mib_s * MIB as f64) as u64,
+                    ((memory as f64 * pre.wws_share) as u64)
+                        .min(pre.wws_cap_mib.saturating_mul(MIB)),
+                    (memory as f64 * pre.touched_share) as u64,
+                    pre.cpu_load,
+                ),
                 ha: true,
                 cpu_model: String::new(),
                 cpu_used_pct: 0.0,
@@ -111,6 +113,7 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
         name: format!("generated {nodes_n} nodes / {vms_n} VMs"),
         seed,
         setup_s: 0.8,
+        switchover_ms: 25.0,
         ha_restart_s: 20.0,
         nodes,
         volumes,

@@ -14,13 +14,15 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::cluster::{
-    Backend, BackendError, ClusterEvent, ClusterSnapshot, GIB, Migration, MigrationId,
-    MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume, VolumeKind,
+    Backend, BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, Measured, Migration,
+    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Vm, VmState, Volume,
+    VolumeKind, Workload, units,
 };
+use crate::plan::precopy::{Costs, Guest};
 use crate::plan::{self, Placement};
 
 use clock::{Clock, Speed};
-use engine::{Guest, Signal, SimMigration};
+use engine::{Signal, SimMigration};
 use scenario::{Scenario, ScheduledEvent};
 
 /// Memory each node keeps for itself.
@@ -29,8 +31,42 @@ pub const HOST_RESERVE: u64 = 2 * GIB;
 const QUANTUM_S: f64 = 0.01;
 /// Dirty-rate noise: ±10 % around the workload's rate, per 100 ms.
 const DIRTY_SPREAD: f64 = 0.2;
+/// The fixed part of each migration's downtime varies by ±20 %.
+const SWITCHOVER_SPREAD: f64 = 0.4;
+/// What the simulator's clean-up (Confirm) takes after the guest resumed.
+const CLEANUP_MS: f64 = 200.0;
 const EVENT_LOG_LEN: usize = 200;
 const FINISHED_KEPT: usize = 50;
+
+/// A simulated guest's workload: the figures are known, and the dirty rate
+/// varies within the simulator's noise.
+pub(crate) fn simulated_workload(
+    kind: &str,
+    dirty_bps: u64,
+    wws_bytes: u64,
+    touched_bytes: u64,
+    cpu_load: f64,
+) -> Workload {
+    Workload {
+        kind: kind.into(),
+        dirty_bps,
+        wws_bytes,
+        cpu_load,
+        touched_bytes: Some(touched_bytes),
+        measured: Some(Measured {
+            dirty_bps: Estimate::spread(dirty_bps as f64, DIRTY_SPREAD / 2.0),
+            wws_bytes: Estimate::exact(wws_bytes as f64),
+            touched_bytes: Estimate::exact(touched_bytes as f64),
+            basis: format!(
+                "simulated {kind} workload: {} of data, dirtying {} (±{:.0} %) over a {} hot set",
+                units::bytes(touched_bytes),
+                units::rate(dirty_bps),
+                DIRTY_SPREAD / 2.0 * 100.0,
+                units::bytes(wws_bytes)
+            ),
+        }),
+    }
+}
 
 struct Active {
     engine: SimMigration,
@@ -39,10 +75,20 @@ struct Active {
     noise_key: u64,
 }
 
+impl Active {
+    /// The migration as it stands, with the model's live expectation.
+    fn view(&self) -> Migration {
+        let mut v = self.engine.view.clone();
+        v.live = plan::live(&v);
+        v
+    }
+}
+
 pub struct SimCluster {
     name: String,
     seed: u64,
     setup_s: f64,
+    switchover_ms: f64,
     ha_restart_s: f64,
     /// Virtual seconds since the scenario started.
     now: f64,
@@ -64,6 +110,7 @@ impl SimCluster {
             name: scenario.name,
             seed: scenario.seed,
             setup_s: scenario.setup_s,
+            switchover_ms: scenario.switchover_ms,
             ha_restart_s: scenario.ha_restart_s,
             now: 0.0,
             clock: Clock::new(speed, 0.0),
@@ -232,22 +279,8 @@ impl SimCluster {
         {
             v.state = VmState::Running;
         }
-        let text = match &view.outcome {
-            Some(Outcome::Completed) => format!(
-                "{} migrated {} → {} in {} rounds, downtime {:.0} ms",
-                view.vm,
-                view.from,
-                view.to,
-                view.rounds.len(),
-                view.actual_downtime_ms.unwrap_or(0.0)
-            ),
-            Some(Outcome::Aborted { reason }) => {
-                format!("migration of {} to {} aborted: {reason}", view.vm, view.to)
-            }
-            Some(Outcome::Failed { reason }) => {
-                format!("migration of {} to {} failed: {reason}", view.vm, view.to)
-            }
-            None => return,
+        let Some(text) = view.outcome_sentence() else {
+            return;
         };
         self.log(text);
         let done = self
@@ -504,9 +537,19 @@ impl SimCluster {
             migrations: self
                 .migrations
                 .iter()
-                .map(|m| m.engine.view.clone())
+                .map(|m| m.view())
                 .collect(),
             events: self.events.iter().cloned().collect(),
+            costs: self.costs(),
+        }
+    }
+
+    /// The simulator's fixed costs, as the predictor should expect them.
+    fn costs(&self) -> MigrationCosts {
+        MigrationCosts {
+            setup_ms: Estimate::exact(self.setup_s * 1000.0),
+            switchover_ms: Estimate::spread(self.switchover_ms, SWITCHOVER_SPREAD / 2.0),
+            cleanup_ms: CLEANUP_MS,
         }
     }
 
@@ -542,25 +585,45 @@ impl Backend for SimCluster {
                 vm.node, node.name
             )));
         }
-        let source_nic = snap.node(&vm.node).map_or(node.nic_bps, |s| s.nic_bps);
         let id = self.next_id;
         self.next_id += 1;
-        let engine = SimMigration::new(
+        let noise_key = noise::key(&req.vm);
+        let inputs = req.inputs.clone().unwrap_or_else(|| {
+            plan::inputs_for(
+                &snap,
+                vm,
+                node,
+                &req.options,
+                placement.storage_bytes(),
+                &[],
+            )
+        });
+        let forecast = req
+            .forecast
+            .clone()
+            .unwrap_or_else(|| plan::predict(&inputs, &req.options).forecast());
+        let mut engine = SimMigration::new(
             id,
-            &vm.name,
-            &vm.node,
-            &node.name,
+            (&vm.name, &vm.node, &node.name),
             req.options.clone(),
             Guest {
                 memory: vm.memory as f64,
+                touched: vm.workload.touched_bytes.unwrap_or(vm.memory) as f64,
                 wws: vm.workload.wws_bytes.min(vm.memory) as f64,
                 dirty_bps: vm.workload.dirty_bps as f64,
             },
             placement.storage_bytes(),
-            source_nic.min(node.nic_bps) as f64,
-            self.setup_s,
+            Costs {
+                setup_ms: self.setup_s * 1000.0,
+                switchover_ms: self.switchover_ms
+                    * noise::around_one(self.seed, noise_key, id, SWITCHOVER_SPREAD),
+                final_bps: snap.link_bps(&vm.node, &node.name) as f64,
+                cleanup_ms: CLEANUP_MS,
+            },
             self.now_ms(),
         );
+        engine.view.inputs = Some(inputs);
+        engine.view.forecast = Some(forecast);
         let text = format!(
             "migration of {} {} → {} started",
             vm.name, vm.node, node.name
@@ -571,7 +634,7 @@ impl Backend for SimCluster {
         self.migrations.push(Active {
             engine,
             placement,
-            noise_key: noise::key(&req.vm),
+            noise_key,
         });
         self.log(text);
         Ok(id)
@@ -579,7 +642,11 @@ impl Backend for SimCluster {
 
     fn migration(&mut self, id: MigrationId) -> Result<Migration, BackendError> {
         self.sync();
-        Ok(self.active(id)?.view.clone())
+        self.migrations
+            .iter()
+            .find(|m| m.engine.view.id == id)
+            .map(Active::view)
+            .ok_or(BackendError::NoSuchMigration(id))
     }
 
     fn abort(&mut self, id: MigrationId) -> Result<(), BackendError> {

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload};
+use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind};
 
 use super::generate;
 
@@ -57,6 +57,8 @@ pub struct Scenario {
     pub name: String,
     pub seed: u64,
     pub setup_s: f64,
+    /// Fixed part of a migration's downtime (pause, device state, resume).
+    pub switchover_ms: f64,
     pub ha_restart_s: f64,
     pub nodes: Vec<Node>,
     pub volumes: Vec<Volume>,
@@ -74,6 +76,8 @@ struct File {
     link_mib_s: u64,
     #[serde(default = "default_setup")]
     setup_ms: f64,
+    #[serde(default = "default_switchover")]
+    switchover_ms: f64,
     #[serde(default = "default_ha_restart")]
     ha_restart_s: f64,
     #[serde(rename = "node")]
@@ -91,6 +95,9 @@ fn default_link() -> u64 {
 }
 fn default_setup() -> f64 {
     800.0
+}
+fn default_switchover() -> f64 {
+    25.0
 }
 fn default_ha_restart() -> f64 {
     20.0
@@ -141,6 +148,7 @@ struct VmSpec {
     workload: Spanned<String>,
     dirty_mib_s: Option<f64>,
     wws_mib: Option<u64>,
+    touched_mib: Option<u64>,
     cpu_load: Option<f64>,
     #[serde(default = "default_true")]
     ha: bool,
@@ -158,16 +166,33 @@ struct EventSpec {
     node_up: Option<Spanned<String>>,
 }
 
-/// The workload presets: (dirty MiB/s, hot set as a share of memory, hot set
-/// cap in MiB, CPU load).
-pub fn preset(kind: &str) -> Option<(f64, f64, u64, f64)> {
+/// A workload preset: how a kind of guest uses its memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preset {
+    pub dirty_mib_s: f64,
+    /// Hot set as a share of memory, and its cap in MiB.
+    pub wws_share: f64,
+    pub wws_cap_mib: u64,
+    pub cpu_load: f64,
+    /// Share of memory that holds data (the rest is zero pages).
+    pub touched_share: f64,
+}
+
+pub fn preset(kind: &str) -> Option<Preset> {
+    let p = |dirty_mib_s, wws_share, wws_cap_mib, cpu_load, touched_share| Preset {
+        dirty_mib_s,
+        wws_share,
+        wws_cap_mib,
+        cpu_load,
+        touched_share,
+    };
     Some(match kind {
-        "idle" => (2.0, 0.02, 64, 0.02),
-        "web" => (150.0, 0.125, 1024, 0.3),
-        "database" => (400.0, 0.125, 4096, 0.5),
-        "cache" => (250.0, 0.1, 2048, 0.35),
-        "build" => (300.0, 0.25, 4096, 0.7),
-        "batch" => (3000.0, 0.75, u64::MAX, 0.9),
+        "idle" => p(2.0, 0.02, 64, 0.02, 0.3),
+        "web" => p(150.0, 0.125, 1024, 0.3, 0.6),
+        "database" => p(400.0, 0.125, 4096, 0.5, 0.9),
+        "cache" => p(250.0, 0.1, 2048, 0.35, 0.85),
+        "build" => p(300.0, 0.25, 4096, 0.7, 0.7),
+        "batch" => p(3000.0, 0.75, u64::MAX, 0.9, 0.95),
         _ => return None,
     })
 }
@@ -336,7 +361,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
         let memory = (mem_gib * GIB as f64) as u64;
-        let Some((dirty, share, cap, load)) = preset(s.workload.get_ref()) else {
+        let Some(pre) = preset(s.workload.get_ref()) else {
             return Err(err(
                 s.workload.span(),
                 format!(
@@ -348,8 +373,15 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let wws = s
             .wws_mib
             .map(|m| m * MIB)
-            .unwrap_or_else(|| ((memory as f64 * share) as u64).min(cap.saturating_mul(MIB)))
+            .unwrap_or_else(|| {
+                ((memory as f64 * pre.wws_share) as u64).min(pre.wws_cap_mib.saturating_mul(MIB))
+            })
             .min(memory);
+        let touched = s
+            .touched_mib
+            .map(|m| m.saturating_mul(MIB))
+            .unwrap_or((memory as f64 * pre.touched_share) as u64)
+            .clamp(wws, memory);
         let mut disks = Vec::new();
         for d in &s.disks {
             let Some(vol) = volumes.iter_mut().find(|v| v.name == *d.volume.get_ref()) else {
@@ -396,12 +428,13 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             vcpus: s.vcpus.max(1),
             memory,
             disks,
-            workload: Workload {
-                kind: s.workload.get_ref().clone(),
-                dirty_bps: (s.dirty_mib_s.unwrap_or(dirty).max(0.0) * MIB as f64) as u64,
-                wws_bytes: wws,
-                cpu_load: s.cpu_load.unwrap_or(load).clamp(0.0, 1.0),
-            },
+            workload: super::simulated_workload(
+                s.workload.get_ref(),
+                (s.dirty_mib_s.unwrap_or(pre.dirty_mib_s).max(0.0) * MIB as f64) as u64,
+                wws,
+                touched,
+                s.cpu_load.unwrap_or(pre.cpu_load).clamp(0.0, 1.0),
+            ),
             ha: s.ha,
             cpu_model: s.cpu_model.clone(),
             cpu_used_pct: 0.0,
@@ -447,6 +480,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         name: file.name,
         seed: file.seed,
         setup_s: file.setup_ms.max(0.0) / 1000.0,
+        switchover_ms: file.switchover_ms.max(0.0),
         ha_restart_s: file.ha_restart_s.max(0.0),
         nodes,
         volumes,

@@ -12,7 +12,6 @@ use super::theme;
 use super::widgets::{bar, fit, put};
 use crate::app::{App, HitMap, Target};
 use crate::cluster::{Migration, Outcome, Step, units};
-use crate::plan::{self, PredictInput, rules};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let all = app.migrations_newest_first();
@@ -57,7 +56,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         );
     }
     if let Some(m) = app.selected_migration() {
-        detail(app, m, detail_area, buf);
+        detail(m, detail_area, buf);
     }
 }
 
@@ -86,54 +85,18 @@ fn status_style(m: &Migration) -> Style {
     }
 }
 
-/// Time left, from the model: the rest of this round and the rounds the
-/// predictor expects after it. `None` when it will not converge.
-pub fn eta_ms(app: &App, m: &Migration) -> Option<f64> {
+/// Time left, from the model's live re-prediction; `None` when it does not
+/// expect the migration to finish.
+pub fn eta_ms(m: &Migration) -> Option<f64> {
     if m.is_finished() {
         return Some(0.0);
     }
-    let bw = m.bandwidth_bps.max(1) as f64;
-    match m.step {
-        Step::PrepareTarget | Step::PreCopy => {
-            let vm = app.snap.as_ref()?.vm(&m.vm)?;
-            if m.postcopy_active {
-                return Some(m.remaining_bytes as f64 / bw * 1000.0 + rules::CLEANUP_MS);
-            }
-            let link = app.link_bps(m);
-            let p = plan::predict(&PredictInput {
-                memory: if m.step == Step::PrepareTarget {
-                    m.memory
-                } else {
-                    m.remaining_bytes
-                },
-                wws: vm.workload.wws_bytes,
-                dirty_bps: (vm.workload.dirty_bps as f64 * (1.0 - m.throttle_pct as f64 / 100.0))
-                    as u64,
-                bandwidth_bps: if m.bandwidth_bps > 0 {
-                    m.bandwidth_bps
-                } else {
-                    m.options.bandwidth_bps.unwrap_or(link).min(link)
-                },
-                link_bps: link,
-                max_downtime_ms: m.options.max_downtime_ms,
-                auto_converge: m.options.auto_converge,
-                postcopy: m.options.postcopy,
-                on_stall: m.options.on_stall,
-                storage_bytes: 0,
-            });
-            let setup_left = if m.step == Step::PrepareTarget {
-                (rules::TYPICAL_SETUP_MS - m.elapsed_ms).max(0.0)
-            } else {
-                0.0
-            };
-            p.converges
-                .then_some(p.total_ms - rules::TYPICAL_SETUP_MS + setup_left)
-        }
-        _ => Some(m.remaining_bytes as f64 / bw * 1000.0 + rules::CLEANUP_MS),
-    }
+    let f = m.live.as_ref()?;
+    f.converges
+        .then(|| (f.total_ms.value - m.elapsed_ms).max(0.0))
 }
 
-fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
+fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered()
         .border_style(theme::dim())
         .title(Line::from(vec![
@@ -149,7 +112,7 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
     let mut y = 0u16;
     // Status, elapsed, ETA.
     let (glyph, word) = status(m);
-    let eta = match eta_ms(app, m) {
+    let eta = match eta_ms(m) {
         _ if m.is_finished() => String::new(),
         Some(ms) => format!("   ETA {}", units::millis(ms)),
         None => "   ETA — (not converging)".into(),
@@ -217,21 +180,46 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
         )),
     );
     y += 1;
-    // Downtime gauge.
+    // Downtime gauge: the actual downtime once known; before that what the
+    // model expects at the switchover, and what a pause now would cost.
     let limit = m.options.max_downtime_ms as f64;
-    let (label, value) = match m.actual_downtime_ms {
-        Some(a) => ("downtime actual  ", a),
-        None => ("downtime expected", m.expected_downtime_ms),
+    let (label, value, tail) = match (m.actual_downtime_ms, &m.live) {
+        (Some(a), _) => ("downtime actual ", Some(a), String::new()),
+        (None, Some(f)) if f.converges => {
+            let d = f.downtime_ms;
+            let range = if units::millis(d.lo) == units::millis(d.hi) {
+                String::new()
+            } else {
+                format!(" ({}–{})", units::millis(d.lo), units::millis(d.hi))
+            };
+            let now = f
+                .downtime_now_ms
+                .map_or(String::new(), |n| format!(" · if paused now {}", units::millis(n)));
+            ("at switchover  ≈", Some(d.value), format!("{range}{now}"))
+        }
+        (None, Some(f)) => (
+            "at switchover   ",
+            None,
+            f.downtime_now_ms.map_or(String::new(), |n| {
+                format!("not converging · if paused now {}", units::millis(n))
+            }),
+        ),
+        (None, None) if m.is_finished() => ("downtime        ", None, "— no switchover".into()),
+        (None, None) => ("downtime        ", None, "—".into()),
     };
-    let over = value > limit;
+    // OVER only once the first pass is done and the model still expects it.
+    let over = m.actual_downtime_ms.map_or(
+        !m.rounds.is_empty() && value.is_some_and(|v| v > limit),
+        |a| a > limit,
+    );
     let tail = format!(
-        " {} / limit {} ms{}",
-        units::millis(value),
+        "{}{tail} / limit {} ms{}",
+        value.map_or(String::new(), |v| format!(" {}", units::millis(v))),
         m.options.max_downtime_ms,
         if over { " OVER" } else { "" }
     );
     let gw = (inner.width as usize)
-        .saturating_sub(label.len() + 3 + tail.chars().count())
+        .saturating_sub(label.chars().count() + 3 + tail.chars().count())
         .clamp(4, 40);
     put(
         buf,
@@ -240,7 +228,7 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
         Line::from(vec![
             Span::raw(format!("{label} ")),
             Span::styled(
-                bar(value / limit.max(1.0), gw),
+                bar(value.unwrap_or(0.0) / limit.max(1.0), gw),
                 if over { theme::bad() } else { theme::good() },
             ),
             Span::styled(tail, if over { theme::bad() } else { Style::new() }),
@@ -254,7 +242,7 @@ fn detail(app: &App, m: &Migration, area: Rect, buf: &mut Buffer) {
         None if m.stalled => Some((
             format!(
                 "⚠ STALLED: rounds no longer shrink. {}",
-                stall_advice(app, m)
+                stall_advice(m)
             ),
             theme::warn(),
         )),
@@ -294,28 +282,10 @@ fn short_step(s: Step) -> &'static str {
     }
 }
 
-fn stall_advice(app: &App, m: &Migration) -> String {
-    let Some(vm) = app.snap.as_ref().and_then(|s| s.vm(&m.vm)) else {
-        return String::new();
-    };
-    let link = app.link_bps(m);
-    let p = plan::predict(&PredictInput {
-        memory: m.memory,
-        wws: vm.workload.wws_bytes,
-        dirty_bps: vm.workload.dirty_bps,
-        bandwidth_bps: m.options.bandwidth_bps.unwrap_or(link).min(link),
-        link_bps: link,
-        max_downtime_ms: m.options.max_downtime_ms,
-        auto_converge: m.options.auto_converge,
-        postcopy: crate::cluster::PostcopyMode::Off,
-        on_stall: crate::cluster::OnStall::Abort,
-        storage_bytes: 0,
-    });
-    let a: Vec<String> = p.advice.iter().map(|a| a.short()).collect();
-    if a.is_empty() {
-        "Switch to post-copy or abort.".into()
-    } else {
-        format!("To converge: {}.", a.join(" · "))
+fn stall_advice(m: &Migration) -> String {
+    match m.live.as_ref().map(|f| &f.advice) {
+        Some(a) if !a.is_empty() => format!("To converge: {}.", a.join(" · ")),
+        _ => "Switch to post-copy or abort.".into(),
     }
 }
 

@@ -1,0 +1,288 @@
+//! What the model is given for one migration, and how sure each input is:
+//! the workload as the backend measured it, narrowed by the VM's own past
+//! migrations (what its first pass really sent, the dirty rate QEMU itself
+//! reported, the fixed downtime seen) and by past migrations to the same
+//! node (setup time).
+
+use crate::cluster::{
+    ClusterSnapshot, Estimate, Migration, MigrationInputs, MigrationOptions, Node, Outcome, Step,
+    Vm, units,
+};
+
+use super::precopy::DEVICE_STATE_BYTES;
+
+/// How far a figure learnt from one past migration may be off today.
+const HISTORY_TOUCHED: (f64, f64) = (0.95, 1.10);
+const HISTORY_DIRTY: (f64, f64) = (0.8, 1.25);
+const HISTORY_SETUP: (f64, f64) = (0.7, 1.6);
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// What a completed migration showed about its guest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Learnt {
+    /// Bytes its first pass sent: the memory in use then.
+    pub touched: f64,
+    /// The dirty rate QEMU reported from the second pass on.
+    pub dirty_bps: Option<f64>,
+    /// Downtime beyond the last bytes at line speed.
+    pub switchover_ms: Option<f64>,
+    /// From the start of the job to the first pass.
+    pub setup_ms: Option<f64>,
+}
+
+/// What `m` shows, if it completed with rounds.
+pub fn learn(m: &Migration, link_bps: u64) -> Option<Learnt> {
+    if m.outcome != Some(Outcome::Completed) || m.postcopy_active || m.rounds.len() < 2 {
+        return None;
+    }
+    let n = m.rounds.len();
+    let dirty = median(
+        m.rounds[1..n - 1]
+            .iter()
+            .filter(|r| r.dirty_bps > 0)
+            .map(|r| r.dirty_bps as f64)
+            .collect(),
+    );
+    let last = m.rounds[n - 1].bytes_sent as f64;
+    let switchover_ms = m
+        .actual_downtime_ms
+        .map(|d| (d - (last + DEVICE_STATE_BYTES) / link_bps.max(1) as f64 * 1000.0).max(1.0));
+    Some(Learnt {
+        touched: m.rounds[0].bytes_sent as f64,
+        dirty_bps: dirty,
+        switchover_ms,
+        setup_ms: m.step_started_ms[Step::PreCopy.index()],
+    })
+}
+
+/// The inputs for moving `vm` to `node` with `options`; `history` holds
+/// past migrations of this cluster, oldest first.
+pub fn inputs_for(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    node: &Node,
+    options: &MigrationOptions,
+    storage_bytes: u64,
+    history: &[Migration],
+) -> MigrationInputs {
+    let link = snap.link_bps(&vm.node, &node.name).max(1);
+    let memory = vm.memory as f64;
+    let w = &vm.workload;
+    let mut basis = Vec::new();
+    let (mut touched, mut wws, mut dirty) = match &w.measured {
+        Some(m) => {
+            basis.push(m.basis.clone());
+            (m.touched_bytes, m.wws_bytes, m.dirty_bps)
+        }
+        None => (
+            Estimate::exact(w.touched_bytes.unwrap_or(vm.memory) as f64),
+            Estimate::exact(w.wws_bytes as f64),
+            Estimate::exact(w.dirty_bps as f64),
+        ),
+    };
+    let mut switchover = snap.costs.switchover_ms;
+
+    // The VM's own last completed migration (same memory size).
+    let own = history
+        .iter()
+        .rev()
+        .filter(|m| m.vm == vm.name && m.memory == vm.memory)
+        .find_map(|m| learn(m, snap.link_bps(&m.from, &m.to)).map(|l| (m, l)));
+    match &own {
+        Some((m, l)) => {
+            let t = l.touched.min(memory);
+            // Memory in use only grows until a reboot; a measurement that
+            // says more wins.
+            let lo = (t * HISTORY_TOUCHED.0).max(touched.lo.min(t));
+            let hi = (t * HISTORY_TOUCHED.1).max(lo).min(memory);
+            touched = Estimate::new(t.max(touched.lo.min(hi)), lo, hi);
+            basis.push(format!(
+                "its last migration ({} → {}) sent {} in its first pass",
+                m.from,
+                m.to,
+                units::bytes(t as u64)
+            ));
+            if let Some(d) = l.dirty_bps {
+                if w.measured.is_none() || (dirty.lo <= d * 1.25 && d * 0.8 <= dirty.hi) {
+                    dirty = Estimate::new(d, d * HISTORY_DIRTY.0, d * HISTORY_DIRTY.1);
+                    basis.push(format!(
+                        "QEMU measured it dirtying {} during that migration",
+                        units::rate(d as u64)
+                    ));
+                } else {
+                    basis.push(format!(
+                        "it dirtied {} during its last migration but measures {}–{} now: using today's measurement",
+                        units::rate(d as u64),
+                        units::rate(dirty.lo as u64),
+                        units::rate(dirty.hi as u64)
+                    ));
+                }
+            }
+            if let Some(s) = l.switchover_ms {
+                switchover = Estimate::new(s, s * 0.6, s * 1.6 + 5.0);
+            }
+        }
+        None if w.measured.is_some() => basis.push(format!(
+            "first migration of {}: {} depending on how much of its {} is in use",
+            vm.name,
+            if touched.is_exact() {
+                units::bytes(touched.value as u64)
+            } else {
+                format!(
+                    "{}–{}",
+                    units::bytes(touched.lo as u64),
+                    units::bytes(touched.hi as u64)
+                )
+            },
+            units::bytes(vm.memory)
+        )),
+        None => {}
+    }
+    wws = Estimate::new(
+        wws.value.min(touched.hi),
+        wws.lo.min(touched.hi),
+        wws.hi.min(memory),
+    );
+
+    // Setup: past migrations to this node, else the backend's figure.
+    let setups: Vec<f64> = history
+        .iter()
+        .rev()
+        .filter(|m| m.to == node.name && m.outcome == Some(Outcome::Completed))
+        .filter_map(|m| m.step_started_ms[Step::PreCopy.index()])
+        .take(5)
+        .collect();
+    let setup = match median(setups) {
+        Some(s) => Estimate::new(s, s * HISTORY_SETUP.0, s * HISTORY_SETUP.1),
+        None => snap.costs.setup_ms,
+    };
+    MigrationInputs {
+        memory: vm.memory,
+        touched,
+        wws,
+        dirty_bps: dirty,
+        bandwidth_bps: options.bandwidth_bps.map_or(link, |b| b.min(link)).max(1),
+        link_bps: link,
+        setup_ms: setup,
+        switchover_ms: switchover,
+        cleanup_ms: snap.costs.cleanup_ms,
+        storage_bytes,
+        basis,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{MIB, Measured, MigrationOptions, Round, Workload};
+
+    fn snap() -> ClusterSnapshot {
+        let node = |n: &str| Node {
+            name: n.into(),
+            state: crate::cluster::NodeState::Up,
+            cpus: 4,
+            cpu_used_pct: 0.0,
+            mem_total: 8192 * MIB,
+            mem_used: 0,
+            cpu_model: "x".into(),
+            nic_bps: 1000 * MIB,
+            error: None,
+        };
+        ClusterSnapshot {
+            cluster: "c".into(),
+            backend: "libvirt".into(),
+            at_ms: 0,
+            nodes: vec![node("a"), node("b")],
+            volumes: vec![],
+            vms: vec![],
+            migrations: vec![],
+            events: vec![],
+            costs: Default::default(),
+        }
+    }
+
+    fn vm() -> Vm {
+        Vm {
+            name: "g".into(),
+            node: "a".into(),
+            state: crate::cluster::VmState::Running,
+            vcpus: 1,
+            memory: 256 * MIB,
+            disks: vec![],
+            workload: Workload {
+                kind: "measured".into(),
+                dirty_bps: 8 * MIB,
+                wws_bytes: 64 * MIB,
+                cpu_load: 0.0,
+                touched_bytes: None,
+                measured: Some(Measured {
+                    dirty_bps: Estimate::new((8 * MIB) as f64, (4 * MIB) as f64, (14 * MIB) as f64),
+                    wws_bytes: Estimate::new((64 * MIB) as f64, (24 * MIB) as f64, (200 * MIB) as f64),
+                    touched_bytes: Estimate::new((70 * MIB) as f64, (60 * MIB) as f64, (90 * MIB) as f64),
+                    basis: "4 measurements".into(),
+                }),
+            },
+            ha: false,
+            cpu_model: "x".into(),
+            cpu_used_pct: 0.0,
+        }
+    }
+
+    fn past() -> Migration {
+        let mut m = Migration::starting(1, "g", "a", "b", MigrationOptions::default(), 256 * MIB, 0, 0);
+        let round = |sent: u64, dirty_bps: u64| Round {
+            index: 0,
+            bytes_sent: sent,
+            bytes_dirty: 0,
+            dirty_bps,
+            bandwidth_bps: 0,
+            duration_ms: 0.0,
+            throttle_pct: 0,
+        };
+        m.rounds = vec![
+            round(68 * MIB, 0),
+            round(16 * MIB, 15 * MIB),
+            round(4 * MIB, 15 * MIB),
+            round(11 * MIB, 15 * MIB),
+        ];
+        m.actual_downtime_ms = Some(30.0);
+        m.step_started_ms[Step::PreCopy.index()] = Some(260.0);
+        m.outcome = Some(Outcome::Completed);
+        m
+    }
+
+    #[test]
+    fn a_first_migration_keeps_the_measured_ranges_and_says_so() {
+        let s = snap();
+        let i = inputs_for(&s, &vm(), &s.nodes[1], &MigrationOptions::default(), 0, &[]);
+        assert_eq!(i.touched.lo, (60 * MIB) as f64);
+        assert_eq!(i.dirty_bps.hi, (14 * MIB) as f64);
+        assert!(i.basis.iter().any(|b| b.starts_with("first migration of g")), "{:?}", i.basis);
+        assert_eq!(i.setup_ms, s.costs.setup_ms);
+    }
+
+    #[test]
+    fn a_past_migration_narrows_touched_memory_dirty_rate_and_setup() {
+        let s = snap();
+        let i = inputs_for(&s, &vm(), &s.nodes[1], &MigrationOptions::default(), 0, &[past()]);
+        assert_eq!(i.touched.value, (68 * MIB) as f64);
+        assert!(i.touched.hi < (76 * MIB) as f64);
+        assert_eq!(i.dirty_bps.value, (15 * MIB) as f64, "median of QEMU's rates");
+        assert_eq!(i.setup_ms.value, 260.0);
+        // 30 ms minus 11.25 MiB at 1000 MiB/s.
+        assert!((i.switchover_ms.value - 18.5).abs() < 0.5, "{:?}", i.switchover_ms);
+        assert!(i.basis.iter().any(|b| b.contains("last migration")));
+    }
+}
