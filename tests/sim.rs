@@ -18,6 +18,8 @@ fn start(s: &mut SimCluster, vm: &str, to: &str, options: MigrationOptions) -> M
         vm: vm.into(),
         to: to.into(),
         options,
+        inputs: None,
+        forecast: None,
     })
     .unwrap()
 }
@@ -93,7 +95,7 @@ fn shared_nothing_moves_the_disk_to_the_target_local_volume() {
     let m = run_to_end(&mut s, id);
     assert_eq!(m.outcome, Some(Outcome::Completed));
     assert!(
-        m.transferred_bytes > m.storage_bytes + m.memory,
+        m.transferred_bytes > m.storage_bytes + m.data_bytes,
         "disk and memory both crossed the link"
     );
     let snap = s.snapshot().unwrap();
@@ -112,6 +114,8 @@ fn refusals_come_back_through_the_backend() {
             vm: "erp-app".into(),
             to: "hv-02".into(),
             options: Default::default(),
+            inputs: None,
+            forecast: None,
         })
         .unwrap_err();
     assert!(
@@ -123,6 +127,8 @@ fn refusals_come_back_through_the_backend() {
             vm: "webby".into(),
             to: "hv-02".into(),
             options: Default::default(),
+            inputs: None,
+            forecast: None,
         })
         .unwrap_err();
     assert!(err.to_string().contains("web-01"), "lists known VMs: {err}");
@@ -182,6 +188,8 @@ fn link_failure_mid_migration_fails_it_and_blocks_new_ones() {
             vm: "api-01".into(),
             to: "hv-02".into(),
             options: Default::default(),
+            inputs: None,
+            forecast: None,
         })
         .unwrap_err();
     assert!(err.to_string().contains("link"), "{err}");
@@ -277,7 +285,7 @@ fn prediction_matches_the_simulator_for_every_vm() {
             );
             continue;
         };
-        let p = plan::predict_for(&snap, vm, node, &options, placement.storage_bytes());
+        let p = plan::predict_for(&snap, vm, node, &options, placement.storage_bytes(), &[]);
         let mut fresh = sim();
         let id = start(&mut fresh, &vm.name, &node.name, options);
         let m = run_to_end(&mut fresh, id);
@@ -291,20 +299,51 @@ fn prediction_matches_the_simulator_for_every_vm() {
             );
             continue;
         }
+        if p.may_not_converge && m.outcome != Some(Outcome::Completed) {
+            assert!(m.stalled, "{}: {:?}", vm.name, m.outcome);
+            continue;
+        }
         assert_eq!(m.outcome, Some(Outcome::Completed), "{}", vm.name);
-        let rounds = m.rounds.len() as i64;
+        // The bars: rounds ±1, total time within 25 %, downtime
+        // within 30 % or 10 ms, and every figure inside its range.
+        let rounds = m.rounds.len() as f64;
         assert!(
-            (rounds - p.rounds as i64).abs() <= 1,
+            (rounds - p.rounds as f64).abs() <= 1.0,
             "{}: predicted {} rounds, simulated {rounds}",
             vm.name,
             p.rounds
         );
+        assert!(
+            p.rounds_range.lo <= rounds && rounds <= p.rounds_range.hi,
+            "{}: {rounds} rounds outside {:?}",
+            vm.name,
+            p.rounds_range
+        );
+        let total = m.elapsed_ms;
+        assert!(
+            (total - p.total_ms).abs() <= 0.25 * total,
+            "{}: predicted {:.0} ms in all, simulated {total:.0} ms",
+            vm.name,
+            p.total_ms
+        );
+        assert!(
+            p.total_ms_range.lo <= total && total <= p.total_ms_range.hi,
+            "{}: {total:.0} ms outside {:?}",
+            vm.name,
+            p.total_ms_range
+        );
         let actual = m.actual_downtime_ms.unwrap();
         assert!(
-            (actual - p.downtime_ms).abs() <= 0.3 * actual,
+            (actual - p.downtime_ms).abs() <= (0.3 * actual).max(10.0),
             "{}: predicted downtime {:.1} ms, simulated {actual:.1} ms",
             vm.name,
             p.downtime_ms
+        );
+        assert!(
+            p.downtime_ms_range.lo <= actual && actual <= p.downtime_ms_range.hi,
+            "{}: {actual:.1} ms outside {:?}",
+            vm.name,
+            p.downtime_ms_range
         );
     }
     assert_eq!(
@@ -325,5 +364,6 @@ fn postcopy_now_skips_precopy_rounds() {
     let m = run_to_end(&mut s, id);
     assert_eq!(m.outcome, Some(Outcome::Completed));
     assert!(m.rounds.is_empty() && m.postcopy_active);
-    assert!(m.actual_downtime_ms.unwrap() < 20.0);
+    // The fixed cost and the device state only: no memory is left to copy.
+    assert!(m.actual_downtime_ms.unwrap() < 40.0);
 }

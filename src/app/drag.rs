@@ -208,9 +208,11 @@ impl Confirm {
             return;
         };
         self.placement = plan::check(snap, v, n, self.options.copy_storage);
-        self.inputs = self.placement.as_ref().ok().map(|p| {
-            plan::inputs_for(snap, v, n, &self.options, p.storage_bytes(), history)
-        });
+        self.inputs = self
+            .placement
+            .as_ref()
+            .ok()
+            .map(|p| plan::inputs_for(snap, v, n, &self.options, p.storage_bytes(), history));
         self.prediction = self
             .inputs
             .as_ref()

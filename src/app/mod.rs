@@ -357,11 +357,13 @@ impl App {
                 self.history = past;
             }
             Msg::Progress(ms) => {
-                for m in ms.iter().filter(|m| m.outcome == Some(crate::cluster::Outcome::Completed)) {
-                    let seen = self
-                        .history
-                        .iter()
-                        .any(|h| h.id == m.id && h.started_at_ms == m.started_at_ms && h.vm == m.vm);
+                for m in ms
+                    .iter()
+                    .filter(|m| m.outcome == Some(crate::cluster::Outcome::Completed))
+                {
+                    let seen = self.history.iter().any(|h| {
+                        h.id == m.id && h.started_at_ms == m.started_at_ms && h.vm == m.vm
+                    });
                     if !seen {
                         self.history.push(m.clone());
                     }
@@ -930,7 +932,6 @@ impl App {
             }
         }
     }
-
 
     fn after_filter_change(&mut self) {
         let vis = self.visible_vms();

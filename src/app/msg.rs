@@ -44,6 +44,8 @@ pub enum Msg {
 }
 
 /// What `update` asks the outside world to do.
+// A start carries its model inputs; commands are few and short-lived.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
     Start(MigrationRequest),

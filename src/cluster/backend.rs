@@ -22,6 +22,19 @@ pub struct MigrationRequest {
     pub forecast: Option<Forecast>,
 }
 
+impl MigrationRequest {
+    /// A move with nothing predicted yet (the backend predicts it itself).
+    pub fn new(vm: &str, to: &str, options: MigrationOptions) -> Self {
+        Self {
+            vm: vm.into(),
+            to: to.into(),
+            options,
+            inputs: None,
+            forecast: None,
+        }
+    }
+}
+
 /// Errors a backend reports; each reads as a sentence that says what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {

@@ -134,19 +134,12 @@ pub fn inputs_for(
                 switchover = Estimate::new(s, s * 0.6, s * 1.6 + 5.0);
             }
         }
-        None if w.measured.is_some() => basis.push(format!(
-            "first migration of {}: {} depending on how much of its {} is in use",
+        None if !touched.is_exact() => basis.push(format!(
+            "first migration of {}: the time depends on how much of its {} is in use ({}–{})",
             vm.name,
-            if touched.is_exact() {
-                units::bytes(touched.value as u64)
-            } else {
-                format!(
-                    "{}–{}",
-                    units::bytes(touched.lo as u64),
-                    units::bytes(touched.hi as u64)
-                )
-            },
-            units::bytes(vm.memory)
+            units::bytes(vm.memory),
+            units::bytes(touched.lo as u64),
+            units::bytes(touched.hi as u64)
         )),
         None => {}
     }
@@ -229,8 +222,16 @@ mod tests {
                 touched_bytes: None,
                 measured: Some(Measured {
                     dirty_bps: Estimate::new((8 * MIB) as f64, (4 * MIB) as f64, (14 * MIB) as f64),
-                    wws_bytes: Estimate::new((64 * MIB) as f64, (24 * MIB) as f64, (200 * MIB) as f64),
-                    touched_bytes: Estimate::new((70 * MIB) as f64, (60 * MIB) as f64, (90 * MIB) as f64),
+                    wws_bytes: Estimate::new(
+                        (64 * MIB) as f64,
+                        (24 * MIB) as f64,
+                        (200 * MIB) as f64,
+                    ),
+                    touched_bytes: Estimate::new(
+                        (70 * MIB) as f64,
+                        (60 * MIB) as f64,
+                        (90 * MIB) as f64,
+                    ),
                     basis: "4 measurements".into(),
                 }),
             },
@@ -241,7 +242,16 @@ mod tests {
     }
 
     fn past() -> Migration {
-        let mut m = Migration::starting(1, "g", "a", "b", MigrationOptions::default(), 256 * MIB, 0, 0);
+        let mut m = Migration::starting(
+            1,
+            "g",
+            "a",
+            "b",
+            MigrationOptions::default(),
+            256 * MIB,
+            0,
+            0,
+        );
         let round = |sent: u64, dirty_bps: u64| Round {
             index: 0,
             bytes_sent: sent,
@@ -269,20 +279,41 @@ mod tests {
         let i = inputs_for(&s, &vm(), &s.nodes[1], &MigrationOptions::default(), 0, &[]);
         assert_eq!(i.touched.lo, (60 * MIB) as f64);
         assert_eq!(i.dirty_bps.hi, (14 * MIB) as f64);
-        assert!(i.basis.iter().any(|b| b.starts_with("first migration of g")), "{:?}", i.basis);
+        assert!(
+            i.basis
+                .iter()
+                .any(|b| b.starts_with("first migration of g")),
+            "{:?}",
+            i.basis
+        );
         assert_eq!(i.setup_ms, s.costs.setup_ms);
     }
 
     #[test]
     fn a_past_migration_narrows_touched_memory_dirty_rate_and_setup() {
         let s = snap();
-        let i = inputs_for(&s, &vm(), &s.nodes[1], &MigrationOptions::default(), 0, &[past()]);
+        let i = inputs_for(
+            &s,
+            &vm(),
+            &s.nodes[1],
+            &MigrationOptions::default(),
+            0,
+            &[past()],
+        );
         assert_eq!(i.touched.value, (68 * MIB) as f64);
         assert!(i.touched.hi < (76 * MIB) as f64);
-        assert_eq!(i.dirty_bps.value, (15 * MIB) as f64, "median of QEMU's rates");
+        assert_eq!(
+            i.dirty_bps.value,
+            (15 * MIB) as f64,
+            "median of QEMU's rates"
+        );
         assert_eq!(i.setup_ms.value, 260.0);
         // 30 ms minus 11.25 MiB at 1000 MiB/s.
-        assert!((i.switchover_ms.value - 18.5).abs() < 0.5, "{:?}", i.switchover_ms);
+        assert!(
+            (i.switchover_ms.value - 18.5).abs() < 0.5,
+            "{:?}",
+            i.switchover_ms
+        );
         assert!(i.basis.iter().any(|b| b.contains("last migration")));
     }
 }

@@ -66,8 +66,15 @@ pub fn live(m: &Migration) -> Option<Forecast> {
         (Step::PreCopy, Some(t0)) => {
             i.setup_ms = Estimate::exact(t0);
             i.storage_bytes = 0;
-            if m.dirty_bps > 0 {
-                i.dirty_bps = Estimate::spread(m.dirty_bps as f64, 0.15);
+            // QEMU's rate (new pages per second, its throttle applied)
+            // replaces the guess, unless a pass saturated the working set:
+            // then it only shows the set, not how fast it is rewritten.
+            let last_ms = m.rounds.last().map_or(0.0, |r| r.duration_ms);
+            let saturated = m.dirty_bps as f64 * last_ms / 1000.0 >= 0.8 * i.wws.lo;
+            if m.dirty_bps > 0 && !saturated {
+                let unthrottled =
+                    m.dirty_bps as f64 / (1.0 - m.throttle_pct as f64 / 100.0).max(0.01);
+                i.dirty_bps = Estimate::spread(unthrottled, 0.15);
             }
             let first = m.rounds[0].bytes_sent as f64;
             i.touched = Estimate::exact(first.min(m.memory as f64));
@@ -77,6 +84,7 @@ pub fn live(m: &Migration) -> Option<Forecast> {
                 syncs: m.rounds.len() as u32 + 1,
                 marked: last.bytes_dirty as f64,
                 at_ms,
+                throttle_pct: m.throttle_pct,
             });
         }
         _ => {
@@ -124,7 +132,16 @@ mod tests {
     use crate::cluster::{MIB, MigrationInputs, MigrationOptions, Outcome, Round};
 
     fn migration() -> Migration {
-        let mut m = Migration::starting(1, "g", "a", "b", MigrationOptions::default(), 256 * MIB, 0, 0);
+        let mut m = Migration::starting(
+            1,
+            "g",
+            "a",
+            "b",
+            MigrationOptions::default(),
+            256 * MIB,
+            0,
+            0,
+        );
         m.inputs = Some(MigrationInputs {
             memory: 256 * MIB,
             touched: Estimate::new((70 * MIB) as f64, (30 * MIB) as f64, (200 * MIB) as f64),

@@ -17,7 +17,7 @@ pub use drain::{DrainMove, DrainPlan, Stuck, plan_drain};
 pub use inputs::{Learnt, inputs_for, learn};
 pub use live::live;
 pub use placement::{Placement, Refusal, check};
-pub use predict::{Advice, AtSync, Prediction, Span, predict, predict_from};
+pub use predict::{Advice, AtSync, Prediction, Span, predict, predict_from, range_text};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};
 

@@ -187,6 +187,13 @@ impl Precopy {
         m
     }
 
+    /// With auto-converge's throttle already at `pct`.
+    pub fn throttled(mut self, pct: u32) -> Self {
+        self.throttle_pct = pct;
+        self.open.throttle_pct = pct;
+        self
+    }
+
     pub fn guest(&self) -> Guest {
         self.guest
     }
@@ -421,8 +428,9 @@ impl Precopy {
     /// `migration_completion`: pause, the last sync, the rest at line speed.
     fn complete(&mut self, at_ms: f64) -> Switchover {
         self.sync(at_ms);
-        let final_bytes =
-            self.marked_data + self.marked_zero * ZERO_PAGE_WIRE_BYTES / PAGE_BYTES + DEVICE_STATE_BYTES;
+        let final_bytes = self.marked_data
+            + self.marked_zero * ZERO_PAGE_WIRE_BYTES / PAGE_BYTES
+            + DEVICE_STATE_BYTES;
         let downtime_ms = self.switchover_ms + final_bytes / self.final_bps * 1000.0;
         self.open.wire = final_bytes;
         self.wire_total += final_bytes;
@@ -500,11 +508,7 @@ mod tests {
         let m = run(g, 40.0 * MB);
         let s = m.switchover.unwrap();
         assert!((5..=7).contains(&m.syncs), "{} syncs", m.syncs);
-        assert!(
-            (1.9e3..2.6e3).contains(&s.at_ms),
-            "pre-copy {} ms",
-            s.at_ms
-        );
+        assert!((1.9e3..2.6e3).contains(&s.at_ms), "pre-copy {} ms", s.at_ms);
         assert!(
             (1500.0..1800.0).contains(&m.rounds[0].duration_ms),
             "first pass {} ms",

@@ -103,11 +103,15 @@ pub struct Prediction {
     pub advice: Vec<Advice>,
 }
 
-fn range_text(lo: f64, hi: f64, f: impl Fn(f64) -> String) -> String {
-    if f(lo) == f(hi) {
-        String::new()
-    } else {
-        format!(" ({}–{})", f(lo), f(hi))
+/// " (3.5–3.9 s)": a range in the unit of its ends; empty when they agree.
+pub fn range_text(lo: f64, hi: f64, f: impl Fn(f64) -> String) -> String {
+    let (a, b) = (f(lo), f(hi));
+    if a == b {
+        return String::new();
+    }
+    match (a.rsplit_once(' '), b.rsplit_once(' ')) {
+        (Some((x, ua)), Some((_, ub))) if ua == ub => format!(" ({x}–{b})"),
+        _ => format!(" ({a}–{b})"),
     }
 }
 
@@ -126,7 +130,11 @@ impl Prediction {
         let time = format!(
             "{}{}",
             units::millis(self.total_ms),
-            range_text(self.total_ms_range.lo, self.total_ms_range.hi, units::millis)
+            range_text(
+                self.total_ms_range.lo,
+                self.total_ms_range.hi,
+                units::millis
+            )
         );
         let downtime = format!(
             "downtime ≈ {}{}",
@@ -207,6 +215,8 @@ struct Run {
     ms: f64,
     /// Memory-dependent part of the downtime (switchover cost excluded).
     final_ms: f64,
+    /// The most that part can be: what the threshold lets through.
+    final_bound_ms: f64,
     converges: bool,
     stalls: bool,
     postcopy: bool,
@@ -230,6 +240,8 @@ pub struct AtSync {
     pub marked: f64,
     /// Pre-copy time at the sync, ms.
     pub at_ms: f64,
+    /// Auto-converge's throttle in force.
+    pub throttle_pct: u32,
 }
 
 fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>) -> Run {
@@ -248,6 +260,7 @@ fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>
         total_bytes: i.storage_bytes as f64,
         ms: storage_ms,
         final_ms: 0.0,
+        final_bound_ms: 0.0,
         converges: false,
         stalls: false,
         postcopy: false,
@@ -265,7 +278,8 @@ fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>
             s.marked,
             s.at_ms,
             bw * o.max_downtime_ms as f64 / 1000.0,
-        ),
+        )
+        .throttled(s.throttle_pct),
     };
     if o.postcopy == PostcopyMode::Now {
         let pull = m.postcopy_bytes();
@@ -273,6 +287,7 @@ fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>
         r.converges = true;
         r.postcopy = true;
         r.final_ms = postcopy_final_ms;
+        r.final_bound_ms = postcopy_final_ms;
         r.ms += postcopy_final_ms + pull / bw * 1000.0 + i.cleanup_ms;
         r.total_bytes += pull + precopy::DEVICE_STATE_BYTES;
         return r;
@@ -287,6 +302,11 @@ fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>
             r.converges = true;
             r.round_dirty = m.dirty_after.iter().map(|&d| d as u64).collect();
             r.final_ms = s.downtime_ms;
+            // Which window the pass ends in shifts what is left by up to
+            // the threshold: the most the final copy can carry.
+            r.final_bound_ms = s
+                .downtime_ms
+                .max((m.threshold + precopy::DEVICE_STATE_BYTES) / link * 1000.0);
             r.ms += s.at_ms + s.downtime_ms + i.cleanup_ms;
             r.total_bytes += m.wire_total;
             return r;
@@ -300,6 +320,7 @@ fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>
                 r.converges = true;
                 r.postcopy = true;
                 r.final_ms = postcopy_final_ms;
+                r.final_bound_ms = postcopy_final_ms;
                 r.ms += m.now_ms + postcopy_final_ms + pull / bw * 1000.0 + i.cleanup_ms;
                 r.total_bytes += m.wire_total + pull + precopy::DEVICE_STATE_BYTES;
             } else {
@@ -362,7 +383,11 @@ pub fn predict_from(
         .map(|p| (p, run(inputs, options, p, from)))
         .chain(std::iter::once((likely, main.clone())))
         .collect();
-    let good: Vec<&Run> = runs.iter().map(|(_, r)| r).filter(|r| r.converges).collect();
+    let good: Vec<&Run> = runs
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.converges)
+        .collect();
     let failing: Vec<&(Point, Run)> = runs.iter().filter(|(_, r)| !r.converges).collect();
     let converges = !good.is_empty();
     let setup = inputs.setup_ms;
@@ -399,13 +424,24 @@ pub fn predict_from(
         stalls: shown.stalls,
         postcopy: shown.postcopy,
         throttle_pct: shown.throttle_pct,
-        rounds_range: span(&|r| r.syncs as f64, 0.0, 0.0),
-        total_ms_range: span(&|r| r.ms, setup.lo + sw.lo, setup.hi + sw.hi),
-        downtime_ms_range: span(&|r| r.final_ms, sw.lo, sw.hi),
+        // The window a pass ends in is a matter of bytes either side of
+        // the threshold: a sync more or less, a window or two of time.
+        rounds_range: span(&|r| r.syncs as f64, 0.0, 1.0),
+        total_ms_range: span(
+            &|r| r.ms,
+            setup.lo + sw.lo - 2.0 * precopy::WINDOW_MS,
+            setup.hi + sw.hi + 2.0 * precopy::WINDOW_MS,
+        ),
+        downtime_ms_range: Span {
+            lo: span(&|r| r.final_ms, sw.lo, 0.0).lo,
+            hi: span(&|r| r.final_bound_ms, 0.0, sw.hi).hi,
+        },
         condition: None,
         basis: inputs.basis.clone(),
         advice: Vec::new(),
     };
+    p.rounds_range.lo = (p.rounds_range.lo - 1.0).max(2.0).min(p.rounds as f64);
+    p.total_ms_range.lo = p.total_ms_range.lo.max(0.0);
     if !converges {
         p.round_dirty = main.round_dirty.clone();
         p.rounds = main.syncs;
@@ -434,16 +470,7 @@ fn condition(i: &MigrationInputs, o: &MigrationOptions, worst: Point) -> String 
         on_stall: OnStall::Abort,
         ..o.clone()
     };
-    let at = |d: f64| {
-        converges_plain(
-            i,
-            &plain,
-            Point {
-                dirty: d,
-                ..worst
-            },
-        )
-    };
+    let at = |d: f64| converges_plain(i, &plain, Point { dirty: d, ..worst });
     let (mut lo, mut hi) = (i.dirty_bps.lo, worst.dirty);
     if at(lo) && !at(hi) {
         while hi - lo > hi / 50.0 {
@@ -500,9 +527,13 @@ fn advise(i: &MigrationInputs, o: &MigrationOptions, worst: Point) -> Vec<Advice
                 lo = mid;
             }
         }
-        advice.push(Advice::RaiseMaxDowntime {
-            ms: hi.div_ceil(10) * 10,
-        });
+        // Near the edge the rounds are discrete: step up to a value that
+        // really converges.
+        let mut ms = hi.div_ceil(10) * 10;
+        while ms < 60_000 && !ok(i, &with_downtime(ms)) {
+            ms += 10;
+        }
+        advice.push(Advice::RaiseMaxDowntime { ms });
     }
 
     // Bandwidth up to the link's, if the limit is below it.
@@ -581,7 +612,8 @@ mod tests {
             p.total_ms,
             full.total_ms
         );
-        assert_eq!(p.rounds, 2, "a guest that writes nothing: 2 iterations");
+        // A sync at the start, at the end of the pass, at the switchover.
+        assert_eq!(p.rounds, 3);
     }
 
     #[test]
@@ -623,7 +655,7 @@ mod tests {
             )
         };
         assert!(at(ms));
-        assert!(!at(ms - 20));
+        assert!(!at(ms * 9 / 10));
         assert!(p.summary(300).contains("will not converge"));
     }
 

@@ -96,7 +96,10 @@ mod tests {
     fn the_stall_sentence_says_where_the_vm_runs_and_what_fixes_it() {
         let s = stall_sentence(5, 64 << 20, 12 << 20, 300, "hv-01", &[Advice::AutoConverge]);
         assert!(s.contains("after 5 rounds 64 MiB"), "{s}");
-        assert!(s.contains("keeps running on hv-01") && s.contains("auto-converge"), "{s}");
+        assert!(
+            s.contains("keeps running on hv-01") && s.contains("auto-converge"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -200,6 +200,8 @@ mod tests {
                 vm: "web".into(),
                 to: "node-b".into(),
                 options: Default::default(),
+                inputs: None,
+                forecast: None,
             })
             .unwrap();
         let m = loop {

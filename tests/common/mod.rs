@@ -104,6 +104,8 @@ impl Rig {
                 vm: vm.into(),
                 to: to.into(),
                 options,
+                inputs: None,
+                forecast: None,
             })
             .unwrap();
         self.send(Msg::Started { vm: vm.into(), id });

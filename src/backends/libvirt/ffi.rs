@@ -3,6 +3,8 @@
 //! abort, post-copy, node CPU times and dirty-rate measurement.
 
 use std::collections::HashMap;
+
+use super::measure::Sample;
 use std::ffi::{CStr, c_void};
 use std::os::raw::{c_char, c_int};
 use std::ptr;
@@ -130,14 +132,17 @@ pub fn node_cpu_times(conn: &Connect) -> Result<(u64, u64), Error> {
     Ok((busy, total))
 }
 
-/// Starts a dirty-rate measurement of `seconds` (page sampling).
+/// Starts a dirty-rate measurement of `seconds` in page-sampling mode, the
+/// only mode vmshift uses (see [`super::measure`]).
 pub fn start_dirty_rate_calc(dom: &Domain, seconds: i32) -> Result<(), Error> {
-    check(unsafe { sys::virDomainStartDirtyRateCalc(dom.as_ptr(), seconds, 0) }).map(|_| ())
+    check(unsafe {
+        sys::virDomainStartDirtyRateCalc(dom.as_ptr(), seconds, super::measure::SAFE_CALC_FLAGS)
+    })
+    .map(|_| ())
 }
 
-/// Last measured dirty rate (bytes/s) per domain name, where a measurement
-/// has finished.
-pub fn dirty_rates(doms: &[Domain]) -> HashMap<String, u64> {
+/// The last finished dirty-rate measurement per domain name.
+pub fn dirty_rates(doms: &[Domain]) -> HashMap<String, Sample> {
     let mut out = HashMap::new();
     if doms.is_empty() {
         return out;
@@ -164,18 +169,29 @@ pub fn dirty_rates(doms: &[Domain]) -> HashMap<String, u64> {
         let rec = unsafe { &*rec };
         let name = unsafe { c_str(sys::virDomainGetName(rec.dom)) };
         let params = unsafe { std::slice::from_raw_parts(rec.params, rec.nparams.max(0) as usize) };
-        let (mut status, mut mbps) = (None, None);
+        let (mut status, mut mbps, mut start, mut period) = (None, None, 0, 1);
         for p in params {
             let field = unsafe { CStr::from_ptr(p.field.as_ptr()) };
             if field == sys::VIR_DOMAIN_STATS_DIRTYRATE_CALC_STATUS {
                 status = Some(unsafe { p.value.i });
             } else if field == sys::VIR_DOMAIN_STATS_DIRTYRATE_MEGABYTES_PER_SECOND {
                 mbps = Some(unsafe { p.value.l });
+            } else if field == sys::VIR_DOMAIN_STATS_DIRTYRATE_CALC_START_TIME {
+                start = unsafe { p.value.l };
+            } else if field == sys::VIR_DOMAIN_STATS_DIRTYRATE_CALC_PERIOD {
+                period = unsafe { p.value.i };
             }
         }
         // calc_status 2 = measured.
         if let (Some(2), Some(m)) = (status, mbps) {
-            out.insert(name, (m.max(0) as u64) * 1_000_000);
+            out.insert(
+                name,
+                Sample {
+                    start,
+                    period_s: period.max(1) as f64,
+                    bps: m.max(0) as f64 * 1e6,
+                },
+            );
         }
     }
     unsafe { sys::virDomainStatsRecordListFree(records) };

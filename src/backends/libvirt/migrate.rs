@@ -18,7 +18,7 @@ use crate::cluster::{
     ClusterEvent, MIB, Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode,
     Round, Step,
 };
-use crate::plan::rules;
+use crate::plan::{self, rules};
 
 /// How often a running migration's job stats are read.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
@@ -170,25 +170,8 @@ impl Table {
     fn finished_text(&mut self) -> Option<String> {
         let mut lines = Vec::new();
         for e in self.entries.values_mut() {
-            if let (Some(o), false) = (&e.view.outcome, e.logged) {
-                lines.push(match o {
-                    Outcome::Completed => format!(
-                        "{} migrated {} → {} in {} rounds, downtime {:.0} ms",
-                        e.view.vm,
-                        e.view.from,
-                        e.view.to,
-                        e.view.rounds.len(),
-                        e.view.actual_downtime_ms.unwrap_or(0.0)
-                    ),
-                    Outcome::Aborted { reason } => format!(
-                        "migration of {} to {} aborted: {reason}",
-                        e.view.vm, e.view.to
-                    ),
-                    Outcome::Failed { reason } => format!(
-                        "migration of {} to {} failed: {reason}",
-                        e.view.vm, e.view.to
-                    ),
-                });
+            if let (Some(text), false) = (e.view.outcome_sentence(), e.logged) {
+                lines.push(text);
                 e.logged = true;
             }
         }
@@ -265,13 +248,22 @@ impl Entry {
             .transferred_bytes
             .max(j.data_processed.unwrap_or(processed));
         v.storage_bytes = v.storage_bytes.max(j.disk_total.unwrap_or(0));
-        v.expected_downtime_ms = match j.downtime {
-            Some(d) if d > 0 => d as f64,
-            _ if bw > 0 => rules::downtime_ms(j.mem_remaining.unwrap_or(0) as f64, bw as f64),
-            _ => 0.0,
-        };
+        // The first pass: how much of memory it has scanned, and how much
+        // of that held data (zero pages go as markers).
+        if self.marks.len() <= 1 {
+            let normal = j.mem_normal.unwrap_or(0) * page;
+            v.data_bytes = j.mem_normal_bytes.unwrap_or(normal).max(normal);
+            v.scanned_bytes = v.data_bytes + j.mem_constant.unwrap_or(0) * page;
+        }
         self.last_stats = Some(j.clone());
         self.rebuild_rounds(processed, false);
+        self.view.live = plan::live(&self.view);
+        // What a pause now would cost: QEMU's own figure divides by the
+        // limited bandwidth, but the final copy goes at line speed.
+        self.view.expected_downtime_ms = match &self.view.live {
+            Some(f) => f.downtime_now_ms.unwrap_or(f.downtime_ms.value),
+            None => j.downtime.unwrap_or(0) as f64,
+        };
     }
 
     /// Rounds from the iteration marks: round i spans iteration i+1's start
@@ -347,6 +339,7 @@ impl Entry {
             self.view.remaining_bytes = 0;
             self.view.elapsed_ms = c.time_elapsed.map_or(self.elapsed_ms(), |t| t as f64);
         }
+        let _ = self.view.live.take();
         match &self.returned {
             Some(Ok(())) if self.completed.is_some() || self.discovered => {
                 for s in Step::ALL {
@@ -654,12 +647,29 @@ fn policy(e: &mut Entry, dom: &Domain) {
             let _ = ffi::start_postcopy(dom);
         }
         OnStall::Abort => {
-            let last = history.last().copied().unwrap_or(0.0) as u64;
-            e.abort_reason = Some(format!(
-                "pre-copy stalled: after {} rounds {} was still dirty, more than the {} ms downtime limit lets through; raise max downtime or bandwidth, turn on auto-converge, or use post-copy",
-                history.len(),
-                crate::cluster::units::bytes(last),
-                o.max_downtime_ms
+            let advice = e
+                .view
+                .inputs
+                .as_ref()
+                .map(|i| {
+                    plan::predict(
+                        i,
+                        &MigrationOptions {
+                            postcopy: PostcopyMode::Off,
+                            on_stall: OnStall::Abort,
+                            ..o.clone()
+                        },
+                    )
+                    .advice
+                })
+                .unwrap_or_default();
+            e.abort_reason = Some(rules::stall_sentence(
+                e.view.rounds.len(),
+                history.last().copied().unwrap_or(0.0) as u64,
+                switchover as u64,
+                o.max_downtime_ms,
+                &e.view.from,
+                &advice,
             ));
             let _ = ffi::abort_job(dom);
         }

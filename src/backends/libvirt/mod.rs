@@ -6,6 +6,7 @@
 //! owned snapshot; no call here waits on a node longer than the timeout.
 
 mod ffi;
+pub mod measure;
 mod migrate;
 pub mod node;
 mod xml;
@@ -15,8 +16,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, Disk, Migration, MigrationId, MigrationRequest, Node,
-    NodeState, Vm, VmState, Volume, VolumeKind, Workload,
+    Backend, BackendError, ClusterSnapshot, Disk, Measured, Migration, MigrationCosts, MigrationId,
+    MigrationRequest, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload,
 };
 use crate::plan;
 use migrate::{Entry, Shared, Table};
@@ -168,18 +169,7 @@ impl LibvirtCluster {
                             size: *size,
                         })
                         .collect(),
-                    workload: Workload {
-                        kind: if dom.dirty_bps.is_some() {
-                            "measured".into()
-                        } else {
-                            "unmeasured".into()
-                        },
-                        dirty_bps: dom.dirty_bps.unwrap_or(0),
-                        // Unknown working set: assume all of memory (the
-                        // plain geometric series).
-                        wws_bytes: dom.memory,
-                        cpu_load: dom.cpu_pct / 100.0,
-                    },
+                    workload: workload(dom),
                     ha: false,
                     cpu_model: dom.cpu_model.clone(),
                     cpu_used_pct: dom.cpu_pct,
@@ -236,7 +226,7 @@ impl LibvirtCluster {
                 vm.state = VmState::Migrating;
             }
         }
-        ClusterSnapshot {
+        let mut snap = ClusterSnapshot {
             cluster: self.cfg.cluster.clone(),
             backend: "libvirt".into(),
             at_ms: 0,
@@ -245,6 +235,36 @@ impl LibvirtCluster {
             vms,
             migrations,
             events,
+            costs: MigrationCosts::default(),
+        };
+        self.give_inputs(&mut snap);
+        snap
+    }
+
+    /// Migrations found running (virsh, another vmshift) get model inputs
+    /// from what is measured of their guest, for the live re-prediction.
+    fn give_inputs(&self, snap: &mut ClusterSnapshot) {
+        let missing: Vec<MigrationId> = snap
+            .migrations
+            .iter()
+            .filter(|m| m.inputs.is_none() && m.outcome.is_none())
+            .map(|m| m.id)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let mut t = self.table();
+        for id in missing {
+            let Some(e) = t.entries.get_mut(&id) else {
+                continue;
+            };
+            let (Some(vm), Some(node)) = (snap.vm(&e.view.vm), snap.node(&e.view.to)) else {
+                continue;
+            };
+            e.view.inputs = Some(plan::inputs_for(snap, vm, node, &e.view.options, 0, &[]));
+            if let Some(m) = snap.migrations.iter_mut().find(|m| m.id == id) {
+                m.inputs.clone_from(&e.view.inputs);
+            }
         }
     }
 
@@ -422,6 +442,51 @@ impl LibvirtCluster {
     }
 }
 
+/// A domain's workload from what its node measured.
+fn workload(dom: &node::DomainData) -> Workload {
+    let measured = measure::estimate(dom.memory, &dom.samples, dom.rss, dom.tcg);
+    Workload {
+        kind: if measured.is_some() {
+            "measured".into()
+        } else {
+            "not measured yet".into()
+        },
+        dirty_bps: measured.as_ref().map_or(0, |m| m.dirty_bps.value as u64),
+        wws_bytes: measured
+            .as_ref()
+            .map_or(dom.memory, |m| m.wws_bytes.value as u64),
+        cpu_load: dom.cpu_pct / 100.0,
+        touched_bytes: measured.as_ref().map(|m| m.touched_bytes.value as u64),
+        measured,
+    }
+}
+
+/// One page-sampling measurement of `window_s` seconds; `None` if QEMU
+/// would not give one (another measurement runs: its result is taken).
+fn measure_once(dom: &virt::domain::Domain, window_s: i32) -> Option<measure::Sample> {
+    let before = ffi::dirty_rates(std::slice::from_ref(dom))
+        .into_values()
+        .next()
+        .map(|s| s.start);
+    let _ = ffi::start_dirty_rate_calc(dom, window_s);
+    let deadline = Instant::now() + Duration::from_secs(window_s as u64 + 3);
+    // The measurement takes its window; then its result is in the stats.
+    std::thread::sleep(Duration::from_millis(window_s as u64 * 1000));
+    loop {
+        if let Some(s) = ffi::dirty_rates(std::slice::from_ref(dom))
+            .into_values()
+            .next()
+            .filter(|s| Some(s.start) != before)
+        {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn rank(s: VmState) -> u8 {
     match s {
         VmState::Running | VmState::Migrating => 3,
@@ -509,7 +574,7 @@ impl Backend for LibvirtCluster {
             let mut t = self.table();
             t.next_id += 1;
             let id = t.next_id;
-            let e = Entry::new(
+            let mut e = Entry::new(
                 id,
                 &vm.name,
                 &vm.node,
@@ -517,6 +582,15 @@ impl Backend for LibvirtCluster {
                 req.options.clone(),
                 vm.memory,
             );
+            let inputs = req
+                .inputs
+                .clone()
+                .unwrap_or_else(|| plan::inputs_for(&snap, vm, node, &req.options, 0, &[]));
+            e.view.forecast = req
+                .forecast
+                .clone()
+                .or_else(|| Some(plan::predict(&inputs, &req.options).forecast()));
+            e.view.inputs = Some(inputs);
             t.entries.insert(id, e);
             t.log(format!(
                 "migration of {} {} → {} started",
@@ -559,40 +633,46 @@ impl Backend for LibvirtCluster {
         self.with_entry(id, migrate::start_postcopy)
     }
 
-    fn measure_dirty_rate(&mut self, vm: &str) -> Result<Option<u64>, BackendError> {
+    fn measure_workload(&mut self, vm: &str) -> Result<Option<Measured>, BackendError> {
         let snap = match &self.snapshot {
             Some(s) => s.clone(),
             None => self.snapshot()?,
         };
-        let Some(node) = snap.vm(vm).map(|v| v.node.clone()) else {
+        let Some(v) = snap.vm(vm) else {
             return Ok(None);
         };
-        let Some(i) = self.node_index(&node) else {
+        let Some(i) = self.node_index(&v.node) else {
             return Ok(None);
         };
         let uri = self.nodes[i].spec.uri.clone();
         let fail = |e: virt::error::Error| {
             BackendError::Other(format!(
-                "cannot measure the dirty rate of {vm}: {}",
+                "cannot measure how {vm} uses its memory: {}",
                 e.message()
             ))
         };
         let conn = virt::connect::Connect::open(Some(&uri)).map_err(fail)?;
         let dom = conn.lookup_domain_by_name(vm).map_err(fail)?;
-        // A measurement already under way (the node poll starts them) is as good.
-        let _ = ffi::start_dirty_rate_calc(&dom, 1);
-        // The measurement takes its second; then its result is in the stats.
-        let deadline = Instant::now() + Duration::from_secs(4);
-        std::thread::sleep(Duration::from_millis(1100));
-        loop {
-            if let Some(bps) = ffi::dirty_rates(std::slice::from_ref(&dom)).get(vm) {
-                return Ok(Some(*bps));
+        let tcg = dom
+            .xml_desc(0)
+            .ok()
+            .and_then(|x| xml::parse_domain(&x).ok())
+            .is_some_and(|x| x.tcg);
+        let rss = dom.memory_stats(0).ok().and_then(|stats| {
+            stats
+                .iter()
+                .find(|s| s.tag == virt::sys::VIR_DOMAIN_MEMORY_STAT_RSS)
+                .map(|s| s.val * 1024)
+        });
+        // Short windows for the rate and its spread, a long one for the
+        // working set: page sampling, one after the other.
+        let mut samples = Vec::new();
+        for window in [1, 1, 1, 3] {
+            if let Some(s) = measure_once(&dom, window) {
+                measure::push(&mut samples, s);
             }
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_millis(200));
         }
+        Ok(measure::estimate(v.memory, &samples, rss, tcg))
     }
 
     fn wait(&mut self, max: Duration) {

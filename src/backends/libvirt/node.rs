@@ -13,6 +13,7 @@ use virt::domain::Domain;
 use virt::sys;
 
 use super::ffi::{self, Sink};
+use super::measure::{self, Sample};
 use super::xml::{self, DiskXml};
 use crate::cluster::VmState;
 
@@ -80,8 +81,12 @@ pub struct DomainData {
     pub cpu_pct: f64,
     pub disks: Vec<(DiskXml, u64)>,
     pub cpu_model: String,
-    /// Last measured dirty rate, bytes/s.
-    pub dirty_bps: Option<u64>,
+    /// Finished page-sampling dirty-rate measurements, oldest first.
+    pub samples: Vec<Sample>,
+    /// The QEMU process's resident memory, bytes (from a quiet poll).
+    pub rss: Option<u64>,
+    /// Emulated (TCG) rather than KVM.
+    pub tcg: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +130,8 @@ impl NodeHandle {
             last_error: String::new(),
             cpu_prev: None,
             dom_prev: HashMap::new(),
-            dirty: HashMap::new(),
+            samples: HashMap::new(),
+            rss: HashMap::new(),
             disk_sizes: HashMap::new(),
         };
         thread::Builder::new()
@@ -180,7 +186,9 @@ struct Worker {
     last_error: String,
     cpu_prev: Option<(u64, u64)>,
     dom_prev: HashMap<String, (u64, Instant)>,
-    dirty: HashMap<String, u64>,
+    /// Dirty-rate measurements per domain, and which window comes next.
+    samples: HashMap<String, (Vec<Sample>, usize)>,
+    rss: HashMap<String, u64>,
     /// Disk capacities per domain and target, from the last quiet poll.
     disk_sizes: HashMap<String, HashMap<String, u64>>,
 }
@@ -369,6 +377,14 @@ impl Worker {
                 .collect();
             if quiet {
                 running.push(d.clone());
+                // Resident memory bounds what the guest ever wrote.
+                if let Ok(stats) = d.memory_stats(0)
+                    && let Some(rss) = stats
+                        .iter()
+                        .find(|s| s.tag == sys::VIR_DOMAIN_MEMORY_STAT_RSS)
+                {
+                    self.rss.insert(name.clone(), rss.val * 1024);
+                }
             }
             domains.push(DomainData {
                 name,
@@ -380,18 +396,31 @@ impl Worker {
                 cpu_pct,
                 disks,
                 cpu_model: parsed.cpu_model,
-                dirty_bps: None,
+                samples: Vec::new(),
+                rss: None,
+                tcg: parsed.tcg,
             });
         }
-        // Dirty rates: read the last measurement, start the next one.
-        for (name, bps) in ffi::dirty_rates(&running) {
-            self.dirty.insert(name, bps);
+        // Dirty rates: keep each finished measurement, start the next one
+        // (windows of 1, 1 and 3 s in turn; page sampling only).
+        for (name, sample) in ffi::dirty_rates(&running) {
+            measure::push(&mut self.samples.entry(name).or_default().0, sample);
         }
         for d in &running {
-            let _ = ffi::start_dirty_rate_calc(d, 1);
+            let Ok(name) = d.name() else { continue };
+            let next = &mut self.samples.entry(name).or_default().1;
+            let window = measure::WINDOWS_S[*next % measure::WINDOWS_S.len()];
+            if ffi::start_dirty_rate_calc(d, window).is_ok() {
+                *next += 1;
+            }
         }
         for d in domains.iter_mut() {
-            d.dirty_bps = self.dirty.get(&d.name).copied();
+            d.samples = self
+                .samples
+                .get(&d.name)
+                .map(|s| s.0.clone())
+                .unwrap_or_default();
+            d.rss = self.rss.get(&d.name).copied();
         }
 
         let mut pools = Vec::new();

@@ -8,6 +8,8 @@ pub struct DomainXml {
     pub disks: Vec<DiskXml>,
     /// Named CPU model, `host-model`/`host-passthrough`, or empty.
     pub cpu_model: String,
+    /// `<domain type='qemu'>`: emulated (TCG), not KVM.
+    pub tcg: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +45,10 @@ fn child<'a>(n: Node<'a, 'a>, name: &str) -> Option<Node<'a, 'a>> {
 pub fn parse_domain(xml: &str) -> Result<DomainXml, String> {
     let doc = Document::parse(xml).map_err(|e| format!("cannot read domain XML: {e}"))?;
     let root = doc.root_element();
-    let mut out = DomainXml::default();
+    let mut out = DomainXml {
+        tcg: root.attribute("type") == Some("qemu"),
+        ..Default::default()
+    };
     if let Some(cpu) = child(root, "cpu") {
         out.cpu_model = match cpu.attribute("mode") {
             Some(m @ ("host-model" | "host-passthrough" | "maximum")) => m.to_string(),

@@ -534,11 +534,7 @@ impl SimCluster {
             nodes,
             volumes: self.volumes.clone(),
             vms,
-            migrations: self
-                .migrations
-                .iter()
-                .map(|m| m.view())
-                .collect(),
+            migrations: self.migrations.iter().map(|m| m.view()).collect(),
             events: self.events.iter().cloned().collect(),
             costs: self.costs(),
         }

@@ -210,7 +210,7 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
     if let Some(p) = &c.prediction {
         let style = if !p.converges {
             theme::bad()
-        } else if p.postcopy {
+        } else if p.postcopy || p.may_not_converge {
             theme::warn()
         } else {
             theme::good()
@@ -219,6 +219,12 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
             format!("prediction: {}", p.summary(c.options.max_downtime_ms)),
             style,
         ));
+        if !p.basis.is_empty() {
+            lines.push(Line::styled(
+                format!("based on: {}", p.basis.join("; ")),
+                theme::dim(),
+            ));
+        }
         if !p.advice.is_empty() {
             let a: Vec<String> = p.advice.iter().map(|a| a.short()).collect();
             lines.push(Line::styled(

@@ -12,6 +12,7 @@ use super::theme;
 use super::widgets::{bar, fit, put};
 use crate::app::{App, HitMap, Target};
 use crate::cluster::{Migration, Outcome, Step, units};
+use crate::plan;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let all = app.migrations_newest_first();
@@ -181,52 +182,47 @@ fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     );
     y += 1;
     // Downtime gauge: the actual downtime once known; before that what the
-    // model expects at the switchover, and what a pause now would cost.
+    // model expects at the switchover, and on a line of its own what a
+    // pause now would cost. No prediction after an abort or a failure.
     let limit = m.options.max_downtime_ms as f64;
-    let (label, value, tail) = match (m.actual_downtime_ms, &m.live) {
-        (Some(a), _) => ("downtime actual ", Some(a), String::new()),
+    let (label, value, text) = match (m.actual_downtime_ms, &m.live) {
+        (Some(a), _) => ("downtime actual", Some(a), units::millis(a)),
         (None, Some(f)) if f.converges => {
             let d = f.downtime_ms;
-            let range = if units::millis(d.lo) == units::millis(d.hi) {
-                String::new()
-            } else {
-                format!(" ({}–{})", units::millis(d.lo), units::millis(d.hi))
-            };
-            let now = f
-                .downtime_now_ms
-                .map_or(String::new(), |n| format!(" · if paused now {}", units::millis(n)));
-            ("at switchover  ≈", Some(d.value), format!("{range}{now}"))
+            (
+                "downtime at switchover",
+                Some(d.value),
+                format!(
+                    "≈ {}{}",
+                    units::millis(d.value),
+                    plan::range_text(d.lo, d.hi, units::millis)
+                ),
+            )
         }
-        (None, Some(f)) => (
-            "at switchover   ",
-            None,
-            f.downtime_now_ms.map_or(String::new(), |n| {
-                format!("not converging · if paused now {}", units::millis(n))
-            }),
-        ),
-        (None, None) if m.is_finished() => ("downtime        ", None, "— no switchover".into()),
-        (None, None) => ("downtime        ", None, "—".into()),
+        (None, Some(_)) => ("downtime at switchover", None, "— not converging".into()),
+        (None, None) if m.is_finished() => ("downtime", None, "— no switchover".into()),
+        (None, None) => ("downtime", None, "—".into()),
     };
     // OVER only once the first pass is done and the model still expects it.
-    let over = m.actual_downtime_ms.map_or(
-        !m.rounds.is_empty() && value.is_some_and(|v| v > limit),
-        |a| a > limit,
-    );
+    let over = match m.actual_downtime_ms {
+        Some(a) => a > limit,
+        None => !m.rounds.is_empty() && value.is_some_and(|v| v > limit),
+    };
+    let head = format!("{label} {text} ");
     let tail = format!(
-        "{}{tail} / limit {} ms{}",
-        value.map_or(String::new(), |v| format!(" {}", units::millis(v))),
+        " limit {} ms{}",
         m.options.max_downtime_ms,
         if over { " OVER" } else { "" }
     );
     let gw = (inner.width as usize)
-        .saturating_sub(label.chars().count() + 3 + tail.chars().count())
-        .clamp(4, 40);
+        .saturating_sub(head.chars().count() + tail.chars().count() + 2)
+        .clamp(4, 30);
     put(
         buf,
         inner,
         y,
         Line::from(vec![
-            Span::raw(format!("{label} ")),
+            Span::raw(head),
             Span::styled(
                 bar(value.unwrap_or(0.0) / limit.max(1.0), gw),
                 if over { theme::bad() } else { theme::good() },
@@ -235,15 +231,24 @@ fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         ]),
     );
     y += 1;
+    if let Some(now) = m.live.as_ref().and_then(|f| f.downtime_now_ms) {
+        put(
+            buf,
+            inner,
+            y,
+            Line::styled(
+                format!("downtime if paused now {}", units::millis(now)),
+                theme::dim(),
+            ),
+        );
+        y += 1;
+    }
     // Stall flag with advice, or the outcome's reason.
     let note = match &m.outcome {
         Some(Outcome::Completed) => None,
         Some(o) => Some((o.reason().unwrap_or("").to_string(), theme::bad())),
         None if m.stalled => Some((
-            format!(
-                "⚠ STALLED: rounds no longer shrink. {}",
-                stall_advice(m)
-            ),
+            format!("⚠ STALLED: rounds no longer shrink. {}", stall_advice(m)),
             theme::warn(),
         )),
         None => None,
