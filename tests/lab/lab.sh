@@ -12,6 +12,10 @@
 #   tests/lab/lab.sh status   what runs, and the URIs to use
 #   tests/lab/lab.sh env      shell exports for tests (VMSHIFT_LAB_URI_A, ...)
 #   tests/lab/lab.sh reset    guests back to their start nodes, running
+#   tests/lab/lab.sh guest NAME MEMORY_MIB PAGES REGION
+#                             an extra guest on node a (shared pool) dirtying PAGES
+#                             pages/ms over REGION pages (the calibration grid's)
+#   tests/lab/lab.sh rm-guest NAME   stop and remove such a guest on both nodes
 #
 # VMSHIFT_LAB_DIR (default /var/tmp/vmshift-lab) holds everything.
 # VMSHIFT_LAB_KVM=1 uses KVM instead of TCG.
@@ -183,12 +187,12 @@ define_pool() {
 }
 
 guest_xml() {
-  local g=$1 pages=$2 region=$3 disk=$4 domtype=qemu
+  local g=$1 pages=$2 region=$3 disk=$4 memory=${5:-256} domtype=qemu
   [[ ${VMSHIFT_LAB_KVM:-0} == 1 ]] && domtype=kvm
   cat <<XML
 <domain type='$domtype'>
   <name>$g</name>
-  <memory unit='MiB'>256</memory>
+  <memory unit='MiB'>$memory</memory>
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
@@ -293,6 +297,29 @@ reset() {
   done
 }
 
+# An extra guest for the calibration grid: on node a, disk on the shared pool.
+extra_guest() {
+  local g=$1 memory=$2 pages=$3 region=$4
+  [[ $g =~ ^[a-z0-9-]+$ ]] || die "guest names are lower-case letters, digits and dashes"
+  remove_guest "$g"
+  local disk="$LAB/shared/$g.img"
+  [[ -f $disk ]] || truncate -s 16M "$disk"
+  v a pool-refresh shared >/dev/null 2>&1 || true
+  mkdir -p "$LAB/guests"
+  : >"$LAB/guests/$g.serial"
+  guest_xml "$g" "$pages" "$region" "$disk" "$memory" >"$LAB/guests/$g.xml"
+  v a define "$LAB/guests/$g.xml" >/dev/null
+  v a start "$g" >/dev/null
+}
+
+remove_guest() {
+  local n
+  for n in "${NODES[@]}"; do
+    v "$n" destroy "$1" >/dev/null 2>&1 || true
+    v "$n" undefine "$1" >/dev/null 2>&1 || true
+  done
+}
+
 down() {
   local n g
   for n in "${NODES[@]}"; do
@@ -332,6 +359,8 @@ case "${1:-}" in
   reset) reset ;;
   stop-node) stop_node "${2:?node}" ;;
   start-node) start_node "${2:?node}" ;;
+  guest) extra_guest "${2:?name}" "${3:?memory MiB}" "${4:?pages per ms}" "${5:?region pages}" ;;
+  rm-guest) remove_guest "${2:?name}" ;;
   kill-node) pid="$(daemon_pid "${2:?node}" || true)"; [[ -n $pid ]] && kill -KILL "$pid"; rm -f "$(node_dir "$2")/daemon.pid" ;;
-  *) echo "usage: $0 install|up|down|status|env|reset|stop-node N|start-node N|kill-node N" >&2; exit 2 ;;
+  *) echo "usage: $0 install|up|down|status|env|reset|guest NAME MIB PAGES REGION|rm-guest NAME|stop-node N|start-node N|kill-node N" >&2; exit 2 ;;
 esac

@@ -658,12 +658,6 @@ impl Backend for LibvirtCluster {
             .ok()
             .and_then(|x| xml::parse_domain(&x).ok())
             .is_some_and(|x| x.tcg);
-        let rss = dom.memory_stats(0).ok().and_then(|stats| {
-            stats
-                .iter()
-                .find(|s| s.tag == virt::sys::VIR_DOMAIN_MEMORY_STAT_RSS)
-                .map(|s| s.val * 1024)
-        });
         // Short windows for the rate and its spread, a long one for the
         // working set: page sampling, one after the other.
         let mut samples = Vec::new();
@@ -672,6 +666,13 @@ impl Backend for LibvirtCluster {
                 measure::push(&mut samples, s);
             }
         }
+        // Resident memory last: a guest that just booted is still growing.
+        let rss = dom.memory_stats(0).ok().and_then(|stats| {
+            stats
+                .iter()
+                .find(|s| s.tag == virt::sys::VIR_DOMAIN_MEMORY_STAT_RSS)
+                .map(|s| s.val * 1024)
+        });
         Ok(measure::estimate(v.memory, &samples, rss, tcg))
     }
 
