@@ -330,6 +330,7 @@ fn start_slow(backend: &mut LibvirtCluster, vm: &str, to: &str) -> u64 {
                 on_stall: vmshift::cluster::OnStall::Wait,
                 ..Default::default()
             },
+            prediction: None,
         })
         .unwrap();
     let t0 = Instant::now();
@@ -529,6 +530,7 @@ fn postcopy_now_through_the_library() {
                 postcopy: PostcopyMode::Now,
                 ..Default::default()
             },
+            prediction: None,
         })
         .unwrap();
     assert_eq!(wait_outcome(&mut b, id), Outcome::Completed);

@@ -18,6 +18,7 @@ fn start(s: &mut SimCluster, vm: &str, to: &str, options: MigrationOptions) -> M
         vm: vm.into(),
         to: to.into(),
         options,
+        prediction: None,
     })
     .unwrap()
 }
@@ -112,6 +113,7 @@ fn refusals_come_back_through_the_backend() {
             vm: "erp-app".into(),
             to: "hv-02".into(),
             options: Default::default(),
+            prediction: None,
         })
         .unwrap_err();
     assert!(
@@ -123,6 +125,7 @@ fn refusals_come_back_through_the_backend() {
             vm: "webby".into(),
             to: "hv-02".into(),
             options: Default::default(),
+            prediction: None,
         })
         .unwrap_err();
     assert!(err.to_string().contains("web-01"), "lists known VMs: {err}");
@@ -182,6 +185,7 @@ fn link_failure_mid_migration_fails_it_and_blocks_new_ones() {
             vm: "api-01".into(),
             to: "hv-02".into(),
             options: Default::default(),
+            prediction: None,
         })
         .unwrap_err();
     assert!(err.to_string().contains("link"), "{err}");

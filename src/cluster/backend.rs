@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use super::model::{ClusterSnapshot, Migration, MigrationId, MigrationOptions, Node, Vm};
 use crate::plan::Refusal;
+use crate::record::Journal;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrationRequest {
     pub vm: String,
     pub to: String,
     pub options: MigrationOptions,
+    /// The prediction shown before starting, kept for the flight recorder
+    /// as it was (opaque here).
+    pub prediction: Option<serde_json::Value>,
 }
 
 /// Errors a backend reports; each reads as a sentence that says what to do.
@@ -88,4 +92,12 @@ pub trait Backend: Send {
     fn measure_dirty_rate(&mut self, _vm: &str) -> Result<Option<u64>, BackendError> {
         Ok(None)
     }
+    /// From now on every migration this backend runs or finds is handed to
+    /// `journal` when it ends, exactly once, whoever started it.
+    fn set_journal(&mut self, journal: Journal);
+    /// vmshift stops (`why`: "quit", "SIGTERM"…). Migrations that live in
+    /// this process (the simulator's) end now and are recorded; migrations
+    /// that go on without vmshift (libvirt peer-to-peer) are recorded as
+    /// detached and returned.
+    fn shutdown(&mut self, why: &str) -> Vec<Migration>;
 }

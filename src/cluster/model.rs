@@ -278,6 +278,7 @@ impl std::str::FromStr for OnStall {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MigrationOptions {
     pub max_downtime_ms: u64,
     /// Bandwidth limit in bytes/s; `None` means the link speed.
@@ -344,7 +345,8 @@ impl Step {
 }
 
 /// One pre-copy round (iteration).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Round {
     /// 0 is the first full pass over memory.
     pub index: u32,
@@ -389,8 +391,10 @@ impl Outcome {
 pub type MigrationId = u64;
 
 /// A migration as the backend sees it: every round so far, the step, the
-/// downtime and, when finished, the outcome.
+/// downtime and, when finished, the outcome. Fields missing from a stored
+/// one (an older flight-recorder line) take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Migration {
     pub id: MigrationId,
     pub vm: String,
@@ -423,6 +427,12 @@ pub struct Migration {
     /// Every byte moved so far: disks, rounds, final copy, post-copy pages.
     pub transferred_bytes: u64,
     pub outcome: Option<Outcome>,
+}
+
+impl Default for Migration {
+    fn default() -> Self {
+        Migration::starting(0, "", "", "", MigrationOptions::default(), 0, 0, 0)
+    }
 }
 
 impl Migration {
