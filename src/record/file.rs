@@ -293,3 +293,195 @@ fn lock_exclusive(f: &File, timeout: Duration) -> io::Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::cluster::{Migration, MigrationOptions, Outcome};
+    use crate::record::{Journal, Meta};
+
+    fn migration(vm: &str) -> Migration {
+        let mut m =
+            Migration::starting(1, vm, "a", "b", MigrationOptions::default(), 1 << 30, 0, 0);
+        m.outcome = Some(Outcome::Completed);
+        m.actual_downtime_ms = Some(42.0);
+        m
+    }
+
+    fn record(vm: &str) -> Record {
+        Record::finished(&Meta::new(false, None), "sim", "c", &migration(vm))
+    }
+
+    #[test]
+    fn records_survive_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::in_dir(dir.path());
+        rec.append(&record("one")).unwrap();
+        // A crash mid-write leaves half a line behind.
+        let mut f = OpenOptions::new().append(true).open(rec.path()).unwrap();
+        f.write_all(b"{\"recorded_at_ms\": 12").unwrap();
+        rec.append(&record("two")).unwrap();
+        let h = rec.read().unwrap();
+        let vms: Vec<&str> = h.records.iter().map(|r| r.migration.vm.as_str()).collect();
+        assert_eq!(
+            vms,
+            ["one", "two"],
+            "the record after the torn line is whole"
+        );
+        assert_eq!(h.damaged.len(), 1);
+        assert_eq!(h.damaged[0].line, 2);
+    }
+
+    /// A `\xff` line, a torn line, a record from year 10000 and one from a
+    /// newer vmshift: each is skipped and counted, every other record shown.
+    #[test]
+    fn damaged_lines_are_skipped_and_counted_never_the_rest() {
+        let good = serde_json::to_string(&record("good")).unwrap();
+        let mut far = record("far");
+        far.started_at_ms = MAX_DATE_MS + 1;
+        let far = serde_json::to_string(&far).unwrap();
+        let mut newer: serde_json::Value = serde_json::to_value(record("newer")).unwrap();
+        newer["schema"] = 99.into();
+        let mut bytes = Vec::new();
+        for line in [
+            good.as_bytes(),
+            b"\xff\xfe{",
+            good.as_bytes(),
+            b"{\"schema\":2,\"id\":",
+            far.as_bytes(),
+            newer.to_string().as_bytes(),
+            b"[1,2]",
+            b"",
+            good.as_bytes(),
+        ] {
+            bytes.extend_from_slice(line);
+            bytes.push(b'\n');
+        }
+        let h = parse(&bytes);
+        assert_eq!(h.records.len(), 3);
+        assert!(h.records.iter().all(|r| r.migration.vm == "good"));
+        let why: Vec<(usize, &str)> = h.damaged.iter().map(|d| (d.line, d.why.as_str())).collect();
+        assert_eq!(why.len(), 5, "{why:?}");
+        assert_eq!(why[0], (2, "not UTF-8"));
+        assert!(why[1].1.starts_with("not a JSON record"), "{why:?}");
+        assert_eq!(why[2], (5, "dated after year 9999"));
+        assert!(why[3].1.contains("newer vmshift (schema 99)"), "{why:?}");
+        assert!(why[4].1.starts_with("not a migration record"), "{why:?}");
+        let s = h.damage_sentence(Path::new("m.jsonl")).unwrap();
+        assert!(
+            s.starts_with("5 damaged lines skipped in m.jsonl (line 2: not UTF-8;"),
+            "{s}"
+        );
+        assert!(s.ends_with("; the file is kept"), "{s}");
+    }
+
+    /// A line written by the first vmshift (schema 1: no schema, id, start
+    /// or end; fewer migration fields) still reads.
+    #[test]
+    fn schema_1_records_stay_readable() {
+        let line = r#"{"recorded_at_ms":1764000000000,"operator":"ops","backend":"sim","cluster":"prod-east","migration":{"id":3,"vm":"web-01","from":"hv-01","to":"hv-02","options":{"max_downtime_ms":300,"bandwidth_bps":null,"auto_converge":false,"postcopy":"off","on_stall":"abort","copy_storage":false},"memory":4294967296,"started_at_ms":0,"step":"clean_up_source","rounds":[{"index":0,"bytes_sent":4294967296,"bytes_dirty":536870912,"dirty_bps":157286400,"bandwidth_bps":1153433600,"duration_ms":3723.6,"throttle_pct":0}],"outcome":{"result":"completed"},"actual_downtime_ms":35.5,"elapsed_ms":5000.0}}"#;
+        let h = parse(format!("{line}\n{line}\n").as_bytes());
+        assert!(h.damaged.is_empty(), "{:?}", h.damaged);
+        let r = &h.records[0];
+        assert_eq!((r.schema, r.id.as_str()), (1, "line-1"));
+        assert_eq!(
+            h.records[1].id, "line-2",
+            "two old records are two migrations"
+        );
+        assert_eq!(r.started_at_ms, 1_764_000_000_000 - 5000);
+        assert_eq!(r.ended_at_ms, Some(1_764_000_000_000));
+        assert_eq!(r.migration.rounds.len(), 1);
+        assert_eq!(
+            r.migration.options.parallel_connections, 1,
+            "a field added later"
+        );
+        assert_eq!(h.latest().len(), 2);
+    }
+
+    #[test]
+    fn a_detached_record_is_completed_by_a_later_one_with_its_id() {
+        let meta = Meta::new(false, Some(serde_json::json!({"rounds": 2})));
+        let mut m = migration("web");
+        m.outcome = None;
+        let detached = Record::detached(&meta, "libvirt", "c", &m, "a");
+        let other = record("other");
+        let h = History {
+            records: vec![detached.clone(), other.clone()],
+            damaged: Vec::new(),
+        };
+        assert_eq!(h.open_detached(), [&detached]);
+        let done = Record::finished(&meta, "libvirt", "c", &migration("web"));
+        let h = History {
+            records: vec![detached, other, done.clone()],
+            damaged: Vec::new(),
+        };
+        assert!(h.open_detached().is_empty());
+        let latest = h.latest();
+        assert_eq!(latest.len(), 2);
+        assert_eq!(
+            latest[0], &done,
+            "in the place of the first record of its id"
+        );
+        assert_eq!(done.prediction, Some(serde_json::json!({"rounds": 2})));
+    }
+
+    /// Many writers at once (threads here, processes in real life): the
+    /// lock keeps every line whole.
+    #[test]
+    fn concurrent_appends_never_tear_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("state/vmshift");
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let rec = Recorder::in_dir(&nested);
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        rec.append(&record(&format!("vm-{w}-{i}"))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let h = Recorder::in_dir(&nested).read().unwrap();
+        assert!(h.damaged.is_empty(), "{:?}", h.damaged);
+        assert_eq!(h.latest().len(), 80);
+    }
+
+    #[test]
+    fn the_journal_writes_each_final_record_once_and_reports_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(Ok(Recorder::in_dir(dir.path())));
+        let r = record("web");
+        j.submit(r.clone());
+        j.submit(r.clone());
+        assert!(j.flush(Duration::from_secs(10)).is_empty());
+        assert_eq!(j.written(), 1);
+        assert_eq!(j.read().unwrap().records, [r]);
+
+        // A state dir that cannot exist (under a file).
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"").unwrap();
+        let j = Journal::new(Ok(Recorder::in_dir(&file.join("state"))));
+        let heard = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let h = heard.clone();
+        j.on_failure(move |e| h.lock().unwrap().push(e.to_string()));
+        j.submit(record("lost"));
+        let failures = j.flush(Duration::from_secs(10));
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].record.migration.vm, "lost");
+        assert!(
+            failures[0].error.contains("cannot create the folder"),
+            "{}",
+            failures[0].error
+        );
+        let heard = heard.lock().unwrap();
+        assert!(
+            heard[0].starts_with("the migration of lost could not be recorded"),
+            "{heard:?}"
+        );
+    }
+}
