@@ -190,7 +190,15 @@ pub fn load(cli: Option<&Path>) -> Result<Config, ConfigError> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(&text, &path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Config::default()),
+        Err(e)
+            if !required
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+        {
+            Ok(Config::default())
+        }
         Err(e) => Err(ConfigError::File {
             path: path.display().to_string(),
             message: format!(
