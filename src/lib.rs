@@ -9,6 +9,7 @@ pub mod backends;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod input;
 pub mod logging;
 pub mod output;
 pub mod plan;
