@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Migration;
 
-pub use file::{Damaged, History, Recorder, state_dir};
+pub use file::{Damaged, History, Recorder, parse as parse_lines, state_dir};
 pub use journal::{Failure, Journal};
 
 pub const FILE_NAME: &str = "migrations.jsonl";
