@@ -129,3 +129,32 @@ pub fn text(snap: &ClusterSnapshot) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::sim::{SimCluster, clock::Speed};
+
+    /// Names come from the hypervisor: none of their control characters
+    /// reaches the terminal.
+    #[test]
+    fn names_with_control_characters_are_escaped() {
+        let mut snap = SimCluster::from_spec("small", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap();
+        let evil = "x\u{1b}]0;owned\u{7}\u{1b}[2J\r\t\u{7f}\u{9b}";
+        snap.cluster = evil.into();
+        snap.nodes[0].name = format!("n{evil}");
+        snap.nodes[0].cpu_model = evil.into();
+        snap.nodes[0].error = Some(evil.into());
+        snap.volumes[0].name = format!("v{evil}");
+        snap.vms[0].name = format!("vm{evil}\nfake line");
+        snap.vms[0].node = snap.nodes[0].name.clone();
+        snap.vms[0].workload.kind = evil.into();
+        let t = text(&snap);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("vmx\\x1b]0;owned\\x07"), "{t}");
+        assert!(!t.contains("\nfake line"), "a name cannot start a line");
+    }
+}
