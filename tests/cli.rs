@@ -729,3 +729,46 @@ fn outside_strings_never_reach_the_terminal_raw() {
     let h = vmshift(&["history"], dir.path());
     assert!(h.stdout.contains("ops\\x1b]0;pwned\\x07"), "{}", h.stdout);
 }
+
+/// Ctrl-C in a drain lets the current move finish and starts no other.
+#[test]
+fn ctrl_c_stops_a_drain_after_its_current_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(
+        &["drain", "hv-02", "--speed", "5"],
+        dir.path(),
+        Stdio::piped(),
+    );
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        assert!(out.read_line(&mut l).unwrap() > 0, "{lines:?}");
+        let first_move = l.starts_with("step     pre-copy");
+        lines.push(l);
+        if first_move {
+            break;
+        }
+    }
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    for l in out.lines() {
+        lines.push(l.unwrap());
+    }
+    let err = stderr_of(&mut child);
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{lines:?}{err}");
+    let all = lines.join("\n");
+    assert!(
+        all.contains("interrupt the drain stops after this move"),
+        "{all}"
+    );
+    assert_eq!(
+        all.matches("\nmigrate  ").count() + usize::from(lines[0].starts_with("migrate  ")),
+        1,
+        "{all}"
+    );
+    assert!(err.contains("stopped by Ctrl-C before moving"), "{err}");
+    let recs = history(dir.path());
+    assert_eq!(recs.len(), 1, "only the move under way ran");
+    assert_eq!(recs[0]["migration"]["outcome"]["result"], "completed");
+}
