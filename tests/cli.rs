@@ -772,3 +772,23 @@ fn ctrl_c_stops_a_drain_after_its_current_move() {
     assert_eq!(recs.len(), 1, "only the move under way ran");
     assert_eq!(recs[0]["migration"]["outcome"]["result"], "completed");
 }
+
+/// VMSHIFT_LOG with a state dir that cannot be written: a warning, no panic.
+#[test]
+fn an_unwritable_log_is_a_warning_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"").unwrap();
+    let out = Command::cargo_bin("vmshift")
+        .unwrap()
+        .args(["status"])
+        .env("VMSHIFT_LOG", "debug")
+        .env("VMSHIFT_STATE_DIR", blocker.join("state"))
+        .env("VMSHIFT_CONFIG", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("going on without a log"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
