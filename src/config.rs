@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use crate::app::keymap::{Action, Key};
 use crate::backends::sim::clock::Speed;
-use crate::backends::sim::scenario::line_col;
 use crate::cluster::{MIB, MigrationOptions, OnStall, PostcopyMode};
+use crate::input::{ReadError, line_col, read_text};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -132,9 +132,32 @@ struct File {
     ui: UiSection,
     #[serde(default)]
     migration: MigrationSection,
-    keys: Option<Spanned<BTreeMap<String, Action>>>,
-    libvirt: Option<Spanned<LibvirtSettings>>,
+    keys: Option<BTreeMap<Spanned<String>, Action>>,
+    libvirt: Option<LibvirtSection>,
 }
+
+/// `[libvirt]` as written, with the place of each value for errors.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibvirtSection {
+    cluster: Option<Spanned<String>>,
+    timeout_ms: Option<Spanned<u64>>,
+    #[serde(default, rename = "node")]
+    nodes: Vec<LibvirtNodeSection>,
+    #[serde(default, rename = "shared_volume")]
+    shared_volumes: Vec<SharedVolume>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibvirtNodeSection {
+    uri: Spanned<String>,
+    name: Option<Spanned<String>>,
+    migrate_host: Option<Spanned<String>>,
+}
+
+/// Largest config file read.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -188,13 +211,20 @@ pub fn load(cli: Option<&Path>) -> Result<Config, ConfigError> {
     let Some((path, required)) = locate(cli) else {
         return Ok(Config::default());
     };
-    match std::fs::read_to_string(&path) {
+    let absent = || !required && !path.exists();
+    match read_text(&path, MAX_FILE_BYTES) {
         Ok(text) => parse(&text, &path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Config::default()),
-        Err(e) => Err(ConfigError::File {
+        Err(ReadError::NotFound) if !required => Ok(Config::default()),
+        // A path under something that is not a folder is absent too.
+        Err(ReadError::Other(_)) if absent() => Ok(Config::default()),
+        Err(ReadError::NotFound) => Err(ConfigError::File {
+            path: path.display().to_string(),
+            message: "cannot read the config file: there is no such file; fix the path (--config or VMSHIFT_CONFIG) or unset VMSHIFT_CONFIG".into(),
+        }),
+        Err(ReadError::Other(e)) => Err(ConfigError::File {
             path: path.display().to_string(),
             message: format!(
-                "cannot read the config file ({e}); fix the path or unset VMSHIFT_CONFIG"
+                "cannot read the config file: {e}; fix the path (--config or VMSHIFT_CONFIG) or unset VMSHIFT_CONFIG"
             ),
         }),
     }
@@ -255,13 +285,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         c.migration.max_downtime_ms = *d.get_ref();
     }
     if let Some(b) = m.bandwidth_mib {
-        c.migration.bandwidth_bps = (*b.get_ref() > 0).then(|| b.get_ref() * MIB);
         if *b.get_ref() > 1_000_000 {
             return Err(at(
                 b.span(),
                 "bandwidth_mib must be at most 1000000 (0 means link speed)".into(),
             ));
         }
+        c.migration.bandwidth_bps = (*b.get_ref() > 0).then(|| b.get_ref() * MIB);
     }
     if let Some(a) = m.auto_converge {
         c.migration.auto_converge = a;
@@ -282,30 +312,67 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         c.migration.parallel_connections = *p.get_ref();
     }
     if let Some(l) = file.libvirt {
-        if !(100..=600_000).contains(&l.get_ref().timeout_ms) {
-            return Err(at(
-                l.span(),
-                "[libvirt] timeout_ms must be between 100 and 600000".into(),
-            ));
+        if let Some(t) = &l.timeout_ms {
+            if !(100..=600_000).contains(t.get_ref()) {
+                return Err(at(
+                    t.span(),
+                    "[libvirt] timeout_ms must be between 100 and 600000".into(),
+                ));
+            }
+            c.libvirt.timeout_ms = *t.get_ref();
         }
-        if let Some(n) = l.get_ref().nodes.iter().find(|n| !n.uri.contains(':')) {
-            return Err(at(
-                l.span(),
-                format!(
-                    "[[libvirt.node]] uri {:?} is not a libvirt URI (like qemu+ssh://root@host/system)",
-                    n.uri
-                ),
-            ));
+        if let Some(name) = l.cluster {
+            c.libvirt.cluster = printable(name, "[libvirt] cluster", &at)?;
         }
-        c.libvirt = l.into_inner();
+        for n in l.nodes {
+            if !n.uri.get_ref().contains(':') {
+                return Err(at(
+                    n.uri.span(),
+                    format!(
+                        "[[libvirt.node]] uri {:?} is not a libvirt URI (like qemu+ssh://root@host/system)",
+                        n.uri.get_ref()
+                    ),
+                ));
+            }
+            c.libvirt.nodes.push(LibvirtNode {
+                uri: printable(n.uri, "[[libvirt.node]] uri", &at)?,
+                name: n
+                    .name
+                    .map(|x| printable(x, "[[libvirt.node]] name", &at))
+                    .transpose()?,
+                migrate_host: n
+                    .migrate_host
+                    .map(|x| printable(x, "[[libvirt.node]] migrate_host", &at))
+                    .transpose()?,
+            });
+        }
+        c.libvirt.shared_volumes = l.shared_volumes;
     }
     if let Some(keys) = file.keys {
-        for (k, a) in keys.get_ref() {
-            Key::parse(k).map_err(|m| at(keys.span(), format!("in [keys]: {m}")))?;
-            c.keys.push((k.clone(), *a));
+        for (k, a) in &keys {
+            Key::parse(k.get_ref()).map_err(|m| at(k.span(), format!("in [keys]: {m}")))?;
+            c.keys.push((k.get_ref().clone(), *a));
         }
     }
     Ok(c)
+}
+
+/// A string value without control characters, or the error at it.
+fn printable(
+    v: Spanned<String>,
+    what: &str,
+    at: &impl Fn(Range<usize>, String) -> ConfigError,
+) -> Result<String, ConfigError> {
+    if v.get_ref().chars().any(char::is_control) {
+        return Err(at(
+            v.span(),
+            format!(
+                "{what} {:?} holds a control character; use printable characters",
+                v.get_ref()
+            ),
+        ));
+    }
+    Ok(v.into_inner())
 }
 
 #[cfg(test)]
@@ -373,9 +440,12 @@ mod tests {
             c.libvirt.shared_volumes[0].kind,
             crate::cluster::VolumeKind::SharedLun
         );
-        let (line, _, msg) = err("[libvirt]\ntimeout_ms = 5\n");
-        assert_eq!(line, 1);
+        let (line, col, msg) = err("[libvirt]\ntimeout_ms = 5\n");
+        assert_eq!((line, col), (2, 14), "at the value, not the table");
         assert!(msg.contains("timeout_ms"), "{msg}");
+        let (line, col, msg) =
+            err("[libvirt]\n[[libvirt.node]]\nname = \"a\"\nuri = \"hostname\"\n");
+        assert_eq!((line, col), (4, 7), "{msg}");
         let (_, _, msg) = err("[[libvirt.node]]\nurl = \"x\"\n");
         assert!(msg.contains("url"), "{msg}");
     }
@@ -396,7 +466,8 @@ mod tests {
         let (line, _, msg) = err("[keys]\n\"x\" = \"explode\"\n");
         assert_eq!(line, 2);
         assert!(msg.contains("explode"), "{msg}");
-        let (_, _, msg) = err("[keys]\n\"hyper-x\" = \"quit\"\n");
+        let (line, col, msg) = err("[keys]\n\"x\" = \"quit\"\n\"hyper-x\" = \"quit\"\n");
         assert!(msg.contains("unknown key"), "{msg}");
+        assert_eq!((line, col), (3, 1), "at the key, not the table");
     }
 }

@@ -6,6 +6,7 @@ use tracing::Level;
 use tracing_appender::non_blocking::WorkerGuard;
 
 /// Starts logging if asked; keep the guard alive until the program ends.
+/// A log that cannot be written is a warning, never a reason not to run.
 pub fn init() -> Result<Option<WorkerGuard>, String> {
     let Some(value) = std::env::var_os("VMSHIFT_LOG").filter(|v| !v.is_empty()) else {
         return Ok(None);
@@ -17,11 +18,30 @@ pub fn init() -> Result<Option<WorkerGuard>, String> {
             format!("VMSHIFT_LOG={v:?} is not a log level; use error, warn, info, debug or trace")
         })?,
     };
-    let dir = crate::record::state_dir()
-        .ok_or("cannot find a state dir for the log; set VMSHIFT_STATE_DIR")?;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let (writer, guard) =
-        tracing_appender::non_blocking(tracing_appender::rolling::never(&dir, "vmshift.log"));
+    let Some(dir) = crate::record::state_dir() else {
+        crate::output::error(
+            "VMSHIFT_LOG is set but there is no state dir for the log; set VMSHIFT_STATE_DIR (going on without a log)",
+        );
+        return Ok(None);
+    };
+    let path = dir.join("vmshift.log");
+    let file = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+    });
+    let file = match file {
+        Ok(f) => f,
+        Err(e) => {
+            crate::output::error(&format!(
+                "VMSHIFT_LOG is set but the log {} cannot be written ({e}); going on without a log",
+                path.display()
+            ));
+            return Ok(None);
+        }
+    };
+    let (writer, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)

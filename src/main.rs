@@ -5,6 +5,8 @@ use clap::Parser;
 use vmshift::app::{KeyMap, Settings};
 use vmshift::backends::sim::clock::Speed;
 use vmshift::cli::{self, Cli, CliError, exit};
+use vmshift::output;
+use vmshift::record::Journal;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,12 +36,14 @@ fn main() -> ExitCode {
     if cfg.speed == Speed::Max {
         cfg.speed = Speed::Times(1000.0);
     }
-    let backend = match cli::open_backend(&cfg) {
+    let mut backend = match cli::open_backend(&cfg) {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
+    let journal = Journal::open_default();
+    backend.set_journal(journal.clone());
     if let Err(e) = color_eyre::install() {
-        eprintln!("vmshift: {e}");
+        output::error(&e.to_string());
     }
     let settings = Settings {
         read_only: cfg.read_only,
@@ -48,16 +52,19 @@ fn main() -> ExitCode {
         keys,
         poll_interval_ms: cfg.poll_interval_ms,
     };
-    match vmshift::tui::run(backend, settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vmshift: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = match vmshift::tui::run(backend, settings, &journal) {
+        // Ended by a signal: 128 + its number, as shells expect.
+        Ok(Some(sig)) => Err(CliError::new(exit::signal(sig), String::new())),
+        Ok(None) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(CliError::new(1, e.to_string())),
+    };
+    let failures = journal.flush(cli::RECORD_FLUSH);
+    cli::not_recorded(result, &failures).unwrap_or_else(fail)
 }
 
 fn fail(e: CliError) -> ExitCode {
-    eprintln!("vmshift: {}", e.message);
+    if !e.message.is_empty() {
+        output::error(&e.message);
+    }
     ExitCode::from(e.code)
 }

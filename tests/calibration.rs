@@ -154,7 +154,10 @@ impl Grid {
             .output()
             .unwrap();
         // Every run's own output, for a look at a miss.
-        let logs = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/calibration-runs"));
+        let logs = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/calibration-runs"
+        ));
         let _ = std::fs::create_dir_all(&logs);
         let _ = std::fs::write(
             logs.join(format!("{}.jsonl", args[1..].join("_").replace('/', "-"))),
@@ -197,10 +200,13 @@ impl Grid {
         let deadline = Instant::now() + Duration::from_secs(secs + 60);
         loop {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let t = text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("t=")?.split_whitespace().next()?.parse::<u64>().ok());
+            let t = text.lines().rev().find_map(|l| {
+                l.strip_prefix("t=")?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            });
             if t.is_some_and(|t| t >= secs) {
                 return;
             }
@@ -293,7 +299,11 @@ fn summary(rows: &[Row]) -> Vec<(String, usize, usize, f64)> {
         .copied()
         .filter(|r| r.history || r.case.dirty_bps() * 2 <= r.case.bandwidth_bps())
         .collect();
-    let live: Vec<&Row> = done.iter().copied().filter(|r| r.live_total.is_some()).collect();
+    let live: Vec<&Row> = done
+        .iter()
+        .copied()
+        .filter(|r| r.live_total.is_some())
+        .collect();
     let all: Vec<&Row> = rows.iter().collect();
     vec![
         (
@@ -329,13 +339,17 @@ fn summary(rows: &[Row]) -> Vec<(String, usize, usize, f64)> {
         ),
         (
             "rounds within ±1 (dirty ≤ half the bandwidth, or history)".into(),
-            count(&slow_or_known, &|r| (r.rounds.value - r.real_rounds).abs() <= 1.0),
+            count(&slow_or_known, &|r| {
+                (r.rounds.value - r.real_rounds).abs() <= 1.0
+            }),
             slow_or_known.len(),
             0.9,
         ),
         (
             "downtime within 30 % or 10 ms".into(),
-            count(&done, &|r| within(r.downtime.value, r.real_downtime, 0.3, 10.0)),
+            count(&done, &|r| {
+                within(r.downtime.value, r.real_downtime, 0.3, 10.0)
+            }),
             done.len(),
             0.9,
         ),
@@ -350,7 +364,9 @@ fn summary(rows: &[Row]) -> Vec<(String, usize, usize, f64)> {
         ),
         (
             "live ETA within 10 % a quarter into the first pass".into(),
-            count(&live, &|r| within(r.live_total.unwrap(), r.real_total, 0.10, 0.0)),
+            count(&live, &|r| {
+                within(r.live_total.unwrap(), r.real_total, 0.10, 0.0)
+            }),
             live.len(),
             0.9,
         ),
@@ -379,7 +395,10 @@ fn table(rows: &[Row], bars: &[(String, usize, usize, f64)]) -> String {
         t,
         "| run | memory | dirty | working set | limit | history | predicted rounds | real | predicted total | real | predicted downtime | real | verdict | outcome | live@25% |"
     );
-    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        t,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for r in rows {
         let c = r.case;
         let verdict = if !r.converges {
@@ -401,17 +420,33 @@ fn table(rows: &[Row], bars: &[(String, usize, usize, f64)]) -> String {
             r.rounds.value,
             r.rounds.lo,
             r.rounds.hi,
-            if r.completed { format!("{:.0}", r.real_rounds) } else { "—".into() },
+            if r.completed {
+                format!("{:.0}", r.real_rounds)
+            } else {
+                "—".into()
+            },
             ms(r.total.value),
             ms(r.total.lo),
             ms(r.total.hi),
-            if r.completed { ms(r.real_total) } else { "—".into() },
+            if r.completed {
+                ms(r.real_total)
+            } else {
+                "—".into()
+            },
             ms(r.downtime.value),
             ms(r.downtime.lo),
             ms(r.downtime.hi),
-            if r.completed { ms(r.real_downtime) } else { "—".into() },
+            if r.completed {
+                ms(r.real_downtime)
+            } else {
+                "—".into()
+            },
             verdict,
-            if r.completed { "completed".to_string() } else { format!("stopped: {}", r.note) },
+            if r.completed {
+                "completed".to_string()
+            } else {
+                format!("stopped: {}", r.note)
+            },
             r.live_total.map_or("—".into(), ms),
         );
     }
@@ -486,14 +521,23 @@ fn predictions_hold_against_real_qemu_migrations() {
     let out = std::env::var_os("VMSHIFT_CALIBRATION_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/calibration.md"))
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/target/calibration.md"
+            ))
         });
     std::fs::write(&out, &text).unwrap();
     eprintln!("{text}\n(written to {})", out.display());
     let failed: Vec<String> = bars
         .iter()
         .filter(|(_, hits, of, need)| *of > 0 && (*hits as f64) < need * *of as f64)
-        .map(|(what, hits, of, need)| format!("{what}: {hits} of {of} (needs {:.0} %)", need * 100.0))
+        .map(|(what, hits, of, need)| {
+            format!("{what}: {hits} of {of} (needs {:.0} %)", need * 100.0)
+        })
         .collect();
-    assert!(failed.is_empty(), "below the bars:\n{}\n\n{text}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "below the bars:\n{}\n\n{text}",
+        failed.join("\n")
+    );
 }

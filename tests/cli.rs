@@ -459,3 +459,343 @@ fn drain_moves_every_running_vm_off_the_node() {
         assert_eq!(d["node"], m["to"]);
     }
 }
+
+// ----- faults: closed output, signals, a recorder that cannot write -----
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+/// The binary with its own state dir, stdout piped, not yet waited for.
+fn spawn(args: &[&str], state: &std::path::Path, stdout: Stdio) -> Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vmshift"))
+        .args(args)
+        .env("VMSHIFT_STATE_DIR", state)
+        .env("VMSHIFT_CONFIG", "")
+        .env("HOME", state)
+        .env_remove("XDG_CONFIG_HOME")
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut s = String::new();
+    use std::io::Read;
+    child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+    s
+}
+
+fn history(state: &std::path::Path) -> Vec<Value> {
+    json_lines(&vmshift(&["history", "--json"], state).stdout)
+}
+
+/// `vmshift migrate … | head -1`: the reader goes away after one line; the
+/// migration runs to its end, is recorded, and nothing panics.
+#[test]
+fn a_closed_stdout_ends_the_output_not_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(
+        &["migrate", "web-01", "hv-02", "--speed", "20"],
+        dir.path(),
+        Stdio::piped(),
+    );
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("plan "), "{first}");
+    drop(out); // like head -1
+    let err = stderr_of(&mut child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let recs = history(dir.path());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["migration"]["outcome"]["result"], "completed");
+}
+
+#[test]
+fn a_full_disk_under_stdout_ends_the_output_not_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut child = spawn(
+        &["migrate", "web-01", "hv-02", "--speed", "max"],
+        dir.path(),
+        Stdio::from(full),
+    );
+    let err = stderr_of(&mut child);
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        history(dir.path())[0]["migration"]["outcome"]["result"],
+        "completed"
+    );
+}
+
+/// SIGINT, SIGTERM and SIGHUP during a simulated migration: each ends it
+/// (the simulator lives in the process), says so, records it and exits
+/// 128 + the signal.
+#[test]
+fn signals_during_a_cli_migration_leave_a_record_and_a_sentence() {
+    for (sig, code, said, reason) in [
+        (
+            libc::SIGINT,
+            130,
+            "interrupt aborting the migration of web-01 (Ctrl-C); it keeps running on hv-01",
+            "aborted by the operator",
+        ),
+        (
+            libc::SIGTERM,
+            143,
+            "stopped by SIGTERM",
+            "vmshift stopped (SIGTERM)",
+        ),
+        (
+            libc::SIGHUP,
+            129,
+            "stopped by SIGHUP",
+            "vmshift stopped (SIGHUP)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = spawn(
+            &["migrate", "web-01", "hv-02", "--speed", "0.5"],
+            dir.path(),
+            Stdio::piped(),
+        );
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        // Signal once pre-copy runs (the line says so).
+        loop {
+            let mut l = String::new();
+            assert!(
+                out.read_line(&mut l).unwrap() > 0,
+                "output ended early: {lines:?}"
+            );
+            let pre_copy = l.starts_with("step     pre-copy");
+            lines.push(l);
+            if pre_copy {
+                break;
+            }
+        }
+        // SAFETY: a plain kill(2) of our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        for l in out.lines() {
+            lines.push(l.unwrap());
+        }
+        let err = stderr_of(&mut child);
+        assert_eq!(
+            child.wait().unwrap().code(),
+            Some(code),
+            "signal {sig}: {err}"
+        );
+        let all = format!("{}{err}", lines.join("\n"));
+        assert!(all.contains(said), "signal {sig}: {all}");
+        let recs = history(dir.path());
+        assert_eq!(recs.len(), 1, "signal {sig}");
+        assert_eq!(recs[0]["migration"]["outcome"]["result"], "aborted");
+        let r = recs[0]["migration"]["outcome"]["reason"].as_str().unwrap();
+        assert!(r.contains(reason), "signal {sig}: {r}");
+    }
+}
+
+/// A migration that ran but could not be recorded exits 6, says why, and
+/// gives its record so that nothing is lost.
+#[test]
+fn a_migration_that_cannot_be_recorded_exits_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let out = Command::cargo_bin("vmshift")
+        .unwrap()
+        .args(["migrate", "web-01", "hv-02", "--speed", "max"])
+        .env("VMSHIFT_STATE_DIR", blocker.join("state"))
+        .env("VMSHIFT_CONFIG", "")
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    assert_eq!(r.code, 6, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("done     web-01 now runs on hv-02"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("the migration of web-01 could not be recorded"),
+        "{}",
+        r.stderr
+    );
+    let record = r
+        .stderr
+        .lines()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .expect("the record on stderr");
+    assert_eq!(record["migration"]["vm"], "web-01");
+    assert_eq!(record["schema"], 2);
+}
+
+/// History shows every good record around damaged lines, and says how many
+/// it skipped.
+#[test]
+fn history_shows_every_record_around_damaged_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        vmshift(
+            &["migrate", "web-01", "hv-02", "--speed", "max"],
+            dir.path()
+        )
+        .code,
+        0
+    );
+    let path = dir.path().join("migrations.jsonl");
+    let good = std::fs::read(&path).unwrap();
+    let mut far: Value = serde_json::from_slice(&good).unwrap();
+    far["id"] = "far".into();
+    far["recorded_at_ms"] = 253_402_300_800_000u64.into();
+    let mut bytes = good.clone();
+    bytes.extend_from_slice(b"\xff\xfe garbage\n");
+    bytes.extend_from_slice(format!("{far}\n").as_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(
+        vmshift(
+            &["migrate", "web-02", "hv-03", "--speed", "max"],
+            dir.path()
+        )
+        .code,
+        0
+    );
+    // And a torn last line.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"schema\":2,\"id\":\"to").unwrap();
+    let r = vmshift(&["history"], dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("web-01         hv-01 → hv-02")
+            && r.stdout.contains("web-02         hv-02 → hv-03"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("3 damaged lines skipped"), "{}", r.stderr);
+    assert!(r.stderr.contains("the file is kept"), "{}", r.stderr);
+    let kept = std::fs::read(&path).unwrap();
+    assert!(kept.starts_with(&bytes), "the file is kept as it was");
+}
+
+/// Names and the operator come from outside: no control character of
+/// theirs reaches the terminal from history or errors.
+#[test]
+fn outside_strings_never_reach_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("vmshift")
+        .unwrap()
+        .args(["migrate", "web-01", "hv-02", "--speed", "max"])
+        .env("VMSHIFT_STATE_DIR", dir.path())
+        .env("VMSHIFT_CONFIG", "")
+        .env("USER", "ops\x1b]0;pwned\x07\x1b[2J\x7f")
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let clean = |b: &[u8]| !b.iter().any(|&c| (c < 0x20 && c != b'\n') || c == 0x7f);
+    for args in [
+        &["history"][..],
+        &["history", "--json"],
+        &["migrate", "web-\x1b[31m01", "hv-02"],
+    ] {
+        let r = Command::cargo_bin("vmshift")
+            .unwrap()
+            .args(args)
+            .env("VMSHIFT_STATE_DIR", dir.path())
+            .env("VMSHIFT_CONFIG", "")
+            .output()
+            .unwrap();
+        assert!(
+            clean(&r.stdout),
+            "{args:?} stdout: {:?}",
+            String::from_utf8_lossy(&r.stdout)
+        );
+        assert!(
+            clean(&r.stderr),
+            "{args:?} stderr: {:?}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+    let h = vmshift(&["history"], dir.path());
+    assert!(h.stdout.contains("ops\\x1b]0;pwned\\x07"), "{}", h.stdout);
+}
+
+/// Ctrl-C in a drain lets the current move finish and starts no other.
+#[test]
+fn ctrl_c_stops_a_drain_after_its_current_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(
+        &["drain", "hv-02", "--speed", "5"],
+        dir.path(),
+        Stdio::piped(),
+    );
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        assert!(out.read_line(&mut l).unwrap() > 0, "{lines:?}");
+        let first_move = l.starts_with("step     pre-copy");
+        lines.push(l);
+        if first_move {
+            break;
+        }
+    }
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    for l in out.lines() {
+        lines.push(l.unwrap());
+    }
+    let err = stderr_of(&mut child);
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{lines:?}{err}");
+    let all = lines.join("\n");
+    assert!(
+        all.contains("interrupt the drain stops after this move"),
+        "{all}"
+    );
+    assert_eq!(
+        all.matches("\nmigrate  ").count() + usize::from(lines[0].starts_with("migrate  ")),
+        1,
+        "{all}"
+    );
+    assert!(err.contains("stopped by Ctrl-C before moving"), "{err}");
+    let recs = history(dir.path());
+    assert_eq!(recs.len(), 1, "only the move under way ran");
+    assert_eq!(recs[0]["migration"]["outcome"]["result"], "completed");
+}
+
+/// VMSHIFT_LOG with a state dir that cannot be written: a warning, no panic.
+#[test]
+fn an_unwritable_log_is_a_warning_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"").unwrap();
+    let out = Command::cargo_bin("vmshift")
+        .unwrap()
+        .args(["status"])
+        .env("VMSHIFT_LOG", "debug")
+        .env("VMSHIFT_STATE_DIR", blocker.join("state"))
+        .env("VMSHIFT_CONFIG", "")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("going on without a log"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

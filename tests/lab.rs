@@ -14,6 +14,7 @@ use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec};
 use vmshift::cluster::{
     Backend, MIB, MigrationOptions, MigrationRequest, NodeState, Outcome, PostcopyMode,
 };
+use vmshift::record::{Journal, Recorder};
 
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab.sh");
 const A: &str = "vmshift-lab-a";
@@ -462,6 +463,9 @@ fn a_stopped_node_is_unreachable_within_the_timeout_and_comes_back() {
 fn a_migration_started_with_virsh_is_followed_live() {
     let Some(lab) = lab() else { return };
     let mut b = lab.backend();
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::new(Ok(Recorder::in_dir(state.path())));
+    b.set_journal(journal.clone());
     b.snapshot().unwrap();
     let mut virsh = Command::new("virsh")
         .args([
@@ -515,6 +519,98 @@ fn a_migration_started_with_virsh_is_followed_live() {
     assert!(virsh.wait().unwrap().success());
     assert_eq!(lab.runs_on("moderate"), Some(B));
     assert!(!b.migration(id).unwrap().rounds.is_empty());
+    // In the flight recorder, marked as found (started outside vmshift).
+    assert!(journal.flush(Duration::from_secs(10)).is_empty());
+    let h = journal.read().unwrap();
+    assert_eq!(h.records.len(), 1, "{:?}", h.records);
+    let r = &h.records[0];
+    assert!(r.found && r.is_final(), "{r:?}");
+    assert_eq!(r.migration.outcome, Some(Outcome::Completed));
+    assert!(!r.migration.rounds.is_empty());
+}
+
+/// SIGHUP (an SSH session dropping) during `vmshift migrate` never aborts
+/// the libvirt migration: vmshift says so, records it as detached and
+/// exits 7; the migration runs to its end on the source's daemon, and the
+/// next vmshift completes its record (same id).
+#[test]
+fn sighup_leaves_a_libvirt_migration_running_and_the_next_vmshift_records_it() {
+    let Some(lab) = lab() else { return };
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmshift"))
+        .args([
+            "migrate",
+            "moderate",
+            B,
+            "--bandwidth",
+            "2",
+            "--on-stall",
+            "wait",
+        ])
+        .args(["--connect", &lab.uri_a, "--connect", &lab.uri_b])
+        .env("VMSHIFT_CONFIG", "")
+        .env("VMSHIFT_STATE_DIR", state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut l).unwrap() > 0,
+            "output ended before pre-copy: {lines:?}"
+        );
+        let pre_copy = l.starts_with("step     pre-copy");
+        lines.push(l);
+        if pre_copy {
+            break;
+        }
+    }
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    for l in std::io::BufRead::lines(out) {
+        lines.push(l.unwrap());
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(7), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("detached vmshift stops (SIGHUP)")),
+        "{lines:?}"
+    );
+    let h = Recorder::in_dir(state.path()).read().unwrap();
+    assert_eq!(h.records.len(), 1, "{:?}", h.records);
+    let detached = h.records[0].clone();
+    assert_eq!(detached.detached_on.as_deref(), Some(A));
+    // Still running on a's daemon: let it finish quickly.
+    assert!(
+        lab.virsh(&lab.uri_a, &["domjobinfo", "moderate"])
+            .contains("Unbounded"),
+        "the migration goes on"
+    );
+    lab.virsh(&lab.uri_a, &["migrate-setspeed", "moderate", "1000"]);
+    let t0 = Instant::now();
+    while lab.runs_on("moderate") != Some(B) {
+        assert!(t0.elapsed() < Duration::from_secs(120), "it never finished");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The next vmshift (any command) completes the record.
+    let o = Command::new(env!("CARGO_BIN_EXE_vmshift"))
+        .args(["status", "--connect", &lab.uri_a, "--connect", &lab.uri_b])
+        .env("VMSHIFT_CONFIG", "")
+        .env("VMSHIFT_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h = Recorder::in_dir(state.path()).read().unwrap();
+    let latest = h.latest();
+    assert_eq!(latest.len(), 1, "{:?}", h.records);
+    assert_eq!(latest[0].id, detached.id);
+    assert_eq!(latest[0].migration.outcome, Some(Outcome::Completed));
+    assert!(latest[0].is_final() && latest[0].note.is_some());
 }
 
 #[test]

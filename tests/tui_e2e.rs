@@ -105,9 +105,11 @@ fn move_by_keyboard_and_by_mouse_then_quit_restores_the_terminal() {
     );
 }
 
+/// Every signal that ends the view restores the terminal (alternate
+/// screen, mouse capture, cursor) and exits 128 + its number.
 #[test]
-fn sigterm_and_sighup_restore_the_terminal() {
-    for signal in ["-TERM", "-HUP"] {
+fn every_ending_signal_restores_the_terminal_and_exits_128_plus_its_number() {
+    for (signal, code) in [("-TERM", 143), ("-HUP", 129), ("-INT", 130), ("-QUIT", 131)] {
         let (t, _dir) = launch(&format!("sig{}", &signal[1..]), 80, 24, "");
         assert_eq!(t.format("#{alternate_on} #{mouse_any_flag}"), "1 1");
         let pid = t.format("#{pane_pid}");
@@ -117,10 +119,10 @@ fn sigterm_and_sighup_restore_the_terminal() {
             .status()
             .unwrap();
         assert!(out.success(), "vmshift was running");
-        t.wait_text("VMSHIFT-EXIT=0", T);
+        t.wait_text(&format!("VMSHIFT-EXIT={code}"), T);
         assert_eq!(
-            t.format("#{alternate_on} #{mouse_any_flag}"),
-            "0 0",
+            t.format("#{alternate_on} #{mouse_any_flag} #{cursor_flag}"),
+            "0 0 1",
             "after {signal}"
         );
     }

@@ -34,7 +34,7 @@ fn keyboard_move_goes_drag_confirm_start() {
     assert!(c.prediction.as_ref().unwrap().converges);
     let cmds = r.key(KeyCode::Char('y')).cmds;
     assert_eq!(cmds.len(), 1);
-    let Cmd::Start(req) = &cmds[0] else {
+    let Cmd::Start(_, req) = &cmds[0] else {
         panic!("{cmds:?}")
     };
     assert_eq!((req.vm.as_str(), req.to.as_str()), ("web-01", "hv-02"));
@@ -95,7 +95,7 @@ fn confirm_options_change_the_prediction_and_the_request() {
     // Up twice to max downtime, raise it once.
     r.keys(&[KeyCode::Up, KeyCode::Up, KeyCode::Right]);
     let cmds = r.key(KeyCode::Enter).cmds;
-    let [Cmd::Start(req)] = cmds.as_slice() else {
+    let [Cmd::Start(_, req)] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
     assert!(req.options.auto_converge);
@@ -131,7 +131,7 @@ fn mouse_press_drag_release_from_a_hand_built_hit_map() {
     assert_eq!(c.to, "hv-02");
     assert!(matches!(
         r.key(KeyCode::Char('y')).cmds.as_slice(),
-        [Cmd::Start(_)]
+        [Cmd::Start(..)]
     ));
 
     // Released outside any node: cancelled.
@@ -245,8 +245,9 @@ fn quit_without_migrations_is_immediate_and_signals_quit_too() {
     let mut r = Rig::default();
     assert_eq!(r.key(KeyCode::Char('q')).cmds, vec![Cmd::Quit]);
     let mut r = Rig::default();
-    r.send(Msg::Quit("SIGTERM"));
+    r.send(Msg::Signal(15));
     assert!(r.app.quit);
+    assert_eq!(r.app.signal, Some(15), "the exit code comes from it");
 }
 
 #[test]
@@ -260,18 +261,50 @@ fn migration_keys_act_on_the_selected_migration() {
         "abort asks first"
     );
     assert_eq!(r.app.mode, Mode::ConfirmAbort(id));
-    assert_eq!(r.key(KeyCode::Char('y')).cmds, vec![Cmd::Abort(id)]);
-    assert_eq!(
-        r.key(KeyCode::Char('+')).cmds,
-        vec![Cmd::SetMaxDowntime(id, 500)]
-    );
-    assert_eq!(
-        r.key(KeyCode::Char('[')).cmds,
-        vec![Cmd::SetBandwidth(id, Some(1000 * 1024 * 1024))]
-    );
+    let [Cmd::Abort(abort, m)] = r.key(KeyCode::Char('y')).cmds[..] else {
+        panic!("abort")
+    };
+    assert_eq!(m, id);
+    let [Cmd::SetMaxDowntime(down, m, 500)] = r.key(KeyCode::Char('+')).cmds[..] else {
+        panic!("max downtime")
+    };
+    assert_eq!(m, id);
+    let [Cmd::SetBandwidth(bw, m, Some(b))] = r.key(KeyCode::Char('[')).cmds[..] else {
+        panic!("bandwidth")
+    };
+    assert_eq!((m, b), (id, 1000 * 1024 * 1024));
     r.key(KeyCode::Char('p'));
     assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
-    assert_eq!(r.key(KeyCode::Enter).cmds, vec![Cmd::Postcopy(id)]);
+    let [Cmd::Postcopy(post, m)] = r.key(KeyCode::Enter).cmds[..] else {
+        panic!("post-copy")
+    };
+    assert_eq!(m, id);
+    // Every command has its own request id, and each reply names its command.
+    let mut ids = vec![abort, down, bw, post];
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    r.send(Msg::Failed {
+        req: abort,
+        error: "the migration is past its switchover".into(),
+    });
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error
+            && f.text
+                .starts_with("cannot abort the migration of db-replica:"),
+        "{}",
+        f.text
+    );
+    r.send(Msg::Done {
+        req: down,
+        text: "max downtime set to 500 ms".into(),
+    });
+    assert_eq!(
+        r.app.flash.as_ref().unwrap().text,
+        "db-replica: max downtime set to 500 ms"
+    );
+    assert!(!r.app.pending.contains_key(&abort) && !r.app.pending.contains_key(&down));
 }
 
 #[test]
@@ -304,7 +337,7 @@ fn failed_polls_keep_the_last_snapshot_and_mark_it_stale() {
 #[test]
 fn the_flash_line_clears_itself() {
     let mut r = Rig::default();
-    r.send(Msg::CommandFailed("boom".into()));
+    r.send(Msg::RecordFailed("boom".into()));
     let until = r.app.flash.as_ref().unwrap().until_ms;
     assert_eq!(r.app.next_timer_ms(), Some(until));
     r.now = until;
@@ -363,7 +396,7 @@ fn on_stall_wait_in_options_reaches_the_request() {
     r.drag_to("web-01", "hv-03");
     r.key(KeyCode::Enter);
     let cmds = r.key(KeyCode::Enter).cmds;
-    let [Cmd::Start(req)] = cmds.as_slice() else {
+    let [Cmd::Start(_, req)] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
     assert_eq!(req.options.on_stall, OnStall::Wait);
@@ -381,15 +414,16 @@ fn drain_runs_its_moves_one_after_the_other() {
     assert_eq!(plan.moves.len(), 3);
     // y: the first move starts, and only it.
     let cmds = r.key(KeyCode::Char('y')).cmds;
-    let [Cmd::Start(first)] = cmds.as_slice() else {
+    let [Cmd::Start(first_req, first)] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
     let mut started = vec![first.vm.clone()];
-    let mut pending = Some(first.clone());
-    while let Some(req) = pending.take() {
+    let mut pending = Some((*first_req, first.clone()));
+    while let Some((request, req)) = pending.take() {
         let id = r.sim.start_migration(&req).unwrap();
         let next = r
             .send(Msg::Started {
+                req: request,
                 vm: req.vm.clone(),
                 id,
             })
@@ -400,9 +434,9 @@ fn drain_runs_its_moves_one_after_the_other() {
         }
         // The snapshot after it finished starts the next move.
         let cmds = r.poll().cmds;
-        if let [Cmd::Start(n)] = cmds.as_slice() {
+        if let [Cmd::Start(request, n)] = cmds.as_slice() {
             started.push(n.vm.clone());
-            pending = Some(n.clone());
+            pending = Some((*request, n.clone()));
         } else {
             assert!(cmds.is_empty(), "{cmds:?}");
         }
@@ -426,12 +460,72 @@ fn a_drain_move_that_cannot_start_is_counted_and_the_next_goes() {
     r.text("drain hv-04");
     r.key(KeyCode::Enter);
     let cmds = r.key(KeyCode::Char('y')).cmds;
-    assert!(matches!(cmds.as_slice(), [Cmd::Start(_)]));
+    let [Cmd::Start(req, _)] = cmds[..] else {
+        panic!("{cmds:?}")
+    };
     let next = r
-        .send(Msg::CommandFailed(
-            "cannot migrate vdi-pool to hv-03: boom".into(),
-        ))
+        .send(Msg::Failed {
+            req,
+            error: "boom".into(),
+        })
         .cmds;
-    assert!(matches!(next.as_slice(), [Cmd::Start(_)]), "{next:?}");
+    assert!(matches!(next.as_slice(), [Cmd::Start(..)]), "{next:?}");
     assert_eq!(r.app.drain.as_ref().unwrap().failed, ["vdi-pool"]);
+    assert_eq!(
+        r.app.flash.as_ref().unwrap().text,
+        "cannot migrate vdi-pool to hv-03: boom"
+    );
+}
+
+/// A reply to another command (or a failed record write) while a drain
+/// waits for its move must not count as that move: the next move starts
+/// only when the current migration has ended.
+#[test]
+fn a_drain_waits_for_its_own_reply_not_any_failure() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-02");
+    r.key(KeyCode::Enter);
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let [Cmd::Start(req, ref first)] = cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    let id = r.sim.start_migration(first).unwrap();
+    // Unrelated news before the move's own reply.
+    assert!(
+        r.send(Msg::RecordFailed("disk full".into()))
+            .cmds
+            .is_empty()
+    );
+    assert!(
+        r.send(Msg::Failed {
+            req: req + 100,
+            error: "someone else's".into()
+        })
+        .cmds
+        .is_empty()
+    );
+    r.send(Msg::Started {
+        req,
+        vm: first.vm.clone(),
+        id,
+    });
+    // And after it, while the move runs.
+    assert!(
+        r.send(Msg::RecordFailed("disk full".into()))
+            .cmds
+            .is_empty()
+    );
+    assert!(
+        r.send(Msg::Failed {
+            req: req + 100,
+            error: "someone else's".into()
+        })
+        .cmds
+        .is_empty(),
+        "no second move while the first runs"
+    );
+    let d = r.app.drain.as_ref().unwrap();
+    assert!(d.failed.is_empty(), "{:?}", d.failed);
+    assert_eq!(d.current.as_ref().unwrap().migration, Some(id));
 }

@@ -20,7 +20,7 @@ use crate::plan::DrainPlan;
 pub use drag::{Confirm, Drag, Press};
 pub use hitmap::{HitMap, Target};
 pub use keymap::{Action, KeyMap};
-pub use msg::{Cmd, Msg, SelfUsage};
+pub use msg::{Cmd, Msg, RequestId, SelfUsage};
 
 /// How long a flash message stays.
 pub const FLASH_MS: u64 = 6000;
@@ -135,7 +135,26 @@ pub struct App {
     /// Past migrations of this cluster (flight recorder, then this
     /// session's), which the predictions learn from.
     pub history: Vec<Migration>,
+    /// Commands sent to the backend and not answered yet, by request id.
+    pub pending: HashMap<RequestId, Pending>,
+    next_request: RequestId,
     pub quit: bool,
+    /// The signal that ended the view, if one did.
+    pub signal: Option<i32>,
+}
+
+/// What a command awaiting its reply was about, to word the reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pending {
+    Start {
+        vm: String,
+        to: String,
+    },
+    /// Abort, post-copy or a limit change of the migration of `vm`.
+    Change {
+        what: &'static str,
+        vm: String,
+    },
 }
 
 /// A confirmed drain: what is left to start, and the move under way.
@@ -143,11 +162,19 @@ pub struct App {
 pub struct DrainRun {
     pub node: String,
     pub queue: std::collections::VecDeque<MigrationRequest>,
-    /// The VM being moved, and its migration once it started.
-    pub current: Option<(String, Option<MigrationId>)>,
+    /// The move under way.
+    pub current: Option<DrainStep>,
     pub moved: usize,
     pub failed: Vec<String>,
     pub stuck: usize,
+}
+
+/// The move of a drain under way: its start request, then its migration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainStep {
+    pub vm: String,
+    pub req: RequestId,
+    pub migration: Option<MigrationId>,
 }
 
 /// Narrowest node card.
@@ -202,8 +229,58 @@ impl App {
             started_unix_ms: 0,
             drain: None,
             history: Vec::new(),
+            pending: HashMap::new(),
+            next_request: 1,
             quit: false,
+            signal: None,
         }
+    }
+
+    /// A new request id for a command to the backend, remembered until its reply.
+    fn request(&mut self, what: Pending) -> RequestId {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.pending.insert(id, what);
+        id
+    }
+
+    /// A change command for the migration with id `id`.
+    fn change_for(
+        &mut self,
+        id: MigrationId,
+        what: &'static str,
+        make: impl FnOnce(RequestId) -> Cmd,
+    ) -> Cmd {
+        let vm = self
+            .snap
+            .as_ref()
+            .and_then(|s| s.migrations.iter().find(|m| m.id == id))
+            .map_or_else(|| format!("#{id}"), |m| m.vm.clone());
+        let req = self.request(Pending::Change { what, vm });
+        make(req)
+    }
+
+    /// `Cmd::Start` for `req`, with its request id.
+    fn start_cmd(&mut self, req: MigrationRequest) -> (RequestId, Cmd) {
+        let id = self.request(Pending::Start {
+            vm: req.vm.clone(),
+            to: req.to.clone(),
+        });
+        (id, Cmd::Start(id, req))
+    }
+
+    /// A command that changes the running migration `m` (abort, limits, post-copy).
+    fn change_cmd(
+        &mut self,
+        what: &'static str,
+        m: &Migration,
+        make: impl FnOnce(RequestId) -> Cmd,
+    ) -> Cmd {
+        let id = self.request(Pending::Change {
+            what,
+            vm: m.vm.clone(),
+        });
+        make(id)
     }
 
     // ----- derived views of the state -----
@@ -384,30 +461,47 @@ impl App {
                     }
                 }
             }
-            Msg::Started { vm, id } => {
+            Msg::Started { req, vm, id } => {
+                self.pending.remove(&req);
                 if let Some(d) = &mut self.drain
-                    && let Some(cur) = d.current.as_mut().filter(|c| c.0 == vm)
+                    && let Some(cur) = d.current.as_mut().filter(|c| c.req == req)
                 {
-                    cur.1 = Some(id);
+                    cur.migration = Some(id);
                 }
                 self.sel_migration = Some(id);
                 self.view = View::Migrations;
                 self.flash(format!("migration of {vm} started"), false);
                 out.redraw = true;
             }
-            Msg::CommandFailed(e) => {
+            Msg::Failed { req, error } => {
                 // A drain move that could not start: note it, go on.
                 if let Some(d) = &mut self.drain
-                    && let Some((vm, None)) = d.current.clone()
+                    && let Some(cur) = d.current.take_if(|c| c.req == req)
                 {
-                    d.failed.push(vm);
-                    d.current = None;
+                    d.failed.push(cur.vm);
                 }
-                self.flash(e, true);
+                let text = match self.pending.remove(&req) {
+                    Some(Pending::Start { vm, to }) => {
+                        format!("cannot migrate {vm} to {to}: {error}")
+                    }
+                    Some(Pending::Change { what, vm }) => {
+                        format!("cannot {what} the migration of {vm}: {error}")
+                    }
+                    None => error,
+                };
+                self.flash(text, true);
                 out.redraw = true;
             }
-            Msg::CommandDone(t) => {
-                self.flash(t, false);
+            Msg::Done { req, text } => {
+                let text = match self.pending.remove(&req) {
+                    Some(Pending::Change { vm, .. }) => format!("{vm}: {text}"),
+                    _ => text,
+                };
+                self.flash(text, false);
+                out.redraw = true;
+            }
+            Msg::RecordFailed(e) => {
+                self.flash(e, true);
                 out.redraw = true;
             }
             Msg::SelfUsage(u) => {
@@ -427,8 +521,9 @@ impl App {
                     out.cmds.push(Cmd::SampleSelf);
                 }
             }
-            Msg::Quit(_) => {
+            Msg::Signal(sig) => {
                 self.quit = true;
+                self.signal = Some(sig);
                 out.cmds.push(Cmd::Quit);
             }
         }
@@ -439,7 +534,12 @@ impl App {
     /// Starts the next move of a drain once the current one has finished.
     fn advance_drain(&mut self, out: &mut Update) {
         let Some(d) = &mut self.drain else { return };
-        if let Some((vm, Some(id))) = d.current.clone() {
+        if let Some(DrainStep {
+            vm,
+            migration: Some(id),
+            ..
+        }) = d.current.clone()
+        {
             let finished = self
                 .snap
                 .as_ref()
@@ -457,8 +557,16 @@ impl App {
         }
         match d.queue.pop_front() {
             Some(req) => {
-                d.current = Some((req.vm.clone(), None));
-                out.cmds.push(Cmd::Start(req));
+                let vm = req.vm.clone();
+                let (id, cmd) = self.start_cmd(req);
+                if let Some(d) = &mut self.drain {
+                    d.current = Some(DrainStep {
+                        vm,
+                        req: id,
+                        migration: None,
+                    });
+                }
+                out.cmds.push(cmd);
             }
             None => {
                 let d = self.drain.take().expect("checked");
@@ -583,7 +691,8 @@ impl App {
             }
             Mode::ConfirmAbort(id) => {
                 if yes {
-                    out.cmds.push(Cmd::Abort(id));
+                    let cmd = self.change_for(id, "abort", |r| Cmd::Abort(r, id));
+                    out.cmds.push(cmd);
                     self.mode = Mode::Normal;
                 } else if no {
                     self.mode = Mode::Normal;
@@ -592,7 +701,8 @@ impl App {
             }
             Mode::ConfirmPostcopy(id) => {
                 if yes {
-                    out.cmds.push(Cmd::Postcopy(id));
+                    let cmd = self.change_for(id, "switch to post-copy", |r| Cmd::Postcopy(r, id));
+                    out.cmds.push(cmd);
                     self.mode = Mode::Normal;
                 } else if no {
                     self.mode = Mode::Normal;
@@ -632,7 +742,8 @@ impl App {
                     _ if yes => {
                         match &c.placement {
                             Ok(_) if !self.settings.read_only => {
-                                out.cmds.push(Cmd::Start(c.request()));
+                                let (_, cmd) = self.start_cmd(c.request());
+                                out.cmds.push(cmd);
                                 self.flash(
                                     format!("starting migration of {} to {}…", c.vm, c.to),
                                     false,
@@ -910,7 +1021,10 @@ impl App {
             Action::Postcopy => self.mode = Mode::ConfirmPostcopy(m.id),
             Action::DowntimeUp | Action::DowntimeDown => {
                 let ms = drag::downtime_step(m.options.max_downtime_ms, a == Action::DowntimeUp);
-                out.cmds.push(Cmd::SetMaxDowntime(m.id, ms));
+                let cmd = self.change_cmd("change the max downtime of", &m, |r| {
+                    Cmd::SetMaxDowntime(r, m.id, ms)
+                });
+                out.cmds.push(cmd);
                 self.flash(format!("max downtime of {} → {ms} ms", m.vm), false);
             }
             _ => {
@@ -920,7 +1034,10 @@ impl App {
                     .map_or(u64::MAX, |s| s.link_bps(&m.from, &m.to));
                 let bw =
                     drag::bandwidth_step(m.options.bandwidth_bps, link, a == Action::BandwidthUp);
-                out.cmds.push(Cmd::SetBandwidth(m.id, bw));
+                let cmd = self.change_cmd("change the bandwidth of", &m, |r| {
+                    Cmd::SetBandwidth(r, m.id, bw)
+                });
+                out.cmds.push(cmd);
                 self.flash(
                     format!(
                         "bandwidth of {} → {}",

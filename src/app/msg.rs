@@ -12,6 +12,9 @@ pub struct SelfUsage {
     pub threads: usize,
 }
 
+/// Ties a reply to the command it answers.
+pub type RequestId = u64;
+
 /// Everything that can happen: input, backend news, timers, signals.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
@@ -27,32 +30,44 @@ pub enum Msg {
     History(Vec<Migration>),
     /// Live state of running migrations.
     Progress(Vec<Migration>),
-    /// A migration the app asked for has started.
+    /// The migration the app asked for with request `req` has started.
     Started {
+        req: RequestId,
         vm: String,
         id: MigrationId,
     },
-    /// A command the app sent failed; one sentence.
-    CommandFailed(String),
-    /// A command succeeded; one sentence for the flash line.
-    CommandDone(String),
+    /// Command `req` failed; one sentence.
+    Failed {
+        req: RequestId,
+        error: String,
+    },
+    /// Command `req` succeeded; one sentence for the flash line.
+    Done {
+        req: RequestId,
+        text: String,
+    },
+    /// The flight recorder could not write a record; one sentence. It
+    /// answers no command.
+    RecordFailed(String),
     SelfUsage(SelfUsage),
     /// A timer the app asked for (flash expiry, stale age, sampling).
     Tick,
-    /// SIGTERM / SIGHUP: leave now.
-    Quit(&'static str),
+    /// A signal that ends the interactive view (SIGTERM, SIGHUP, SIGINT,
+    /// SIGQUIT): leave now; the process exits with 128 + its number.
+    Signal(i32),
 }
 
-/// What `update` asks the outside world to do.
+/// What `update` asks the outside world to do. Commands to the backend
+/// carry a request id; their reply (`Started`, `Failed`, `Done`) carries it back.
 // A start carries its model inputs; commands are few and short-lived.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
-    Start(MigrationRequest),
-    Abort(MigrationId),
-    SetMaxDowntime(MigrationId, u64),
-    SetBandwidth(MigrationId, Option<u64>),
-    Postcopy(MigrationId),
+    Start(RequestId, MigrationRequest),
+    Abort(RequestId, MigrationId),
+    SetMaxDowntime(RequestId, MigrationId, u64),
+    SetBandwidth(RequestId, MigrationId, Option<u64>),
+    Postcopy(RequestId, MigrationId),
     Refresh,
     SetMouse(bool),
     SampleSelf,

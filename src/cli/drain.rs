@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::migrate::{Out, backend_error, finish, follow, may_change, measure_workload, options};
+use super::migrate::{
+    Control, Ended, Out, backend_error, finish, follow, may_change, measure_workload, options,
+};
+use super::signals::INTERRUPT;
 use super::{CliError, DrainArgs, exit};
 use crate::cluster::{Backend, MigrationRequest, VmState};
 use crate::config::Config;
@@ -33,6 +36,7 @@ pub fn run(
     }
     let history = crate::record::past_migrations(&snap.cluster);
     let plan = plan_drain(&snap, &args.node, &opts, &history);
+    let mut control = (!args.dry_run).then(|| Control::new(true));
 
     out.line(
         format!(
@@ -51,21 +55,19 @@ pub fn run(
             "left": plan.left,
         }),
     );
-    if !out.json {
-        for m in &plan.moves {
-            println!(
-                "move     {} → {}: {}",
-                m.vm,
-                m.to,
-                m.prediction.summary(opts.max_downtime_ms)
-            );
-        }
-        for s in &plan.stuck {
-            println!("stuck    {}: {}", s.vm, s.reason);
-        }
-        for v in &plan.left {
-            println!("stays    {v} (not running)");
-        }
+    for m in &plan.moves {
+        out.text(format!(
+            "move     {} → {}: {}",
+            m.vm,
+            m.to,
+            m.prediction.summary(opts.max_downtime_ms)
+        ));
+    }
+    for s in &plan.stuck {
+        out.text(format!("stuck    {}: {}", s.vm, s.reason));
+    }
+    for v in &plan.left {
+        out.text(format!("stays    {v} (not running)"));
     }
     if args.dry_run {
         return if plan.complete() {
@@ -79,8 +81,17 @@ pub fn run(
         };
     }
 
+    let control = control.as_mut().expect("not a dry run");
+    control.before_start(&out)?;
     let (mut moved, mut failed) = (0usize, Vec::new());
+    let mut not_started: Vec<String> = Vec::new();
+    // Set when a signal ended vmshift during a move: the error it gave.
+    let mut ended_by: Option<CliError> = None;
     for m in &plan.moves {
+        if control.stop || ended_by.is_some() {
+            not_started.push(m.vm.clone());
+            continue;
+        }
         out.line(
             format!("migrate  {} → {}", m.vm, m.to),
             json!({"event": "drain_move", "vm": m.vm, "to": m.to}),
@@ -104,11 +115,44 @@ pub fn run(
                 continue;
             }
         };
-        let result = follow(backend, &out, id, &snap.cluster)?;
-        match finish(&out, &result) {
+        let ended = follow(backend, &out, id, control)?;
+        let by_signal = matches!(
+            ended,
+            Ended::Detached { .. }
+                | Ended::Finished {
+                    signal: Some(_),
+                    ..
+                }
+        );
+        match finish(&out, &ended) {
             Ok(_) => moved += 1,
+            Err(e) if by_signal => ended_by = Some(e),
             Err(_) => failed.push(m.vm.clone()),
         }
+    }
+    if let Some(e) = ended_by {
+        // A signal ended vmshift during a move: say what became of the drain.
+        out.line(
+            format!(
+                "stopped  drain of {}: {moved} moved; {} not started",
+                plan.node,
+                if not_started.is_empty() {
+                    "none".to_string()
+                } else {
+                    not_started.join(", ")
+                }
+            ),
+            json!({"event": "drain_stopped", "node": plan.node, "moved": moved, "not_started": not_started}),
+        );
+        return Err(CliError::new(
+            e.code,
+            format!(
+                "drain of {} stopped: {}; {} not started",
+                plan.node,
+                e.message,
+                not_started.len()
+            ),
+        ));
     }
     out.line(
         format!(
@@ -116,18 +160,24 @@ pub fn run(
             plan.node,
             failed.len(),
             plan.stuck.len(),
-            if failed.is_empty() && plan.stuck.is_empty() {
+            if failed.is_empty() && plan.stuck.is_empty() && not_started.is_empty() {
                 format!(" — {} is empty of running VMs", plan.node)
             } else {
                 String::new()
             }
         ),
-        json!({"event": "drain_done", "node": plan.node, "moved": moved, "failed": failed, "stuck": plan.stuck}),
+        json!({"event": "drain_done", "node": plan.node, "moved": moved, "failed": failed, "stuck": plan.stuck, "not_started": not_started}),
     );
-    if failed.is_empty() && plan.stuck.is_empty() {
+    if failed.is_empty() && plan.stuck.is_empty() && not_started.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
     let mut why = Vec::new();
+    if !not_started.is_empty() {
+        why.push(format!(
+            "stopped by Ctrl-C before moving {}",
+            not_started.join(", ")
+        ));
+    }
     if !failed.is_empty() {
         why.push(format!(
             "{} did not move ({}); each stays on {}",
@@ -139,8 +189,13 @@ pub fn run(
     if !plan.stuck.is_empty() {
         why.push(stuck_sentence(&plan.node, &plan.stuck));
     }
+    let code = if not_started.is_empty() {
+        exit::NOT_COMPLETED
+    } else {
+        exit::signal(INTERRUPT)
+    };
     Err(CliError::new(
-        exit::NOT_COMPLETED,
+        code,
         format!("{} is not drained: {}", plan.node, why.join("; ")),
     ))
 }

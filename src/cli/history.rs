@@ -1,58 +1,86 @@
-//! `vmshift history [--json]`
+//! `vmshift history [--json]`: one line per migration (the latest record of
+//! each), oldest first; damaged lines are skipped, counted and kept.
 
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{CliError, exit};
 use crate::cluster::{Outcome, units};
-use crate::record::Recorder;
+use crate::output::{self as out, clean as c};
+use crate::record::{MAX_DATE_MS, Record, Recorder};
 
 pub fn run(json: bool) -> Result<ExitCode, CliError> {
     let rec = Recorder::open_default().map_err(|e| CliError::new(exit::INPUT, e))?;
     let h = rec.read().map_err(|e| CliError::new(exit::INPUT, e))?;
-    for (line, e) in &h.damaged {
-        eprintln!(
-            "vmshift: skipped damaged line {line} of {} ({e})",
+    if let Some(s) = h.damage_sentence(rec.path()) {
+        out::error(&s);
+    }
+    let latest = h.latest();
+    if latest.is_empty() && !json {
+        out::println(&c(&format!(
+            "no migrations recorded yet in {}",
             rec.path().display()
-        );
+        )));
     }
-    if h.records.is_empty() && !json {
-        println!("no migrations recorded yet in {}", rec.path().display());
-    }
-    for r in &h.records {
-        if json {
-            println!("{}", serde_json::to_string(r).expect("record serializes"));
-            continue;
-        }
-        let m = &r.migration;
-        let when =
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(r.recorded_at_ms));
-        let result = match &m.outcome {
-            Some(Outcome::Completed) => format!(
-                "completed, downtime {}",
-                units::millis(m.actual_downtime_ms.unwrap_or(0.0))
-            ),
-            Some(o) => format!(
-                "{}: {}",
-                if matches!(o, Outcome::Aborted { .. }) {
-                    "aborted"
-                } else {
-                    "failed"
-                },
-                o.reason().unwrap_or("")
-            ),
-            None => "unfinished".into(),
+    for r in latest {
+        let more = if json {
+            serde_json::to_value(r).is_ok_and(|v| out::print_json(&v))
+        } else {
+            out::println(&line(r))
         };
-        println!(
-            "{when}  {:<10} {:<14} {} → {}  {} rounds, {}  {}",
-            r.operator,
-            m.vm,
-            m.from,
-            m.to,
-            m.rounds.len(),
-            units::millis(m.elapsed_ms),
-            result
-        );
+        if !more {
+            break; // stdout is gone
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A record's date, or a placeholder beyond what a date can show.
+fn date(ms: u64) -> String {
+    if ms > MAX_DATE_MS {
+        return "(date out of range)".into();
+    }
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// One history line, every outside string escaped.
+pub fn line(r: &Record) -> String {
+    let m = &r.migration;
+    let result = match (&r.detached_on, &m.outcome) {
+        (Some(node), _) => format!("detached: still running on {}", c(node)),
+        (None, Some(Outcome::Completed)) => format!(
+            "completed, downtime {}",
+            m.actual_downtime_ms
+                .map_or("not seen".into(), units::millis)
+        ),
+        (None, Some(o)) => format!(
+            "{}: {}",
+            if matches!(o, Outcome::Aborted { .. }) {
+                "aborted"
+            } else {
+                "failed"
+            },
+            c(o.reason().unwrap_or(""))
+        ),
+        (None, None) => "unfinished".into(),
+    };
+    format!(
+        "{}  {:<10} {:<14} {} → {}  {} rounds, {}  {}{}{}",
+        date(r.started_at_ms),
+        c(&r.operator),
+        c(&m.vm),
+        c(&m.from),
+        c(&m.to),
+        m.rounds.len(),
+        units::millis(m.elapsed_ms),
+        result,
+        if r.found {
+            " (found running, not started by this vmshift)"
+        } else {
+            ""
+        },
+        r.note
+            .as_ref()
+            .map_or(String::new(), |n| format!(" ({})", c(n)))
+    )
 }

@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::signals::{self, INTERRUPT, Signals};
 use super::{CliError, MigrateArgs, MigrationFlags, exit};
 use crate::backends::sim::clock::Speed;
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, MIB, Migration, MigrationOptions, MigrationRequest,
-    Outcome, Step, units,
+    Backend, BackendError, ClusterSnapshot, MIB, Migration, MigrationId, MigrationOptions,
+    MigrationRequest, Outcome, Step, units,
 };
 use crate::config::Config;
+use crate::output as out;
 use crate::plan::{self, Placement, Prediction};
-use crate::record::{Record, Recorder};
 
 /// How often progress is read while a migration runs.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -38,28 +39,79 @@ pub fn options(cfg: &Config, args: &MigrationFlags) -> MigrationOptions {
     o
 }
 
-/// Prints to stdout as text or JSON, and the final error sentence to stderr.
+/// Prints to stdout as text or JSON (quietly nothing once stdout is gone),
+/// and the final error sentence to stderr.
 pub(super) struct Out {
     pub json: bool,
 }
 
 impl Out {
+    /// One line: `text` for people (escaped), or `value` as JSON.
     pub fn line(&self, text: String, value: serde_json::Value) {
         if self.json {
-            println!("{value}");
+            out::print_json(&value);
         } else {
-            println!("{text}");
+            out::println(&out::clean(&text));
+        }
+    }
+
+    /// One line for people only (nothing with --json).
+    pub fn text(&self, text: String) {
+        if !self.json {
+            out::println(&out::clean(&text));
         }
     }
 
     pub fn fail(&self, code: u8, kind: &str, message: String) -> CliError {
         if self.json {
-            println!(
-                "{}",
-                json!({"event": "error", "kind": kind, "message": message})
-            );
+            out::print_json(&json!({"event": "error", "kind": kind, "message": message}));
         }
         CliError::new(code, message)
+    }
+}
+
+/// How a followed migration ended for this run of vmshift.
+pub(super) enum Ended {
+    /// It ended; `signal` if a signal made vmshift end it.
+    Finished {
+        m: Box<Migration>,
+        signal: Option<i32>,
+    },
+    /// vmshift stops on `signal` and the migration goes on without it.
+    Detached { m: Box<Migration>, signal: i32 },
+}
+
+/// What signals have asked of this run so far.
+pub(super) struct Control {
+    pub signals: Signals,
+    /// In a drain, the first Ctrl-C stops it after the current move.
+    pub in_drain: bool,
+    /// No further migration may start.
+    pub stop: bool,
+}
+
+impl Control {
+    pub fn new(in_drain: bool) -> Control {
+        Control {
+            signals: Signals::watch(),
+            in_drain,
+            stop: false,
+        }
+    }
+
+    /// A signal that came before anything started: stop at once.
+    pub fn before_start(&mut self, out: &Out) -> Result<(), CliError> {
+        match self.signals.take() {
+            None => Ok(()),
+            Some(sig) => Err(out.fail(
+                exit::signal(sig),
+                "signal",
+                format!(
+                    "stopped by {} before any migration started; nothing changed",
+                    signals::name(sig)
+                ),
+            )),
+        }
     }
 }
 
@@ -98,6 +150,7 @@ pub fn run(
     );
     let inputs = plan::inputs_for(&snap, vm, node, &opts, placement.storage_bytes(), &history);
     let prediction = plan::predict(&inputs, &opts);
+    let mut control = (!args.dry_run).then(|| Control::new(false));
     print_plan(
         &out,
         &snap,
@@ -124,6 +177,8 @@ pub fn run(
         ));
     }
 
+    let control = control.as_mut().expect("not a dry run");
+    control.before_start(&out)?;
     let id = backend
         .start_migration(&MigrationRequest {
             vm: args.vm.clone(),
@@ -133,8 +188,8 @@ pub fn run(
             inputs: Some(inputs),
         })
         .map_err(|e| backend_error(&out, e))?;
-    let m = follow(backend, &out, id, &snap.cluster)?;
-    finish(&out, &m)
+    let ended = follow(backend, &out, id, control)?;
+    finish(&out, &ended)
 }
 
 /// Refuses a command that would change the cluster when vmshift runs
@@ -175,9 +230,9 @@ pub(super) fn measure_workload(
         return;
     }
     if !out.json {
-        eprintln!(
+        out::eprintln(&out::clean(&format!(
             "measuring how {vm} uses its memory (page sampling, a few seconds; it cannot harm the guest)…"
-        );
+        )));
     }
     match backend.measure_workload(vm) {
         Ok(Some(m)) => {
@@ -191,36 +246,94 @@ pub(super) fn measure_workload(
         Ok(None) => {}
         Err(e) => {
             if !out.json {
-                eprintln!("vmshift: {e}; predicting from what is known");
+                out::eprintln(&out::clean(&format!(
+                    "vmshift: {e}; predicting from what is known"
+                )));
             }
         }
     }
 }
 
-/// Follows a started migration to its end, printing each step and round,
-/// and records it in the flight recorder.
+/// Follows a started migration to its end (the backend records it),
+/// printing each step and round, and acting on signals: SIGINT aborts it
+/// while it can be aborted (the first one in a drain only stops the
+/// drain); SIGTERM and SIGHUP end vmshift, which ends a simulated
+/// migration and leaves a libvirt one running, recorded as detached.
 pub(super) fn follow(
     backend: &mut dyn Backend,
     out: &Out,
-    id: u64,
-    cluster: &str,
-) -> Result<Migration, CliError> {
+    id: MigrationId,
+    control: &mut Control,
+) -> Result<Ended, CliError> {
     let mut shown = Shown::default();
-    let m = loop {
+    let mut ended_by = None;
+    loop {
         backend.wait(PROGRESS_INTERVAL);
         let m = backend.migration(id).map_err(|e| backend_error(out, e))?;
         shown.print_new(out, &m);
         shown.progress(out, &m);
         if m.is_finished() {
-            break m;
+            return Ok(Ended::Finished {
+                m: Box::new(m),
+                signal: ended_by,
+            });
         }
-    };
-    let recorded = Recorder::open_default()
-        .and_then(|r| r.append(&Record::new(backend.kind(), cluster, m.clone())));
-    if let Err(e) = recorded {
-        eprintln!("vmshift: warning: {e}");
+        let Some(sig) = control.signals.take() else {
+            continue;
+        };
+        let name = signals::name(sig);
+        if sig == INTERRUPT {
+            if control.in_drain && !control.stop {
+                control.stop = true;
+                out.line(
+                    format!(
+                        "interrupt the drain stops after this move of {}; Ctrl-C again aborts it",
+                        m.vm
+                    ),
+                    json!({"event": "interrupt", "signal": name, "action": "drain_stops"}),
+                );
+                continue;
+            }
+            control.stop = true;
+            match backend.abort(id) {
+                Ok(()) => {
+                    ended_by = Some(sig);
+                    out.line(
+                        format!(
+                            "interrupt aborting the migration of {} (Ctrl-C); it keeps running on {}",
+                            m.vm, m.from
+                        ),
+                        json!({"event": "interrupt", "signal": name, "action": "abort"}),
+                    );
+                }
+                Err(e) => out.line(
+                    format!(
+                        "interrupt cannot abort the migration of {}: {e}; it goes on to its end",
+                        m.vm
+                    ),
+                    json!({"event": "interrupt", "signal": name, "action": "none", "reason": e.to_string()}),
+                ),
+            }
+            continue;
+        }
+        // SIGTERM or SIGHUP: vmshift stops now.
+        control.stop = true;
+        let going_on = backend.shutdown(name);
+        if let Some(d) = going_on.into_iter().find(|d| d.id == id) {
+            out.line(
+                format!(
+                    "detached vmshift stops ({name}); the migration of {} goes on on {}'s libvirtd and is recorded as detached; the next vmshift completes its record",
+                    d.vm, d.from
+                ),
+                json!({"event": "detached", "signal": name, "vm": d.vm, "running_on": d.from}),
+            );
+            return Ok(Ended::Detached {
+                m: Box::new(d),
+                signal: sig,
+            });
+        }
+        ended_by = Some(sig);
     }
-    Ok(m)
 }
 
 fn advice_text(p: &Prediction) -> String {
@@ -242,9 +355,7 @@ fn print_plan(
     let link = snap.link_bps(&vm.node, &node.name);
     let bw = o.bandwidth_bps.map_or(link, |b| b.min(link));
     if out.json {
-        println!(
-            "{}",
-            json!({
+        out::print_json(&json!({
                 "event": "plan",
                 "vm": vm.name, "from": vm.node, "to": node.name,
                 "memory": vm.memory, "dirty_bps": vm.workload.dirty_bps, "wws_bytes": vm.workload.wws_bytes,
@@ -253,11 +364,10 @@ fn print_plan(
                 "lun_moves": placement.lun_moves,
                 "storage_copies": placement.copies.iter().map(|(f, t, b)| json!({"from": f, "to": t, "bytes": b})).collect::<Vec<_>>(),
                 "prediction": p,
-            })
-        );
+        }));
         return;
     }
-    println!(
+    out.text(format!(
         "plan     {}: {} → {}, {} memory, dirtying ~{} over a {} hot set",
         vm.name,
         vm.node,
@@ -265,35 +375,34 @@ fn print_plan(
         units::bytes(vm.memory),
         units::rate(vm.workload.dirty_bps),
         units::bytes(vm.workload.wws_bytes)
-    );
-
+    ));
     let volumes: Vec<String> = vm
         .disks
         .iter()
         .filter_map(|d| snap.volume(&d.volume))
         .map(|v| format!("{} ({})", v.name, v.kind.label()))
         .collect();
-    println!(
+    out.text(format!(
         "checks   {} is up; CPU {} ok; {} of {} free; disks on {}",
         node.name,
         node.cpu_model,
         units::bytes(vm.memory),
         units::bytes(node.mem_free()),
         volumes.join(", ")
-    );
+    ));
     for lun in &placement.lun_moves {
-        println!(
+        out.text(format!(
             "         LUN {lun} holds only {} and its ownership moves to {}",
             vm.name, node.name
-        );
+        ));
     }
     for (from, to_vol, bytes) in &placement.copies {
-        println!(
+        out.text(format!(
             "         copies {} of disk from {from} to {to_vol} (shared-nothing)",
             units::bytes(*bytes)
-        );
+        ));
     }
-    println!(
+    out.text(format!(
         "options  max downtime {} ms, bandwidth {}{}, auto-converge {}, post-copy {}, on stall {}",
         o.max_downtime_ms,
         units::rate(bw),
@@ -305,13 +414,13 @@ fn print_plan(
         if o.auto_converge { "on" } else { "off" },
         o.postcopy.label(),
         o.on_stall.label()
-    );
-    println!("predict  {}", p.summary(o.max_downtime_ms));
-    for b in &p.basis {
-        println!("based on {b}");
+    ));
+    out.text(format!("predict  {}", p.summary(o.max_downtime_ms)));
+    for basis in &p.basis {
+        out.text(format!("based on {basis}"));
     }
     if !p.converges || !p.advice.is_empty() {
-        println!("advice   {}", advice_text(p));
+        out.text(format!("advice   {}", advice_text(p)));
     }
 }
 
@@ -408,9 +517,32 @@ impl Shown {
     }
 }
 
-pub(super) fn finish(out: &Out, m: &Migration) -> Result<ExitCode, CliError> {
+/// The last line, and the exit code: 0 done, 4 not completed, 128+N when
+/// signal N ended it, [`exit::DETACHED`] when it goes on without vmshift.
+pub(super) fn finish(out: &Out, ended: &Ended) -> Result<ExitCode, CliError> {
+    let (m, signal) = match ended {
+        Ended::Detached { m, signal } => {
+            return Err(CliError::new(
+                exit::DETACHED,
+                format!(
+                    "vmshift stopped on {}; the migration of {} to {} goes on on {}'s libvirtd (peer-to-peer) and is recorded as detached",
+                    signals::name(*signal),
+                    m.vm,
+                    m.to,
+                    m.from
+                ),
+            ));
+        }
+        Ended::Finished { m, signal } => (m, *signal),
+    };
     let downtime = m.actual_downtime_ms.unwrap_or(0.0);
-    match m.outcome.as_ref().expect("finished") {
+    let Some(outcome) = m.outcome.as_ref() else {
+        return Err(CliError::new(
+            exit::BACKEND,
+            format!("the migration of {} ended without an outcome", m.vm),
+        ));
+    };
+    match outcome {
         Outcome::Completed => {
             out.line(
                 format!(
@@ -443,10 +575,13 @@ pub(super) fn finish(out: &Out, m: &Migration) -> Result<ExitCode, CliError> {
                 format!("{word:<8} {}: {}", m.vm, o.reason().unwrap_or("")),
                 json!({"event": "done", "outcome": o, "vm": m.vm, "rounds": m.rounds.len(), "elapsed_ms": m.elapsed_ms}),
             );
+            let by = signal.map_or(String::new(), |s| {
+                format!(" (vmshift was stopped by {})", signals::name(s))
+            });
             Err(CliError::new(
-                exit::NOT_COMPLETED,
+                signal.map_or(exit::NOT_COMPLETED, exit::signal),
                 format!(
-                    "migration of {} to {} {word}: {}",
+                    "migration of {} to {} {word}: {}{by}",
                     m.vm,
                     m.to,
                     o.reason().unwrap_or("")

@@ -4,18 +4,22 @@
 mod drain;
 mod history;
 mod migrate;
+pub mod signals;
 mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::backends::sim::{SimCluster, clock::Speed};
 use crate::cluster::{Backend, OnStall, PostcopyMode};
 use crate::config::{self, BackendKind, Config};
+use crate::output as out;
+use crate::record::{Failure, Journal};
 
-/// Exit codes: 0 success.
+/// Exit codes: 0 success (README lists them).
 pub mod exit {
     /// Bad input: arguments, config, scenario, unknown names.
     pub const INPUT: u8 = 2;
@@ -25,7 +29,20 @@ pub mod exit {
     pub const NOT_COMPLETED: u8 = 4;
     /// The backend could not be reached or failed.
     pub const BACKEND: u8 = 5;
+    /// A migration ran (or was found) but could not be written to the flight recorder.
+    pub const NOT_RECORDED: u8 = 6;
+    /// vmshift stopped (SIGTERM, SIGHUP) while a libvirt migration goes on
+    /// without it; it is recorded as detached.
+    pub const DETACHED: u8 = 7;
+
+    /// Stopped by signal `sig` (128 + its number), after ending what it ran.
+    pub fn signal(sig: i32) -> u8 {
+        (128 + sig.clamp(1, 127)) as u8
+    }
 }
+
+/// Longest wait at exit for the flight recorder's last writes.
+pub const RECORD_FLUSH: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -233,15 +250,62 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
 pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
     let command = cli.command.as_ref()?;
     Some(match command {
-        Command::Status { json } => {
-            open_backend(cfg).and_then(|mut b| status::run(b.as_mut(), *json))
-        }
-        Command::Migrate(args) => {
-            open_backend(cfg).and_then(|mut b| migrate::run(b.as_mut(), cfg, args))
-        }
-        Command::Drain(args) => {
-            open_backend(cfg).and_then(|mut b| drain::run(b.as_mut(), cfg, args))
-        }
+        Command::Status { json } => with_backend(cfg, |b| status::run(b, *json)),
+        Command::Migrate(args) => with_backend(cfg, |b| migrate::run(b, cfg, args)),
+        Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
         Command::History { json } => history::run(*json),
     })
+}
+
+/// Opens the backend with the flight recorder attached, runs `f`, and waits
+/// for the records to be written: a record that could not be written turns
+/// the result into [`exit::NOT_RECORDED`].
+fn with_backend(
+    cfg: &Config,
+    f: impl FnOnce(&mut dyn Backend) -> Result<ExitCode, CliError>,
+) -> Result<ExitCode, CliError> {
+    let mut backend = open_backend(cfg)?;
+    let journal = Journal::open_default();
+    backend.set_journal(journal.clone());
+    let result = f(backend.as_mut());
+    let failures = journal.flush(RECORD_FLUSH);
+    not_recorded(result, &failures)
+}
+
+/// Reports records that could not be written (each with its JSON, so that it
+/// can be added by hand) and makes the exit code say so.
+pub fn not_recorded(
+    result: Result<ExitCode, CliError>,
+    failures: &[Failure],
+) -> Result<ExitCode, CliError> {
+    let Some(first) = failures.first() else {
+        return result;
+    };
+    if let Err(e) = &result {
+        out::error(&e.message);
+    }
+    for f in failures {
+        out::error(&format!(
+            "the migration of {} could not be recorded: {}; its record, to add by hand:",
+            f.record.migration.vm, f.error
+        ));
+        if let Ok(line) = serde_json::to_string(&f.record) {
+            out::eprintln(&out::json_safe(&line));
+        }
+    }
+    Err(CliError::new(
+        exit::NOT_RECORDED,
+        format!(
+            "{} migration{} not recorded in the flight recorder ({}); fix that, then add the record{} above to {}",
+            failures.len(),
+            if failures.len() == 1 {
+                " was"
+            } else {
+                "s were"
+            },
+            first.error,
+            if failures.len() == 1 { "" } else { "s" },
+            crate::record::FILE_NAME
+        ),
+    ))
 }

@@ -1,35 +1,48 @@
 //! `vmshift status [--json]`
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use super::{CliError, exit};
 use crate::cluster::{Backend, ClusterSnapshot, units};
+use crate::output::{self as out, clean as c};
 
 pub fn run(backend: &mut dyn Backend, json: bool) -> Result<ExitCode, CliError> {
     let snap = backend
         .snapshot()
         .map_err(|e| CliError::new(exit::BACKEND, e.to_string()))?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&snap).expect("snapshot serializes")
-        );
+        let text = serde_json::to_string_pretty(&snap).map_err(|e| {
+            CliError::new(
+                exit::BACKEND,
+                format!("cannot write the snapshot as JSON: {e}"),
+            )
+        })?;
+        out::println(&out::json_safe(&text));
     } else {
-        print!("{}", text(&snap));
+        out::print_text(&text(&snap));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The snapshot as plain tables.
+/// The snapshot as plain tables; every name from the cluster is escaped.
 pub fn text(snap: &ClusterSnapshot) -> String {
     use std::fmt::Write;
     let mut o = String::new();
+    // VMs per node in one pass: the node table must not search all VMs per node.
+    let mut by_node: HashMap<&str, Vec<&str>> = HashMap::with_capacity(snap.nodes.len());
+    for v in &snap.vms {
+        by_node
+            .entry(v.node.as_str())
+            .or_default()
+            .push(v.name.as_str());
+    }
     let running = snap.migrations.iter().filter(|m| !m.is_finished()).count();
     let _ = writeln!(
         o,
         "cluster {} ({}): {}/{} nodes up, {} VMs, {} migration{} running\n",
-        snap.cluster,
-        snap.backend,
+        c(&snap.cluster),
+        c(&snap.backend),
         snap.nodes_up(),
         snap.nodes.len(),
         snap.vms.len(),
@@ -43,14 +56,15 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         "", "NAME", "STATE", "CPU MODEL", "CPUS", "CPU%", "MEMORY USED/TOTAL"
     );
     for n in &snap.nodes {
-        let vms: Vec<&str> = snap.vms_on(&n.name).map(|v| v.name.as_str()).collect();
+        let vms = by_node.get(n.name.as_str()).map_or(&[][..], Vec::as_slice);
+        let vms: Vec<String> = vms.iter().map(|v| c(v).into_owned()).collect();
         let _ = writeln!(
             o,
             "  {:<2} {:<12} {:<12} {:<20} {:>5} {:>4.0}%  {:>21}  {}",
             n.state.glyph(),
-            n.name,
+            c(&n.name),
             n.state.label(),
-            n.cpu_model,
+            c(&n.cpu_model),
             n.cpus,
             n.cpu_used_pct,
             format!(
@@ -61,7 +75,7 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             vms.join(" ")
         );
         if let Some(e) = &n.error {
-            let _ = writeln!(o, "     {e}");
+            let _ = writeln!(o, "     {}", c(e));
         }
     }
     let _ = writeln!(o, "\nVOLUMES");
@@ -74,11 +88,11 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         let _ = writeln!(
             o,
             "  {:<14} {:<15} {:<8} {:>21}  {}",
-            v.name,
+            c(&v.name),
             v.kind.label(),
-            v.owner.as_deref().unwrap_or("-"),
+            c(v.owner.as_deref().unwrap_or("-")),
             format!("{} / {}", units::bytes(v.used), units::bytes(v.capacity)),
-            v.reachable_from.join(" ")
+            c(&v.reachable_from.join(" "))
         );
     }
     let _ = writeln!(o, "\nVMS");
@@ -91,17 +105,17 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         let disks: Vec<String> = v
             .disks
             .iter()
-            .map(|d| format!("{}:{}", d.volume, units::bytes(d.size)))
+            .map(|d| format!("{}:{}", c(&d.volume), units::bytes(d.size)))
             .collect();
         let _ = writeln!(
             o,
             "  {:<14} {:<10} {:<11} {:>4} {:>9} {:<9} {:>9} {:<3} {}",
-            v.name,
-            v.node,
+            c(&v.name),
+            c(&v.node),
             v.state.label(),
             v.vcpus,
             units::bytes(v.memory),
-            v.workload.kind,
+            c(&v.workload.kind),
             units::rate(v.workload.dirty_bps),
             if v.ha { "yes" } else { "no" },
             disks.join(" ")
@@ -110,8 +124,37 @@ pub fn text(snap: &ClusterSnapshot) -> String {
     if running > 0 {
         let _ = writeln!(o, "\nMIGRATIONS");
         for m in snap.migrations.iter().filter(|m| !m.is_finished()) {
-            let _ = writeln!(o, "  #{} {}", m.id, m.progress_line());
+            let _ = writeln!(o, "  #{} {}", m.id, c(&m.progress_line()));
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::sim::{SimCluster, clock::Speed};
+
+    /// Names come from the hypervisor: none of their control characters
+    /// reaches the terminal.
+    #[test]
+    fn names_with_control_characters_are_escaped() {
+        let mut snap = SimCluster::from_spec("small", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap();
+        let evil = "x\u{1b}]0;owned\u{7}\u{1b}[2J\r\t\u{7f}\u{9b}";
+        snap.cluster = evil.into();
+        snap.nodes[0].name = format!("n{evil}");
+        snap.nodes[0].cpu_model = evil.into();
+        snap.nodes[0].error = Some(evil.into());
+        snap.volumes[0].name = format!("v{evil}");
+        snap.vms[0].name = format!("vm{evil}\nfake line");
+        snap.vms[0].node = snap.nodes[0].name.clone();
+        snap.vms[0].workload.kind = evil.into();
+        let t = text(&snap);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("vmx\\x1b]0;owned\\x07"), "{t}");
+        assert!(!t.contains("\nfake line"), "a name cannot start a line");
+    }
 }

@@ -10,8 +10,9 @@ use super::model::{
     Node, Vm,
 };
 use crate::plan::Refusal;
+use crate::record::Journal;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrationRequest {
     pub vm: String,
     pub to: String,
@@ -23,6 +24,13 @@ pub struct MigrationRequest {
 }
 
 impl MigrationRequest {
+    /// What was predicted, as the flight recorder keeps it.
+    pub fn forecast_json(&self) -> Option<serde_json::Value> {
+        self.forecast
+            .as_ref()
+            .and_then(|f| serde_json::to_value(f).ok())
+    }
+
     /// A move with nothing predicted yet (the backend predicts it itself).
     pub fn new(vm: &str, to: &str, options: MigrationOptions) -> Self {
         Self {
@@ -110,4 +118,12 @@ pub trait Backend: Send {
     fn measure_workload(&mut self, _vm: &str) -> Result<Option<Measured>, BackendError> {
         Ok(None)
     }
+    /// From now on every migration this backend runs or finds is handed to
+    /// `journal` when it ends, exactly once, whoever started it.
+    fn set_journal(&mut self, journal: Journal);
+    /// vmshift stops (`why`: "quit", "SIGTERM"…). Migrations that live in
+    /// this process (the simulator's) end now and are recorded; migrations
+    /// that go on without vmshift (libvirt peer-to-peer) are recorded as
+    /// detached and returned.
+    fn shutdown(&mut self, why: &str) -> Vec<Migration>;
 }

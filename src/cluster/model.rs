@@ -367,6 +367,7 @@ impl std::str::FromStr for OnStall {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MigrationOptions {
     pub max_downtime_ms: u64,
     /// Bandwidth limit in bytes/s; `None` means the link speed.
@@ -433,7 +434,8 @@ impl Step {
 }
 
 /// One pre-copy round (iteration).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Round {
     /// 0 is the first full pass over memory.
     pub index: u32,
@@ -521,8 +523,10 @@ pub struct Forecast {
 }
 
 /// A migration as the backend sees it: every round so far, the step, the
-/// downtime and, when finished, the outcome.
+/// downtime and, when finished, the outcome. Fields missing from a stored
+/// one (an older flight-recorder line) take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Migration {
     pub id: MigrationId,
     pub vm: String,
@@ -570,6 +574,12 @@ pub struct Migration {
     /// far; `None` once it is over.
     #[serde(default)]
     pub live: Option<Forecast>,
+}
+
+impl Default for Migration {
+    fn default() -> Self {
+        Migration::starting(0, "", "", "", MigrationOptions::default(), 0, 0, 0)
+    }
 }
 
 impl Migration {

@@ -180,26 +180,56 @@ mod tests {
 
     #[test]
     fn capacity_is_counted_across_moves() {
-        // hv-04 has 18 GiB free: it can take web VMs but not all of hv-01's 24 GiB.
+        // hv-04, the only node left, has 10 GiB free: room for api-01 (8 GiB)
+        // or web-01 (4 GiB), each on its own, but not for both.
         let mut s = snap();
-        for n in s
-            .nodes
-            .iter_mut()
-            .filter(|n| n.name == "hv-02" || n.name == "hv-03")
-        {
-            n.state = NodeState::Maintenance;
+        for n in s.nodes.iter_mut() {
+            match n.name.as_str() {
+                "hv-02" | "hv-03" => n.state = NodeState::Maintenance,
+                "hv-04" => n.mem_used = n.mem_total - 10 * crate::cluster::GIB,
+                _ => {}
+            }
+        }
+        let free = s.node("hv-04").unwrap().mem_free();
+        for vm in ["api-01", "web-01"] {
+            assert!(s.vm(vm).unwrap().memory <= free, "{vm} alone would fit");
         }
         let p = plan_drain(&s, "hv-01", &MigrationOptions::default(), &[]);
-        let to_04: u64 = p
-            .moves
+        let to_04: Vec<&DrainMove> = p.moves.iter().filter(|m| m.to == "hv-04").collect();
+        let mem = |vm: &str| s.vm(vm).unwrap().memory;
+        let used: u64 = to_04.iter().map(|m| mem(&m.vm)).sum();
+        assert!(!to_04.is_empty(), "some VMs go to hv-04: {:?}", p.moves);
+        assert!(used <= free, "never more than fits: {used} > {free}");
+        assert_eq!(to_04.len(), p.moves.len(), "hv-04 is the only node left");
+        // The rest are stuck, and the ones stuck for memory would not have
+        // fitted into what the moves left.
+        let running: Vec<&str> = s
+            .vms_on("hv-01")
+            .filter(|v| v.state == VmState::Running)
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(p.moves.len() + p.stuck.len(), running.len());
+        assert_eq!(to_04.len(), 1, "one of the two: {:?}", p.moves);
+        assert_eq!(to_04[0].vm, "api-01", "the biggest first");
+        let for_memory: Vec<&Stuck> = p
+            .stuck
             .iter()
-            .filter(|m| m.to == "hv-04")
-            .map(|m| s.vm(&m.vm).unwrap().memory)
-            .sum();
+            .filter(|st| st.reason.contains("free"))
+            .collect();
         assert!(
-            to_04 <= s.node("hv-04").unwrap().mem_free(),
-            "never more than fits"
+            !for_memory.is_empty(),
+            "some stay for lack of memory: {:?}",
+            p.stuck
         );
+        for st in for_memory {
+            assert!(
+                mem(&st.vm) > free - used,
+                "{} ({} bytes) would have fitted into the {} bytes left",
+                st.vm,
+                mem(&st.vm),
+                free - used
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::app::{App, Cmd, HitMap, Mode, Msg, SelfUsage, Settings};
 use crate::cluster::Backend;
+use crate::record::Journal;
 use terminal::TerminalGuard;
 use worker::Worker;
 
@@ -34,15 +35,29 @@ fn to_msg(ev: Event, app: &App) -> Option<Msg> {
     }
 }
 
-/// Runs the TUI until the user quits or a signal arrives.
-pub fn run(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::Result<()> {
+/// How long the backend worker gets to end or detach what runs when the
+/// view closes.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs the TUI until the user quits or a signal arrives; returns the
+/// signal that ended it, if one did. Record failures of `journal` (the
+/// backend's) show in the flash line.
+pub fn run(
+    backend: Box<dyn Backend>,
+    settings: Settings,
+    journal: &Journal,
+) -> color_eyre::Result<Option<i32>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run_loop(backend, settings))
+    rt.block_on(run_loop(backend, settings, journal))
 }
 
-async fn run_loop(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::Result<()> {
+async fn run_loop(
+    backend: Box<dyn Backend>,
+    settings: Settings,
+    journal: &Journal,
+) -> color_eyre::Result<Option<i32>> {
     let poll = Duration::from_millis(settings.poll_interval_ms);
     let mouse = settings.mouse;
     if render::theme::plain() {
@@ -53,6 +68,10 @@ async fn run_loop(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::
     let mut guard = TerminalGuard::enter(mouse)?;
     let (tx, mut rx) = unbounded_channel::<Msg>();
     spawn_signal_watchers(tx.clone())?;
+    let failed = tx.clone();
+    journal.on_failure(move |e| {
+        let _ = failed.send(Msg::RecordFailed(e.to_string()));
+    });
     let worker = Worker::spawn(backend, tx.clone(), poll);
     let sampler = Arc::new(Mutex::new(sysinfo::System::new()));
 
@@ -108,29 +127,45 @@ async fn run_loop(backend: Box<dyn Backend>, settings: Settings) -> color_eyre::
             break Ok(());
         }
     };
-    worker.stop(Duration::from_millis(500));
+    let why = app.signal.map_or("quit", signal_name);
+    worker.stop(why, STOP_TIMEOUT);
     drop(guard);
     let _ = io::stdout().flush();
     let running = app.running_migrations().len();
     if running > 0 && app.snap.as_ref().is_some_and(|s| s.backend != "sim") {
-        println!(
-            "vmshift: {running} migration(s) still running; peer-to-peer migrations continue without vmshift."
-        );
+        crate::output::eprintln(&format!(
+            "vmshift: {running} migration(s) still running; peer-to-peer migrations continue without vmshift and are recorded as detached."
+        ));
     }
-    result
+    result.map(|()| app.signal)
 }
 
+/// The signals that end the view, by number and name.
+const ENDING_SIGNALS: [(i32, &str); 4] = [
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGQUIT, "SIGQUIT"),
+];
+
+fn signal_name(sig: i32) -> &'static str {
+    ENDING_SIGNALS
+        .iter()
+        .find(|(n, _)| *n == sig)
+        .map_or("a signal", |(_, name)| name)
+}
+
+/// Every signal that ends the view becomes a message, so the terminal is
+/// restored and the backend stopped in order (raw mode turns Ctrl-C into
+/// a key; SIGINT and SIGQUIT still come from `kill`).
 fn spawn_signal_watchers(tx: UnboundedSender<Msg>) -> io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    for (kind, name) in [
-        (SignalKind::terminate(), "SIGTERM"),
-        (SignalKind::hangup(), "SIGHUP"),
-    ] {
-        let mut s = signal(kind)?;
+    for (number, _) in ENDING_SIGNALS {
+        let mut s = signal(SignalKind::from_raw(number))?;
         let tx = tx.clone();
         tokio::spawn(async move {
             if s.recv().await.is_some() {
-                let _ = tx.send(Msg::Quit(name));
+                let _ = tx.send(Msg::Signal(number));
             }
         });
     }

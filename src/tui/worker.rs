@@ -1,7 +1,9 @@
 //! The backend worker: owns the backend on its own thread (backend calls may
 //! block), polls snapshots at the configured interval with back-off on
 //! errors, follows running migrations a few times a second, and runs the
-//! commands the app sends. Results go back to the event loop as `Msg`.
+//! commands the app sends. Results go back to the event loop as `Msg`,
+//! each reply with the request id of its command. Recording finished
+//! migrations is the backend's own business (see `record`).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
@@ -11,15 +13,21 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::app::{Cmd, Msg};
 use crate::cluster::{Backend, MigrationId, units};
-use crate::record::{Record, Recorder};
 
 /// How often running migrations are read.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 /// Longest wait between polls while the backend fails.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// What the event loop asks of the worker.
+enum Job {
+    Cmd(Cmd),
+    /// vmshift stops (`why`): end or detach what runs, then return.
+    Stop(String),
+}
+
 pub struct Worker {
-    pub tx: mpsc::Sender<Cmd>,
+    tx: mpsc::Sender<Job>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -37,13 +45,14 @@ impl Worker {
     }
 
     pub fn send(&self, cmd: Cmd) {
-        let _ = self.tx.send(cmd);
+        let _ = self.tx.send(Job::Cmd(cmd));
     }
 
-    /// Asks the worker to stop and waits for it (at most `timeout`; a
-    /// backend stuck in a call is left behind).
-    pub fn stop(mut self, timeout: Duration) {
-        let _ = self.tx.send(Cmd::Quit);
+    /// Asks the worker to stop — the backend ends what lives in this process
+    /// and records what goes on as detached — and waits for it (at most
+    /// `timeout`; a backend stuck in a call is left behind).
+    pub fn stop(mut self, why: &str, timeout: Duration) {
+        let _ = self.tx.send(Job::Stop(why.to_string()));
         let deadline = Instant::now() + timeout;
         if let Some(h) = self.handle.take() {
             while !h.is_finished() && Instant::now() < deadline {
@@ -58,7 +67,7 @@ impl Worker {
 
 fn run(
     mut backend: Box<dyn Backend>,
-    rx: mpsc::Receiver<Cmd>,
+    rx: mpsc::Receiver<Job>,
     out: UnboundedSender<Msg>,
     poll: Duration,
 ) {
@@ -66,10 +75,6 @@ fn run(
     let mut backoff = poll;
     let mut next_progress = Instant::now();
     let mut active: Vec<MigrationId> = Vec::new();
-    // Migrations this vmshift started: recorded when they finish.
-    let mut ours: Vec<MigrationId> = Vec::new();
-    let mut cluster = String::new();
-    let recorder = Recorder::open_default();
     loop {
         let now = Instant::now();
         let mut next = next_poll;
@@ -77,12 +82,16 @@ fn run(
             next = next.min(next_progress);
         }
         match rx.recv_timeout(next.saturating_duration_since(now)) {
-            Ok(Cmd::Quit) | Err(RecvTimeoutError::Disconnected) => return,
-            Ok(Cmd::Refresh) => next_poll = Instant::now(),
-            Ok(cmd) => {
+            Ok(Job::Stop(why)) => {
+                let going_on = backend.shutdown(&why);
+                tracing::info!(%why, detached = going_on.len(), "backend worker stops");
+                return;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+            Ok(Job::Cmd(Cmd::Refresh)) => next_poll = Instant::now(),
+            Ok(Job::Cmd(cmd)) => {
                 if let Some(id) = execute(backend.as_mut(), cmd, &out) {
                     active.push(id);
-                    ours.push(id);
                     next_progress = Instant::now();
                 }
             }
@@ -92,7 +101,6 @@ fn run(
         if now >= next_poll {
             match backend.snapshot() {
                 Ok(s) => {
-                    cluster.clone_from(&s.cluster);
                     active = s
                         .migrations
                         .iter()
@@ -126,15 +134,6 @@ fn run(
                     if done {
                         tracing::info!(id = m.id, vm = %m.vm, outcome = ?m.outcome, rounds = m.rounds.len(), downtime_ms = ?m.actual_downtime_ms, "migration finished");
                     }
-                    if done && ours.contains(&m.id) {
-                        ours.retain(|x| *x != m.id);
-                        let written = recorder.as_ref().map_err(Clone::clone).and_then(|r| {
-                            r.append(&Record::new(backend.kind(), &cluster, m.clone()))
-                        });
-                        if let Err(e) = written {
-                            let _ = out.send(Msg::CommandFailed(e));
-                        }
-                    }
                     progress.push(m);
                     !done
                 }
@@ -152,52 +151,59 @@ fn run(
     }
 }
 
-/// Runs one command; returns the id of a migration it started.
+/// Runs one command and replies with its request id; returns the id of a
+/// migration it started.
 fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> Option<MigrationId> {
-    let (result, what) = match cmd {
-        Cmd::Start(req) => {
-            tracing::info!(vm = %req.vm, to = %req.to, options = ?req.options, "starting a migration");
-            return match backend.start_migration(&req) {
+    let (req, result, what) = match cmd {
+        Cmd::Start(req, m) => {
+            tracing::info!(req, vm = %m.vm, to = %m.to, options = ?m.options, "starting a migration");
+            return match backend.start_migration(&m) {
                 Ok(id) => {
-                    let _ = out.send(Msg::Started { vm: req.vm, id });
+                    let _ = out.send(Msg::Started { req, vm: m.vm, id });
                     if let Ok(m) = backend.migration(id) {
                         let _ = out.send(Msg::Progress(vec![m]));
                     }
                     Some(id)
                 }
                 Err(e) => {
-                    let _ = out.send(Msg::CommandFailed(format!(
-                        "cannot migrate {} to {}: {e}",
-                        req.vm, req.to
-                    )));
+                    let _ = out.send(Msg::Failed {
+                        req,
+                        error: e.to_string(),
+                    });
                     None
                 }
             };
         }
-        Cmd::Abort(id) => (backend.abort(id), "abort requested".to_string()),
-        Cmd::SetMaxDowntime(id, ms) => (
+        Cmd::Abort(req, id) => (req, backend.abort(id), "abort requested".to_string()),
+        Cmd::SetMaxDowntime(req, id, ms) => (
+            req,
             backend.set_max_downtime(id, ms),
             format!("max downtime set to {ms} ms"),
         ),
-        Cmd::SetBandwidth(id, bps) => (
+        Cmd::SetBandwidth(req, id, bps) => (
+            req,
             backend.set_bandwidth(id, bps),
             format!(
                 "bandwidth limit set to {}",
                 bps.map_or("the link's speed".into(), units::rate)
             ),
         ),
-        Cmd::Postcopy(id) => (
+        Cmd::Postcopy(req, id) => (
+            req,
             backend.start_postcopy(id),
             "switched to post-copy".to_string(),
         ),
         Cmd::Refresh | Cmd::SetMouse(_) | Cmd::SampleSelf | Cmd::Quit => return None,
     };
     if let Err(e) = &result {
-        tracing::warn!(error = %e, "command failed");
+        tracing::warn!(req, error = %e, "command failed");
     }
     let _ = out.send(match result {
-        Ok(()) => Msg::CommandDone(what),
-        Err(e) => Msg::CommandFailed(e.to_string()),
+        Ok(()) => Msg::Done { req, text: what },
+        Err(e) => Msg::Failed {
+            req,
+            error: e.to_string(),
+        },
     });
     None
 }

@@ -65,9 +65,10 @@ impl Rig {
     pub fn run_cmds(&mut self, cmds: Vec<Cmd>) -> Option<MigrationId> {
         let mut started = None;
         for c in cmds {
-            if let Cmd::Start(req) = c {
+            if let Cmd::Start(r, req) = c {
                 let id = self.sim.start_migration(&req).unwrap();
                 self.send(Msg::Started {
+                    req: r,
                     vm: req.vm.clone(),
                     id,
                 });
@@ -108,7 +109,12 @@ impl Rig {
                 forecast: None,
             })
             .unwrap();
-        self.send(Msg::Started { vm: vm.into(), id });
+        // Started outside the app: a request id it never sent.
+        self.send(Msg::Started {
+            req: 0,
+            vm: vm.into(),
+            id,
+        });
         id
     }
 

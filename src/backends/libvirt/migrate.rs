@@ -19,6 +19,7 @@ use crate::cluster::{
     Round, Step,
 };
 use crate::plan::{self, rules};
+use crate::record::{Journal, Meta, Record};
 
 /// How often a running migration's job stats are read.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
@@ -55,8 +56,10 @@ pub struct Entry {
     /// Found running in the cluster, not started by this vmshift.
     pub discovered: bool,
     pub dom: Option<Domain>,
-    /// The outcome went to the event log.
+    /// The outcome went to the event log and the flight recorder.
     logged: bool,
+    /// Its flight-recorder id, start and prediction.
+    pub meta: Meta,
 }
 
 /// Migrations and the cluster event log, shared with the node workers'
@@ -67,6 +70,9 @@ pub struct Table {
     pub log: VecDeque<ClusterEvent>,
     pub next_id: MigrationId,
     pub epoch: Option<Instant>,
+    /// Where finished migrations are recorded, and the cluster's name for it.
+    pub journal: Journal,
+    pub cluster: String,
 }
 
 pub type Shared = Arc<(Mutex<Table>, Condvar)>;
@@ -166,13 +172,16 @@ impl Table {
         }
     }
 
-    /// A log line for each migration that just got its outcome.
+    /// A log line for each migration that just got its outcome; each such
+    /// migration goes to the flight recorder here, once.
     fn finished_text(&mut self) -> Option<String> {
         let mut lines = Vec::new();
         for e in self.entries.values_mut() {
             if let (Some(text), false) = (e.view.outcome_sentence(), e.logged) {
                 lines.push(text);
                 e.logged = true;
+                self.journal
+                    .submit(Record::finished(&e.meta, "libvirt", &self.cluster, &e.view));
             }
         }
         (!lines.is_empty()).then(|| lines.join("; "))
@@ -202,6 +211,7 @@ impl Entry {
             discovered: false,
             dom: None,
             logged: false,
+            meta: Meta::new(false, None),
         }
     }
 

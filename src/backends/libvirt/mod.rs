@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{
     Backend, BackendError, ClusterSnapshot, Disk, Measured, Migration, MigrationCosts, MigrationId,
-    MigrationRequest, Node, NodeState, Vm, VmState, Volume, VolumeKind, Workload,
+    MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume, VolumeKind, Workload,
 };
 use crate::plan;
+use crate::record::{Journal, Meta, Record};
 use migrate::{Entry, Shared, Table};
 pub use node::NodeSpec;
 use node::{NodeData, NodeHandle, PoolData};
@@ -49,6 +50,9 @@ pub struct LibvirtCluster {
     last: HashMap<usize, NodeData>,
     snapshot: Option<ClusterSnapshot>,
     shared: Shared,
+    /// Migrations an earlier vmshift left running (detached records not
+    /// completed yet): found again, or settled from where their VM runs.
+    detached: Vec<Record>,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -82,6 +86,7 @@ impl LibvirtCluster {
             last: HashMap::new(),
             snapshot: None,
             shared,
+            detached: Vec::new(),
         })
     }
 
@@ -211,6 +216,7 @@ impl LibvirtCluster {
             }
         }
         self.discover(&data);
+        self.settle_detached(&nodes, &vms);
         let (migrations, events) = {
             let t = self.table();
             let mut m: Vec<Migration> = t.entries.values().map(|e| e.view.clone()).collect();
@@ -402,19 +408,87 @@ impl LibvirtCluster {
         }
         for (i, from, to, vm, memory) in found {
             let uri = self.nodes[i].spec.uri.clone();
+            // One this vmshift's predecessor started and left running?
+            let earlier = self
+                .detached
+                .iter()
+                .position(|r| r.migration.vm == vm && r.migration.from == from)
+                .map(|p| self.detached.remove(p));
             let id = {
                 let mut t = self.table();
                 t.next_id += 1;
                 let id = t.next_id;
                 let mut e = Entry::new(id, &vm, &from, &to, Default::default(), memory);
                 e.discovered = true;
+                match &earlier {
+                    Some(r) => {
+                        e.meta = Meta::resumed(r);
+                        e.view.options = r.migration.options.clone();
+                        t.log(format!(
+                            "found the migration of {vm} {from} → {to} that vmshift left running; following it"
+                        ));
+                    }
+                    None => {
+                        e.meta = Meta::new(true, None);
+                        t.log(format!(
+                            "found a running migration of {vm} {from} → {to}; following it"
+                        ));
+                    }
+                }
                 t.entries.insert(id, e);
-                t.log(format!(
-                    "found a running migration of {vm} {from} → {to}; following it"
-                ));
                 id
             };
             migrate::follow_in_background(self.shared.clone(), id, vm, uri);
+        }
+    }
+
+    /// Detached migrations that are not running any more ended while no
+    /// vmshift watched: where their VM runs now tells how.
+    fn settle_detached(&mut self, nodes: &[Node], vms: &[Vm]) {
+        if self.detached.is_empty() {
+            return;
+        }
+        let up = |name: &str| {
+            nodes
+                .iter()
+                .any(|n| n.name == name && n.state == NodeState::Up)
+        };
+        let mut settled = Vec::new();
+        self.detached.retain(|r| {
+            let m = &r.migration;
+            if !up(&m.from) || !up(&m.to) {
+                return true; // cannot tell yet
+            }
+            let now = vms.iter().find(|v| v.name == m.vm);
+            if now.is_some_and(|v| v.state == VmState::Migrating) {
+                return true; // a new migration of it; not this one
+            }
+            let mut m = m.clone();
+            m.outcome = Some(match now.map(|v| v.node.as_str()) {
+                Some(n) if n == m.to => Outcome::Completed,
+                Some(n) => Outcome::Failed {
+                    reason: format!(
+                        "the migration ended while no vmshift watched it, without moving {}; it runs on {n}",
+                        m.vm
+                    ),
+                },
+                None => Outcome::Failed {
+                    reason: format!(
+                        "the migration ended while no vmshift watched it, and {} is on neither {} nor {} now",
+                        m.vm, m.from, m.to
+                    ),
+                },
+            });
+            settled.push((r.clone(), m));
+            false
+        });
+        let t = self.table();
+        for (r, m) in settled {
+            let mut rec = Record::finished(&Meta::resumed(&r), "libvirt", &t.cluster, &m);
+            rec.note = Some(
+                "ended while no vmshift was running: the rounds after it left and the actual downtime were not seen".into(),
+            );
+            t.journal.submit(rec);
         }
     }
 
@@ -591,6 +665,7 @@ impl Backend for LibvirtCluster {
                 .clone()
                 .or_else(|| Some(plan::predict(&inputs, &req.options).forecast()));
             e.view.inputs = Some(inputs);
+            e.meta = Meta::new(false, req.forecast_json());
             t.entries.insert(id, e);
             t.log(format!(
                 "migration of {} {} → {} started",
@@ -674,6 +749,43 @@ impl Backend for LibvirtCluster {
                 .map(|s| s.val * 1024)
         });
         Ok(measure::estimate(v.memory, &samples, rss, tcg))
+    }
+
+    fn set_journal(&mut self, journal: Journal) {
+        // Migrations an earlier vmshift left running: completed when found.
+        self.detached = journal
+            .read()
+            .map(|h| {
+                h.open_detached()
+                    .into_iter()
+                    .filter(|r| r.backend == "libvirt" && r.cluster == self.cfg.cluster)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut t = self.table();
+        t.journal = journal;
+        t.cluster = self.cfg.cluster.clone();
+    }
+
+    fn shutdown(&mut self, why: &str) -> Vec<Migration> {
+        let t = self.table();
+        let running: Vec<&Entry> = t
+            .entries
+            .values()
+            .filter(|e| e.view.outcome.is_none())
+            .collect();
+        for e in &running {
+            t.journal.submit(Record::detached(
+                &e.meta,
+                "libvirt",
+                &t.cluster,
+                &e.view,
+                &e.view.from,
+            ));
+            tracing::info!(vm = %e.view.vm, %why, "vmshift stops; the migration goes on");
+        }
+        running.into_iter().map(|e| e.view.clone()).collect()
     }
 
     fn wait(&mut self, max: Duration) {

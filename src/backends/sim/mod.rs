@@ -20,6 +20,7 @@ use crate::cluster::{
 };
 use crate::plan::precopy::{Costs, Guest};
 use crate::plan::{self, Placement};
+use crate::record::{Journal, Meta, Record};
 
 use clock::{Clock, Speed};
 use engine::{Signal, SimMigration};
@@ -37,6 +38,9 @@ const SWITCHOVER_SPREAD: f64 = 0.4;
 const CLEANUP_MS: f64 = 200.0;
 const EVENT_LOG_LEN: usize = 200;
 const FINISHED_KEPT: usize = 50;
+/// A simulated migration still running after this much virtual time has
+/// failed: nothing in the simulator may run forever.
+pub const MIGRATION_TIME_LIMIT_S: f64 = 7.0 * 24.0 * 3600.0;
 
 /// A simulated guest's workload: the figures are known, and the dirty rate
 /// varies within the simulator's noise.
@@ -73,6 +77,8 @@ struct Active {
     placement: Placement,
     /// Key of the VM's dirty-rate noise.
     noise_key: u64,
+    /// Its flight-recorder id, start and prediction.
+    meta: Meta,
 }
 
 impl Active {
@@ -102,6 +108,7 @@ pub struct SimCluster {
     failed_links: Vec<(String, String)>,
     events: VecDeque<ClusterEvent>,
     next_id: MigrationId,
+    journal: Journal,
 }
 
 impl SimCluster {
@@ -123,6 +130,7 @@ impl SimCluster {
             failed_links: Vec::new(),
             events: VecDeque::new(),
             next_id: 1,
+            journal: Journal::off(),
         };
         sim.log(format!(
             "simulated cluster {} started: {} nodes, {} VMs",
@@ -199,15 +207,25 @@ impl SimCluster {
             for s in a.engine.step(dt, bws[i], mult) {
                 match s {
                     Signal::Resumed => resumed.push(i),
-                    Signal::Finished => finished.push(i),
+                    Signal::Finished => finished.push(a.engine.view.id),
                 }
+            }
+            if !a.engine.is_done() && a.engine.view.elapsed_ms > MIGRATION_TIME_LIMIT_S * 1000.0 {
+                let reason = format!(
+                    "the migration ran for more than {} days of simulated time without finishing; {} stays where it is",
+                    MIGRATION_TIME_LIMIT_S / 86400.0,
+                    a.engine.view.vm
+                );
+                a.engine.fail(&reason);
+                finished.push(a.engine.view.id);
             }
         }
         for i in resumed {
             self.on_resumed(i);
         }
-        for i in finished {
-            self.on_finished(i);
+        finished.dedup();
+        for id in finished {
+            self.on_finished(id);
         }
     }
 
@@ -272,8 +290,21 @@ impl SimCluster {
         }
     }
 
-    fn on_finished(&mut self, i: usize) {
+    /// A migration has ended: its VM settles, the event log and the flight
+    /// recorder hear of it.
+    fn on_finished(&mut self, id: MigrationId) {
+        let Some(i) = self.migrations.iter().position(|m| m.engine.view.id == id) else {
+            return;
+        };
         let view = self.migrations[i].engine.view.clone();
+        if view.outcome.is_some() {
+            self.journal.submit(Record::finished(
+                &self.migrations[i].meta,
+                "sim",
+                &self.name,
+                &view,
+            ));
+        }
         if let Some(v) = self.vms.iter_mut().find(|v| v.name == view.vm)
             && v.state == VmState::Migrating
         {
@@ -391,7 +422,7 @@ impl SimCluster {
     fn fail_migrations(&mut self, hit: impl Fn(&Migration) -> bool, why: &str) {
         let mut lost = Vec::new();
         let mut ended = Vec::new();
-        for (i, a) in self.migrations.iter_mut().enumerate() {
+        for a in self.migrations.iter_mut() {
             if a.engine.is_done() || !hit(&a.engine.view) {
                 continue;
             }
@@ -410,10 +441,10 @@ impl SimCluster {
             if a.engine.fail(&reason) {
                 lost.push(a.engine.view.vm.clone());
             }
-            ended.push(i);
+            ended.push(a.engine.view.id);
         }
-        for i in ended {
-            self.on_finished(i);
+        for id in ended {
+            self.on_finished(id);
         }
         for vm in lost {
             if let Some(v) = self.vms.iter_mut().find(|v| v.name == vm) {
@@ -631,6 +662,7 @@ impl Backend for SimCluster {
             engine,
             placement,
             noise_key,
+            meta: Meta::new(false, req.forecast_json()),
         });
         self.log(text);
         Ok(id)
@@ -650,9 +682,7 @@ impl Backend for SimCluster {
         self.active(id)?
             .abort("aborted by the operator")
             .map_err(BackendError::NotPossible)?;
-        if let Some(i) = self.migrations.iter().position(|m| m.engine.view.id == id) {
-            self.on_finished(i);
-        }
+        self.on_finished(id);
         Ok(())
     }
 
@@ -673,6 +703,35 @@ impl Backend for SimCluster {
         self.active(id)?
             .request_postcopy()
             .map_err(BackendError::NotPossible)
+    }
+
+    fn set_journal(&mut self, journal: Journal) {
+        self.journal = journal;
+    }
+
+    fn shutdown(&mut self, why: &str) -> Vec<Migration> {
+        self.sync();
+        let running: Vec<MigrationId> = self
+            .migrations
+            .iter()
+            .filter(|m| !m.engine.is_done())
+            .map(|m| m.engine.view.id)
+            .collect();
+        for id in running {
+            let Ok(e) = self.active(id) else { continue };
+            let (vm, from, to) = (e.view.vm.clone(), e.view.from.clone(), e.view.to.clone());
+            let aborted = e.abort(&format!(
+                "vmshift stopped ({why}) and the simulated migration ends with it; {vm} keeps running on {from}"
+            ));
+            if aborted.is_err() {
+                // Past its switchover: it cannot be aborted, only cut off.
+                e.fail(&format!(
+                    "vmshift stopped ({why}) after the switchover and the simulated migration ended with it; {vm} was moving to {to}"
+                ));
+            }
+            self.on_finished(id);
+        }
+        Vec::new()
     }
 
     fn wait(&mut self, max: Duration) {

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind};
+use crate::input::{ReadError, line_col, read_text};
 
-use super::generate;
+use super::{HOST_RESERVE, generate};
 
 /// Built-in scenarios, by name.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -26,15 +27,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// A scenario error: where and what.
+/// A scenario error: where (line 0: no place in a file) and what.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{origin}:{line}:{column}: {message}")]
+#[error("{origin}{}: {message}", if *line > 0 { format!(":{line}:{column}") } else { String::new() })]
 pub struct ScenarioError {
     pub origin: String,
     pub line: usize,
     pub column: usize,
     pub message: String,
 }
+
+/// Largest scenario file read.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A timed event in a scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,14 +76,10 @@ struct File {
     name: String,
     #[serde(default)]
     seed: u64,
-    #[serde(default = "default_link")]
-    link_mib_s: u64,
-    #[serde(default = "default_setup")]
-    setup_ms: f64,
-    #[serde(default = "default_switchover")]
-    switchover_ms: f64,
-    #[serde(default = "default_ha_restart")]
-    ha_restart_s: f64,
+    link_mib_s: Option<Spanned<u64>>,
+    setup_ms: Option<Spanned<f64>>,
+    ha_restart_s: Option<Spanned<f64>>,
+    switchover_ms: Option<Spanned<f64>>,
     #[serde(rename = "node")]
     nodes: Vec<NodeSpec>,
     #[serde(rename = "volume", default)]
@@ -90,18 +90,11 @@ struct File {
     events: Vec<EventSpec>,
 }
 
-fn default_link() -> u64 {
-    1100
-}
-fn default_setup() -> f64 {
-    800.0
-}
-fn default_switchover() -> f64 {
-    25.0
-}
-fn default_ha_restart() -> f64 {
-    20.0
-}
+const DEFAULT_LINK_MIB_S: u64 = 1100;
+const DEFAULT_SETUP_MS: f64 = 800.0;
+const DEFAULT_SWITCHOVER_MS: f64 = 25.0;
+const DEFAULT_HA_RESTART_S: f64 = 20.0;
+
 fn default_true() -> bool {
     true
 }
@@ -110,11 +103,11 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 struct NodeSpec {
     name: Spanned<String>,
-    cpus: u32,
-    memory_gib: u64,
+    cpus: Spanned<u32>,
+    memory_gib: Spanned<u64>,
     #[serde(default)]
-    cpu_model: String,
-    nic_mib_s: Option<u64>,
+    cpu_model: Option<Spanned<String>>,
+    nic_mib_s: Option<Spanned<u64>>,
     #[serde(default)]
     state: Option<NodeState>,
 }
@@ -124,7 +117,7 @@ struct NodeSpec {
 struct VolumeSpec {
     name: Spanned<String>,
     kind: VolumeKind,
-    capacity_gib: u64,
+    capacity_gib: Spanned<u64>,
     nodes: Spanned<Vec<Spanned<String>>>,
     owner: Option<Spanned<String>>,
 }
@@ -133,7 +126,7 @@ struct VolumeSpec {
 #[serde(deny_unknown_fields)]
 struct DiskSpec {
     volume: Spanned<String>,
-    size_gib: u64,
+    size_gib: Spanned<u64>,
 }
 
 #[derive(Deserialize)]
@@ -141,27 +134,27 @@ struct DiskSpec {
 struct VmSpec {
     name: Spanned<String>,
     node: Spanned<String>,
-    vcpus: u32,
+    vcpus: Spanned<u32>,
     memory_gib: Spanned<f64>,
     #[serde(default)]
     disks: Vec<DiskSpec>,
     workload: Spanned<String>,
-    dirty_mib_s: Option<f64>,
-    wws_mib: Option<u64>,
-    touched_mib: Option<u64>,
-    cpu_load: Option<f64>,
+    dirty_mib_s: Option<Spanned<f64>>,
+    wws_mib: Option<Spanned<u64>>,
+    touched_mib: Option<Spanned<u64>>,
+    cpu_load: Option<Spanned<f64>>,
     #[serde(default = "default_true")]
     ha: bool,
     #[serde(default)]
-    cpu_model: String,
+    cpu_model: Option<Spanned<String>>,
     #[serde(default)]
-    state: Option<VmState>,
+    state: Option<Spanned<VmState>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventSpec {
-    at_s: f64,
+    at_s: Spanned<f64>,
     node_down: Option<Spanned<String>>,
     node_up: Option<Spanned<String>>,
 }
@@ -201,48 +194,45 @@ pub const PRESETS: &str = "idle, web, database, cache, build, batch";
 
 /// Loads a scenario by built-in name, `gen:...` spec, or file path.
 pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
+    let whole = |message: String| ScenarioError {
+        origin: format!("--scenario {spec}"),
+        line: 0,
+        column: 0,
+        message,
+    };
     if let Some(params) = spec.strip_prefix("gen:") {
-        return generate::generate(params).map_err(|message| ScenarioError {
-            origin: "--scenario".into(),
-            line: 1,
-            column: 1,
-            message,
-        });
+        return generate::generate(params).map_err(whole);
     }
     if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == spec) {
         return parse(text, &format!("<built-in scenario {name}>"));
     }
-    let path = Path::new(spec);
-    if !path.exists() {
-        let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-        return Err(ScenarioError {
-            origin: spec.into(),
-            line: 0,
-            column: 0,
-            message: format!(
+    match read_text(Path::new(spec), MAX_FILE_BYTES) {
+        Ok(text) => parse(&text, spec),
+        Err(ReadError::NotFound) => {
+            let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+            Err(whole(format!(
                 "no such scenario file; give a path to a TOML file, a built-in name ({}), or gen:nodes=N,vms=M",
                 names.join(", ")
-            ),
-        });
+            )))
+        }
+        Err(ReadError::Other(e)) => Err(whole(format!("cannot read the scenario file: {e}"))),
     }
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        origin: spec.into(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read the scenario file: {e}"),
-    })?;
-    parse(&text, spec)
 }
 
-/// Line and column (1-based) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
+/// Largest values a scenario may give: every byte count computed from them
+/// fits in a u64 with room to add them up.
+const MAX_NODE_MEMORY_GIB: u64 = 1 << 20;
+const MAX_CAPACITY_GIB: u64 = 1 << 30;
+const MAX_LINK_MIB_S: u64 = 1_000_000;
+const MAX_CPUS: u32 = 4096;
+const MAX_VCPUS: u32 = 1024;
+const MAX_VM_MEMORY_GIB: f64 = 16384.0;
+const MAX_DIRTY_MIB_S: f64 = 1_000_000.0;
+const MAX_NAME_CHARS: usize = 128;
 
-/// Parses and checks a scenario; `origin` names it in errors.
+/// Parses and checks a scenario; `origin` names it in errors. Every number
+/// is range-checked before it is multiplied; the cluster must be one that
+/// could exist (names given once, running VMs on up nodes, within memory).
 pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     let err = |span: Range<usize>, message: String| {
         let (line, column) = line_col(text, span.start);
@@ -255,24 +245,91 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     };
     let file: File = toml::from_str(text)
         .map_err(|e| err(e.span().unwrap_or(0..0), e.message().trim_end().to_string()))?;
-
-    let mut nodes: Vec<Node> = Vec::new();
-    for n in &file.nodes {
-        if nodes.iter().any(|o| o.name == *n.name.get_ref()) {
+    // An integer within bounds, or an error at it.
+    let int = |v: &Spanned<u64>, what: &str, lo: u64, hi: u64| -> Result<u64, ScenarioError> {
+        let x = *v.get_ref();
+        if (lo..=hi).contains(&x) {
+            Ok(x)
+        } else {
+            Err(err(
+                v.span(),
+                format!("{what} must be between {lo} and {hi}, not {x}"),
+            ))
+        }
+    };
+    // A finite number within bounds (inf and nan are refused).
+    let num = |v: &Spanned<f64>, what: &str, lo: f64, hi: f64| -> Result<f64, ScenarioError> {
+        let x = *v.get_ref();
+        if x.is_finite() && (lo..=hi).contains(&x) {
+            Ok(x)
+        } else {
+            Err(err(
+                v.span(),
+                format!("{what} must be a number from {lo} to {hi}, not {x}"),
+            ))
+        }
+    };
+    let name = |v: &Spanned<String>, what: &str| -> Result<String, ScenarioError> {
+        let n = v.get_ref();
+        if n.trim().is_empty() {
+            return Err(err(v.span(), format!("a {what} name must not be empty")));
+        }
+        if n.chars().any(char::is_control) {
             return Err(err(
-                n.name.span(),
-                format!("node {:?} is defined twice", n.name.get_ref()),
+                v.span(),
+                format!(
+                    "the {what} name {n:?} holds a control character; use printable characters"
+                ),
             ));
         }
+        if n.chars().count() > MAX_NAME_CHARS {
+            return Err(err(
+                v.span(),
+                format!("a {what} name must be at most {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        Ok(n.clone())
+    };
+    let label = |v: &Option<Spanned<String>>, what: &str| -> Result<String, ScenarioError> {
+        match v {
+            Some(s) if s.get_ref().chars().any(char::is_control) => Err(err(
+                s.span(),
+                format!(
+                    "{what} {:?} holds a control character; use printable characters",
+                    s.get_ref()
+                ),
+            )),
+            Some(s) => Ok(s.get_ref().clone()),
+            None => Ok(String::new()),
+        }
+    };
+
+    let link_mib_s = match &file.link_mib_s {
+        Some(l) => int(l, "link_mib_s", 1, MAX_LINK_MIB_S)?,
+        None => DEFAULT_LINK_MIB_S,
+    };
+    let mut nodes: Vec<Node> = Vec::new();
+    for n in &file.nodes {
+        let node_name = name(&n.name, "node")?;
+        if nodes.iter().any(|o| o.name == node_name) {
+            return Err(err(
+                n.name.span(),
+                format!("node {node_name:?} is defined twice"),
+            ));
+        }
+        let nic = match &n.nic_mib_s {
+            Some(x) => int(x, "nic_mib_s", 1, MAX_LINK_MIB_S)?,
+            None => link_mib_s,
+        };
         nodes.push(Node {
-            name: n.name.get_ref().clone(),
+            name: node_name,
             state: n.state.unwrap_or(NodeState::Up),
-            cpus: n.cpus.max(1),
+            cpus: int(&n.cpus.clone().map_u64(), "cpus", 1, MAX_CPUS as u64)? as u32,
             cpu_used_pct: 0.0,
-            mem_total: n.memory_gib * GIB,
+            mem_total: int(&n.memory_gib, "memory_gib", 1, MAX_NODE_MEMORY_GIB)? * GIB,
             mem_used: 0,
-            cpu_model: n.cpu_model.clone(),
-            nic_bps: n.nic_mib_s.unwrap_or(file.link_mib_s).max(1) * MIB,
+            cpu_model: label(&n.cpu_model, "cpu_model")?,
+            nic_bps: nic * MIB,
             error: None,
         });
     }
@@ -297,24 +354,32 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
 
     let mut volumes: Vec<Volume> = Vec::new();
     for v in &file.volumes {
-        if volumes.iter().any(|o| o.name == *v.name.get_ref()) {
+        let vol_name = name(&v.name, "volume")?;
+        if volumes.iter().any(|o| o.name == vol_name) {
             return Err(err(
                 v.name.span(),
-                format!("volume {:?} is defined twice", v.name.get_ref()),
+                format!("volume {vol_name:?} is defined twice"),
             ));
         }
-        let reach = v
-            .nodes
-            .get_ref()
-            .iter()
-            .map(&node_ref)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut reach = Vec::new();
+        for n in v.nodes.get_ref() {
+            let n = node_ref(n)?;
+            if !reach.contains(&n) {
+                reach.push(n);
+            }
+        }
         let owner = v.owner.as_ref().map(&node_ref).transpose()?;
         match v.kind {
             VolumeKind::Local if reach.len() != 1 => {
                 return Err(err(
                     v.nodes.span(),
                     "a local volume is reachable from exactly one node".into(),
+                ));
+            }
+            _ if reach.is_empty() => {
+                return Err(err(
+                    v.nodes.span(),
+                    "a volume must be reachable from at least one node".into(),
                 ));
             }
             VolumeKind::SharedLun if owner.is_none() => {
@@ -335,29 +400,32 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         }
         let owner = owner.or_else(|| (v.kind == VolumeKind::Local).then(|| reach[0].clone()));
         volumes.push(Volume {
-            name: v.name.get_ref().clone(),
+            name: vol_name,
             kind: v.kind,
             owner,
-            capacity: v.capacity_gib * GIB,
+            capacity: int(&v.capacity_gib, "capacity_gib", 0, MAX_CAPACITY_GIB)? * GIB,
             used: 0,
             reachable_from: reach,
         });
     }
 
     let mut vms: Vec<Vm> = Vec::new();
+    // Memory of the VMs that run on each node so far.
+    let mut mem_on: Vec<u64> = vec![0; nodes.len()];
     for s in &file.vms {
-        if vms.iter().any(|o| o.name == *s.name.get_ref()) {
+        let vm_name = name(&s.name, "VM")?;
+        if vms.iter().any(|o| o.name == vm_name) {
             return Err(err(
                 s.name.span(),
-                format!("VM {:?} is defined twice", s.name.get_ref()),
+                format!("VM {vm_name:?} is defined twice"),
             ));
         }
         let node = node_ref(&s.node)?;
-        let mem_gib = *s.memory_gib.get_ref();
-        if !(mem_gib > 0.0 && mem_gib <= 16384.0) {
+        let mem_gib = num(&s.memory_gib, "memory_gib", 0.0, MAX_VM_MEMORY_GIB)?;
+        if mem_gib <= 0.0 {
             return Err(err(
                 s.memory_gib.span(),
-                "memory_gib must be above 0 and at most 16384".into(),
+                format!("memory_gib must be above 0 and at most {MAX_VM_MEMORY_GIB}"),
             ));
         }
         let memory = (mem_gib * GIB as f64) as u64;
@@ -370,18 +438,67 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
                 ),
             ));
         };
-        let wws = s
-            .wws_mib
-            .map(|m| m * MIB)
-            .unwrap_or_else(|| {
+        let dirty = match &s.dirty_mib_s {
+            Some(d) => num(d, "dirty_mib_s", 0.0, MAX_DIRTY_MIB_S)?,
+            None => pre.dirty_mib_s,
+        };
+        let cpu_load = match &s.cpu_load {
+            Some(c) => num(c, "cpu_load", 0.0, 1.0)?,
+            None => pre.cpu_load,
+        };
+        let wws = match &s.wws_mib {
+            Some(w) => int(w, "wws_mib", 0, memory / MIB)? * MIB,
+            None => {
                 ((memory as f64 * pre.wws_share) as u64).min(pre.wws_cap_mib.saturating_mul(MIB))
-            })
-            .min(memory);
-        let touched = s
-            .touched_mib
-            .map(|m| m.saturating_mul(MIB))
-            .unwrap_or((memory as f64 * pre.touched_share) as u64)
-            .clamp(wws, memory);
+            }
+        }
+        .min(memory);
+        let touched = match &s.touched_mib {
+            Some(t) => int(t, "touched_mib", 0, memory / MIB)? * MIB,
+            None => (memory as f64 * pre.touched_share) as u64,
+        }
+        .clamp(wws, memory);
+        let state = s
+            .state
+            .as_ref()
+            .map_or(VmState::Running, |st| *st.get_ref());
+        let state_span = s.state.as_ref().map_or(s.name.span(), |st| st.span());
+        if matches!(state, VmState::Migrating | VmState::Restarting) {
+            return Err(err(
+                state_span,
+                format!(
+                    "a scenario VM starts running, paused or stopped, not {}",
+                    state.label()
+                ),
+            ));
+        }
+        let ni = nodes.iter().position(|n| n.name == node).expect("checked");
+        if state != VmState::Stopped {
+            let n = &nodes[ni];
+            if n.state != NodeState::Up && n.state != NodeState::Maintenance {
+                return Err(err(
+                    s.node.span(),
+                    format!(
+                        "VM {vm_name} is {} on node {node}, which is {}; give it state = \"stopped\" or bring the node up",
+                        state.label(),
+                        n.state.label()
+                    ),
+                ));
+            }
+            let need = mem_on[ni] + memory + HOST_RESERVE;
+            if need > n.mem_total {
+                return Err(err(
+                    s.memory_gib.span(),
+                    format!(
+                        "node {node} has {} of memory, but its running VMs up to {vm_name} need {} (with {} for the host); give the node more memory_gib or move a VM",
+                        crate::cluster::units::bytes(n.mem_total),
+                        crate::cluster::units::bytes(need),
+                        crate::cluster::units::bytes(HOST_RESERVE)
+                    ),
+                ));
+            }
+            mem_on[ni] += memory;
+        }
         let mut disks = Vec::new();
         for d in &s.disks {
             let Some(vol) = volumes.iter_mut().find(|v| v.name == *d.volume.get_ref()) else {
@@ -399,9 +516,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
                 return Err(err(
                     d.volume.span(),
                     format!(
-                        "volume {} is not reachable from {node}, where {} runs",
+                        "volume {} is not reachable from {node}, where {vm_name} runs",
                         vol.name,
-                        s.name.get_ref()
                     ),
                 ));
             }
@@ -415,60 +531,60 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
                     ),
                 ));
             }
-            vol.used += d.size_gib * GIB;
+            let size = int(&d.size_gib, "size_gib", 0, MAX_CAPACITY_GIB)? * GIB;
+            match vol.used.checked_add(size).filter(|u| *u <= vol.capacity) {
+                Some(u) => vol.used = u,
+                None => {
+                    return Err(err(
+                        d.size_gib.span(),
+                        format!(
+                            "volume {} holds more disk than its capacity of {} with this disk; raise its capacity_gib or shrink the disks",
+                            vol.name,
+                            crate::cluster::units::bytes(vol.capacity)
+                        ),
+                    ));
+                }
+            }
             disks.push(Disk {
                 volume: vol.name.clone(),
-                size: d.size_gib * GIB,
+                size,
             });
         }
         vms.push(Vm {
-            name: s.name.get_ref().clone(),
+            name: vm_name,
             node,
-            state: s.state.unwrap_or(VmState::Running),
-            vcpus: s.vcpus.max(1),
+            state,
+            vcpus: int(&s.vcpus.clone().map_u64(), "vcpus", 1, MAX_VCPUS as u64)? as u32,
             memory,
             disks,
             workload: super::simulated_workload(
                 s.workload.get_ref(),
-                (s.dirty_mib_s.unwrap_or(pre.dirty_mib_s).max(0.0) * MIB as f64) as u64,
+                (dirty * MIB as f64) as u64,
                 wws,
                 touched,
-                s.cpu_load.unwrap_or(pre.cpu_load).clamp(0.0, 1.0),
+                cpu_load,
             ),
             ha: s.ha,
-            cpu_model: s.cpu_model.clone(),
+            cpu_model: label(&s.cpu_model, "cpu_model")?,
             cpu_used_pct: 0.0,
         });
-    }
-    for v in &volumes {
-        if v.used > v.capacity {
-            let span = file
-                .volumes
-                .iter()
-                .find(|s| *s.name.get_ref() == v.name)
-                .map(|s| s.name.span())
-                .unwrap_or(0..0);
-            return Err(err(
-                span,
-                format!("volume {} holds more disk than its capacity", v.name),
-            ));
-        }
     }
 
     let mut events = Vec::new();
     for e in &file.events {
+        let at_s = num(&e.at_s, "at_s", 0.0, 1e9)?;
         match (&e.node_down, &e.node_up) {
             (Some(n), None) => events.push(ScheduledEvent::NodeDown {
-                at_s: e.at_s,
+                at_s,
                 node: node_ref(n)?,
             }),
             (None, Some(n)) => events.push(ScheduledEvent::NodeUp {
-                at_s: e.at_s,
+                at_s,
                 node: node_ref(n)?,
             }),
             _ => {
                 return Err(err(
-                    0..0,
+                    e.at_s.span(),
                     "each [[event]] needs exactly one of node_down or node_up".into(),
                 ));
             }
@@ -476,17 +592,41 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     }
     events.sort_by(|a, b| a.at_s().total_cmp(&b.at_s()));
 
+    let setup_ms = match &file.setup_ms {
+        Some(v) => num(v, "setup_ms", 0.0, 600_000.0)?,
+        None => DEFAULT_SETUP_MS,
+    };
+    let switchover_ms = match &file.switchover_ms {
+        Some(v) => num(v, "switchover_ms", 0.0, 60_000.0)?,
+        None => DEFAULT_SWITCHOVER_MS,
+    };
+    let ha_restart_s = match &file.ha_restart_s {
+        Some(v) => num(v, "ha_restart_s", 0.0, 86_400.0)?,
+        None => DEFAULT_HA_RESTART_S,
+    };
     Ok(Scenario {
         name: file.name,
         seed: file.seed,
-        setup_s: file.setup_ms.max(0.0) / 1000.0,
-        switchover_ms: file.switchover_ms.max(0.0),
-        ha_restart_s: file.ha_restart_s.max(0.0),
+        setup_s: setup_ms / 1000.0,
+        switchover_ms,
+        ha_restart_s,
         nodes,
         volumes,
         vms,
         events,
     })
+}
+
+/// Widens a spanned u32 so one range check serves every integer.
+trait MapU64 {
+    fn map_u64(self) -> Spanned<u64>;
+}
+
+impl MapU64 for Spanned<u32> {
+    fn map_u64(self) -> Spanned<u64> {
+        let span = self.span();
+        Spanned::new(span, u64::from(self.into_inner()))
+    }
 }
 
 #[cfg(test)]
@@ -524,5 +664,153 @@ mod tests {
         let e = parse(text, "f.toml").unwrap_err();
         assert_eq!(e.line, 11);
         assert!(e.message.contains("database"), "{e}");
+    }
+
+    const BASE: &str = "name = \"x\"\n[[node]]\nname = \"a\"\ncpus = 4\nmemory_gib = 16\n[[node]]\nname = \"b\"\ncpus = 4\nmemory_gib = 16\n[[volume]]\nname = \"v\"\nkind = \"cluster-shared\"\ncapacity_gib = 100\nnodes = [\"a\", \"b\"]\n";
+
+    /// The error for BASE with `vm` appended (a `[[vm]]` table) and `top`
+    /// put before everything.
+    fn bad(top: &str, vm: &str) -> ScenarioError {
+        let text = format!("{top}{BASE}[[vm]]\n{vm}");
+        match parse(&text, "f.toml") {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e,
+        }
+    }
+
+    const VM: &str = "name = \"v1\"\nnode = \"a\"\nvcpus = 1\nmemory_gib = 2\nworkload = \"web\"\n";
+
+    #[test]
+    fn the_base_scenario_is_fine() {
+        let s = parse(&format!("{BASE}[[vm]]\n{VM}"), "f.toml").unwrap();
+        assert_eq!(s.vms.len(), 1);
+    }
+
+    /// Numbers that used to wrap or run forever: each is an error at the value.
+    #[test]
+    fn numbers_out_of_range_are_errors_at_the_value() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "",
+                "disks = [{ volume = \"v\", size_gib = 18446744073709551615 }]\n",
+                "size_gib must be between",
+            ),
+            (
+                "",
+                "disks = [{ volume = \"v\", size_gib = 60 }, { volume = \"v\", size_gib = 60 }]\n",
+                "more disk than its capacity",
+            ),
+            (
+                "link_mib_s = 18446744073709551615\n",
+                "",
+                "link_mib_s must be between 1",
+            ),
+            ("link_mib_s = 0\n", "", "link_mib_s must be between 1"),
+            ("setup_ms = inf\n", "", "setup_ms must be a number"),
+            ("setup_ms = nan\n", "", "setup_ms must be a number"),
+            ("ha_restart_s = -1.0\n", "", "ha_restart_s must be a number"),
+            ("", "dirty_mib_s = inf\n", "dirty_mib_s must be a number"),
+            ("", "cpu_load = nan\n", "cpu_load must be a number"),
+            (
+                "",
+                "wws_mib = 18446744073709551615\n",
+                "wws_mib must be between",
+            ),
+            ("", "vcpus = 0\n", "vcpus must be between 1"),
+        ];
+        for (top, extra, want) in cases {
+            // `extra` overrides the VM's keys: put it in place of a default one.
+            let mut vm = VM.to_string();
+            if let Some(key) = extra
+                .split(" =")
+                .next()
+                .filter(|k| !k.is_empty() && vm.contains(&format!("{k} =")))
+            {
+                vm = vm
+                    .lines()
+                    .filter(|l| !l.starts_with(&format!("{key} =")))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+            }
+            vm.push_str(extra);
+            let e = bad(top, &vm);
+            assert!(e.message.contains(want), "{top}{extra}: {e}");
+            assert!(e.line > 0, "{e}");
+            let text = format!("{top}{BASE}[[vm]]\n{vm}");
+            let line = text.lines().nth(e.line - 1).unwrap();
+            let key = want.split(' ').next().unwrap();
+            assert!(
+                line.contains(key) || want.contains("capacity"),
+                "{e} points at {line:?}"
+            );
+        }
+        let e = bad("", &VM.replace("node = \"a\"", "node = \"a\"\nnic = 1"));
+        assert!(e.message.contains("nic"), "{e}");
+        let e = parse(
+            &BASE.replace("memory_gib = 16", "memory_gib = 18446744073709551615"),
+            "f.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("memory_gib must be between 1"), "{e}");
+    }
+
+    #[test]
+    fn an_impossible_cluster_is_refused() {
+        let down = BASE.replacen(
+            "memory_gib = 16\n",
+            "memory_gib = 16\nstate = \"down\"\n",
+            1,
+        );
+        let e = parse(&format!("{down}[[vm]]\n{VM}"), "f.toml").unwrap_err();
+        assert!(
+            e.message.contains("which is down") && e.message.contains("stopped"),
+            "{e}"
+        );
+        let ok = parse(
+            &format!("{down}[[vm]]\n{VM}state = \"stopped\"\n"),
+            "f.toml",
+        );
+        assert!(ok.is_ok(), "a stopped VM on a down node is fine");
+        let e = bad(
+            "",
+            &format!(
+                "{VM}[[vm]]\n{}",
+                VM.replace("v1", "v2")
+                    .replace("memory_gib = 2", "memory_gib = 13")
+            ),
+        );
+        assert!(e.message.contains("node a has 16.0 GiB of memory"), "{e}");
+        assert_eq!(
+            (e.line, e.column),
+            (25, 14),
+            "at the memory of the VM that does not fit: {e}"
+        );
+        let e = bad("", &VM.replace("\"v1\"", "\"  \""));
+        assert!(e.message.contains("must not be empty"), "{e}");
+        let e = bad("", &VM.replace("\"v1\"", "\"v\\u001b]0;x\\u0007\""));
+        assert!(e.message.contains("control character"), "{e}");
+        let e = bad("", &format!("{VM}[[vm]]\n{VM}"));
+        assert!(e.message.contains("defined twice"), "{e}");
+        let e = bad("", &format!("{VM}state = \"migrating\"\n"));
+        assert!(e.message.contains("not migrating"), "{e}");
+    }
+
+    #[test]
+    fn errors_without_a_place_have_no_made_up_line() {
+        let e = load("/nonexistent").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--scenario /nonexistent: no such scenario file"),
+            "{e}"
+        );
+        let e = load("gen:nodes=0,vms=1").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--scenario gen:nodes=0,vms=1: nodes=0 is out of range"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let e = load(dir.path().to_str().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

@@ -1,0 +1,109 @@
+//! Reading the files a user names (config, scenarios) and pointing into
+//! them: only regular files, never blocking (a FIFO or a device is refused
+//! at once), never more than a limit; and line:column of a byte offset.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Why a file could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadError {
+    NotFound,
+    /// One sentence: what is wrong and what to do.
+    Other(String),
+}
+
+/// The text of the regular file at `path`, at most `limit` bytes.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    // O_NONBLOCK: opening a FIFO without a writer must not wait for one.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::NotFound,
+            _ => ReadError::Other(format!("cannot open it ({e})")),
+        })?;
+    let meta = f
+        .metadata()
+        .map_err(|e| ReadError::Other(format!("cannot read it ({e})")))?;
+    if !meta.is_file() {
+        return Err(ReadError::Other(
+            "it is not a regular file (a folder, FIFO or device); give the path of a TOML file"
+                .into(),
+        ));
+    }
+    if meta.len() > limit {
+        return Err(ReadError::Other(format!(
+            "it is {} bytes, more than the {limit} bytes such a file may have",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    File::take(f, limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError::Other(format!("cannot read it ({e})")))?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::Other(format!(
+            "it grew beyond the {limit} bytes such a file may have while being read"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ReadError::Other(format!(
+            "it is not UTF-8 text (bad byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Line and column (1-based, columns in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_or_a_folder_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for p in [fifo.as_path(), dir.path()] {
+            let Err(ReadError::Other(e)) = read_text(p, 1024) else {
+                panic!("{p:?} was read")
+            };
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        assert_eq!(
+            read_text(&dir.path().join("none"), 10),
+            Err(ReadError::NotFound)
+        );
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'#'; 100]).unwrap();
+        assert!(matches!(read_text(&big, 99), Err(ReadError::Other(e)) if e.contains("100 bytes")));
+        assert_eq!(read_text(&big, 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn line_col_counts_characters_and_survives_any_offset() {
+        let t = "ab\nçd\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 3), (2, 1));
+        assert_eq!(line_col(t, 5), (2, 2));
+        assert_eq!(line_col(t, 4), (2, 1), "inside a character");
+        assert_eq!(line_col(t, 999), (3, 1));
+    }
+}
