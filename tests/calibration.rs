@@ -225,7 +225,7 @@ impl Grid {
             .unwrap_or_else(|| panic!("{name}: no plan:\n{lines:?}\n{stderr}"));
         let p = &plan["prediction"];
         let done = event("done")
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("{name}: no outcome:\n{lines:?}\n{stderr}"));
         let completed = done["outcome"]["result"] == "completed";
         let rounds: Vec<&Value> = event("round").map(|l| &l["round"]).collect();
@@ -502,7 +502,7 @@ fn predictions_hold_against_real_qemu_migrations() {
         let cover_s = if c.pages == 0 {
             1
         } else {
-            (c.region / c.pages).div_ceil(1000) + 1
+            c.region.div_ceil(c.pages * 1000) + 1
         };
         g.wait_running(&name, cover_s);
         let row = g.migrate(&name, *c, B, false);

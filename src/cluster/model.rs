@@ -76,12 +76,12 @@ pub struct MigrationCosts {
 
 impl Default for MigrationCosts {
     /// QEMU 7.2 / libvirt 9.0 as measured on the lab: setup ~0.3 s (up to
-    /// 4 s for the first migration into a freshly started daemon), 15–30 ms
+    /// 4 s for the first migration into a freshly started daemon), 10–15 ms
     /// of fixed downtime.
     fn default() -> Self {
         Self {
             setup_ms: Estimate::new(300.0, 150.0, 4000.0),
-            switchover_ms: Estimate::new(15.0, 8.0, 40.0),
+            switchover_ms: Estimate::new(12.0, 6.0, 40.0),
             cleanup_ms: 0.0,
         }
     }
@@ -491,8 +491,12 @@ pub struct MigrationInputs {
     pub dirty_bps: Estimate,
     /// Bandwidth the pre-copy gets (the limit, or the link), bytes/s.
     pub bandwidth_bps: u64,
-    /// Link speed: the final copy is not rate-limited, bytes/s.
+    /// Link speed, the most a bandwidth limit can give, bytes/s.
     pub link_bps: u64,
+    /// Speed of the final copy, which is not rate-limited: the link, or
+    /// what past switchovers between these nodes showed, bytes/s.
+    #[serde(default)]
+    pub line_bps: u64,
     pub setup_ms: Estimate,
     pub switchover_ms: Estimate,
     pub cleanup_ms: f64,
@@ -500,6 +504,17 @@ pub struct MigrationInputs {
     pub storage_bytes: u64,
     /// What the ranges rest on, one sentence each.
     pub basis: Vec<String>,
+}
+
+impl MigrationInputs {
+    /// Speed of the final copy: what was learnt, else the link.
+    pub fn line(&self) -> u64 {
+        if self.line_bps > 0 {
+            self.line_bps
+        } else {
+            self.link_bps
+        }
+    }
 }
 
 /// What the model expects of a migration: before it starts, or live.

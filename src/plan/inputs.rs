@@ -36,14 +36,12 @@ pub struct Learnt {
     pub touched: f64,
     /// The dirty rate QEMU reported from the second pass on.
     pub dirty_bps: Option<f64>,
-    /// Downtime beyond the last bytes at line speed.
-    pub switchover_ms: Option<f64>,
     /// From the start of the job to the first pass.
     pub setup_ms: Option<f64>,
 }
 
 /// What `m` shows, if it completed with rounds.
-pub fn learn(m: &Migration, link_bps: u64) -> Option<Learnt> {
+pub fn learn(m: &Migration) -> Option<Learnt> {
     if m.outcome != Some(Outcome::Completed) || m.postcopy_active || m.rounds.len() < 2 {
         return None;
     }
@@ -55,16 +53,62 @@ pub fn learn(m: &Migration, link_bps: u64) -> Option<Learnt> {
             .map(|r| r.dirty_bps as f64)
             .collect(),
     );
-    let last = m.rounds[n - 1].bytes_sent as f64;
-    let switchover_ms = m
-        .actual_downtime_ms
-        .map(|d| (d - (last + DEVICE_STATE_BYTES) / link_bps.max(1) as f64 * 1000.0).max(1.0));
     Some(Learnt {
         touched: m.rounds[0].bytes_sent as f64,
         dirty_bps: dirty,
-        switchover_ms,
         setup_ms: m.step_started_ms[Step::PreCopy.index()],
     })
+}
+
+/// The fixed downtime and the final copy's speed between two nodes, from
+/// past switchovers there: downtime = fixed + last bytes / speed, fitted
+/// over the migrations with different last bytes; with one, or bytes all
+/// alike, the speed stays the link's. `None` without a past switchover.
+pub fn switchover_fit(
+    history: &[Migration],
+    a: &str,
+    b: &str,
+    link_bps: u64,
+) -> Option<(Estimate, u64)> {
+    let points: Vec<(f64, f64)> = history
+        .iter()
+        .rev()
+        .filter(|m| (m.from == a && m.to == b) || (m.from == b && m.to == a))
+        .filter(|m| m.outcome == Some(Outcome::Completed) && !m.postcopy_active)
+        .filter_map(|m| {
+            let last = m.rounds.last()?.bytes_sent as f64 + DEVICE_STATE_BYTES;
+            Some((last, m.actual_downtime_ms?))
+        })
+        .take(20)
+        .collect();
+    if points.is_empty() {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mf, md) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let var: f64 = points.iter().map(|p| (p.0 - mf).powi(2)).sum::<f64>() / n;
+    let cov: f64 = points.iter().map(|p| (p.0 - mf) * (p.1 - md)).sum::<f64>() / n;
+    // ms per byte: the line speed, if the points tell it.
+    let link_k = 1000.0 / link_bps.max(1) as f64;
+    let k = if points.len() >= 3 && var.sqrt() >= 4.0 * 1024.0 * 1024.0 && cov > 0.0 {
+        (cov / var).clamp(1000.0 / 20e9, 1000.0 / 100e6)
+    } else {
+        link_k
+    };
+    let fixed: Vec<f64> = points.iter().map(|p| (p.1 - k * p.0).max(1.0)).collect();
+    let s = median(fixed.clone()).unwrap_or(1.0);
+    let spread = fixed
+        .iter()
+        .map(|f| (f - s).abs())
+        .fold(0.0, f64::max)
+        .max(3.0);
+    Some((
+        Estimate::new(s, (s - 1.5 * spread).max(1.0), s + 1.5 * spread),
+        (1000.0 / k) as u64,
+    ))
 }
 
 /// The inputs for moving `vm` to `node` with `options`; `history` holds
@@ -99,7 +143,7 @@ pub fn inputs_for(
         .iter()
         .rev()
         .filter(|m| m.vm == vm.name && m.memory == vm.memory)
-        .find_map(|m| learn(m, snap.link_bps(&m.from, &m.to)).map(|l| (m, l)));
+        .find_map(|m| learn(m).map(|l| (m, l)));
     match &own {
         Some((m, l)) => {
             let t = l.touched.min(memory);
@@ -130,9 +174,6 @@ pub fn inputs_for(
                     ));
                 }
             }
-            if let Some(s) = l.switchover_ms {
-                switchover = Estimate::new(s, s * 0.6, s * 1.6 + 5.0);
-            }
         }
         None if !touched.is_exact() => basis.push(format!(
             "first migration of {}: the time depends on how much of its {} is in use ({}–{})",
@@ -148,6 +189,14 @@ pub fn inputs_for(
         wws.lo.min(touched.hi),
         wws.hi.min(memory),
     );
+
+    // The fixed downtime and the final copy's speed: past switchovers
+    // between these two nodes, else the backend's figures.
+    let mut line = 0;
+    if let Some((s, l)) = switchover_fit(history, &vm.node, &node.name, link) {
+        switchover = s;
+        line = l;
+    }
 
     // Setup: past migrations to this node, else the backend's figure.
     let setups: Vec<f64> = history
@@ -168,6 +217,7 @@ pub fn inputs_for(
         dirty_bps: dirty,
         bandwidth_bps: options.bandwidth_bps.map_or(link, |b| b.min(link)).max(1),
         link_bps: link,
+        line_bps: line,
         setup_ms: setup,
         switchover_ms: switchover,
         cleanup_ms: snap.costs.cleanup_ms,
@@ -178,6 +228,27 @@ pub fn inputs_for(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn switchovers_with_different_last_bytes_give_the_line_speed() {
+        // 10 ms fixed, 2.5 GB/s: downtimes of past migrations a ↔ b.
+        let mut ms = Vec::new();
+        for (i, mib) in [1u64, 6, 11, 15].iter().enumerate() {
+            let mut m = past();
+            m.id = i as u64;
+            m.rounds.last_mut().unwrap().bytes_sent = mib * MIB;
+            let bytes = (mib * MIB) as f64 + DEVICE_STATE_BYTES;
+            m.actual_downtime_ms = Some(10.0 + bytes / 2.5e9 * 1000.0);
+            if i % 2 == 1 {
+                std::mem::swap(&mut m.from, &mut m.to);
+            }
+            ms.push(m);
+        }
+        let (s, line) = switchover_fit(&ms, "a", "b", 1000 * MIB).unwrap();
+        assert!((s.value - 10.0).abs() < 0.5, "{s:?}");
+        assert!((line as f64 - 2.5e9).abs() < 0.05e9, "{line}");
+        assert!(switchover_fit(&ms, "a", "c", 1000 * MIB).is_none());
+    }
+
     use super::*;
     use crate::cluster::{MIB, Measured, MigrationOptions, Round, Workload};
 

@@ -20,7 +20,7 @@ pub fn live(m: &Migration) -> Option<Forecast> {
     let mut i = base.clone();
     i.bandwidth_bps = limit;
     let downtime_now = i.switchover_ms.value
-        + (m.remaining_bytes as f64 + DEVICE_STATE_BYTES) / link as f64 * 1000.0;
+        + (m.remaining_bytes as f64 + DEVICE_STATE_BYTES) / i.line().max(1) as f64 * 1000.0;
     let settled = |rounds: f64, total: f64, downtime: f64| Forecast {
         rounds: Estimate::exact(rounds),
         total_ms: Estimate::exact(total),
@@ -149,6 +149,7 @@ mod tests {
             dirty_bps: Estimate::new((16 * MIB) as f64, (8 * MIB) as f64, (24 * MIB) as f64),
             bandwidth_bps: 40 * MIB,
             link_bps: 1000 * MIB,
+            line_bps: 0,
             setup_ms: Estimate::new(300.0, 150.0, 4000.0),
             switchover_ms: Estimate::exact(15.0),
             cleanup_ms: 0.0,

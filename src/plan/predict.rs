@@ -227,7 +227,7 @@ fn costs(i: &MigrationInputs) -> Costs {
     Costs {
         setup_ms: i.setup_ms.value,
         switchover_ms: 0.0,
-        final_bps: i.link_bps.max(1) as f64,
+        final_bps: i.line().max(1) as f64,
         cleanup_ms: i.cleanup_ms,
     }
 }
@@ -246,7 +246,7 @@ pub struct AtSync {
 
 fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>) -> Run {
     let bw = i.bandwidth_bps.max(1) as f64;
-    let link = i.link_bps.max(1) as f64;
+    let link = i.line().max(1) as f64;
     let storage_ms = i.storage_bytes as f64 / bw * 1000.0;
     let guest = Guest {
         memory: i.memory as f64,
@@ -582,6 +582,7 @@ mod tests {
             dirty_bps: Estimate::exact(dirty as f64),
             bandwidth_bps: bw,
             link_bps: bw,
+            line_bps: 0,
             setup_ms: Estimate::exact(800.0),
             switchover_ms: Estimate::exact(20.0),
             cleanup_ms: 0.0,

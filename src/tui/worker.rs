@@ -20,6 +20,8 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// What the event loop asks of the worker.
+// A command carries a start's model inputs; jobs are few and short-lived.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     Cmd(Cmd),
     /// vmshift stops (`why`): end or detach what runs, then return.

@@ -41,7 +41,8 @@ const RESOLUTION_BPS: f64 = 1e6;
 /// QEMU's own resident memory, beyond the guest's pages: (likely, least, most).
 fn qemu_overhead(tcg: bool) -> (f64, f64, f64) {
     if tcg {
-        (40e6, 30e6, 50e6)
+        // 39–43 MB measured on the lab's 256 and 512 MiB guests.
+        (41e6, 36e6, 47e6)
     } else {
         (25e6, 10e6, 40e6)
     }
@@ -192,8 +193,8 @@ mod tests {
             m.dirty_bps
         );
         assert!(m.dirty_bps.lo <= 8e6 && 8e6 <= m.dirty_bps.hi);
-        // 108 MB resident under TCG: about 68 MB in use.
-        assert!((m.touched_bytes.value - 68e6).abs() < 1.0);
+        // 108 MB resident under TCG: about 67 MB in use.
+        assert!((m.touched_bytes.value - 67e6).abs() < 1.0);
         assert!(
             m.basis.contains("6 page-sampling measurements"),
             "{}",

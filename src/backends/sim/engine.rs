@@ -483,6 +483,7 @@ mod tests {
             dirty_bps: crate::cluster::Estimate::exact((2 * GIB) as f64),
             bandwidth_bps: 1000 * MIB,
             link_bps: 1000 * MIB,
+            line_bps: 0,
             setup_ms: crate::cluster::Estimate::exact(800.0),
             switchover_ms: crate::cluster::Estimate::exact(20.0),
             cleanup_ms: 200.0,
