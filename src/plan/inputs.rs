@@ -61,44 +61,41 @@ pub fn learn(m: &Migration) -> Option<Learnt> {
 }
 
 /// The fixed downtime and the final copy's speed between two nodes, from
-/// past switchovers there: downtime = fixed + last bytes / speed, fitted
-/// over the migrations with different last bytes; with one, or bytes all
-/// alike, the speed stays the link's. `None` without a past switchover.
+/// past switchovers there: the speed from the final rounds (bytes over
+/// their time), the fixed cost from each downtime less its last bytes at
+/// that speed. `None` without a past switchover between them.
 pub fn switchover_fit(
     history: &[Migration],
     a: &str,
     b: &str,
     link_bps: u64,
 ) -> Option<(Estimate, u64)> {
-    let points: Vec<(f64, f64)> = history
+    let past: Vec<&Migration> = history
         .iter()
         .rev()
         .filter(|m| (m.from == a && m.to == b) || (m.from == b && m.to == a))
         .filter(|m| m.outcome == Some(Outcome::Completed) && !m.postcopy_active)
-        .filter_map(|m| {
-            let last = m.rounds.last()?.bytes_sent as f64 + DEVICE_STATE_BYTES;
-            Some((last, m.actual_downtime_ms?))
-        })
+        .filter(|m| m.actual_downtime_ms.is_some() && !m.rounds.is_empty())
         .take(20)
         .collect();
-    if points.is_empty() {
+    if past.is_empty() {
         return None;
     }
-    let n = points.len() as f64;
-    let (mf, md) = (
-        points.iter().map(|p| p.0).sum::<f64>() / n,
-        points.iter().map(|p| p.1).sum::<f64>() / n,
-    );
-    let var: f64 = points.iter().map(|p| (p.0 - mf).powi(2)).sum::<f64>() / n;
-    let cov: f64 = points.iter().map(|p| (p.0 - mf) * (p.1 - md)).sum::<f64>() / n;
-    // ms per byte: the line speed, if the points tell it.
-    let link_k = 1000.0 / link_bps.max(1) as f64;
-    let k = if points.len() >= 3 && var.sqrt() >= 4.0 * 1024.0 * 1024.0 && cov > 0.0 {
-        (cov / var).clamp(1000.0 / 20e9, 1000.0 / 100e6)
-    } else {
-        link_k
-    };
-    let fixed: Vec<f64> = points.iter().map(|p| (p.1 - k * p.0).max(1.0)).collect();
+    let last = |m: &Migration| m.rounds.iter().rev().find(|r| r.bytes_sent > 0).cloned();
+    let speeds: Vec<f64> = past
+        .iter()
+        .filter_map(|m| last(m))
+        .filter(|r| r.bytes_sent >= 1 << 20 && r.duration_ms >= 1.0)
+        .map(|r| r.bytes_sent as f64 / r.duration_ms * 1000.0)
+        .collect();
+    let line = median(speeds).map_or(link_bps as f64, |v| v.clamp(100e6, 20e9));
+    let fixed: Vec<f64> = past
+        .iter()
+        .map(|m| {
+            let bytes = last(m).map_or(0.0, |r| r.bytes_sent as f64) + DEVICE_STATE_BYTES;
+            (m.actual_downtime_ms.unwrap_or(0.0) - bytes / line * 1000.0).max(1.0)
+        })
+        .collect();
     let s = median(fixed.clone()).unwrap_or(1.0);
     let spread = fixed
         .iter()
@@ -107,7 +104,7 @@ pub fn switchover_fit(
         .max(3.0);
     Some((
         Estimate::new(s, (s - 1.5 * spread).max(1.0), s + 1.5 * spread),
-        (1000.0 / k) as u64,
+        line as u64,
     ))
 }
 
@@ -229,13 +226,16 @@ pub fn inputs_for(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn switchovers_with_different_last_bytes_give_the_line_speed() {
-        // 10 ms fixed, 2.5 GB/s: downtimes of past migrations a ↔ b.
+    fn past_switchovers_give_the_line_speed_and_the_fixed_cost() {
+        // 10 ms fixed, 2.5 GB/s: final rounds and downtimes of past
+        // migrations a ↔ b.
         let mut ms = Vec::new();
         for (i, mib) in [1u64, 6, 11, 15].iter().enumerate() {
             let mut m = past();
             m.id = i as u64;
-            m.rounds.last_mut().unwrap().bytes_sent = mib * MIB;
+            let last = m.rounds.last_mut().unwrap();
+            last.bytes_sent = mib * MIB;
+            last.duration_ms = (mib * MIB) as f64 / 2.5e9 * 1000.0;
             let bytes = (mib * MIB) as f64 + DEVICE_STATE_BYTES;
             m.actual_downtime_ms = Some(10.0 + bytes / 2.5e9 * 1000.0);
             if i % 2 == 1 {
