@@ -529,3 +529,61 @@ fn a_drain_waits_for_its_own_reply_not_any_failure() {
     assert!(d.failed.is_empty(), "{:?}", d.failed);
     assert_eq!(d.current.as_ref().unwrap().migration, Some(id));
 }
+
+#[test]
+fn the_confirm_dialog_learns_from_the_vms_past_migrations() {
+    let mut r = Rig::default();
+    // A migration of web-01 that finished, as the flight recorder gave it.
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    let past = loop {
+        r.sim.advance(std::time::Duration::from_millis(100));
+        let m = r.sim.migration(id).unwrap();
+        if m.is_finished() {
+            break m;
+        }
+    };
+    let mut fresh = Rig::default();
+    let before = {
+        fresh.drag_to("web-01", "hv-03");
+        fresh.key(KeyCode::Enter);
+        let Mode::Confirm(c) = &fresh.app.mode else {
+            panic!("{:?}", fresh.app.mode)
+        };
+        c.prediction.clone().unwrap()
+    };
+    fresh.key(KeyCode::Esc);
+    fresh.send(Msg::History(vec![past.clone()]));
+    fresh.drag_to("web-01", "hv-03");
+    fresh.key(KeyCode::Enter);
+    let Mode::Confirm(c) = &fresh.app.mode else {
+        panic!("{:?}", fresh.app.mode)
+    };
+    let after = c.prediction.clone().unwrap();
+    assert!(
+        after.basis.iter().any(|b| b.contains("its last migration")),
+        "{:?}",
+        after.basis
+    );
+    assert!(
+        !before
+            .basis
+            .iter()
+            .any(|b| b.contains("its last migration"))
+    );
+    // What the request carries is what the dialog predicted from.
+    // Memory in use from what the first pass sent (2.4 GiB of data in the
+    // scenario): at least that, at most that and the threshold's share.
+    let t = c.inputs.clone().unwrap().touched;
+    let truth = r
+        .sim
+        .snapshot()
+        .unwrap()
+        .vm("web-01")
+        .unwrap()
+        .workload
+        .touched_bytes
+        .unwrap() as f64;
+    assert!(t.lo >= past.rounds[0].bytes_sent as f64 * 0.95, "{t:?}");
+    assert!(t.lo <= truth && truth <= t.hi, "{t:?} vs {truth}");
+    assert!((t.value - truth).abs() < 0.05 * truth, "{t:?} vs {truth}");
+}

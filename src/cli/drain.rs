@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::migrate::{
-    Control, Ended, Out, backend_error, finish, follow, may_change, measure_workload, options,
+    Control, Ended, MEASURE_EACH, Out, backend_error, finish, follow, may_change, measure_workload,
+    options,
 };
 use super::signals::INTERRUPT;
 use super::{CliError, DrainArgs, exit};
@@ -32,7 +33,7 @@ pub fn run(
         .map(|v| v.name.clone())
         .collect();
     for name in to_measure {
-        measure_workload(backend, &out, &mut snap, &name);
+        measure_workload(backend, &out, &mut snap, &name, MEASURE_EACH);
     }
     let history = crate::record::past_migrations(&snap.cluster);
     let plan = plan_drain(&snap, &args.node, &opts, &history);

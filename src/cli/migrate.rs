@@ -142,7 +142,7 @@ pub fn run(
         .map_err(|e| backend_error(&out, e))?;
     let placement = plan::check(&snap, vm, node, opts.copy_storage)
         .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
-    measure_workload(backend, &out, &mut snap, &args.vm);
+    measure_workload(backend, &out, &mut snap, &args.vm, MEASURE_ONE);
     let history = crate::record::past_migrations(&snap.cluster);
     let (vm, node) = (
         snap.vm(&args.vm).expect("checked"),
@@ -220,21 +220,28 @@ pub(super) fn may_change(
 /// A real guest's memory use must be measured before it can be predicted;
 /// the measurement goes into `snap`. It takes a few seconds, so people are
 /// told (on stderr, so that the output stays one line per event).
+/// How long one VM's memory use may be measured before `migrate`, and
+/// before each move of a `drain` (many VMs, so less).
+const MEASURE_ONE: Duration = Duration::from_secs(12);
+pub(super) const MEASURE_EACH: Duration = Duration::from_secs(6);
+
 pub(super) fn measure_workload(
     backend: &mut dyn Backend,
     out: &Out,
     snap: &mut ClusterSnapshot,
     vm: &str,
+    budget: Duration,
 ) {
     if snap.backend == "sim" {
         return;
     }
     if !out.json {
         out::eprintln(&out::clean(&format!(
-            "measuring how {vm} uses its memory (page sampling, a few seconds; it cannot harm the guest)…"
+            "measuring how {vm} uses its memory (page sampling, up to {} s; it cannot harm the guest)…",
+            budget.as_secs()
         )));
     }
-    match backend.measure_workload(vm) {
+    match backend.measure_workload(vm, budget) {
         Ok(Some(m)) => {
             if let Some(v) = snap.vms.iter_mut().find(|v| v.name == vm) {
                 v.workload.dirty_bps = m.dirty_bps.value as u64;

@@ -115,7 +115,12 @@ pub trait Backend: Send {
     /// memory in use, each with its range), where the backend has to
     /// measure it (libvirt), by means that cannot harm the guest; `None`
     /// when it already knows.
-    fn measure_workload(&mut self, _vm: &str) -> Result<Option<Measured>, BackendError> {
+    /// It takes up to `budget`.
+    fn measure_workload(
+        &mut self,
+        _vm: &str,
+        _budget: Duration,
+    ) -> Result<Option<Measured>, BackendError> {
         Ok(None)
     }
     /// From now on every migration this backend runs or finds is handed to

@@ -34,6 +34,9 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 pub struct Learnt {
     /// Bytes its first pass sent: the memory in use then.
     pub touched: f64,
+    /// The most of it that the first pass left for later: it ends once
+    /// what is still marked is below the threshold.
+    pub touched_left: f64,
     /// The dirty rate QEMU reported from the second pass on.
     pub dirty_bps: Option<f64>,
     /// From the start of the job to the first pass.
@@ -55,6 +58,8 @@ pub fn learn(m: &Migration) -> Option<Learnt> {
     );
     Some(Learnt {
         touched: m.rounds[0].bytes_sent as f64,
+        touched_left: m.rounds[0].bandwidth_bps as f64 * m.options.max_downtime_ms as f64 / 1000.0
+            * (m.rounds[0].bytes_sent as f64 / m.memory.max(1) as f64),
         dirty_bps: dirty,
         setup_ms: m.step_started_ms[Step::PreCopy.index()],
     })
@@ -81,11 +86,26 @@ pub fn switchover_fit(
     if past.is_empty() {
         return None;
     }
-    let last = |m: &Migration| m.rounds.iter().rev().find(|r| r.bytes_sent > 0).cloned();
+    // The final copy is the one round after the first that moves its
+    // bytes at line speed, far faster than any rate-limited pass.
+    let timed = |m: &Migration| {
+        m.rounds
+            .iter()
+            .skip(1)
+            .filter(|r| r.bytes_sent >= 1 << 20 && r.duration_ms >= 1.0)
+            .max_by(|a, b| {
+                (a.bytes_sent as f64 / a.duration_ms)
+                    .total_cmp(&(b.bytes_sent as f64 / b.duration_ms))
+            })
+            .cloned()
+    };
+    // Without its time, the last round that carried bytes.
+    let last = |m: &Migration| {
+        timed(m).or_else(|| m.rounds.iter().rev().find(|r| r.bytes_sent > 0).cloned())
+    };
     let speeds: Vec<f64> = past
         .iter()
-        .filter_map(|m| last(m))
-        .filter(|r| r.bytes_sent >= 1 << 20 && r.duration_ms >= 1.0)
+        .filter_map(|m| timed(m))
         .map(|r| r.bytes_sent as f64 / r.duration_ms * 1000.0)
         .collect();
     let line = median(speeds).map_or(link_bps as f64, |v| v.clamp(100e6, 20e9));
@@ -144,11 +164,15 @@ pub fn inputs_for(
     match &own {
         Some((m, l)) => {
             let t = l.touched.min(memory);
-            // Memory in use only grows until a reboot; a measurement that
-            // says more wins.
+            // What the first pass sent, and the share of the threshold it
+            // left (data spread like the rest). Memory in use only grows
+            // until a reboot; a measurement that says more wins.
             let lo = (t * HISTORY_TOUCHED.0).max(touched.lo.min(t));
-            let hi = (t * HISTORY_TOUCHED.1).max(lo).min(memory);
-            touched = Estimate::new(t.max(touched.lo.min(hi)), lo, hi);
+            let hi = ((t + l.touched_left) * HISTORY_TOUCHED.1)
+                .max(lo)
+                .min(memory);
+            let likely = (t + l.touched_left / 2.0).min(memory);
+            touched = Estimate::new(likely.max(touched.lo.min(hi)), lo, hi);
             basis.push(format!(
                 "its last migration ({} → {}) sent {} in its first pass",
                 m.from,
@@ -371,6 +395,7 @@ mod tests {
             0,
             &[past()],
         );
+        // 68 MiB sent, and no bandwidth recorded for it: nothing left.
         assert_eq!(i.touched.value, (68 * MIB) as f64);
         assert!(i.touched.hi < (76 * MIB) as f64);
         assert_eq!(

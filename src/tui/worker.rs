@@ -77,6 +77,8 @@ fn run(
     let mut backoff = poll;
     let mut next_progress = Instant::now();
     let mut active: Vec<MigrationId> = Vec::new();
+    // The cluster's past migrations go to the app once its name is known.
+    let mut history_sent = false;
     loop {
         let now = Instant::now();
         let mut next = next_poll;
@@ -111,6 +113,13 @@ fn run(
                         .collect();
                     backoff = poll;
                     next_poll = now + poll;
+                    if !history_sent {
+                        history_sent = true;
+                        let past = crate::record::past_migrations(&s.cluster);
+                        if !past.is_empty() && out.send(Msg::History(past)).is_err() {
+                            return;
+                        }
+                    }
                     if out.send(Msg::Snapshot(Box::new(s))).is_err() {
                         return;
                     }

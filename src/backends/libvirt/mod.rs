@@ -708,7 +708,11 @@ impl Backend for LibvirtCluster {
         self.with_entry(id, migrate::start_postcopy)
     }
 
-    fn measure_workload(&mut self, vm: &str) -> Result<Option<Measured>, BackendError> {
+    fn measure_workload(
+        &mut self,
+        vm: &str,
+        budget: Duration,
+    ) -> Result<Option<Measured>, BackendError> {
         let snap = match &self.snapshot {
             Some(s) => s.clone(),
             None => self.snapshot()?,
@@ -733,12 +737,16 @@ impl Backend for LibvirtCluster {
             .ok()
             .and_then(|x| xml::parse_domain(&x).ok())
             .is_some_and(|x| x.tcg);
-        // Short windows for the rate and its spread, a long one for the
-        // working set: page sampling, one after the other.
+        // Short windows for the rate and its spread, long ones for the
+        // working set and precision, one after the other, until the
+        // samples tell enough or the budget is spent.
         let mut samples = Vec::new();
-        for window in [1, 1, 1, 3] {
+        for window in measure::schedule(budget.as_secs()) {
             if let Some(s) = measure_once(&dom, window) {
                 measure::push(&mut samples, s);
+            }
+            if measure::settled(&samples) {
+                break;
             }
         }
         // Resident memory last: a guest that just booted is still growing.
