@@ -103,14 +103,7 @@ pub fn live(m: &Migration) -> Option<Forecast> {
     let p = predict_from(&i, o, from);
     let mut f = p.forecast();
     if m.stalled {
-        // What would have made it converge, from the start.
-        let plain = crate::cluster::MigrationOptions {
-            postcopy: crate::cluster::PostcopyMode::Off,
-            on_stall: crate::cluster::OnStall::Abort,
-            ..o.clone()
-        };
-        f.advice = super::predict(base, &plain)
-            .advice
+        f.advice = super::rules::advice_for(m)
             .iter()
             .map(super::Advice::short)
             .collect();

@@ -317,15 +317,21 @@ impl Precopy {
         }
         // Pages go in address order, data and zero pages mixed evenly.
         let wire_marked = self.marked_data + self.marked_zero * ZERO_PAGE_WIRE_BYTES / PAGE_BYTES;
-        let share = (room / wire_marked).min(1.0);
-        let data = self.marked_data * share;
-        let zero = self.marked_zero * share;
-        self.marked_data -= data;
-        self.marked_zero -= zero;
+        let wire = self.take((room / wire_marked).min(1.0));
         if self.marked() < 1.0 {
             self.marked_data = 0.0;
             self.marked_zero = 0.0;
         }
+        wire
+    }
+
+    /// Sends `share` of what is marked (data and zero pages alike);
+    /// returns the wire bytes.
+    fn take(&mut self, share: f64) -> f64 {
+        let data = self.marked_data * share;
+        let zero = self.marked_zero * share;
+        self.marked_data -= data;
+        self.marked_zero -= zero;
         let wire = data + zero * ZERO_PAGE_WIRE_BYTES / PAGE_BYTES;
         if self.rounds.is_empty() {
             self.scanned += data + zero;
@@ -405,19 +411,7 @@ impl Precopy {
             return 0;
         }
         let k = (k as u64).min(n);
-        let share = (k as f64 * per_window / self.marked()).min(1.0);
-        let data = self.marked_data * share;
-        let zero = self.marked_zero * share;
-        self.marked_data -= data;
-        self.marked_zero -= zero;
-        let wire = data + zero * ZERO_PAGE_WIRE_BYTES / PAGE_BYTES;
-        if self.rounds.is_empty() {
-            self.scanned += data + zero;
-            self.first_pass_data += data;
-        }
-        self.open.wire += wire;
-        self.period_wire += wire;
-        self.wire_total += wire;
+        self.take((k as f64 * per_window / self.marked()).min(1.0));
         let ms = k as f64 * WINDOW_MS;
         let rate = self.dirty_rate(mult);
         self.dirty_for(ms, rate);

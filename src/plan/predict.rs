@@ -383,12 +383,28 @@ pub fn predict_from(
         .map(|p| (p, run(inputs, options, p, from)))
         .chain(std::iter::once((likely, main.clone())))
         .collect();
+    let failing: Vec<&(Point, Run)> = runs.iter().filter(|(_, r)| !r.converges).collect();
+    // Where some plausible input stalls, the slowest one that still
+    // converges (just below the stall) bounds how long it can take.
+    let slowest = failing
+        .iter()
+        .max_by(|a, b| a.0.dirty.total_cmp(&b.0.dirty))
+        .filter(|_| runs.iter().any(|(_, r)| r.converges))
+        .and_then(|(worst, _)| edge(inputs, *worst, |p| run(inputs, options, p, from).converges))
+        .map(|(d, _)| {
+            let worst = failing
+                .iter()
+                .max_by(|a, b| a.0.dirty.total_cmp(&b.0.dirty))
+                .expect("some")
+                .0;
+            run(inputs, options, Point { dirty: d, ..worst }, from)
+        });
     let good: Vec<&Run> = runs
         .iter()
         .map(|(_, r)| r)
+        .chain(slowest.iter())
         .filter(|r| r.converges)
         .collect();
-    let failing: Vec<&(Point, Run)> = runs.iter().filter(|(_, r)| !r.converges).collect();
     let converges = !good.is_empty();
     let setup = inputs.setup_ms;
     let sw = inputs.switchover_ms;
@@ -426,7 +442,7 @@ pub fn predict_from(
         throttle_pct: shown.throttle_pct,
         // The window a pass ends in is a matter of bytes either side of
         // the threshold: a sync more or less, a window or two of time.
-        rounds_range: span(&|r| r.syncs as f64, 0.0, 1.0),
+        rounds_range: span(&|r| r.syncs as f64, 0.0, 0.0),
         total_ms_range: span(
             &|r| r.ms,
             setup.lo + sw.lo - 2.0 * precopy::WINDOW_MS,
@@ -440,7 +456,13 @@ pub fn predict_from(
         basis: inputs.basis.clone(),
         advice: Vec::new(),
     };
-    p.rounds_range.lo = (p.rounds_range.lo - 1.0).max(2.0).min(p.rounds as f64);
+    // A sync either side where a pass ends near the threshold, more over
+    // many rounds.
+    let slack = |r: f64| (0.1 * r).max(1.0).round();
+    p.rounds_range.lo = (p.rounds_range.lo - slack(p.rounds_range.lo))
+        .max(2.0)
+        .min(p.rounds as f64);
+    p.rounds_range.hi += slack(p.rounds_range.hi);
     p.total_ms_range.lo = p.total_ms_range.lo.max(0.0);
     if !converges {
         p.round_dirty = main.round_dirty.clone();
@@ -463,24 +485,37 @@ pub fn predict_from(
 
 /// In words, the plausible inputs under which it does not converge: the
 /// dirty rate above which it stalls with the rest at its worst.
+/// The highest dirty rate, with `worst`'s other inputs, at which it still
+/// converges (by `converges`), and the lowest at which it does not;
+/// `None` when even the lowest measured rate does not converge.
+fn edge(
+    i: &MigrationInputs,
+    worst: Point,
+    converges: impl Fn(Point) -> bool,
+) -> Option<(f64, f64)> {
+    let at = |d: f64| converges(Point { dirty: d, ..worst });
+    let (mut lo, mut hi) = (i.dirty_bps.lo, worst.dirty);
+    if !at(lo) || at(hi) {
+        return None;
+    }
+    while hi - lo > hi / 50.0 {
+        let mid = (lo + hi) / 2.0;
+        if at(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some((lo, hi))
+}
+
 fn condition(i: &MigrationInputs, o: &MigrationOptions, worst: Point) -> String {
-    let base = PostcopyMode::Off;
     let plain = MigrationOptions {
-        postcopy: base,
+        postcopy: PostcopyMode::Off,
         on_stall: OnStall::Abort,
         ..o.clone()
     };
-    let at = |d: f64| converges_plain(i, &plain, Point { dirty: d, ..worst });
-    let (mut lo, mut hi) = (i.dirty_bps.lo, worst.dirty);
-    if at(lo) && !at(hi) {
-        while hi - lo > hi / 50.0 {
-            let mid = (lo + hi) / 2.0;
-            if at(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
+    if let Some((_, hi)) = edge(i, worst, |p| converges_plain(i, &plain, p)) {
         format!(
             "it stalls if the guest dirties more than {} (measured {}–{}) over a {} working set",
             units::rate(hi as u64),

@@ -657,29 +657,11 @@ fn policy(e: &mut Entry, dom: &Domain) {
             let _ = ffi::start_postcopy(dom);
         }
         OnStall::Abort => {
-            let advice = e
-                .view
-                .inputs
-                .as_ref()
-                .map(|i| {
-                    plan::predict(
-                        i,
-                        &MigrationOptions {
-                            postcopy: PostcopyMode::Off,
-                            on_stall: OnStall::Abort,
-                            ..o.clone()
-                        },
-                    )
-                    .advice
-                })
-                .unwrap_or_default();
             e.abort_reason = Some(rules::stall_sentence(
+                &e.view,
                 e.view.rounds.len(),
                 history.last().copied().unwrap_or(0.0) as u64,
                 switchover as u64,
-                o.max_downtime_ms,
-                &e.view.from,
-                &advice,
             ));
             let _ = ffi::abort_job(dom);
         }

@@ -11,7 +11,7 @@ use crate::cluster::{
     Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode, Step,
 };
 use crate::plan::precopy::{self, Costs, Guest, Precopy};
-use crate::plan::{self, rules};
+use crate::plan::rules;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -245,29 +245,11 @@ impl SimMigration {
 
     /// The stall sentence, with what would have made it converge.
     fn stall_reason(&self) -> String {
-        let advice = self
-            .view
-            .inputs
-            .as_ref()
-            .map(|i| {
-                plan::predict(
-                    i,
-                    &MigrationOptions {
-                        postcopy: PostcopyMode::Off,
-                        on_stall: OnStall::Abort,
-                        ..self.view.options.clone()
-                    },
-                )
-                .advice
-            })
-            .unwrap_or_default();
         rules::stall_sentence(
+            &self.view,
             self.model.syncs as usize,
             self.model.dirty_after.last().copied().unwrap_or(0.0) as u64,
             self.model.threshold as u64,
-            self.view.options.max_downtime_ms,
-            &self.view.from,
-            &advice,
         )
     }
 
