@@ -71,6 +71,7 @@ pub fn learn(m: &Migration) -> Option<Learnt> {
 /// that speed. `None` without a past switchover between them.
 pub fn switchover_fit(
     history: &[Migration],
+    vm: &str,
     a: &str,
     b: &str,
     link_bps: u64,
@@ -114,7 +115,10 @@ pub fn switchover_fit(
         .map(|r| r.bytes_sent as f64 / r.duration_ms * 1000.0)
         .collect();
     let line = median(speeds).map_or(link_bps as f64, |v| v.clamp(100e6, 20e9));
-    let fixed: Vec<f64> = past
+    // The fixed cost varies with the guest (its devices, how busy it is):
+    // its own past switchovers when it has some, else the pair's.
+    let own: Vec<&Migration> = past.iter().copied().filter(|m| m.vm == vm).collect();
+    let fixed: Vec<f64> = (if own.is_empty() { &past } else { &own })
         .iter()
         .map(|m| {
             let bytes = last(m).map_or(0.0, |r| r.bytes_sent as f64) + DEVICE_STATE_BYTES;
@@ -224,7 +228,7 @@ pub fn inputs_for(
     // The fixed downtime and the final copy's speed: past switchovers
     // between these two nodes, else the backend's figures.
     let mut line = 0;
-    if let Some((s, l)) = switchover_fit(history, &vm.node, &node.name, link) {
+    if let Some((s, l)) = switchover_fit(history, &vm.name, &vm.node, &node.name, link) {
         switchover = s;
         line = l;
     }
@@ -277,10 +281,17 @@ mod tests {
             }
             ms.push(m);
         }
-        let (s, line) = switchover_fit(&ms, "a", "b", 1000 * MIB).unwrap();
+        let (s, line) = switchover_fit(&ms, "other", "a", "b", 1000 * MIB).unwrap();
         assert!((s.value - 10.0).abs() < 0.5, "{s:?}");
         assert!((line as f64 - 2.5e9).abs() < 0.05e9, "{line}");
-        assert!(switchover_fit(&ms, "a", "c", 1000 * MIB).is_none());
+        assert!(switchover_fit(&ms, "g", "a", "c", 1000 * MIB).is_none());
+        // A guest with its own past switchover: its own fixed cost.
+        let mut mine = past();
+        mine.vm = "mine".into();
+        mine.actual_downtime_ms = Some(30.0);
+        ms.push(mine);
+        let (s, _) = switchover_fit(&ms, "mine", "a", "b", 1000 * MIB).unwrap();
+        assert!(s.value > 25.0, "{s:?}");
     }
 
     use super::*;
