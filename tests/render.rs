@@ -237,3 +237,33 @@ fn drain_confirm() {
     r.key(KeyCode::Enter);
     snap_both("drain_confirm", &mut r);
 }
+
+/// The help lists every `:` command from the one table (scrolled to its end).
+#[test]
+fn help_lists_every_command_of_the_table() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('?'));
+    for _ in 0..6 {
+        r.key(KeyCode::PageDown);
+    }
+    let (t, _) = draw(&r.app, 120, 40);
+    let screen = format!("{}", t.backend());
+    for spec in vmshift::app::command::COMMANDS {
+        assert!(
+            screen.contains(&spec.usage()),
+            "{} not in\n{screen}",
+            spec.usage()
+        );
+    }
+}
+
+#[test]
+fn command_line_shows_the_cursor_where_it_is() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("vm web");
+    r.keys(&[KeyCode::Left, KeyCode::Left]);
+    let (t, _) = draw(&r.app, 80, 24);
+    let screen = format!("{}", t.backend());
+    assert!(screen.contains(":vm w▏eb"), "{screen}");
+}

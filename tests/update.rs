@@ -587,3 +587,146 @@ fn the_confirm_dialog_learns_from_the_vms_past_migrations() {
     assert!(t.lo <= truth && truth <= t.hi, "{t:?} vs {truth}");
     assert!((t.value - truth).abs() < 0.05 * truth, "{t:?} vs {truth}");
 }
+
+fn ctrl(r: &mut Rig, c: char) {
+    r.send(Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char(c),
+        crossterm::event::KeyModifiers::CONTROL,
+    )));
+}
+
+fn command_text(r: &Rig) -> String {
+    match &r.app.mode {
+        Mode::Command(c) => c.edit.text.clone(),
+        m => panic!("the command line is closed: {m:?}"),
+    }
+}
+
+/// The bug: backspace on the empty `:` line closed it, and the
+/// rest of a scripted command ran as normal-mode keys (space moved the
+/// selected VM, Enter opened a confirm nobody asked for).
+#[test]
+fn backspace_on_an_empty_command_line_keeps_it_open() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.key(KeyCode::Backspace);
+    assert_eq!(command_text(&r), "");
+    let mut cmds = Vec::new();
+    for c in "filter web".chars() {
+        cmds.extend(r.key(KeyCode::Char(c)).cmds);
+        assert!(matches!(r.app.mode, Mode::Command(_)), "{:?}", r.app.mode);
+    }
+    cmds.extend(r.key(KeyCode::Enter).cmds);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert_eq!(r.app.filter, "web");
+}
+
+#[test]
+fn command_line_editing_keys_and_history() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-01");
+    ctrl(&mut r, 'w');
+    assert_eq!(command_text(&r), "drain ");
+    r.text("hv-02");
+    r.keys(&[KeyCode::Home, KeyCode::Right, KeyCode::Delete]);
+    assert_eq!(command_text(&r), "dain hv-02");
+    r.key(KeyCode::Char('r'));
+    r.key(KeyCode::End);
+    r.key(KeyCode::Left);
+    r.key(KeyCode::Backspace);
+    r.key(KeyCode::Char('0'));
+    assert_eq!(command_text(&r), "drain hv-02");
+    r.key(KeyCode::Enter);
+    let Mode::ConfirmDrain(plan) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(plan.node, "hv-02");
+    r.key(KeyCode::Char('n'));
+    r.key(KeyCode::Char(':'));
+    r.text("filter db");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.command_history, ["drain hv-02", "filter db"]);
+    // ↑ recalls, newest first; ↓ past the newest gives back the draft.
+    r.key(KeyCode::Char(':'));
+    r.text("x");
+    r.key(KeyCode::Up);
+    assert_eq!(command_text(&r), "filter db");
+    r.key(KeyCode::Up);
+    assert_eq!(command_text(&r), "drain hv-02");
+    r.key(KeyCode::Down);
+    r.key(KeyCode::Down);
+    assert_eq!(command_text(&r), "x");
+    ctrl(&mut r, 'u');
+    assert_eq!(command_text(&r), "");
+    // Esc, and only Esc (or ctrl-c), closes it.
+    r.key(KeyCode::Esc);
+    assert_eq!(r.app.mode, Mode::Normal);
+    r.key(KeyCode::Char(':'));
+    ctrl(&mut r, 'c');
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(!r.app.quit, "ctrl-c in the command line does not quit");
+}
+
+#[test]
+fn errors_name_the_commands_of_the_table_and_near_names() {
+    let mut r = Rig::default();
+    let flash = |r: &mut Rig, line: &str| {
+        r.key(KeyCode::Char(':'));
+        r.text(line);
+        r.key(KeyCode::Enter);
+        r.app.flash.as_ref().unwrap().text.clone()
+    };
+    let e = flash(&mut r, "frobnicate");
+    for spec in vmshift::app::command::COMMANDS {
+        assert!(e.contains(&spec.usage()), "{e}");
+    }
+    assert_eq!(flash(&mut r, "drain"), "usage: :drain NODE");
+    let e = flash(&mut r, "migrate web hv-02");
+    assert_eq!(
+        e,
+        "there is no VM named \"web\"; did you mean web-01, web-02, web-03?"
+    );
+    assert_eq!(
+        r.app.mode,
+        Mode::Normal,
+        "a near name is not taken for a move"
+    );
+}
+
+#[test]
+fn jump_to_a_vm_or_node_by_prefix_or_fuzzy_name_with_tab_completion() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('4'));
+    r.key(KeyCode::Char(':'));
+    r.text("vm batch");
+    r.key(KeyCode::Tab);
+    assert_eq!(command_text(&r), "vm batch-etl ");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.sel_vm.as_deref(), Some("batch-etl"));
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-03");
+    assert_eq!(r.app.view, View::Cluster, "a jump shows the VM");
+    // Fuzzy: the letters in order; a filter that hides the VM is cleared.
+    r.key(KeyCode::Char('/'));
+    r.text("web");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char(':'));
+    r.text("vm bldrnr");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.sel_vm.as_deref(), Some("build-runner"));
+    assert!(r.app.filter.is_empty());
+    r.key(KeyCode::Char(':'));
+    r.text("node 4");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    r.key(KeyCode::Char(':'));
+    r.text("vm zzz");
+    r.key(KeyCode::Enter);
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error && f.text.contains("no VM name matches"),
+        "{}",
+        f.text
+    );
+}

@@ -69,7 +69,7 @@ impl Action {
             Action::Confirm => "confirm / drop / open",
             Action::Cancel => "cancel / close",
             Action::Filter => "filter VMs",
-            Action::Command => "command line (:migrate VM NODE, :drain NODE, :filter, :quit)",
+            Action::Command => "command line (commands below; Tab completes, ↑↓ history)",
             Action::Abort => "abort the selected migration",
             Action::Postcopy => "switch the selected migration to post-copy",
             Action::DowntimeUp => "raise max downtime",

@@ -2,6 +2,7 @@
 //! `Cmd`s out. Nothing here does I/O; the event loop (`tui`) runs the
 //! commands and feeds their results back as messages.
 
+pub mod command;
 pub mod drag;
 pub mod hitmap;
 pub mod keymap;
@@ -9,14 +10,13 @@ pub mod msg;
 
 use std::collections::HashMap;
 
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 
 use crate::cluster::{
     ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest, units,
 };
 use crate::plan::DrainPlan;
+pub use command::{CommandLine, LineEdit};
 pub use drag::{Confirm, Drag, Press};
 pub use hitmap::{HitMap, Target};
 pub use keymap::{Action, KeyMap};
@@ -59,9 +59,9 @@ impl View {
 pub enum Mode {
     Normal,
     /// Typing a VM filter.
-    Filter(String),
+    Filter(LineEdit),
     /// Typing a `:` command.
-    Command(String),
+    Command(CommandLine),
     /// Moving a VM: choosing its node.
     Drag(Drag),
     Confirm(Box<Confirm>),
@@ -119,6 +119,8 @@ pub struct App {
     pub sel_vm: Option<String>,
     pub sel_migration: Option<MigrationId>,
     pub filter: String,
+    /// `:` lines run, oldest first.
+    pub command_history: Vec<String>,
     pub scroll_events: usize,
     pub scroll_volumes: usize,
     pub flash: Option<Flash>,
@@ -218,6 +220,7 @@ impl App {
             sel_vm: None,
             sel_migration: None,
             filter: String::new(),
+            command_history: Vec::new(),
             scroll_events: 0,
             scroll_volumes: 0,
             flash: None,
@@ -399,14 +402,15 @@ impl App {
             }
             Msg::Mouse(m) => self.on_mouse(m, hit, &mut out),
             Msg::Paste(text) => {
+                let line = text.lines().next().unwrap_or("");
                 match &mut self.mode {
-                    Mode::Filter(s) | Mode::Command(s) => {
-                        s.push_str(text.lines().next().unwrap_or(""))
+                    Mode::Filter(e) => {
+                        e.insert(line);
+                        self.filter = e.text.clone();
+                        self.after_filter_change();
                     }
+                    Mode::Command(c) => c.edit.insert(line),
                     _ => {}
-                }
-                if let Mode::Filter(s) = &self.mode {
-                    self.filter = s.clone();
                 }
                 out.redraw = true;
             }
@@ -633,42 +637,23 @@ impl App {
     fn on_key(&mut self, k: KeyEvent, out: &mut Update) {
         // Text entry first: typed characters are text, not actions.
         match &mut self.mode {
-            Mode::Filter(text) => {
+            Mode::Filter(edit) => {
                 match k.code {
                     KeyCode::Enter => self.mode = Mode::Normal,
                     KeyCode::Esc => {
                         self.filter.clear();
                         self.mode = Mode::Normal;
                     }
-                    KeyCode::Backspace => {
-                        text.pop();
-                        self.filter = text.clone();
+                    _ => {
+                        edit.key(&k);
+                        self.filter = edit.text.clone();
                     }
-                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                        text.push(c);
-                        self.filter = text.clone();
-                    }
-                    _ => {}
                 }
                 self.after_filter_change();
                 return;
             }
-            Mode::Command(text) => {
-                match k.code {
-                    KeyCode::Enter => {
-                        let line = std::mem::take(text);
-                        self.mode = Mode::Normal;
-                        self.run_command(&line, out);
-                    }
-                    KeyCode::Esc => self.mode = Mode::Normal,
-                    KeyCode::Backspace if text.pop().is_none() => {
-                        self.mode = Mode::Normal;
-                    }
-                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                        text.push(c)
-                    }
-                    _ => {}
-                }
+            Mode::Command(_) => {
+                self.on_command_key(k, out);
                 return;
             }
             _ => {}
@@ -917,8 +902,8 @@ impl App {
                     self.after_filter_change();
                 }
             }
-            Action::Filter => self.mode = Mode::Filter(self.filter.clone()),
-            Action::Command => self.mode = Mode::Command(String::new()),
+            Action::Filter => self.mode = Mode::Filter(LineEdit::new(&self.filter)),
+            Action::Command => self.mode = Mode::Command(CommandLine::default()),
             Action::NextView | Action::PrevView => {
                 let i = View::ALL.iter().position(|v| *v == self.view).unwrap_or(0);
                 let n = View::ALL.len();
@@ -1050,6 +1035,14 @@ impl App {
         }
     }
 
+    /// Clears the VM filter (a jump to something it hides).
+    fn clear_filters(&mut self) {
+        if !self.filter.is_empty() {
+            self.filter.clear();
+            self.after_filter_change();
+        }
+    }
+
     fn after_filter_change(&mut self) {
         let vis = self.visible_vms();
         if let Some(s) = &self.snap {
@@ -1175,77 +1168,6 @@ impl App {
                 let n = snap.events.len();
                 self.scroll_events = scroll(self.scroll_events, a, n);
             }
-        }
-    }
-
-    fn run_command(&mut self, line: &str, out: &mut Update) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [] => {}
-            ["q" | "quit"] => self.ask_quit(out),
-            ["q!" | "quit!"] => {
-                self.quit = true;
-                out.cmds.push(Cmd::Quit);
-            }
-            ["filter" | "f", rest @ ..] => {
-                self.filter = rest.join(" ");
-                self.after_filter_change();
-            }
-            ["help" | "h"] => self.mode = Mode::Help(0),
-            ["mouse", on @ ("on" | "off")] => {
-                self.settings.mouse = *on == "on";
-                out.cmds.push(Cmd::SetMouse(self.settings.mouse));
-            }
-            ["migrate" | "m", vm, node] => {
-                if self.refuse_read_only() {
-                    return;
-                }
-                let Some(snap) = &self.snap else {
-                    self.flash("no cluster snapshot yet; try again in a moment", true);
-                    return;
-                };
-                let Some(v) = snap.vm(vm) else {
-                    self.flash(format!("there is no VM named {vm:?}"), true);
-                    return;
-                };
-                if snap.node(node).is_none() {
-                    let names = self.node_names().join(", ");
-                    self.flash(format!("there is no node named {node:?}; nodes: {names}"), true);
-                    return;
-                }
-                let d = Drag::new(snap, &v.name, self.settings.defaults.copy_storage).expect("VM exists");
-                self.sel_vm = Some(v.name.clone());
-                self.drop_on(&d, Some(node.to_string()));
-            }
-            ["migrate" | "m", ..] => self.flash("usage: :migrate VM NODE", true),
-            ["drain", node] => {
-                if self.refuse_read_only() {
-                    return;
-                }
-                if self.drain.is_some() {
-                    self.flash("a drain is already running; wait for it to finish", true);
-                    return;
-                }
-                let Some(snap) = &self.snap else {
-                    self.flash("no cluster snapshot yet; try again in a moment", true);
-                    return;
-                };
-                if snap.node(node).is_none() {
-                    let names = self.node_names().join(", ");
-                    self.flash(format!("there is no node named {node:?}; nodes: {names}"), true);
-                    return;
-                }
-                let plan =
-                    crate::plan::plan_drain(snap, node, &self.settings.defaults, &self.history);
-                self.mode = Mode::ConfirmDrain(Box::new(plan));
-            }
-            ["drain", ..] => self.flash("usage: :drain NODE", true),
-            _ => self.flash(
-                format!(
-                    "unknown command {line:?}; commands: :migrate VM NODE, :drain NODE, :filter TEXT, :mouse on|off, :help, :quit"
-                ),
-                true,
-            ),
         }
     }
 

@@ -152,14 +152,20 @@ fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &m
 
 fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
     let line = match &app.mode {
-        Mode::Filter(t) => Line::from(vec![
-            Span::styled("/", theme::key()),
-            Span::raw(format!("{t}▏  (Enter keeps, Esc clears)")),
-        ]),
-        Mode::Command(t) => Line::from(vec![
-            Span::styled(":", theme::key()),
-            Span::raw(format!("{t}▏")),
-        ]),
+        Mode::Filter(e) => {
+            let (before, after) = e.split();
+            Line::from(vec![
+                Span::styled("/", theme::key()),
+                Span::raw(format!("{before}▏{after}  (Enter keeps, Esc clears)")),
+            ])
+        }
+        Mode::Command(c) => {
+            let (before, after) = c.edit.split();
+            Line::from(vec![
+                Span::styled(":", theme::key()),
+                Span::raw(format!("{before}▏{after}")),
+            ])
+        }
         Mode::Drag(d) => match d.over.as_deref().map(|o| (o, d.verdict(o))) {
             Some((o, Some(Ok(p)))) => {
                 let mut t = format!("✓ {} → {o}: allowed", d.vm);
