@@ -730,3 +730,119 @@ fn jump_to_a_vm_or_node_by_prefix_or_fuzzy_name_with_tab_completion() {
         f.text
     );
 }
+
+fn node_rows(r: &Rig) -> Vec<String> {
+    let s = r.app.snap.as_ref().unwrap();
+    r.app
+        .derived
+        .rows
+        .iter()
+        .map(|&i| s.nodes[i].name.clone())
+        .collect()
+}
+
+#[test]
+fn nodes_view_sorts_by_any_column_and_moves_the_selection_in_that_order() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('3'));
+    assert_eq!(r.app.view, View::Nodes);
+    assert_eq!(node_rows(&r), ["hv-01", "hv-02", "hv-03", "hv-04"]);
+    // One key: highest memory use first.
+    r.key(KeyCode::Char('s'));
+    assert_eq!(node_rows(&r)[0], "hv-04");
+    r.key(KeyCode::Char('S'));
+    assert_eq!(node_rows(&r).last().unwrap(), "hv-04", "S reverses");
+    r.key(KeyCode::Char('s'));
+    assert_eq!(r.app.node_sort.col, vmshift::app::NodeCol::Cpu);
+    assert_eq!(node_rows(&r), ["hv-03", "hv-04", "hv-02", "hv-01"]);
+    // Down walks the sorted rows, not the snapshot's order.
+    r.key(KeyCode::Home);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-03");
+    r.key(KeyCode::Down);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    // Enter shows the node's card.
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.view, View::Cluster);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    // Sorting outside the nodes view says where it applies.
+    r.key(KeyCode::Char('s'));
+    assert!(r.app.flash.as_ref().unwrap().text.contains("nodes view"));
+}
+
+#[test]
+fn problems_filter_works_in_every_view_and_esc_clears_it() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-02");
+    r.poll();
+    r.key(KeyCode::Char('!'));
+    assert!(r.app.problems);
+    // Nodes: hv-02 is down, hv-04 is at 93 % memory (warning at 85 %).
+    assert_eq!(node_rows(&r), ["hv-02", "hv-04"]);
+    // Cluster: cards only for nodes with problems; no empty cards.
+    assert_eq!(r.app.card_nodes(), [1, 3]);
+    // VMs: those in trouble, and those on nodes in trouble.
+    let s = r.app.snap.as_ref().unwrap();
+    let vms: Vec<&str> = r
+        .app
+        .visible_vms()
+        .iter()
+        .map(|&i| s.vms[i].name.as_str())
+        .collect();
+    assert!(
+        vms.contains(&"web-02") && vms.contains(&"vdi-pool"),
+        "{vms:?}"
+    );
+    assert!(!vms.contains(&"web-01"), "{vms:?}");
+    // Keyboard navigation steps over hidden cards.
+    r.key(KeyCode::Char('1'));
+    r.key(KeyCode::Home);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-02");
+    r.key(KeyCode::Right);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    r.key(KeyCode::Esc);
+    assert!(!r.app.problems);
+    assert_eq!(node_rows(&r).len(), 4);
+    assert_eq!(r.app.card_nodes().len(), 4);
+}
+
+#[test]
+fn a_text_filter_hides_cards_with_no_matching_vm() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('/'));
+    r.text("db");
+    r.key(KeyCode::Enter);
+    let names: Vec<&str> = r
+        .app
+        .card_nodes()
+        .iter()
+        .map(|&i| r.app.node_names()[i])
+        .collect();
+    assert_eq!(names, ["hv-02", "hv-03"]);
+}
+
+#[test]
+fn problems_filter_shows_stalled_migrations_only() {
+    let mut r = Rig::default();
+    let ok = r.start("web-01", "hv-02", MigrationOptions::default());
+    let stuck = r.start(
+        "batch-etl",
+        "hv-01",
+        MigrationOptions {
+            on_stall: OnStall::Wait,
+            ..Default::default()
+        },
+    );
+    r.advance_until(|s| s.migration(stuck).unwrap().stalled);
+    r.key(KeyCode::Char('!'));
+    let shown: Vec<u64> = r
+        .app
+        .migrations_newest_first()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(shown, [stuck], "not {ok}");
+    assert!(
+        node_rows(&r).contains(&"hv-01".to_string()),
+        "the stalled migration's target"
+    );
+}

@@ -635,7 +635,9 @@ impl App {
         self.clear_filters();
         self.sel_node = i;
         self.sel_vm = self.first_vm_of_selected_node();
-        self.view = View::Cluster;
+        if self.view != View::Nodes {
+            self.view = View::Cluster;
+        }
         let others = if n > 1 {
             format!(" ({} other matches; type more of the name)", n - 1)
         } else {

@@ -4,6 +4,7 @@
 mod cluster;
 mod dialogs;
 mod migration;
+mod nodes;
 mod tables;
 pub mod theme;
 pub mod widgets;
@@ -48,6 +49,7 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         Some(_) => match app.view {
             View::Cluster => cluster::render(app, body, buf, &mut hit),
             View::Vms => tables::vms(app, body, buf, &mut hit),
+            View::Nodes => nodes::render(app, body, buf, &mut hit),
             View::Volumes => tables::volumes(app, body, buf),
             View::Migrations => migration::render(app, body, buf, &mut hit),
             View::Events => tables::events(app, body, buf),
@@ -118,6 +120,10 @@ fn clock(unix_ms: u64) -> String {
 }
 
 fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &mut HitMap) {
+    // Narrow screens: tabs without gaps and short filter marks, so the
+    // marks still fit beside six tabs at 80 columns.
+    let narrow = area.width < 100;
+    let gap = if narrow { 0 } else { 1 };
     let mut x = area.x + 1;
     for (i, v) in View::ALL.iter().enumerate() {
         let mut label = format!(" {} {} ", i + 1, v.title());
@@ -138,14 +144,32 @@ fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &m
         };
         buf.set_string(x, area.y, &label, style);
         hit.push(Rect::new(x, area.y, w, 1), Target::Tab(*v));
-        x += w + 1;
+        x += w + gap;
     }
-    if !app.filter.is_empty() && x + 12 < area.right() {
-        buf.set_string(
-            x + 1,
-            area.y,
-            format!("filter: {}", app.filter),
-            theme::warn(),
+    let mut marks = Vec::new();
+    if app.problems {
+        marks.push(
+            if narrow {
+                "! problems"
+            } else {
+                "! problems only"
+            }
+            .to_string(),
+        );
+    }
+    if !app.filter.is_empty() {
+        marks.push(if narrow {
+            format!("/{}", app.filter)
+        } else {
+            format!("filter: {}", app.filter)
+        });
+    }
+    if !marks.is_empty() && x + 4 < area.right() {
+        put(
+            buf,
+            Rect::new(x + 1, area.y, area.right() - x - 1, 1),
+            0,
+            Line::styled(marks.join("  "), theme::warn()),
         );
     }
 }
@@ -225,9 +249,27 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Quit,
             ],
             View::Cluster | View::Vms => {
-                vec![Move, Filter, Command, NextView, ToggleMouse, Help, Quit]
+                vec![
+                    Move,
+                    Filter,
+                    Problems,
+                    Command,
+                    NextView,
+                    ToggleMouse,
+                    Help,
+                    Quit,
+                ]
             }
-            _ => vec![NextView, Command, Help, Quit],
+            View::Nodes => vec![
+                SortNext,
+                SortReverse,
+                Problems,
+                Command,
+                NextView,
+                Help,
+                Quit,
+            ],
+            _ => vec![Problems, NextView, Command, Help, Quit],
         },
     };
     list.into_iter()
