@@ -275,7 +275,10 @@ fn migration_keys_act_on_the_selected_migration() {
     assert_eq!((m, b), (id, 1000 * 1024 * 1024));
     r.key(KeyCode::Char('p'));
     assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
-    let [Cmd::Postcopy(post, m)] = r.key(KeyCode::Enter).cmds[..] else {
+    // The switch cannot be undone: Enter does not confirm it, only y.
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
+    let [Cmd::Postcopy(post, m)] = r.key(KeyCode::Char('y')).cmds[..] else {
         panic!("post-copy")
     };
     assert_eq!(m, id);
@@ -844,5 +847,30 @@ fn problems_filter_shows_stalled_migrations_only() {
     assert!(
         node_rows(&r).contains(&"hv-01".to_string()),
         "the stalled migration's target"
+    );
+}
+
+#[test]
+fn a_migration_in_post_copy_is_not_offered_abort() {
+    let mut r = Rig::default();
+    let id = r.start(
+        "batch-etl",
+        "hv-01",
+        MigrationOptions {
+            postcopy: vmshift::cluster::PostcopyMode::Now,
+            ..Default::default()
+        },
+    );
+    r.advance_until(|s| s.migration(id).unwrap().postcopy_active);
+    assert!(r.app.selected_migration().unwrap().postcopy_active);
+    let footer = vmshift::tui::render::footer_actions(&r.app);
+    assert!(!footer.contains(&vmshift::app::Action::Abort), "{footer:?}");
+    assert!(r.key(KeyCode::Char('a')).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal, "no abort dialog");
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error && f.text.contains("can no longer be aborted"),
+        "{}",
+        f.text
     );
 }

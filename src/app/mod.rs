@@ -749,7 +749,8 @@ impl App {
                 return;
             }
             Mode::ConfirmPostcopy(id) => {
-                if yes {
+                // Irreversible: only the letter y switches, never Enter.
+                if matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                     let cmd = self.change_for(id, "switch to post-copy", |r| Cmd::Postcopy(r, id));
                     out.cmds.push(cmd);
                     self.mode = Mode::Normal;
@@ -1101,6 +1102,13 @@ impl App {
             return;
         }
         match a {
+            Action::Abort if m.postcopy_active => self.flash(
+                format!(
+                    "the migration of {} is in post-copy: it runs on {} already and can no longer be aborted",
+                    m.vm, m.to
+                ),
+                true,
+            ),
             Action::Abort => self.mode = Mode::ConfirmAbort(m.id),
             Action::Postcopy => self.mode = Mode::ConfirmPostcopy(m.id),
             Action::DowntimeUp | Action::DowntimeDown => {

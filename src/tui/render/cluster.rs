@@ -23,13 +23,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         let [cards, side] =
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(area);
-        // Wide screens: the VM table under the cards, details beside them.
+        // Wide screens: details beside the cards; running migrations and
+        // events under them when there is room (the cards already list
+        // every VM; the VM table is view 2), else beside them.
         let used = render_cards(app, cards, buf, hit);
         let rest = below(cards, used);
-        if rest.height >= 8 {
-            super::tables::vms(app, rest, buf, hit);
+        let recent_below = rest.height >= 3;
+        if recent_below {
+            render_recent(app, rest, buf);
         }
-        render_side(app, side, buf);
+        render_side(app, side, buf, !recent_below);
     } else {
         let used = render_cards(app, area, buf, hit);
         render_recent(app, below(area, used), buf);
@@ -317,9 +320,13 @@ fn short_gib(used: u64, total: u64) -> String {
 }
 
 /// Wide screens: the selected VM, running migrations, volumes.
-fn render_side(app: &App, area: Rect, buf: &mut Buffer) {
+fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
     let snap = app.snap.as_ref().expect("snapshot");
-    let volumes_h = (snap.volumes.len() as u16 + 2).min(12);
+    let volumes_h = if with_recent {
+        (snap.volumes.len() as u16 + 2).min(12)
+    } else {
+        area.height.saturating_sub(15)
+    };
     let [vm_area, mig_area, vol_area, recent_area] = Layout::vertical([
         Constraint::Length(9),
         Constraint::Length(6),

@@ -229,13 +229,27 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
         Mode::Drag(_) => vec![Left, Right, Confirm, Cancel],
         Mode::Filter(_) | Mode::Command(_) => vec![Confirm, Cancel],
         Mode::Confirm(_) => vec![Up, Left, Confirm, Cancel],
-        Mode::ConfirmAbort(_)
-        | Mode::ConfirmPostcopy(_)
-        | Mode::ConfirmDrain(_)
-        | Mode::ConfirmQuit => {
+        Mode::ConfirmAbort(_) | Mode::ConfirmDrain(_) | Mode::ConfirmQuit => {
             vec![Confirm, Cancel]
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
+        // Post-copy cannot be undone: only y answers (no Enter).
+        Mode::ConfirmPostcopy(_) => vec![Cancel],
+        // A migration in post-copy can no longer be aborted.
+        Mode::Normal
+            if app.view == View::Migrations
+                && app.selected_migration().is_some_and(|m| m.postcopy_active) =>
+        {
+            vec![
+                DowntimeUp,
+                DowntimeDown,
+                BandwidthUp,
+                BandwidthDown,
+                NextView,
+                Help,
+                Quit,
+            ]
+        }
         Mode::Normal => match app.view {
             View::Migrations => vec![
                 Abort,
@@ -278,7 +292,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
 }
 
 fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
-    let pairs: Vec<(String, &str)> = footer_actions(app)
+    let mut pairs: Vec<(String, &str)> = footer_actions(app)
         .into_iter()
         .map(|a| {
             let key = app.settings.keys.first_key(a);
@@ -309,5 +323,8 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         })
         .filter(|(_, h)| !h.is_empty())
         .collect();
+    if matches!(app.mode, Mode::ConfirmPostcopy(_)) {
+        pairs.insert(0, ("y".into(), "switch (cannot be undone)"));
+    }
     put(buf, area, 0, key_hints(&pairs));
 }
