@@ -10,6 +10,7 @@ use toml::Spanned;
 use std::collections::BTreeMap;
 
 use crate::app::keymap::{Action, Key};
+use crate::app::nodes::Thresholds;
 use crate::backends::sim::clock::Speed;
 use crate::cluster::{MIB, MigrationOptions, OnStall, PostcopyMode};
 use crate::input::{ReadError, line_col, read_text};
@@ -39,6 +40,8 @@ pub struct Config {
     pub mouse: bool,
     pub read_only: bool,
     pub migration: MigrationOptions,
+    /// Warning and critical levels of node CPU and memory, volume fill.
+    pub thresholds: Thresholds,
     /// Key bindings on top of the defaults: (key, action).
     pub keys: Vec<(String, Action)>,
     pub libvirt: LibvirtSettings,
@@ -117,6 +120,7 @@ impl Default for Config {
             mouse: true,
             read_only: false,
             migration: MigrationOptions::default(),
+            thresholds: Thresholds::default(),
             keys: Vec::new(),
             libvirt: LibvirtSettings::default(),
         }
@@ -132,6 +136,8 @@ struct File {
     ui: UiSection,
     #[serde(default)]
     migration: MigrationSection,
+    #[serde(default)]
+    thresholds: ThresholdsSection,
     keys: Option<BTreeMap<Spanned<String>, Action>>,
     libvirt: Option<LibvirtSection>,
 }
@@ -180,6 +186,17 @@ struct UiSection {
     poll_interval_ms: Option<Spanned<u64>>,
     mouse: Option<bool>,
     read_only: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ThresholdsSection {
+    cpu_warn_pct: Option<Spanned<u8>>,
+    cpu_crit_pct: Option<Spanned<u8>>,
+    memory_warn_pct: Option<Spanned<u8>>,
+    memory_crit_pct: Option<Spanned<u8>>,
+    volume_warn_pct: Option<Spanned<u8>>,
+    volume_crit_pct: Option<Spanned<u8>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -273,6 +290,47 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
     if let Some(r) = file.ui.read_only {
         c.read_only = r;
+    }
+    let t = file.thresholds;
+    for (name, warn, crit, level) in [
+        ("cpu", t.cpu_warn_pct, t.cpu_crit_pct, &mut c.thresholds.cpu),
+        (
+            "memory",
+            t.memory_warn_pct,
+            t.memory_crit_pct,
+            &mut c.thresholds.memory,
+        ),
+        (
+            "volume",
+            t.volume_warn_pct,
+            t.volume_crit_pct,
+            &mut c.thresholds.volume,
+        ),
+    ] {
+        for (v, slot, what) in [
+            (&warn, &mut level.warn_pct, "warn"),
+            (&crit, &mut level.crit_pct, "crit"),
+        ] {
+            if let Some(v) = v {
+                if !(1..=100).contains(v.get_ref()) {
+                    return Err(at(
+                        v.span(),
+                        format!("[thresholds] {name}_{what}_pct must be between 1 and 100"),
+                    ));
+                }
+                *slot = *v.get_ref();
+            }
+        }
+        if level.warn_pct > level.crit_pct {
+            let span = crit.or(warn).map(|v| v.span()).unwrap_or(0..0);
+            return Err(at(
+                span,
+                format!(
+                    "[thresholds] {name}_warn_pct ({}) must not be above {name}_crit_pct ({})",
+                    level.warn_pct, level.crit_pct
+                ),
+            ));
+        }
     }
     let m = file.migration;
     if let Some(d) = m.max_downtime_ms {
@@ -422,6 +480,29 @@ mod tests {
                 ("x".to_string(), Action::Quit)
             ]
         );
+    }
+
+    #[test]
+    fn thresholds_are_read_and_checked() {
+        let c = parse(
+            "[thresholds]\nmemory_warn_pct = 70\ncpu_crit_pct = 99\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.thresholds.memory.warn_pct, 70);
+        assert_eq!(c.thresholds.memory.crit_pct, 95);
+        assert_eq!(c.thresholds.cpu.crit_pct, 99);
+        let e = parse("[thresholds]\nvolume_warn_pct = 0\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.toml:2:19") && e.contains("between 1 and 100"),
+            "{e}"
+        );
+        let e = parse("[thresholds]\ncpu_warn_pct = 96\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must not be above cpu_crit_pct (95)"), "{e}");
     }
 
     #[test]

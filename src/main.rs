@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         defaults: cfg.migration.clone(),
         keys,
         poll_interval_ms: cfg.poll_interval_ms,
+        thresholds: cfg.thresholds,
     };
     let result = match vmshift::tui::run(backend, settings, &journal) {
         // Ended by a signal: 128 + its number, as shells expect.

@@ -125,12 +125,12 @@ fn vm_table_and_volumes_and_events() {
     let mut r = Rig::default();
     r.key(KeyCode::Char('2'));
     snap_both("vms", &mut r);
-    r.key(KeyCode::Char('3'));
+    r.key(KeyCode::Char('4'));
     snap_both("volumes", &mut r);
     r.sim.fail_node("hv-04");
     r.sim.advance(std::time::Duration::from_secs(30));
     r.poll();
-    r.key(KeyCode::Char('5'));
+    r.key(KeyCode::Char('6'));
     snap_both("events_after_node_failure", &mut r);
     r.key(KeyCode::Char('1'));
     snap_both("cluster_after_node_failure", &mut r);
@@ -236,4 +236,93 @@ fn drain_confirm() {
     r.text("drain hv-01");
     r.key(KeyCode::Enter);
     snap_both("drain_confirm", &mut r);
+}
+
+/// The help lists every `:` command from the one table (scrolled to its end).
+#[test]
+fn help_lists_every_command_of_the_table() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('?'));
+    for _ in 0..6 {
+        r.key(KeyCode::PageDown);
+    }
+    let (t, _) = draw(&r.app, 120, 40);
+    let screen = format!("{}", t.backend());
+    for spec in vmshift::app::command::COMMANDS {
+        assert!(
+            screen.contains(&spec.usage()),
+            "{} not in\n{screen}",
+            spec.usage()
+        );
+    }
+}
+
+#[test]
+fn command_line_shows_the_cursor_where_it_is() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("vm web");
+    r.keys(&[KeyCode::Left, KeyCode::Left]);
+    let (t, _) = draw(&r.app, 80, 24);
+    let screen = format!("{}", t.backend());
+    assert!(screen.contains(":vm w▏eb"), "{screen}");
+}
+
+/// The nodes view (sorted by memory, hv-04 past the warning threshold)
+/// and the problems filter in the nodes and cluster views, with a node
+/// down.
+#[test]
+fn nodes_view_and_problems_filter() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('3'));
+    r.key(KeyCode::Char('s'));
+    snap_both("nodes_by_memory", &mut r);
+    r.sim.fail_node("hv-02");
+    r.poll();
+    r.key(KeyCode::Char('!'));
+    snap_both("nodes_problems", &mut r);
+    r.key(KeyCode::Char('1'));
+    snap_both("cluster_problems", &mut r);
+}
+
+/// Thresholds show by a glyph as well as by colour (NO_COLOR keeps them).
+#[test]
+fn thresholds_show_a_glyph_not_only_colour() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('3'));
+    let (t, _) = draw(&r.app, 120, 40);
+    let screen = format!("{}", t.backend());
+    let row = screen.lines().find(|l| l.contains("hv-04")).unwrap();
+    assert!(
+        row.contains("! ▕"),
+        "warning glyph before the memory bar: {row}"
+    );
+    let ok = screen.lines().find(|l| l.contains("hv-01")).unwrap();
+    assert!(!ok.contains('!'), "{ok}");
+}
+
+#[test]
+fn a_click_on_a_column_header_sorts_by_it() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('3'));
+    let (_, hit) = draw(&r.app, 120, 40);
+    let rect = hit
+        .rect_of(&Target::Column(vmshift::app::NodeCol::Cpu))
+        .unwrap();
+    r.send_hit(common::down(rect.x + 1, rect.y), &hit);
+    let snap = r.app.snap.as_ref().unwrap();
+    let names: Vec<&str> = r
+        .app
+        .derived
+        .rows
+        .iter()
+        .map(|&i| snap.nodes[i].name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["hv-03", "hv-04", "hv-02", "hv-01"],
+        "CPU, highest first"
+    );
+    r.send_hit(common::down(rect.x + 1, rect.y), &hit);
+    assert!(!r.app.node_sort.descending, "a second click reverses");
 }

@@ -198,3 +198,33 @@ fn nothing_is_written_while_nothing_changes() {
     let after = std::fs::metadata(&log).map_or(0, |m| m.len());
     assert!(after > 0, "a redraw is seen by the byte counter");
 }
+
+/// The bug: a scripted `:` command with a backspace on the empty
+/// line. The line stays open, so no key of the command runs as a
+/// normal-mode action (space used to start a move and Enter to open its
+/// confirm dialog).
+#[test]
+fn backspace_on_the_empty_command_line_runs_no_keys_as_actions() {
+    let (t, _dir) = launch("cmdbs", 80, 24, "");
+    t.keys(&[":", "BSpace"]);
+    t.literal("filter web");
+    t.keys(&["Enter"]);
+    // The tab row marks the filter (`/web` at 80 columns).
+    let s = t.wait_for("the filter or a dialog", T, |s| {
+        s.contains("/web") || s.contains("Move ") || s.contains("pick node")
+    });
+    assert!(s.contains("/web"), "the command ran:\n{s}");
+    assert!(
+        !s.contains("Move ") && !s.contains("pick node") && !s.contains("about"),
+        "no move dialog, no drag, no about panel:\n{s}"
+    );
+    // Editing keys reach the line: ctrl-u clears what was typed.
+    t.keys(&[":"]);
+    t.literal("drain hv-01");
+    t.keys(&["C-u"]);
+    t.literal("vm cache");
+    t.keys(&["Tab", "Enter"]);
+    t.wait_text("cache-01 on hv-04", T);
+    let s = t.screen();
+    assert!(!s.contains("drain node?"), "{s}");
+}

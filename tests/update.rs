@@ -275,7 +275,10 @@ fn migration_keys_act_on_the_selected_migration() {
     assert_eq!((m, b), (id, 1000 * 1024 * 1024));
     r.key(KeyCode::Char('p'));
     assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
-    let [Cmd::Postcopy(post, m)] = r.key(KeyCode::Enter).cmds[..] else {
+    // The switch cannot be undone: Enter does not confirm it, only y.
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
+    let [Cmd::Postcopy(post, m)] = r.key(KeyCode::Char('y')).cmds[..] else {
         panic!("post-copy")
     };
     assert_eq!(m, id);
@@ -586,4 +589,288 @@ fn the_confirm_dialog_learns_from_the_vms_past_migrations() {
     assert!(t.lo >= past.rounds[0].bytes_sent as f64 * 0.95, "{t:?}");
     assert!(t.lo <= truth && truth <= t.hi, "{t:?} vs {truth}");
     assert!((t.value - truth).abs() < 0.05 * truth, "{t:?} vs {truth}");
+}
+
+fn ctrl(r: &mut Rig, c: char) {
+    r.send(Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char(c),
+        crossterm::event::KeyModifiers::CONTROL,
+    )));
+}
+
+fn command_text(r: &Rig) -> String {
+    match &r.app.mode {
+        Mode::Command(c) => c.edit.text.clone(),
+        m => panic!("the command line is closed: {m:?}"),
+    }
+}
+
+/// The bug: backspace on the empty `:` line closed it, and the
+/// rest of a scripted command ran as normal-mode keys (space moved the
+/// selected VM, Enter opened a confirm nobody asked for).
+#[test]
+fn backspace_on_an_empty_command_line_keeps_it_open() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.key(KeyCode::Backspace);
+    assert_eq!(command_text(&r), "");
+    let mut cmds = Vec::new();
+    for c in "filter web".chars() {
+        cmds.extend(r.key(KeyCode::Char(c)).cmds);
+        assert!(matches!(r.app.mode, Mode::Command(_)), "{:?}", r.app.mode);
+    }
+    cmds.extend(r.key(KeyCode::Enter).cmds);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert_eq!(r.app.filter, "web");
+}
+
+#[test]
+fn command_line_editing_keys_and_history() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-01");
+    ctrl(&mut r, 'w');
+    assert_eq!(command_text(&r), "drain ");
+    r.text("hv-02");
+    r.keys(&[KeyCode::Home, KeyCode::Right, KeyCode::Delete]);
+    assert_eq!(command_text(&r), "dain hv-02");
+    r.key(KeyCode::Char('r'));
+    r.key(KeyCode::End);
+    r.key(KeyCode::Left);
+    r.key(KeyCode::Backspace);
+    r.key(KeyCode::Char('0'));
+    assert_eq!(command_text(&r), "drain hv-02");
+    r.key(KeyCode::Enter);
+    let Mode::ConfirmDrain(plan) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(plan.node, "hv-02");
+    r.key(KeyCode::Char('n'));
+    r.key(KeyCode::Char(':'));
+    r.text("filter db");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.command_history, ["drain hv-02", "filter db"]);
+    // ↑ recalls, newest first; ↓ past the newest gives back the draft.
+    r.key(KeyCode::Char(':'));
+    r.text("x");
+    r.key(KeyCode::Up);
+    assert_eq!(command_text(&r), "filter db");
+    r.key(KeyCode::Up);
+    assert_eq!(command_text(&r), "drain hv-02");
+    r.key(KeyCode::Down);
+    r.key(KeyCode::Down);
+    assert_eq!(command_text(&r), "x");
+    ctrl(&mut r, 'u');
+    assert_eq!(command_text(&r), "");
+    // Esc, and only Esc (or ctrl-c), closes it.
+    r.key(KeyCode::Esc);
+    assert_eq!(r.app.mode, Mode::Normal);
+    r.key(KeyCode::Char(':'));
+    ctrl(&mut r, 'c');
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(!r.app.quit, "ctrl-c in the command line does not quit");
+}
+
+#[test]
+fn errors_name_the_commands_of_the_table_and_near_names() {
+    let mut r = Rig::default();
+    let flash = |r: &mut Rig, line: &str| {
+        r.key(KeyCode::Char(':'));
+        r.text(line);
+        r.key(KeyCode::Enter);
+        r.app.flash.as_ref().unwrap().text.clone()
+    };
+    let e = flash(&mut r, "frobnicate");
+    for spec in vmshift::app::command::COMMANDS {
+        assert!(e.contains(&spec.usage()), "{e}");
+    }
+    assert_eq!(flash(&mut r, "drain"), "usage: :drain NODE");
+    let e = flash(&mut r, "migrate web hv-02");
+    assert_eq!(
+        e,
+        "there is no VM named \"web\"; did you mean web-01, web-02, web-03?"
+    );
+    assert_eq!(
+        r.app.mode,
+        Mode::Normal,
+        "a near name is not taken for a move"
+    );
+}
+
+#[test]
+fn jump_to_a_vm_or_node_by_prefix_or_fuzzy_name_with_tab_completion() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('4'));
+    r.key(KeyCode::Char(':'));
+    r.text("vm batch");
+    r.key(KeyCode::Tab);
+    assert_eq!(command_text(&r), "vm batch-etl ");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.sel_vm.as_deref(), Some("batch-etl"));
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-03");
+    assert_eq!(r.app.view, View::Cluster, "a jump shows the VM");
+    // Fuzzy: the letters in order; a filter that hides the VM is cleared.
+    r.key(KeyCode::Char('/'));
+    r.text("web");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char(':'));
+    r.text("vm bldrnr");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.sel_vm.as_deref(), Some("build-runner"));
+    assert!(r.app.filter.is_empty());
+    r.key(KeyCode::Char(':'));
+    r.text("node 4");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    r.key(KeyCode::Char(':'));
+    r.text("vm zzz");
+    r.key(KeyCode::Enter);
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error && f.text.contains("no VM name matches"),
+        "{}",
+        f.text
+    );
+}
+
+fn node_rows(r: &Rig) -> Vec<String> {
+    let s = r.app.snap.as_ref().unwrap();
+    r.app
+        .derived
+        .rows
+        .iter()
+        .map(|&i| s.nodes[i].name.clone())
+        .collect()
+}
+
+#[test]
+fn nodes_view_sorts_by_any_column_and_moves_the_selection_in_that_order() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('3'));
+    assert_eq!(r.app.view, View::Nodes);
+    assert_eq!(node_rows(&r), ["hv-01", "hv-02", "hv-03", "hv-04"]);
+    // One key: highest memory use first.
+    r.key(KeyCode::Char('s'));
+    assert_eq!(node_rows(&r)[0], "hv-04");
+    r.key(KeyCode::Char('S'));
+    assert_eq!(node_rows(&r).last().unwrap(), "hv-04", "S reverses");
+    r.key(KeyCode::Char('s'));
+    assert_eq!(r.app.node_sort.col, vmshift::app::NodeCol::Cpu);
+    assert_eq!(node_rows(&r), ["hv-03", "hv-04", "hv-02", "hv-01"]);
+    // Down walks the sorted rows, not the snapshot's order.
+    r.key(KeyCode::Home);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-03");
+    r.key(KeyCode::Down);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    // Enter shows the node's card.
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.view, View::Cluster);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    // Sorting outside the nodes view says where it applies.
+    r.key(KeyCode::Char('s'));
+    assert!(r.app.flash.as_ref().unwrap().text.contains("nodes view"));
+}
+
+#[test]
+fn problems_filter_works_in_every_view_and_esc_clears_it() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-02");
+    r.poll();
+    r.key(KeyCode::Char('!'));
+    assert!(r.app.problems);
+    // Nodes: hv-02 is down, hv-04 is at 93 % memory (warning at 85 %).
+    assert_eq!(node_rows(&r), ["hv-02", "hv-04"]);
+    // Cluster: cards only for nodes with problems; no empty cards.
+    assert_eq!(r.app.card_nodes(), [1, 3]);
+    // VMs: those in trouble, and those on nodes in trouble.
+    let s = r.app.snap.as_ref().unwrap();
+    let vms: Vec<&str> = r
+        .app
+        .visible_vms()
+        .iter()
+        .map(|&i| s.vms[i].name.as_str())
+        .collect();
+    assert!(
+        vms.contains(&"web-02") && vms.contains(&"vdi-pool"),
+        "{vms:?}"
+    );
+    assert!(!vms.contains(&"web-01"), "{vms:?}");
+    // Keyboard navigation steps over hidden cards.
+    r.key(KeyCode::Char('1'));
+    r.key(KeyCode::Home);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-02");
+    r.key(KeyCode::Right);
+    assert_eq!(r.app.node_names()[r.app.sel_node], "hv-04");
+    r.key(KeyCode::Esc);
+    assert!(!r.app.problems);
+    assert_eq!(node_rows(&r).len(), 4);
+    assert_eq!(r.app.card_nodes().len(), 4);
+}
+
+#[test]
+fn a_text_filter_hides_cards_with_no_matching_vm() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char('/'));
+    r.text("db");
+    r.key(KeyCode::Enter);
+    let names: Vec<&str> = r
+        .app
+        .card_nodes()
+        .iter()
+        .map(|&i| r.app.node_names()[i])
+        .collect();
+    assert_eq!(names, ["hv-02", "hv-03"]);
+}
+
+#[test]
+fn problems_filter_shows_stalled_migrations_only() {
+    let mut r = Rig::default();
+    let ok = r.start("web-01", "hv-02", MigrationOptions::default());
+    let stuck = r.start(
+        "batch-etl",
+        "hv-01",
+        MigrationOptions {
+            on_stall: OnStall::Wait,
+            ..Default::default()
+        },
+    );
+    r.advance_until(|s| s.migration(stuck).unwrap().stalled);
+    r.key(KeyCode::Char('!'));
+    let shown: Vec<u64> = r
+        .app
+        .migrations_newest_first()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(shown, [stuck], "not {ok}");
+    assert!(
+        node_rows(&r).contains(&"hv-01".to_string()),
+        "the stalled migration's target"
+    );
+}
+
+#[test]
+fn a_migration_in_post_copy_is_not_offered_abort() {
+    let mut r = Rig::default();
+    let id = r.start(
+        "batch-etl",
+        "hv-01",
+        MigrationOptions {
+            postcopy: vmshift::cluster::PostcopyMode::Now,
+            ..Default::default()
+        },
+    );
+    r.advance_until(|s| s.migration(id).unwrap().postcopy_active);
+    assert!(r.app.selected_migration().unwrap().postcopy_active);
+    let footer = vmshift::tui::render::footer_actions(&r.app);
+    assert!(!footer.contains(&vmshift::app::Action::Abort), "{footer:?}");
+    assert!(r.key(KeyCode::Char('a')).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal, "no abort dialog");
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error && f.text.contains("can no longer be aborted"),
+        "{}",
+        f.text
+    );
 }

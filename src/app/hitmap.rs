@@ -16,6 +16,8 @@ pub enum Target {
     Tab(View),
     /// A migration in the migrations list.
     Migration(MigrationId),
+    /// A column header of the nodes view (a click sorts by it).
+    Column(super::NodeCol),
     /// A scrollable list: cluster cards, VM table, events...
     List(View),
 }

@@ -2,25 +2,27 @@
 //! `Cmd`s out. Nothing here does I/O; the event loop (`tui`) runs the
 //! commands and feeds their results back as messages.
 
+pub mod command;
 pub mod drag;
 pub mod hitmap;
 pub mod keymap;
 pub mod msg;
+pub mod nodes;
 
 use std::collections::HashMap;
 
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 
 use crate::cluster::{
     ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest, units,
 };
 use crate::plan::DrainPlan;
+pub use command::{CommandLine, LineEdit};
 pub use drag::{Confirm, Drag, Press};
 pub use hitmap::{HitMap, Target};
 pub use keymap::{Action, KeyMap};
 pub use msg::{Cmd, Msg, RequestId, SelfUsage};
+pub use nodes::{NodeCol, NodeSort, Thresholds};
 
 /// How long a flash message stays.
 pub const FLASH_MS: u64 = 6000;
@@ -31,15 +33,17 @@ pub const SAMPLE_MS: u64 = 2000;
 pub enum View {
     Cluster,
     Vms,
+    Nodes,
     Volumes,
     Migrations,
     Events,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Cluster,
         View::Vms,
+        View::Nodes,
         View::Volumes,
         View::Migrations,
         View::Events,
@@ -48,6 +52,7 @@ impl View {
         match self {
             View::Cluster => "Cluster",
             View::Vms => "VMs",
+            View::Nodes => "Nodes",
             View::Volumes => "Volumes",
             View::Migrations => "Migrations",
             View::Events => "Events",
@@ -59,9 +64,9 @@ impl View {
 pub enum Mode {
     Normal,
     /// Typing a VM filter.
-    Filter(String),
+    Filter(LineEdit),
     /// Typing a `:` command.
-    Command(String),
+    Command(CommandLine),
     /// Moving a VM: choosing its node.
     Drag(Drag),
     Confirm(Box<Confirm>),
@@ -89,6 +94,7 @@ pub struct Settings {
     pub defaults: MigrationOptions,
     pub keys: KeyMap,
     pub poll_interval_ms: u64,
+    pub thresholds: Thresholds,
 }
 
 impl Default for Settings {
@@ -99,6 +105,7 @@ impl Default for Settings {
             defaults: MigrationOptions::default(),
             keys: KeyMap::default(),
             poll_interval_ms: 2000,
+            thresholds: Thresholds::default(),
         }
     }
 }
@@ -119,6 +126,15 @@ pub struct App {
     pub sel_vm: Option<String>,
     pub sel_migration: Option<MigrationId>,
     pub filter: String,
+    /// Show only problems (`!`), in every view.
+    pub problems: bool,
+    /// The nodes view's order.
+    pub node_sort: NodeSort,
+    /// Node rows, problems and levels, recomputed by `update` whenever the
+    /// snapshot, the sort or the problems filter changes.
+    pub derived: nodes::Derived,
+    /// `:` lines run, oldest first.
+    pub command_history: Vec<String>,
     pub scroll_events: usize,
     pub scroll_volumes: usize,
     pub flash: Option<Flash>,
@@ -218,6 +234,10 @@ impl App {
             sel_vm: None,
             sel_migration: None,
             filter: String::new(),
+            problems: false,
+            node_sort: NodeSort::default(),
+            derived: nodes::Derived::default(),
+            command_history: Vec::new(),
             scroll_events: 0,
             scroll_volumes: 0,
             flash: None,
@@ -285,43 +305,74 @@ impl App {
 
     // ----- derived views of the state -----
 
-    pub fn vm_matches(&self, name: &str) -> bool {
-        self.filter.is_empty() || name.to_lowercase().contains(&self.filter.to_lowercase())
+    /// Whether a filter (text or problems) is narrowing what is shown.
+    pub fn filtering(&self) -> bool {
+        self.problems || !self.filter.is_empty()
     }
 
-    /// Indices of VMs shown in the VM table (filter applied).
-    pub fn visible_vms(&self) -> Vec<usize> {
-        let Some(s) = &self.snap else {
-            return Vec::new();
-        };
+    /// Whether the VM with snapshot index `i` passes the filters: its name,
+    /// node or workload contains the text; with `!`, it or its node is a
+    /// problem.
+    pub fn vm_shown(&self, i: usize) -> bool {
+        let Some(s) = &self.snap else { return false };
+        let v = &s.vms[i];
         let f = self.filter.to_lowercase();
-        s.vms
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| {
-                f.is_empty()
-                    || v.name.to_lowercase().contains(&f)
-                    || v.node.to_lowercase().contains(&f)
-                    || v.workload.kind.contains(&f)
-            })
-            .map(|(i, _)| i)
-            .collect()
+        let text = f.is_empty()
+            || v.name.to_lowercase().contains(&f)
+            || v.node.to_lowercase().contains(&f)
+            || v.workload.kind.contains(&f);
+        text && (!self.problems
+            || self.derived.vm_problem.get(i).copied().unwrap_or(false)
+            || self.node_problem(&v.node))
     }
 
-    /// VMs of a node card (filter applied), in snapshot order.
+    /// Whether the node named `name` is a problem (down, unreachable, over
+    /// a threshold, in a troubled migration, or hosting a VM in trouble).
+    pub fn node_problem(&self, name: &str) -> bool {
+        self.node_index(name)
+            .and_then(|i| self.derived.nodes.get(i))
+            .is_some_and(|n| n.problem.is_some())
+    }
+
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.snap
+            .as_ref()?
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+    }
+
+    /// Indices of VMs shown in the VM table (filters applied).
+    pub fn visible_vms(&self) -> Vec<usize> {
+        let n = self.snap.as_ref().map_or(0, |s| s.vms.len());
+        (0..n).filter(|&i| self.vm_shown(i)).collect()
+    }
+
+    /// VMs of a node card (filters applied), in snapshot order.
     pub fn card_vms(&self, node: &str) -> Vec<usize> {
-        let Some(s) = &self.snap else {
-            return Vec::new();
-        };
         self.vms_by_node
             .get(node)
-            .map(|v| {
-                v.iter()
-                    .copied()
-                    .filter(|&i| self.vm_matches(&s.vms[i].name))
-                    .collect()
-            })
+            .map(|v| v.iter().copied().filter(|&i| self.vm_shown(i)).collect())
             .unwrap_or_default()
+    }
+
+    /// Node indices that get a card in the cluster view: all of them, but
+    /// while a filter is active only those with something to show (a
+    /// matching VM, or a problem with `!`). A drag shows every node.
+    pub fn card_nodes(&self) -> Vec<usize> {
+        let Some(s) = &self.snap else {
+            return Vec::new();
+        };
+        let all = (0..s.nodes.len()).collect();
+        if !self.filtering() || matches!(self.mode, Mode::Drag(_)) {
+            return all;
+        }
+        (0..s.nodes.len())
+            .filter(|&i| {
+                let n = &s.nodes[i].name;
+                (self.problems && self.node_problem(n)) || !self.card_vms(n).is_empty()
+            })
+            .collect()
     }
 
     pub fn running_migrations(&self) -> Vec<&Migration> {
@@ -338,6 +389,9 @@ impl App {
             .as_ref()
             .map(|s| s.migrations.iter().collect())
             .unwrap_or_default();
+        if self.problems {
+            v.retain(|m| nodes::migration_problem(m));
+        }
         v.sort_by_key(|m| std::cmp::Reverse(m.id));
         v
     }
@@ -399,14 +453,15 @@ impl App {
             }
             Msg::Mouse(m) => self.on_mouse(m, hit, &mut out),
             Msg::Paste(text) => {
+                let line = text.lines().next().unwrap_or("");
                 match &mut self.mode {
-                    Mode::Filter(s) | Mode::Command(s) => {
-                        s.push_str(text.lines().next().unwrap_or(""))
+                    Mode::Filter(e) => {
+                        e.insert(line);
+                        self.filter = e.text.clone();
+                        self.after_filter_change();
                     }
+                    Mode::Command(c) => c.edit.insert(line),
                     _ => {}
-                }
-                if let Mode::Filter(s) = &self.mode {
-                    self.filter = s.clone();
                 }
                 out.redraw = true;
             }
@@ -445,6 +500,7 @@ impl App {
                         self.history.push(m.clone());
                     }
                 }
+                let before = out.redraw;
                 if let Some(s) = &mut self.snap {
                     for m in ms {
                         match s.migrations.iter_mut().find(|x| x.id == m.id) {
@@ -459,6 +515,9 @@ impl App {
                             }
                         }
                     }
+                }
+                if out.redraw && !before {
+                    self.refresh_derived();
                 }
             }
             Msg::Started { req, vm, id } => {
@@ -603,6 +662,7 @@ impl App {
             .and_then(|n| s.vm(n))
             .and_then(|v| s.nodes.iter().position(|n| n.name == v.node));
         self.snap = Some(s);
+        self.refresh_derived();
         if vm_gone || self.sel_vm.is_none() {
             self.sel_vm = self.first_vm_of_selected_node();
         } else if let Some(i) = moved_to
@@ -622,6 +682,14 @@ impl App {
         }
     }
 
+    /// Recomputes the nodes view's rows and the problem marks.
+    pub(crate) fn refresh_derived(&mut self) {
+        if let Some(s) = &self.snap {
+            self.derived =
+                nodes::derive(s, &self.settings.thresholds, self.node_sort, self.problems);
+        }
+    }
+
     fn first_vm_of_selected_node(&self) -> Option<String> {
         let s = self.snap.as_ref()?;
         let node = s.nodes.get(self.sel_node)?;
@@ -633,42 +701,23 @@ impl App {
     fn on_key(&mut self, k: KeyEvent, out: &mut Update) {
         // Text entry first: typed characters are text, not actions.
         match &mut self.mode {
-            Mode::Filter(text) => {
+            Mode::Filter(edit) => {
                 match k.code {
                     KeyCode::Enter => self.mode = Mode::Normal,
                     KeyCode::Esc => {
                         self.filter.clear();
                         self.mode = Mode::Normal;
                     }
-                    KeyCode::Backspace => {
-                        text.pop();
-                        self.filter = text.clone();
+                    _ => {
+                        edit.key(&k);
+                        self.filter = edit.text.clone();
                     }
-                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                        text.push(c);
-                        self.filter = text.clone();
-                    }
-                    _ => {}
                 }
                 self.after_filter_change();
                 return;
             }
-            Mode::Command(text) => {
-                match k.code {
-                    KeyCode::Enter => {
-                        let line = std::mem::take(text);
-                        self.mode = Mode::Normal;
-                        self.run_command(&line, out);
-                    }
-                    KeyCode::Esc => self.mode = Mode::Normal,
-                    KeyCode::Backspace if text.pop().is_none() => {
-                        self.mode = Mode::Normal;
-                    }
-                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                        text.push(c)
-                    }
-                    _ => {}
-                }
+            Mode::Command(_) => {
+                self.on_command_key(k, out);
                 return;
             }
             _ => {}
@@ -700,7 +749,8 @@ impl App {
                 return;
             }
             Mode::ConfirmPostcopy(id) => {
-                if yes {
+                // Irreversible: only the letter y switches, never Enter.
+                if matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
                     let cmd = self.change_for(id, "switch to post-copy", |r| Cmd::Postcopy(r, id));
                     out.cmds.push(cmd);
                     self.mode = Mode::Normal;
@@ -912,13 +962,47 @@ impl App {
             }
             Action::Cancel => {
                 self.press = None;
-                if !self.filter.is_empty() {
-                    self.filter.clear();
-                    self.after_filter_change();
+                self.clear_filters();
+            }
+            Action::Problems => {
+                self.problems = !self.problems;
+                self.refresh_derived();
+                self.after_filter_change();
+                if self.problems {
+                    let nodes = self.derived.rows.len();
+                    let vms = self.derived.vm_problem.iter().filter(|p| **p).count();
+                    self.flash(
+                        format!(
+                            "problems only: {nodes} node{}, {vms} VM{} in trouble ({} again or Esc shows all)",
+                            plural(nodes),
+                            plural(vms),
+                            self.settings.keys.first_key(Action::Problems)
+                        ),
+                        false,
+                    );
+                } else {
+                    self.flash("showing everything", false);
                 }
             }
-            Action::Filter => self.mode = Mode::Filter(self.filter.clone()),
-            Action::Command => self.mode = Mode::Command(String::new()),
+            Action::SortNext | Action::SortReverse => {
+                if self.view != View::Nodes {
+                    self.flash(
+                        format!(
+                            "sorting is for the nodes view ({})",
+                            self.settings.keys.first_key(Action::ViewNodes)
+                        ),
+                        true,
+                    );
+                    return;
+                }
+                self.sort_nodes(if a == Action::SortNext {
+                    self.node_sort.next()
+                } else {
+                    self.node_sort.reversed()
+                });
+            }
+            Action::Filter => self.mode = Mode::Filter(LineEdit::new(&self.filter)),
+            Action::Command => self.mode = Mode::Command(CommandLine::default()),
             Action::NextView | Action::PrevView => {
                 let i = View::ALL.iter().position(|v| *v == self.view).unwrap_or(0);
                 let n = View::ALL.len();
@@ -930,6 +1014,7 @@ impl App {
             }
             Action::ViewCluster => self.view = View::Cluster,
             Action::ViewVms => self.view = View::Vms,
+            Action::ViewNodes => self.view = View::Nodes,
             Action::ViewVolumes => self.view = View::Volumes,
             Action::ViewMigrations => self.view = View::Migrations,
             Action::ViewEvents => self.view = View::Events,
@@ -962,7 +1047,7 @@ impl App {
             | Action::Top
             | Action::Bottom => self.navigate(a),
             Action::Confirm => match self.view {
-                View::Vms => self.view = View::Cluster,
+                View::Vms | View::Nodes => self.view = View::Cluster,
                 View::Cluster if self.sel_vm.is_some() => {
                     if let Some(m) = self
                         .sel_vm
@@ -1017,6 +1102,13 @@ impl App {
             return;
         }
         match a {
+            Action::Abort if m.postcopy_active => self.flash(
+                format!(
+                    "the migration of {} is in post-copy: it runs on {} already and can no longer be aborted",
+                    m.vm, m.to
+                ),
+                true,
+            ),
             Action::Abort => self.mode = Mode::ConfirmAbort(m.id),
             Action::Postcopy => self.mode = Mode::ConfirmPostcopy(m.id),
             Action::DowntimeUp | Action::DowntimeDown => {
@@ -1050,7 +1142,27 @@ impl App {
         }
     }
 
+    /// Clears the VM filter and the problems filter.
+    fn clear_filters(&mut self) {
+        if self.filtering() {
+            self.filter.clear();
+            self.problems = false;
+            self.refresh_derived();
+            self.after_filter_change();
+        }
+    }
+
+    /// Orders the nodes view by `sort`; the selected node stays selected.
+    fn sort_nodes(&mut self, sort: NodeSort) {
+        self.node_sort = sort;
+        self.refresh_derived();
+    }
+
     fn after_filter_change(&mut self) {
+        let cards = self.card_nodes();
+        if !cards.is_empty() && !cards.contains(&self.sel_node) {
+            self.sel_node = cards[0];
+        }
         let vis = self.visible_vms();
         if let Some(s) = &self.snap {
             let keep = self
@@ -1070,10 +1182,13 @@ impl App {
         let Some(snap) = &self.snap else { return };
         match self.view {
             View::Cluster => {
-                let n = snap.nodes.len();
+                // Cards in order; positions in this list, not node indices.
+                let cards = self.card_nodes();
+                let n = cards.len();
                 if n == 0 {
                     return;
                 }
+                let pos = cards.iter().position(|&i| i == self.sel_node).unwrap_or(0);
                 let node_delta: isize = match a {
                     Action::Left => -1,
                     Action::Right => 1,
@@ -1085,7 +1200,7 @@ impl App {
                 };
                 if node_delta != 0 {
                     self.sel_node =
-                        (self.sel_node as isize + node_delta).clamp(0, n as isize - 1) as usize;
+                        cards[(pos as isize + node_delta).clamp(0, n as isize - 1) as usize];
                     self.sel_vm = self.first_vm_of_selected_node();
                     return;
                 }
@@ -1096,14 +1211,14 @@ impl App {
                     .and_then(|s| vms.iter().position(|&i| snap.vms[i].name == *s));
                 let next = match (a, cur) {
                     (Action::Down, Some(c)) if c + 1 < vms.len() => Some(c + 1),
-                    (Action::Down, Some(_)) if self.sel_node + 1 < n => {
+                    (Action::Down, Some(_)) if pos + 1 < n => {
                         // Past the last VM of this card: the next card.
-                        self.sel_node += 1;
+                        self.sel_node = cards[pos + 1];
                         self.sel_vm = self.first_vm_of_selected_node();
                         return;
                     }
-                    (Action::Up, Some(0)) if self.sel_node > 0 => {
-                        self.sel_node -= 1;
+                    (Action::Up, Some(0)) if pos > 0 => {
+                        self.sel_node = cards[pos - 1];
                         let s = self.snap.as_ref().expect("checked");
                         let prev = self.card_vms(&s.nodes[self.sel_node].name);
                         self.sel_vm = prev.last().map(|&i| s.vms[i].name.clone());
@@ -1116,6 +1231,25 @@ impl App {
                 self.sel_vm = next
                     .and_then(|i| vms.get(i))
                     .map(|&i| snap.vms[i].name.clone());
+            }
+            View::Nodes => {
+                let rows = &self.derived.rows;
+                if rows.is_empty() {
+                    return;
+                }
+                let cur = rows.iter().position(|&i| i == self.sel_node).unwrap_or(0);
+                let last = rows.len() - 1;
+                let next = match a {
+                    Action::Up => cur.saturating_sub(1),
+                    Action::Down => (cur + 1).min(last),
+                    Action::PageUp => cur.saturating_sub(20),
+                    Action::PageDown => (cur + 20).min(last),
+                    Action::Top => 0,
+                    Action::Bottom => last,
+                    _ => cur,
+                };
+                self.sel_node = rows[next];
+                self.sel_vm = self.first_vm_of_selected_node();
             }
             View::Vms => {
                 let vis = self.visible_vms();
@@ -1178,77 +1312,6 @@ impl App {
         }
     }
 
-    fn run_command(&mut self, line: &str, out: &mut Update) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [] => {}
-            ["q" | "quit"] => self.ask_quit(out),
-            ["q!" | "quit!"] => {
-                self.quit = true;
-                out.cmds.push(Cmd::Quit);
-            }
-            ["filter" | "f", rest @ ..] => {
-                self.filter = rest.join(" ");
-                self.after_filter_change();
-            }
-            ["help" | "h"] => self.mode = Mode::Help(0),
-            ["mouse", on @ ("on" | "off")] => {
-                self.settings.mouse = *on == "on";
-                out.cmds.push(Cmd::SetMouse(self.settings.mouse));
-            }
-            ["migrate" | "m", vm, node] => {
-                if self.refuse_read_only() {
-                    return;
-                }
-                let Some(snap) = &self.snap else {
-                    self.flash("no cluster snapshot yet; try again in a moment", true);
-                    return;
-                };
-                let Some(v) = snap.vm(vm) else {
-                    self.flash(format!("there is no VM named {vm:?}"), true);
-                    return;
-                };
-                if snap.node(node).is_none() {
-                    let names = self.node_names().join(", ");
-                    self.flash(format!("there is no node named {node:?}; nodes: {names}"), true);
-                    return;
-                }
-                let d = Drag::new(snap, &v.name, self.settings.defaults.copy_storage).expect("VM exists");
-                self.sel_vm = Some(v.name.clone());
-                self.drop_on(&d, Some(node.to_string()));
-            }
-            ["migrate" | "m", ..] => self.flash("usage: :migrate VM NODE", true),
-            ["drain", node] => {
-                if self.refuse_read_only() {
-                    return;
-                }
-                if self.drain.is_some() {
-                    self.flash("a drain is already running; wait for it to finish", true);
-                    return;
-                }
-                let Some(snap) = &self.snap else {
-                    self.flash("no cluster snapshot yet; try again in a moment", true);
-                    return;
-                };
-                if snap.node(node).is_none() {
-                    let names = self.node_names().join(", ");
-                    self.flash(format!("there is no node named {node:?}; nodes: {names}"), true);
-                    return;
-                }
-                let plan =
-                    crate::plan::plan_drain(snap, node, &self.settings.defaults, &self.history);
-                self.mode = Mode::ConfirmDrain(Box::new(plan));
-            }
-            ["drain", ..] => self.flash("usage: :drain NODE", true),
-            _ => self.flash(
-                format!(
-                    "unknown command {line:?}; commands: :migrate VM NODE, :drain NODE, :filter TEXT, :mouse on|off, :help, :quit"
-                ),
-                true,
-            ),
-        }
-    }
-
     // ----- mouse -----
 
     fn on_mouse(&mut self, m: MouseEvent, hit: &HitMap, out: &mut Update) {
@@ -1273,6 +1336,7 @@ impl App {
                         }
                     }
                     Some(Target::Tab(v)) => self.view = v,
+                    Some(Target::Column(c)) => self.sort_nodes(self.node_sort.click(c)),
                     Some(Target::Migration(id)) => self.sel_migration = Some(id),
                     _ => {}
                 }
@@ -1335,6 +1399,11 @@ impl App {
             self.sel_vm = Some(vm.to_string());
         }
     }
+}
+
+/// "s" for counts other than one.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn scroll(cur: usize, a: Action, n: usize) -> usize {

@@ -65,13 +65,14 @@ pub fn line(r: &Record) -> String {
         (None, None) => "unfinished".into(),
     };
     format!(
-        "{}  {:<10} {:<14} {} → {}  {} rounds, {}  {}{}{}",
+        "{}  {:<10} {:<14} {} → {}  {} round{}, {}  {}{}{}",
         date(r.started_at_ms),
         c(&r.operator),
         c(&m.vm),
         c(&m.from),
         c(&m.to),
         m.rounds.len(),
+        crate::app::plural(m.rounds.len()),
         units::millis(m.elapsed_ms),
         result,
         if r.found {
@@ -83,4 +84,41 @@ pub fn line(r: &Record) -> String {
             .as_ref()
             .map_or(String::new(), |n| format!(" ({})", c(n)))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Migration, Outcome, Round};
+
+    #[test]
+    fn one_round_is_not_rounds() {
+        let mut m = Migration {
+            vm: "web-01".into(),
+            from: "hv-01".into(),
+            to: "hv-02".into(),
+            outcome: Some(Outcome::Completed),
+            rounds: vec![Round::default()],
+            ..Default::default()
+        };
+        let mut r = Record {
+            schema: 1,
+            id: "x".into(),
+            started_at_ms: 0,
+            ended_at_ms: None,
+            recorded_at_ms: 0,
+            operator: "op".into(),
+            backend: "sim".into(),
+            cluster: "c".into(),
+            found: false,
+            detached_on: None,
+            prediction: None,
+            note: None,
+            migration: m.clone(),
+        };
+        assert!(line(&r).contains(" 1 round, "), "{}", line(&r));
+        m.rounds.push(Round::default());
+        r.migration = m;
+        assert!(line(&r).contains(" 2 rounds, "), "{}", line(&r));
+    }
 }

@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Widget};
 
 use super::theme;
 use super::widgets::{bar, fit, put, vm_row};
+use crate::app::nodes::Level;
 use crate::app::{App, HitMap, Mode, Target, View, cards_per_row, is_wide};
 use crate::cluster::{Node, NodeState, units};
 
@@ -22,13 +23,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         let [cards, side] =
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(area);
-        // Wide screens: the VM table under the cards, details beside them.
+        // Wide screens: details beside the cards; running migrations and
+        // events under them when there is room (the cards already list
+        // every VM; the VM table is view 2), else beside them.
         let used = render_cards(app, cards, buf, hit);
         let rest = below(cards, used);
-        if rest.height >= 8 {
-            super::tables::vms(app, rest, buf, hit);
+        let recent_below = rest.height >= 3;
+        if recent_below {
+            render_recent(app, rest, buf);
         }
-        render_side(app, side, buf);
+        render_side(app, side, buf, !recent_below);
     } else {
         let used = render_cards(app, area, buf, hit);
         render_recent(app, below(area, used), buf);
@@ -85,9 +89,16 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
 /// Draws the node cards; returns the rows they take.
 fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u16 {
     let snap = app.snap.as_ref().expect("rendered with a snapshot");
-    let nodes = &snap.nodes;
+    // The nodes that get a card (a filter hides nodes with nothing to show).
+    let shown = app.card_nodes();
+    let nodes: Vec<&Node> = shown.iter().map(|&i| &snap.nodes[i]).collect();
     if nodes.is_empty() {
-        put(buf, area, 0, Line::from(" the cluster has no nodes"));
+        let text = if app.filtering() {
+            " nothing matches the filter (Esc shows all)"
+        } else {
+            " the cluster has no nodes"
+        };
+        put(buf, area, 0, Line::styled(text, theme::dim()));
         return 1;
     }
     let cols =
@@ -101,13 +112,14 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
     let rows_fit = (area.height / card_h).max(1) as usize;
     let total_rows = nodes.len().div_ceil(cols);
     // Keep the selected (or hovered) node's row on screen.
+    let sel_pos = shown.iter().position(|&i| i == app.sel_node).unwrap_or(0);
     let focus = match &app.mode {
         Mode::Drag(d) => d
             .over
             .as_ref()
             .and_then(|o| nodes.iter().position(|n| n.name == *o))
-            .unwrap_or(app.sel_node),
-        _ => app.sel_node,
+            .unwrap_or(sel_pos),
+        _ => sel_pos,
     };
     let focus_row = focus / cols;
     let first_row = focus_row
@@ -118,7 +130,7 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
         let row = first_row + r;
         for c in 0..cols {
             let i = row * cols + c;
-            let Some(node) = nodes.get(i) else { break };
+            let Some(&node) = nodes.get(i) else { break };
             let rect = Rect {
                 x: area.x + c as u16 * card_w,
                 y: area.y + r as u16 * card_h,
@@ -132,7 +144,7 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
             if rect.bottom() > area.bottom() {
                 continue;
             }
-            render_card(app, node, i == app.sel_node, rect, buf, hit);
+            render_card(app, node, shown[i] == app.sel_node, rect, buf, hit);
         }
     }
     if total_rows > rows_fit {
@@ -214,20 +226,38 @@ fn render_card(
     // CPU and memory.
     let bw = ((inner.width as usize).saturating_sub(28) / 2).clamp(3, 12);
     let mem_ratio = node.mem_used as f64 / node.mem_total.max(1) as f64;
+    // Past a threshold: a glyph after the figure, and its colour.
+    let (cpu_level, mem_level) = app
+        .node_index(&node.name)
+        .and_then(|i| app.derived.nodes.get(i))
+        .map_or((Level::Ok, Level::Ok), |i| (i.cpu, i.mem));
+    let mark = |l: Level| l.glyph().trim_end().to_string();
+    let stats_style = match cpu_level.max(mem_level) {
+        Level::Ok => Style::new(),
+        Level::Warn => theme::warn(),
+        Level::Crit => theme::bad(),
+    };
     let stats = if node.state == NodeState::Up {
         format!(
-            "cpu{}{:>3.0}%  mem{}{}",
+            "cpu{}{:>3.0}%{:<1} mem{}{}{}",
             bar(node.cpu_used_pct / 100.0, bw),
             node.cpu_used_pct,
+            mark(cpu_level),
             bar(mem_ratio, bw),
-            short_gib(node.mem_used, node.mem_total)
+            short_gib(node.mem_used, node.mem_total),
+            mark(mem_level)
         )
     } else {
         node.error
             .clone()
             .unwrap_or_else(|| node.state.label().into())
     };
-    put(buf, inner, 0, Line::from(fit(&stats, inner.width as usize)));
+    put(
+        buf,
+        inner,
+        0,
+        Line::styled(fit(&stats, inner.width as usize), stats_style),
+    );
     // VMs.
     let vms = app.card_vms(&node.name);
     let rows = (inner.height - 1) as usize;
@@ -290,9 +320,13 @@ fn short_gib(used: u64, total: u64) -> String {
 }
 
 /// Wide screens: the selected VM, running migrations, volumes.
-fn render_side(app: &App, area: Rect, buf: &mut Buffer) {
+fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
     let snap = app.snap.as_ref().expect("snapshot");
-    let volumes_h = (snap.volumes.len() as u16 + 2).min(12);
+    let volumes_h = if with_recent {
+        (snap.volumes.len() as u16 + 2).min(12)
+    } else {
+        area.height.saturating_sub(15)
+    };
     let [vm_area, mig_area, vol_area, recent_area] = Layout::vertical([
         Constraint::Length(9),
         Constraint::Length(6),

@@ -307,9 +307,26 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
         "Mouse capture blocks text selection in some terminals: hold shift to",
         "select, or turn capture off with M (or --no-mouse).",
         "",
-        "Commands (:): migrate VM NODE · drain NODE · filter TEXT · mouse on|off · help · quit",
     ] {
         lines.push(Line::from(l));
+    }
+    lines.push(Line::styled(
+        "Commands (type : then one of these; Tab completes, ↑↓ history,",
+        theme::title(),
+    ));
+    lines.push(Line::styled(
+        "ctrl-u/ctrl-w delete, ←→ home end move, Esc closes)",
+        theme::title(),
+    ));
+    for spec in crate::app::command::COMMANDS {
+        let mut usage = spec.usage();
+        for alias in &spec.names[1..] {
+            usage += &format!(" (:{alias})");
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("{usage:<24}"), theme::key()),
+            Span::raw(spec.help),
+        ]));
     }
     let h = area.height.saturating_sub(2);
     let inner = dialog(
@@ -320,6 +337,8 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
         " help — esc closes, ↑↓ scroll ",
         theme::accent(),
     );
+    // Scrolling stops at the last line.
+    let scroll = scroll.min((lines.len() as u16).saturating_sub(inner.height));
     Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
 }
 

@@ -4,6 +4,7 @@
 mod cluster;
 mod dialogs;
 mod migration;
+mod nodes;
 mod tables;
 pub mod theme;
 pub mod widgets;
@@ -48,6 +49,7 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         Some(_) => match app.view {
             View::Cluster => cluster::render(app, body, buf, &mut hit),
             View::Vms => tables::vms(app, body, buf, &mut hit),
+            View::Nodes => nodes::render(app, body, buf, &mut hit),
             View::Volumes => tables::volumes(app, body, buf),
             View::Migrations => migration::render(app, body, buf, &mut hit),
             View::Events => tables::events(app, body, buf),
@@ -118,6 +120,10 @@ fn clock(unix_ms: u64) -> String {
 }
 
 fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &mut HitMap) {
+    // Narrow screens: tabs without gaps and short filter marks, so the
+    // marks still fit beside six tabs at 80 columns.
+    let narrow = area.width < 100;
+    let gap = if narrow { 0 } else { 1 };
     let mut x = area.x + 1;
     for (i, v) in View::ALL.iter().enumerate() {
         let mut label = format!(" {} {} ", i + 1, v.title());
@@ -138,28 +144,52 @@ fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &m
         };
         buf.set_string(x, area.y, &label, style);
         hit.push(Rect::new(x, area.y, w, 1), Target::Tab(*v));
-        x += w + 1;
+        x += w + gap;
     }
-    if !app.filter.is_empty() && x + 12 < area.right() {
-        buf.set_string(
-            x + 1,
-            area.y,
-            format!("filter: {}", app.filter),
-            theme::warn(),
+    let mut marks = Vec::new();
+    if app.problems {
+        marks.push(
+            if narrow {
+                "! problems"
+            } else {
+                "! problems only"
+            }
+            .to_string(),
+        );
+    }
+    if !app.filter.is_empty() {
+        marks.push(if narrow {
+            format!("/{}", app.filter)
+        } else {
+            format!("filter: {}", app.filter)
+        });
+    }
+    if !marks.is_empty() && x + 4 < area.right() {
+        put(
+            buf,
+            Rect::new(x + 1, area.y, area.right() - x - 1, 1),
+            0,
+            Line::styled(marks.join("  "), theme::warn()),
         );
     }
 }
 
 fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
     let line = match &app.mode {
-        Mode::Filter(t) => Line::from(vec![
-            Span::styled("/", theme::key()),
-            Span::raw(format!("{t}▏  (Enter keeps, Esc clears)")),
-        ]),
-        Mode::Command(t) => Line::from(vec![
-            Span::styled(":", theme::key()),
-            Span::raw(format!("{t}▏")),
-        ]),
+        Mode::Filter(e) => {
+            let (before, after) = e.split();
+            Line::from(vec![
+                Span::styled("/", theme::key()),
+                Span::raw(format!("{before}▏{after}  (Enter keeps, Esc clears)")),
+            ])
+        }
+        Mode::Command(c) => {
+            let (before, after) = c.edit.split();
+            Line::from(vec![
+                Span::styled(":", theme::key()),
+                Span::raw(format!("{before}▏{after}")),
+            ])
+        }
         Mode::Drag(d) => match d.over.as_deref().map(|o| (o, d.verdict(o))) {
             Some((o, Some(Ok(p)))) => {
                 let mut t = format!("✓ {} → {o}: allowed", d.vm);
@@ -199,13 +229,27 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
         Mode::Drag(_) => vec![Left, Right, Confirm, Cancel],
         Mode::Filter(_) | Mode::Command(_) => vec![Confirm, Cancel],
         Mode::Confirm(_) => vec![Up, Left, Confirm, Cancel],
-        Mode::ConfirmAbort(_)
-        | Mode::ConfirmPostcopy(_)
-        | Mode::ConfirmDrain(_)
-        | Mode::ConfirmQuit => {
+        Mode::ConfirmAbort(_) | Mode::ConfirmDrain(_) | Mode::ConfirmQuit => {
             vec![Confirm, Cancel]
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
+        // Post-copy cannot be undone: only y answers (no Enter).
+        Mode::ConfirmPostcopy(_) => vec![Cancel],
+        // A migration in post-copy can no longer be aborted.
+        Mode::Normal
+            if app.view == View::Migrations
+                && app.selected_migration().is_some_and(|m| m.postcopy_active) =>
+        {
+            vec![
+                DowntimeUp,
+                DowntimeDown,
+                BandwidthUp,
+                BandwidthDown,
+                NextView,
+                Help,
+                Quit,
+            ]
+        }
         Mode::Normal => match app.view {
             View::Migrations => vec![
                 Abort,
@@ -219,9 +263,27 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Quit,
             ],
             View::Cluster | View::Vms => {
-                vec![Move, Filter, Command, NextView, ToggleMouse, Help, Quit]
+                vec![
+                    Move,
+                    Filter,
+                    Problems,
+                    Command,
+                    NextView,
+                    ToggleMouse,
+                    Help,
+                    Quit,
+                ]
             }
-            _ => vec![NextView, Command, Help, Quit],
+            View::Nodes => vec![
+                SortNext,
+                SortReverse,
+                Problems,
+                Command,
+                NextView,
+                Help,
+                Quit,
+            ],
+            _ => vec![Problems, NextView, Command, Help, Quit],
         },
     };
     list.into_iter()
@@ -230,7 +292,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
 }
 
 fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
-    let pairs: Vec<(String, &str)> = footer_actions(app)
+    let mut pairs: Vec<(String, &str)> = footer_actions(app)
         .into_iter()
         .map(|a| {
             let key = app.settings.keys.first_key(a);
@@ -261,5 +323,8 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         })
         .filter(|(_, h)| !h.is_empty())
         .collect();
+    if matches!(app.mode, Mode::ConfirmPostcopy(_)) {
+        pairs.insert(0, ("y".into(), "switch (cannot be undone)"));
+    }
     put(buf, area, 0, key_hints(&pairs));
 }

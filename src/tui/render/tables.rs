@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Widget};
 
 use super::theme;
 use super::widgets::{fit, put, vm_row};
+use crate::app::nodes::{Level, event_level};
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::{VolumeKind, units};
 
@@ -132,16 +133,48 @@ pub fn volumes(app: &App, area: Rect, buf: &mut Buffer) {
     }
     put(buf, inner, 0, Line::styled(fit(&header, w), theme::title()));
     let rows = (inner.height - 1) as usize;
-    let first = app
-        .scroll_volumes
-        .min(snap.volumes.len().saturating_sub(rows));
-    for (r, v) in snap.volumes.iter().skip(first).take(rows).enumerate() {
-        let mut spans = vec![Span::raw(format!(
-            "{:<14}{:<15}{:>22}   ",
-            fit(&v.name, 13),
-            v.kind.label(),
-            format!("{} / {}", units::bytes(v.used), units::bytes(v.capacity))
-        ))];
+    // With `!`, only volumes filled past the warning threshold.
+    let limits = app.settings.thresholds.volume;
+    let fill =
+        |v: &crate::cluster::Volume| limits.level(100.0 * v.used as f64 / v.capacity.max(1) as f64);
+    let shown: Vec<_> = snap
+        .volumes
+        .iter()
+        .filter(|v| !app.problems || fill(v) > Level::Ok)
+        .collect();
+    if shown.is_empty() {
+        put(
+            buf,
+            inner,
+            1,
+            Line::styled(
+                "  no volume is filled past the warning threshold",
+                theme::dim(),
+            ),
+        );
+    }
+    let first = app.scroll_volumes.min(shown.len().saturating_sub(rows));
+    for (r, v) in shown.into_iter().skip(first).take(rows).enumerate() {
+        let level = fill(v);
+        let mut spans = vec![
+            Span::raw(format!("{:<14}{:<15}", fit(&v.name, 13), v.kind.label())),
+            Span::styled(
+                format!(
+                    "{:>22}   ",
+                    format!(
+                        "{}{} / {}",
+                        level.glyph().trim(),
+                        units::bytes(v.used),
+                        units::bytes(v.capacity)
+                    )
+                ),
+                match level {
+                    Level::Ok => ratatui::style::Style::new(),
+                    Level::Warn => theme::warn(),
+                    Level::Crit => theme::bad(),
+                },
+            ),
+        ];
         for n in snap.nodes.iter().take(node_cols) {
             let owner =
                 v.owner.as_deref() == Some(n.name.as_str()) && v.kind != VolumeKind::ClusterShared;
@@ -169,20 +202,17 @@ pub fn events(app: &App, area: Rect, buf: &mut Buffer) {
         .events
         .iter()
         .rev()
+        .filter(|e| !app.problems || event_level(&e.text) > Level::Ok)
         .skip(app.scroll_events)
         .take(inner.height as usize)
         .enumerate()
     {
         let t = e.at_ms / 1000;
-        let style =
-            if e.text.contains("failed") || e.text.contains("lost") || e.text.contains("could not")
-            {
-                theme::bad()
-            } else if e.text.contains("restart") || e.text.contains("aborted") {
-                theme::warn()
-            } else {
-                ratatui::style::Style::new()
-            };
+        let style = match event_level(&e.text) {
+            Level::Crit => theme::bad(),
+            Level::Warn => theme::warn(),
+            Level::Ok => ratatui::style::Style::new(),
+        };
         put(
             buf,
             inner,

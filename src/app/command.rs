@@ -1,0 +1,827 @@
+//! The `:` command line: one table of commands that the parser, the help
+//! screen, the completion and the error messages all read; the line editor
+//! (shared with the `/` filter); and name matching for jumps.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What an argument of a command names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    Vm,
+    Node,
+    /// The rest of the line (may be empty).
+    Text,
+    /// One of these words.
+    Choice(&'static [&'static str]),
+}
+
+impl Arg {
+    pub fn label(self) -> String {
+        match self {
+            Arg::Vm => "VM".into(),
+            Arg::Node => "NODE".into(),
+            Arg::Text => "TEXT".into(),
+            Arg::Choice(c) => c.join("|"),
+        }
+    }
+}
+
+/// What a command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Migrate,
+    Drain,
+    Vm,
+    Node,
+    Filter,
+    Mouse,
+    Help,
+    Quit,
+    ForceQuit,
+}
+
+/// One command: its names (the first is shown), arguments and help.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub verb: Verb,
+    pub names: &'static [&'static str],
+    pub args: &'static [Arg],
+    pub help: &'static str,
+}
+
+impl Spec {
+    /// `:migrate VM NODE`
+    pub fn usage(&self) -> String {
+        let mut s = format!(":{}", self.names[0]);
+        for a in self.args {
+            s.push(' ');
+            s.push_str(&a.label());
+        }
+        s
+    }
+}
+
+/// Every `:` command. The parser, help, completion and errors read this.
+pub const COMMANDS: &[Spec] = &[
+    Spec {
+        verb: Verb::Migrate,
+        names: &["migrate", "m"],
+        args: &[Arg::Vm, Arg::Node],
+        help: "move a VM to a node (opens the confirm dialog)",
+    },
+    Spec {
+        verb: Verb::Drain,
+        names: &["drain"],
+        args: &[Arg::Node],
+        help: "move every running VM off a node (shows the plan first)",
+    },
+    Spec {
+        verb: Verb::Vm,
+        names: &["vm"],
+        args: &[Arg::Vm],
+        help: "jump to a VM (prefix or fuzzy; Tab completes)",
+    },
+    Spec {
+        verb: Verb::Node,
+        names: &["node"],
+        args: &[Arg::Node],
+        help: "jump to a node (prefix or fuzzy; Tab completes)",
+    },
+    Spec {
+        verb: Verb::Filter,
+        names: &["filter", "f"],
+        args: &[Arg::Text],
+        help: "show only VMs whose name, node or workload contains TEXT",
+    },
+    Spec {
+        verb: Verb::Mouse,
+        names: &["mouse"],
+        args: &[Arg::Choice(&["on", "off"])],
+        help: "mouse capture on or off",
+    },
+    Spec {
+        verb: Verb::Help,
+        names: &["help", "h"],
+        args: &[],
+        help: "this help",
+    },
+    Spec {
+        verb: Verb::Quit,
+        names: &["quit", "q"],
+        args: &[],
+        help: "quit (asks while migrations run)",
+    },
+    Spec {
+        verb: Verb::ForceQuit,
+        names: &["quit!", "q!"],
+        args: &[],
+        help: "quit without asking",
+    },
+];
+
+/// A command line that names a known command with the right arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub verb: Verb,
+    pub args: Vec<String>,
+}
+
+/// The commands in one line, for error messages.
+pub fn summary() -> String {
+    COMMANDS
+        .iter()
+        .map(Spec::usage)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn spec(verb: Verb) -> &'static Spec {
+    COMMANDS
+        .iter()
+        .find(|s| s.verb == verb)
+        .expect("every verb is in the table")
+}
+
+fn find_spec(word: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| s.names.contains(&word))
+}
+
+/// Parses a line; `Ok(None)` for an empty line; `Err` is one sentence.
+pub fn parse(line: &str) -> Result<Option<Parsed>, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&first, rest)) = words.split_first() else {
+        return Ok(None);
+    };
+    let Some(spec) = find_spec(first) else {
+        return Err(format!(
+            "unknown command {first:?}; commands: {}",
+            summary()
+        ));
+    };
+    let usage = || format!("usage: {}", spec.usage());
+    let takes_rest = spec.args.last() == Some(&Arg::Text);
+    let args: Vec<String> = if takes_rest {
+        let fixed = spec.args.len() - 1;
+        if rest.len() < fixed {
+            return Err(usage());
+        }
+        let mut a: Vec<String> = rest[..fixed].iter().map(|s| s.to_string()).collect();
+        a.push(rest[fixed..].join(" "));
+        a
+    } else {
+        if rest.len() != spec.args.len() {
+            return Err(usage());
+        }
+        rest.iter().map(|s| s.to_string()).collect()
+    };
+    for (a, v) in spec.args.iter().zip(&args) {
+        if let Arg::Choice(c) = a
+            && !c.contains(&v.as_str())
+        {
+            return Err(usage());
+        }
+    }
+    Ok(Some(Parsed {
+        verb: spec.verb,
+        args,
+    }))
+}
+
+// ----- name matching -----
+
+/// How well a name matches what was typed (lower is better).
+fn rank(typed: &str, name: &str) -> Option<u8> {
+    let (t, n) = (typed.to_lowercase(), name.to_lowercase());
+    if t == n {
+        Some(0)
+    } else if n.starts_with(&t) {
+        Some(1)
+    } else if n.contains(&t) {
+        Some(2)
+    } else if is_subsequence(&t, &n) {
+        Some(3)
+    } else {
+        None
+    }
+}
+
+fn is_subsequence(t: &str, n: &str) -> bool {
+    let mut it = n.chars();
+    t.chars().all(|c| it.any(|x| x == c))
+}
+
+/// Names matching `typed`, best first: exact, prefix, substring, then the
+/// letters in order (fuzzy); shorter names first within a kind.
+pub fn matches<'a>(typed: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    if typed.is_empty() {
+        return Vec::new();
+    }
+    let mut m: Vec<(u8, &str)> = names
+        .into_iter()
+        .filter_map(|n| rank(typed, n).map(|r| (r, n)))
+        .collect();
+    m.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.len().cmp(&b.1.len()))
+            .then(a.1.cmp(b.1))
+    });
+    m.into_iter().map(|(_, n)| n).collect()
+}
+
+/// A few names for a message: `a, b, c and 7 more`.
+pub fn some_names(names: &[&str], most: usize) -> String {
+    let mut s = names
+        .iter()
+        .take(most)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > most {
+        s += &format!(" and {} more", names.len() - most);
+    }
+    s
+}
+
+/// The longest common prefix of names (by characters).
+fn common_prefix(names: &[&str]) -> String {
+    let Some(first) = names.first() else {
+        return String::new();
+    };
+    let mut p: Vec<char> = first.chars().collect();
+    for n in &names[1..] {
+        let len = p
+            .iter()
+            .zip(n.chars())
+            .take_while(|(a, b)| **a == *b)
+            .count();
+        p.truncate(len);
+    }
+    p.into_iter().collect()
+}
+
+/// Tab completion of the word before the cursor (the line's last word).
+/// `vms` and `nodes` are the names to complete from. Returns the new line,
+/// or `None` when nothing matches.
+pub fn complete(line: &str, vms: &[&str], nodes: &[&str]) -> Option<String> {
+    let ends_in_space = line.is_empty() || line.ends_with(' ');
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let index = if ends_in_space {
+        words.len()
+    } else {
+        words.len() - 1
+    };
+    let word = if ends_in_space { "" } else { words[index] };
+    let candidates: Vec<&str> = if index == 0 {
+        COMMANDS.iter().map(|s| s.names[0]).collect()
+    } else {
+        let spec = find_spec(words[0])?;
+        match spec.args.get(index - 1)? {
+            Arg::Vm => vms.to_vec(),
+            Arg::Node => nodes.to_vec(),
+            Arg::Choice(c) => c.to_vec(),
+            Arg::Text => return None,
+        }
+    };
+    let found: Vec<&str> = if word.is_empty() {
+        candidates
+    } else {
+        let prefixed: Vec<&str> = candidates
+            .iter()
+            .copied()
+            .filter(|c| c.starts_with(word))
+            .collect();
+        if prefixed.is_empty() {
+            matches(word, candidates)
+        } else {
+            prefixed
+        }
+    };
+    let new_word = match found.as_slice() {
+        [] => return None,
+        [one] => format!("{one} "),
+        many => {
+            let p = common_prefix(many);
+            if p.chars().count() <= word.chars().count() {
+                // Nothing longer in common: keep what was typed.
+                return None;
+            }
+            p
+        }
+    };
+    let keep = words[..index].join(" ");
+    Some(if keep.is_empty() {
+        new_word
+    } else {
+        format!("{keep} {new_word}")
+    })
+}
+
+// ----- the line editor -----
+
+/// A line of text with a cursor (in characters), for `:` and `/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineEdit {
+    pub text: String,
+    pub cursor: usize,
+}
+
+impl LineEdit {
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            cursor: text.chars().count(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        self.text
+            .char_indices()
+            .nth(char_index)
+            .map_or(self.text.len(), |(b, _)| b)
+    }
+
+    pub fn insert(&mut self, s: &str) {
+        let b = self.byte(self.cursor);
+        self.text.insert_str(b, s);
+        self.cursor += s.chars().count();
+    }
+
+    /// The text before and after the cursor.
+    pub fn split(&self) -> (&str, &str) {
+        self.text.split_at(self.byte(self.cursor))
+    }
+
+    /// Removes characters `from..to` (char indices) and puts the cursor at `from`.
+    fn remove(&mut self, from: usize, to: usize) {
+        let (a, b) = (self.byte(from), self.byte(to));
+        self.text.replace_range(a..b, "");
+        self.cursor = from;
+    }
+
+    /// Applies an editing key; false if the key is not an editing key.
+    /// Backspace on an empty line does nothing (the line stays open).
+    pub fn key(&mut self, k: &KeyEvent) -> bool {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let len = self.text.chars().count();
+        match k.code {
+            KeyCode::Char('u') if ctrl => self.remove(0, self.cursor),
+            KeyCode::Char('k') if ctrl => self.remove(self.cursor, len),
+            KeyCode::Char('a') if ctrl => self.cursor = 0,
+            KeyCode::Char('e') if ctrl => self.cursor = len,
+            KeyCode::Char('w') if ctrl => {
+                let chars: Vec<char> = self.text.chars().collect();
+                let mut i = self.cursor;
+                while i > 0 && chars[i - 1] == ' ' {
+                    i -= 1;
+                }
+                while i > 0 && chars[i - 1] != ' ' {
+                    i -= 1;
+                }
+                self.remove(i, self.cursor);
+            }
+            KeyCode::Char(_) if ctrl => return false,
+            KeyCode::Char(c) => self.insert(c.encode_utf8(&mut [0; 4])),
+            KeyCode::Backspace if self.cursor > 0 => self.remove(self.cursor - 1, self.cursor),
+            KeyCode::Backspace => {}
+            KeyCode::Delete if self.cursor < len => self.remove(self.cursor, self.cursor + 1),
+            KeyCode::Delete => {}
+            KeyCode::Left => self.cursor = self.cursor.saturating_sub(1),
+            KeyCode::Right => self.cursor = (self.cursor + 1).min(len),
+            KeyCode::Home => self.cursor = 0,
+            KeyCode::End => self.cursor = len,
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The `:` line being typed, with its place in the history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandLine {
+    pub edit: LineEdit,
+    /// Index into the history while browsing it with ↑↓.
+    pub history_pos: Option<usize>,
+    /// What was typed before browsing the history.
+    pub draft: String,
+}
+
+/// Lines kept in the command history.
+pub const HISTORY_MAX: usize = 100;
+
+impl CommandLine {
+    /// ↑ (`older`) or ↓ through `history` (oldest first).
+    pub fn browse(&mut self, history: &[String], older: bool) {
+        if history.is_empty() {
+            return;
+        }
+        let pos = match (self.history_pos, older) {
+            (None, true) => {
+                self.draft = self.edit.text.clone();
+                Some(history.len() - 1)
+            }
+            (None, false) => return,
+            (Some(p), true) => Some(p.saturating_sub(1)),
+            (Some(p), false) if p + 1 < history.len() => Some(p + 1),
+            (Some(_), false) => None,
+        };
+        self.history_pos = pos;
+        self.edit = LineEdit::new(pos.map_or(&self.draft, |p| &history[p]));
+    }
+}
+
+/// Adds a run line to the history (no empty lines, no repeats in a row).
+pub fn remember(history: &mut Vec<String>, line: &str) {
+    let line = line.trim();
+    if line.is_empty() || history.last().is_some_and(|l| l == line) {
+        return;
+    }
+    history.push(line.to_string());
+    if history.len() > HISTORY_MAX {
+        history.remove(0);
+    }
+}
+
+// ----- the `:` line in the app -----
+
+use super::{App, Cmd, Drag, Mode, Update, View};
+
+impl App {
+    /// A key while the `:` line is open. Only Enter runs it and only Esc
+    /// (or ctrl-c) closes it: no key typed here ever runs as a normal-mode
+    /// action.
+    pub(super) fn on_command_key(&mut self, k: KeyEvent, out: &mut Update) {
+        let Mode::Command(c) = &mut self.mode else {
+            return;
+        };
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match k.code {
+            KeyCode::Enter => {
+                let line = std::mem::take(&mut c.edit.text);
+                self.mode = Mode::Normal;
+                remember(&mut self.command_history, &line);
+                self.run_command(&line, out);
+            }
+            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Char('c') if ctrl => self.mode = Mode::Normal,
+            KeyCode::Up => c.browse(&self.command_history, true),
+            KeyCode::Down => c.browse(&self.command_history, false),
+            KeyCode::Tab => {
+                let Some(s) = &self.snap else { return };
+                let vms: Vec<&str> = s.vms.iter().map(|v| v.name.as_str()).collect();
+                let nodes: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+                let (before, after) = c.edit.split();
+                if let Some(mut line) = complete(before, &vms, &nodes) {
+                    let cursor = line.chars().count();
+                    line.push_str(after);
+                    c.edit = LineEdit { text: line, cursor };
+                }
+            }
+            _ => {
+                c.edit.key(&k);
+            }
+        }
+    }
+
+    pub(super) fn run_command(&mut self, line: &str, out: &mut Update) {
+        let p = match parse(line) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                self.flash(e, true);
+                return;
+            }
+        };
+        let arg = |i: usize| p.args[i].as_str();
+        match p.verb {
+            Verb::Quit => self.ask_quit(out),
+            Verb::ForceQuit => {
+                self.quit = true;
+                out.cmds.push(Cmd::Quit);
+            }
+            Verb::Filter => {
+                self.filter = arg(0).to_string();
+                self.after_filter_change();
+            }
+            Verb::Help => self.mode = Mode::Help(0),
+            Verb::Mouse => {
+                self.settings.mouse = arg(0) == "on";
+                out.cmds.push(Cmd::SetMouse(self.settings.mouse));
+            }
+            Verb::Vm => self.jump_vm(arg(0)),
+            Verb::Node => self.jump_node(arg(0)),
+            Verb::Migrate => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                let Some(vm) = self.exact_name(Arg::Vm, arg(0)) else {
+                    return;
+                };
+                let Some(node) = self.exact_name(Arg::Node, arg(1)) else {
+                    return;
+                };
+                let snap = self.snap.as_ref().expect("names were found in it");
+                let d =
+                    Drag::new(snap, &vm, self.settings.defaults.copy_storage).expect("VM exists");
+                self.sel_vm = Some(vm);
+                self.drop_on(&d, Some(node));
+            }
+            Verb::Drain => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                if self.drain.is_some() {
+                    self.flash("a drain is already running; wait for it to finish", true);
+                    return;
+                }
+                let Some(node) = self.exact_name(Arg::Node, arg(0)) else {
+                    return;
+                };
+                let snap = self.snap.as_ref().expect("the name was found in it");
+                let plan =
+                    crate::plan::plan_drain(snap, &node, &self.settings.defaults, &self.history);
+                self.mode = Mode::ConfirmDrain(Box::new(plan));
+            }
+        }
+    }
+
+    /// VM or node names of the snapshot.
+    fn names(&self, kind: Arg) -> Vec<&str> {
+        let Some(s) = &self.snap else {
+            return Vec::new();
+        };
+        match kind {
+            Arg::Vm => s.vms.iter().map(|v| v.name.as_str()).collect(),
+            _ => s.nodes.iter().map(|n| n.name.as_str()).collect(),
+        }
+    }
+
+    /// The VM or node named exactly `typed`; otherwise flashes why not
+    /// (with the names it may have meant) and returns `None`. Commands
+    /// that change the cluster take exact names only.
+    fn exact_name(&mut self, kind: Arg, typed: &str) -> Option<String> {
+        if self.snap.is_none() {
+            self.flash("no cluster snapshot yet; try again in a moment", true);
+            return None;
+        }
+        let names = self.names(kind);
+        if names.contains(&typed) {
+            return Some(typed.to_string());
+        }
+        let what = if kind == Arg::Vm { "VM" } else { "node" };
+        let near = matches(typed, names.iter().copied());
+        let text = if near.is_empty() {
+            format!("there is no {what} named {typed:?}")
+        } else {
+            format!(
+                "there is no {what} named {typed:?}; did you mean {}?",
+                some_names(&near, 5)
+            )
+        };
+        self.flash(text, true);
+        None
+    }
+
+    /// The best match for `typed` among VM or node names; flashes when none.
+    fn best_match(&mut self, kind: Arg, typed: &str) -> Option<(String, usize)> {
+        let names = self.names(kind);
+        let found = matches(typed, names.iter().copied());
+        match found.first() {
+            Some(best) => Some((best.to_string(), found.len())),
+            None => {
+                let what = if kind == Arg::Vm { "VM" } else { "node" };
+                self.flash(format!("no {what} name matches {typed:?}"), true);
+                None
+            }
+        }
+    }
+
+    /// `:vm NAME`: selects the best-matching VM and shows it.
+    fn jump_vm(&mut self, typed: &str) {
+        let Some((vm, n)) = self.best_match(Arg::Vm, typed) else {
+            return;
+        };
+        if !self
+            .visible_vms()
+            .iter()
+            .any(|&i| self.snap.as_ref().is_some_and(|s| s.vms[i].name == vm))
+        {
+            self.clear_filters();
+        }
+        self.select_vm(&vm);
+        if self.view != View::Vms {
+            self.view = View::Cluster;
+        }
+        let node = self
+            .snap
+            .as_ref()
+            .and_then(|s| s.vm(&vm))
+            .map_or(String::new(), |v| v.node.clone());
+        let others = if n > 1 {
+            format!(" ({} other matches; type more of the name)", n - 1)
+        } else {
+            String::new()
+        };
+        self.flash(format!("{vm} on {node}{others}"), false);
+    }
+
+    /// `:node NAME`: selects the best-matching node and shows it.
+    fn jump_node(&mut self, typed: &str) {
+        let Some((node, n)) = self.best_match(Arg::Node, typed) else {
+            return;
+        };
+        let Some(i) = self.node_names().iter().position(|x| *x == node) else {
+            return;
+        };
+        self.clear_filters();
+        self.sel_node = i;
+        self.sel_vm = self.first_vm_of_selected_node();
+        if self.view != View::Nodes {
+            self.view = View::Cluster;
+        }
+        let others = if n > 1 {
+            format!(" ({} other matches; type more of the name)", n - 1)
+        } else {
+            String::new()
+        };
+        self.flash(format!("node {node}{others}"), false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+    fn ctrl(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    #[test]
+    fn every_verb_is_in_the_table_once_and_names_are_unique() {
+        let mut names: Vec<&str> = COMMANDS
+            .iter()
+            .flat_map(|s| s.names.iter().copied())
+            .collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "a name used twice");
+        for s in COMMANDS {
+            assert_eq!(spec(s.verb).names, s.names);
+            // Only the last argument may take the rest of the line.
+            assert!(
+                !s.args[..s.args.len().saturating_sub(1)].contains(&Arg::Text),
+                "{}",
+                s.usage()
+            );
+        }
+    }
+
+    #[test]
+    fn parse_reads_the_table() {
+        assert_eq!(parse("  "), Ok(None));
+        let p = parse("m web-01 hv-02").unwrap().unwrap();
+        assert_eq!(
+            (p.verb, p.args),
+            (Verb::Migrate, vec!["web-01".into(), "hv-02".into()])
+        );
+        let p = parse("filter a b").unwrap().unwrap();
+        assert_eq!(p.args, vec!["a b".to_string()]);
+        assert_eq!(parse("filter").unwrap().unwrap().args, vec![String::new()]);
+        assert_eq!(
+            parse("migrate web-01"),
+            Err("usage: :migrate VM NODE".into())
+        );
+        assert_eq!(parse("mouse maybe"), Err("usage: :mouse on|off".into()));
+        assert_eq!(parse("q!").unwrap().unwrap().verb, Verb::ForceQuit);
+        let e = parse("frobnicate").unwrap_err();
+        for s in COMMANDS {
+            assert!(e.contains(&s.usage()), "{e} lacks {}", s.usage());
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_command() {
+        let readme = include_str!("../../README.md");
+        for s in COMMANDS {
+            assert!(
+                readme.contains(&format!("`{}`", s.usage())),
+                "README lacks `{}`",
+                s.usage()
+            );
+        }
+    }
+
+    #[test]
+    fn matching_prefers_exact_then_prefix_then_substring_then_fuzzy() {
+        let names = ["web-10", "web-1", "api-web", "w-e-b", "db"];
+        assert_eq!(matches("web-1", names), ["web-1", "web-10"]);
+        assert_eq!(
+            matches("web", names),
+            ["web-1", "web-10", "api-web", "w-e-b"]
+        );
+        assert_eq!(matches("wb1", names), ["web-1", "web-10"]);
+        assert!(matches("zz", names).is_empty());
+        assert!(matches("", names).is_empty());
+        assert_eq!(some_names(&["a", "b", "c"], 2), "a, b and 1 more");
+    }
+
+    #[test]
+    fn tab_completes_commands_and_names_by_argument_kind() {
+        let vms = ["web-01", "web-02", "db-main"];
+        let nodes = ["hv-01", "hv-02"];
+        assert_eq!(complete("mig", &vms, &nodes).as_deref(), Some("migrate "));
+        assert_eq!(
+            complete("vm db", &vms, &nodes).as_deref(),
+            Some("vm db-main ")
+        );
+        assert_eq!(complete("vm we", &vms, &nodes).as_deref(), Some("vm web-0"));
+        assert_eq!(
+            complete("vm web-0", &vms, &nodes),
+            None,
+            "ambiguous, nothing more in common"
+        );
+        assert_eq!(complete("migrate web-01 hv-0", &vms, &nodes), None);
+        assert_eq!(
+            complete("migrate web-01 h", &vms, &nodes).as_deref(),
+            Some("migrate web-01 hv-0")
+        );
+        assert_eq!(
+            complete("node 0", &vms, &nodes).as_deref(),
+            Some("node hv-0"),
+            "fuzzy, in common"
+        );
+        assert_eq!(
+            complete("vm main", &vms, &nodes).as_deref(),
+            Some("vm db-main "),
+            "fuzzy"
+        );
+        assert_eq!(complete("mouse o", &vms, &nodes), None);
+        assert_eq!(
+            complete("mouse of", &vms, &nodes).as_deref(),
+            Some("mouse off ")
+        );
+        assert_eq!(complete("filter x", &vms, &nodes), None);
+        assert_eq!(complete("nope x", &vms, &nodes), None);
+    }
+
+    #[test]
+    fn editing_keys() {
+        let mut e = LineEdit::new("migrate web-01 hv-02");
+        assert!(e.key(&ctrl('w')));
+        assert_eq!(e.text, "migrate web-01 ");
+        e.key(&ctrl('w'));
+        assert_eq!(e.text, "migrate ");
+        e.key(&key(KeyCode::Home));
+        e.key(&key(KeyCode::Char('x')));
+        assert_eq!((e.text.as_str(), e.cursor), ("xmigrate ", 1));
+        e.key(&key(KeyCode::Right));
+        e.key(&key(KeyCode::Backspace));
+        assert_eq!(e.text, "xigrate ");
+        e.key(&key(KeyCode::Delete));
+        assert_eq!(e.split(), ("x", "grate "));
+        e.key(&ctrl('u'));
+        assert_eq!((e.text.as_str(), e.cursor), ("grate ", 0));
+        e.key(&ctrl('k'));
+        assert_eq!(e.text, "");
+        assert!(
+            e.key(&key(KeyCode::Backspace)),
+            "backspace on empty is swallowed"
+        );
+        assert_eq!(e, LineEdit::default());
+        e.insert("ça");
+        e.key(&key(KeyCode::Left));
+        e.key(&key(KeyCode::Backspace));
+        assert_eq!(e.text, "a");
+        assert!(!e.key(&key(KeyCode::Enter)));
+        assert!(!e.key(&ctrl('c')));
+    }
+
+    #[test]
+    fn history_browses_and_restores_the_draft() {
+        let mut h = Vec::new();
+        for l in ["drain hv-01", "drain hv-01", " ", "vm web-01"] {
+            remember(&mut h, l);
+        }
+        assert_eq!(h, ["drain hv-01", "vm web-01"]);
+        let mut c = CommandLine {
+            edit: LineEdit::new("fil"),
+            ..Default::default()
+        };
+        c.browse(&h, true);
+        assert_eq!(c.edit.text, "vm web-01");
+        c.browse(&h, true);
+        c.browse(&h, true);
+        assert_eq!(c.edit.text, "drain hv-01");
+        c.browse(&h, false);
+        c.browse(&h, false);
+        assert_eq!((c.edit.text.as_str(), c.history_pos), ("fil", None));
+        for _ in 0..200 {
+            let line = format!("{}", h.len());
+            remember(&mut h, &line);
+        }
+        assert_eq!(h.len(), HISTORY_MAX);
+    }
+}

@@ -1,0 +1,207 @@
+//! The nodes view: one row per node for triage, in the order `update`
+//! computed; thresholds shown by colour and by a glyph (`!` warning,
+//! `!!` critical) so NO_COLOR keeps them.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Widget};
+
+use super::theme;
+use super::widgets::{bar, fit, put};
+use crate::app::nodes::{Level, NodeCol, answer};
+use crate::app::{App, HitMap, Target, View};
+use crate::cluster::NodeState;
+
+fn level_style(l: Level) -> Style {
+    match l {
+        Level::Ok => Style::new(),
+        Level::Warn => theme::warn(),
+        Level::Crit => theme::bad(),
+    }
+}
+
+/// `238/256G`
+fn used_total(used: u64, total: u64) -> String {
+    let g = |b: u64| b as f64 / (1u64 << 30) as f64;
+    format!("{:.0}/{:.0}G", g(used), g(total))
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
+    let snap = app.snap.as_ref().expect("snapshot");
+    let rows = &app.derived.rows;
+    let sort = app.node_sort;
+    let arrow = if sort.descending { "▼" } else { "▲" };
+    let title = format!(
+        " Nodes{}: {} of {} · by {} {arrow} ",
+        if app.problems { " with problems" } else { "" },
+        rows.len(),
+        snap.nodes.len(),
+        sort.col.title().to_lowercase(),
+    );
+    let block = Block::bordered().title(title).border_style(theme::dim());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    hit.push(inner, Target::List(View::Nodes));
+    if inner.height < 2 || inner.width < 20 {
+        return;
+    }
+    let bw = if inner.width >= 100 { 10 } else { 4 };
+    let name_w = snap
+        .nodes
+        .iter()
+        .map(|n| n.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 20)
+        + 1;
+    let state_w = snap
+        .nodes
+        .iter()
+        .map(|n| n.state.label().chars().count() + 2)
+        .max()
+        .unwrap_or(4)
+        .max(5)
+        + 1;
+    let width = |c: NodeCol| -> usize {
+        match c {
+            NodeCol::State => state_w,
+            NodeCol::Name => name_w,
+            NodeCol::Memory => 2 + bw + 2 + 5 + 11,
+            NodeCol::Cpu => 8,
+            NodeCol::Free => 7,
+            NodeCol::Vms => 6,
+            NodeCol::Migrations => 6,
+            NodeCol::Answer => 0,
+        }
+    };
+    let fixed: usize = NodeCol::ALL.iter().map(|c| width(*c)).sum();
+    let answer_w = (inner.width as usize).saturating_sub(fixed).max(6);
+    let w = |c: NodeCol| {
+        if c == NodeCol::Answer {
+            answer_w
+        } else {
+            width(c)
+        }
+    };
+    // Header: a click on a column sorts by it.
+    let mut x = inner.x;
+    let mut spans = Vec::new();
+    for c in NodeCol::ALL {
+        let mut t = c.title().to_string();
+        if c == sort.col {
+            t += arrow;
+        }
+        let cw = w(c);
+        let numeric = matches!(
+            c,
+            NodeCol::Cpu | NodeCol::Free | NodeCol::Vms | NodeCol::Migrations
+        );
+        let text = if numeric {
+            format!("{t:>width$} ", width = cw - 1)
+        } else {
+            fit(&t, cw)
+        };
+        let style = if c == sort.col {
+            theme::title().add_modifier(ratatui::style::Modifier::UNDERLINED)
+        } else {
+            theme::title()
+        };
+        spans.push(Span::styled(text, style));
+        let cw = (cw as u16).min(inner.right().saturating_sub(x));
+        hit.push(Rect::new(x, inner.y, cw, 1), Target::Column(c));
+        x += cw;
+    }
+    put(buf, inner, 0, Line::from(spans));
+    let height = (inner.height - 1) as usize;
+    if rows.is_empty() {
+        put(
+            buf,
+            inner,
+            1,
+            Line::styled(
+                if app.problems {
+                    "  no node has a problem (! shows all)"
+                } else {
+                    "  the cluster has no nodes"
+                },
+                theme::dim(),
+            ),
+        );
+        return;
+    }
+    let sel = rows.iter().position(|&i| i == app.sel_node).unwrap_or(0);
+    let first = sel.saturating_sub(height.saturating_sub(1));
+    for (r, &i) in rows.iter().skip(first).take(height).enumerate() {
+        let n = &snap.nodes[i];
+        let info = &app.derived.nodes[i];
+        let up = n.state == NodeState::Up;
+        let selected = i == app.sel_node;
+        let cell = |s: Style| if selected { theme::selected() } else { s };
+        let dash = |c: NodeCol| fit("–", w(c));
+        let mut spans = vec![
+            Span::styled(
+                fit(
+                    &format!("{} {}", n.state.glyph(), n.state.label()),
+                    w(NodeCol::State),
+                ),
+                cell(theme::node_state(n.state)),
+            ),
+            Span::styled(fit(&n.name, w(NodeCol::Name)), cell(Style::new())),
+        ];
+        if up {
+            spans.push(Span::styled(
+                fit(
+                    &format!(
+                        "{}{} {:>3.0}% {}",
+                        info.mem.glyph(),
+                        bar(info.mem_pct / 100.0, bw),
+                        info.mem_pct,
+                        used_total(n.mem_used, n.mem_total)
+                    ),
+                    w(NodeCol::Memory),
+                ),
+                cell(level_style(info.mem)),
+            ));
+            spans.push(Span::styled(
+                format!("{}{:>4.0}% ", info.cpu.glyph(), n.cpu_used_pct),
+                cell(level_style(info.cpu)),
+            ));
+            spans.push(Span::styled(
+                format!(
+                    "{:>6} ",
+                    format!("{:.0}G", n.mem_free() as f64 / (1u64 << 30) as f64)
+                ),
+                cell(Style::new()),
+            ));
+        } else {
+            for c in [NodeCol::Memory, NodeCol::Cpu, NodeCol::Free] {
+                spans.push(Span::styled(dash(c), cell(theme::dim())));
+            }
+        }
+        spans.push(Span::styled(
+            format!("{:>5} ", info.vms),
+            cell(Style::new()),
+        ));
+        spans.push(Span::styled(
+            format!("{:>5} ", info.migrations),
+            cell(if info.migrations > 0 {
+                theme::accent()
+            } else {
+                Style::new()
+            }),
+        ));
+        let ans = answer(n);
+        spans.push(Span::styled(
+            fit(&ans, answer_w),
+            cell(if up { theme::dim() } else { theme::bad() }),
+        ));
+        let y = 1 + r as u16;
+        put(buf, inner, y, Line::from(spans));
+        hit.push(
+            Rect::new(inner.x, inner.y + y, inner.width, 1),
+            Target::Node(n.name.clone()),
+        );
+    }
+}
