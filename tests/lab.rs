@@ -679,3 +679,47 @@ fn the_tui_moves_a_real_guest() {
     t.wait_text("VMSHIFT-EXIT=0", long);
     assert_eq!(lab.runs_on("moderate"), Some(B));
 }
+
+/// Every measurement vmshift makes of a guest (page sampling over short and
+/// long windows, resident memory) leaves it running: it keeps counting on
+/// its serial port, on every guest of the lab, the one dirtying fastest
+/// included. The ranges it gives hold the guest's real rate.
+#[test]
+fn measuring_a_guest_never_harms_it_and_brackets_its_dirty_rate() {
+    let Some(lab) = lab() else { return };
+    let mut backend = lab.backend();
+    backend.snapshot().unwrap();
+    // (guest, pages written per ms)
+    for (vm, pages) in [("idle", 0u64), ("moderate", 4), ("fast", 48)] {
+        let before = lab.serial_seconds(vm);
+        let m = backend
+            .measure_workload(vm, Duration::from_secs(12))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{vm}: no measurement"));
+        let node = lab
+            .runs_on(vm)
+            .unwrap_or_else(|| panic!("{vm} is not running after its measurement"));
+        lab.wait_serial_past(vm, before + 1);
+        assert!(m.basis.contains("page-sampling"), "{vm}: {}", m.basis);
+        let truth = (pages * 4096 * 1000) as f64;
+        if pages <= 4 {
+            // Unsaturated: the rate itself lies in the range.
+            assert!(
+                m.dirty_bps.lo <= truth && truth <= m.dirty_bps.hi.max(1e6),
+                "{vm}: {truth} outside {:?} ({})",
+                m.dirty_bps,
+                m.basis
+            );
+        } else {
+            // 48 pages/ms rewrite the 64 MiB set several times a second:
+            // the working set shows, and the rate is at least that set per second.
+            assert!(m.basis.contains("working set"), "{vm}: {}", m.basis);
+            assert!(
+                (32 << 20) as f64 <= m.wws_bytes.value && m.wws_bytes.value <= (96 << 20) as f64,
+                "{vm}: {:?}",
+                m.wws_bytes
+            );
+        }
+        eprintln!("{vm} on {node}: {}", m.basis);
+    }
+}
