@@ -25,10 +25,20 @@ fn start(s: &mut SimCluster, vm: &str, to: &str, options: MigrationOptions) -> M
 }
 
 fn run_to_end(s: &mut SimCluster, id: MigrationId) -> Migration {
+    run_watching(s, id).0
+}
+
+/// Runs to the end; also returns (first-pass data sent, live total
+/// expected) every 100 ms of the first pass.
+fn run_watching(s: &mut SimCluster, id: MigrationId) -> (Migration, Vec<(u64, f64)>) {
+    let mut seen = Vec::new();
     for _ in 0..100_000 {
         let m = s.migration(id).unwrap();
         if m.is_finished() {
-            return m;
+            return (m, seen);
+        }
+        if let (true, Some(f)) = (m.rounds.is_empty(), &m.live) {
+            seen.push((m.data_bytes, f.total_ms.value));
         }
         s.wait(Duration::from_millis(100));
     }
@@ -265,6 +275,7 @@ fn prediction_matches_the_simulator_for_every_vm() {
     let mut s = sim();
     let snap = s.snapshot().unwrap();
     let mut checked = 0;
+    let mut with_live = 0;
     for vm in &snap.vms {
         let options = MigrationOptions {
             copy_storage: true,
@@ -288,7 +299,7 @@ fn prediction_matches_the_simulator_for_every_vm() {
         let p = plan::predict_for(&snap, vm, node, &options, placement.storage_bytes(), &[]);
         let mut fresh = sim();
         let id = start(&mut fresh, &vm.name, &node.name, options);
-        let m = run_to_end(&mut fresh, id);
+        let (m, live) = run_watching(&mut fresh, id);
         checked += 1;
         if !p.converges {
             assert!(
@@ -345,12 +356,24 @@ fn prediction_matches_the_simulator_for_every_vm() {
             vm.name,
             p.downtime_ms_range
         );
+        // Live: a quarter into the first pass's data, the ETA's total
+        // within 10 %.
+        let quarter = m.rounds[0].bytes_sent / 4;
+        if let Some(&(_, eta_total)) = live.iter().find(|(data, _)| *data >= quarter) {
+            assert!(
+                (eta_total - total).abs() <= 0.10 * total,
+                "{}: live total {eta_total:.0} ms a quarter in, real {total:.0} ms",
+                vm.name
+            );
+            with_live += 1;
+        }
     }
     assert_eq!(
         checked,
         snap.vms.len() - 2,
         "all but the two VMs on lun-legacy can go somewhere"
     );
+    assert!(with_live >= checked / 2, "live ETAs checked: {with_live}");
 }
 
 #[test]

@@ -125,14 +125,15 @@ pub fn switchover_fit(
             (m.actual_downtime_ms.unwrap_or(0.0) - bytes / line * 1000.0).max(1.0)
         })
         .collect();
-    let s = median(fixed.clone()).unwrap_or(1.0);
-    let spread = fixed
+    // Its mean (switchovers have a long tail: a pause now and then takes
+    // twice the usual), and the range seen, widened by half.
+    let s = fixed.iter().sum::<f64>() / fixed.len().max(1) as f64;
+    let (min, max) = fixed
         .iter()
-        .map(|f| (f - s).abs())
-        .fold(0.0, f64::max)
-        .max(3.0);
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &f| (a.min(f), b.max(f)));
+    let spread = (max - min).max(6.0);
     Some((
-        Estimate::new(s, (s - 1.5 * spread).max(1.0), s + 1.5 * spread),
+        Estimate::new(s, (min - spread / 2.0).max(1.0), max + spread / 2.0),
         line as u64,
     ))
 }
@@ -229,7 +230,8 @@ pub fn inputs_for(
     // between these two nodes, else the backend's figures.
     let mut line = 0;
     if let Some((s, l)) = switchover_fit(history, &vm.name, &vm.node, &node.name, link) {
-        switchover = s;
+        // What this backend has seen of switchovers anywhere stays possible.
+        switchover = Estimate::new(s.value, s.lo, s.hi.max(snap.costs.switchover_ms.hi));
         line = l;
     }
 
