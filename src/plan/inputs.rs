@@ -105,9 +105,16 @@ pub fn switchover_fit(
             })
             .cloned()
     };
-    // Without its time, the last round that carried bytes.
+    // Without its time, the last round after the first that carried bytes.
     let last = |m: &Migration| {
-        timed(m).or_else(|| m.rounds.iter().rev().find(|r| r.bytes_sent > 0).cloned())
+        timed(m).or_else(|| {
+            m.rounds
+                .iter()
+                .skip(1)
+                .rev()
+                .find(|r| r.bytes_sent > 0)
+                .cloned()
+        })
     };
     let speeds: Vec<f64> = past
         .iter()
