@@ -449,7 +449,9 @@ pub fn predict_from(
             setup.hi + sw.hi + 2.0 * precopy::WINDOW_MS,
         ),
         downtime_ms_range: Span {
-            lo: span(&|r| r.final_ms, sw.lo, 0.0).lo,
+            // Where the last pass ends shifts what is left by up to a
+            // window's worth either way.
+            lo: sw.lo + 0.75 * span(&|r| r.final_ms, 0.0, 0.0).lo,
             hi: span(&|r| r.final_bound_ms, 0.0, sw.hi).hi,
         },
         condition: None,
