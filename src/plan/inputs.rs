@@ -138,7 +138,9 @@ pub fn switchover_fit(
     let (min, max) = fixed
         .iter()
         .fold((f64::INFINITY, 0.0f64), |(a, b), &f| (a.min(f), b.max(f)));
-    let spread = (max - min).max(6.0);
+    // A switchover varies by ±8 ms or so from one to the next on a busy
+    // host: never a narrower range than that, however few were seen.
+    let spread = (max - min).max(16.0);
     Some((
         Estimate::new(s, (min - spread / 2.0).max(1.0), max + spread / 2.0),
         line as u64,
@@ -202,7 +204,14 @@ pub fn inputs_for(
                 units::bytes(t as u64)
             ));
             if let Some(d) = l.dirty_bps {
-                if w.measured.is_none() || (dirty.lo <= d * 1.25 && d * 0.8 <= dirty.hi) {
+                // Page sampling misses now and then by more than its range:
+                // only a clear difference means the workload changed.
+                let (lo, hi) = (
+                    dirty.value - 1.5 * (dirty.value - dirty.lo),
+                    dirty.value + 1.5 * (dirty.hi - dirty.value),
+                );
+                if w.measured.is_none() || (lo <= d * HISTORY_DIRTY.1 && d * HISTORY_DIRTY.0 <= hi)
+                {
                     dirty = Estimate::new(d, d * HISTORY_DIRTY.0, d * HISTORY_DIRTY.1);
                     basis.push(format!(
                         "QEMU measured it dirtying {} during that migration",

@@ -14,10 +14,10 @@ mod predict;
 pub mod rules;
 
 pub use drain::{DrainMove, DrainPlan, Stuck, plan_drain};
-pub use inputs::{Learnt, inputs_for, learn};
+pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{Placement, Refusal, check};
-pub use predict::{Advice, AtSync, Prediction, Span, predict, predict_from, range_text};
+pub use predict::{Advice, Prediction, Span, predict, range_text};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};
 

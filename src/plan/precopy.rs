@@ -200,10 +200,6 @@ impl Precopy {
         self
     }
 
-    pub fn guest(&self) -> Guest {
-        self.guest
-    }
-
     /// Bytes still marked dirty (zero pages counted at their size, as QEMU does).
     pub fn marked(&self) -> f64 {
         self.marked_data + self.marked_zero
@@ -226,11 +222,6 @@ impl Precopy {
 
     fn downtime_for(&self, data: f64) -> f64 {
         self.switchover_ms + (data + DEVICE_STATE_BYTES) / self.final_bps * 1000.0
-    }
-
-    /// Changes the guest's dirty rate (live re-prediction, a workload change).
-    pub fn set_dirty_bps(&mut self, bps: f64) {
-        self.guest.dirty_bps = bps.max(0.0);
     }
 
     /// Whether pre-copy has stalled by the stall rule, after the last sync.
