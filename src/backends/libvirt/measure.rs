@@ -21,8 +21,6 @@ use crate::cluster::{Estimate, Measured, units};
 /// `virDomainStartDirtyRateCalc` flags: 0 = page sampling, the one mode
 /// that reads guest pages without touching the dirty log.
 pub const SAFE_CALC_FLAGS: u32 = 0;
-/// Window lengths the poller cycles through, seconds.
-pub const WINDOWS_S: [i32; 3] = [1, 1, 3];
 /// Samples kept per VM.
 pub const KEPT: usize = 8;
 

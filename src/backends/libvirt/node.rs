@@ -186,8 +186,8 @@ struct Worker {
     last_error: String,
     cpu_prev: Option<(u64, u64)>,
     dom_prev: HashMap<String, (u64, Instant)>,
-    /// Dirty-rate measurements per domain, and which window comes next.
-    samples: HashMap<String, (Vec<Sample>, usize)>,
+    /// Finished dirty-rate measurements per domain.
+    samples: HashMap<String, Vec<Sample>>,
     rss: HashMap<String, u64>,
     /// Disk capacities per domain and target, from the last quiet poll.
     disk_sizes: HashMap<String, HashMap<String, u64>>,
@@ -402,24 +402,17 @@ impl Worker {
             });
         }
         // Dirty rates: keep each finished measurement, start the next one
-        // (windows of 1, 1 and 3 s in turn; page sampling only).
+        // (page sampling, 1 s: a longer one still running when a migration
+        // starts held that migration up on the lab; the long windows are
+        // taken just before a migration instead, by `measure_workload`).
         for (name, sample) in ffi::dirty_rates(&running) {
-            measure::push(&mut self.samples.entry(name).or_default().0, sample);
+            measure::push(self.samples.entry(name).or_default(), sample);
         }
         for d in &running {
-            let Ok(name) = d.name() else { continue };
-            let next = &mut self.samples.entry(name).or_default().1;
-            let window = measure::WINDOWS_S[*next % measure::WINDOWS_S.len()];
-            if ffi::start_dirty_rate_calc(d, window).is_ok() {
-                *next += 1;
-            }
+            let _ = ffi::start_dirty_rate_calc(d, 1);
         }
         for d in domains.iter_mut() {
-            d.samples = self
-                .samples
-                .get(&d.name)
-                .map(|s| s.0.clone())
-                .unwrap_or_default();
+            d.samples = self.samples.get(&d.name).cloned().unwrap_or_default();
             d.rss = self.rss.get(&d.name).copied();
         }
 
