@@ -1239,15 +1239,7 @@ impl App {
                 }
                 let cur = rows.iter().position(|&i| i == self.sel_node).unwrap_or(0);
                 let last = rows.len() - 1;
-                let next = match a {
-                    Action::Up => cur.saturating_sub(1),
-                    Action::Down => (cur + 1).min(last),
-                    Action::PageUp => cur.saturating_sub(20),
-                    Action::PageDown => (cur + 20).min(last),
-                    Action::Top => 0,
-                    Action::Bottom => last,
-                    _ => cur,
-                };
+                let next = list_step(a, cur, last);
                 self.sel_node = rows[next];
                 self.sel_vm = self.first_vm_of_selected_node();
             }
@@ -1262,15 +1254,7 @@ impl App {
                     .and_then(|s| vis.iter().position(|&i| snap.vms[i].name == *s))
                     .unwrap_or(0);
                 let last = vis.len() - 1;
-                let next = match a {
-                    Action::Up => cur.saturating_sub(1),
-                    Action::Down => (cur + 1).min(last),
-                    Action::PageUp => cur.saturating_sub(20),
-                    Action::PageDown => (cur + 20).min(last),
-                    Action::Top => 0,
-                    Action::Bottom => last,
-                    _ => cur,
-                };
+                let next = list_step(a, cur, last);
                 let v = &snap.vms[vis[next]];
                 self.sel_vm = Some(v.name.clone());
                 self.sel_node = snap
@@ -1413,6 +1397,19 @@ fn scroll(cur: usize, a: Action, n: usize) -> usize {
         Action::Down => (cur + 1).min(last),
         Action::PageUp => cur.saturating_sub(10),
         Action::PageDown => (cur + 10).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => cur,
+    }
+}
+
+/// Where a list's selection goes with `a`, from `cur` in `0..=last`.
+fn list_step(a: Action, cur: usize, last: usize) -> usize {
+    match a {
+        Action::Up => cur.saturating_sub(1),
+        Action::Down => (cur + 1).min(last),
+        Action::PageUp => cur.saturating_sub(20),
+        Action::PageDown => (cur + 20).min(last),
         Action::Top => 0,
         Action::Bottom => last,
         _ => cur,
