@@ -40,8 +40,6 @@ pub struct Learnt {
     pub threshold: f64,
     /// The dirty rate QEMU reported from the second pass on.
     pub dirty_bps: Option<f64>,
-    /// From the start of the job to the first pass.
-    pub setup_ms: Option<f64>,
 }
 
 /// What `m` shows, if it completed with rounds.
@@ -61,7 +59,6 @@ pub fn learn(m: &Migration) -> Option<Learnt> {
         touched: m.rounds[0].bytes_sent as f64,
         threshold: m.rounds[0].bandwidth_bps as f64 * m.options.max_downtime_ms as f64 / 1000.0,
         dirty_bps: dirty,
-        setup_ms: m.step_started_ms[Step::PreCopy.index()],
     })
 }
 

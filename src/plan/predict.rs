@@ -386,18 +386,16 @@ pub fn predict_from(
     let failing: Vec<&(Point, Run)> = runs.iter().filter(|(_, r)| !r.converges).collect();
     // Where some plausible input stalls, the slowest one that still
     // converges (just below the stall) bounds how long it can take.
-    let slowest = failing
+    // The plausible input that fails with the fastest dirtying.
+    let worst: Option<Point> = failing
         .iter()
         .max_by(|a, b| a.0.dirty.total_cmp(&b.0.dirty))
+        .map(|(p, _)| *p);
+    let slowest = worst
         .filter(|_| runs.iter().any(|(_, r)| r.converges))
-        .and_then(|(worst, _)| edge(inputs, *worst, |p| run(inputs, options, p, from).converges))
-        .map(|(d, _)| {
-            let worst = failing
-                .iter()
-                .max_by(|a, b| a.0.dirty.total_cmp(&b.0.dirty))
-                .expect("some")
-                .0;
-            run(inputs, options, Point { dirty: d, ..worst }, from)
+        .and_then(|w| {
+            edge(inputs, w, |p| run(inputs, options, p, from).converges)
+                .map(|(d, _)| run(inputs, options, Point { dirty: d, ..w }, from))
         });
     let good: Vec<&Run> = runs
         .iter()
@@ -472,15 +470,11 @@ pub fn predict_from(
         p.total_ms = setup.value + main.ms;
         p.stalls = main.stalls;
     }
-    if let Some((worst, _)) = failing
-        .iter()
-        .max_by(|a, b| a.0.dirty.total_cmp(&b.0.dirty))
-        .filter(|_| from.is_none())
-    {
+    if let Some(worst) = worst.filter(|_| from.is_none()) {
         if p.may_not_converge {
-            p.condition = Some(condition(inputs, options, *worst));
+            p.condition = Some(condition(inputs, options, worst));
         }
-        p.advice = advise(inputs, options, *worst);
+        p.advice = advise(inputs, options, worst);
     }
     p
 }
