@@ -16,6 +16,17 @@
 #                             an extra guest on node a (shared pool) dirtying PAGES
 #                             pages/ms over REGION pages (the calibration grid's)
 #   tests/lab/lab.sh rm-guest NAME   stop and remove such a guest on both nodes
+#   tests/lab/lab.sh ha-reset the Pacemaker guest started, no move constraint,
+#                             both cluster nodes online (not standby, no maintenance)
+#   tests/lab/lab.sh on NODE CMD...  run CMD in node NODE's namespace (crm_mon, crm, virsh)
+#
+# On top of the two libvirt nodes runs a two-node Pacemaker 2.1 + Corosync 3
+# cluster (DESIGN §8.1): corosync on 127.0.0.1 (node a) and 127.0.0.2 (node b),
+# each node's corosync and pacemaker in its own mount + UTS namespace (libqb
+# forced to file-system sockets under the node's private /run), managing one
+# guest, `ha`, as the ocf:heartbeat:VirtualDomain resource vm-ha with
+# allow-migrate=true. `$LAB/bin/on-vmshift-lab-a CMD...` runs CMD on node a
+# (the command prefix vmshift's [pacemaker] config uses).
 #
 # VMSHIFT_LAB_DIR (default /var/tmp/vmshift-lab) holds everything.
 # VMSHIFT_LAB_KVM=1 uses KVM instead of TCG.
@@ -31,7 +42,12 @@ declare -A GUEST_SPEC=(
   [moderate]="a 4 16384 shared"
   [fast]="b 48 16384 shared"
 )
-PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev qemu-system-x86 pkg-config nasm)
+PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev qemu-system-x86 pkg-config nasm
+  pacemaker pacemaker-cli-utils corosync crmsh resource-agents iproute2)
+# The Pacemaker-managed guest (issue 11): resource vm-ha, domain ha, shared pool.
+HA_GUEST=ha
+HA_RESOURCE=vm-ha
+HA_SPEC="2 4096"
 
 say() { echo "lab: $*" >&2; }
 die() { echo "lab: error: $*" >&2; exit 1; }
@@ -273,6 +289,7 @@ up() {
   done
   local g
   for g in "${GUESTS[@]}"; do start_guest "$g"; done
+  cluster_up
   status
 }
 
@@ -322,6 +339,7 @@ remove_guest() {
 
 down() {
   local n g
+  cluster_down
   for n in "${NODES[@]}"; do
     if node_answers "$n"; then
       for g in "${GUESTS[@]}"; do v "$n" destroy "$g" >/dev/null 2>&1 || true; done
@@ -330,6 +348,237 @@ down() {
   done
   # QEMU processes outlive a killed daemon: end the lab's own.
   pkill -f "qemu-system-x86_64.*$LAB/guest/guest.bin" 2>/dev/null || true
+}
+
+# ---- Pacemaker + Corosync on top of the two libvirt nodes -----------------
+
+node_name() { echo "vmshift-lab-$1"; }
+node_addr() { [[ $1 == a ]] && echo 127.0.0.1 || echo 127.0.0.2; }
+cluster_pid() {
+  local f
+  f="$(node_dir "$1")/cluster.pid"
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
+}
+# Run a command inside node $1's cluster namespace.
+on() {
+  local pid
+  pid="$(cluster_pid "$1")" || die "the cluster stack of node $1 is not running (tests/lab/lab.sh up)"
+  nsenter -t "$pid" -m -u -- "${@:2}"
+}
+
+prepare_cluster() {
+  local n=$1 d me other
+  d="$(node_dir "$n")"
+  mkdir -p "$d"/{etc/corosync/uidgid.d,etc/libqb,lib/corosync,log/corosync,run,tmp} /etc/libqb
+  chmod 1777 "$d/tmp"
+  # Both stacks share the host's network namespace: libqb's default abstract
+  # sockets would collide, so each node gets file-system sockets (libqb puts
+  # them in /tmp, which is private to the node).
+  : >"$d/etc/libqb/force-filesystem-sockets"
+  if [[ ! -d $d/lib/pacemaker/cib ]]; then
+    mkdir -p "$d/lib/pacemaker" "$d/log/pacemaker"
+    cp -a /var/lib/pacemaker/. "$d/lib/pacemaker/"
+    chown hacluster:haclient "$d/log/pacemaker"
+    chmod 2770 "$d/log/pacemaker"
+  fi
+  # Corosync takes the first nodelist entry whose address is local, and both
+  # addresses are local here: each node lists itself first.
+  me=$n
+  [[ $n == a ]] && other=b || other=a
+  cat >"$d/etc/corosync/corosync.conf" <<CONF
+totem {
+  version: 2
+  cluster_name: vmshift-lab
+  transport: knet
+  crypto_cipher: none
+  crypto_hash: none
+  token: 3000
+}
+logging {
+  to_stderr: no
+  to_logfile: yes
+  logfile: /var/log/corosync/corosync.log
+  to_syslog: no
+  timestamp: on
+}
+quorum {
+  provider: corosync_votequorum
+  two_node: 1
+}
+uidgid {
+  uid: hacluster
+  gid: haclient
+}
+nodelist {
+  node {
+    name: $(node_name "$me")
+    nodeid: $([[ $me == a ]] && echo 1 || echo 2)
+    ring0_addr: $(node_addr "$me")
+  }
+  node {
+    name: $(node_name "$other")
+    nodeid: $([[ $other == a ]] && echo 1 || echo 2)
+    ring0_addr: $(node_addr "$other")
+  }
+}
+CONF
+  # The migration target's libvirt socket by node name (VirtualDomain's
+  # remoteuri replaces %n with the target node's name).
+  mkdir -p "$LAB/by-name/$(node_name "$n")" "$LAB/bin"
+  ln -sfn "$(sock "$n")" "$LAB/by-name/$(node_name "$n")/libvirt-sock"
+  cat >"$LAB/bin/on-$(node_name "$n")" <<SH
+#!/bin/sh
+# Runs a command on lab node $n (inside its namespace): vmshift's [pacemaker] command prefix.
+pid="\$(cat '$d/cluster.pid' 2>/dev/null)" || { echo "lab node $n: cluster stack not running" >&2; exit 1; }
+exec nsenter -t "\$pid" -m -u -- "\$@"
+SH
+  chmod +x "$LAB/bin/on-$(node_name "$n")"
+}
+
+cluster_answers() { on "$1" crm_mon -1 --output-as=xml >/dev/null 2>&1; }
+
+start_cluster() {
+  local n=$1 d
+  d="$(node_dir "$n")"
+  if cluster_pid "$n" >/dev/null; then
+    return 0
+  fi
+  # Corosync finds itself by a local address: node b's is 127.0.0.2.
+  ip -4 addr show dev lo | grep -q "inet $(node_addr "$n")/" || ip addr add "$(node_addr "$n")/32" dev lo
+  prepare_cluster "$n"
+  say "starting cluster stack on node $n ($(node_addr "$n"))"
+  setsid unshare --mount --uts --propagation private bash -c '
+    set -e
+    d="$1"; n="$2"
+    hostname "vmshift-lab-$n"
+    mount --bind "$d/run" /run
+    mount --bind "$d/tmp" /tmp
+    for sub in etc/libvirt:/etc/libvirt etc/corosync:/etc/corosync etc/libqb:/etc/libqb lib/pacemaker:/var/lib/pacemaker lib/corosync:/var/lib/corosync log/pacemaker:/var/log/pacemaker log/corosync:/var/log/corosync; do
+      src="$d/${sub%%:*}"; dst="${sub#*:}"
+      mkdir -p "$dst"
+      mount --bind "$src" "$dst"
+    done
+    for f in passwd group resolv.conf hosts hostname; do
+      mount --bind "$d/etc-files/$f" "/etc/$f"
+    done
+    corosync -f & coro=$!
+    for i in $(seq 1 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
+    pacemakerd & pcmk=$!
+    stop() {
+      kill -TERM "$pcmk" 2>/dev/null || true
+      wait "$pcmk" 2>/dev/null || true
+      kill -TERM "$coro" 2>/dev/null || true
+      wait "$coro" 2>/dev/null || true
+      exit 0
+    }
+    trap stop TERM INT
+    while kill -0 "$pcmk" 2>/dev/null && kill -0 "$coro" 2>/dev/null; do wait -n || true; done
+    stop
+  ' lab "$d" "$n" >"$d/cluster.out" 2>&1 </dev/null &
+  echo $! >"$d/cluster.pid"
+}
+
+stop_cluster() {
+  local n=$1 pid i
+  pid="$(cluster_pid "$n" || true)"
+  [[ -n $pid ]] || return 0
+  say "stopping cluster stack on node $n"
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 900); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$(node_dir "$n")/cluster.pid"
+}
+
+# crm_mon's XML, from node $1.
+crm_xml() { on "$1" crm_mon -1 --output-as=xml 2>/dev/null; }
+
+wait_cluster() {
+  local i x
+  for i in $(seq 1 600); do
+    x="$(crm_xml a || true)"
+    if [[ $x == *'current_dc present="true"'* && $x == *'nodes_configured number="2"'* ]] &&
+      [[ "$(grep -c 'online="true"' <<<"$x")" == 2 ]]; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  for n in "${NODES[@]}"; do
+    tail -n 20 "$(node_dir "$n")/log/pacemaker/pacemaker.log" >&2 2>/dev/null || true
+    cat "$(node_dir "$n")/cluster.out" >&2 || true
+  done
+  die "the Pacemaker cluster did not form (both nodes online with a DC) in 120 s"
+}
+
+ha_guest_xml() {
+  local pages region
+  read -r pages region <<<"$HA_SPEC"
+  local disk="$LAB/shared/$HA_GUEST.img"
+  [[ -f $disk ]] || truncate -s 16M "$disk"
+  mkdir -p "$LAB/guests"
+  guest_xml "$HA_GUEST" "$pages" "$region" "$disk" >"$LAB/guests/$HA_GUEST.xml"
+}
+
+configure_cluster() {
+  ha_guest_xml
+  on a crm_attribute --type crm_config --name stonith-enabled --update false >/dev/null
+  on a crm_attribute --type rsc_defaults --name resource-stickiness --update 100 >/dev/null
+  if ! on a crm_resource --resource "$HA_RESOURCE" --query-xml >/dev/null 2>&1; then
+    say "defining Pacemaker resource $HA_RESOURCE (VirtualDomain, domain $HA_GUEST)"
+    on a cibadmin --create --scope resources --xml-text "<primitive id='$HA_RESOURCE' class='ocf' provider='heartbeat' type='VirtualDomain'>
+  <instance_attributes id='$HA_RESOURCE-ia'>
+    <nvpair id='$HA_RESOURCE-config' name='config' value='$LAB/guests/$HA_GUEST.xml'/>
+    <nvpair id='$HA_RESOURCE-hypervisor' name='hypervisor' value='qemu:///system'/>
+    <nvpair id='$HA_RESOURCE-remoteuri' name='remoteuri' value='qemu+unix:///system?socket=$LAB/by-name/%n/libvirt-sock'/>
+  </instance_attributes>
+  <meta_attributes id='$HA_RESOURCE-meta'>
+    <nvpair id='$HA_RESOURCE-allow-migrate' name='allow-migrate' value='true'/>
+  </meta_attributes>
+  <operations>
+    <op id='$HA_RESOURCE-monitor' name='monitor' interval='10s' timeout='30s'/>
+    <op id='$HA_RESOURCE-start' name='start' interval='0' timeout='90s'/>
+    <op id='$HA_RESOURCE-stop' name='stop' interval='0' timeout='90s'/>
+    <op id='$HA_RESOURCE-migrate_to' name='migrate_to' interval='0' timeout='180s'/>
+    <op id='$HA_RESOURCE-migrate_from' name='migrate_from' interval='0' timeout='90s'/>
+  </operations>
+</primitive>" >/dev/null
+  fi
+}
+
+# The Pacemaker guest running, no constraint left by a move, both nodes online.
+ha_reset() {
+  local n i x
+  for n in "${NODES[@]}"; do
+    on a crm_attribute --node "$(node_name "$n")" --name standby --delete >/dev/null 2>&1 || true
+  done
+  on a crm_attribute --type crm_config --name maintenance-mode --delete >/dev/null 2>&1 || true
+  on a crm_resource --resource "$HA_RESOURCE" --clear >/dev/null 2>&1 || true
+  on a crm_resource --resource "$HA_RESOURCE" --cleanup >/dev/null 2>&1 || true
+  for i in $(seq 1 600); do
+    x="$(crm_xml a || true)"
+    if [[ $x == *"<resource id=\"$HA_RESOURCE\""*'role="Started"'* ]]; then
+      [[ -n "$(where "$HA_GUEST")" ]] && return 0
+    fi
+    sleep 0.2
+  done
+  die "resource $HA_RESOURCE did not start in 120 s: $(on a crm_mon -1 2>&1 | tail -n 20)"
+}
+
+cluster_up() {
+  local n
+  for n in "${NODES[@]}"; do start_cluster "$n"; done
+  wait_cluster
+  configure_cluster
+  ha_reset
+}
+
+cluster_down() {
+  local n
+  # Stopping node b's stack first moves the guest to a; stopping a stops it.
+  for n in b a; do stop_cluster "$n"; done
+  remove_guest "$HA_GUEST"
 }
 
 status() {
@@ -342,10 +591,18 @@ status() {
       echo "node $n: down"
     fi
   done
+  if cluster_pid a >/dev/null; then
+    echo "pacemaker (from node a):"
+    on a crm_mon -1 2>&1 | sed 's/^/  /'
+  else
+    echo "pacemaker: down"
+  fi
 }
 
 env_exports() {
   echo "export VMSHIFT_LAB_DIR='$LAB'"
+  echo "export VMSHIFT_LAB_ON_A='$LAB/bin/on-vmshift-lab-a'"
+  echo "export VMSHIFT_LAB_ON_B='$LAB/bin/on-vmshift-lab-b'"
   echo "export VMSHIFT_LAB_URI_A='$(uri a)'"
   echo "export VMSHIFT_LAB_URI_B='$(uri b)'"
 }
@@ -361,6 +618,8 @@ case "${1:-}" in
   start-node) start_node "${2:?node}" ;;
   guest) extra_guest "${2:?name}" "${3:?memory MiB}" "${4:?pages per ms}" "${5:?region pages}" ;;
   rm-guest) remove_guest "${2:?name}" ;;
+  ha-reset) ha_reset ;;
+  on) on "${2:?node}" "${@:3}" ;;
   kill-node) pid="$(daemon_pid "${2:?node}" || true)"; [[ -n $pid ]] && kill -KILL "$pid"; rm -f "$(node_dir "$2")/daemon.pid" ;;
-  *) echo "usage: $0 install|up|down|status|env|reset|guest NAME MIB PAGES REGION|rm-guest NAME|stop-node N|start-node N|kill-node N" >&2; exit 2 ;;
+  *) echo "usage: $0 install|up|down|status|env|reset|ha-reset|on N CMD...|guest NAME MIB PAGES REGION|rm-guest NAME|stop-node N|start-node N|kill-node N" >&2; exit 2 ;;
 esac
