@@ -1,8 +1,10 @@
 //! The domain model and the one trait every backend implements.
 
 mod backend;
+mod manager;
 mod model;
 pub mod units;
 
 pub use backend::{Backend, BackendError, MigrationRequest};
+pub use manager::*;
 pub use model::*;

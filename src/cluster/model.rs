@@ -26,6 +26,9 @@ pub struct ClusterSnapshot {
     /// What a migration costs here beyond moving memory.
     #[serde(default)]
     pub costs: MigrationCosts,
+    /// The cluster manager that owns some of the VMs (Pacemaker), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<super::manager::ManagerView>,
 }
 
 /// A figure and the range it may really be in.
@@ -379,6 +382,41 @@ pub struct MigrationOptions {
     pub copy_storage: bool,
     /// Parallel migration connections (libvirt); 1 = off.
     pub parallel_connections: u32,
+    /// The path of a move: through the cluster manager that owns the VM
+    /// (Pacemaker) or plain libvirt; `auto` takes the manager where it owns it.
+    pub via: MovePath,
+    /// After a move through the cluster manager, keep its move constraint
+    /// (the VM stays pinned to the target) instead of clearing it.
+    pub keep_placement: bool,
+    /// How long a kept move constraint lasts (ISO 8601 duration, `PT1H`).
+    pub placement_lifetime: Option<String>,
+}
+
+/// Which path moves a VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovePath {
+    /// The cluster manager where it owns the VM, else libvirt.
+    #[default]
+    Auto,
+    /// The cluster manager (refused for VMs it does not own).
+    Manager,
+    /// A plain libvirt migration (refused for VMs a manager owns).
+    Libvirt,
+}
+
+impl std::str::FromStr for MovePath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "pacemaker" | "manager" => Ok(Self::Manager),
+            "libvirt" => Ok(Self::Libvirt),
+            _ => Err(format!(
+                "--via must be auto, pacemaker or libvirt, not {s:?}"
+            )),
+        }
+    }
 }
 
 pub const DEFAULT_MAX_DOWNTIME_MS: u64 = 300;
@@ -393,6 +431,9 @@ impl Default for MigrationOptions {
             on_stall: OnStall::Abort,
             copy_storage: false,
             parallel_connections: 1,
+            via: MovePath::Auto,
+            keep_placement: false,
+            placement_lifetime: None,
         }
     }
 }
@@ -589,6 +630,10 @@ pub struct Migration {
     /// far; `None` once it is over.
     #[serde(default)]
     pub live: Option<Forecast>,
+    /// The cluster manager that runs it (a move through Pacemaker, or one
+    /// Pacemaker started itself), if not plain libvirt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<super::manager::ManagedBy>,
 }
 
 impl Default for Migration {
@@ -641,6 +686,7 @@ impl Migration {
             inputs: None,
             forecast: None,
             live: None,
+            managed_by: None,
         }
     }
 

@@ -334,6 +334,7 @@ mod tests {
             migrations: vec![],
             events: vec![],
             costs: Default::default(),
+            manager: None,
         }
     }
 

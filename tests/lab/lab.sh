@@ -525,13 +525,12 @@ configure_cluster() {
   ha_guest_xml
   on a crm_attribute --type crm_config --name stonith-enabled --update false >/dev/null
   on a crm_attribute --type rsc_defaults --name resource-stickiness --update 100 >/dev/null
+  on a crm_attribute --type crm_config --name dc-deadtime --update 5s >/dev/null
   if ! on a crm_resource --resource "$HA_RESOURCE" --query-xml >/dev/null 2>&1; then
     say "defining Pacemaker resource $HA_RESOURCE (VirtualDomain, domain $HA_GUEST)"
     on a cibadmin --create --scope resources --xml-text "<primitive id='$HA_RESOURCE' class='ocf' provider='heartbeat' type='VirtualDomain'>
   <instance_attributes id='$HA_RESOURCE-ia'>
     <nvpair id='$HA_RESOURCE-config' name='config' value='$LAB/guests/$HA_GUEST.xml'/>
-    <nvpair id='$HA_RESOURCE-hypervisor' name='hypervisor' value='qemu:///system'/>
-    <nvpair id='$HA_RESOURCE-remoteuri' name='remoteuri' value='qemu+unix:///system?socket=$LAB/by-name/%n/libvirt-sock'/>
   </instance_attributes>
   <meta_attributes id='$HA_RESOURCE-meta'>
     <nvpair id='$HA_RESOURCE-allow-migrate' name='allow-migrate' value='true'/>
@@ -545,6 +544,19 @@ configure_cluster() {
   </operations>
 </primitive>" >/dev/null
   fi
+  # hypervisor: each node's own daemon (its namespace binds /run/libvirt);
+  # remoteuri: the target's socket by node name; migration data over
+  # loopback only; force_stop: the tiny guest ignores ACPI shutdown.
+  local name value
+  while read -r name value; do
+    on a crm_resource --resource "$HA_RESOURCE" --set-parameter "$name" --parameter-value "$value" >/dev/null
+  done <<PARAMS
+hypervisor qemu:///system
+remoteuri qemu+unix:///system?socket=$LAB/by-name/%n/libvirt-sock
+migrateuri tcp://127.0.0.1
+migrate_options --listen-address 127.0.0.1
+force_stop true
+PARAMS
 }
 
 # The Pacemaker guest running, no constraint left by a move, both nodes online.

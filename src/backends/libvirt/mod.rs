@@ -242,6 +242,7 @@ impl LibvirtCluster {
             migrations,
             events,
             costs: MigrationCosts::default(),
+            manager: None,
         };
         self.give_inputs(&mut snap);
         snap

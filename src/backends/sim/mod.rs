@@ -568,6 +568,7 @@ impl SimCluster {
             migrations: self.migrations.iter().map(|m| m.view()).collect(),
             events: self.events.iter().cloned().collect(),
             costs: self.costs(),
+            manager: None,
         }
     }
 
