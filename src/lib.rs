@@ -11,6 +11,8 @@ pub mod cluster;
 pub mod config;
 pub mod input;
 pub mod logging;
+#[cfg(feature = "libvirt")]
+pub mod manager;
 pub mod output;
 pub mod plan;
 pub mod record;
