@@ -45,6 +45,42 @@ pub struct Config {
     /// Key bindings on top of the defaults: (key, action).
     pub keys: Vec<(String, Action)>,
     pub libvirt: LibvirtSettings,
+    pub pacemaker: PacemakerSettings,
+}
+
+/// `[pacemaker]`: whether Pacemaker owns VMs of the libvirt cluster, and
+/// how its tools (`crm_mon`, `crm_resource`…) are run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacemakerSettings {
+    pub mode: PacemakerMode,
+    /// Run the tools on this cluster node over ssh (`root@hv1`).
+    pub ssh: Option<String>,
+    /// Run the tools behind these words (`sudo`, `nsenter …`).
+    pub command_prefix: Vec<String>,
+    /// Longest wait for one of its tools.
+    pub timeout_ms: u64,
+}
+
+impl Default for PacemakerSettings {
+    fn default() -> Self {
+        Self {
+            mode: PacemakerMode::Auto,
+            ssh: None,
+            command_prefix: Vec::new(),
+            timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PacemakerMode {
+    /// Use Pacemaker where its tools answer.
+    Auto,
+    /// Pacemaker owns VMs here: if it does not answer, moves are refused.
+    On,
+    /// Never ask Pacemaker.
+    Off,
 }
 
 /// `[libvirt]`: the real cluster's nodes and shared volumes.
@@ -123,6 +159,7 @@ impl Default for Config {
             thresholds: Thresholds::default(),
             keys: Vec::new(),
             libvirt: LibvirtSettings::default(),
+            pacemaker: PacemakerSettings::default(),
         }
     }
 }
@@ -140,6 +177,17 @@ struct File {
     thresholds: ThresholdsSection,
     keys: Option<BTreeMap<Spanned<String>, Action>>,
     libvirt: Option<LibvirtSection>,
+    pacemaker: Option<PacemakerSection>,
+}
+
+/// `[pacemaker]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PacemakerSection {
+    mode: Option<PacemakerMode>,
+    ssh: Option<Spanned<String>>,
+    command_prefix: Option<Spanned<Vec<String>>>,
+    timeout_ms: Option<Spanned<u64>>,
 }
 
 /// `[libvirt]` as written, with the place of each value for errors.
@@ -406,6 +454,40 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
         c.libvirt.shared_volumes = l.shared_volumes;
     }
+    if let Some(p) = file.pacemaker {
+        if let Some(m) = p.mode {
+            c.pacemaker.mode = m;
+        }
+        if let Some(t) = &p.timeout_ms {
+            if !(100..=600_000).contains(t.get_ref()) {
+                return Err(at(
+                    t.span(),
+                    "[pacemaker] timeout_ms must be between 100 and 600000".into(),
+                ));
+            }
+            c.pacemaker.timeout_ms = *t.get_ref();
+        }
+        if let (Some(_), Some(prefix)) = (&p.ssh, &p.command_prefix) {
+            return Err(at(
+                prefix.span(),
+                "[pacemaker] takes ssh or command_prefix, not both; keep the one that reaches a cluster node".into(),
+            ));
+        }
+        if let Some(prefix) = p.command_prefix {
+            let span = prefix.span();
+            let words = prefix.into_inner();
+            if words.is_empty() || words[0].trim().is_empty() {
+                return Err(at(
+                    span,
+                    "[pacemaker] command_prefix must name a program first, like [\"sudo\"]".into(),
+                ));
+            }
+            c.pacemaker.command_prefix = words;
+        }
+        if let Some(ssh) = p.ssh {
+            c.pacemaker.ssh = Some(printable(ssh, "[pacemaker] ssh", &at)?);
+        }
+    }
     if let Some(keys) = file.keys {
         for (k, a) in &keys {
             Key::parse(k.get_ref()).map_err(|m| at(k.span(), format!("in [keys]: {m}")))?;
@@ -503,6 +585,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("must not be above cpu_crit_pct (95)"), "{e}");
+    }
+
+    #[test]
+    fn pacemaker_settings_are_read_and_checked() {
+        let c = parse(
+            "[pacemaker]\nmode = \"on\"\ncommand_prefix = [\"/lab/bin/on-a\"]\ntimeout_ms = 800\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.pacemaker.mode, PacemakerMode::On);
+        assert_eq!(c.pacemaker.command_prefix, vec!["/lab/bin/on-a"]);
+        assert_eq!(c.pacemaker.timeout_ms, 800);
+        let c = parse("[pacemaker]\nssh = \"root@hv1\"\n", Path::new("c.toml")).unwrap();
+        assert_eq!(c.pacemaker.ssh.as_deref(), Some("root@hv1"));
+        assert_eq!(c.pacemaker.mode, PacemakerMode::Auto);
+        let (line, _, msg) =
+            err("[pacemaker]\nssh = \"root@hv1\"\ncommand_prefix = [\"sudo\"]\n");
+        assert_eq!(line, 3);
+        assert!(msg.contains("not both"), "{msg}");
+        let (_, _, msg) = err("[pacemaker]\ncommand_prefix = []\n");
+        assert!(msg.contains("must name a program"), "{msg}");
+        let (_, _, msg) = err("[pacemaker]\nmode = \"maybe\"\n");
+        assert!(msg.contains("auto") && msg.contains("off"), "{msg}");
     }
 
     #[test]
