@@ -234,6 +234,10 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                     })
                     .collect(),
                 timeout: std::time::Duration::from_millis(l.timeout_ms),
+                manager: crate::manager::connect(
+                    &cfg.pacemaker,
+                    &l.nodes.iter().map(|n| n.uri.clone()).collect::<Vec<_>>(),
+                ),
             })
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .map_err(|e| CliError::new(exit::BACKEND, e))

@@ -6,9 +6,11 @@
 pub mod pacemaker;
 pub mod runner;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::ManagerView;
+use crate::config::{PacemakerMode, PacemakerSettings};
 pub use pacemaker::Pacemaker;
 pub use runner::{Runner, Via};
 
@@ -30,44 +32,76 @@ pub trait ClusterManager: Send + Sync {
     fn move_command(&self, resource: &str, node: &str) -> String;
 }
 
-/// `[pacemaker]` in the config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ManagerSettings {
-    pub mode: ManagerMode,
-    pub via: Via,
-    pub timeout: Duration,
-}
-
-impl Default for ManagerSettings {
-    fn default() -> Self {
-        Self {
-            mode: ManagerMode::Auto,
-            via: Via::Local,
-            timeout: Duration::from_secs(5),
+/// The manager to use with the `[pacemaker]` settings, for a cluster of
+/// libvirt nodes at `node_uris`: `None` when off, or in auto mode where
+/// Pacemaker's tools answer neither here nor (for `qemu+ssh://` nodes) on
+/// the first node over ssh.
+pub fn connect(s: &PacemakerSettings, node_uris: &[String]) -> Option<Arc<dyn ClusterManager>> {
+    let timeout = Duration::from_millis(s.timeout_ms);
+    let configured = if !s.command_prefix.is_empty() {
+        Some(Via::Prefix(s.command_prefix.clone()))
+    } else {
+        s.ssh.clone().map(Via::Ssh)
+    };
+    match s.mode {
+        PacemakerMode::Off => None,
+        PacemakerMode::On => Some(Arc::new(Pacemaker::new(Runner::new(
+            configured.unwrap_or(Via::Local),
+            timeout,
+        )))),
+        PacemakerMode::Auto => {
+            let candidates: Vec<Via> = match configured {
+                Some(v) => vec![v],
+                None => std::iter::once(Via::Local)
+                    .chain(node_uris.iter().filter_map(|u| ssh_dest(u)).take(1).map(Via::Ssh))
+                    .collect(),
+            };
+            candidates.into_iter().find_map(|via| {
+                let p = Pacemaker::new(Runner::new(via, timeout));
+                p.answers().then(|| {
+                    tracing::info!(place = %p.place(), "Pacemaker answers: the VMs it owns move through it");
+                    Arc::new(p) as Arc<dyn ClusterManager>
+                })
+            })
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManagerMode {
-    /// Use Pacemaker where its tools answer; none otherwise.
-    Auto,
-    /// Pacemaker owns VMs here: when it does not answer, refuse moves.
-    On,
-    /// Never ask Pacemaker.
-    Off,
+/// `user@host` of a `qemu+ssh://user@host[:port]/system` URI.
+fn ssh_dest(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("qemu+ssh://")?;
+    let authority = rest.split('/').next()?;
+    let host = authority.split(':').next()?;
+    (!host.is_empty()).then(|| host.to_string())
 }
 
-/// The manager to use with these settings: `None` when off, or in auto
-/// mode where Pacemaker's tools are not there or do not answer.
-pub fn connect(s: &ManagerSettings) -> Option<std::sync::Arc<dyn ClusterManager>> {
-    let pcmk = Pacemaker::new(Runner::new(s.via.clone(), s.timeout));
-    match s.mode {
-        ManagerMode::Off => None,
-        ManagerMode::On => Some(std::sync::Arc::new(pcmk)),
-        ManagerMode::Auto => pcmk.answers().then(|| {
-            tracing::info!("Pacemaker answers: managed VMs move through it");
-            std::sync::Arc::new(pcmk) as std::sync::Arc<dyn ClusterManager>
-        }),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_destination_of_a_node_uri() {
+        assert_eq!(
+            ssh_dest("qemu+ssh://root@hv1:2222/system?no_tty=1").as_deref(),
+            Some("root@hv1")
+        );
+        assert_eq!(ssh_dest("qemu:///system"), None);
+        assert_eq!(ssh_dest("qemu+ssh:///system"), None);
+    }
+
+    #[test]
+    fn off_means_none_and_on_means_pacemaker_even_unanswered() {
+        let mut s = PacemakerSettings {
+            mode: PacemakerMode::Off,
+            ..Default::default()
+        };
+        assert!(connect(&s, &[]).is_none());
+        s.mode = PacemakerMode::On;
+        s.command_prefix = vec!["/nonexistent/prefix".into()];
+        let m = connect(&s, &[]).expect("on: always a manager");
+        let e = m.read().unwrap_err();
+        assert!(e.contains("/nonexistent/prefix"), "{e}");
+        s.mode = PacemakerMode::Auto;
+        assert!(connect(&s, &[]).is_none(), "auto: only where it answers");
     }
 }

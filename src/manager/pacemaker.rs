@@ -31,6 +31,11 @@ impl Pacemaker {
         }
     }
 
+    /// Where its tools run, for messages.
+    pub fn place(&self) -> String {
+        self.runner.place()
+    }
+
     /// Whether Pacemaker answers where this runner runs its tools.
     pub fn answers(&self) -> bool {
         self.runner

@@ -15,7 +15,7 @@ use virt::sys;
 
 use super::ffi::{self, Event};
 use crate::cluster::{
-    ClusterEvent, MIB, Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode,
+    ClusterEvent, MIB, ManagedBy, Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode,
     Round, Step,
 };
 use crate::plan::{self, rules};
@@ -51,7 +51,7 @@ pub struct Entry {
     abort_reason: Option<String>,
     postcopy_sent: bool,
     /// The migrate call returned (Ok or Err with the message).
-    returned: Option<Result<(), String>>,
+    pub(super) returned: Option<Result<(), String>>,
     paused_at: Option<Instant>,
     /// Found running in the cluster, not started by this vmshift.
     pub discovered: bool,
@@ -73,6 +73,18 @@ pub struct Table {
     /// Where finished migrations are recorded, and the cluster's name for it.
     pub journal: Journal,
     pub cluster: String,
+    /// Each node's URI by node name, for following a migration found by
+    /// its events.
+    pub uris: HashMap<String, String>,
+    /// The VMs a cluster manager owns (domain → resource), from the last poll.
+    pub managed: HashMap<String, ManagedBy>,
+}
+
+/// A migration found by its first event: follow it from this node's URI.
+pub struct Found {
+    pub id: MigrationId,
+    pub vm: String,
+    pub uri: String,
 }
 
 pub type Shared = Arc<(Mutex<Table>, Condvar)>;
@@ -96,8 +108,36 @@ impl Table {
             .find(|e| e.view.vm == vm && e.view.outcome.is_none())
     }
 
-    /// A domain event from node `node`.
-    pub fn on_event(&mut self, node: &str, ev: Event) {
+    /// A domain event from node `node`. A migration nobody follows yet
+    /// (started by virsh, or by Pacemaker for a move, a standby or a
+    /// failover) is found by its first iteration event, so its rounds are
+    /// seen from the start; the caller follows it.
+    pub fn on_event(&mut self, node: &str, ev: Event) -> Option<Found> {
+        let mut found = None;
+        if let Event::Iteration { dom, .. } = &ev
+            && self.running_mut(dom).is_none()
+            && let Some(uri) = self.uris.get(node).cloned()
+        {
+            self.next_id += 1;
+            let id = self.next_id;
+            let mut e = Entry::new(id, dom, node, "?", Default::default(), 0);
+            e.discovered = true;
+            e.meta = Meta::new(true, None);
+            e.view.managed_by = self.managed.get(dom).cloned();
+            let by = match &e.view.managed_by {
+                Some(m) => format!(" by Pacemaker (resource {})", m.resource),
+                None => String::new(),
+            };
+            self.entries.insert(id, e);
+            self.log(format!(
+                "found a migration of {dom} from {node}{by}; following it"
+            ));
+            found = Some(Found {
+                id,
+                vm: dom.clone(),
+                uri,
+            });
+        }
         match ev {
             Event::Iteration { dom, iteration } => {
                 if let Some(e) = self.running_mut(&dom).filter(|e| e.view.from == node) {
@@ -117,8 +157,16 @@ impl Table {
                 let event = event as u32;
                 let detail = detail as u32;
                 let Some(e) = self.running_mut(&dom) else {
-                    return;
+                    return found;
                 };
+                // A found migration's target: where the incoming domain starts.
+                if e.view.to == "?"
+                    && e.view.from != node
+                    && event == sys::VIR_DOMAIN_EVENT_STARTED
+                    && detail == sys::VIR_DOMAIN_EVENT_STARTED_MIGRATED
+                {
+                    e.view.to = node.to_string();
+                }
                 let on_src = e.view.from == node;
                 let on_dst = e.view.to == node;
                 if on_src && event == sys::VIR_DOMAIN_EVENT_SUSPENDED {
@@ -170,11 +218,12 @@ impl Table {
         if let Some(text) = self.finished_text() {
             self.log(text);
         }
+        found
     }
 
     /// A log line for each migration that just got its outcome; each such
     /// migration goes to the flight recorder here, once.
-    fn finished_text(&mut self) -> Option<String> {
+    pub(super) fn finished_text(&mut self) -> Option<String> {
         let mut lines = Vec::new();
         for e in self.entries.values_mut() {
             if let (Some(text), false) = (e.view.outcome_sentence(), e.logged) {
@@ -248,6 +297,10 @@ impl Entry {
             self.mark_step(Step::PreCopy);
         }
         let v = &mut self.view;
+        if v.memory == 0 {
+            // Found by its first event, before any poll saw the domain.
+            v.memory = j.mem_total.unwrap_or(0);
+        }
         v.remaining_bytes = remaining;
         if dirty > 0 {
             v.dirty_bps = dirty;
@@ -320,7 +373,7 @@ impl Entry {
 
     /// The job is over on libvirt's side: close the rounds, take the downtime,
     /// and decide the outcome once the migrate call returned.
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         if self.view.outcome.is_some() {
             return;
         }
@@ -399,7 +452,7 @@ pub fn follow_in_background(shared: Shared, id: MigrationId, vm: String, src_uri
         .expect("spawn a migration follower");
 }
 
-fn libvirt_reason(e: &virt::error::Error) -> String {
+pub(super) fn libvirt_reason(e: &virt::error::Error) -> String {
     e.message().trim().to_string()
 }
 
@@ -558,7 +611,7 @@ fn run_migration(
 
 /// Reads job stats a few times a second (and right after each iteration
 /// event), applies the stall policy, and settles discovered migrations.
-fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: String) {
+pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: String) {
     let (lock, cv) = &*shared;
     let Ok(conn) = Connect::open(Some(&src_uri)) else {
         return;

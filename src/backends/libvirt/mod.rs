@@ -16,9 +16,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, Disk, Measured, Migration, MigrationCosts, MigrationId,
+    Backend, BackendError, ManagedBy, ManagerView, ClusterSnapshot, Disk, Measured, Migration, MigrationCosts, MigrationId,
     MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume, VolumeKind, Workload,
 };
+use crate::manager::ClusterManager;
 use crate::plan;
 use crate::record::{Journal, Meta, Record};
 use migrate::{Entry, Shared, Table};
@@ -35,12 +36,14 @@ pub struct SharedDecl {
     pub kind: VolumeKind,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct LibvirtConfig {
     pub cluster: String,
     pub nodes: Vec<NodeSpec>,
     pub shared: Vec<SharedDecl>,
     pub timeout: Duration,
+    /// The cluster manager that owns some of the VMs, if any.
+    pub manager: Option<Arc<dyn ClusterManager>>,
 }
 
 pub struct LibvirtCluster {
@@ -53,6 +56,14 @@ pub struct LibvirtCluster {
     /// Migrations an earlier vmshift left running (detached records not
     /// completed yet): found again, or settled from where their VM runs.
     detached: Vec<Record>,
+    /// The cluster manager that owns some VMs (Pacemaker), its last good
+    /// view, and (our node name, its node name) where they differ in form.
+    manager: Option<Arc<dyn ClusterManager>>,
+    manager_view: Option<ManagerView>,
+    manager_names: Vec<(String, String)>,
+    /// Moves through the cluster manager still settling (waiting for it to
+    /// confirm, clearing its move constraint).
+    managed_moves: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -72,21 +83,26 @@ impl LibvirtCluster {
                 let sh = shared.clone();
                 let events = Arc::new(move |node: &str, ev: ffi::Event| {
                     let (lock, cv) = &*sh;
-                    if let Ok(mut t) = lock.lock() {
-                        t.on_event(node, ev);
-                    }
+                    let found = lock.lock().ok().and_then(|mut t| t.on_event(node, ev));
                     cv.notify_all();
+                    if let Some(f) = found {
+                        migrate::follow_in_background(sh.clone(), f.id, f.vm, f.uri);
+                    }
                 });
                 NodeHandle::spawn(spec.clone(), events)
             })
             .collect();
         Ok(LibvirtCluster {
-            cfg,
             nodes,
             last: HashMap::new(),
             snapshot: None,
             shared,
             detached: Vec::new(),
+            manager: cfg.manager.clone(),
+            manager_view: None,
+            manager_names: Vec::new(),
+            managed_moves: Vec::new(),
+            cfg,
         })
     }
 
@@ -215,6 +231,32 @@ impl LibvirtCluster {
                 v.owner = Some(vm.node.clone());
             }
         }
+        let manager = self.read_manager(&nodes);
+        if let Some(view) = &manager {
+            for vm in vms.iter_mut() {
+                vm.ha |= view.vms.iter().any(|m| m.domain == vm.name);
+            }
+        }
+        {
+            let mut t = self.table();
+            t.uris = data
+                .iter()
+                .map(|(i, n, _)| (n.clone(), self.nodes[*i].spec.uri.clone()))
+                .collect();
+            t.managed = manager
+                .iter()
+                .flat_map(|v| &v.vms)
+                .map(|m| {
+                    (
+                        m.domain.clone(),
+                        ManagedBy {
+                            manager: "pacemaker".into(),
+                            resource: m.resource.clone(),
+                        },
+                    )
+                })
+                .collect();
+        }
         self.discover(&data);
         self.settle_detached(&nodes, &vms);
         let (migrations, events) = {
@@ -242,7 +284,7 @@ impl LibvirtCluster {
             migrations,
             events,
             costs: MigrationCosts::default(),
-            manager: None,
+            manager,
         };
         self.give_inputs(&mut snap);
         snap
@@ -362,6 +404,37 @@ impl LibvirtCluster {
             return (format!("path:{}", p.target), kind);
         }
         (format!("local:{node}:{}", p.name), VolumeKind::Local)
+    }
+
+    /// The cluster manager's view now, its node names turned into ours;
+    /// the last good view (with the error) when it does not answer.
+    fn read_manager(&mut self, nodes: &[Node]) -> Option<ManagerView> {
+        let mgr = self.manager.as_ref()?;
+        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        match mgr.read() {
+            Ok(mut v) => {
+                self.manager_names = rename_nodes(&mut v, &names);
+                self.manager_view = Some(v.clone());
+                Some(v)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the cluster manager did not answer");
+                let mut v = self.manager_view.clone().unwrap_or_else(|| ManagerView {
+                    kind: mgr.kind().into(),
+                    ..Default::default()
+                });
+                v.error = Some(e);
+                Some(v)
+            }
+        }
+    }
+
+    /// The manager's name for our node `node`.
+    fn manager_node_name(&self, node: &str) -> String {
+        self.manager_names
+            .iter()
+            .find(|(ours, _)| ours == node)
+            .map_or_else(|| node.to_string(), |(_, theirs)| theirs.clone())
     }
 
     /// Outgoing migrations running in the cluster that vmshift does not
@@ -515,6 +588,46 @@ impl LibvirtCluster {
         }
         f(e).map_err(BackendError::NotPossible)
     }
+}
+
+/// The manager's node names turned into ours where they name the same host
+/// (`hv1` and `hv1.example.com`); returns (ours, theirs) for each renamed.
+fn rename_nodes(v: &mut ManagerView, ours: &[String]) -> Vec<(String, String)> {
+    let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
+    let mut map = Vec::new();
+    let to_ours = |theirs: &str, map: &mut Vec<(String, String)>| -> String {
+        match ours
+            .iter()
+            .find(|o| *o == theirs)
+            .or_else(|| ours.iter().find(|o| short(o) == short(theirs)))
+        {
+            Some(o) => {
+                if !map.iter().any(|(a, _): &(String, String)| a == o) {
+                    map.push((o.clone(), theirs.to_string()));
+                }
+                o.clone()
+            }
+            None => theirs.to_string(),
+        }
+    };
+    for n in &mut v.nodes {
+        n.name = to_ours(&n.name, &mut map);
+    }
+    for vm in &mut v.vms {
+        for n in &mut vm.running_on {
+            *n = to_ours(n, &mut map);
+        }
+        for c in &mut vm.constraints {
+            c.node = to_ours(&c.node, &mut map);
+        }
+        for o in &mut vm.recent {
+            o.node = to_ours(&o.node, &mut map);
+        }
+    }
+    if let Some(dc) = &mut v.dc {
+        *dc = to_ours(dc, &mut map);
+    }
+    map
 }
 
 /// A domain's workload from what its node measured.
