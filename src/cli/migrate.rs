@@ -36,6 +36,13 @@ pub fn options(cfg: &Config, args: &MigrationFlags) -> MigrationOptions {
         o.on_stall = s;
     }
     o.copy_storage |= args.copy_storage;
+    if let Some(v) = args.via {
+        o.via = v;
+    }
+    o.keep_placement |= args.keep_placement;
+    if let Some(l) = &args.placement_lifetime {
+        o.placement_lifetime = Some(l.clone());
+    }
     o
 }
 
@@ -141,6 +148,8 @@ pub fn run(
         .require_node(&args.node)
         .map_err(|e| backend_error(&out, e))?;
     let placement = plan::check(&snap, vm, node, opts.copy_storage)
+        .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
+    plan::move_path(&snap, &vm.name, &vm.node, &node.name, opts.via)
         .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
     measure_workload(backend, &out, &mut snap, &args.vm, MEASURE_ONE);
     let history = crate::record::past_migrations(&snap.cluster);
@@ -361,10 +370,15 @@ fn print_plan(
     let node = snap.node(to).expect("checked");
     let link = snap.link_bps(&vm.node, &node.name);
     let bw = o.bandwidth_bps.map_or(link, |b| b.min(link));
+    let resource = plan::move_path(snap, &vm.name, &vm.node, &node.name, o.via)
+        .ok()
+        .flatten();
     if out.json {
         out::print_json(&json!({
                 "event": "plan",
                 "vm": vm.name, "from": vm.node, "to": node.name,
+                "via": if resource.is_some() { "pacemaker" } else { "libvirt" },
+                "resource": resource,
                 "memory": vm.memory, "dirty_bps": vm.workload.dirty_bps, "wws_bytes": vm.workload.wws_bytes,
                 "bandwidth_bps": bw,
                 "options": o,
@@ -422,6 +436,11 @@ fn print_plan(
         o.postcopy.label(),
         o.on_stall.label()
     ));
+    if let Some(r) = &resource {
+        for (i, line) in plan::manager_note(r, &node.name, &vm.name, o).into_iter().enumerate() {
+            out.text(format!("{}{line}", if i == 0 { "through  " } else { "         " }));
+        }
+    }
     out.text(format!("predict  {}", p.summary(o.max_downtime_ms)));
     for basis in &p.basis {
         out.text(format!("based on {basis}"));

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::backends::sim::{SimCluster, clock::Speed};
-use crate::cluster::{Backend, OnStall, PostcopyMode};
+use crate::cluster::{Backend, MovePath, OnStall, PostcopyMode};
 use crate::config::{self, BackendKind, Config};
 use crate::output as out;
 use crate::record::{Failure, Journal};
@@ -145,6 +145,17 @@ pub struct MigrationFlags {
     /// Copy disks the target cannot reach (shared-nothing migration).
     #[arg(long)]
     pub copy_storage: bool,
+    /// Path of the move: auto (through Pacemaker where it owns the VM),
+    /// pacemaker, or libvirt (refused for VMs Pacemaker owns).
+    #[arg(long, value_name = "auto|pacemaker|libvirt")]
+    pub via: Option<MovePath>,
+    /// After a move through Pacemaker, keep its move constraint (the VM
+    /// stays pinned to the target) instead of clearing it.
+    #[arg(long)]
+    pub keep_placement: bool,
+    /// How long a kept move constraint lasts (ISO 8601 duration, e.g. PT1H).
+    #[arg(long, value_name = "DURATION", requires = "keep_placement")]
+    pub placement_lifetime: Option<String>,
 }
 
 /// An error that ends the program: a sentence and an exit code.
@@ -261,6 +272,9 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
     })
 }
 
+/// Longest wait at exit for a cluster manager to settle moves.
+const MANAGER_SETTLE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Opens the backend with the flight recorder attached, runs `f`, and waits
 /// for the records to be written: a record that could not be written turns
 /// the result into [`exit::NOT_RECORDED`].
@@ -272,6 +286,9 @@ fn with_backend(
     let journal = Journal::open_default();
     backend.set_journal(journal.clone());
     let result = f(backend.as_mut());
+    // A move through Pacemaker ends with Pacemaker confirming it and its
+    // move constraint cleared: wait for that before exiting.
+    backend.settle(MANAGER_SETTLE);
     let failures = journal.flush(RECORD_FLUSH);
     not_recorded(result, &failures)
 }

@@ -123,6 +123,10 @@ pub trait Backend: Send {
     ) -> Result<Option<Measured>, BackendError> {
         Ok(None)
     }
+    /// Waits up to `max` for work the backend still does after migrations
+    /// ended (a cluster manager confirming a move and clearing its
+    /// constraint), before vmshift exits.
+    fn settle(&mut self, _max: Duration) {}
     /// From now on every migration this backend runs or finds is handed to
     /// `journal` when it ends, exactly once, whoever started it.
     fn set_journal(&mut self, journal: Journal);

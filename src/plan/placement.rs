@@ -1,6 +1,8 @@
 //! Placement check: may VM `v` live-migrate to node `t`, and what moves with it?
 
-use crate::cluster::{ClusterSnapshot, Node, NodeState, Vm, VmState, VolumeKind, units};
+use crate::cluster::{
+    ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, VolumeKind, units,
+};
 
 use super::cpu;
 
@@ -42,6 +44,35 @@ pub enum Refusal {
         volume: String,
         others: Vec<String>,
     },
+    #[error("node {node} is {state} in {manager}, so it takes no resources; pick another node, or bring it back in {manager} first")]
+    ManagerNodeOut {
+        node: String,
+        manager: &'static str,
+        state: &'static str,
+    },
+    #[error("{vm} is {manager} resource {resource}, and node {node} is not a node of that cluster; pick one of its nodes")]
+    NotManagerNode {
+        vm: String,
+        resource: String,
+        node: String,
+        manager: &'static str,
+    },
+    #[error("{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first")]
+    Unmanaged {
+        vm: String,
+        resource: String,
+        manager: &'static str,
+        why: &'static str,
+    },
+    #[error("{manager} resource {resource} ({vm}) has allow-migrate off, so {manager} would stop {vm} and start it cold on the target; set allow-migrate=true on {resource} to move it live")]
+    NoLiveMove {
+        vm: String,
+        resource: String,
+        manager: &'static str,
+    },
+    /// The asked path would fight the cluster manager, or cannot be taken.
+    #[error("{0}")]
+    Manager(String),
     #[error(
         "{vm} uses CPU model {vm_model}, which node {node} ({node_model}) cannot provide; pick a node with a newer CPU of the same vendor"
     )]
@@ -66,8 +97,82 @@ impl Refusal {
             Refusal::NoRoomForCopy { .. } => "no room to copy disk",
             Refusal::LunShared { .. } => "LUN shared with other VMs",
             Refusal::CpuIncompatible { .. } => "CPU incompatible",
+            Refusal::ManagerNodeOut { state, .. } => state,
+            Refusal::NotManagerNode { .. } => "not a cluster node",
+            Refusal::Unmanaged { .. } => "resource unmanaged",
+            Refusal::NoLiveMove { .. } => "no live move (allow-migrate)",
+            Refusal::Manager(_) => "cluster manager",
         }
     }
+}
+
+/// Which path moves `vm` from `from` to `to`: `Some(resource)` through the
+/// cluster manager that owns it, `None` plain libvirt, or the refusal when
+/// the asked path would fight the manager (DESIGN §3.3: a VM moved behind
+/// Pacemaker's back gets a second copy started on the source).
+pub fn move_path(
+    snap: &ClusterSnapshot,
+    vm: &str,
+    from: &str,
+    to: &str,
+    via: MovePath,
+) -> Result<Option<String>, Refusal> {
+    let refuse = |s: String| Err(Refusal::Manager(s));
+    let Some(view) = &snap.manager else {
+        return match via {
+            MovePath::Manager => refuse(format!(
+                "no cluster manager is configured or answering here, so {vm} cannot move through one; leave out --via pacemaker, or set [pacemaker] in the config"
+            )),
+            _ => Ok(None),
+        };
+    };
+    let manager = view.title();
+    if !view.known {
+        // Which VMs it owns is unknown: a plain move might run one twice.
+        return refuse(format!(
+            "{manager} has not answered yet ({}), so vmshift cannot tell whether {vm} is one of its resources, and moving a resource behind its back starts a second copy; fix the [pacemaker] settings or wait until it answers",
+            view.error.as_deref().unwrap_or("no answer")
+        ));
+    }
+    match (snap.managed_vm(vm), via) {
+        (Some(m), MovePath::Libvirt) => refuse(format!(
+            "{vm} is {manager} resource {r}: a plain libvirt migration would make {manager} start a second copy of it on {from}; move it through {manager} (leave out --via libvirt), like `crm_resource --move --resource {r} --node {to}`",
+            r = m.resource
+        )),
+        (Some(m), _) => match &view.error {
+            Some(e) => refuse(format!(
+                "{manager} does not answer now ({e}), so it cannot be asked to move {vm} (resource {}); try again when it answers",
+                m.resource
+            )),
+            None => Ok(Some(m.resource.clone())),
+        },
+        (None, MovePath::Manager) => refuse(format!(
+            "{vm} is not a {manager} resource, so {manager} cannot move it; leave out --via pacemaker to move it with libvirt"
+        )),
+        (None, _) => Ok(None),
+    }
+}
+
+/// What a move through the cluster manager means, in a few sentences for
+/// the plan and the confirm dialog: who moves it, what stays behind, which
+/// options are the manager's.
+pub fn manager_note(resource: &str, to: &str, vm: &str, o: &crate::cluster::MigrationOptions) -> Vec<String> {
+    let after = if o.keep_placement {
+        format!(
+            "its move constraint stays{}, keeping {vm} on {to}",
+            o.placement_lifetime
+                .as_deref()
+                .map_or(String::new(), |l| format!(" for {l}"))
+        )
+    } else {
+        "its move constraint is cleared afterwards".to_string()
+    };
+    vec![
+        format!(
+            "Pacemaker moves {vm} (resource {resource}, `crm_resource --move --resource {resource} --node {to}`) and runs the live migration; vmshift follows its rounds; {after}"
+        ),
+        "auto-converge, post-copy and what happens on a stall are Pacemaker's (the resource's migrate_options); max downtime and bandwidth are applied to its migration live".to_string(),
+    ]
 }
 
 /// What an allowed migration brings along.
@@ -115,6 +220,48 @@ pub fn check(
             node: node.name.clone(),
             state: node.state.label(),
         });
+    }
+    // A VM a cluster manager owns goes where that manager can run it.
+    if let (Some(m), Some(view)) = (snap.managed_vm(&vm.name), &snap.manager) {
+        let manager = view.title();
+        match snap.managed_node(&node.name) {
+            None => {
+                return Err(Refusal::NotManagerNode {
+                    vm: vm.name.clone(),
+                    resource: m.resource.clone(),
+                    node: node.name.clone(),
+                    manager,
+                });
+            }
+            Some(n) => {
+                if let Some(state) = n.out_of_service() {
+                    return Err(Refusal::ManagerNodeOut {
+                        node: node.name.clone(),
+                        manager,
+                        state,
+                    });
+                }
+            }
+        }
+        if !m.managed {
+            return Err(Refusal::Unmanaged {
+                vm: vm.name.clone(),
+                resource: m.resource.clone(),
+                manager,
+                why: if view.maintenance {
+                    "the cluster is in maintenance mode"
+                } else {
+                    "the resource is unmanaged"
+                },
+            });
+        }
+        if !m.allow_migrate {
+            return Err(Refusal::NoLiveMove {
+                vm: vm.name.clone(),
+                resource: m.resource.clone(),
+                manager,
+            });
+        }
     }
     if !cpu::compatible(&vm.cpu_model, &node.cpu_model) {
         return Err(Refusal::CpuIncompatible {

@@ -87,6 +87,7 @@ fn run(
         }
         match rx.recv_timeout(next.saturating_duration_since(now)) {
             Ok(Job::Stop(why)) => {
+                backend.settle(Duration::from_secs(30));
                 let going_on = backend.shutdown(&why);
                 tracing::info!(%why, detached = going_on.len(), "backend worker stops");
                 return;

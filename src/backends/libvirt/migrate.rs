@@ -268,7 +268,7 @@ impl Entry {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
-    fn mark_step(&mut self, s: Step) {
+    pub(super) fn mark_step(&mut self, s: Step) {
         let at = self.elapsed_ms();
         if self.view.step_started_ms[s.index()].is_none() {
             self.view.step_started_ms[s.index()] = Some(at);

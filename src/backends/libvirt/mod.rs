@@ -6,6 +6,7 @@
 //! owned snapshot; no call here waits on a node longer than the timeout.
 
 mod ffi;
+mod managed;
 pub mod measure;
 mod migrate;
 pub mod node;
@@ -566,6 +567,18 @@ impl LibvirtCluster {
         }
     }
 
+    /// Refuses an action on a migration the cluster manager runs.
+    fn not_managed(&self, id: MigrationId, why: &str) -> Result<(), BackendError> {
+        let t = self.table();
+        match t.entries.get(&id).and_then(|e| e.view.managed_by.as_ref()) {
+            Some(m) => Err(BackendError::NotPossible(format!(
+                "Pacemaker runs this migration (resource {}): {why}",
+                m.resource
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn node_index(&self, name: &str) -> Option<usize> {
         (0..self.nodes.len()).find(|&i| node_name(&self.nodes[i].spec, self.last.get(&i)) == name)
     }
@@ -750,6 +763,8 @@ impl Backend for LibvirtCluster {
         let vm = snap.require_vm(&req.vm)?;
         let node = snap.require_node(&req.to)?;
         plan::check(&snap, vm, node, req.options.copy_storage).map_err(BackendError::Refused)?;
+        let managed = plan::move_path(&snap, &vm.name, &vm.node, &node.name, req.options.via)
+            .map_err(BackendError::Refused)?;
         let src = self
             .node_index(&vm.node)
             .ok_or_else(|| BackendError::Other(format!("node {} is not configured", vm.node)))?;
@@ -780,21 +795,55 @@ impl Backend for LibvirtCluster {
                 .or_else(|| Some(plan::predict(&inputs, &req.options).forecast()));
             e.view.inputs = Some(inputs);
             e.meta = Meta::new(false, req.forecast_json());
+            if let Some(resource) = &managed {
+                // Pacemaker's agent runs the job: vmshift follows it and
+                // tunes it live, but the policy is Pacemaker's.
+                e.discovered = true;
+                e.view.managed_by = Some(ManagedBy {
+                    manager: "pacemaker".into(),
+                    resource: resource.clone(),
+                });
+            }
             t.entries.insert(id, e);
-            t.log(format!(
-                "migration of {} {} → {} started",
-                vm.name, vm.node, node.name
-            ));
+            t.log(match &managed {
+                Some(r) => format!(
+                    "migration of {} {} → {} asked of Pacemaker (resource {r})",
+                    vm.name, vm.node, node.name
+                ),
+                None => format!(
+                    "migration of {} {} → {} started",
+                    vm.name, vm.node, node.name
+                ),
+            });
             id
         };
-        migrate::start(
-            self.shared.clone(),
-            id,
-            vm.name.clone(),
-            src_uri,
-            dst_spec.uri.clone(),
-            dst_spec.migrate_host(),
-        );
+        match (managed, &self.manager) {
+            (Some(resource), Some(mgr)) => {
+                let handle = managed::start(
+                    self.shared.clone(),
+                    mgr.clone(),
+                    managed::ManagedMove {
+                        id,
+                        vm: vm.name.clone(),
+                        resource,
+                        target: self.manager_node_name(&node.name),
+                        target_ours: node.name.clone(),
+                        src_uri,
+                        options: req.options.clone(),
+                    },
+                );
+                self.managed_moves.retain(|h| !h.is_finished());
+                self.managed_moves.push(handle);
+            }
+            _ => migrate::start(
+                self.shared.clone(),
+                id,
+                vm.name.clone(),
+                src_uri,
+                dst_spec.uri.clone(),
+                dst_spec.migrate_host(),
+            ),
+        }
         Ok(id)
     }
 
@@ -807,6 +856,7 @@ impl Backend for LibvirtCluster {
     }
 
     fn abort(&mut self, id: MigrationId) -> Result<(), BackendError> {
+        self.not_managed(id, "aborting it would fail Pacemaker's migrate_to, and Pacemaker would recover the VM by restarting it; let it finish, or lower the bandwidth or raise max downtime to help it")?;
         self.with_entry(id, migrate::abort)
     }
 
@@ -819,7 +869,20 @@ impl Backend for LibvirtCluster {
     }
 
     fn start_postcopy(&mut self, id: MigrationId) -> Result<(), BackendError> {
+        self.not_managed(id, "post-copy is set by the resource's migrate_options in Pacemaker, not here")?;
         self.with_entry(id, migrate::start_postcopy)
+    }
+
+    fn settle(&mut self, max: Duration) {
+        let deadline = Instant::now() + max;
+        for h in self.managed_moves.drain(..) {
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
     }
 
     fn measure_workload(
