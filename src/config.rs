@@ -600,8 +600,7 @@ mod tests {
         let c = parse("[pacemaker]\nssh = \"root@hv1\"\n", Path::new("c.toml")).unwrap();
         assert_eq!(c.pacemaker.ssh.as_deref(), Some("root@hv1"));
         assert_eq!(c.pacemaker.mode, PacemakerMode::Auto);
-        let (line, _, msg) =
-            err("[pacemaker]\nssh = \"root@hv1\"\ncommand_prefix = [\"sudo\"]\n");
+        let (line, _, msg) = err("[pacemaker]\nssh = \"root@hv1\"\ncommand_prefix = [\"sudo\"]\n");
         assert_eq!(line, 3);
         assert!(msg.contains("not both"), "{msg}");
         let (_, _, msg) = err("[pacemaker]\ncommand_prefix = []\n");

@@ -97,7 +97,25 @@ impl Lab {
     }
 
     fn backend(&self) -> LibvirtCluster {
+        LibvirtCluster::connect(self.config()).unwrap()
+    }
+
+    /// A backend that knows the lab's Pacemaker cluster (tools run on node a).
+    fn backend_with_pacemaker(&self) -> LibvirtCluster {
+        let settings = vmshift::config::PacemakerSettings {
+            mode: vmshift::config::PacemakerMode::On,
+            command_prefix: vec![self.on_a()],
+            ..Default::default()
+        };
         LibvirtCluster::connect(LibvirtConfig {
+            manager: vmshift::manager::connect(&settings, &[]),
+            ..self.config()
+        })
+        .unwrap()
+    }
+
+    fn config(&self) -> LibvirtConfig {
+        LibvirtConfig {
             cluster: "lab".into(),
             nodes: [&self.uri_a, &self.uri_b]
                 .iter()
@@ -109,8 +127,60 @@ impl Lab {
                 .collect(),
             shared: Vec::new(),
             timeout: Duration::from_secs(3),
-        })
-        .unwrap()
+            manager: None,
+        }
+    }
+
+    /// The lab's command that runs a Pacemaker tool on node a.
+    fn on_a(&self) -> String {
+        format!("{}/bin/on-{A}", self.dir)
+    }
+
+    /// A Pacemaker tool's output, run on node a.
+    fn crm(&self, args: &[&str]) -> String {
+        let out = Command::new(self.on_a()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// vmshift with a config that points at the lab's Pacemaker.
+    fn vmshift_pcmk(&self, args: &[&str]) -> Output {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[pacemaker]\nmode = \"on\"\ncommand_prefix = [\"{}\"]\n",
+                self.on_a()
+            ),
+        )
+        .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_vmshift"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .args(["--connect", &self.uri_a, "--connect", &self.uri_b])
+            .env("VMSHIFT_STATE_DIR", dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Samples `virsh domstate` of `vm` on both nodes every 200 ms until
+    /// `stop`; returns how many samples saw it running on both at once.
+    fn watch_both(&self, vm: &str, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
+        let (mut samples, mut both) = (0, 0);
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let a = self.virsh(&self.uri_a, &["domstate", vm]).trim() == "running";
+            let b = self.virsh(&self.uri_b, &["domstate", vm]).trim() == "running";
+            samples += 1;
+            both += u32::from(a && b);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (samples, both)
     }
 
     /// Where the guest runs now, according to libvirt.
@@ -148,6 +218,14 @@ impl Lab {
                 "{vm} stopped reporting progress (last t={past})"
             );
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn uri_of(&self, node: &str) -> String {
+        if node == A {
+            self.uri_a.clone()
+        } else {
+            self.uri_b.clone()
         }
     }
 
@@ -726,4 +804,152 @@ fn measuring_a_guest_never_harms_it_and_brackets_its_dirty_rate() {
         }
         eprintln!("{vm} on {node}: {}", m.basis);
     }
+}
+
+// ---- Pacemaker (issue 11): the lab's guest `ha` is resource vm-ha ----
+
+const HA: &str = "ha";
+const HA_RESOURCE: &str = "vm-ha";
+
+/// The lab with the Pacemaker guest running, no move constraint, both
+/// cluster nodes online; returns where it runs and the other node.
+fn ha_lab() -> Option<(Lab, &'static str, &'static str)> {
+    let lab = lab()?;
+    run_lab(&["ha-reset"]).expect("lab ha-reset");
+    let on = lab.runs_on(HA).expect("ha runs after ha-reset");
+    let other = if on == A { B } else { A };
+    Some((lab, on, other))
+}
+
+/// Dragging is the TUI's way; `vmshift migrate` is the same request: the
+/// managed guest moves through Pacemaker, live (its serial counter carries
+/// on), with libvirt's rounds in the --json lines, and is never running on
+/// both nodes (sampled every 200 ms); afterwards crm_mon shows it Started
+/// on the target and no move constraint is left.
+#[test]
+fn the_pacemaker_guest_moves_through_pacemaker_live_and_never_runs_twice() {
+    let Some((lab, from, to)) = ha_lab() else {
+        return;
+    };
+    let before = lab.serial_seconds(HA);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (o, (samples, both)) = std::thread::scope(|s| {
+        let w = s.spawn(|| lab.watch_both(HA, &stop));
+        let o = lab.vmshift_pcmk(&["migrate", HA, to, "--json"]);
+        // Pacemaker's monitor runs every 10 s: a second copy would show by then.
+        std::thread::sleep(Duration::from_secs(12));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        (o, w.join().unwrap())
+    });
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(samples > 20, "sampled {samples} times");
+    assert_eq!(
+        both, 0,
+        "{HA} ran on both nodes in {both} of {samples} samples"
+    );
+    let lines = json_lines(&o);
+    let plan = lines.iter().find(|l| l["event"] == "plan").expect("plan");
+    assert_eq!(plan["via"], "pacemaker", "{plan}");
+    assert_eq!(plan["resource"], HA_RESOURCE);
+    let rounds = lines.iter().filter(|l| l["event"] == "round").count() as u64;
+    let (iterations, downtime) = lab.completed_job(&lab.uri_of(to), HA);
+    assert_eq!(rounds, iterations, "{}", text(&o));
+    let done = lines.last().unwrap();
+    assert_eq!(done["outcome"]["result"], "completed", "{done}");
+    assert_eq!(
+        done["actual_downtime_ms"].as_f64(),
+        Some(downtime as f64),
+        "{done}"
+    );
+    assert_eq!(lab.runs_on(HA), Some(to));
+    let mon = lab.crm(&["crm_mon", "-1", "--output-as=xml"]);
+    let v = vmshift::manager::pacemaker::parse_status(&mon).unwrap();
+    let r = v.vms.iter().find(|r| r.resource == HA_RESOURCE).unwrap();
+    assert_eq!(
+        (r.role.as_str(), r.running_on.clone()),
+        ("Started", vec![to.to_string()])
+    );
+    let constraints = lab.crm(&["cibadmin", "--query", "--scope", "constraints"]);
+    assert!(!constraints.contains("cli-prefer"), "{constraints}");
+    // Live, not a restart: the guest's own clock went on.
+    lab.wait_serial_past(HA, before);
+    let _ = from;
+}
+
+/// A plain libvirt move of the managed guest is refused with the resource
+/// named, before anything is measured or moved.
+#[test]
+fn a_plain_libvirt_move_of_the_pacemaker_guest_is_refused() {
+    let Some((lab, from, to)) = ha_lab() else {
+        return;
+    };
+    let o = lab.vmshift_pcmk(&["migrate", HA, to, "--via", "libvirt"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(HA_RESOURCE) && err.contains("second copy"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(lab.runs_on(HA), Some(from));
+}
+
+/// `crm_resource --move` behind vmshift's back: the running vmshift finds
+/// Pacemaker's migration by its first libvirt event, follows its rounds
+/// live, and records it, marked as found and run by Pacemaker.
+#[test]
+fn a_move_started_with_crm_behind_vmshifts_back_is_followed_and_recorded() {
+    let Some((lab, from, to)) = ha_lab() else {
+        return;
+    };
+    let mut b = lab.backend_with_pacemaker();
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::new(Ok(Recorder::in_dir(state.path())));
+    b.set_journal(journal.clone());
+    let s = b.snapshot().unwrap();
+    assert_eq!(
+        s.managed_vm(HA).map(|m| m.resource.as_str()),
+        Some(HA_RESOURCE)
+    );
+    lab.crm(&[
+        "crm_resource",
+        "--move",
+        "--resource",
+        HA_RESOURCE,
+        "--node",
+        to,
+    ]);
+    let t0 = Instant::now();
+    let id = loop {
+        let s = b.snapshot().unwrap();
+        if let Some(m) = s.migrations.iter().find(|m| m.vm == HA) {
+            break m.id;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "vmshift never saw Pacemaker's migration"
+        );
+        b.wait(Duration::from_millis(100));
+    };
+    assert_eq!(wait_outcome(&mut b, id), Outcome::Completed);
+    let m = b.migration(id).unwrap();
+    lab.crm(&["crm_resource", "--clear", "--resource", HA_RESOURCE]);
+    assert_eq!((m.from.as_str(), m.to.as_str()), (from, to));
+    assert_eq!(
+        m.managed_by.as_ref().map(|x| x.resource.as_str()),
+        Some(HA_RESOURCE)
+    );
+    let (iterations, downtime) = lab.completed_job(&lab.uri_of(to), HA);
+    assert_eq!(m.rounds.len() as u64, iterations, "{m:?}");
+    assert_eq!(m.actual_downtime_ms, Some(downtime as f64));
+    assert!(journal.flush(Duration::from_secs(10)).is_empty());
+    let h = journal.read().unwrap();
+    let r = h
+        .records
+        .iter()
+        .find(|r| r.migration.vm == HA)
+        .expect("recorded");
+    assert!(r.found && r.is_final(), "{r:?}");
+    assert_eq!(r.migration.outcome, Some(Outcome::Completed));
+    assert_eq!(r.migration.to, to);
 }

@@ -437,8 +437,14 @@ fn print_plan(
         o.on_stall.label()
     ));
     if let Some(r) = &resource {
-        for (i, line) in plan::manager_note(r, &node.name, &vm.name, o).into_iter().enumerate() {
-            out.text(format!("{}{line}", if i == 0 { "through  " } else { "         " }));
+        for (i, line) in plan::manager_note(r, &node.name, &vm.name, o)
+            .into_iter()
+            .enumerate()
+        {
+            out.text(format!(
+                "{}{line}",
+                if i == 0 { "through  " } else { "         " }
+            ));
         }
     }
     out.text(format!("predict  {}", p.summary(o.max_downtime_ms)));

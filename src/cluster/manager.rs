@@ -153,19 +153,11 @@ impl ManagerView {
 impl ClusterSnapshot {
     /// The resource that owns VM `vm`, if a cluster manager owns it.
     pub fn managed_vm(&self, vm: &str) -> Option<&ManagedVm> {
-        self.manager
-            .as_ref()?
-            .vms
-            .iter()
-            .find(|m| m.domain == vm)
+        self.manager.as_ref()?.vms.iter().find(|m| m.domain == vm)
     }
 
     /// Node `node` as the cluster manager sees it, if it is one of its nodes.
     pub fn managed_node(&self, node: &str) -> Option<&ManagedNode> {
-        self.manager
-            .as_ref()?
-            .nodes
-            .iter()
-            .find(|n| n.name == node)
+        self.manager.as_ref()?.nodes.iter().find(|n| n.name == node)
     }
 }

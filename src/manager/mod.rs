@@ -53,7 +53,13 @@ pub fn connect(s: &PacemakerSettings, node_uris: &[String]) -> Option<Arc<dyn Cl
             let candidates: Vec<Via> = match configured {
                 Some(v) => vec![v],
                 None => std::iter::once(Via::Local)
-                    .chain(node_uris.iter().filter_map(|u| ssh_dest(u)).take(1).map(Via::Ssh))
+                    .chain(
+                        node_uris
+                            .iter()
+                            .filter_map(|u| ssh_dest(u))
+                            .take(1)
+                            .map(Via::Ssh),
+                    )
                     .collect(),
             };
             candidates.into_iter().find_map(|via| {

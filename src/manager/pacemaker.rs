@@ -100,7 +100,14 @@ impl ClusterManager for Pacemaker {
     }
 
     fn move_to(&self, resource: &str, node: &str, lifetime: Option<&str>) -> Result<(), String> {
-        let mut args = vec!["crm_resource", "--move", "--resource", resource, "--node", node];
+        let mut args = vec![
+            "crm_resource",
+            "--move",
+            "--resource",
+            resource,
+            "--node",
+            node,
+        ];
         if let Some(l) = lifetime {
             args.extend(["--lifetime", l]);
         }
@@ -269,8 +276,7 @@ pub fn parse_status(xml: &str) -> Result<ManagerView, String> {
                     .children()
                     .filter(|c| c.has_tag_name("operation_history"))
                 {
-                    if op.attribute("interval").is_some_and(|i| i != "0ms")
-                        && attr(op, "rc") == "0"
+                    if op.attribute("interval").is_some_and(|i| i != "0ms") && attr(op, "rc") == "0"
                     {
                         continue; // a monitor that found all well
                     }
@@ -439,8 +445,14 @@ mod tests {
             .iter()
             .map(|o| (o.node.as_str(), o.task.as_str()))
             .collect();
-        assert!(tasks.contains(&("vmshift-lab-a", "migrate_to")), "{tasks:?}");
-        assert!(tasks.contains(&("vmshift-lab-b", "migrate_from")), "{tasks:?}");
+        assert!(
+            tasks.contains(&("vmshift-lab-a", "migrate_to")),
+            "{tasks:?}"
+        );
+        assert!(
+            tasks.contains(&("vmshift-lab-b", "migrate_from")),
+            "{tasks:?}"
+        );
         let to = r.recent.iter().find(|o| o.task == "migrate_to").unwrap();
         assert_eq!(to.exec_ms, 2677);
         assert_eq!(to.result, "ok");

@@ -1,8 +1,6 @@
 //! Placement check: may VM `v` live-migrate to node `t`, and what moves with it?
 
-use crate::cluster::{
-    ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, VolumeKind, units,
-};
+use crate::cluster::{ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, VolumeKind, units};
 
 use super::cpu;
 
@@ -44,27 +42,35 @@ pub enum Refusal {
         volume: String,
         others: Vec<String>,
     },
-    #[error("node {node} is {state} in {manager}, so it takes no resources; pick another node, or bring it back in {manager} first")]
+    #[error(
+        "node {node} is {state} in {manager}, so it takes no resources; pick another node, or bring it back in {manager} first"
+    )]
     ManagerNodeOut {
         node: String,
         manager: &'static str,
         state: &'static str,
     },
-    #[error("{vm} is {manager} resource {resource}, and node {node} is not a node of that cluster; pick one of its nodes")]
+    #[error(
+        "{vm} is {manager} resource {resource}, and node {node} is not a node of that cluster; pick one of its nodes"
+    )]
     NotManagerNode {
         vm: String,
         resource: String,
         node: String,
         manager: &'static str,
     },
-    #[error("{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first")]
+    #[error(
+        "{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first"
+    )]
     Unmanaged {
         vm: String,
         resource: String,
         manager: &'static str,
         why: &'static str,
     },
-    #[error("{manager} resource {resource} ({vm}) has allow-migrate off, so {manager} would stop {vm} and start it cold on the target; set allow-migrate=true on {resource} to move it live")]
+    #[error(
+        "{manager} resource {resource} ({vm}) has allow-migrate off, so {manager} would stop {vm} and start it cold on the target; set allow-migrate=true on {resource} to move it live"
+    )]
     NoLiveMove {
         vm: String,
         resource: String,
@@ -156,7 +162,12 @@ pub fn move_path(
 /// What a move through the cluster manager means, in a few sentences for
 /// the plan and the confirm dialog: who moves it, what stays behind, which
 /// options are the manager's.
-pub fn manager_note(resource: &str, to: &str, vm: &str, o: &crate::cluster::MigrationOptions) -> Vec<String> {
+pub fn manager_note(
+    resource: &str,
+    to: &str,
+    vm: &str,
+    o: &crate::cluster::MigrationOptions,
+) -> Vec<String> {
     let after = if o.keep_placement {
         format!(
             "its move constraint stays{}, keeping {vm} on {to}",

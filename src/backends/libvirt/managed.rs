@@ -98,7 +98,9 @@ fn run(shared: Shared, mgr: Arc<dyn ClusterManager>, mv: ManagedMove) {
         end(
             &shared,
             id,
-            Err(format!("Pacemaker did not take the move of {resource}: {e}")),
+            Err(format!(
+                "Pacemaker did not take the move of {resource}: {e}"
+            )),
         );
         return;
     }

@@ -15,8 +15,8 @@ use virt::sys;
 
 use super::ffi::{self, Event};
 use crate::cluster::{
-    ClusterEvent, MIB, ManagedBy, Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode,
-    Round, Step,
+    ClusterEvent, MIB, ManagedBy, Migration, MigrationId, MigrationOptions, OnStall, Outcome,
+    PostcopyMode, Round, Step,
 };
 use crate::plan::{self, rules};
 use crate::record::{Journal, Meta, Record};

@@ -17,8 +17,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{
-    Backend, BackendError, ManagedBy, ManagerView, ClusterSnapshot, Disk, Measured, Migration, MigrationCosts, MigrationId,
-    MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume, VolumeKind, Workload,
+    Backend, BackendError, ClusterSnapshot, Disk, ManagedBy, ManagerView, Measured, Migration,
+    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume,
+    VolumeKind, Workload,
 };
 use crate::manager::ClusterManager;
 use crate::plan;
@@ -495,6 +496,7 @@ impl LibvirtCluster {
                 let id = t.next_id;
                 let mut e = Entry::new(id, &vm, &from, &to, Default::default(), memory);
                 e.discovered = true;
+                e.view.managed_by = t.managed.get(&vm).cloned();
                 match &earlier {
                     Some(r) => {
                         e.meta = Meta::resumed(r);
@@ -869,7 +871,10 @@ impl Backend for LibvirtCluster {
     }
 
     fn start_postcopy(&mut self, id: MigrationId) -> Result<(), BackendError> {
-        self.not_managed(id, "post-copy is set by the resource's migrate_options in Pacemaker, not here")?;
+        self.not_managed(
+            id,
+            "post-copy is set by the resource's migrate_options in Pacemaker, not here",
+        )?;
         self.with_entry(id, migrate::start_postcopy)
     }
 
