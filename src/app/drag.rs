@@ -207,7 +207,9 @@ impl Confirm {
         let (Some(v), Some(n)) = (snap.vm(&self.vm), snap.node(&self.to)) else {
             return;
         };
-        self.placement = plan::check(snap, v, n, self.options.copy_storage);
+        self.placement = plan::check(snap, v, n, self.options.copy_storage).and_then(|p| {
+            plan::move_path(snap, &v.name, &v.node, &n.name, self.options.via).map(|_| p)
+        });
         self.inputs = self
             .placement
             .as_ref()

@@ -188,6 +188,9 @@ fn render_card(
         Span::styled(node.name.clone(), theme::title()),
         Span::raw(format!(" {} ", node.state.label())),
     ];
+    if let Some(badge) = snap.managed_node(&node.name).and_then(|m| m.badge()) {
+        title.push(Span::styled(format!("{badge} "), theme::warn()));
+    }
     match verdict {
         Some((d, _)) if d.from == node.name => title.push(Span::styled("◆ source ", theme::dim())),
         Some((_, Ok(_))) => title.push(Span::styled("✓ allowed ", theme::good())),
@@ -281,12 +284,17 @@ fn render_card(
         let dragged = drag.is_some_and(|d| d.vm == v.name);
         let w = inner.width as usize;
         let name_w = w.saturating_sub(22).clamp(6, 24);
+        // A VM Pacemaker owns shows its resource where the workload goes.
+        let kind = match snap.managed_vm(&v.name) {
+            Some(m) => format!("⚑{}", m.resource),
+            None => v.workload.kind.to_string(),
+        };
         let text = format!(
             "{} {} {:>7} {:<9}",
             theme::vm_glyph(v.state),
             fit(&v.name, name_w),
             short_mem(v.memory),
-            v.workload.kind
+            fit(&kind, 9)
         );
         let y = inner.y + 1 + row as u16;
         vm_row(buf, hit, inner, y, &text, v, is_sel || dragged);
@@ -374,7 +382,19 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
             Line::from(format!("disks: {}", disks.join(", "))),
             Line::from(format!(
                 "HA {}  CPU model {}",
-                if v.ha { "on" } else { "off" },
+                match snap.managed_vm(&v.name) {
+                    Some(m) => format!(
+                        "Pacemaker ⚑{} {}{}",
+                        m.resource,
+                        m.role,
+                        if m.allow_migrate {
+                            ""
+                        } else {
+                            " (no live move)"
+                        }
+                    ),
+                    None => (if v.ha { "on" } else { "off" }).to_string(),
+                },
                 if v.cpu_model.is_empty() {
                     "any"
                 } else {

@@ -12,6 +12,7 @@ use super::widgets::{centered, clear};
 use crate::app::drag::{Confirm, Field};
 use crate::app::{App, Mode};
 use crate::cluster::units;
+use crate::plan;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     match &app.mode {
@@ -194,6 +195,22 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
                     "  LUN {lun} holds only {} and its ownership moves to {}",
                     c.vm, c.to
                 )));
+            }
+            if let Ok(Some(resource)) = plan::move_path(snap, &c.vm, &c.from, &c.to, c.options.via)
+            {
+                for (i, l) in plan::manager_note(&resource, &c.to, &c.vm, &c.options)
+                    .into_iter()
+                    .enumerate()
+                {
+                    lines.push(Line::styled(
+                        format!("{}{l}", if i == 0 { "▶ " } else { "  " }),
+                        if i == 0 {
+                            theme::accent()
+                        } else {
+                            theme::dim()
+                        },
+                    ));
+                }
             }
             for (f, t, b) in &p.copies {
                 lines.push(Line::styled(

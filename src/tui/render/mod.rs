@@ -87,6 +87,15 @@ fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
             nodes_style,
         ));
         spans.push(Span::raw(format!("  VMs {}", s.vms.len())));
+        if let Some(m) = &s.manager {
+            let (text, style) = match (&m.error, m.maintenance) {
+                (Some(_), _) => (format!("  {} NOT ANSWERING", m.title()), theme::bad()),
+                (None, true) => (format!("  {} MAINTENANCE", m.title()), theme::warn()),
+                (None, false) if !m.quorate => (format!("  {} NO QUORUM", m.title()), theme::bad()),
+                (None, false) => (format!("  {} ok", m.title()), theme::dim()),
+            };
+            spans.push(Span::styled(text, style));
+        }
         if running > 0 {
             spans.push(Span::styled(
                 format!("  ⇄ {running} migrating"),

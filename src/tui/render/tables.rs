@@ -67,7 +67,13 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 v.cpu_used_pct,
                 v.workload.kind,
                 units::rate(v.workload.dirty_bps),
-                if v.ha { "yes" } else { "no" },
+                if snap.managed_vm(&v.name).is_some() {
+                    "pcm"
+                } else if v.ha {
+                    "yes"
+                } else {
+                    "no"
+                },
                 disks.join(",")
             )
         } else {
