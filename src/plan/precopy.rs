@@ -10,7 +10,17 @@
 //!   the window (`migration_rate_limit`);
 //! - after each window the threshold is re-measured: bytes sent in the
 //!   window / its length × max downtime (`migration_update_counters`); it
-//!   is 0 before the first window ends;
+//!   is 0 before the first window ends. A window carries its whole budget
+//!   whether or not a sync falls in it: when a pass runs out of marked
+//!   pages mid-window (`ram_save_iterate` returns with `done`), the
+//!   migration thread's `migration_rate_limit` neither re-measures (less
+//!   than `BUFFER_DELAY` since `iteration_start_time`, so
+//!   `migration_update_counters` returns early and keeps
+//!   `iteration_initial_bytes`) nor sleeps (the budget is not spent), so
+//!   `migration_iteration_run` runs again at once: the sync in
+//!   `ram_save_pending`, then `ram_save_iterate` spends the rest of the
+//!   same budget. The sync itself is quick next to the window (the lab's
+//!   rounds last whole windows of 100.0–100.2 ms, each 2 MiB and a page);
 //! - before each burst, `ram_save_pending` syncs the dirty bitmap when what
 //!   is still marked is below the threshold; the migration completes when
 //!   nothing is marked or what is marked after that is below the threshold
@@ -38,12 +48,6 @@ pub const PAGE_BYTES: f64 = 4096.0;
 pub const ZERO_PAGE_WIRE_BYTES: f64 = 9.0;
 /// Device state sent with the final copy of a small VM.
 pub const DEVICE_STATE_BYTES: f64 = 256.0 * 1024.0;
-/// QEMU measures its bandwidth over windows that last a little more than
-/// 100 ms and carry less than their budget when a sync falls in them: on
-/// the lab the threshold it acts on is about nine tenths of the limit ×
-/// max downtime (libvirt's iteration counts match with it, see
-/// `tests/lab/calibration.md`).
-pub const MEASURED_SHARE: f64 = 0.9;
 /// Rounds are closed as the model runs; a run longer than this (virtual
 /// time) is cut off as not converging.
 pub const MAX_PRECOPY_MS: f64 = 24.0 * 3600.0 * 1000.0;
@@ -379,7 +383,7 @@ impl Precopy {
         self.dirty_for(len - dirtied_to, rate);
         self.now_ms += len;
         // migration_update_counters
-        self.threshold = used / len * self.max_downtime_ms * MEASURED_SHARE;
+        self.threshold = used / len * self.max_downtime_ms;
         None
     }
 
@@ -399,7 +403,7 @@ impl Precopy {
         // what is marked at or above the threshold (next one's check
         // included) with the threshold this budget gives.
         let per_window = self.marked() * budget / wire_marked;
-        let steady = budget / WINDOW_MS * self.max_downtime_ms * MEASURED_SHARE;
+        let steady = budget / WINDOW_MS * self.max_downtime_ms;
         if (self.threshold - steady).abs() > steady * 1e-9 + 1.0 {
             return 0;
         }
