@@ -10,7 +10,17 @@
 //!   the window (`migration_rate_limit`);
 //! - after each window the threshold is re-measured: bytes sent in the
 //!   window / its length × max downtime (`migration_update_counters`); it
-//!   is 0 before the first window ends;
+//!   is 0 before the first window ends. A window carries its whole budget
+//!   whether or not a sync falls in it: when a pass runs out of marked
+//!   pages mid-window (`ram_save_iterate` returns with `done`), the
+//!   migration thread's `migration_rate_limit` neither re-measures (less
+//!   than `BUFFER_DELAY` since `iteration_start_time`, so
+//!   `migration_update_counters` returns early and keeps
+//!   `iteration_initial_bytes`) nor sleeps (the budget is not spent), so
+//!   `migration_iteration_run` runs again at once: the sync in
+//!   `ram_save_pending`, then `ram_save_iterate` spends the rest of the
+//!   same budget. The sync itself is quick next to the window (the lab's
+//!   rounds last whole windows of 100.0–100.2 ms, each 2 MiB and a page);
 //! - before each burst, `ram_save_pending` syncs the dirty bitmap when what
 //!   is still marked is below the threshold; the migration completes when
 //!   nothing is marked or what is marked after that is below the threshold
@@ -38,12 +48,6 @@ pub const PAGE_BYTES: f64 = 4096.0;
 pub const ZERO_PAGE_WIRE_BYTES: f64 = 9.0;
 /// Device state sent with the final copy of a small VM.
 pub const DEVICE_STATE_BYTES: f64 = 256.0 * 1024.0;
-/// QEMU measures its bandwidth over windows that last a little more than
-/// 100 ms and carry less than their budget when a sync falls in them: on
-/// the lab the threshold it acts on is about nine tenths of the limit ×
-/// max downtime (libvirt's iteration counts match with it, see
-/// `tests/lab/calibration.md`).
-pub const MEASURED_SHARE: f64 = 0.9;
 /// Rounds are closed as the model runs; a run longer than this (virtual
 /// time) is cut off as not converging.
 pub const MAX_PRECOPY_MS: f64 = 24.0 * 3600.0 * 1000.0;
@@ -379,7 +383,7 @@ impl Precopy {
         self.dirty_for(len - dirtied_to, rate);
         self.now_ms += len;
         // migration_update_counters
-        self.threshold = used / len * self.max_downtime_ms * MEASURED_SHARE;
+        self.threshold = used / len * self.max_downtime_ms;
         None
     }
 
@@ -399,7 +403,7 @@ impl Precopy {
         // what is marked at or above the threshold (next one's check
         // included) with the threshold this budget gives.
         let per_window = self.marked() * budget / wire_marked;
-        let steady = budget / WINDOW_MS * self.max_downtime_ms * MEASURED_SHARE;
+        let steady = budget / WINDOW_MS * self.max_downtime_ms;
         if (self.threshold - steady).abs() > steady * 1e-9 + 1.0 {
             return 0;
         }
@@ -583,5 +587,105 @@ mod tests {
         }
         assert!(m.switchover.is_some(), "auto-converge makes it finish");
         assert!(m.throttle_pct >= 20, "{}", m.throttle_pct);
+    }
+}
+
+/// Replays the lab's real migrations (`tests/fixtures/precopy_replay.json`,
+/// libvirt's rounds as vmshift recorded them) with the lab guest's true
+/// parameters, and compares libvirt's iteration counts with the model's.
+#[cfg(test)]
+mod replay {
+    use super::*;
+    use serde_json::Value;
+
+    const MIB: f64 = 1024.0 * 1024.0;
+    /// What a guest of the lab has touched besides its region (firmware,
+    /// kernel): the first pass of an idle guest.
+    const BASE_TOUCHED: f64 = 0.5 * MIB;
+
+    struct Replayed {
+        run: String,
+        real: i64,
+        model: i64,
+        completed: bool,
+        model_completed: bool,
+        real_windows: Vec<f64>,
+        model_windows: Vec<f64>,
+    }
+
+    fn replay() -> Vec<Replayed> {
+        let text = include_str!("../../tests/fixtures/precopy_replay.json");
+        let v: Value = serde_json::from_str(text).expect("fixture");
+        let costs = Costs {
+            setup_ms: 0.0,
+            switchover_ms: 10.0,
+            final_bps: 1000.0 * MIB,
+            cleanup_ms: 0.0,
+        };
+        let mut out = Vec::new();
+        for r in v["runs"].as_array().expect("runs") {
+            let f = |k: &str| r[k].as_f64().expect(k);
+            let memory = f("memory_mib") * MIB;
+            let wws = (f("region_pages") * PAGE_BYTES).min(memory - 16.0 * MIB);
+            let g = Guest {
+                memory,
+                touched: (wws + BASE_TOUCHED).min(memory),
+                wws,
+                dirty_bps: f("pages_per_ms") * PAGE_BYTES * 1000.0,
+            };
+            let bw = f("bandwidth_mib") * MIB;
+            let mut m = Precopy::new(g, 300.0, false, &costs);
+            let mut done = false;
+            for _ in 0..100_000 {
+                let syncs = m.syncs;
+                if m.window(bw, 1.0).is_some() {
+                    done = true;
+                    break;
+                }
+                if m.syncs > syncs && m.stalled() {
+                    break;
+                }
+            }
+            let ms = |d: f64| (d / WINDOW_MS * 100.0).round() / 100.0;
+            out.push(Replayed {
+                run: r["run"].as_str().unwrap_or("").to_string(),
+                real: r["iterations"].as_i64().unwrap_or(0),
+                model: m.syncs as i64,
+                completed: r["completed"].as_bool().unwrap_or(false),
+                model_completed: done,
+                real_windows: r["round_ms"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_f64).map(ms).collect())
+                    .unwrap_or_default(),
+                model_windows: m.rounds.iter().map(|r| ms(r.duration_ms)).collect(),
+            });
+        }
+        out
+    }
+
+    /// libvirt's iteration counts of the lab's migrations (syncs, the
+    /// completion's included) within one, and the same outcome: completed,
+    /// or stalled by the stall rule.
+    #[test]
+    fn the_lab_runs_replay_within_one_iteration() {
+        let runs = replay();
+        assert!(runs.len() >= 19, "{} runs", runs.len());
+        let mut misses = Vec::new();
+        for r in &runs {
+            println!(
+                "{:16} real {:2} model {:2}\n  real  {:?}\n  model {:?}",
+                r.run, r.real, r.model, r.real_windows, r.model_windows
+            );
+            assert_eq!(r.completed, r.model_completed, "{}", r.run);
+            // cal-08 (16 MB/s round-robin over 160 MiB at 20 MiB/s) does two
+            // syncs more than the model: the lab's guest sweeps its set, so
+            // what is left at a sync is not written again in the next
+            // interval, where `sync` takes writes as spread over the set.
+            let slack = if r.run.starts_with("cal-08") { 2 } else { 1 };
+            if r.completed && (r.real - r.model).abs() > slack {
+                misses.push(format!("{}: real {}, model {}", r.run, r.real, r.model));
+            }
+        }
+        assert!(misses.is_empty(), "{misses:?}");
     }
 }
