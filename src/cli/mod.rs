@@ -86,6 +86,13 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Move every running VM off a node (maintenance), one after the other.
     Drain(DrainArgs),
+    /// Maintenance mode of the cluster manager (Pacemaker): while on, it
+    /// moves, restarts and monitors nothing.
+    Maintenance {
+        /// on or off.
+        #[arg(value_name = "on|off", value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Past migrations from the flight recorder.
     History {
         /// One JSON object per line.
@@ -269,7 +276,37 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         Command::Migrate(args) => with_backend(cfg, |b| migrate::run(b, cfg, args)),
         Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
         Command::History { json } => history::run(*json),
+        Command::Maintenance { state } => with_backend(cfg, |b| maintenance(b, cfg, state == "on")),
     })
+}
+
+/// `vmshift maintenance on|off`.
+fn maintenance(backend: &mut dyn Backend, cfg: &Config, on: bool) -> Result<ExitCode, CliError> {
+    if cfg.read_only {
+        return Err(CliError::new(
+            exit::INPUT,
+            "vmshift runs read-only (--read-only or read_only in the config); drop it to change maintenance mode",
+        ));
+    }
+    backend
+        .snapshot()
+        .map_err(|e| CliError::new(exit::BACKEND, e.to_string()))?;
+    backend.set_manager_maintenance(on).map_err(|e| {
+        let code = match e {
+            crate::cluster::BackendError::NotPossible(_) => exit::INPUT,
+            _ => exit::BACKEND,
+        };
+        CliError::new(code, e.to_string())
+    })?;
+    out::println(&format!(
+        "Pacemaker maintenance mode {}",
+        if on {
+            "on: it moves, restarts and monitors nothing until `vmshift maintenance off`"
+        } else {
+            "off"
+        }
+    ));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Longest wait at exit for a cluster manager to settle moves.

@@ -121,6 +121,73 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             disks.join(" ")
         );
     }
+    if let Some(m) = &snap.manager {
+        let _ = writeln!(o, "\n{}", m.title().to_uppercase());
+        if let Some(e) = &m.error {
+            let _ = writeln!(
+                o,
+                "  NOT ANSWERING: {}{}",
+                c(e),
+                if m.known {
+                    " (below: its last answer)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if m.known {
+            let _ = writeln!(
+                o,
+                "  DC {}, {}{}{}",
+                c(m.dc.as_deref().unwrap_or("none")),
+                if m.quorate { "quorate" } else { "NO QUORUM" },
+                if m.maintenance {
+                    ", MAINTENANCE MODE"
+                } else {
+                    ""
+                },
+                if m.fencing {
+                    ", fencing on"
+                } else {
+                    ", fencing off"
+                }
+            );
+            for n in &m.nodes {
+                let _ = writeln!(
+                    o,
+                    "  node {:<14} {}",
+                    c(&n.name),
+                    n.out_of_service().unwrap_or("online")
+                );
+            }
+            for r in &m.vms {
+                let pinned: Vec<String> = r
+                    .constraints
+                    .iter()
+                    .map(|k| format!("{} {} ({})", k.kind, c(&k.node), c(&k.id)))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  resource {:<12} VM {:<12} {:<10} on {}{}{}{}",
+                    c(&r.resource),
+                    c(&r.domain),
+                    c(&r.role),
+                    c(&r.running_on.join(" ")),
+                    if r.allow_migrate {
+                        ""
+                    } else {
+                        ", allow-migrate off"
+                    },
+                    if r.managed { "" } else { ", unmanaged" },
+                    if pinned.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", pinned.join(", "))
+                    }
+                );
+            }
+        }
+    }
     if running > 0 {
         let _ = writeln!(o, "\nMIGRATIONS");
         for m in snap.migrations.iter().filter(|m| !m.is_finished()) {

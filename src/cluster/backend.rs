@@ -123,6 +123,13 @@ pub trait Backend: Send {
     ) -> Result<Option<Measured>, BackendError> {
         Ok(None)
     }
+    /// Maintenance mode of the cluster manager that owns VMs here (Pacemaker):
+    /// while on, it moves, restarts and monitors nothing.
+    fn set_manager_maintenance(&mut self, _on: bool) -> Result<(), BackendError> {
+        Err(BackendError::NotPossible(
+            "no cluster manager (Pacemaker) owns VMs here, so there is no maintenance mode to set; set [pacemaker] in the config where one does".into(),
+        ))
+    }
     /// Waits up to `max` for work the backend still does after migrations
     /// ended (a cluster manager confirming a move and clearing its
     /// constraint), before vmshift exits.

@@ -878,6 +878,24 @@ impl Backend for LibvirtCluster {
         self.with_entry(id, migrate::start_postcopy)
     }
 
+    fn set_manager_maintenance(&mut self, on: bool) -> Result<(), BackendError> {
+        let Some(m) = &self.manager else {
+            return Err(BackendError::NotPossible(
+                "no cluster manager (Pacemaker) answers here, so there is no maintenance mode to set; set [pacemaker] in the config where one owns the VMs".into(),
+            ));
+        };
+        m.set_maintenance(on).map_err(BackendError::Other)?;
+        self.table().log(format!(
+            "Pacemaker: maintenance mode {}",
+            if on {
+                "on (it now moves, restarts and monitors nothing)"
+            } else {
+                "off"
+            }
+        ));
+        Ok(())
+    }
+
     fn settle(&mut self, max: Duration) {
         let deadline = Instant::now() + max;
         for h in self.managed_moves.drain(..) {
