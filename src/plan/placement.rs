@@ -60,7 +60,7 @@ pub enum Refusal {
         manager: &'static str,
     },
     #[error(
-        "{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first"
+        "{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first (`vmshift maintenance off`, or `crm_resource --manage --resource {resource}`)"
     )]
     Unmanaged {
         vm: String,
