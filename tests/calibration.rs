@@ -480,6 +480,8 @@ fn predictions_hold_against_real_qemu_migrations() {
     for g in ["idle", "moderate", "fast"] {
         lab(&["rm-guest", g]);
     }
+    // Pacemaker's guest stops through Pacemaker (`ha-reset` starts it again).
+    lab(&["ha-stop"]);
     let env = lab(&["env"]);
     let state = std::env::temp_dir().join(format!("vmshift-calibration-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);

@@ -18,6 +18,7 @@
 #   tests/lab/lab.sh rm-guest NAME   stop and remove such a guest on both nodes
 #   tests/lab/lab.sh ha-reset the Pacemaker guest started, no move constraint,
 #                             both cluster nodes online (not standby, no maintenance)
+#   tests/lab/lab.sh ha-stop  the Pacemaker guest stopped through Pacemaker (ha-reset starts it)
 #   tests/lab/lab.sh on NODE CMD...  run CMD in node NODE's namespace (crm_mon, crm, virsh)
 #
 # On top of the two libvirt nodes runs a two-node Pacemaker 2.1 + Corosync 3
@@ -567,6 +568,7 @@ ha_reset() {
   done
   on a crm_attribute --type crm_config --name maintenance-mode --delete >/dev/null 2>&1 || true
   on a crm_resource --resource "$HA_RESOURCE" --clear >/dev/null 2>&1 || true
+  on a crm_resource --resource "$HA_RESOURCE" --meta --delete-parameter target-role >/dev/null 2>&1 || true
   on a crm_resource --resource "$HA_RESOURCE" --cleanup >/dev/null 2>&1 || true
   for i in $(seq 1 600); do
     x="$(crm_xml a || true)"
@@ -576,6 +578,17 @@ ha_reset() {
     sleep 0.2
   done
   die "resource $HA_RESOURCE did not start in 120 s: $(on a crm_mon -1 2>&1 | tail -n 20)"
+}
+
+# The Pacemaker guest stopped through Pacemaker (a quiet lab for calibration).
+ha_stop() {
+  local i
+  on a crm_resource --resource "$HA_RESOURCE" --meta --set-parameter target-role --parameter-value Stopped >/dev/null
+  for i in $(seq 1 600); do
+    [[ -z "$(where "$HA_GUEST")" ]] && return 0
+    sleep 0.2
+  done
+  die "resource $HA_RESOURCE did not stop in 120 s"
 }
 
 cluster_up() {
@@ -631,7 +644,8 @@ case "${1:-}" in
   guest) extra_guest "${2:?name}" "${3:?memory MiB}" "${4:?pages per ms}" "${5:?region pages}" ;;
   rm-guest) remove_guest "${2:?name}" ;;
   ha-reset) ha_reset ;;
+  ha-stop) ha_stop ;;
   on) on "${2:?node}" "${@:3}" ;;
   kill-node) pid="$(daemon_pid "${2:?node}" || true)"; [[ -n $pid ]] && kill -KILL "$pid"; rm -f "$(node_dir "$2")/daemon.pid" ;;
-  *) echo "usage: $0 install|up|down|status|env|reset|ha-reset|on N CMD...|guest NAME MIB PAGES REGION|rm-guest NAME|stop-node N|start-node N|kill-node N" >&2; exit 2 ;;
+  *) echo "usage: $0 install|up|down|status|env|reset|ha-reset|ha-stop|on N CMD...|guest NAME MIB PAGES REGION|rm-guest NAME|stop-node N|start-node N|kill-node N" >&2; exit 2 ;;
 esac
