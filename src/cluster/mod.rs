@@ -4,5 +4,5 @@ mod backend;
 mod model;
 pub mod units;
 
-pub use backend::{Backend, BackendError, MigrationRequest};
+pub use backend::{Backend, BackendError, MigrationRequest, cordon_sentence};
 pub use model::*;
