@@ -1,6 +1,7 @@
 //! Command-line interface (DESIGN §5): argument parsing and the sub-commands
 //! for scripts and people without a TTY.
 
+mod actions;
 mod drain;
 mod history;
 mod migrate;
@@ -14,10 +15,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::backends::sim::{SimCluster, clock::Speed};
-use crate::cluster::{Backend, OnStall, PostcopyMode};
+use crate::cluster::{Backend, OnStall, PostcopyMode, VmAction};
 use crate::config::{self, BackendKind, Config};
 use crate::output as out;
-use crate::record::{Failure, Journal};
+use crate::record::{Cordons, Failure, Journal};
 
 /// Exit codes: 0 success (README lists them).
 pub mod exit {
@@ -91,6 +92,39 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+    /// Start a stopped VM.
+    Start {
+        /// The VM to start.
+        vm: String,
+    },
+    /// Ask a VM's guest to shut down (ACPI power button).
+    Shutdown {
+        /// The VM to shut down.
+        vm: String,
+    },
+    /// Ask a VM's guest to reboot.
+    Reboot {
+        /// The VM to reboot.
+        vm: String,
+    },
+    /// Force a VM off at once, like pulling its power cord.
+    Poweroff {
+        /// The VM to force off.
+        vm: String,
+        /// Yes, lose what the guest has not written.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Keep a node out of placement: no VM is moved, started or restarted onto it.
+    Cordon {
+        /// The node to cordon.
+        node: String,
+    },
+    /// Let a cordoned node take VMs again.
+    Uncordon {
+        /// The node to uncordon.
+        node: String,
     },
 }
 
@@ -254,6 +288,20 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         Command::Migrate(args) => with_backend(cfg, |b| migrate::run(b, cfg, args)),
         Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
         Command::History { json } => history::run(*json),
+        Command::Start { vm } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::Start, false))
+        }
+        Command::Shutdown { vm } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::Shutdown, false))
+        }
+        Command::Reboot { vm } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::Reboot, false))
+        }
+        Command::Poweroff { vm, yes } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::PowerOff, *yes))
+        }
+        Command::Cordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, true)),
+        Command::Uncordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, false)),
     })
 }
 
@@ -267,6 +315,7 @@ fn with_backend(
     let mut backend = open_backend(cfg)?;
     let journal = Journal::open_default();
     backend.set_journal(journal.clone());
+    *backend.cordons() = Cordons::open_default();
     let result = f(backend.as_mut());
     let failures = journal.flush(RECORD_FLUSH);
     not_recorded(result, &failures)

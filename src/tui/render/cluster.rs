@@ -188,6 +188,9 @@ fn render_card(
         Span::styled(node.name.clone(), theme::title()),
         Span::raw(format!(" {} ", node.state.label())),
     ];
+    if node.cordon.is_some() {
+        title.push(Span::styled("⊘ cordoned ", theme::warn()));
+    }
     match verdict {
         Some((d, _)) if d.from == node.name => title.push(Span::styled("◆ source ", theme::dim())),
         Some((_, Ok(_))) => title.push(Span::styled("✓ allowed ", theme::good())),
