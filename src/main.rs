@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     };
     let journal = Journal::open_default();
     backend.set_journal(journal.clone());
+    *backend.cordons() = vmshift::record::Cordons::open_default();
     if let Err(e) = color_eyre::install() {
         output::error(&e.to_string());
     }

@@ -415,11 +415,16 @@ fn drain_runs_its_moves_one_after_the_other() {
         panic!("{:?}", r.app.mode)
     };
     assert_eq!(plan.moves.len(), 3);
-    // y: the first move starts, and only it.
+    // y: the node is cordoned, then the first move starts, and only it.
     let cmds = r.key(KeyCode::Char('y')).cmds;
-    let [Cmd::Start(first_req, first)] = cmds.as_slice() else {
+    let [
+        Cmd::SetCordon(_, cordoned, true),
+        Cmd::Start(first_req, first),
+    ] = cmds.as_slice()
+    else {
         panic!("{cmds:?}")
     };
+    assert_eq!(cordoned, "hv-02");
     let mut started = vec![first.vm.clone()];
     let mut pending = Some((*first_req, first.clone()));
     while let Some((request, req)) = pending.take() {
@@ -463,7 +468,7 @@ fn a_drain_move_that_cannot_start_is_counted_and_the_next_goes() {
     r.text("drain hv-04");
     r.key(KeyCode::Enter);
     let cmds = r.key(KeyCode::Char('y')).cmds;
-    let [Cmd::Start(req, _)] = cmds[..] else {
+    let [Cmd::SetCordon(..), Cmd::Start(req, _)] = cmds[..] else {
         panic!("{cmds:?}")
     };
     let next = r
@@ -490,7 +495,7 @@ fn a_drain_waits_for_its_own_reply_not_any_failure() {
     r.text("drain hv-02");
     r.key(KeyCode::Enter);
     let cmds = r.key(KeyCode::Char('y')).cmds;
-    let [Cmd::Start(req, ref first)] = cmds[..] else {
+    let [Cmd::SetCordon(..), Cmd::Start(req, ref first)] = cmds[..] else {
         panic!("{cmds:?}")
     };
     let id = r.sim.start_migration(first).unwrap();

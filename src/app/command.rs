@@ -38,6 +38,13 @@ pub enum Verb {
     Help,
     Quit,
     ForceQuit,
+    Start,
+    Shutdown,
+    Reboot,
+    PowerOff,
+    Console,
+    Cordon,
+    Uncordon,
 }
 
 /// One command: its names (the first is shown), arguments and help.
@@ -74,6 +81,48 @@ pub const COMMANDS: &[Spec] = &[
         names: &["drain"],
         args: &[Arg::Node],
         help: "move every running VM off a node (shows the plan first)",
+    },
+    Spec {
+        verb: Verb::Cordon,
+        names: &["cordon"],
+        args: &[Arg::Node],
+        help: "keep a node out of placement (kept by this vmshift install)",
+    },
+    Spec {
+        verb: Verb::Uncordon,
+        names: &["uncordon"],
+        args: &[Arg::Node],
+        help: "let a cordoned node take VMs again",
+    },
+    Spec {
+        verb: Verb::Start,
+        names: &["start"],
+        args: &[Arg::Vm],
+        help: "start a stopped VM",
+    },
+    Spec {
+        verb: Verb::Shutdown,
+        names: &["shutdown"],
+        args: &[Arg::Vm],
+        help: "ask a VM's guest to shut down (ACPI; asks first)",
+    },
+    Spec {
+        verb: Verb::Reboot,
+        names: &["reboot"],
+        args: &[Arg::Vm],
+        help: "ask a VM's guest to reboot (asks first)",
+    },
+    Spec {
+        verb: Verb::PowerOff,
+        names: &["poweroff", "destroy"],
+        args: &[Arg::Vm],
+        help: "force a VM off at once (type its name to confirm)",
+    },
+    Spec {
+        verb: Verb::Console,
+        names: &["console"],
+        args: &[Arg::Vm],
+        help: "serial console of a VM (virsh console; ctrl-] comes back)",
     },
     Spec {
         verb: Verb::Vm,
@@ -507,6 +556,26 @@ impl App {
                 self.settings.mouse = arg(0) == "on";
                 out.cmds.push(Cmd::SetMouse(self.settings.mouse));
             }
+            Verb::Start
+            | Verb::Shutdown
+            | Verb::Reboot
+            | Verb::PowerOff
+            | Verb::Console
+            | Verb::Cordon
+            | Verb::Uncordon => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                let kind = if matches!(p.verb, Verb::Cordon | Verb::Uncordon) {
+                    Arg::Node
+                } else {
+                    Arg::Vm
+                };
+                let Some(name) = self.exact_name(kind, arg(0)) else {
+                    return;
+                };
+                self.run_action_verb(p.verb, name, out);
+            }
             Verb::Vm => self.jump_vm(arg(0)),
             Verb::Node => self.jump_node(arg(0)),
             Verb::Migrate => {
@@ -558,7 +627,7 @@ impl App {
     /// The VM or node named exactly `typed`; otherwise flashes why not
     /// (with the names it may have meant) and returns `None`. Commands
     /// that change the cluster take exact names only.
-    fn exact_name(&mut self, kind: Arg, typed: &str) -> Option<String> {
+    pub(super) fn exact_name(&mut self, kind: Arg, typed: &str) -> Option<String> {
         if self.snap.is_none() {
             self.flash("no cluster snapshot yet; try again in a moment", true);
             return None;

@@ -46,6 +46,12 @@ pub enum Action {
     BandwidthDown,
     ToggleMouse,
     Refresh,
+    StartVm,
+    ShutdownVm,
+    RebootVm,
+    PowerOffVm,
+    Console,
+    Redraw,
 }
 
 impl Action {
@@ -86,6 +92,14 @@ impl Action {
             Action::BandwidthDown => "lower bandwidth limit",
             Action::ToggleMouse => "mouse capture on/off",
             Action::Refresh => "poll the cluster now",
+            Action::StartVm => "start the selected VM",
+            Action::ShutdownVm => "shut the selected VM down (ACPI; asks first)",
+            Action::RebootVm => "reboot the selected VM (asks first)",
+            Action::PowerOffVm => "force the selected VM off (type its name to confirm)",
+            Action::Console => {
+                "serial console of the selected VM (virsh console; ctrl-] comes back)"
+            }
+            Action::Redraw => "redraw the whole screen",
         }
     }
 
@@ -112,6 +126,12 @@ impl Action {
             Action::ToggleMouse => "mouse",
             Action::NextView => "view",
             Action::Refresh => "refresh",
+            Action::StartVm => "start",
+            Action::ShutdownVm => "shutdown",
+            Action::RebootVm => "reboot",
+            Action::PowerOffVm => "force off",
+            Action::Console => "console",
+            Action::Redraw => "redraw",
             _ => self.description(),
         }
     }
@@ -127,6 +147,11 @@ impl Action {
                 | Action::DowntimeDown
                 | Action::BandwidthUp
                 | Action::BandwidthDown
+                | Action::StartVm
+                | Action::ShutdownVm
+                | Action::RebootVm
+                | Action::PowerOffVm
+                | Action::Console
         )
     }
 }
@@ -293,6 +318,12 @@ pub const DEFAULTS: &[(&str, Action)] = &[
     ("[", Action::BandwidthDown),
     ("M", Action::ToggleMouse),
     ("r", Action::Refresh),
+    ("U", Action::StartVm),
+    ("D", Action::ShutdownVm),
+    ("R", Action::RebootVm),
+    ("X", Action::PowerOffVm),
+    ("c", Action::Console),
+    ("ctrl-l", Action::Redraw),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

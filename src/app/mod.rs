@@ -2,6 +2,7 @@
 //! `Cmd`s out. Nothing here does I/O; the event loop (`tui`) runs the
 //! commands and feeds their results back as messages.
 
+pub mod actions;
 pub mod command;
 pub mod drag;
 pub mod hitmap;
@@ -17,6 +18,7 @@ use crate::cluster::{
     ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest, units,
 };
 use crate::plan::DrainPlan;
+pub use actions::VmConfirm;
 pub use command::{CommandLine, LineEdit};
 pub use drag::{Confirm, Drag, Press};
 pub use hitmap::{HitMap, Target};
@@ -75,6 +77,9 @@ pub enum Mode {
     /// Empty a node: the plan, waiting for y.
     ConfirmDrain(Box<DrainPlan>),
     ConfirmQuit,
+    /// Shut down, reboot or force off a VM: waiting for y (force off: for
+    /// its name, typed).
+    ConfirmVm(Box<VmConfirm>),
     Help(u16),
     About,
 }
@@ -171,6 +176,20 @@ pub enum Pending {
         what: &'static str,
         vm: String,
     },
+    /// Start, shutdown, reboot or force off of `vm`.
+    VmAction {
+        vm: String,
+        action: crate::cluster::VmAction,
+    },
+    /// Cordon (`on`) or uncordon of `node`.
+    Cordon {
+        node: String,
+        on: bool,
+    },
+    /// The console of `vm`.
+    Console {
+        vm: String,
+    },
 }
 
 /// A confirmed drain: what is left to start, and the move under way.
@@ -257,7 +276,7 @@ impl App {
     }
 
     /// A new request id for a command to the backend, remembered until its reply.
-    fn request(&mut self, what: Pending) -> RequestId {
+    pub(crate) fn request(&mut self, what: Pending) -> RequestId {
         let id = self.next_request;
         self.next_request += 1;
         self.pending.insert(id, what);
@@ -431,7 +450,7 @@ impl App {
 
     // ----- update -----
 
-    fn flash(&mut self, text: impl Into<String>, error: bool) {
+    pub(crate) fn flash(&mut self, text: impl Into<String>, error: bool) {
         self.flash = Some(Flash {
             text: text.into(),
             error,
@@ -546,6 +565,7 @@ impl App {
                     Some(Pending::Change { what, vm }) => {
                         format!("cannot {what} the migration of {vm}: {error}")
                     }
+                    Some(p) => actions::failure_text(&p, &error),
                     None => error,
                 };
                 self.flash(text, true);
@@ -557,6 +577,17 @@ impl App {
                     _ => text,
                 };
                 self.flash(text, false);
+                out.redraw = true;
+            }
+            Msg::ConsoleReady { req, vm, argv } => {
+                self.pending.remove(&req);
+                out.cmds.push(Cmd::RunConsole { vm, argv });
+            }
+            Msg::ConsoleEnded { vm, result } => {
+                match result {
+                    Ok(()) => self.flash(format!("back from the console of {vm}"), false),
+                    Err(e) => self.flash(e, true),
+                }
                 out.redraw = true;
             }
             Msg::RecordFailed(e) => {
@@ -720,6 +751,10 @@ impl App {
                 self.on_command_key(k, out);
                 return;
             }
+            Mode::ConfirmVm(_) => {
+                self.on_vm_confirm_key(k, out);
+                return;
+            }
             _ => {}
         }
         let action = self.settings.keys.action(&k);
@@ -761,6 +796,8 @@ impl App {
             }
             Mode::ConfirmDrain(plan) => {
                 if yes && !plan.moves.is_empty() {
+                    // Cordoned first: nothing moves onto it meanwhile.
+                    out.cmds.push(self.cordon_cmd(&plan.node, true));
                     let options = self.settings.defaults.clone();
                     self.drain = Some(DrainRun {
                         node: plan.node.clone(),
@@ -941,7 +978,7 @@ impl App {
         }
     }
 
-    fn refuse_read_only(&mut self) -> bool {
+    pub(crate) fn refuse_read_only(&mut self) -> bool {
         if self.settings.read_only {
             self.flash("read-only: vmshift changes nothing in this mode", true);
         }
@@ -1031,6 +1068,12 @@ impl App {
                 );
             }
             Action::Refresh => out.cmds.push(Cmd::Refresh),
+            Action::Redraw => out.cmds.push(Cmd::Redraw),
+            Action::StartVm
+            | Action::ShutdownVm
+            | Action::RebootVm
+            | Action::PowerOffVm
+            | Action::Console => self.on_vm_key(a, out),
             Action::Move => self.start_keyboard_drag(),
             Action::Abort
             | Action::Postcopy

@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
-use crate::cluster::{ClusterSnapshot, Migration, MigrationId, MigrationRequest};
+use crate::cluster::{ClusterSnapshot, Migration, MigrationId, MigrationRequest, VmAction};
 
 /// vmshift's own resource use, for the about panel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,6 +46,19 @@ pub enum Msg {
         req: RequestId,
         text: String,
     },
+    /// The console command for request `req` (`virsh -c URI console VM`):
+    /// the view hands the terminal over to it.
+    ConsoleReady {
+        req: RequestId,
+        vm: String,
+        argv: Vec<String>,
+    },
+    /// The console of `vm` ended and the view is back; `Err` says why it
+    /// could not run or how it failed.
+    ConsoleEnded {
+        vm: String,
+        result: Result<(), String>,
+    },
     /// The flight recorder could not write a record; one sentence. It
     /// answers no command.
     RecordFailed(String),
@@ -68,6 +81,19 @@ pub enum Cmd {
     SetMaxDowntime(RequestId, MigrationId, u64),
     SetBandwidth(RequestId, MigrationId, Option<u64>),
     Postcopy(RequestId, MigrationId),
+    /// Start, shut down, reboot or force off a VM.
+    VmAction(RequestId, String, VmAction),
+    /// Cordon (`true`) or uncordon a node.
+    SetCordon(RequestId, String, bool),
+    /// Find the console command of a VM (the backend answers `ConsoleReady`).
+    Console(RequestId, String),
+    /// Suspend the view, run `argv` on the terminal, restore the view.
+    RunConsole {
+        vm: String,
+        argv: Vec<String>,
+    },
+    /// Clear the terminal and draw everything again (ctrl-l).
+    Redraw,
     Refresh,
     SetMouse(bool),
     SampleSelf,

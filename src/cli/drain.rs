@@ -84,6 +84,23 @@ pub fn run(
 
     let control = control.as_mut().expect("not a dry run");
     control.before_start(&out)?;
+    // Cordoned first: nothing is moved onto it while it empties.
+    match backend.set_cordon(&plan.node, true) {
+        Ok(text) => out.line(
+            format!("cordon   {text}"),
+            json!({"event": "cordon", "node": plan.node, "text": text}),
+        ),
+        Err(e) => {
+            return Err(out.fail(
+                exit::BACKEND,
+                "cordon",
+                format!(
+                    "cannot cordon {} before draining it ({e}); nothing was moved",
+                    plan.node
+                ),
+            ));
+        }
+    }
     let (mut moved, mut failed) = (0usize, Vec::new());
     let mut not_started: Vec<String> = Vec::new();
     // Set when a signal ended vmshift during a move: the error it gave.

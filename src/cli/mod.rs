@@ -1,6 +1,7 @@
 //! Command-line interface (DESIGN §5): argument parsing and the sub-commands
 //! for scripts and people without a TTY.
 
+mod actions;
 mod drain;
 mod history;
 mod migrate;
@@ -14,10 +15,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::backends::sim::{SimCluster, clock::Speed};
-use crate::cluster::{Backend, MovePath, OnStall, PostcopyMode};
+use crate::cluster::{Backend, MovePath, OnStall, PostcopyMode, VmAction};
 use crate::config::{self, BackendKind, Config};
 use crate::output as out;
-use crate::record::{Failure, Journal};
+use crate::record::{Cordons, Failure, Journal};
 
 /// Exit codes: 0 success (README lists them).
 pub mod exit {
@@ -98,6 +99,39 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+    /// Start a stopped VM.
+    Start {
+        /// The VM to start.
+        vm: String,
+    },
+    /// Ask a VM's guest to shut down (ACPI power button).
+    Shutdown {
+        /// The VM to shut down.
+        vm: String,
+    },
+    /// Ask a VM's guest to reboot.
+    Reboot {
+        /// The VM to reboot.
+        vm: String,
+    },
+    /// Force a VM off at once, like pulling its power cord.
+    Poweroff {
+        /// The VM to force off.
+        vm: String,
+        /// Yes, lose what the guest has not written.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Keep a node out of placement: no VM is moved, started or restarted onto it.
+    Cordon {
+        /// The node to cordon.
+        node: String,
+    },
+    /// Let a cordoned node take VMs again.
+    Uncordon {
+        /// The node to uncordon.
+        node: String,
     },
 }
 
@@ -277,6 +311,20 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
         Command::History { json } => history::run(*json),
         Command::Maintenance { state } => with_backend(cfg, |b| maintenance(b, cfg, state == "on")),
+        Command::Start { vm } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::Start, false))
+        }
+        Command::Shutdown { vm } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::Shutdown, false))
+        }
+        Command::Reboot { vm } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::Reboot, false))
+        }
+        Command::Poweroff { vm, yes } => {
+            with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::PowerOff, *yes))
+        }
+        Command::Cordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, true)),
+        Command::Uncordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, false)),
     })
 }
 
@@ -322,6 +370,7 @@ fn with_backend(
     let mut backend = open_backend(cfg)?;
     let journal = Journal::open_default();
     backend.set_journal(journal.clone());
+    *backend.cordons() = Cordons::open_default();
     let result = f(backend.as_mut());
     // A move through Pacemaker ends with Pacemaker confirming it and its
     // move constraint cleared: wait for that before exiting.

@@ -77,6 +77,9 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         if let Some(e) = &n.error {
             let _ = writeln!(o, "     {}", c(e));
         }
+        if let Some(cd) = &n.cordon {
+            let _ = writeln!(o, "     ⊘ {}", c(&cd.describe()));
+        }
     }
     let _ = writeln!(o, "\nVOLUMES");
     let _ = writeln!(

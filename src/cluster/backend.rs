@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use super::model::{
     ClusterSnapshot, Forecast, Measured, Migration, MigrationId, MigrationInputs, MigrationOptions,
-    Node, Vm,
+    Node, Vm, VmAction,
 };
 use crate::plan::Refusal;
-use crate::record::Journal;
+use crate::record::{Cordons, Journal};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrationRequest {
@@ -94,6 +94,18 @@ fn known_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
+/// What cordoning or uncordoning `node` did, as one sentence.
+pub fn cordon_sentence(node: &str, on: bool, changed: bool) -> String {
+    match (on, changed) {
+        (true, true) => format!(
+            "node {node} is cordoned: no VM is moved, started or restarted onto it until `vmshift uncordon {node}` (kept by this vmshift install)"
+        ),
+        (true, false) => format!("node {node} was already cordoned"),
+        (false, true) => format!("node {node} is uncordoned: it takes VMs again"),
+        (false, false) => format!("node {node} was not cordoned"),
+    }
+}
+
 pub trait Backend: Send {
     /// `sim` or `libvirt`.
     fn kind(&self) -> &'static str;
@@ -137,6 +149,29 @@ pub trait Backend: Send {
     /// From now on every migration this backend runs or finds is handed to
     /// `journal` when it ends, exactly once, whoever started it.
     fn set_journal(&mut self, journal: Journal);
+    /// Starts, shuts down (ACPI), reboots or forces off `vm`, after
+    /// [`crate::plan::check_vm_action`]; returns one sentence for the
+    /// operator. Shutdown and reboot are requests the guest acts on.
+    fn vm_action(&mut self, vm: &str, action: VmAction) -> Result<String, BackendError>;
+    /// The command line that opens `vm`'s serial console in this terminal
+    /// (`virsh -c URI console DOMAIN`); it ends when the operator leaves it.
+    fn console_command(&mut self, vm: &str) -> Result<Vec<String>, BackendError>;
+    /// The cordon list this backend marks its nodes from: memory only until
+    /// the front end attaches the state dir's ([`Cordons::open_default`]).
+    fn cordons(&mut self) -> &mut Cordons;
+    /// Cordons (`on`) or uncordons `node`: a cordoned node is never a
+    /// target. By default this vmshift install's own list (state dir); a
+    /// backend with a cluster manager (Pacemaker standby) overrides it.
+    /// Returns one sentence for the operator.
+    fn set_cordon(&mut self, node: &str, on: bool) -> Result<String, BackendError> {
+        let snap = self.snapshot()?;
+        snap.require_node(node)?;
+        let changed = self
+            .cordons()
+            .set(&snap.cluster, node, on, crate::record::now_ms())
+            .map_err(BackendError::Other)?;
+        Ok(cordon_sentence(node, on, changed))
+    }
     /// vmshift stops (`why`: "quit", "SIGTERM"…). Migrations that live in
     /// this process (the simulator's) end now and are recorded; migrations
     /// that go on without vmshift (libvirt peer-to-peer) are recorded as

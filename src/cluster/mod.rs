@@ -5,6 +5,6 @@ mod manager;
 mod model;
 pub mod units;
 
-pub use backend::{Backend, BackendError, MigrationRequest};
+pub use backend::{Backend, BackendError, MigrationRequest, cordon_sentence};
 pub use manager::*;
 pub use model::*;

@@ -170,6 +170,96 @@ pub struct Node {
     pub nic_bps: u64,
     /// Why the node is not up (unreachable error, failure), if known.
     pub error: Option<String>,
+    /// Kept out of placement (cordoned / in maintenance), and by whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cordon: Option<Cordon>,
+}
+
+/// A node kept out of placement: no migration, start or HA restart puts a
+/// VM on it until it is uncordoned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cordon {
+    /// Unix time in ms when it was cordoned.
+    pub since_unix_ms: u64,
+    /// Who keeps it: [`Cordon::LOCAL`] for this vmshift install's own list
+    /// (the state dir), or a cluster manager ("Pacemaker standby").
+    pub by: String,
+}
+
+impl Cordon {
+    /// `by` of a cordon kept in this vmshift install's state dir.
+    pub const LOCAL: &'static str = "this vmshift install";
+
+    pub fn local(since_unix_ms: u64) -> Self {
+        Self {
+            since_unix_ms,
+            by: Self::LOCAL.into(),
+        }
+    }
+
+    /// Whether only this vmshift install knows of it.
+    pub fn is_local(&self) -> bool {
+        self.by == Self::LOCAL
+    }
+
+    /// `2026-11-28 10:02 UTC`
+    pub fn since_text(&self) -> String {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.since_unix_ms);
+        let s = humantime::format_rfc3339_seconds(t).to_string();
+        // 2026-11-28T10:02:03Z -> 2026-11-28 10:02 UTC
+        match (s.get(..10), s.get(11..16)) {
+            (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
+            _ => s,
+        }
+    }
+
+    /// `cordoned (since …, by …)`
+    pub fn describe(&self) -> String {
+        format!("cordoned (since {}, by {})", self.since_text(), self.by)
+    }
+}
+
+/// What an operator can do to a VM besides moving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmAction {
+    /// Boot a stopped VM.
+    Start,
+    /// Ask the guest to shut down (ACPI power button).
+    Shutdown,
+    /// Ask the guest to reboot.
+    Reboot,
+    /// Pull the plug: the guest stops at once, unsaved data is lost.
+    PowerOff,
+}
+
+impl VmAction {
+    pub const ALL: [VmAction; 4] = [
+        VmAction::Start,
+        VmAction::Shutdown,
+        VmAction::Reboot,
+        VmAction::PowerOff,
+    ];
+
+    /// `start`, `shut down`, `reboot`, `force off`
+    pub fn verb(self) -> &'static str {
+        match self {
+            VmAction::Start => "start",
+            VmAction::Shutdown => "shut down",
+            VmAction::Reboot => "reboot",
+            VmAction::PowerOff => "force off",
+        }
+    }
+
+    /// What the request did, for a message: `start of web-01 requested`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            VmAction::Start => "start",
+            VmAction::Shutdown => "shutdown (ACPI)",
+            VmAction::Reboot => "reboot",
+            VmAction::PowerOff => "force off",
+        }
+    }
 }
 
 impl Node {

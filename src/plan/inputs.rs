@@ -323,6 +323,7 @@ mod tests {
             cpu_model: "x".into(),
             nic_bps: 1000 * MIB,
             error: None,
+            cordon: None,
         };
         ClusterSnapshot {
             cluster: "c".into(),

@@ -4,6 +4,7 @@
 //!
 //! [`ClusterSnapshot`]: crate::cluster::ClusterSnapshot
 
+mod actions;
 pub mod cpu;
 mod drain;
 mod inputs;
@@ -13,10 +14,11 @@ pub mod precopy;
 mod predict;
 pub mod rules;
 
+pub use actions::check_vm_action;
 pub use drain::{DrainMove, DrainPlan, Stuck, plan_drain};
 pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
-pub use placement::{Placement, Refusal, check, manager_note, move_path};
+pub use placement::{Placement, Refusal, check, cordon_check, manager_note, move_path};
 pub use predict::{Advice, Prediction, Span, predict, range_text};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};

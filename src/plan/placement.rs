@@ -11,6 +11,14 @@ pub enum Refusal {
     SameNode { vm: String, node: String },
     #[error("node {node} is {state}; only an up node can take VMs")]
     NodeNotUp { node: String, state: &'static str },
+    #[error(
+        "node {node} is cordoned (since {since}, by {by}); uncordon it with `:uncordon {node}` or `vmshift uncordon {node}`, or pick another node"
+    )]
+    Cordoned {
+        node: String,
+        since: String,
+        by: String,
+    },
     #[error("{vm} is {state}; only a running VM can be live-migrated")]
     VmNotRunning { vm: String, state: &'static str },
     #[error("{vm} is already migrating; wait for it or abort it first")]
@@ -96,6 +104,7 @@ impl Refusal {
         match self {
             Refusal::SameNode { .. } => "same node",
             Refusal::NodeNotUp { .. } => "node not up",
+            Refusal::Cordoned { .. } => "cordoned",
             Refusal::VmNotRunning { .. } => "VM not running",
             Refusal::AlreadyMigrating { .. } => "already migrating",
             Refusal::NotEnoughMemory { .. } => "not enough memory",
@@ -201,6 +210,18 @@ impl Placement {
     }
 }
 
+/// Refuses a cordoned node: it takes no VM.
+pub fn cordon_check(node: &Node) -> Result<(), Refusal> {
+    match &node.cordon {
+        Some(c) => Err(Refusal::Cordoned {
+            node: node.name.clone(),
+            since: c.since_text(),
+            by: c.by.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Checks whether `vm` may live-migrate to `node`, both taken from `snap`.
 /// `copy_storage` allows copying disks the target cannot reach.
 pub fn check(
@@ -232,6 +253,7 @@ pub fn check(
             state: node.state.label(),
         });
     }
+    cordon_check(node)?;
     // A VM a cluster manager owns goes where that manager can run it.
     if let (Some(m), Some(view)) = (snap.managed_vm(&vm.name), &snap.manager) {
         let manager = view.title();

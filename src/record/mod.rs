@@ -11,6 +11,7 @@
 //! Writes are appended under an advisory lock and fsynced ([`Recorder`]);
 //! the reader skips and counts lines it cannot use and never loses the rest.
 
+pub mod cordon;
 mod file;
 mod journal;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Migration;
 
+pub use cordon::Cordons;
 pub use file::{Damaged, History, Recorder, parse as parse_lines, state_dir};
 pub use journal::{Failure, Journal};
 

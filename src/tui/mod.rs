@@ -118,6 +118,20 @@ async fn run_loop(
                         let _ = terminal::set_mouse(on);
                     }
                     Cmd::SampleSelf => sample_self(sampler.clone(), tx.clone()),
+                    Cmd::Redraw => {
+                        // Whatever wrote over the screen goes: clear, then all of it again.
+                        let _ = guard.terminal.clear();
+                        dirty = true;
+                    }
+                    Cmd::RunConsole { vm, argv } => {
+                        // The terminal's input is the console's until it ends:
+                        // no event reader may take keys meanwhile.
+                        drop(events);
+                        let result = hand_over(&mut guard, &argv, app.settings.mouse);
+                        events = EventStream::new();
+                        dirty = true;
+                        let _ = tx.send(Msg::ConsoleEnded { vm, result });
+                    }
                     Cmd::Quit => {}
                     other => worker.send(other),
                 }
@@ -195,4 +209,44 @@ fn sample_self(sys: Arc<Mutex<sysinfo::System>>, tx: UnboundedSender<Msg>) {
             }));
         }
     });
+}
+
+/// Suspends the view, runs `argv` (a console) on the terminal until it
+/// ends, and takes the terminal back. `Err` is one sentence.
+fn hand_over(guard: &mut TerminalGuard, argv: &[String], mouse: bool) -> Result<(), String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("the backend gave no console command".into());
+    };
+    guard
+        .suspend()
+        .map_err(|e| format!("cannot give the terminal to the console: {e}"))?;
+    let mut out = io::stdout();
+    let _ = writeln!(
+        out,
+        "vmshift: {} — leave the console with ctrl-] to come back to vmshift",
+        argv.join(" ")
+    );
+    let _ = out.flush();
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    if let Some(fd) = terminal::terminal_stderr() {
+        cmd.stderr(std::process::Stdio::from(fd));
+    }
+    let status = cmd.status();
+    let back = guard.resume(mouse);
+    let status = status.map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => format!(
+            "cannot run {program}: it is not installed here; install libvirt's clients (virsh), e.g. `apt install libvirt-clients`"
+        ),
+        _ => format!("cannot run {program}: {e}"),
+    })?;
+    back.map_err(|e| format!("cannot take the terminal back after the console: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the console ended with {status}: `{}` (its words are in the terminal's scrollback)",
+            argv.join(" ")
+        ))
+    }
 }

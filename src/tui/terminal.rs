@@ -2,8 +2,9 @@
 //! bracketed paste on entry; all of it undone on quit, error, panic and
 //! signals. `restore` is idempotent and safe to call from a panic hook.
 
-use std::io::{self, Stdout, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, BufRead, Stdout, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
@@ -17,6 +18,8 @@ use ratatui::backend::CrosstermBackend;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static MOUSE: AtomicBool = AtomicBool::new(false);
+/// The terminal's stderr while fd 2 goes to the log pipe (-1: not captured).
+static SAVED_STDERR: AtomicI32 = AtomicI32::new(-1);
 
 /// Owns the terminal while the TUI runs; restores it when dropped.
 pub struct TerminalGuard {
@@ -37,8 +40,102 @@ impl TerminalGuard {
         )?;
         set_mouse(mouse)?;
         let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        capture_stderr();
         Ok(Self { terminal })
     }
+}
+
+impl TerminalGuard {
+    /// Gives the terminal back for a while (a console): the screen as the
+    /// shell had it, cooked mode, no mouse capture.
+    pub fn suspend(&mut self) -> io::Result<()> {
+        let mut out = io::stdout();
+        execute!(
+            out,
+            DisableMouseCapture,
+            DisableBracketedPaste,
+            LeaveAlternateScreen,
+            cursor::Show
+        )?;
+        disable_raw_mode()?;
+        out.flush()
+    }
+
+    /// Takes the terminal again after [`TerminalGuard::suspend`]; the next
+    /// draw repaints everything.
+    pub fn resume(&mut self, mouse: bool) -> io::Result<()> {
+        enable_raw_mode()?;
+        let mut out = io::stdout();
+        execute!(
+            out,
+            EnterAlternateScreen,
+            EnableBracketedPaste,
+            cursor::Hide
+        )?;
+        set_mouse(mouse)?;
+        self.terminal.clear()
+    }
+}
+
+/// While the view runs, whatever is written to fd 2 — libvirt's own
+/// messages, or a child it runs (ssh) — goes to the log (`VMSHIFT_LOG`)
+/// instead of over the screen. [`restore`] puts the terminal back first.
+fn capture_stderr() {
+    if SAVED_STDERR.load(Ordering::SeqCst) >= 0 {
+        return;
+    }
+    let mut fds = [0; 2];
+    // SAFETY: plain fd calls; every fd is checked and owned once.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return;
+        }
+        let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3);
+        if saved < 0 || libc::dup2(fds[1], 2) < 0 {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+            if saved >= 0 {
+                libc::close(saved);
+            }
+            return;
+        }
+        libc::close(fds[1]);
+        SAVED_STDERR.store(saved, Ordering::SeqCst);
+    }
+    // SAFETY: fds[0] is ours alone from here.
+    let read_end = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let _ = std::thread::Builder::new()
+        .name("vmshift-stderr".into())
+        .spawn(move || {
+            let lines = io::BufReader::new(std::fs::File::from(read_end)).lines();
+            for line in lines.map_while(Result::ok) {
+                tracing::warn!(target: "vmshift::stderr", "{line}");
+            }
+        });
+}
+
+/// fd 2 back to the terminal (idempotent).
+fn release_stderr() {
+    let saved = SAVED_STDERR.swap(-1, Ordering::SeqCst);
+    if saved >= 0 {
+        // SAFETY: `saved` is the duplicate made by `capture_stderr`.
+        unsafe {
+            libc::dup2(saved, 2);
+            libc::close(saved);
+        }
+    }
+}
+
+/// A handle on the terminal's own stderr, for a program run on the
+/// terminal while the view is suspended (`None`: fd 2 is not captured).
+pub fn terminal_stderr() -> Option<OwnedFd> {
+    let saved = SAVED_STDERR.load(Ordering::SeqCst);
+    if saved < 0 {
+        return None;
+    }
+    // SAFETY: a fresh duplicate, owned by the caller.
+    let fd = unsafe { libc::fcntl(saved, libc::F_DUPFD_CLOEXEC, 3) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl Drop for TerminalGuard {
@@ -60,6 +157,7 @@ pub fn set_mouse(on: bool) -> io::Result<()> {
 
 /// Puts the terminal back as it was. Does nothing the second time.
 pub fn restore() {
+    release_stderr();
     if !ACTIVE.swap(false, Ordering::SeqCst) {
         return;
     }

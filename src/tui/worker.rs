@@ -95,6 +95,10 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => return,
             Ok(Job::Cmd(Cmd::Refresh)) => next_poll = Instant::now(),
             Ok(Job::Cmd(cmd)) => {
+                // What a VM action or a cordon changed shows at once.
+                if matches!(cmd, Cmd::VmAction(..) | Cmd::SetCordon(..)) {
+                    next_poll = Instant::now();
+                }
                 if let Some(id) = execute(backend.as_mut(), cmd, &out) {
                     active.push(id);
                     next_progress = Instant::now();
@@ -205,7 +209,34 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
             backend.start_postcopy(id),
             "switched to post-copy".to_string(),
         ),
-        Cmd::Refresh | Cmd::SetMouse(_) | Cmd::SampleSelf | Cmd::Quit => return None,
+        Cmd::VmAction(req, vm, action) => {
+            tracing::info!(req, %vm, ?action, "VM action");
+            let r = backend.vm_action(&vm, action);
+            let text = r.as_ref().map_or_else(|_| String::new(), |t| t.clone());
+            (req, r.map(|_| ()), text)
+        }
+        Cmd::SetCordon(req, node, on) => {
+            tracing::info!(req, %node, on, "cordon");
+            let r = backend.set_cordon(&node, on);
+            let text = r.as_ref().map_or_else(|_| String::new(), |t| t.clone());
+            (req, r.map(|_| ()), text)
+        }
+        Cmd::Console(req, vm) => {
+            let _ = out.send(match backend.console_command(&vm) {
+                Ok(argv) => Msg::ConsoleReady { req, vm, argv },
+                Err(e) => Msg::Failed {
+                    req,
+                    error: e.to_string(),
+                },
+            });
+            return None;
+        }
+        Cmd::Refresh
+        | Cmd::SetMouse(_)
+        | Cmd::SampleSelf
+        | Cmd::Quit
+        | Cmd::RunConsole { .. }
+        | Cmd::Redraw => return None,
     };
     if let Err(e) = &result {
         tracing::warn!(req, error = %e, "command failed");

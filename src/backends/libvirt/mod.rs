@@ -10,6 +10,7 @@ mod managed;
 pub mod measure;
 mod migrate;
 pub mod node;
+pub mod ssh;
 mod xml;
 
 use std::collections::HashMap;
@@ -18,12 +19,12 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{
     Backend, BackendError, ClusterSnapshot, Disk, ManagedBy, ManagerView, Measured, Migration,
-    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Vm, VmState, Volume,
-    VolumeKind, Workload,
+    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Vm, VmAction, VmState,
+    Volume, VolumeKind, Workload,
 };
 use crate::manager::ClusterManager;
 use crate::plan;
-use crate::record::{Journal, Meta, Record};
+use crate::record::{Cordons, Journal, Meta, Record};
 use migrate::{Entry, Shared, Table};
 pub use node::NodeSpec;
 use node::{NodeData, NodeHandle, PoolData};
@@ -58,6 +59,7 @@ pub struct LibvirtCluster {
     /// Migrations an earlier vmshift left running (detached records not
     /// completed yet): found again, or settled from where their VM runs.
     detached: Vec<Record>,
+    cordons: Cordons,
     /// The cluster manager that owns some VMs (Pacemaker), its last good
     /// view, and (our node name, its node name) where they differ in form.
     manager: Option<Arc<dyn ClusterManager>>,
@@ -72,7 +74,11 @@ pub struct LibvirtCluster {
 const LOCAL_PATHS: &[&str] = &["/var/lib/libvirt"];
 
 impl LibvirtCluster {
-    pub fn connect(cfg: LibvirtConfig) -> Result<LibvirtCluster, String> {
+    pub fn connect(mut cfg: LibvirtConfig) -> Result<LibvirtCluster, String> {
+        // ssh never asks anything on the terminal the view draws on.
+        for n in cfg.nodes.iter_mut() {
+            n.uri = ssh::batch_uri(&n.uri);
+        }
         if cfg.nodes.is_empty() {
             return Err("no libvirt nodes configured; add [[libvirt.node]] entries to the config or use --connect URI".into());
         }
@@ -100,6 +106,7 @@ impl LibvirtCluster {
             snapshot: None,
             shared,
             detached: Vec::new(),
+            cordons: Cordons::in_memory(),
             manager: cfg.manager.clone(),
             manager_view: None,
             manager_names: Vec::new(),
@@ -162,6 +169,7 @@ impl LibvirtCluster {
                 // libvirt does not say; the migration's own bandwidth limit applies.
                 nic_bps: 1250 * crate::cluster::MIB,
                 error,
+                cordon: None,
             });
             if let Some(d) = d {
                 data.push((i, name.clone(), d));
@@ -289,6 +297,7 @@ impl LibvirtCluster {
             manager,
         };
         self.give_inputs(&mut snap);
+        self.cordons.mark(&mut snap);
         snap
     }
 
@@ -690,6 +699,14 @@ fn measure_once(dom: &virt::domain::Domain, window_s: i32) -> Option<measure::Sa
     }
 }
 
+/// `virsh -c URI console DOMAIN`: the operator leaves it with Ctrl-].
+pub fn console_argv(uri: &str, domain: &str) -> Vec<String> {
+    ["virsh", "-c", uri, "console", domain]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
 fn rank(s: VmState) -> u8 {
     match s {
         VmState::Running | VmState::Migrating => 3,
@@ -974,6 +991,72 @@ impl Backend for LibvirtCluster {
         let mut t = self.table();
         t.journal = journal;
         t.cluster = self.cfg.cluster.clone();
+    }
+
+    fn vm_action(&mut self, vm: &str, action: VmAction) -> Result<String, BackendError> {
+        let snap = match &self.snapshot {
+            Some(s) => s.clone(),
+            None => self.snapshot()?,
+        };
+        let v = snap.require_vm(vm)?;
+        plan::check_vm_action(&snap, v, action).map_err(BackendError::NotPossible)?;
+        let i = self
+            .node_index(&v.node)
+            .ok_or_else(|| BackendError::Other(format!("node {} is not configured", v.node)))?;
+        let uri = self.nodes[i].spec.uri.clone();
+        let node = v.node.clone();
+        let fail = |e: virt::error::Error| {
+            BackendError::Other(format!(
+                "cannot {} {vm} on {node}: {}",
+                action.verb(),
+                e.message()
+            ))
+        };
+        let conn =
+            virt::connect::Connect::open(Some(&uri)).map_err(|e| BackendError::Unreachable {
+                node: node.clone(),
+                reason: ssh::explain(&uri, e.message()),
+            })?;
+        let result = conn.lookup_domain_by_name(vm).and_then(|dom| match action {
+            VmAction::Start => dom.create(),
+            VmAction::Shutdown => dom.shutdown(),
+            VmAction::Reboot => dom.reboot(0),
+            VmAction::PowerOff => dom.destroy(),
+        });
+        drop(conn);
+        result.map_err(fail)?;
+        let text = match action {
+            VmAction::Start => format!("{vm} started on {node}"),
+            VmAction::Shutdown => {
+                format!("shutdown (ACPI) of {vm} requested; the guest is shutting down")
+            }
+            VmAction::Reboot => format!("reboot of {vm} requested; the guest is rebooting"),
+            VmAction::PowerOff => format!("{vm} forced off on {node}"),
+        };
+        self.table().log(text.clone());
+        Ok(text)
+    }
+
+    fn console_command(&mut self, vm: &str) -> Result<Vec<String>, BackendError> {
+        let snap = match &self.snapshot {
+            Some(s) => s.clone(),
+            None => self.snapshot()?,
+        };
+        let v = snap.require_vm(vm)?;
+        if v.state != VmState::Running && v.state != VmState::Paused {
+            return Err(BackendError::NotPossible(format!(
+                "{vm} is {}; start it first to reach its console",
+                v.state.label()
+            )));
+        }
+        let i = self
+            .node_index(&v.node)
+            .ok_or_else(|| BackendError::Other(format!("node {} is not configured", v.node)))?;
+        Ok(console_argv(&self.nodes[i].spec.uri, vm))
+    }
+
+    fn cordons(&mut self) -> &mut Cordons {
+        &mut self.cordons
     }
 
     fn shutdown(&mut self, why: &str) -> Vec<Migration> {

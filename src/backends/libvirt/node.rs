@@ -254,7 +254,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(uri = %self.spec.uri, error = %e.message(), "cannot connect");
-                self.last_error = format!("cannot connect to {}: {}", self.spec.uri, e.message());
+                self.last_error = super::ssh::explain(&self.spec.uri, e.message());
                 self.next_try = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 Err(self.last_error.clone())

@@ -60,6 +60,7 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
             .into(),
             nic_bps: 1100 * MIB,
             error: None,
+            cordon: None,
         })
         .collect();
     let groups = nodes_n.div_ceil(NODES_PER_VOLUME);

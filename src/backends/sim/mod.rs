@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use crate::cluster::{
     Backend, BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, Measured, Migration,
-    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Vm, VmState, Volume,
+    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Vm, VmAction, VmState, Volume,
     VolumeKind, Workload, units,
 };
 use crate::plan::precopy::{Costs, Guest};
 use crate::plan::{self, Placement};
-use crate::record::{Journal, Meta, Record};
+use crate::record::{Cordons, Journal, Meta, Record};
 
 use clock::{Clock, Speed};
 use engine::{Signal, SimMigration};
@@ -37,6 +37,12 @@ const SWITCHOVER_SPREAD: f64 = 0.4;
 /// What the simulator's clean-up (Confirm) takes after the guest resumed.
 const CLEANUP_MS: f64 = 200.0;
 const EVENT_LOG_LEN: usize = 200;
+/// Virtual seconds a guest takes to shut down after the ACPI request
+/// (a busy batch guest takes longer).
+const SHUTDOWN_S: f64 = 5.0;
+const SHUTDOWN_BUSY_S: f64 = 12.0;
+/// Virtual seconds a guest takes to come back from a reboot request.
+const REBOOT_S: f64 = 8.0;
 const FINISHED_KEPT: usize = 50;
 /// A simulated migration still running after this much virtual time has
 /// failed: nothing in the simulator may run forever.
@@ -105,6 +111,9 @@ pub struct SimCluster {
     migrations: Vec<Active>,
     scheduled: VecDeque<ScheduledEvent>,
     restarts: Vec<(f64, String)>,
+    /// Shutdowns and reboots the guests are carrying out: (when, VM, what).
+    vm_timers: Vec<(f64, String, VmAction)>,
+    cordons: Cordons,
     failed_links: Vec<(String, String)>,
     events: VecDeque<ClusterEvent>,
     next_id: MigrationId,
@@ -127,6 +136,8 @@ impl SimCluster {
             migrations: Vec::new(),
             scheduled: scenario.events.into(),
             restarts: Vec::new(),
+            vm_timers: Vec::new(),
+            cordons: Cordons::in_memory(),
             failed_links: Vec::new(),
             events: VecDeque::new(),
             next_id: 1,
@@ -179,6 +190,7 @@ impl SimCluster {
                 .map(|e| e.at_s())
                 .into_iter()
                 .chain(self.restarts.iter().map(|r| r.0))
+                .chain(self.vm_timers.iter().map(|r| r.0))
                 .fold(f64::INFINITY, f64::min);
             let busy = self.migrations.iter().any(|m| !m.engine.is_done());
             let mut step = (end - self.now).min((next_timer - self.now).max(0.0));
@@ -347,6 +359,34 @@ impl SimCluster {
         for vm in due {
             self.restart(&vm);
         }
+        let due: Vec<(String, VmAction)> = self
+            .vm_timers
+            .iter()
+            .filter(|r| r.0 <= self.now + 1e-9)
+            .map(|r| (r.1.clone(), r.2))
+            .collect();
+        self.vm_timers.retain(|r| r.0 > self.now + 1e-9);
+        for (vm, action) in due {
+            self.vm_timer(&vm, action);
+        }
+    }
+
+    /// A guest has carried out a shutdown or reboot it was asked for.
+    fn vm_timer(&mut self, name: &str, action: VmAction) {
+        let Some(v) = self.vms.iter_mut().find(|v| v.name == name) else {
+            return;
+        };
+        if v.state != VmState::Running {
+            return; // forced off, failed with its node… meanwhile
+        }
+        let text = match action {
+            VmAction::Shutdown => {
+                v.state = VmState::Stopped;
+                format!("{name} shut down")
+            }
+            _ => format!("{name} rebooted"),
+        };
+        self.log(text);
     }
 
     /// A node fails: migrations through it fail, its HA VMs restart elsewhere
@@ -463,6 +503,7 @@ impl SimCluster {
         };
         let fits = |n: &Node| {
             n.state == NodeState::Up
+                && n.cordon.is_none()
                 && n.mem_free() >= vm.memory
                 && plan::cpu::compatible(&vm.cpu_model, &n.cpu_model)
                 && vm.disks.iter().all(|d| {
@@ -558,7 +599,7 @@ impl SimCluster {
             n.mem_used = HOST_RESERVE + mem;
             n.cpu_used_pct = (cpu / n.cpus as f64 * 100.0 + 1.5).clamp(0.0, 100.0);
         }
-        ClusterSnapshot {
+        let mut snap = ClusterSnapshot {
             cluster: self.name.clone(),
             backend: "sim".into(),
             at_ms: self.now_ms(),
@@ -569,7 +610,9 @@ impl SimCluster {
             events: self.events.iter().cloned().collect(),
             costs: self.costs(),
             manager: None,
-        }
+        };
+        self.cordons.mark(&mut snap);
+        snap
     }
 
     /// The simulator's fixed costs, as the predictor should expect them.
@@ -578,6 +621,12 @@ impl SimCluster {
             setup_ms: Estimate::exact(self.setup_s * 1000.0),
             switchover_ms: Estimate::spread(self.switchover_ms, SWITCHOVER_SPREAD / 2.0),
             cleanup_ms: CLEANUP_MS,
+        }
+    }
+
+    fn set_vm_state(&mut self, vm: &str, state: VmState) {
+        if let Some(v) = self.vms.iter_mut().find(|v| v.name == vm) {
+            v.state = state;
         }
     }
 
@@ -708,6 +757,66 @@ impl Backend for SimCluster {
 
     fn set_journal(&mut self, journal: Journal) {
         self.journal = journal;
+    }
+
+    fn vm_action(&mut self, vm: &str, action: VmAction) -> Result<String, BackendError> {
+        self.sync();
+        let snap = self.build_snapshot();
+        let v = snap.require_vm(vm)?;
+        plan::check_vm_action(&snap, v, action).map_err(BackendError::NotPossible)?;
+        if let Some((_, _, pending)) = self.vm_timers.iter().find(|t| t.1 == vm)
+            && action != VmAction::PowerOff
+        {
+            return Err(BackendError::NotPossible(format!(
+                "{vm} is carrying out a {} already; wait for it, or force it off",
+                pending.noun()
+            )));
+        }
+        let node = v.node.clone();
+        let busy = v.workload.kind == "batch";
+        let now = self.now;
+        let text = match action {
+            VmAction::Start => {
+                let free = snap.node(&node).map_or(0, |n| n.mem_free());
+                if free < v.memory {
+                    return Err(BackendError::NotPossible(format!(
+                        "node {node} has {} free but {vm} needs {}; free memory there first",
+                        units::bytes(free),
+                        units::bytes(v.memory)
+                    )));
+                }
+                self.set_vm_state(vm, VmState::Running);
+                format!("{vm} started on {node}")
+            }
+            VmAction::Shutdown => {
+                let after = if busy { SHUTDOWN_BUSY_S } else { SHUTDOWN_S };
+                self.vm_timers.push((now + after, vm.into(), action));
+                format!("shutdown (ACPI) of {vm} requested; the guest is shutting down")
+            }
+            VmAction::Reboot => {
+                self.vm_timers.push((now + REBOOT_S, vm.into(), action));
+                format!("reboot of {vm} requested; the guest is rebooting")
+            }
+            VmAction::PowerOff => {
+                self.vm_timers.retain(|t| t.1 != vm);
+                self.set_vm_state(vm, VmState::Stopped);
+                format!("{vm} forced off on {node}")
+            }
+        };
+        self.log(text.clone());
+        Ok(text)
+    }
+
+    fn console_command(&mut self, vm: &str) -> Result<Vec<String>, BackendError> {
+        self.sync();
+        self.build_snapshot().require_vm(vm)?;
+        Err(BackendError::NotPossible(format!(
+            "the simulated cluster has no consoles; {vm}'s console needs a libvirt node (--connect URI)"
+        )))
+    }
+
+    fn cordons(&mut self) -> &mut Cordons {
+        &mut self.cordons
     }
 
     fn shutdown(&mut self, why: &str) -> Vec<Migration> {

@@ -331,6 +331,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             cpu_model: label(&n.cpu_model, "cpu_model")?,
             nic_bps: nic * MIB,
             error: None,
+            cordon: None,
         });
     }
     if nodes.is_empty() {

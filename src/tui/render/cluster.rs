@@ -188,6 +188,9 @@ fn render_card(
         Span::styled(node.name.clone(), theme::title()),
         Span::raw(format!(" {} ", node.state.label())),
     ];
+    if node.cordon.is_some() {
+        title.push(Span::styled("⊘ cordoned ", theme::warn()));
+    }
     if let Some(badge) = snap.managed_node(&node.name).and_then(|m| m.badge()) {
         title.push(Span::styled(format!("{badge} "), theme::warn()));
     }

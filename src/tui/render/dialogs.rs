@@ -114,10 +114,80 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 theme::warn(),
             )
         }
+        Mode::ConfirmVm(c) => vm_confirm(c, area, buf),
         Mode::Help(scroll) => help(app, *scroll, area, buf),
         Mode::About => about(app, area, buf),
         _ => {}
     }
+}
+
+fn vm_confirm(c: &crate::app::VmConfirm, area: Rect, buf: &mut Buffer) {
+    use crate::cluster::VmAction;
+    let (title, what, style) = match c.action {
+        VmAction::Shutdown => (
+            " shut down? ",
+            "The guest is asked to shut down (ACPI power button); a guest that ignores it keeps running.",
+            theme::warn(),
+        ),
+        VmAction::Reboot => (
+            " reboot? ",
+            "The guest is asked to reboot; its services are down meanwhile.",
+            theme::warn(),
+        ),
+        _ => (
+            " force off? ",
+            "The VM stops at once, like pulling its power cord: what the guest has not written is lost.",
+            theme::bad(),
+        ),
+    };
+    let mut lines = vec![
+        Line::from(format!(
+            "{} {} on {}?",
+            capitalized(c.action.verb()),
+            c.vm,
+            c.node
+        )),
+        Line::styled(what, style),
+    ];
+    if !c.needs_name() {
+        question(area, buf, title, lines, style);
+        return;
+    }
+    let (before, after) = c.typed.split();
+    lines.push(Line::default());
+    lines.push(Line::from(format!(
+        "Type {} and Enter to force it off:",
+        c.vm
+    )));
+    lines.push(Line::from(vec![
+        Span::styled("> ", theme::key()),
+        Span::raw(format!("{before}▏{after}")),
+    ]));
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("enter", theme::key()),
+        Span::raw(" force off   "),
+        Span::styled("esc", theme::key()),
+        Span::raw(" cancel"),
+    ]));
+    let widest = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
+    let w = widest.max(30).min(area.width.saturating_sub(2).max(10));
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_w).max(1))
+        .sum();
+    let inner = dialog(area, buf, w, rows as u16 + 2, title, style);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn vm_of(app: &App, id: u64) -> String {

@@ -242,6 +242,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
             vec![Confirm, Cancel]
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
+        Mode::ConfirmVm(_) => vec![Confirm, Cancel],
         // Post-copy cannot be undone: only y answers (no Enter).
         Mode::ConfirmPostcopy(_) => vec![Cancel],
         // A migration in post-copy can no longer be aborted.
@@ -272,16 +273,10 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Quit,
             ],
             View::Cluster | View::Vms => {
-                vec![
-                    Move,
-                    Filter,
-                    Problems,
-                    Command,
-                    NextView,
-                    ToggleMouse,
-                    Help,
-                    Quit,
-                ]
+                let mut v = vec![Move];
+                v.extend(crate::app::actions::footer_vm_actions(app));
+                v.extend([Filter, Problems, Command, NextView, ToggleMouse, Help, Quit]);
+                v
             }
             View::Nodes => vec![
                 SortNext,
@@ -322,6 +317,9 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     | Mode::ConfirmQuit,
                     Action::Cancel,
                 ) => (format!("n/{key}"), "no"),
+                (Mode::ConfirmVm(c), Action::Confirm) if c.needs_name() => (key, "force off"),
+                (Mode::ConfirmVm(_), Action::Confirm) => (format!("y/{key}"), "yes"),
+                (Mode::ConfirmVm(_), Action::Cancel) => (key, "cancel"),
                 (Mode::Drag(_), Action::Confirm) => (key, "drop"),
                 (Mode::Drag(_), Action::Left) => (format!("{key}→↑↓"), "pick node"),
                 (Mode::Drag(_), Action::Right) => (key, ""),
@@ -334,6 +332,22 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         .collect();
     if matches!(app.mode, Mode::ConfirmPostcopy(_)) {
         pairs.insert(0, ("y".into(), "switch (cannot be undone)"));
+    }
+    // Too wide: the last hints go first, but help and quit always stay.
+    let width = |p: &[(String, &str)]| -> usize {
+        p.iter()
+            .map(|(k, d)| k.chars().count() + d.chars().count() + 3)
+            .sum()
+    };
+    let keep = [
+        app.settings.keys.first_key(Action::Help),
+        app.settings.keys.first_key(Action::Quit),
+    ];
+    while width(&pairs) > area.width as usize + 2 {
+        let Some(i) = pairs.iter().rposition(|(k, _)| !keep.contains(k)) else {
+            break;
+        };
+        pairs.remove(i);
     }
     put(buf, area, 0, key_hints(&pairs));
 }

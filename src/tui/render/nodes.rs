@@ -59,7 +59,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let state_w = snap
         .nodes
         .iter()
-        .map(|n| n.state.label().chars().count() + 2)
+        .map(|n| state_text(n).chars().count())
         .max()
         .unwrap_or(4)
         .max(5)
@@ -142,10 +142,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         let dash = |c: NodeCol| fit("–", w(c));
         let mut spans = vec![
             Span::styled(
-                fit(
-                    &format!("{} {}", n.state.glyph(), n.state.label()),
-                    w(NodeCol::State),
-                ),
+                fit(&state_text(n), w(NodeCol::State)),
                 cell(theme::node_state(n.state)),
             ),
             Span::styled(fit(&n.name, w(NodeCol::Name)), cell(Style::new())),
@@ -204,4 +201,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             Target::Node(n.name.clone()),
         );
     }
+}
+
+/// `● up`, and `⊘ cordoned` after it for a cordoned node.
+fn state_text(n: &crate::cluster::Node) -> String {
+    let mut t = format!("{} {}", n.state.glyph(), n.state.label());
+    if n.cordon.is_some() {
+        t += " ⊘ cordoned";
+    }
+    t
 }

@@ -1,0 +1,62 @@
+//! May an operator start, shut down, reboot or force off a VM now? One
+//! check for every backend, the app and the CLI, each refusal one sentence.
+
+use crate::cluster::{ClusterSnapshot, NodeState, Vm, VmAction, VmState};
+
+use super::placement::cordon_check;
+
+/// Whether `action` applies to `vm` (taken from `snap`) now; `Err` says
+/// why not and what to do instead. Memory for a start is the backend's
+/// to judge (a real host's free memory leaves out its page cache).
+pub fn check_vm_action(snap: &ClusterSnapshot, vm: &Vm, action: VmAction) -> Result<(), String> {
+    let name = &vm.name;
+    if snap.active_migration_of(name).is_some() || vm.state == VmState::Migrating {
+        return Err(format!(
+            "{name} is migrating; wait for the migration to end or abort it first"
+        ));
+    }
+    if vm.state == VmState::Restarting {
+        return Err(format!(
+            "{name} is being restarted after its node failed; wait for it to run"
+        ));
+    }
+    let node = snap.node(&vm.node);
+    if let Some(n) = node
+        && n.state != NodeState::Up
+    {
+        return Err(format!(
+            "{name}'s node {} is {}; it cannot {} {name} now",
+            n.name,
+            n.state.label(),
+            action.verb()
+        ));
+    }
+    match action {
+        VmAction::Start => {
+            if vm.state != VmState::Stopped {
+                return Err(format!("{name} is {} already", vm.state.label()));
+            }
+            if let Some(n) = node {
+                cordon_check(n).map_err(|r| format!("cannot start {name}: {r}"))?;
+            }
+        }
+        VmAction::Shutdown | VmAction::Reboot => {
+            if vm.state != VmState::Running {
+                return Err(format!(
+                    "{name} is {}; only a running guest can {}",
+                    vm.state.label(),
+                    action.verb()
+                ));
+            }
+        }
+        VmAction::PowerOff => {
+            if !matches!(vm.state, VmState::Running | VmState::Paused) {
+                return Err(format!(
+                    "{name} is {}; nothing to force off",
+                    vm.state.label()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
