@@ -136,6 +136,23 @@ impl Lab {
         format!("{}/bin/on-{A}", self.dir)
     }
 
+    /// Waits until crm_mon shows the Pacemaker guest started on `node` alone.
+    fn wait_pcmk_started_on(&self, node: &str) {
+        let t0 = Instant::now();
+        loop {
+            let mon = self.crm(&["crm_mon", "-1", "--output-as=xml"]);
+            let v = vmshift::manager::pacemaker::parse_status(&mon).unwrap();
+            if v.vms
+                .iter()
+                .any(|r| r.resource == HA_RESOURCE && r.role == "Started" && r.running_on == [node])
+            {
+                return;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "{mon}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// A Pacemaker tool's output, run on node a.
     fn crm(&self, args: &[&str]) -> String {
         let out = Command::new(self.on_a()).args(args).output().unwrap();
@@ -933,6 +950,9 @@ fn a_move_started_with_crm_behind_vmshifts_back_is_followed_and_recorded() {
     };
     assert_eq!(wait_outcome(&mut b, id), Outcome::Completed);
     let m = b.migration(id).unwrap();
+    // Clearing the constraint before Pacemaker has finished its transition
+    // (migrate_from, stop on the source) makes it restart the guest.
+    lab.wait_pcmk_started_on(to);
     lab.crm(&["crm_resource", "--clear", "--resource", HA_RESOURCE]);
     assert_eq!((m.from.as_str(), m.to.as_str()), (from, to));
     assert_eq!(
@@ -952,4 +972,98 @@ fn a_move_started_with_crm_behind_vmshifts_back_is_followed_and_recorded() {
     assert!(r.found && r.is_final(), "{r:?}");
     assert_eq!(r.migration.outcome, Some(Outcome::Completed));
     assert_eq!(r.migration.to, to);
+}
+
+/// Cordoning a node of the Pacemaker cluster puts it in standby: Pacemaker
+/// moves the managed guest off live (never running on both nodes), the
+/// node shows cordoned by Pacemaker; uncordon brings it back.
+#[test]
+fn cordon_of_a_pacemaker_node_is_standby_and_its_guest_moves_off_live() {
+    let Some((lab, from, to)) = ha_lab() else {
+        return;
+    };
+    let before = lab.serial_seconds(HA);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (o, (samples, both)) = std::thread::scope(|s| {
+        let w = s.spawn(|| lab.watch_both(HA, &stop));
+        let o = lab.vmshift_pcmk(&["cordon", from]);
+        let t0 = Instant::now();
+        while lab.runs_on(HA) != Some(to) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "{HA} never left {from}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_secs(12));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        (o, w.join().unwrap())
+    });
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("standby"), "{}", text(&o));
+    assert_eq!(
+        both, 0,
+        "{HA} ran on both nodes in {both} of {samples} samples"
+    );
+    lab.wait_serial_past(HA, before);
+    let mon = lab.crm(&["crm_mon", "-1", "--output-as=xml"]);
+    let v = vmshift::manager::pacemaker::parse_status(&mon).unwrap();
+    assert!(v.nodes.iter().any(|n| n.name == from && n.standby), "{mon}");
+    let st = lab.vmshift_pcmk(&["status", "--json"]);
+    let j: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let node = j["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == from)
+        .unwrap()
+        .clone();
+    assert!(
+        node["cordon"]["by"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Pacemaker"),
+        "{node}"
+    );
+    // A move onto it is refused while it is in standby.
+    let o = lab.vmshift_pcmk(&["migrate", HA, from]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let o = lab.vmshift_pcmk(&["uncordon", from]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mon = lab.crm(&["crm_mon", "-1", "--output-as=xml"]);
+    let v = vmshift::manager::pacemaker::parse_status(&mon).unwrap();
+    assert!(v.nodes.iter().all(|n| !n.standby), "{mon}");
+}
+
+/// `vmshift drain` of the node that runs the Pacemaker guest: the node
+/// goes to standby, Pacemaker's live migration of the guest is followed
+/// with its rounds, the plain guests move with libvirt, and the node ends
+/// empty of running VMs that can leave.
+#[test]
+fn drain_of_a_pacemaker_node_goes_through_standby_and_follows_pacemakers_move() {
+    let Some((lab, from, to)) = ha_lab() else {
+        return;
+    };
+    let o = lab.vmshift_pcmk(&["drain", from, "--json"]);
+    let lines = json_lines(&o);
+    let _ = run_lab(&["ha-reset"]);
+    assert!(
+        lines.iter().any(|l| l["event"] == "cordon"
+            && l["text"].as_str().unwrap_or("").contains("standby")),
+        "{}",
+        text(&o)
+    );
+    let mv = lines
+        .iter()
+        .find(|l| l["event"] == "drain_move" && l["vm"] == HA)
+        .unwrap_or_else(|| panic!("{}", text(&o)));
+    assert_eq!(mv["by"], "pacemaker");
+    assert_eq!(mv["resource"], HA_RESOURCE);
+    let done = lines
+        .iter()
+        .find(|l| l["event"] == "done" && l["vm"] == HA)
+        .unwrap_or_else(|| panic!("{}", text(&o)));
+    assert_eq!(done["outcome"]["result"], "completed", "{done}");
+    assert_eq!(done["node"], to);
+    assert!(done["rounds"].as_u64().unwrap() >= 1, "{done}");
 }

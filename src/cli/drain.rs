@@ -101,6 +101,8 @@ pub fn run(
             ));
         }
     }
+    let pacemaker_node = snap.managed_node(&plan.node).is_some();
+    let mut followed: Vec<u64> = Vec::new();
     let (mut moved, mut failed) = (0usize, Vec::new());
     let mut not_started: Vec<String> = Vec::new();
     // Set when a signal ended vmshift during a move: the error it gave.
@@ -108,6 +110,34 @@ pub fn run(
     for m in &plan.moves {
         if control.stop || ended_by.is_some() {
             not_started.push(m.vm.clone());
+            continue;
+        }
+        // Pacemaker moves the VMs it owns off a node in standby: follow its
+        // migration instead of starting one.
+        if let Some(r) = snap.managed_vm(&m.vm).filter(|_| pacemaker_node) {
+            out.line(
+                format!(
+                    "migrate  {} → Pacemaker's choice (resource {}, node in standby)",
+                    m.vm, r.resource
+                ),
+                json!({"event": "drain_move", "vm": m.vm, "to": null, "by": "pacemaker", "resource": r.resource}),
+            );
+            let id = match await_managed(backend, &m.vm, &plan.node, &mut followed) {
+                Ok(id) => id,
+                Err(e) => {
+                    out.line(
+                        format!("skipped  {}: {e}", m.vm),
+                        json!({"event": "drain_skipped", "vm": m.vm, "reason": e}),
+                    );
+                    failed.push(m.vm.clone());
+                    continue;
+                }
+            };
+            let ended = follow(backend, &out, id, control)?;
+            match finish(&out, &ended) {
+                Ok(_) => moved += 1,
+                Err(_) => failed.push(m.vm.clone()),
+            }
             continue;
         }
         out.line(
@@ -216,6 +246,49 @@ pub fn run(
         code,
         format!("{} is not drained: {}", plan.node, why.join("; ")),
     ))
+}
+
+/// How long Pacemaker may take to start migrating a VM off a node in standby.
+const MANAGED_START_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The migration Pacemaker runs of `vm` off `node` (found running, or
+/// already over), once it shows; an error when the VM leaves otherwise or
+/// nothing happens in time.
+fn await_managed(
+    backend: &mut dyn Backend,
+    vm: &str,
+    node: &str,
+    followed: &mut Vec<u64>,
+) -> Result<u64, String> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let s = backend.snapshot().map_err(|e| e.to_string())?;
+        if let Some(m) = s
+            .migrations
+            .iter()
+            .find(|m| m.vm == vm && m.from == node && !followed.contains(&m.id))
+        {
+            followed.push(m.id);
+            return Ok(m.id);
+        }
+        match s.vm(vm) {
+            Some(v) if v.node != node => {
+                return Err(format!(
+                    "Pacemaker moved {vm} to {} without a live migration vmshift saw (it may have restarted it; see crm_mon)",
+                    v.node
+                ));
+            }
+            None => return Err(format!("{vm} is gone from the cluster; see crm_mon")),
+            _ => {}
+        }
+        if t0.elapsed() > MANAGED_START_WAIT {
+            return Err(format!(
+                "Pacemaker did not start moving {vm} off {node} within {} s; see crm_mon for why",
+                MANAGED_START_WAIT.as_secs()
+            ));
+        }
+        backend.wait(std::time::Duration::from_millis(200));
+    }
 }
 
 fn stuck_sentence(node: &str, stuck: &[crate::plan::Stuck]) -> String {

@@ -106,6 +106,19 @@ pub fn cordon_sentence(node: &str, on: bool, changed: bool) -> String {
     }
 }
 
+/// Cordons or uncordons `node` in this vmshift install's own list.
+pub fn set_local_cordon(
+    cordons: &mut Cordons,
+    snap: &ClusterSnapshot,
+    node: &str,
+    on: bool,
+) -> Result<String, BackendError> {
+    let changed = cordons
+        .set(&snap.cluster, node, on, crate::record::now_ms())
+        .map_err(BackendError::Other)?;
+    Ok(cordon_sentence(node, on, changed))
+}
+
 pub trait Backend: Send {
     /// `sim` or `libvirt`.
     fn kind(&self) -> &'static str;
@@ -166,11 +179,7 @@ pub trait Backend: Send {
     fn set_cordon(&mut self, node: &str, on: bool) -> Result<String, BackendError> {
         let snap = self.snapshot()?;
         snap.require_node(node)?;
-        let changed = self
-            .cordons()
-            .set(&snap.cluster, node, on, crate::record::now_ms())
-            .map_err(BackendError::Other)?;
-        Ok(cordon_sentence(node, on, changed))
+        set_local_cordon(self.cordons(), &snap, node, on)
     }
     /// vmshift stops (`why`: "quit", "SIGTERM"…). Migrations that live in
     /// this process (the simulator's) end now and are recorded; migrations

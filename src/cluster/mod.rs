@@ -5,6 +5,6 @@ mod manager;
 mod model;
 pub mod units;
 
-pub use backend::{Backend, BackendError, MigrationRequest, cordon_sentence};
+pub use backend::{Backend, BackendError, MigrationRequest, cordon_sentence, set_local_cordon};
 pub use manager::*;
 pub use model::*;

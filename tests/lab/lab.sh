@@ -563,6 +563,9 @@ PARAMS
 # The Pacemaker guest running, no constraint left by a move, both nodes online.
 ha_reset() {
   local n i x
+  # A move still in its transition first ends: a constraint cleared
+  # half-way through makes Pacemaker restart the guest cold.
+  on a timeout 120 crm_resource --wait >/dev/null 2>&1 || true
   for n in "${NODES[@]}"; do
     on a crm_attribute --node "$(node_name "$n")" --name standby --delete >/dev/null 2>&1 || true
   done

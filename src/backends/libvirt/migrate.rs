@@ -162,8 +162,10 @@ impl Table {
                 // A found migration's target: where the incoming domain starts.
                 if e.view.to == "?"
                     && e.view.from != node
-                    && event == sys::VIR_DOMAIN_EVENT_STARTED
-                    && detail == sys::VIR_DOMAIN_EVENT_STARTED_MIGRATED
+                    && ((event == sys::VIR_DOMAIN_EVENT_STARTED
+                        && detail == sys::VIR_DOMAIN_EVENT_STARTED_MIGRATED)
+                        || (event == sys::VIR_DOMAIN_EVENT_RESUMED
+                            && detail == sys::VIR_DOMAIN_EVENT_RESUMED_MIGRATED))
                 {
                     e.view.to = node.to_string();
                 }

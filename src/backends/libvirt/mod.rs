@@ -18,9 +18,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, Disk, ManagedBy, ManagerView, Measured, Migration,
-    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Vm, VmAction, VmState,
-    Volume, VolumeKind, Workload,
+    Backend, BackendError, ClusterSnapshot, Cordon, Disk, ManagedBy, ManagerView, Measured,
+    Migration, MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Vm,
+    VmAction, VmState, Volume, VolumeKind, Workload, set_local_cordon,
 };
 use crate::manager::ClusterManager;
 use crate::plan;
@@ -60,6 +60,8 @@ pub struct LibvirtCluster {
     /// completed yet): found again, or settled from where their VM runs.
     detached: Vec<Record>,
     cordons: Cordons,
+    /// When each node was first seen in standby in Pacemaker.
+    standby_since: HashMap<String, u64>,
     /// The cluster manager that owns some VMs (Pacemaker), its last good
     /// view, and (our node name, its node name) where they differ in form.
     manager: Option<Arc<dyn ClusterManager>>,
@@ -107,6 +109,7 @@ impl LibvirtCluster {
             shared,
             detached: Vec::new(),
             cordons: Cordons::in_memory(),
+            standby_since: HashMap::new(),
             manager: cfg.manager.clone(),
             manager_view: None,
             manager_names: Vec::new(),
@@ -297,6 +300,27 @@ impl LibvirtCluster {
             manager,
         };
         self.give_inputs(&mut snap);
+        // A node in standby in Pacemaker is cordoned by Pacemaker.
+        if let Some(view) = &snap.manager {
+            for n in snap.nodes.iter_mut() {
+                let standby = view
+                    .nodes
+                    .iter()
+                    .any(|m| m.name == n.name && (m.standby || m.maintenance));
+                if standby {
+                    let since = *self
+                        .standby_since
+                        .entry(n.name.clone())
+                        .or_insert_with(crate::record::now_ms);
+                    n.cordon = Some(Cordon {
+                        since_unix_ms: since,
+                        by: "Pacemaker (standby)".into(),
+                    });
+                } else {
+                    self.standby_since.remove(&n.name);
+                }
+            }
+        }
         self.cordons.mark(&mut snap);
         snap
     }
@@ -1057,6 +1081,41 @@ impl Backend for LibvirtCluster {
 
     fn cordons(&mut self) -> &mut Cordons {
         &mut self.cordons
+    }
+
+    /// A node of the Pacemaker cluster is cordoned through Pacemaker
+    /// (standby: it moves its resources off, live where allow-migrate,
+    /// and places none there); other nodes in this install's own list.
+    fn set_cordon(&mut self, node: &str, on: bool) -> Result<String, BackendError> {
+        let snap = self.snapshot()?;
+        snap.require_node(node)?;
+        let (Some(mgr), Some(m)) = (self.manager.clone(), snap.managed_node(node)) else {
+            return set_local_cordon(&mut self.cordons, &snap, node, on);
+        };
+        if let Some(e) = snap.manager.as_ref().and_then(|v| v.error.as_ref()) {
+            return Err(BackendError::NotPossible(format!(
+                "node {node} is a Pacemaker node, and Pacemaker does not answer now ({e}); a cordon must go through it (standby): try again when it answers"
+            )));
+        }
+        let changed = m.standby != on;
+        mgr.set_standby(&self.manager_node_name(node), on)
+            .map_err(BackendError::Other)?;
+        // A local cordon of the same node would outlive the standby.
+        if !on {
+            let _ = set_local_cordon(&mut self.cordons, &snap, node, false);
+        }
+        let text = match (on, changed) {
+            (true, true) => format!(
+                "node {node} is in standby in Pacemaker: Pacemaker moves its resources off (live where allow-migrate) and places none there until `vmshift uncordon {node}`"
+            ),
+            (true, false) => format!("node {node} was already in standby in Pacemaker"),
+            (false, true) => {
+                format!("node {node} is back from standby in Pacemaker: it takes resources again")
+            }
+            (false, false) => format!("node {node} was not in standby in Pacemaker"),
+        };
+        self.table().log(format!("Pacemaker: {text}"));
+        Ok(text)
     }
 
     fn shutdown(&mut self, why: &str) -> Vec<Migration> {
