@@ -370,18 +370,194 @@ fn progress_updates_the_migration_and_the_vm_follows_to_its_node() {
     assert_eq!(r.app.sel_migration, Some(id));
 }
 
+/// The node names of a keyboard move's list, in the order shown.
+fn target_rows(r: &Rig) -> Vec<String> {
+    let Mode::Drag(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    d.shown
+        .iter()
+        .map(|&i| d.name_of(&d.ranked[i]).to_string())
+        .collect()
+}
+
+fn over(r: &Rig) -> Option<String> {
+    match &r.app.mode {
+        Mode::Drag(d) => d.over.clone(),
+        m => panic!("{m:?}"),
+    }
+}
+
 #[test]
-fn keyboard_drag_moves_by_rows_of_cards_with_up_and_down() {
+fn a_keyboard_move_lists_targets_ranked_by_the_prediction() {
     let mut r = Rig::default();
-    r.app.size = (80, 24); // two cards per row
-    r.drag_to("web-01", "hv-02");
-    r.key(KeyCode::Down);
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
     let Mode::Drag(d) = &r.app.mode else { panic!() };
+    // Allowed first, by total time (then downtime, free memory after);
+    // refused below, the VM's own node last.
+    let allowed: Vec<_> = d.ranked.iter().filter(|c| c.prediction.is_some()).collect();
+    assert!(allowed.len() >= 2, "{:?}", d.ranked);
+    for w in allowed.windows(2) {
+        let (a, b) = (
+            w[0].prediction.as_ref().unwrap(),
+            w[1].prediction.as_ref().unwrap(),
+        );
+        assert!(w[0].tier() <= w[1].tier());
+        if w[0].tier() == w[1].tier() {
+            assert!(
+                a.total_ms < b.total_ms
+                    || (a.total_ms == b.total_ms && w[0].free_after >= w[1].free_after),
+                "{} before {}",
+                d.name_of(w[0]),
+                d.name_of(w[1])
+            );
+        }
+    }
+    let first_refused = d
+        .ranked
+        .iter()
+        .position(|c| c.prediction.is_none())
+        .unwrap();
+    assert_eq!(first_refused, allowed.len(), "refused ones below");
+    assert_eq!(
+        d.name_of(d.ranked.last().unwrap()),
+        "hv-01",
+        "own node last"
+    );
+    // The best target is selected.
+    assert_eq!(d.over.as_deref(), Some(d.name_of(&d.ranked[0])));
+    // ↓ walks the list; End goes to the last row.
+    let rows = target_rows(&r);
+    r.key(KeyCode::Down);
+    assert_eq!(over(&r).as_deref(), Some(rows[1].as_str()));
+    r.key(KeyCode::End);
+    assert_eq!(over(&r).as_deref(), Some("hv-01"));
+    r.key(KeyCode::Home);
+    assert_eq!(over(&r), Some(rows[0].clone()));
+}
+
+#[test]
+fn typing_narrows_the_target_list_and_enter_picks() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("batch-etl".into());
+    r.key(KeyCode::Char('m'));
+    assert_eq!(target_rows(&r).len(), 4);
+    // Letters are text here, not actions (h would be "left", q "quit").
+    r.text("hv-0");
+    assert_eq!(target_rows(&r).len(), 4, "all four match hv-0");
+    r.text("4");
+    assert_eq!(target_rows(&r), ["hv-04"]);
+    assert_eq!(over(&r).as_deref(), Some("hv-04"));
+    r.key(KeyCode::Char('x'));
+    assert!(target_rows(&r).is_empty());
+    assert_eq!(over(&r), None);
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert!(
+        matches!(r.app.mode, Mode::Drag(_)),
+        "Enter with no match keeps the list open"
+    );
+    r.key(KeyCode::Backspace);
+    assert_eq!(target_rows(&r), ["hv-04"]);
+    // hv-04 is refused: Enter says why and starts nothing.
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(
+        r.app
+            .flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("needs 32.0 GiB")
+    );
+    // An allowed one opens the confirm dialog for it.
+    r.app.sel_vm = Some("batch-etl".into());
+    r.key(KeyCode::Char('m'));
+    r.text("hv-01");
+    r.key(KeyCode::Enter);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.to, "hv-01");
+}
+
+#[test]
+fn ctrl_u_clears_the_narrowing_text_and_esc_cancels_the_move() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    r.text("hv-03");
+    assert_eq!(target_rows(&r).len(), 1);
+    r.send(Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char('u'),
+        crossterm::event::KeyModifiers::CONTROL,
+    )));
+    assert_eq!(target_rows(&r).len(), 4);
+    assert!(r.key(KeyCode::Esc).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_new_snapshot_re_checks_the_ranked_targets() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    let best = over(&r).unwrap();
+    r.sim.fail_node(&best);
+    r.poll();
+    let Mode::Drag(d) = &r.app.mode else { panic!() };
+    let c = d.choice(&best).unwrap();
+    assert!(c.prediction.is_none(), "a node that went down is refused");
+    assert!(matches!(
+        d.verdict(&best),
+        Some(Err(Refusal::NodeNotUp { .. }))
+    ));
+    assert_ne!(d.name_of(&d.ranked[0]), best, "and no longer first");
     assert_eq!(
         d.over.as_deref(),
-        Some("hv-04"),
-        "down from hv-02 is the card below it"
+        Some(best.as_str()),
+        "the selection stays"
     );
+}
+
+#[test]
+fn a_click_on_a_ranked_target_selects_it_and_a_second_click_drops() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    // The second-best row (the best is selected already).
+    let second = target_rows(&r)[1].clone();
+    let mut hit = HitMap::default();
+    hit.push(Rect::new(0, 5, 40, 1), Target::Node(second.clone()));
+    r.send_hit(down(3, 5), &hit);
+    assert_eq!(over(&r), Some(second.clone()));
+    r.send_hit(up(3, 5), &hit);
+    assert!(matches!(r.app.mode, Mode::Drag(_)), "a click is no drop");
+    r.send_hit(down(3, 5), &hit);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.to, second);
+}
+
+#[test]
+fn a_big_cluster_ranks_a_thousand_targets_with_the_best_first() {
+    let mut r = Rig::new("gen:nodes=1000,vms=20000", Settings::default());
+    let vm = r.app.snap.as_ref().unwrap().vms[0].name.clone();
+    r.app.sel_vm = Some(vm);
+    r.key(KeyCode::Char('m'));
+    let Mode::Drag(d) = &r.app.mode else { panic!() };
+    assert_eq!(d.ranked.len(), 1000);
+    let allowed = d.ranked.iter().filter(|c| c.prediction.is_some()).count();
+    assert!((1..1000).contains(&allowed), "{allowed}");
+    assert!(d.ranked[0].prediction.as_ref().unwrap().converges);
+    // Identical inputs share one prediction.
+    let distinct: std::collections::HashSet<*const _> = d
+        .ranked
+        .iter()
+        .filter_map(|c| c.prediction.as_ref().map(std::sync::Arc::as_ptr))
+        .collect();
+    assert!(distinct.len() < allowed, "{} of {allowed}", distinct.len());
 }
 
 #[test]

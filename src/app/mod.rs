@@ -11,7 +11,9 @@ pub mod nodes;
 
 use std::collections::HashMap;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 
 use crate::cluster::{
     ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest, units,
@@ -676,6 +678,9 @@ impl App {
             Mode::Drag(d) => {
                 let copy = self.settings.defaults.copy_storage;
                 d.verdicts = drag::verdicts(snap, &d.vm, copy);
+                if d.listed() {
+                    d.rank(snap, &self.settings.defaults, &self.history);
+                }
             }
             Mode::Confirm(c) => c.recompute(snap, &self.history),
             _ => {}
@@ -845,7 +850,7 @@ impl App {
                 return;
             }
             Mode::Drag(d) => {
-                self.on_drag_key(d, action);
+                self.on_drag_key(d, &k, action);
                 return;
             }
             _ => {}
@@ -854,22 +859,23 @@ impl App {
         self.on_action(action, out);
     }
 
-    fn on_drag_key(&mut self, mut d: Drag, action: Option<Action>) {
-        let nodes: Vec<String> = self.node_names().into_iter().map(String::from).collect();
-        if nodes.is_empty() {
-            self.mode = Mode::Normal;
+    fn on_drag_key(&mut self, mut d: Drag, k: &KeyEvent, action: Option<Action>) {
+        // Typing narrows the ranked list of a keyboard move.
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = k.modifiers.contains(KeyModifiers::ALT);
+        let text_key = match k.code {
+            KeyCode::Char('u' | 'w') if ctrl => true,
+            KeyCode::Char(_) => !ctrl && !alt,
+            KeyCode::Backspace => true,
+            _ => false,
+        };
+        if d.listed() && text_key {
+            d.query.key(k);
+            d.narrow(true);
+            self.follow_drag(&d);
+            self.mode = Mode::Drag(d);
             return;
         }
-        let cur = d
-            .over
-            .as_ref()
-            .and_then(|o| nodes.iter().position(|n| n == o))
-            .or_else(|| nodes.iter().position(|n| *n == d.from))
-            .unwrap_or(0);
-        let cols = self.card_columns();
-        let step = |delta: isize| -> usize {
-            (cur as isize + delta).rem_euclid(nodes.len() as isize) as usize
-        };
         match action {
             Some(Action::Cancel) | Some(Action::Quit) => {
                 self.mode = Mode::Normal;
@@ -877,25 +883,68 @@ impl App {
                 return;
             }
             Some(Action::Confirm) => {
-                self.drop_on(&d, d.over.clone());
+                if d.over.is_none() {
+                    self.flash(
+                        format!(
+                            "no node matches {:?}; Backspace to widen the list",
+                            d.query.text
+                        ),
+                        true,
+                    );
+                    self.mode = Mode::Drag(d);
+                } else {
+                    self.drop_on(&d, d.over.clone());
+                }
                 return;
             }
-            Some(Action::Right) | Some(Action::NextView) => d.over = Some(nodes[step(1)].clone()),
-            Some(Action::Left) | Some(Action::PrevView) => d.over = Some(nodes[step(-1)].clone()),
-            Some(Action::Down) => d.over = Some(nodes[step(cols as isize)].clone()),
-            Some(Action::Up) => d.over = Some(nodes[step(-(cols as isize))].clone()),
-            Some(Action::Top) => d.over = nodes.first().cloned(),
-            Some(Action::Bottom) => d.over = nodes.last().cloned(),
-            _ => {}
+            Some(a) if d.listed() => {
+                let last = d.shown.len().saturating_sub(1);
+                let cur = d.selected_row().unwrap_or(0);
+                let a = match a {
+                    Action::Left | Action::PrevView => Action::Up,
+                    Action::Right | Action::NextView => Action::Down,
+                    a => a,
+                };
+                d.select_row(list_step(a, cur, last));
+            }
+            Some(a) => {
+                // A mouse drag: the keys step through the cards.
+                let nodes: Vec<String> = self.node_names().into_iter().map(String::from).collect();
+                if nodes.is_empty() {
+                    self.mode = Mode::Normal;
+                    return;
+                }
+                let cur = d
+                    .over
+                    .as_ref()
+                    .and_then(|o| nodes.iter().position(|n| n == o))
+                    .or_else(|| nodes.iter().position(|n| *n == d.from))
+                    .unwrap_or(0);
+                let cols = self.card_columns() as isize;
+                let step = |delta: isize| -> String {
+                    nodes[(cur as isize + delta).rem_euclid(nodes.len() as isize) as usize].clone()
+                };
+                match a {
+                    Action::Right | Action::NextView => d.over = Some(step(1)),
+                    Action::Left | Action::PrevView => d.over = Some(step(-1)),
+                    Action::Down => d.over = Some(step(cols)),
+                    Action::Up => d.over = Some(step(-cols)),
+                    Action::Top => d.over = nodes.first().cloned(),
+                    Action::Bottom => d.over = nodes.last().cloned(),
+                    _ => {}
+                }
+            }
+            None => {}
         }
-        if let Some(i) = d
-            .over
-            .as_ref()
-            .and_then(|o| nodes.iter().position(|n| n == o))
-        {
+        self.follow_drag(&d);
+        self.mode = Mode::Drag(d);
+    }
+
+    /// The node selection follows the move's target.
+    fn follow_drag(&mut self, d: &Drag) {
+        if let Some(i) = d.over.as_ref().and_then(|o| self.node_index(o)) {
             self.sel_node = i;
         }
-        self.mode = Mode::Drag(d);
     }
 
     /// How many node cards stand in a row on the current screen.
@@ -1070,13 +1119,9 @@ impl App {
             return;
         };
         if let Some(mut d) = Drag::new(snap, &vm, self.settings.defaults.copy_storage) {
-            // Start on the first node that would accept it.
-            d.over = d
-                .verdicts
-                .iter()
-                .find(|(_, v)| v.is_ok())
-                .map(|(n, _)| n.clone())
-                .or_else(|| Some(d.from.clone()));
+            // The targets ranked by the prediction; the best one selected.
+            d.rank(snap, &self.settings.defaults, &self.history);
+            d.narrow(true);
             if let Some(i) = d
                 .over
                 .as_ref()
@@ -1303,6 +1348,19 @@ impl App {
         match m.kind {
             MouseEventKind::Down(MouseButton::Left) => {
                 out.redraw = true;
+                if let Mode::Drag(d) = &mut self.mode
+                    && d.listed()
+                    && let Some(n) = hit.node_at(x, y)
+                {
+                    // A click on a ranked target selects it; on the selected one, drops.
+                    if d.over.as_deref() == Some(n) {
+                        let d = d.clone();
+                        self.drop_on(&d, d.over.clone());
+                    } else {
+                        d.over = Some(n.to_string());
+                    }
+                    return;
+                }
                 if !matches!(self.mode, Mode::Normal) {
                     return;
                 }
@@ -1358,7 +1416,18 @@ impl App {
                 }
             }
             MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                if matches!(self.mode, Mode::Normal) {
+                if let Mode::Drag(d) = &mut self.mode
+                    && d.listed()
+                {
+                    let cur = d.selected_row().unwrap_or(0);
+                    let last = d.shown.len().saturating_sub(1);
+                    d.select_row(if m.kind == MouseEventKind::ScrollDown {
+                        (cur + 1).min(last)
+                    } else {
+                        cur.saturating_sub(1)
+                    });
+                    out.redraw = true;
+                } else if matches!(self.mode, Mode::Normal) {
                     let a = if m.kind == MouseEventKind::ScrollDown {
                         Action::Down
                     } else {

@@ -298,9 +298,11 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
     }
     for l in [
         "",
-        "Moving a VM: select it and press m (or space), pick a node with the",
-        "arrows, Enter drops; or press the mouse on a VM, drag it onto a node card",
-        "and release. Every node shows ✓ allowed or ✗ why not while you choose.",
+        "Moving a VM: select it and press m (or space): the target nodes are",
+        "listed best first (by the prediction), refused ones below with why;",
+        "type part of a name to narrow the list, ↑↓ pick, Enter drops. Or press",
+        "the mouse on a VM, drag it onto a node card and release; every card",
+        "shows ✓ allowed or ✗ why not while you drag.",
         "In the confirm dialog: y starts, ↑↓ pick an option, ←→ change it.",
         "",
         "Mouse: in tmux, mouse events arrive only with `set -g mouse on`.",

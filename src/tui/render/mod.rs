@@ -6,6 +6,7 @@ mod dialogs;
 mod migration;
 mod nodes;
 mod tables;
+mod targets;
 pub mod theme;
 pub mod widgets;
 
@@ -192,7 +193,14 @@ fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         }
         Mode::Drag(d) => match d.over.as_deref().map(|o| (o, d.verdict(o))) {
             Some((o, Some(Ok(p)))) => {
-                let mut t = format!("✓ {} → {o}: allowed", d.vm);
+                let mut t = match d.choice(o).and_then(|c| c.prediction.as_ref()) {
+                    Some(pr) => format!(
+                        "✓ {} → {o}: {}",
+                        d.vm,
+                        pr.summary(app.settings.defaults.max_downtime_ms)
+                    ),
+                    None => format!("✓ {} → {o}: allowed", d.vm),
+                };
                 if !p.lun_moves.is_empty() {
                     t += &format!("; LUN {} moves with it", p.lun_moves.join(", "));
                 }
@@ -202,7 +210,12 @@ fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                         crate::cluster::units::bytes(p.storage_bytes())
                     );
                 }
-                Line::styled(t + " — release/Enter to drop", theme::good())
+                let how = if d.pointer.is_some() {
+                    "release/Enter to drop"
+                } else {
+                    "Enter to drop"
+                };
+                Line::styled(format!("{t} — {how}"), theme::good())
             }
             Some((o, Some(Err(r)))) => Line::styled(format!("✗ {} → {o}: {r}", d.vm), theme::bad()),
             _ => Line::styled(
@@ -226,6 +239,7 @@ fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
 pub fn footer_actions(app: &App) -> Vec<Action> {
     use Action::*;
     let list: Vec<Action> = match &app.mode {
+        Mode::Drag(d) if d.listed() && d.pointer.is_none() => vec![Up, Confirm, Cancel],
         Mode::Drag(_) => vec![Left, Right, Confirm, Cancel],
         Mode::Filter(_) | Mode::Command(_) => vec![Confirm, Cancel],
         Mode::Confirm(_) => vec![Up, Left, Confirm, Cancel],
@@ -314,6 +328,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     Action::Cancel,
                 ) => (format!("n/{key}"), "no"),
                 (Mode::Drag(_), Action::Confirm) => (key, "drop"),
+                (Mode::Drag(_), Action::Up) => (format!("{key}↓"), "pick"),
                 (Mode::Drag(_), Action::Left) => (format!("{key}→↑↓"), "pick node"),
                 (Mode::Drag(_), Action::Right) => (key, ""),
                 (Mode::Confirm(_), Action::Up) => (format!("{key}↓"), "option"),
@@ -323,6 +338,13 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         })
         .filter(|(_, h)| !h.is_empty())
         .collect();
+    if let Mode::Drag(d) = &app.mode
+        && d.listed()
+        && d.pointer.is_none()
+    {
+        // Typed text narrows the list (not a key of the key map).
+        pairs.insert(1, ("a-z".into(), "narrow"));
+    }
     if matches!(app.mode, Mode::ConfirmPostcopy(_)) {
         pairs.insert(0, ("y".into(), "switch (cannot be undone)"));
     }
