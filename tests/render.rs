@@ -392,3 +392,32 @@ fn a_click_on_a_column_header_sorts_by_it() {
     r.send_hit(common::down(rect.x + 1, rect.y), &hit);
     assert!(!r.app.node_sort.descending, "a second click reverses");
 }
+
+/// A refusal opened from the event log: the whole text, wrapped.
+#[test]
+fn detail_view_of_a_refusal() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("migrate batch-etl hv-04");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('6'));
+    r.key(KeyCode::Enter);
+    snap_both("detail_refusal", &mut r);
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen: String = format!("{}", t.backend())
+            .lines()
+            .map(|l| {
+                l.trim_matches('"')
+                    .trim_matches(|c| c == '│' || c == '║')
+                    .trim()
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            screen.contains("free memory there or pick another node"),
+            "the end of the reason is on screen at {w}x{h}"
+        );
+    }
+}

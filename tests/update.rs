@@ -630,6 +630,9 @@ fn drain_runs_its_moves_one_after_the_other() {
     );
     let snap = r.app.snap.as_ref().unwrap();
     assert_eq!(snap.vms_on("hv-02").count(), 0);
+    // The summary stays in the event log.
+    let last = r.app.log.last().unwrap();
+    assert!(last.text.contains("drain of hv-02: 3 moved"), "{last:?}");
 }
 
 #[test]
@@ -1049,4 +1052,169 @@ fn a_migration_in_post_copy_is_not_offered_abort() {
         "{}",
         f.text
     );
+}
+
+/// The log line whose text contains `part`.
+fn logged<'a>(r: &'a Rig, part: &str) -> &'a vmshift::app::LogEntry {
+    r.app
+        .log
+        .iter()
+        .rev()
+        .find(|e| e.text.contains(part))
+        .unwrap_or_else(|| panic!("{part:?} not in the log: {:#?}", r.app.log))
+}
+
+#[test]
+fn refusals_and_failures_reach_the_event_log_at_the_clusters_time() {
+    let mut r = Rig::default();
+    r.sim.advance(std::time::Duration::from_secs(90));
+    r.poll();
+    let at = r.app.snap.as_ref().unwrap().at_ms;
+    assert_eq!(at, 90_000);
+    assert_eq!(
+        r.app.polled_at_ms(),
+        Some(at),
+        "the header's time is the cluster's"
+    );
+    // A refused drop.
+    r.drag_to("batch-etl", "hv-04");
+    r.key(KeyCode::Enter);
+    let e = logged(&r, "cannot move batch-etl to hv-04");
+    assert!(
+        e.text.contains("needs 32.0 GiB"),
+        "the whole reason: {}",
+        e.text
+    );
+    assert_eq!(e.at_ms, at, "stamped with the simulated time");
+    assert_eq!(e.level, vmshift::app::nodes::Level::Warn);
+    // Wall time passing between polls moves the cluster clock on.
+    r.now += 2_000;
+    r.send(Msg::Failed {
+        req: 777,
+        error: "node hv-02 refused the connection".into(),
+    });
+    let e = logged(&r, "refused the connection");
+    assert_eq!(e.at_ms, at + 2_000);
+    assert_eq!(e.level, vmshift::app::nodes::Level::Crit);
+}
+
+#[test]
+fn backend_events_are_taken_into_the_log_once() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-04");
+    r.sim.advance(std::time::Duration::from_secs(5));
+    r.poll();
+    r.poll();
+    r.sim.advance(std::time::Duration::from_secs(30));
+    r.poll();
+    let started = r
+        .app
+        .log
+        .iter()
+        .filter(|e| e.text.contains("simulated cluster prod-east started"))
+        .count();
+    assert_eq!(started, 1);
+    let failed = logged(&r, "node hv-04 failed");
+    assert_eq!(failed.level, vmshift::app::nodes::Level::Crit);
+    let restarted = logged(&r, "restarted on");
+    assert!(restarted.at_ms > failed.at_ms, "their own simulated times");
+}
+
+#[test]
+fn a_stall_and_its_advice_reach_the_event_log() {
+    let mut r = Rig::default();
+    let options = MigrationOptions {
+        on_stall: OnStall::Wait,
+        ..Default::default()
+    };
+    let id = r.start("batch-etl", "hv-01", options);
+    r.advance_until(|s| s.migration(id).unwrap().stalled);
+    let e = logged(&r, "stalled in round");
+    assert!(e.text.contains("batch-etl hv-03 → hv-01"), "{}", e.text);
+    assert!(
+        e.text.contains("To converge") || e.text.contains("post-copy"),
+        "{}",
+        e.text
+    );
+    let n = r
+        .app
+        .log
+        .iter()
+        .filter(|e| e.text.contains("stalled in round"))
+        .count();
+    r.poll();
+    assert_eq!(
+        r.app
+            .log
+            .iter()
+            .filter(|e| e.text.contains("stalled in round"))
+            .count(),
+        n,
+        "logged once"
+    );
+}
+
+#[test]
+fn starting_a_move_logs_its_prediction_and_advice() {
+    let mut r = Rig::default();
+    r.drag_to("batch-etl", "hv-01");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('y'));
+    let e = logged(&r, "migration of batch-etl hv-03 → hv-01 requested");
+    assert!(e.text.contains("will not converge"), "{}", e.text);
+    assert!(
+        e.text.contains("to converge: raise max downtime"),
+        "{}",
+        e.text
+    );
+}
+
+#[test]
+fn enter_opens_an_event_in_full_and_c_copies_it() {
+    let mut r = Rig::default();
+    r.drag_to("batch-etl", "hv-04");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('6'));
+    assert!(r.app.selected_event().unwrap().text.contains("cannot move"));
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert!(d.title.starts_with("event at 00:00:00"), "{}", d.title);
+    assert!(d.lines[0].contains("free memory there or pick another node"));
+    let cmds = r.key(KeyCode::Char('c')).cmds;
+    let [Cmd::Copy(text)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert!(text.contains("cannot move batch-etl to hv-04") && text.contains("needs 32.0 GiB"));
+    assert!(
+        matches!(r.app.mode, Mode::Detail(_)),
+        "copying keeps it open"
+    );
+    r.key(KeyCode::Esc);
+    assert_eq!(r.app.mode, Mode::Normal);
+    // ↓ selects the next (older) event.
+    let first = r.app.selected_event().unwrap().clone();
+    r.key(KeyCode::Down);
+    assert_ne!(r.app.selected_event().unwrap(), &first);
+    // c outside a detail view says how to use it, and copies nothing.
+    assert!(r.key(KeyCode::Char('c')).cmds.is_empty());
+}
+
+#[test]
+fn enter_opens_a_vm_in_full_with_the_events_about_it() {
+    let mut r = Rig::default();
+    r.drag_to("batch-etl", "hv-04");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some("batch-etl".into());
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(d.title, "VM batch-etl");
+    let all = d.lines.join("\n");
+    assert!(all.contains("batch-etl on hv-03: running"), "{all}");
+    assert!(all.contains("disk on"), "{all}");
+    assert!(all.contains("cannot move batch-etl to hv-04"), "{all}");
 }

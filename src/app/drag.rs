@@ -432,6 +432,30 @@ impl Confirm {
             .map(|i| plan::predict(i, &self.options));
     }
 
+    /// The event-log line for starting this move: the prediction and,
+    /// when it may not converge, the advice in full.
+    pub fn start_note(&self) -> (String, super::nodes::Level) {
+        use super::nodes::Level;
+        let head = format!(
+            "migration of {} {} → {} requested",
+            self.vm, self.from, self.to
+        );
+        let Some(p) = &self.prediction else {
+            return (head, Level::Ok);
+        };
+        let mut text = format!("{head}: {}", p.summary(self.options.max_downtime_ms));
+        if !p.advice.is_empty() {
+            let a: Vec<String> = p.advice.iter().map(ToString::to_string).collect();
+            text += &format!("; to converge: {}", a.join("; or "));
+        }
+        let level = if !p.converges || p.may_not_converge || p.postcopy {
+            Level::Warn
+        } else {
+            Level::Ok
+        };
+        (text, level)
+    }
+
     /// The request that starts this move, with what it was predicted from.
     pub fn request(&self) -> MigrationRequest {
         MigrationRequest {

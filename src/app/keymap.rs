@@ -46,6 +46,7 @@ pub enum Action {
     BandwidthDown,
     ToggleMouse,
     Refresh,
+    Copy,
 }
 
 impl Action {
@@ -71,7 +72,7 @@ impl Action {
             Action::ViewMigrations => "migrations",
             Action::ViewEvents => "event log",
             Action::Move => "move the selected VM (pick a node, Enter drops)",
-            Action::Confirm => "confirm / drop / open",
+            Action::Confirm => "confirm / drop / open in full (event, VM, migration)",
             Action::Cancel => "cancel / close",
             Action::Filter => "filter VMs",
             Action::Problems => "show only problems, in every view (again: show all)",
@@ -86,6 +87,9 @@ impl Action {
             Action::BandwidthDown => "lower bandwidth limit",
             Action::ToggleMouse => "mouse capture on/off",
             Action::Refresh => "poll the cluster now",
+            Action::Copy => {
+                "detail view: copy its text to the clipboard (OSC 52; in tmux: set -g set-clipboard on)"
+            }
         }
     }
 
@@ -112,6 +116,7 @@ impl Action {
             Action::ToggleMouse => "mouse",
             Action::NextView => "view",
             Action::Refresh => "refresh",
+            Action::Copy => "copy",
             _ => self.description(),
         }
     }
@@ -293,6 +298,7 @@ pub const DEFAULTS: &[(&str, Action)] = &[
     ("[", Action::BandwidthDown),
     ("M", Action::ToggleMouse),
     ("r", Action::Refresh),
+    ("c", Action::Copy),
 ];
 
 #[derive(Debug, Clone, PartialEq)]

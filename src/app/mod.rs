@@ -3,9 +3,11 @@
 //! commands and feeds their results back as messages.
 
 pub mod command;
+pub mod detail;
 pub mod drag;
 pub mod hitmap;
 pub mod keymap;
+pub mod log;
 pub mod msg;
 pub mod nodes;
 
@@ -20,9 +22,12 @@ use crate::cluster::{
 };
 use crate::plan::DrainPlan;
 pub use command::{CommandLine, LineEdit};
+pub use detail::Detail;
 pub use drag::{Confirm, Drag, Press};
 pub use hitmap::{HitMap, Target};
 pub use keymap::{Action, KeyMap};
+use log::migration_news;
+pub use log::{Clock, LogEntry};
 pub use msg::{Cmd, Msg, RequestId, SelfUsage};
 pub use nodes::{NodeCol, NodeSort, Thresholds};
 
@@ -79,6 +84,8 @@ pub enum Mode {
     ConfirmQuit,
     Help(u16),
     About,
+    /// An event, a VM or a migration in full, wrapped; can be copied.
+    Detail(Box<Detail>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +144,13 @@ pub struct App {
     pub derived: nodes::Derived,
     /// `:` lines run, oldest first.
     pub command_history: Vec<String>,
-    pub scroll_events: usize,
+    /// The event log, oldest first: the backend's events and the app's
+    /// own (refusals, failures, stalls, drain summaries).
+    pub log: Vec<LogEntry>,
+    /// The last backend event taken into the log.
+    last_backend_event: Option<crate::cluster::ClusterEvent>,
+    /// Selected row of the events view (newest first).
+    pub sel_event: usize,
     pub scroll_volumes: usize,
     pub flash: Option<Flash>,
     pub press: Option<Press>,
@@ -240,7 +253,9 @@ impl App {
             node_sort: NodeSort::default(),
             derived: nodes::Derived::default(),
             command_history: Vec::new(),
-            scroll_events: 0,
+            log: Vec::new(),
+            last_backend_event: None,
+            sel_event: 0,
             scroll_volumes: 0,
             flash: None,
             press: None,
@@ -473,7 +488,15 @@ impl App {
             }
             Msg::Snapshot(s) => {
                 self.last_poll_ms = Some(now_ms);
-                let was_stale = self.stale.take().is_some();
+                let was_stale = self.stale.take();
+                if let Some((since, _)) = &was_stale {
+                    let secs = now_ms.saturating_sub(*since) / 1000;
+                    self.log_event(
+                        format!("polling works again after {secs} s of failures"),
+                        nodes::Level::Ok,
+                    );
+                }
+                let was_stale = was_stale.is_some();
                 let changed = self.snap.as_ref() != Some(&*s);
                 if changed {
                     self.set_snapshot(*s);
@@ -481,6 +504,9 @@ impl App {
                 out.redraw = changed || was_stale;
             }
             Msg::PollFailed(e) => {
+                if self.stale.is_none() {
+                    self.log_event(format!("polling fails: {e}"), nodes::Level::Crit);
+                }
                 let since = self.stale.as_ref().map_or(now_ms, |s| s.0);
                 self.stale = Some((since, e));
                 out.redraw = true;
@@ -503,10 +529,12 @@ impl App {
                     }
                 }
                 let before = out.redraw;
+                let mut notes = Vec::new();
                 if let Some(s) = &mut self.snap {
                     for m in ms {
                         match s.migrations.iter_mut().find(|x| x.id == m.id) {
                             Some(x) if *x != m => {
+                                notes.extend(migration_news(Some(x), &m));
                                 *x = m;
                                 out.redraw = true;
                             }
@@ -517,6 +545,9 @@ impl App {
                             }
                         }
                     }
+                }
+                for (text, level) in notes {
+                    self.log_event(text, level);
                 }
                 if out.redraw && !before {
                     self.refresh_derived();
@@ -550,6 +581,7 @@ impl App {
                     }
                     None => error,
                 };
+                self.log_event(text.clone(), nodes::Level::Crit);
                 self.flash(text, true);
                 out.redraw = true;
             }
@@ -562,6 +594,7 @@ impl App {
                 out.redraw = true;
             }
             Msg::RecordFailed(e) => {
+                self.log_event(e.clone(), nodes::Level::Crit);
                 self.flash(e, true);
                 out.redraw = true;
             }
@@ -644,6 +677,14 @@ impl App {
                     d.stuck
                 );
                 let bad = !d.failed.is_empty() || d.stuck > 0;
+                self.log_event(
+                    text.clone(),
+                    if bad {
+                        nodes::Level::Warn
+                    } else {
+                        nodes::Level::Ok
+                    },
+                );
                 self.flash(text, bad);
             }
         }
@@ -663,7 +704,22 @@ impl App {
             .as_ref()
             .and_then(|n| s.vm(n))
             .and_then(|v| s.nodes.iter().position(|n| n.name == v.node));
+        let news: Vec<_> = s
+            .migrations
+            .iter()
+            .flat_map(|m| {
+                let old = self
+                    .snap
+                    .as_ref()
+                    .and_then(|o| o.migrations.iter().find(|x| x.id == m.id));
+                migration_news(old, m)
+            })
+            .collect();
+        self.take_backend_events(&s);
         self.snap = Some(s);
+        for (text, level) in news {
+            self.log_event(text, level);
+        }
         self.refresh_derived();
         if vm_gone || self.sel_vm.is_none() {
             self.sel_vm = self.first_vm_of_selected_node();
@@ -799,6 +855,8 @@ impl App {
                             Ok(_) if !self.settings.read_only => {
                                 let (_, cmd) = self.start_cmd(c.request());
                                 out.cmds.push(cmd);
+                                let (text, level) = c.start_note();
+                                self.log_event(text, level);
                                 self.flash(
                                     format!("starting migration of {} to {}…", c.vm, c.to),
                                     false,
@@ -806,7 +864,11 @@ impl App {
                                 self.mode = Mode::Normal;
                             }
                             Ok(_) => self.flash("read-only: migrations are not started", true),
-                            Err(r) => self.flash(r.to_string(), true),
+                            Err(r) => {
+                                let text = format!("cannot move {} to {}: {r}", c.vm, c.to);
+                                self.log_event(text.clone(), nodes::Level::Warn);
+                                self.flash(text, true);
+                            }
                         }
                         return;
                     }
@@ -851,6 +913,33 @@ impl App {
             }
             Mode::Drag(d) => {
                 self.on_drag_key(d, &k, action);
+                return;
+            }
+            Mode::Detail(mut d) => {
+                match action {
+                    Some(Action::Copy) => {
+                        out.cmds.push(Cmd::Copy(d.copy_text()));
+                        self.flash(
+                            format!(
+                                "copied {} characters to the clipboard (OSC 52; in tmux: set -g set-clipboard on)",
+                                d.copy_text().chars().count()
+                            ),
+                            false,
+                        );
+                    }
+                    Some(Action::Down) => d.scroll = d.scroll.saturating_add(1),
+                    Some(Action::Up) => d.scroll = d.scroll.saturating_sub(1),
+                    Some(Action::PageDown) => d.scroll = d.scroll.saturating_add(10),
+                    Some(Action::PageUp) => d.scroll = d.scroll.saturating_sub(10),
+                    Some(Action::Top) => d.scroll = 0,
+                    Some(Action::Bottom) => d.scroll = u16::MAX,
+                    Some(Action::Cancel | Action::Confirm | Action::Quit) => {
+                        self.mode = Mode::Normal;
+                        return;
+                    }
+                    _ => return,
+                }
+                self.mode = Mode::Detail(d);
                 return;
             }
             _ => {}
@@ -974,9 +1063,10 @@ impl App {
                 }
             }
             Some(Err(r)) => {
-                let text = r.to_string();
+                let text = format!("cannot move {} to {to}: {r}", d.vm);
                 self.mode = Mode::Normal;
-                self.flash(format!("cannot move {} to {to}: {text}", d.vm), true);
+                self.log_event(text.clone(), nodes::Level::Warn);
+                self.flash(text, true);
             }
         }
     }
@@ -1096,19 +1186,42 @@ impl App {
             | Action::Top
             | Action::Bottom => self.navigate(a),
             Action::Confirm => match self.view {
-                View::Vms | View::Nodes => self.view = View::Cluster,
-                View::Cluster if self.sel_vm.is_some() => {
-                    if let Some(m) = self
+                View::Nodes => self.view = View::Cluster,
+                View::Cluster | View::Vms if self.sel_vm.is_some() => {
+                    match self
                         .sel_vm
                         .as_ref()
                         .and_then(|v| self.snap.as_ref()?.active_migration_of(v))
                     {
-                        self.sel_migration = Some(m.id);
-                        self.view = View::Migrations;
+                        Some(m) if self.view == View::Cluster => {
+                            self.sel_migration = Some(m.id);
+                            self.view = View::Migrations;
+                        }
+                        _ => self.open_vm_detail(),
+                    }
+                }
+                View::Events => {
+                    if let Some(e) = self.selected_event() {
+                        let d = Detail::event(e, self.clock());
+                        self.mode = Mode::Detail(Box::new(d));
+                    }
+                }
+                View::Migrations => {
+                    if let Some(m) = self.selected_migration() {
+                        let d = Detail::migration(m);
+                        self.mode = Mode::Detail(Box::new(d));
                     }
                 }
                 _ => {}
             },
+            Action::Copy => self.flash(
+                format!(
+                    "open something first ({} on an event, a VM or a migration), then {} copies it",
+                    self.settings.keys.first_key(Action::Confirm),
+                    self.settings.keys.first_key(Action::Copy)
+                ),
+                true,
+            ),
         }
     }
 
@@ -1335,8 +1448,12 @@ impl App {
                 self.scroll_volumes = scroll(self.scroll_volumes, a, n);
             }
             View::Events => {
-                let n = snap.events.len();
-                self.scroll_events = scroll(self.scroll_events, a, n);
+                let n = self.events_shown().len();
+                self.sel_event = list_step(
+                    a,
+                    self.sel_event.min(n.saturating_sub(1)),
+                    n.saturating_sub(1),
+                );
             }
         }
     }

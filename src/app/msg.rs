@@ -70,6 +70,8 @@ pub enum Cmd {
     Postcopy(RequestId, MigrationId),
     Refresh,
     SetMouse(bool),
+    /// Put this text on the clipboard (OSC 52 through the terminal).
+    Copy(String),
     SampleSelf,
     Quit,
 }

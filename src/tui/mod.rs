@@ -118,6 +118,9 @@ async fn run_loop(
                         let _ = terminal::set_mouse(on);
                     }
                     Cmd::SampleSelf => sample_self(sampler.clone(), tx.clone()),
+                    Cmd::Copy(text) => {
+                        let _ = terminal::copy_to_clipboard(&text);
+                    }
                     Cmd::Quit => {}
                     other => worker.send(other),
                 }

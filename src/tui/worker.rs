@@ -204,7 +204,9 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
             backend.start_postcopy(id),
             "switched to post-copy".to_string(),
         ),
-        Cmd::Refresh | Cmd::SetMouse(_) | Cmd::SampleSelf | Cmd::Quit => return None,
+        Cmd::Refresh | Cmd::SetMouse(_) | Cmd::SampleSelf | Cmd::Copy(_) | Cmd::Quit => {
+            return None;
+        }
     };
     if let Err(e) = &result {
         tracing::warn!(req, error = %e, "command failed");

@@ -63,7 +63,6 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
     if area.height < 3 {
         return;
     }
-    let snap = app.snap.as_ref().expect("snapshot");
     let block = Block::bordered()
         .title(" recent ")
         .border_style(theme::dim());
@@ -81,16 +80,13 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
             Line::styled(m.progress_line(), style)
         })
         .collect();
-    for e in snap.events.iter().rev() {
+    let clock = app.clock();
+    for e in app.log.iter().rev() {
         if lines.len() >= inner.height as usize {
             break;
         }
-        let t = e.at_ms / 1000;
         lines.push(Line::from(vec![
-            Span::styled(
-                format!("{:>3}:{:02}:{:02} ", t / 3600, (t / 60) % 60, t % 60),
-                theme::dim(),
-            ),
+            Span::styled(format!("{} ", clock.text(e.at_ms)), theme::dim()),
             Span::raw(e.text.clone()),
         ]));
     }

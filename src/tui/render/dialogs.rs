@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph, Widget, Wrap};
 
 use super::theme;
-use super::widgets::{centered, clear};
+use super::widgets::{centered, clear, put, wrap};
 use crate::app::drag::{Confirm, Field};
-use crate::app::{App, Mode};
+use crate::app::{Action, App, Detail, Mode};
 use crate::cluster::units;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
@@ -114,6 +114,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             )
         }
         Mode::Help(scroll) => help(app, *scroll, area, buf),
+        Mode::Detail(d) => detail(app, d, area, buf),
         Mode::About => about(app, area, buf),
         _ => {}
     }
@@ -305,6 +306,13 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
         "shows ✓ allowed or ✗ why not while you drag.",
         "In the confirm dialog: y starts, ↑↓ pick an option, ←→ change it.",
         "",
+        "Nothing is cut off: the message line wraps; refusals, failures, stalls",
+        "with their advice and drain summaries go to the event log (6). Enter",
+        "opens an event, a VM or a migration in full; there c copies the text",
+        "to the clipboard (OSC 52: works over SSH; in tmux needs",
+        "`set -g set-clipboard on`). Times are the cluster's clock: simulated",
+        "time on the simulator, UTC on a real cluster.",
+        "",
         "Mouse: in tmux, mouse events arrive only with `set -g mouse on`.",
         "Mouse capture blocks text selection in some terminals: hold shift to",
         "select, or turn capture off with M (or --no-mouse).",
@@ -342,6 +350,31 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
     // Scrolling stops at the last line.
     let scroll = scroll.min((lines.len() as u16).saturating_sub(inner.height));
     Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
+}
+
+/// An event, VM or migration in full: every line wrapped, scrollable.
+fn detail(app: &App, d: &Detail, area: Rect, buf: &mut Buffer) {
+    let w = area.width.saturating_sub(2).min(100);
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let lines: Vec<String> = d.lines.iter().flat_map(|l| wrap(l, inner_w)).collect();
+    let h = (lines.len() as u16 + 2).clamp(3, area.height.saturating_sub(2).max(3));
+    let keys = &app.settings.keys;
+    let title = format!(
+        " {} — {} copies, {} closes ",
+        d.title,
+        keys.first_key(Action::Copy),
+        keys.first_key(Action::Cancel)
+    );
+    let inner = dialog(area, buf, w, h, &title, theme::accent());
+    let scroll = (d.scroll as usize).min(lines.len().saturating_sub(inner.height as usize));
+    for (i, l) in lines
+        .into_iter()
+        .skip(scroll)
+        .take(inner.height as usize)
+        .enumerate()
+    {
+        put(buf, inner, i as u16, Line::from(l));
+    }
 }
 
 fn about(app: &App, area: Rect, buf: &mut Buffer) {

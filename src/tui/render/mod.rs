@@ -12,10 +12,11 @@ pub mod widgets;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use crate::app::{Action, App, HitMap, Mode, Target, View};
-use widgets::{key_hints, put};
+use widgets::{key_hints, put, wrap};
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) -> HitMap {
@@ -26,11 +27,23 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         put(buf, area, 0, Line::from("vmshift: window too small"));
         return hit;
     }
+    // The message area grows to show its whole text (up to a quarter of
+    // the screen): a reason is never cut off.
+    let message = message(app);
+    let most = (area.height / 4).max(1) as usize;
+    let message_lines = match &message {
+        Message::Wrapped(text, _) => wrap(text, area.width as usize)
+            .into_iter()
+            .take(most)
+            .collect(),
+        Message::Line(_) => Vec::new(),
+    };
+    let message_h = message_lines.len().max(1) as u16;
     let [header, tabs, body, flash, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(1),
-        Constraint::Length(1),
+        Constraint::Length(message_h),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -53,10 +66,17 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
             View::Nodes => nodes::render(app, body, buf, &mut hit),
             View::Volumes => tables::volumes(app, body, buf),
             View::Migrations => migration::render(app, body, buf, &mut hit),
-            View::Events => tables::events(app, body, buf),
+            View::Events => tables::events(app, body, buf, &mut hit),
         },
     }
-    render_flash(app, flash, buf);
+    match message {
+        Message::Line(l) => put(buf, flash, 0, l),
+        Message::Wrapped(_, style) => {
+            for (i, l) in message_lines.into_iter().enumerate() {
+                put(buf, flash, i as u16, Line::styled(l, style));
+            }
+        }
+    }
     render_footer(app, footer, buf);
     dialogs::render(app, area, buf);
     if let Mode::Drag(d) = &app.mode
@@ -95,9 +115,9 @@ fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
             ));
         }
     }
-    if let Some(t) = app.last_poll_ms {
+    if let Some(t) = app.polled_at_ms() {
         spans.push(Span::styled(
-            format!("  polled {}", clock(app.started_unix_ms + t)),
+            format!("  polled {}", app.clock().text(t)),
             theme::dim(),
         ));
     }
@@ -112,12 +132,6 @@ fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         spans.push(Span::styled("  mouse off", theme::dim()));
     }
     put(buf, area, 0, Line::from(spans));
-}
-
-/// HH:MM:SS UTC of a Unix time in ms.
-fn clock(unix_ms: u64) -> String {
-    let s = unix_ms / 1000;
-    format!("{:02}:{:02}:{:02}", (s / 3600) % 24, (s / 60) % 60, s % 60)
 }
 
 fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &mut HitMap) {
@@ -175,21 +189,28 @@ fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &m
     }
 }
 
-fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
-    let line = match &app.mode {
+/// The message area's content: typed input on one line, or a message
+/// that wraps.
+enum Message {
+    Line(Line<'static>),
+    Wrapped(String, Style),
+}
+
+fn message(app: &App) -> Message {
+    match &app.mode {
         Mode::Filter(e) => {
             let (before, after) = e.split();
-            Line::from(vec![
+            Message::Line(Line::from(vec![
                 Span::styled("/", theme::key()),
                 Span::raw(format!("{before}▏{after}  (Enter keeps, Esc clears)")),
-            ])
+            ]))
         }
         Mode::Command(c) => {
             let (before, after) = c.edit.split();
-            Line::from(vec![
+            Message::Line(Line::from(vec![
                 Span::styled(":", theme::key()),
                 Span::raw(format!("{before}▏{after}")),
-            ])
+            ]))
         }
         Mode::Drag(d) => match d.over.as_deref().map(|o| (o, d.verdict(o))) {
             Some((o, Some(Ok(p)))) => {
@@ -215,24 +236,25 @@ fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                 } else {
                     "Enter to drop"
                 };
-                Line::styled(format!("{t} — {how}"), theme::good())
+                Message::Wrapped(format!("{t} — {how}"), theme::good())
             }
-            Some((o, Some(Err(r)))) => Line::styled(format!("✗ {} → {o}: {r}", d.vm), theme::bad()),
-            _ => Line::styled(
+            Some((o, Some(Err(r)))) => {
+                Message::Wrapped(format!("✗ {} → {o}: {r}", d.vm), theme::bad())
+            }
+            _ => Message::Wrapped(
                 format!("moving {} from {}: pick a node", d.vm, d.from),
                 theme::accent(),
             ),
         },
         _ => match &app.flash {
-            Some(f) if f.error => Line::styled(format!("✖ {}", f.text), theme::bad()),
-            Some(f) => Line::styled(format!("• {}", f.text), theme::accent()),
+            Some(f) if f.error => Message::Wrapped(format!("✖ {}", f.text), theme::bad()),
+            Some(f) => Message::Wrapped(format!("• {}", f.text), theme::accent()),
             None => match &app.stale {
-                Some((_, e)) => Line::styled(format!("✖ polling fails: {e}"), theme::bad()),
-                None => Line::default(),
+                Some((_, e)) => Message::Wrapped(format!("✖ polling fails: {e}"), theme::bad()),
+                None => Message::Line(Line::default()),
             },
         },
-    };
-    put(buf, area, 0, line);
+    }
 }
 
 /// The actions whose keys the footer shows now.
@@ -247,6 +269,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
             vec![Confirm, Cancel]
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
+        Mode::Detail(_) => vec![Copy, Down, Cancel],
         // Post-copy cannot be undone: only y answers (no Enter).
         Mode::ConfirmPostcopy(_) => vec![Cancel],
         // A migration in post-copy can no longer be aborted.
@@ -276,7 +299,11 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Help,
                 Quit,
             ],
-            View::Cluster | View::Vms => {
+            View::Vms => vec![
+                Move, Confirm, Filter, Problems, Command, NextView, Help, Quit,
+            ],
+            View::Events => vec![Confirm, Problems, NextView, Command, Help, Quit],
+            View::Cluster => {
                 vec![
                     Move,
                     Filter,
@@ -332,7 +359,10 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                 (Mode::Drag(_), Action::Left) => (format!("{key}→↑↓"), "pick node"),
                 (Mode::Drag(_), Action::Right) => (key, ""),
                 (Mode::Confirm(_), Action::Up) => (format!("{key}↓"), "option"),
+                (Mode::Detail(_), Action::Down) => (format!("↑{key}"), "scroll"),
+                (Mode::Detail(_), Action::Cancel) => (key, "close"),
                 (Mode::Confirm(_), Action::Left) => (format!("{key}→"), "change"),
+                (Mode::Normal, Action::Confirm) => (key, "open"),
                 (_, a) => (key, a.hint()),
             }
         })
