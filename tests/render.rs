@@ -421,3 +421,34 @@ fn detail_view_of_a_refusal() {
         );
     }
 }
+
+/// The history tab from the flight recorder, and one past migration
+/// opened as it ran (timeline, every round, downtime gauge).
+#[test]
+fn history_and_a_past_migration() {
+    let mut run = Rig::default();
+    let ok = run.start("web-01", "hv-02", MigrationOptions::default());
+    let bad = run.start("batch-etl", "hv-01", MigrationOptions::default());
+    run.advance_until(|s| {
+        s.migration(ok).unwrap().is_finished() && s.migration(bad).unwrap().is_finished()
+    });
+    let mut record = |id, day: u64, who: &str| {
+        let meta = vmshift::record::Meta {
+            id: format!("rec-{id}"),
+            started_at_ms: 1_764_000_000_000 + day * 86_400_000,
+            found: false,
+            prediction: None,
+        };
+        let m = run.sim.migration(id).unwrap();
+        let mut r = vmshift::record::Record::finished(&meta, "sim", "prod-east", &m);
+        r.operator = who.into();
+        r
+    };
+    let records = vec![record(bad, 0, "alice"), record(ok, 1, "bob")];
+    let mut r = Rig::default();
+    r.send(Msg::History(records));
+    r.key(KeyCode::Char('7'));
+    snap_both("history", &mut r);
+    r.key(KeyCode::Enter);
+    snap_both("history_past_migration", &mut r);
+}

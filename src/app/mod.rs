@@ -5,6 +5,7 @@
 pub mod command;
 pub mod detail;
 pub mod drag;
+pub mod history;
 pub mod hitmap;
 pub mod keymap;
 pub mod log;
@@ -24,6 +25,7 @@ use crate::plan::DrainPlan;
 pub use command::{CommandLine, LineEdit};
 pub use detail::Detail;
 pub use drag::{Confirm, Drag, Press};
+pub use history::Past;
 pub use hitmap::{HitMap, Target};
 pub use keymap::{Action, KeyMap};
 use log::migration_news;
@@ -44,16 +46,18 @@ pub enum View {
     Volumes,
     Migrations,
     Events,
+    History,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Cluster,
         View::Vms,
         View::Nodes,
         View::Volumes,
         View::Migrations,
         View::Events,
+        View::History,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -63,6 +67,16 @@ impl View {
             View::Volumes => "Volumes",
             View::Migrations => "Migrations",
             View::Events => "Events",
+            View::History => "History",
+        }
+    }
+    /// The title on narrow screens (the tab row keeps room for the filter marks).
+    pub fn short_title(self) -> &'static str {
+        match self {
+            View::Volumes => "Vols",
+            View::Migrations => "Migr",
+            View::History => "Hist",
+            v => v.title(),
         }
     }
 }
@@ -104,6 +118,8 @@ pub struct Settings {
     pub keys: KeyMap,
     pub poll_interval_ms: u64,
     pub thresholds: Thresholds,
+    /// Who runs this vmshift (for this session's lines in the history).
+    pub operator: String,
 }
 
 impl Default for Settings {
@@ -115,6 +131,7 @@ impl Default for Settings {
             keys: KeyMap::default(),
             poll_interval_ms: 2000,
             thresholds: Thresholds::default(),
+            operator: String::new(),
         }
     }
 }
@@ -151,6 +168,13 @@ pub struct App {
     last_backend_event: Option<crate::cluster::ClusterEvent>,
     /// Selected row of the events view (newest first).
     pub sel_event: usize,
+    /// Past migrations (flight recorder, then this session's), for the
+    /// history tab.
+    pub past: Vec<Past>,
+    /// Selected row of the history tab (newest first).
+    pub sel_past: usize,
+    /// The history tab shows the selected migration as it ran.
+    pub past_open: bool,
     pub scroll_volumes: usize,
     pub flash: Option<Flash>,
     pub press: Option<Press>,
@@ -256,6 +280,9 @@ impl App {
             log: Vec::new(),
             last_backend_event: None,
             sel_event: 0,
+            past: Vec::new(),
+            sel_past: 0,
+            past_open: false,
             scroll_volumes: 0,
             flash: None,
             press: None,
@@ -511,10 +538,13 @@ impl App {
                 self.stale = Some((since, e));
                 out.redraw = true;
             }
-            Msg::History(past) => {
-                let mut past = past;
+            Msg::History(records) => {
+                let mut past: Vec<Migration> =
+                    records.iter().map(|r| r.migration.clone()).collect();
                 past.append(&mut self.history);
                 self.history = past;
+                self.take_records(records);
+                out.redraw = self.view == View::History;
             }
             Msg::Progress(ms) => {
                 for m in ms
@@ -527,6 +557,9 @@ impl App {
                     if !seen {
                         self.history.push(m.clone());
                     }
+                }
+                for m in &ms {
+                    self.note_finished(m);
                 }
                 let before = out.redraw;
                 let mut notes = Vec::new();
@@ -716,6 +749,9 @@ impl App {
             })
             .collect();
         self.take_backend_events(&s);
+        for m in &s.migrations {
+            self.note_finished(m);
+        }
         self.snap = Some(s);
         for (text, level) in news {
             self.log_event(text, level);
@@ -1099,6 +1135,7 @@ impl App {
                 self.last_sample_ms = self.now_ms;
                 out.cmds.push(Cmd::SampleSelf);
             }
+            Action::Cancel if self.showing_past() => self.past_open = false,
             Action::Cancel => {
                 self.press = None;
                 self.clear_filters();
@@ -1157,6 +1194,7 @@ impl App {
             Action::ViewVolumes => self.view = View::Volumes,
             Action::ViewMigrations => self.view = View::Migrations,
             Action::ViewEvents => self.view = View::Events,
+            Action::ViewHistory => self.view = View::History,
             Action::ToggleMouse => {
                 self.settings.mouse = !self.settings.mouse;
                 out.cmds.push(Cmd::SetMouse(self.settings.mouse));
@@ -1212,6 +1250,13 @@ impl App {
                         self.mode = Mode::Detail(Box::new(d));
                     }
                 }
+                View::History if self.past_open => {
+                    if let Some(p) = self.selected_past() {
+                        let d = Detail::migration(&p.migration);
+                        self.mode = Mode::Detail(Box::new(d));
+                    }
+                }
+                View::History => self.open_past(),
                 _ => {}
             },
             Action::Copy => self.flash(
@@ -1248,6 +1293,13 @@ impl App {
     }
 
     fn on_migration_action(&mut self, a: Action, out: &mut Update) {
+        if self.view == View::History {
+            self.flash(
+                "past migrations are read-only; the migrations view (5) acts on running ones",
+                true,
+            );
+            return;
+        }
         let Some(m) = self.selected_migration().cloned() else {
             self.flash("no migration selected", true);
             return;
@@ -1446,6 +1498,16 @@ impl App {
             View::Volumes => {
                 let n = snap.volumes.len();
                 self.scroll_volumes = scroll(self.scroll_volumes, a, n);
+            }
+            View::History => {
+                let n = self.past.len();
+                if !self.past_open {
+                    self.sel_past = list_step(
+                        a,
+                        self.sel_past.min(n.saturating_sub(1)),
+                        n.saturating_sub(1),
+                    );
+                }
             }
             View::Events => {
                 let n = self.events_shown().len();

@@ -115,7 +115,7 @@ fn run(
                     next_poll = now + poll;
                     if !history_sent {
                         history_sent = true;
-                        let past = crate::record::past_migrations(&s.cluster);
+                        let past = crate::record::past_records(&s.cluster);
                         if !past.is_empty() && out.send(Msg::History(past)).is_err() {
                             return;
                         }

@@ -97,7 +97,7 @@ pub fn eta_ms(m: &Migration) -> Option<f64> {
         .then(|| (f.total_ms.value - m.elapsed_ms).max(0.0))
 }
 
-fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
+pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered()
         .border_style(theme::dim())
         .title(Line::from(vec![

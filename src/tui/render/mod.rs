@@ -3,6 +3,7 @@
 
 mod cluster;
 mod dialogs;
+mod history;
 mod migration;
 mod nodes;
 mod tables;
@@ -67,6 +68,7 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
             View::Volumes => tables::volumes(app, body, buf),
             View::Migrations => migration::render(app, body, buf, &mut hit),
             View::Events => tables::events(app, body, buf, &mut hit),
+            View::History => history::render(app, body, buf, &mut hit),
         },
     }
     match message {
@@ -141,11 +143,12 @@ fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &m
     let gap = if narrow { 0 } else { 1 };
     let mut x = area.x + 1;
     for (i, v) in View::ALL.iter().enumerate() {
-        let mut label = format!(" {} {} ", i + 1, v.title());
+        let title = if narrow { v.short_title() } else { v.title() };
+        let mut label = format!(" {} {title} ", i + 1);
         if *v == View::Migrations {
             let n = app.running_migrations().len();
             if n > 0 {
-                label = format!(" {} {} ({n}) ", i + 1, v.title());
+                label = format!(" {} {title} ({n}) ", i + 1);
             }
         }
         let w = label.chars().count() as u16;
@@ -303,6 +306,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Move, Confirm, Filter, Problems, Command, NextView, Help, Quit,
             ],
             View::Events => vec![Confirm, Problems, NextView, Command, Help, Quit],
+            View::History => vec![Confirm, Cancel, NextView, Command, Help, Quit],
             View::Cluster => {
                 vec![
                     Move,
@@ -363,6 +367,7 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                 (Mode::Detail(_), Action::Cancel) => (key, "close"),
                 (Mode::Confirm(_), Action::Left) => (format!("{key}→"), "change"),
                 (Mode::Normal, Action::Confirm) => (key, "open"),
+                (Mode::Normal, Action::Cancel) if app.view == View::History => (key, "back"),
                 (_, a) => (key, a.hint()),
             }
         })
