@@ -1278,3 +1278,43 @@ fn the_history_tab_lists_recorded_and_finished_migrations_and_opens_one_read_onl
     assert!(!r.app.showing_past());
     assert_eq!(r.app.view, View::History);
 }
+
+/// Yes and no are keys of the key map: rebound, the new keys answer and
+/// the old letter no longer does.
+#[test]
+fn yes_and_no_answer_through_the_key_map() {
+    use vmshift::app::{Action, KeyMap};
+    let keys = KeyMap::with_overrides(&[
+        ("j".into(), Action::Yes),
+        ("y".into(), Action::Down),
+        ("x".into(), Action::No),
+    ])
+    .unwrap();
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            keys,
+            ..Default::default()
+        },
+    );
+    let id = r.start("db-replica", "hv-02", MigrationOptions::default());
+    r.poll();
+    r.key(KeyCode::Char('p'));
+    assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
+    assert!(
+        r.key(KeyCode::Char('y')).cmds.is_empty(),
+        "y is no longer yes"
+    );
+    assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
+    r.key(KeyCode::Char('x'));
+    assert_eq!(r.app.mode, Mode::Normal, "x answers no");
+    r.key(KeyCode::Char('a'));
+    let cmds = r.key(KeyCode::Char('j')).cmds;
+    assert!(
+        matches!(cmds[..], [Cmd::Abort(_, m)] if m == id),
+        "{cmds:?}"
+    );
+    // In normal mode the answers do nothing.
+    assert!(r.key(KeyCode::Char('n')).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+}

@@ -48,6 +48,8 @@ pub enum Action {
     ToggleMouse,
     Refresh,
     Copy,
+    Yes,
+    No,
 }
 
 impl Action {
@@ -89,6 +91,8 @@ impl Action {
             Action::BandwidthDown => "lower bandwidth limit",
             Action::ToggleMouse => "mouse capture on/off",
             Action::Refresh => "poll the cluster now",
+            Action::Yes => "yes, in a question (post-copy takes only this key)",
+            Action::No => "no, in a question",
             Action::Copy => {
                 "detail view: copy its text to the clipboard (OSC 52; in tmux: set -g set-clipboard on)"
             }
@@ -119,6 +123,8 @@ impl Action {
             Action::NextView => "view",
             Action::Refresh => "refresh",
             Action::Copy => "copy",
+            Action::Yes => "yes",
+            Action::No => "no",
             _ => self.description(),
         }
     }
@@ -302,6 +308,10 @@ pub const DEFAULTS: &[(&str, Action)] = &[
     ("M", Action::ToggleMouse),
     ("r", Action::Refresh),
     ("c", Action::Copy),
+    ("y", Action::Yes),
+    ("Y", Action::Yes),
+    ("n", Action::No),
+    ("N", Action::No),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -422,6 +432,18 @@ mod tests {
             .unwrap();
         assert_eq!(quit.0, "ctrl-c x");
         assert_eq!(k.first_key(Action::Quit), "ctrl-c");
+    }
+
+    #[test]
+    fn no_default_key_is_bound_twice() {
+        let mut keys: Vec<Key> = DEFAULTS
+            .iter()
+            .map(|(k, _)| Key::parse(k).unwrap())
+            .collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key in DEFAULTS is bound to two actions");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Mode::ConfirmAbort(id) => {
             let vm = vm_of(app, *id);
             question(
+                app,
                 area,
                 buf,
                 " abort migration? ",
@@ -32,6 +33,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Mode::ConfirmPostcopy(id) => {
             let vm = vm_of(app, *id);
             question(
+                app,
                 area,
                 buf,
                 " switch to post-copy? ",
@@ -88,7 +90,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     theme::warn(),
                 ));
             }
-            question(area, buf, " drain node? ", lines, theme::warn())
+            question(app, area, buf, " drain node? ", lines, theme::warn())
         }
         Mode::ConfirmQuit => {
             let n = app.running_migrations().len();
@@ -99,6 +101,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 "Peer-to-peer migrations continue without vmshift; reopen it to watch them."
             };
             question(
+                app,
                 area,
                 buf,
                 " quit? ",
@@ -140,6 +143,7 @@ fn dialog(area: Rect, buf: &mut Buffer, w: u16, h: u16, title: &str, style: Styl
 }
 
 fn question(
+    app: &App,
     area: Rect,
     buf: &mut Buffer,
     title: &str,
@@ -147,10 +151,18 @@ fn question(
     style: Style,
 ) {
     lines.push(Line::default());
+    let keys = &app.settings.keys;
     lines.push(Line::from(vec![
-        Span::styled("y", theme::key()),
+        Span::styled(keys.first_key(Action::Yes), theme::key()),
         Span::raw(" yes   "),
-        Span::styled("n/esc", theme::key()),
+        Span::styled(
+            format!(
+                "{}/{}",
+                keys.first_key(Action::No),
+                keys.first_key(Action::Cancel)
+            ),
+            theme::key(),
+        ),
         Span::raw(" no"),
     ]));
     let widest = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
@@ -258,7 +270,14 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
     }
     let ok = c.placement.is_ok() && !app.settings.read_only;
     lines.push(Line::from(vec![
-        Span::styled("y/enter", theme::key()),
+        Span::styled(
+            format!(
+                "{}/{}",
+                app.settings.keys.first_key(Action::Yes),
+                app.settings.keys.first_key(Action::Confirm)
+            ),
+            theme::key(),
+        ),
         Span::raw(if ok {
             " start migration   "
         } else {

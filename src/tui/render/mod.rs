@@ -349,7 +349,10 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     | Mode::ConfirmDrain(_)
                     | Mode::ConfirmQuit,
                     Action::Confirm,
-                ) => (format!("y/{key}"), "yes"),
+                ) => (
+                    format!("{}/{key}", app.settings.keys.first_key(Action::Yes)),
+                    "yes",
+                ),
                 (
                     Mode::Confirm(_)
                     | Mode::ConfirmAbort(_)
@@ -357,7 +360,10 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     | Mode::ConfirmDrain(_)
                     | Mode::ConfirmQuit,
                     Action::Cancel,
-                ) => (format!("n/{key}"), "no"),
+                ) => (
+                    format!("{}/{key}", app.settings.keys.first_key(Action::No)),
+                    "no",
+                ),
                 (Mode::Drag(_), Action::Confirm) => (key, "drop"),
                 (Mode::Drag(_), Action::Up) => (format!("{key}↓"), "pick"),
                 (Mode::Drag(_), Action::Left) => (format!("{key}→↑↓"), "pick node"),
@@ -381,7 +387,13 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         pairs.insert(1, ("a-z".into(), "narrow"));
     }
     if matches!(app.mode, Mode::ConfirmPostcopy(_)) {
-        pairs.insert(0, ("y".into(), "switch (cannot be undone)"));
+        pairs.insert(
+            0,
+            (
+                app.settings.keys.first_key(Action::Yes),
+                "switch (cannot be undone)",
+            ),
+        );
     }
     put(buf, area, 0, key_hints(&pairs));
 }
