@@ -80,6 +80,40 @@ fn scale(c: &mut Criterion) {
         b.iter(|| black_box(app.update(key.clone(), &HitMap::default(), 0)))
     });
 
+    // A keyboard move: pick up a VM (every node checked and ranked by the
+    // prediction), then one typed character narrowing the list.
+    let vm = app.snap.as_ref().unwrap().vms[0].name.clone();
+    let m = Msg::Key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE));
+    let esc = Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    c.bench_function("update: pick up a VM, 1000 targets ranked", |b| {
+        b.iter(|| {
+            app.sel_vm = Some(vm.clone());
+            black_box(app.update(m.clone(), &HitMap::default(), 0));
+            app.update(esc.clone(), &HitMap::default(), 0);
+        })
+    });
+    app.sel_vm = Some(vm.clone());
+    app.update(m.clone(), &HitMap::default(), 0);
+    let typed = Msg::Key(KeyEvent::new(KeyCode::Char('9'), KeyModifiers::NONE));
+    let back = Msg::Key(KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE));
+    c.bench_function("update: a typed character narrows 1000 targets", |b| {
+        b.iter(|| {
+            black_box(app.update(typed.clone(), &HitMap::default(), 0));
+            app.update(back.clone(), &HitMap::default(), 0);
+        })
+    });
+    c.bench_function("render ranked targets 80x24, 1000 nodes", |b| {
+        let mut small = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        b.iter(|| {
+            small
+                .draw(|f| {
+                    black_box(render(&app, f));
+                })
+                .unwrap();
+        })
+    });
+    app.update(esc.clone(), &HitMap::default(), 0);
+
     c.bench_function(
         "simulator poll cycle (2 s advance + snapshot), 1000 nodes / 20000 VMs",
         |b| {

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         keys,
         poll_interval_ms: cfg.poll_interval_ms,
         thresholds: cfg.thresholds,
+        operator: vmshift::record::operator(),
     };
     let result = match vmshift::tui::run(backend, settings, &journal) {
         // Ended by a signal: 128 + its number, as shells expect.

@@ -65,7 +65,7 @@ fn read_only_refuses_every_action_with_one_sentence() {
         },
     );
     select(&mut r, "web-01");
-    for key in ['U', 'D', 'R', 'X', 'c'] {
+    for key in ['U', 'D', 'R', 'X', 'C'] {
         r.app.flash = None;
         let cmds = r.key(KeyCode::Char(key)).cmds;
         assert!(cmds.is_empty(), "{key}: {cmds:?}");
@@ -199,7 +199,7 @@ fn a_failed_action_says_what_failed() {
 fn console_hands_the_terminal_over_and_reports_how_it_ended() {
     let mut r = Rig::default();
     select(&mut r, "db-main");
-    let cmds = r.key(KeyCode::Char('c')).cmds;
+    let cmds = r.key(KeyCode::Char('C')).cmds;
     let [Cmd::Console(req, ref vm)] = cmds[..] else {
         panic!("{cmds:?}")
     };
@@ -232,7 +232,7 @@ fn console_hands_the_terminal_over_and_reports_how_it_ended() {
         ("cannot run virsh: it is not installed here".into(), true)
     );
     // The simulator's own answer, as the worker passes it on.
-    let cmds = r.key(KeyCode::Char('c')).cmds;
+    let cmds = r.key(KeyCode::Char('C')).cmds;
     let [Cmd::Console(req, ref vm)] = cmds[..] else {
         panic!("{cmds:?}")
     };

@@ -31,25 +31,14 @@ fn move_by_keyboard_and_by_mouse_then_quit_restores_the_terminal() {
     let s = t.screen();
     assert!(card_lists(&s, "hv-01", "web-01"), "{s}");
 
-    // Keyboard: web-01 is selected; m, walk to hv-02, Enter, y.
+    // Keyboard: web-01 is selected; m lists the targets ranked by the
+    // prediction; typing narrows to hv-02; Enter, y.
     t.keys(&["m"]);
-    t.wait_text("pick node", T);
-    // The status line names the node the VM would go to; walk until hv-02.
-    let hovered = |s: &str| {
-        s.lines()
-            .find(|l| l.contains("web-01 → "))
-            .map(str::to_string)
-    };
-    for _ in 0..4 {
-        let s = t.wait_for("a hovered node", T, |s| hovered(s).is_some());
-        if s.contains("→ hv-02: allowed") {
-            break;
-        }
-        let before = hovered(&s);
-        t.keys(&["Right"]);
-        t.wait_for("the next node", T, |s| hovered(s) != before);
-    }
-    t.wait_text("→ hv-02: allowed", T);
+    let s = t.wait_text("move web-01 from hv-01", T);
+    assert!(s.contains("allowed") && s.contains("converges"), "{s}");
+    t.literal("hv-02");
+    t.wait_text("1 of 4 match", T);
+    t.wait_text("web-01 → hv-02: converges", T);
     t.keys(&["Enter"]);
     t.wait_text("Move web-01 from hv-01 to hv-02?", T);
     t.keys(&["y"]);
@@ -211,11 +200,11 @@ fn backspace_on_the_empty_command_line_runs_no_keys_as_actions() {
     t.keys(&["Enter"]);
     // The tab row marks the filter (`/web` at 80 columns).
     let s = t.wait_for("the filter or a dialog", T, |s| {
-        s.contains("/web") || s.contains("Move ") || s.contains("pick node")
+        s.contains("/web") || s.contains("Move ") || s.contains("a-z narrow")
     });
     assert!(s.contains("/web"), "the command ran:\n{s}");
     assert!(
-        !s.contains("Move ") && !s.contains("pick node") && !s.contains("about"),
+        !s.contains("Move ") && !s.contains("a-z narrow") && !s.contains("about"),
         "no move dialog, no drag, no about panel:\n{s}"
     );
     // Editing keys reach the line: ctrl-u clears what was typed.
@@ -227,4 +216,57 @@ fn backspace_on_the_empty_command_line_runs_no_keys_as_actions() {
     t.wait_text("cache-01 on hv-04", T);
     let s = t.screen();
     assert!(!s.contains("drain node?"), "{s}");
+}
+
+/// A refusal read in full in the detail view at 80×24 and copied with
+/// OSC 52: the escape sequence is read from what the pane received, and
+/// tmux (with `set-clipboard on`) holds the text in its paste buffer.
+#[test]
+fn a_refusal_opens_in_full_and_is_copied_with_osc_52() {
+    use base64::Engine;
+    let (t, dir) = launch("osc52", 80, 24, "");
+    t.command(&["set-option", "-g", "set-clipboard", "on"]);
+    t.keys(&[":"]);
+    t.literal("migrate batch-etl hv-04");
+    t.keys(&["Enter"]);
+    t.wait_text("needs 32.0 GiB", T);
+    t.keys(&["6"]);
+    t.wait_text("Events (newest first", T);
+    t.keys(&["Enter"]);
+    let s = t.wait_text("c copies", T);
+    assert!(s.contains("pick another node"), "the whole reason:\n{s}");
+    let log = dir.path().join("pane.bytes");
+    t.pipe_to(&log);
+    t.keys(&["c"]);
+    t.wait_text("copied", T);
+    // The pipe's reader writes the file on its own time: wait until the
+    // whole sequence is in it (the screen already says it was sent).
+    let deadline = std::time::Instant::now() + T;
+    let text = loop {
+        let bytes = std::fs::read(&log).unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let whole = text
+            .find("\x1b]52;c;")
+            .is_some_and(|i| text[i..].contains('\x07'));
+        if whole || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let start = text
+        .find("\x1b]52;c;")
+        .expect("an OSC 52 sequence was written")
+        + 7;
+    let end = start + text[start..].find('\x07').expect("ended by BEL");
+    let copied = base64::engine::general_purpose::STANDARD
+        .decode(&text[start..end])
+        .unwrap();
+    let copied = String::from_utf8(copied).unwrap();
+    assert!(
+        copied.contains("cannot move batch-etl to hv-04")
+            && copied.contains("free memory there or pick another node"),
+        "{copied}"
+    );
+    let buffer = t.command(&["show-buffer"]);
+    assert!(buffer.contains("needs 32.0 GiB"), "tmux buffer: {buffer:?}");
 }

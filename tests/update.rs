@@ -370,18 +370,194 @@ fn progress_updates_the_migration_and_the_vm_follows_to_its_node() {
     assert_eq!(r.app.sel_migration, Some(id));
 }
 
+/// The node names of a keyboard move's list, in the order shown.
+fn target_rows(r: &Rig) -> Vec<String> {
+    let Mode::Drag(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    d.shown
+        .iter()
+        .map(|&i| d.name_of(&d.ranked[i]).to_string())
+        .collect()
+}
+
+fn over(r: &Rig) -> Option<String> {
+    match &r.app.mode {
+        Mode::Drag(d) => d.over.clone(),
+        m => panic!("{m:?}"),
+    }
+}
+
 #[test]
-fn keyboard_drag_moves_by_rows_of_cards_with_up_and_down() {
+fn a_keyboard_move_lists_targets_ranked_by_the_prediction() {
     let mut r = Rig::default();
-    r.app.size = (80, 24); // two cards per row
-    r.drag_to("web-01", "hv-02");
-    r.key(KeyCode::Down);
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
     let Mode::Drag(d) = &r.app.mode else { panic!() };
+    // Allowed first, by total time (then downtime, free memory after);
+    // refused below, the VM's own node last.
+    let allowed: Vec<_> = d.ranked.iter().filter(|c| c.prediction.is_some()).collect();
+    assert!(allowed.len() >= 2, "{:?}", d.ranked);
+    for w in allowed.windows(2) {
+        let (a, b) = (
+            w[0].prediction.as_ref().unwrap(),
+            w[1].prediction.as_ref().unwrap(),
+        );
+        assert!(w[0].tier() <= w[1].tier());
+        if w[0].tier() == w[1].tier() {
+            assert!(
+                a.total_ms < b.total_ms
+                    || (a.total_ms == b.total_ms && w[0].free_after >= w[1].free_after),
+                "{} before {}",
+                d.name_of(w[0]),
+                d.name_of(w[1])
+            );
+        }
+    }
+    let first_refused = d
+        .ranked
+        .iter()
+        .position(|c| c.prediction.is_none())
+        .unwrap();
+    assert_eq!(first_refused, allowed.len(), "refused ones below");
+    assert_eq!(
+        d.name_of(d.ranked.last().unwrap()),
+        "hv-01",
+        "own node last"
+    );
+    // The best target is selected.
+    assert_eq!(d.over.as_deref(), Some(d.name_of(&d.ranked[0])));
+    // ↓ walks the list; End goes to the last row.
+    let rows = target_rows(&r);
+    r.key(KeyCode::Down);
+    assert_eq!(over(&r).as_deref(), Some(rows[1].as_str()));
+    r.key(KeyCode::End);
+    assert_eq!(over(&r).as_deref(), Some("hv-01"));
+    r.key(KeyCode::Home);
+    assert_eq!(over(&r), Some(rows[0].clone()));
+}
+
+#[test]
+fn typing_narrows_the_target_list_and_enter_picks() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("batch-etl".into());
+    r.key(KeyCode::Char('m'));
+    assert_eq!(target_rows(&r).len(), 4);
+    // Letters are text here, not actions (h would be "left", q "quit").
+    r.text("hv-0");
+    assert_eq!(target_rows(&r).len(), 4, "all four match hv-0");
+    r.text("4");
+    assert_eq!(target_rows(&r), ["hv-04"]);
+    assert_eq!(over(&r).as_deref(), Some("hv-04"));
+    r.key(KeyCode::Char('x'));
+    assert!(target_rows(&r).is_empty());
+    assert_eq!(over(&r), None);
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert!(
+        matches!(r.app.mode, Mode::Drag(_)),
+        "Enter with no match keeps the list open"
+    );
+    r.key(KeyCode::Backspace);
+    assert_eq!(target_rows(&r), ["hv-04"]);
+    // hv-04 is refused: Enter says why and starts nothing.
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(
+        r.app
+            .flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("needs 32.0 GiB")
+    );
+    // An allowed one opens the confirm dialog for it.
+    r.app.sel_vm = Some("batch-etl".into());
+    r.key(KeyCode::Char('m'));
+    r.text("hv-01");
+    r.key(KeyCode::Enter);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.to, "hv-01");
+}
+
+#[test]
+fn ctrl_u_clears_the_narrowing_text_and_esc_cancels_the_move() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    r.text("hv-03");
+    assert_eq!(target_rows(&r).len(), 1);
+    r.send(Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char('u'),
+        crossterm::event::KeyModifiers::CONTROL,
+    )));
+    assert_eq!(target_rows(&r).len(), 4);
+    assert!(r.key(KeyCode::Esc).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_new_snapshot_re_checks_the_ranked_targets() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    let best = over(&r).unwrap();
+    r.sim.fail_node(&best);
+    r.poll();
+    let Mode::Drag(d) = &r.app.mode else { panic!() };
+    let c = d.choice(&best).unwrap();
+    assert!(c.prediction.is_none(), "a node that went down is refused");
+    assert!(matches!(
+        d.verdict(&best),
+        Some(Err(Refusal::NodeNotUp { .. }))
+    ));
+    assert_ne!(d.name_of(&d.ranked[0]), best, "and no longer first");
     assert_eq!(
         d.over.as_deref(),
-        Some("hv-04"),
-        "down from hv-02 is the card below it"
+        Some(best.as_str()),
+        "the selection stays"
     );
+}
+
+#[test]
+fn a_click_on_a_ranked_target_selects_it_and_a_second_click_drops() {
+    let mut r = Rig::default();
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    // The second-best row (the best is selected already).
+    let second = target_rows(&r)[1].clone();
+    let mut hit = HitMap::default();
+    hit.push(Rect::new(0, 5, 40, 1), Target::Node(second.clone()));
+    r.send_hit(down(3, 5), &hit);
+    assert_eq!(over(&r), Some(second.clone()));
+    r.send_hit(up(3, 5), &hit);
+    assert!(matches!(r.app.mode, Mode::Drag(_)), "a click is no drop");
+    r.send_hit(down(3, 5), &hit);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.to, second);
+}
+
+#[test]
+fn a_big_cluster_ranks_a_thousand_targets_with_the_best_first() {
+    let mut r = Rig::new("gen:nodes=1000,vms=20000", Settings::default());
+    let vm = r.app.snap.as_ref().unwrap().vms[0].name.clone();
+    r.app.sel_vm = Some(vm);
+    r.key(KeyCode::Char('m'));
+    let Mode::Drag(d) = &r.app.mode else { panic!() };
+    assert_eq!(d.ranked.len(), 1000);
+    let allowed = d.ranked.iter().filter(|c| c.prediction.is_some()).count();
+    assert!((1..1000).contains(&allowed), "{allowed}");
+    assert!(d.ranked[0].prediction.as_ref().unwrap().converges);
+    // Identical inputs share one prediction.
+    let distinct: std::collections::HashSet<*const _> = d
+        .ranked
+        .iter()
+        .filter_map(|c| c.prediction.as_ref().map(std::sync::Arc::as_ptr))
+        .collect();
+    assert!(distinct.len() < allowed, "{} of {allowed}", distinct.len());
 }
 
 #[test]
@@ -459,6 +635,9 @@ fn drain_runs_its_moves_one_after_the_other() {
     );
     let snap = r.app.snap.as_ref().unwrap();
     assert_eq!(snap.vms_on("hv-02").count(), 0);
+    // The summary stays in the event log.
+    let last = r.app.log.last().unwrap();
+    assert!(last.text.contains("drain of hv-02: 3 moved"), "{last:?}");
 }
 
 #[test]
@@ -560,7 +739,7 @@ fn the_confirm_dialog_learns_from_the_vms_past_migrations() {
         c.prediction.clone().unwrap()
     };
     fresh.key(KeyCode::Esc);
-    fresh.send(Msg::History(vec![past.clone()]));
+    fresh.send(Msg::History(vec![record_of(&past)]));
     fresh.drag_to("web-01", "hv-03");
     fresh.key(KeyCode::Enter);
     let Mode::Confirm(c) = &fresh.app.mode else {
@@ -878,4 +1057,269 @@ fn a_migration_in_post_copy_is_not_offered_abort() {
         "{}",
         f.text
     );
+}
+
+/// The log line whose text contains `part`.
+fn logged<'a>(r: &'a Rig, part: &str) -> &'a vmshift::app::LogEntry {
+    r.app
+        .log
+        .iter()
+        .rev()
+        .find(|e| e.text.contains(part))
+        .unwrap_or_else(|| panic!("{part:?} not in the log: {:#?}", r.app.log))
+}
+
+#[test]
+fn refusals_and_failures_reach_the_event_log_at_the_clusters_time() {
+    let mut r = Rig::default();
+    r.sim.advance(std::time::Duration::from_secs(90));
+    r.poll();
+    let at = r.app.snap.as_ref().unwrap().at_ms;
+    assert_eq!(at, 90_000);
+    assert_eq!(
+        r.app.polled_at_ms(),
+        Some(at),
+        "the header's time is the cluster's"
+    );
+    // A refused drop.
+    r.drag_to("batch-etl", "hv-04");
+    r.key(KeyCode::Enter);
+    let e = logged(&r, "cannot move batch-etl to hv-04");
+    assert!(
+        e.text.contains("needs 32.0 GiB"),
+        "the whole reason: {}",
+        e.text
+    );
+    assert_eq!(e.at_ms, at, "stamped with the simulated time");
+    assert_eq!(e.level, vmshift::app::nodes::Level::Warn);
+    // Wall time passing between polls moves the cluster clock on.
+    r.now += 2_000;
+    r.send(Msg::Failed {
+        req: 777,
+        error: "node hv-02 refused the connection".into(),
+    });
+    let e = logged(&r, "refused the connection");
+    assert_eq!(e.at_ms, at + 2_000);
+    assert_eq!(e.level, vmshift::app::nodes::Level::Crit);
+}
+
+#[test]
+fn backend_events_are_taken_into_the_log_once() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-04");
+    r.sim.advance(std::time::Duration::from_secs(5));
+    r.poll();
+    r.poll();
+    r.sim.advance(std::time::Duration::from_secs(30));
+    r.poll();
+    let started = r
+        .app
+        .log
+        .iter()
+        .filter(|e| e.text.contains("simulated cluster prod-east started"))
+        .count();
+    assert_eq!(started, 1);
+    let failed = logged(&r, "node hv-04 failed");
+    assert_eq!(failed.level, vmshift::app::nodes::Level::Crit);
+    let restarted = logged(&r, "restarted on");
+    assert!(restarted.at_ms > failed.at_ms, "their own simulated times");
+}
+
+#[test]
+fn a_stall_and_its_advice_reach_the_event_log() {
+    let mut r = Rig::default();
+    let options = MigrationOptions {
+        on_stall: OnStall::Wait,
+        ..Default::default()
+    };
+    let id = r.start("batch-etl", "hv-01", options);
+    r.advance_until(|s| s.migration(id).unwrap().stalled);
+    let e = logged(&r, "stalled in round");
+    assert!(e.text.contains("batch-etl hv-03 → hv-01"), "{}", e.text);
+    assert!(
+        e.text.contains("To converge") || e.text.contains("post-copy"),
+        "{}",
+        e.text
+    );
+    let n = r
+        .app
+        .log
+        .iter()
+        .filter(|e| e.text.contains("stalled in round"))
+        .count();
+    r.poll();
+    assert_eq!(
+        r.app
+            .log
+            .iter()
+            .filter(|e| e.text.contains("stalled in round"))
+            .count(),
+        n,
+        "logged once"
+    );
+}
+
+#[test]
+fn starting_a_move_logs_its_prediction_and_advice() {
+    let mut r = Rig::default();
+    r.drag_to("batch-etl", "hv-01");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('y'));
+    let e = logged(&r, "migration of batch-etl hv-03 → hv-01 requested");
+    assert!(e.text.contains("will not converge"), "{}", e.text);
+    assert!(
+        e.text.contains("to converge: raise max downtime"),
+        "{}",
+        e.text
+    );
+}
+
+#[test]
+fn enter_opens_an_event_in_full_and_c_copies_it() {
+    let mut r = Rig::default();
+    r.drag_to("batch-etl", "hv-04");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('6'));
+    assert!(r.app.selected_event().unwrap().text.contains("cannot move"));
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert!(d.title.starts_with("event at 00:00:00"), "{}", d.title);
+    assert!(d.lines[0].contains("free memory there or pick another node"));
+    let cmds = r.key(KeyCode::Char('c')).cmds;
+    let [Cmd::Copy(text)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert!(text.contains("cannot move batch-etl to hv-04") && text.contains("needs 32.0 GiB"));
+    assert!(
+        matches!(r.app.mode, Mode::Detail(_)),
+        "copying keeps it open"
+    );
+    r.key(KeyCode::Esc);
+    assert_eq!(r.app.mode, Mode::Normal);
+    // ↓ selects the next (older) event.
+    let first = r.app.selected_event().unwrap().clone();
+    r.key(KeyCode::Down);
+    assert_ne!(r.app.selected_event().unwrap(), &first);
+    // c outside a detail view says how to use it, and copies nothing.
+    assert!(r.key(KeyCode::Char('c')).cmds.is_empty());
+}
+
+#[test]
+fn enter_opens_a_vm_in_full_with_the_events_about_it() {
+    let mut r = Rig::default();
+    r.drag_to("batch-etl", "hv-04");
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some("batch-etl".into());
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(d.title, "VM batch-etl");
+    let all = d.lines.join("\n");
+    assert!(all.contains("batch-etl on hv-03: running"), "{all}");
+    assert!(all.contains("disk on"), "{all}");
+    assert!(all.contains("cannot move batch-etl to hv-04"), "{all}");
+}
+
+/// A flight-recorder record of a finished migration.
+fn record_of(m: &vmshift::cluster::Migration) -> vmshift::record::Record {
+    let meta = vmshift::record::Meta {
+        id: format!("rec-{}", m.id),
+        started_at_ms: 1_764_000_000_000,
+        found: false,
+        prediction: None,
+    };
+    let mut r = vmshift::record::Record::finished(&meta, "sim", "prod-east", m);
+    r.operator = "alice".into();
+    r
+}
+
+#[test]
+fn the_history_tab_lists_recorded_and_finished_migrations_and_opens_one_read_only() {
+    let mut r = Rig::default();
+    r.app.started_unix_ms = 1_800_000_000_000; // this session: 2027
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.advance_until(|s| s.migration(id).unwrap().is_finished());
+    let done = r.sim.migration(id).unwrap();
+    // Yesterday's, from the recorder.
+    let mut old = done.clone();
+    old.id = 99;
+    old.vm = "db-main".into();
+    r.send(Msg::History(vec![record_of(&old)]));
+    r.key(KeyCode::Char('7'));
+    assert_eq!(r.app.view, View::History);
+    let all = r.app.past_newest_first();
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all[0].migration.vm, "web-01", "this session's first");
+    assert_eq!(all[1].who, "alice");
+    assert_eq!(all[1].when(), "2025-11-24 16:00");
+    assert_eq!(all[1].outcome(), "completed");
+    // Polling again does not list it twice.
+    r.poll();
+    assert_eq!(r.app.past.len(), 2);
+    r.key(KeyCode::Down);
+    r.key(KeyCode::Enter);
+    assert!(r.app.showing_past());
+    assert_eq!(r.app.selected_past().unwrap().migration.vm, "db-main");
+    // Read-only: the migration keys do nothing to it.
+    assert!(r.key(KeyCode::Char('a')).cmds.is_empty());
+    assert!(r.app.flash.as_ref().unwrap().text.contains("read-only"));
+    assert_eq!(r.app.mode, Mode::Normal);
+    // Enter shows every round in full; Esc goes back to the list.
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert!(
+        d.lines.iter().any(|l| l.starts_with("round 0:")),
+        "{:?}",
+        d.lines
+    );
+    r.key(KeyCode::Esc);
+    r.key(KeyCode::Esc);
+    assert!(!r.app.showing_past());
+    assert_eq!(r.app.view, View::History);
+}
+
+/// Yes and no are keys of the key map: rebound, the new keys answer and
+/// the old letter no longer does.
+#[test]
+fn yes_and_no_answer_through_the_key_map() {
+    use vmshift::app::{Action, KeyMap};
+    let keys = KeyMap::with_overrides(&[
+        ("j".into(), Action::Yes),
+        ("y".into(), Action::Down),
+        ("x".into(), Action::No),
+    ])
+    .unwrap();
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            keys,
+            ..Default::default()
+        },
+    );
+    let id = r.start("db-replica", "hv-02", MigrationOptions::default());
+    r.poll();
+    r.key(KeyCode::Char('p'));
+    assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
+    assert!(
+        r.key(KeyCode::Char('y')).cmds.is_empty(),
+        "y is no longer yes"
+    );
+    assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
+    r.key(KeyCode::Char('x'));
+    assert_eq!(r.app.mode, Mode::Normal, "x answers no");
+    r.key(KeyCode::Char('a'));
+    let cmds = r.key(KeyCode::Char('j')).cmds;
+    assert!(
+        matches!(cmds[..], [Cmd::Abort(_, m)] if m == id),
+        "{cmds:?}"
+    );
+    // In normal mode the answers do nothing.
+    assert!(r.key(KeyCode::Char('n')).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
 }

@@ -238,8 +238,9 @@ pub fn parse(line: &str) -> Result<Option<Parsed>, String> {
 
 // ----- name matching -----
 
-/// How well a name matches what was typed (lower is better).
-fn rank(typed: &str, name: &str) -> Option<u8> {
+/// How well a name matches what was typed (lower is better): 0 exact,
+/// 1 prefix, 2 substring, 3 the letters in order; `None`: no match.
+pub fn match_rank(typed: &str, name: &str) -> Option<u8> {
     let (t, n) = (typed.to_lowercase(), name.to_lowercase());
     if t == n {
         Some(0)
@@ -267,7 +268,7 @@ pub fn matches<'a>(typed: &str, names: impl IntoIterator<Item = &'a str>) -> Vec
     }
     let mut m: Vec<(u8, &str)> = names
         .into_iter()
-        .filter_map(|n| rank(typed, n).map(|r| (r, n)))
+        .filter_map(|n| match_rank(typed, n).map(|r| (r, n)))
         .collect();
     m.sort_by(|a, b| {
         a.0.cmp(&b.0)

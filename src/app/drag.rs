@@ -2,10 +2,19 @@
 //!
 //! ```text
 //! Idle ─press on VM─▶ Pressed ─move ≥1 cell─▶ Drag{over} ─release on node─▶ Confirm ─y/Enter─▶ Cmd::Start
-//! Idle ─m/space on selected VM─▶ Drag{target} ─arrows pick node, Enter─▶ Confirm
+//! Idle ─m/space on selected VM─▶ Drag{ranked targets} ─type narrows, ↑↓ pick, Enter─▶ Confirm
 //! Esc anywhere ▶ Idle; release off any node ▶ Idle; release on a refused node ▶ Idle + reason
 //! ```
+//!
+//! A keyboard move lists the target nodes ranked by the prediction
+//! (allowed ones first, best first; refused ones below with their reason).
+//! The predictions are computed once when the VM is picked up.
 
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::command::{LineEdit, match_rank};
 use crate::cluster::{
     ClusterSnapshot, MIB, Migration, MigrationInputs, MigrationOptions, MigrationRequest, OnStall,
     PostcopyMode, units,
@@ -31,6 +40,53 @@ pub struct Drag {
     pub pointer: Option<(u16, u16)>,
     /// Per node: allowed (with what moves along) or refused (why), in node order.
     pub verdicts: Vec<(String, Result<Placement, Refusal>)>,
+    /// A keyboard move: every node ranked (see [`Drag::rank`]); empty for
+    /// a mouse drag.
+    pub ranked: Vec<Choice>,
+    /// What was typed to narrow the ranked list.
+    pub query: LineEdit,
+    /// The rows of `ranked` that match `query`, in the order shown.
+    pub shown: Vec<usize>,
+    /// Refused nodes among the shown rows, by short reason, most first.
+    pub refused: Vec<(&'static str, usize)>,
+    /// Predictions by node name, made once per pick-up.
+    predictions: HashMap<String, Arc<Prediction>>,
+}
+
+/// One target node of a keyboard move.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// Index of the node in the snapshot (and in [`Drag::verdicts`]).
+    pub node: usize,
+    /// The prediction, for an allowed node.
+    pub prediction: Option<Arc<Prediction>>,
+    /// The node's free memory once the VM is there (negative: short).
+    pub free_after: i64,
+}
+
+impl Choice {
+    /// How good the prediction is: 0 converges, 1 may not converge,
+    /// 2 finishes by post-copy, 3 will not converge, 4 refused.
+    pub fn tier(&self) -> u8 {
+        match &self.prediction {
+            None => 4,
+            Some(p) if !p.converges => 3,
+            Some(p) if p.postcopy => 2,
+            Some(p) if p.may_not_converge => 1,
+            Some(_) => 0,
+        }
+    }
+
+    /// A word for the tier.
+    pub fn verdict_word(&self) -> &'static str {
+        match self.tier() {
+            0 => "converges",
+            1 => "may stall",
+            2 => "post-copy",
+            3 => "no converge",
+            _ => "refused",
+        }
+    }
 }
 
 impl Drag {
@@ -42,6 +98,11 @@ impl Drag {
             over: None,
             pointer: None,
             verdicts: verdicts(snap, vm, copy_storage),
+            ranked: Vec::new(),
+            query: LineEdit::default(),
+            shown: Vec::new(),
+            refused: Vec::new(),
+            predictions: HashMap::new(),
         })
     }
 
@@ -51,6 +112,158 @@ impl Drag {
             .find(|(n, _)| n == node)
             .map(|(_, v)| v)
     }
+
+    /// Whether this move shows the ranked list (a keyboard move).
+    pub fn listed(&self) -> bool {
+        !self.ranked.is_empty()
+    }
+
+    /// The node name of a ranked row.
+    pub fn name_of(&self, c: &Choice) -> &str {
+        &self.verdicts[c.node].0
+    }
+
+    /// Ranks every node: allowed ones by their prediction (converges
+    /// first, then total time, downtime, and most memory free after),
+    /// refused ones below in node order. A prediction is made once per
+    /// node and pick-up (identical inputs share one); a new snapshot only
+    /// re-checks placement and free memory. `verdicts` must be current.
+    pub fn rank(
+        &mut self,
+        snap: &ClusterSnapshot,
+        options: &MigrationOptions,
+        history: &[Migration],
+    ) {
+        let Some(v) = snap.vm(&self.vm) else {
+            self.ranked.clear();
+            self.shown.clear();
+            return;
+        };
+        let mut made: Vec<(MigrationInputs, Arc<Prediction>)> = Vec::new();
+        let mut ranked = Vec::with_capacity(self.verdicts.len());
+        for (i, (name, verdict)) in self.verdicts.iter().enumerate() {
+            let Some(n) = snap.nodes.get(i).filter(|n| n.name == *name) else {
+                continue;
+            };
+            let free_after = n.mem_free() as i64 - v.memory as i64;
+            let prediction = match verdict {
+                Ok(p) => Some(match self.predictions.get(name) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let inputs =
+                            plan::inputs_for(snap, v, n, options, p.storage_bytes(), history);
+                        let pred = match made.iter().find(|(i, _)| *i == inputs) {
+                            Some((_, p)) => p.clone(),
+                            None => {
+                                let p = Arc::new(plan::predict(&inputs, options));
+                                made.push((inputs, p.clone()));
+                                p
+                            }
+                        };
+                        self.predictions.insert(name.clone(), pred.clone());
+                        pred
+                    }
+                }),
+                Err(_) => None,
+            };
+            ranked.push(Choice {
+                node: i,
+                prediction,
+                free_after,
+            });
+        }
+        // Refused ones in node order, the VM's own node last.
+        let own = |c: &Choice| matches!(self.verdicts[c.node].1, Err(Refusal::SameNode { .. }));
+        ranked.sort_by(|a, b| {
+            rank_order(a, b)
+                .then(own(a).cmp(&own(b)))
+                .then(a.node.cmp(&b.node))
+        });
+        self.ranked = ranked;
+        self.narrow(false);
+    }
+
+    /// Applies `query` to the ranked list. An exact name goes first; the
+    /// rest keep their rank. With `reselect` (the text changed) the
+    /// selection goes to the first row; otherwise it stays where it is
+    /// while it is shown.
+    pub fn narrow(&mut self, reselect: bool) {
+        let q = self.query.text.trim();
+        let mut exact = Vec::new();
+        let mut rest = Vec::new();
+        for (r, c) in self.ranked.iter().enumerate() {
+            match (q.is_empty(), match_rank(q, self.name_of(c))) {
+                (true, _) => rest.push(r),
+                (false, Some(0)) => exact.push(r),
+                (false, Some(_)) => rest.push(r),
+                (false, None) => {}
+            }
+        }
+        exact.extend(rest);
+        self.shown = exact;
+        let mut refused: Vec<(&'static str, usize)> = Vec::new();
+        for &r in &self.shown {
+            if let Err(why) = &self.verdicts[self.ranked[r].node].1 {
+                match refused.iter_mut().find(|(s, _)| *s == why.short()) {
+                    Some((_, n)) => *n += 1,
+                    None => refused.push((why.short(), 1)),
+                }
+            }
+        }
+        refused.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        self.refused = refused;
+        let still_shown = self.over.as_deref().is_some_and(|o| {
+            self.shown
+                .iter()
+                .any(|&r| self.name_of(&self.ranked[r]) == o)
+        });
+        if reselect || !still_shown {
+            self.over = self
+                .shown
+                .first()
+                .map(|&r| self.name_of(&self.ranked[r]).to_string());
+        }
+    }
+
+    /// Position of the selected node among the shown rows.
+    pub fn selected_row(&self) -> Option<usize> {
+        let o = self.over.as_deref()?;
+        self.shown
+            .iter()
+            .position(|&r| self.name_of(&self.ranked[r]) == o)
+    }
+
+    /// Selects the shown row at `pos` (clamped).
+    pub fn select_row(&mut self, pos: usize) {
+        if let Some(&r) = self.shown.get(pos.min(self.shown.len().saturating_sub(1))) {
+            self.over = Some(self.name_of(&self.ranked[r]).to_string());
+        }
+    }
+
+    /// The ranked row of a node.
+    pub fn choice(&self, node: &str) -> Option<&Choice> {
+        self.ranked.iter().find(|c| self.name_of(c) == node)
+    }
+}
+
+/// Allowed before refused; then by prediction tier, total time, downtime,
+/// and the most memory left.
+fn rank_order(a: &Choice, b: &Choice) -> Ordering {
+    let figures = |c: &Choice| {
+        c.prediction
+            .as_ref()
+            .map_or((f64::MAX, f64::MAX), |p| (p.total_ms, p.downtime_ms))
+    };
+    let (ta, da) = figures(a);
+    let (tb, db) = figures(b);
+    a.tier().cmp(&b.tier()).then_with(|| {
+        if a.prediction.is_none() {
+            return Ordering::Equal;
+        }
+        ta.total_cmp(&tb)
+            .then(da.total_cmp(&db))
+            .then(b.free_after.cmp(&a.free_after))
+    })
 }
 
 pub fn verdicts(
@@ -219,6 +432,30 @@ impl Confirm {
             .inputs
             .as_ref()
             .map(|i| plan::predict(i, &self.options));
+    }
+
+    /// The event-log line for starting this move: the prediction and,
+    /// when it may not converge, the advice in full.
+    pub fn start_note(&self) -> (String, super::nodes::Level) {
+        use super::nodes::Level;
+        let head = format!(
+            "migration of {} {} → {} requested",
+            self.vm, self.from, self.to
+        );
+        let Some(p) = &self.prediction else {
+            return (head, Level::Ok);
+        };
+        let mut text = format!("{head}: {}", p.summary(self.options.max_downtime_ms));
+        if !p.advice.is_empty() {
+            let a: Vec<String> = p.advice.iter().map(ToString::to_string).collect();
+            text += &format!("; to converge: {}", a.join("; or "));
+        }
+        let level = if !p.converges || p.may_not_converge || p.postcopy {
+            Level::Warn
+        } else {
+            Level::Ok
+        };
+        (text, level)
     }
 
     /// The request that starts this move, with what it was predicted from.

@@ -30,6 +30,7 @@ pub enum Action {
     ViewVolumes,
     ViewMigrations,
     ViewEvents,
+    ViewHistory,
     Move,
     Confirm,
     Cancel,
@@ -52,6 +53,9 @@ pub enum Action {
     PowerOffVm,
     Console,
     Redraw,
+    Copy,
+    Yes,
+    No,
 }
 
 impl Action {
@@ -76,8 +80,9 @@ impl Action {
             Action::ViewVolumes => "volumes",
             Action::ViewMigrations => "migrations",
             Action::ViewEvents => "event log",
+            Action::ViewHistory => "history: past migrations (Enter shows one as it ran)",
             Action::Move => "move the selected VM (pick a node, Enter drops)",
-            Action::Confirm => "confirm / drop / open",
+            Action::Confirm => "confirm / drop / open in full (event, VM, migration)",
             Action::Cancel => "cancel / close",
             Action::Filter => "filter VMs",
             Action::Problems => "show only problems, in every view (again: show all)",
@@ -100,6 +105,11 @@ impl Action {
                 "serial console of the selected VM (virsh console; ctrl-] comes back)"
             }
             Action::Redraw => "redraw the whole screen",
+            Action::Yes => "yes, in a question (post-copy takes only this key)",
+            Action::No => "no, in a question",
+            Action::Copy => {
+                "detail view: copy its text to the clipboard (OSC 52; in tmux: set -g set-clipboard on)"
+            }
         }
     }
 
@@ -132,6 +142,9 @@ impl Action {
             Action::PowerOffVm => "force off",
             Action::Console => "console",
             Action::Redraw => "redraw",
+            Action::Copy => "copy",
+            Action::Yes => "yes",
+            Action::No => "no",
             _ => self.description(),
         }
     }
@@ -301,6 +314,7 @@ pub const DEFAULTS: &[(&str, Action)] = &[
     ("4", Action::ViewVolumes),
     ("5", Action::ViewMigrations),
     ("6", Action::ViewEvents),
+    ("7", Action::ViewHistory),
     ("m", Action::Move),
     ("space", Action::Move),
     ("enter", Action::Confirm),
@@ -322,8 +336,13 @@ pub const DEFAULTS: &[(&str, Action)] = &[
     ("D", Action::ShutdownVm),
     ("R", Action::RebootVm),
     ("X", Action::PowerOffVm),
-    ("c", Action::Console),
+    ("C", Action::Console),
     ("ctrl-l", Action::Redraw),
+    ("c", Action::Copy),
+    ("y", Action::Yes),
+    ("Y", Action::Yes),
+    ("n", Action::No),
+    ("N", Action::No),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -444,6 +463,18 @@ mod tests {
             .unwrap();
         assert_eq!(quit.0, "ctrl-c x");
         assert_eq!(k.first_key(Action::Quit), "ctrl-c");
+    }
+
+    #[test]
+    fn no_default_key_is_bound_twice() {
+        let mut keys: Vec<Key> = DEFAULTS
+            .iter()
+            .map(|(k, _)| Key::parse(k).unwrap())
+            .collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key in DEFAULTS is bound to two actions");
     }
 
     #[test]

@@ -4,27 +4,38 @@
 
 pub mod actions;
 pub mod command;
+pub mod detail;
 pub mod drag;
+pub mod history;
 pub mod hitmap;
+mod input;
 pub mod keymap;
+pub mod log;
+mod mouse;
+mod moving;
 pub mod msg;
+mod navigation;
 pub mod nodes;
+mod runs;
 
 use std::collections::HashMap;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::KeyEventKind;
 
-use crate::cluster::{
-    ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest, units,
-};
+use crate::cluster::{ClusterSnapshot, Migration, MigrationId, MigrationOptions, MigrationRequest};
 use crate::plan::DrainPlan;
 pub use actions::VmConfirm;
 pub use command::{CommandLine, LineEdit};
+pub use detail::Detail;
 pub use drag::{Confirm, Drag, Press};
+pub use history::Past;
 pub use hitmap::{HitMap, Target};
 pub use keymap::{Action, KeyMap};
+use log::migration_news;
+pub use log::{Clock, LogEntry};
 pub use msg::{Cmd, Msg, RequestId, SelfUsage};
 pub use nodes::{NodeCol, NodeSort, Thresholds};
+pub use runs::{DrainRun, DrainStep};
 
 /// How long a flash message stays.
 pub const FLASH_MS: u64 = 6000;
@@ -39,16 +50,18 @@ pub enum View {
     Volumes,
     Migrations,
     Events,
+    History,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Cluster,
         View::Vms,
         View::Nodes,
         View::Volumes,
         View::Migrations,
         View::Events,
+        View::History,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -58,6 +71,16 @@ impl View {
             View::Volumes => "Volumes",
             View::Migrations => "Migrations",
             View::Events => "Events",
+            View::History => "History",
+        }
+    }
+    /// The title on narrow screens (the tab row keeps room for the filter marks).
+    pub fn short_title(self) -> &'static str {
+        match self {
+            View::Volumes => "Vols",
+            View::Migrations => "Migr",
+            View::History => "Hist",
+            v => v.title(),
         }
     }
 }
@@ -82,6 +105,8 @@ pub enum Mode {
     ConfirmVm(Box<VmConfirm>),
     Help(u16),
     About,
+    /// An event, a VM or a migration in full, wrapped; can be copied.
+    Detail(Box<Detail>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +125,8 @@ pub struct Settings {
     pub keys: KeyMap,
     pub poll_interval_ms: u64,
     pub thresholds: Thresholds,
+    /// Who runs this vmshift (for this session's lines in the history).
+    pub operator: String,
 }
 
 impl Default for Settings {
@@ -111,6 +138,7 @@ impl Default for Settings {
             keys: KeyMap::default(),
             poll_interval_ms: 2000,
             thresholds: Thresholds::default(),
+            operator: String::new(),
         }
     }
 }
@@ -140,7 +168,20 @@ pub struct App {
     pub derived: nodes::Derived,
     /// `:` lines run, oldest first.
     pub command_history: Vec<String>,
-    pub scroll_events: usize,
+    /// The event log, oldest first: the backend's events and the app's
+    /// own (refusals, failures, stalls, drain summaries).
+    pub log: Vec<LogEntry>,
+    /// The last backend event taken into the log.
+    last_backend_event: Option<crate::cluster::ClusterEvent>,
+    /// Selected row of the events view (newest first).
+    pub sel_event: usize,
+    /// Past migrations (flight recorder, then this session's), for the
+    /// history tab.
+    pub past: Vec<Past>,
+    /// Selected row of the history tab (newest first).
+    pub sel_past: usize,
+    /// The history tab shows the selected migration as it ran.
+    pub past_open: bool,
     pub scroll_volumes: usize,
     pub flash: Option<Flash>,
     pub press: Option<Press>,
@@ -192,26 +233,6 @@ pub enum Pending {
     },
 }
 
-/// A confirmed drain: what is left to start, and the move under way.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DrainRun {
-    pub node: String,
-    pub queue: std::collections::VecDeque<MigrationRequest>,
-    /// The move under way.
-    pub current: Option<DrainStep>,
-    pub moved: usize,
-    pub failed: Vec<String>,
-    pub stuck: usize,
-}
-
-/// The move of a drain under way: its start request, then its migration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DrainStep {
-    pub vm: String,
-    pub req: RequestId,
-    pub migration: Option<MigrationId>,
-}
-
 /// Narrowest node card.
 pub const CARD_MIN_WIDTH: u16 = 34;
 
@@ -257,7 +278,12 @@ impl App {
             node_sort: NodeSort::default(),
             derived: nodes::Derived::default(),
             command_history: Vec::new(),
-            scroll_events: 0,
+            log: Vec::new(),
+            last_backend_event: None,
+            sel_event: 0,
+            past: Vec::new(),
+            sel_past: 0,
+            past_open: false,
             scroll_volumes: 0,
             flash: None,
             press: None,
@@ -284,7 +310,7 @@ impl App {
     }
 
     /// A change command for the migration with id `id`.
-    fn change_for(
+    pub(super) fn change_for(
         &mut self,
         id: MigrationId,
         what: &'static str,
@@ -300,7 +326,7 @@ impl App {
     }
 
     /// `Cmd::Start` for `req`, with its request id.
-    fn start_cmd(&mut self, req: MigrationRequest) -> (RequestId, Cmd) {
+    pub(super) fn start_cmd(&mut self, req: MigrationRequest) -> (RequestId, Cmd) {
         let id = self.request(Pending::Start {
             vm: req.vm.clone(),
             to: req.to.clone(),
@@ -309,7 +335,7 @@ impl App {
     }
 
     /// A command that changes the running migration `m` (abort, limits, post-copy).
-    fn change_cmd(
+    pub(super) fn change_cmd(
         &mut self,
         what: &'static str,
         m: &Migration,
@@ -490,7 +516,15 @@ impl App {
             }
             Msg::Snapshot(s) => {
                 self.last_poll_ms = Some(now_ms);
-                let was_stale = self.stale.take().is_some();
+                let was_stale = self.stale.take();
+                if let Some((since, _)) = &was_stale {
+                    let secs = now_ms.saturating_sub(*since) / 1000;
+                    self.log_event(
+                        format!("polling works again after {secs} s of failures"),
+                        nodes::Level::Ok,
+                    );
+                }
+                let was_stale = was_stale.is_some();
                 let changed = self.snap.as_ref() != Some(&*s);
                 if changed {
                     self.set_snapshot(*s);
@@ -498,14 +532,20 @@ impl App {
                 out.redraw = changed || was_stale;
             }
             Msg::PollFailed(e) => {
+                if self.stale.is_none() {
+                    self.log_event(format!("polling fails: {e}"), nodes::Level::Crit);
+                }
                 let since = self.stale.as_ref().map_or(now_ms, |s| s.0);
                 self.stale = Some((since, e));
                 out.redraw = true;
             }
-            Msg::History(past) => {
-                let mut past = past;
+            Msg::History(records) => {
+                let mut past: Vec<Migration> =
+                    records.iter().map(|r| r.migration.clone()).collect();
                 past.append(&mut self.history);
                 self.history = past;
+                self.take_records(records);
+                out.redraw = self.view == View::History;
             }
             Msg::Progress(ms) => {
                 for m in ms
@@ -519,11 +559,16 @@ impl App {
                         self.history.push(m.clone());
                     }
                 }
+                for m in &ms {
+                    self.note_finished(m);
+                }
                 let before = out.redraw;
+                let mut notes = Vec::new();
                 if let Some(s) = &mut self.snap {
                     for m in ms {
                         match s.migrations.iter_mut().find(|x| x.id == m.id) {
                             Some(x) if *x != m => {
+                                notes.extend(migration_news(Some(x), &m));
                                 *x = m;
                                 out.redraw = true;
                             }
@@ -534,6 +579,9 @@ impl App {
                             }
                         }
                     }
+                }
+                for (text, level) in notes {
+                    self.log_event(text, level);
                 }
                 if out.redraw && !before {
                     self.refresh_derived();
@@ -568,6 +616,7 @@ impl App {
                     Some(p) => actions::failure_text(&p, &error),
                     None => error,
                 };
+                self.log_event(text.clone(), nodes::Level::Crit);
                 self.flash(text, true);
                 out.redraw = true;
             }
@@ -591,6 +640,7 @@ impl App {
                 out.redraw = true;
             }
             Msg::RecordFailed(e) => {
+                self.log_event(e.clone(), nodes::Level::Crit);
                 self.flash(e, true);
                 out.redraw = true;
             }
@@ -621,65 +671,7 @@ impl App {
         out
     }
 
-    /// Starts the next move of a drain once the current one has finished.
-    fn advance_drain(&mut self, out: &mut Update) {
-        let Some(d) = &mut self.drain else { return };
-        if let Some(DrainStep {
-            vm,
-            migration: Some(id),
-            ..
-        }) = d.current.clone()
-        {
-            let finished = self
-                .snap
-                .as_ref()
-                .and_then(|s| s.migrations.iter().find(|m| m.id == id))
-                .and_then(|m| m.outcome.clone());
-            match finished {
-                Some(o) if o.is_success() => d.moved += 1,
-                Some(_) => d.failed.push(vm),
-                None => return,
-            }
-            d.current = None;
-        }
-        if d.current.is_some() {
-            return;
-        }
-        match d.queue.pop_front() {
-            Some(req) => {
-                let vm = req.vm.clone();
-                let (id, cmd) = self.start_cmd(req);
-                if let Some(d) = &mut self.drain {
-                    d.current = Some(DrainStep {
-                        vm,
-                        req: id,
-                        migration: None,
-                    });
-                }
-                out.cmds.push(cmd);
-            }
-            None => {
-                let d = self.drain.take().expect("checked");
-                let text = format!(
-                    "drain of {}: {} moved, {} failed{}, {} cannot leave",
-                    d.node,
-                    d.moved,
-                    d.failed.len(),
-                    if d.failed.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", d.failed.join(", "))
-                    },
-                    d.stuck
-                );
-                let bad = !d.failed.is_empty() || d.stuck > 0;
-                self.flash(text, bad);
-            }
-        }
-        out.redraw = true;
-    }
-
-    fn set_snapshot(&mut self, s: ClusterSnapshot) {
+    pub(super) fn set_snapshot(&mut self, s: ClusterSnapshot) {
         self.vms_by_node.clear();
         for (i, v) in s.vms.iter().enumerate() {
             self.vms_by_node.entry(v.node.clone()).or_default().push(i);
@@ -692,7 +684,25 @@ impl App {
             .as_ref()
             .and_then(|n| s.vm(n))
             .and_then(|v| s.nodes.iter().position(|n| n.name == v.node));
+        let news: Vec<_> = s
+            .migrations
+            .iter()
+            .flat_map(|m| {
+                let old = self
+                    .snap
+                    .as_ref()
+                    .and_then(|o| o.migrations.iter().find(|x| x.id == m.id));
+                migration_news(old, m)
+            })
+            .collect();
+        self.take_backend_events(&s);
+        for m in &s.migrations {
+            self.note_finished(m);
+        }
         self.snap = Some(s);
+        for (text, level) in news {
+            self.log_event(text, level);
+        }
         self.refresh_derived();
         if vm_gone || self.sel_vm.is_none() {
             self.sel_vm = self.first_vm_of_selected_node();
@@ -707,6 +717,9 @@ impl App {
             Mode::Drag(d) => {
                 let copy = self.settings.defaults.copy_storage;
                 d.verdicts = drag::verdicts(snap, &d.vm, copy);
+                if d.listed() {
+                    d.rank(snap, &self.settings.defaults, &self.history);
+                }
             }
             Mode::Confirm(c) => c.recompute(snap, &self.history),
             _ => {}
@@ -721,740 +734,10 @@ impl App {
         }
     }
 
-    fn first_vm_of_selected_node(&self) -> Option<String> {
-        let s = self.snap.as_ref()?;
-        let node = s.nodes.get(self.sel_node)?;
-        self.card_vms(&node.name)
-            .first()
-            .map(|&i| s.vms[i].name.clone())
-    }
-
-    fn on_key(&mut self, k: KeyEvent, out: &mut Update) {
-        // Text entry first: typed characters are text, not actions.
-        match &mut self.mode {
-            Mode::Filter(edit) => {
-                match k.code {
-                    KeyCode::Enter => self.mode = Mode::Normal,
-                    KeyCode::Esc => {
-                        self.filter.clear();
-                        self.mode = Mode::Normal;
-                    }
-                    _ => {
-                        edit.key(&k);
-                        self.filter = edit.text.clone();
-                    }
-                }
-                self.after_filter_change();
-                return;
-            }
-            Mode::Command(_) => {
-                self.on_command_key(k, out);
-                return;
-            }
-            Mode::ConfirmVm(_) => {
-                self.on_vm_confirm_key(k, out);
-                return;
-            }
-            _ => {}
-        }
-        let action = self.settings.keys.action(&k);
-        // Dialog answers by letter.
-        let yes = matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y'))
-            || action == Some(Action::Confirm);
-        let no = matches!(k.code, KeyCode::Char('n') | KeyCode::Char('N'))
-            || action == Some(Action::Cancel);
-        match self.mode.clone() {
-            Mode::ConfirmQuit => {
-                if yes || action == Some(Action::Quit) {
-                    self.quit = true;
-                    out.cmds.push(Cmd::Quit);
-                } else if no {
-                    self.mode = Mode::Normal;
-                }
-                return;
-            }
-            Mode::ConfirmAbort(id) => {
-                if yes {
-                    let cmd = self.change_for(id, "abort", |r| Cmd::Abort(r, id));
-                    out.cmds.push(cmd);
-                    self.mode = Mode::Normal;
-                } else if no {
-                    self.mode = Mode::Normal;
-                }
-                return;
-            }
-            Mode::ConfirmPostcopy(id) => {
-                // Irreversible: only the letter y switches, never Enter.
-                if matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                    let cmd = self.change_for(id, "switch to post-copy", |r| Cmd::Postcopy(r, id));
-                    out.cmds.push(cmd);
-                    self.mode = Mode::Normal;
-                } else if no {
-                    self.mode = Mode::Normal;
-                }
-                return;
-            }
-            Mode::ConfirmDrain(plan) => {
-                if yes && !plan.moves.is_empty() {
-                    // Cordoned first: nothing moves onto it meanwhile.
-                    out.cmds.push(self.cordon_cmd(&plan.node, true));
-                    let options = self.settings.defaults.clone();
-                    self.drain = Some(DrainRun {
-                        node: plan.node.clone(),
-                        queue: plan
-                            .moves
-                            .iter()
-                            .map(|m| MigrationRequest {
-                                vm: m.vm.clone(),
-                                to: m.to.clone(),
-                                options: options.clone(),
-                                inputs: Some(m.inputs.clone()),
-                                forecast: Some(m.prediction.forecast()),
-                            })
-                            .collect(),
-                        current: None,
-                        moved: 0,
-                        failed: Vec::new(),
-                        stuck: plan.stuck.len(),
-                    });
-                    self.mode = Mode::Normal;
-                } else if yes || no {
-                    self.mode = Mode::Normal;
-                }
-                return;
-            }
-            Mode::Confirm(mut c) => {
-                match action {
-                    // y, or the confirm key (enter).
-                    _ if yes => {
-                        match &c.placement {
-                            Ok(_) if !self.settings.read_only => {
-                                let (_, cmd) = self.start_cmd(c.request());
-                                out.cmds.push(cmd);
-                                self.flash(
-                                    format!("starting migration of {} to {}…", c.vm, c.to),
-                                    false,
-                                );
-                                self.mode = Mode::Normal;
-                            }
-                            Ok(_) => self.flash("read-only: migrations are not started", true),
-                            Err(r) => self.flash(r.to_string(), true),
-                        }
-                        return;
-                    }
-                    _ if no => {
-                        self.mode = Mode::Normal;
-                        return;
-                    }
-                    Some(Action::Up) => c.move_field(false),
-                    Some(Action::Down) | Some(Action::NextView) => c.move_field(true),
-                    Some(Action::Left)
-                    | Some(Action::DowntimeDown)
-                    | Some(Action::BandwidthDown) => c.change(false),
-                    Some(Action::Right)
-                    | Some(Action::DowntimeUp)
-                    | Some(Action::BandwidthUp)
-                    | Some(Action::Move) => c.change(true),
-                    _ => return,
-                }
-                if let Some(s) = &self.snap {
-                    c.recompute(s, &self.history);
-                }
-                self.mode = Mode::Confirm(c);
-                return;
-            }
-            Mode::Help(scroll) => {
-                match action {
-                    Some(Action::Down) => self.mode = Mode::Help(scroll.saturating_add(1)),
-                    Some(Action::Up) => self.mode = Mode::Help(scroll.saturating_sub(1)),
-                    Some(Action::PageDown) => self.mode = Mode::Help(scroll.saturating_add(10)),
-                    Some(Action::PageUp) => self.mode = Mode::Help(scroll.saturating_sub(10)),
-                    Some(Action::Quit) => self.ask_quit(out),
-                    _ => self.mode = Mode::Normal,
-                }
-                return;
-            }
-            Mode::About => {
-                self.mode = Mode::Normal;
-                if action == Some(Action::Quit) {
-                    self.ask_quit(out);
-                }
-                return;
-            }
-            Mode::Drag(d) => {
-                self.on_drag_key(d, action);
-                return;
-            }
-            _ => {}
-        }
-        let Some(action) = action else { return };
-        self.on_action(action, out);
-    }
-
-    fn on_drag_key(&mut self, mut d: Drag, action: Option<Action>) {
-        let nodes: Vec<String> = self.node_names().into_iter().map(String::from).collect();
-        if nodes.is_empty() {
-            self.mode = Mode::Normal;
-            return;
-        }
-        let cur = d
-            .over
-            .as_ref()
-            .and_then(|o| nodes.iter().position(|n| n == o))
-            .or_else(|| nodes.iter().position(|n| *n == d.from))
-            .unwrap_or(0);
-        let cols = self.card_columns();
-        let step = |delta: isize| -> usize {
-            (cur as isize + delta).rem_euclid(nodes.len() as isize) as usize
-        };
-        match action {
-            Some(Action::Cancel) | Some(Action::Quit) => {
-                self.mode = Mode::Normal;
-                self.flash(format!("move of {} cancelled", d.vm), false);
-                return;
-            }
-            Some(Action::Confirm) => {
-                self.drop_on(&d, d.over.clone());
-                return;
-            }
-            Some(Action::Right) | Some(Action::NextView) => d.over = Some(nodes[step(1)].clone()),
-            Some(Action::Left) | Some(Action::PrevView) => d.over = Some(nodes[step(-1)].clone()),
-            Some(Action::Down) => d.over = Some(nodes[step(cols as isize)].clone()),
-            Some(Action::Up) => d.over = Some(nodes[step(-(cols as isize))].clone()),
-            Some(Action::Top) => d.over = nodes.first().cloned(),
-            Some(Action::Bottom) => d.over = nodes.last().cloned(),
-            _ => {}
-        }
-        if let Some(i) = d
-            .over
-            .as_ref()
-            .and_then(|o| nodes.iter().position(|n| n == o))
-        {
-            self.sel_node = i;
-        }
-        self.mode = Mode::Drag(d);
-    }
-
-    /// How many node cards stand in a row on the current screen.
-    pub fn card_columns(&self) -> usize {
-        cards_per_row(self.size.0)
-    }
-
-    /// Ends a drag over `target`: the confirm dialog, or why not.
-    fn drop_on(&mut self, d: &Drag, target: Option<String>) {
-        let Some(to) = target else {
-            self.mode = Mode::Normal;
-            self.flash(
-                format!("move of {} cancelled: not dropped on a node", d.vm),
-                false,
-            );
-            return;
-        };
-        match d.verdict(&to) {
-            Some(Ok(_)) | None => {
-                let snap = self.snap.as_ref().expect("a drag needs a snapshot");
-                match Confirm::new(snap, &d.vm, &to, &self.settings.defaults, &self.history) {
-                    Some(c) => self.mode = Mode::Confirm(Box::new(c)),
-                    None => {
-                        self.mode = Mode::Normal;
-                        self.flash(format!("{} or {to} is gone from the cluster", d.vm), true);
-                    }
-                }
-            }
-            Some(Err(r)) => {
-                let text = r.to_string();
-                self.mode = Mode::Normal;
-                self.flash(format!("cannot move {} to {to}: {text}", d.vm), true);
-            }
-        }
-    }
-
-    fn ask_quit(&mut self, out: &mut Update) {
-        if self.running_migrations().is_empty() {
-            self.quit = true;
-            out.cmds.push(Cmd::Quit);
-        } else {
-            self.mode = Mode::ConfirmQuit;
-        }
-    }
-
-    pub(crate) fn refuse_read_only(&mut self) -> bool {
-        if self.settings.read_only {
-            self.flash("read-only: vmshift changes nothing in this mode", true);
-        }
-        self.settings.read_only
-    }
-
-    fn on_action(&mut self, a: Action, out: &mut Update) {
-        if a.mutates() && self.refuse_read_only() {
-            return;
-        }
-        match a {
-            Action::Quit => self.ask_quit(out),
-            Action::Help => self.mode = Mode::Help(0),
-            Action::About => {
-                self.mode = Mode::About;
-                self.last_sample_ms = self.now_ms;
-                out.cmds.push(Cmd::SampleSelf);
-            }
-            Action::Cancel => {
-                self.press = None;
-                self.clear_filters();
-            }
-            Action::Problems => {
-                self.problems = !self.problems;
-                self.refresh_derived();
-                self.after_filter_change();
-                if self.problems {
-                    let nodes = self.derived.rows.len();
-                    let vms = self.derived.vm_problem.iter().filter(|p| **p).count();
-                    self.flash(
-                        format!(
-                            "problems only: {nodes} node{}, {vms} VM{} in trouble ({} again or Esc shows all)",
-                            plural(nodes),
-                            plural(vms),
-                            self.settings.keys.first_key(Action::Problems)
-                        ),
-                        false,
-                    );
-                } else {
-                    self.flash("showing everything", false);
-                }
-            }
-            Action::SortNext | Action::SortReverse => {
-                if self.view != View::Nodes {
-                    self.flash(
-                        format!(
-                            "sorting is for the nodes view ({})",
-                            self.settings.keys.first_key(Action::ViewNodes)
-                        ),
-                        true,
-                    );
-                    return;
-                }
-                self.sort_nodes(if a == Action::SortNext {
-                    self.node_sort.next()
-                } else {
-                    self.node_sort.reversed()
-                });
-            }
-            Action::Filter => self.mode = Mode::Filter(LineEdit::new(&self.filter)),
-            Action::Command => self.mode = Mode::Command(CommandLine::default()),
-            Action::NextView | Action::PrevView => {
-                let i = View::ALL.iter().position(|v| *v == self.view).unwrap_or(0);
-                let n = View::ALL.len();
-                self.view = View::ALL[if a == Action::NextView {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                }];
-            }
-            Action::ViewCluster => self.view = View::Cluster,
-            Action::ViewVms => self.view = View::Vms,
-            Action::ViewNodes => self.view = View::Nodes,
-            Action::ViewVolumes => self.view = View::Volumes,
-            Action::ViewMigrations => self.view = View::Migrations,
-            Action::ViewEvents => self.view = View::Events,
-            Action::ToggleMouse => {
-                self.settings.mouse = !self.settings.mouse;
-                out.cmds.push(Cmd::SetMouse(self.settings.mouse));
-                self.flash(
-                    if self.settings.mouse {
-                        "mouse on: drag VMs onto nodes (text selection needs shift in most terminals)"
-                    } else {
-                        "mouse off: text can be selected; move VMs with m"
-                    },
-                    false,
-                );
-            }
-            Action::Refresh => out.cmds.push(Cmd::Refresh),
-            Action::Redraw => out.cmds.push(Cmd::Redraw),
-            Action::StartVm
-            | Action::ShutdownVm
-            | Action::RebootVm
-            | Action::PowerOffVm
-            | Action::Console => self.on_vm_key(a, out),
-            Action::Move => self.start_keyboard_drag(),
-            Action::Abort
-            | Action::Postcopy
-            | Action::DowntimeUp
-            | Action::DowntimeDown
-            | Action::BandwidthUp
-            | Action::BandwidthDown => self.on_migration_action(a, out),
-            Action::Up
-            | Action::Down
-            | Action::Left
-            | Action::Right
-            | Action::PageUp
-            | Action::PageDown
-            | Action::Top
-            | Action::Bottom => self.navigate(a),
-            Action::Confirm => match self.view {
-                View::Vms | View::Nodes => self.view = View::Cluster,
-                View::Cluster if self.sel_vm.is_some() => {
-                    if let Some(m) = self
-                        .sel_vm
-                        .as_ref()
-                        .and_then(|v| self.snap.as_ref()?.active_migration_of(v))
-                    {
-                        self.sel_migration = Some(m.id);
-                        self.view = View::Migrations;
-                    }
-                }
-                _ => {}
-            },
-        }
-    }
-
-    fn start_keyboard_drag(&mut self) {
-        let Some(snap) = &self.snap else { return };
-        let Some(vm) = self.sel_vm.clone() else {
-            self.flash("select a VM first (arrows), then m", true);
-            return;
-        };
-        if let Some(mut d) = Drag::new(snap, &vm, self.settings.defaults.copy_storage) {
-            // Start on the first node that would accept it.
-            d.over = d
-                .verdicts
-                .iter()
-                .find(|(_, v)| v.is_ok())
-                .map(|(n, _)| n.clone())
-                .or_else(|| Some(d.from.clone()));
-            if let Some(i) = d
-                .over
-                .as_ref()
-                .and_then(|o| snap.nodes.iter().position(|n| n.name == *o))
-            {
-                self.sel_node = i;
-            }
-            self.view = View::Cluster;
-            self.mode = Mode::Drag(d);
-        }
-    }
-
-    fn on_migration_action(&mut self, a: Action, out: &mut Update) {
-        let Some(m) = self.selected_migration().cloned() else {
-            self.flash("no migration selected", true);
-            return;
-        };
-        if m.is_finished() {
-            self.flash(
-                format!("the migration of {} has already finished", m.vm),
-                true,
-            );
-            return;
-        }
-        match a {
-            Action::Abort if m.postcopy_active => self.flash(
-                format!(
-                    "the migration of {} is in post-copy: it runs on {} already and can no longer be aborted",
-                    m.vm, m.to
-                ),
-                true,
-            ),
-            Action::Abort => self.mode = Mode::ConfirmAbort(m.id),
-            Action::Postcopy => self.mode = Mode::ConfirmPostcopy(m.id),
-            Action::DowntimeUp | Action::DowntimeDown => {
-                let ms = drag::downtime_step(m.options.max_downtime_ms, a == Action::DowntimeUp);
-                let cmd = self.change_cmd("change the max downtime of", &m, |r| {
-                    Cmd::SetMaxDowntime(r, m.id, ms)
-                });
-                out.cmds.push(cmd);
-                self.flash(format!("max downtime of {} → {ms} ms", m.vm), false);
-            }
-            _ => {
-                let link = self
-                    .snap
-                    .as_ref()
-                    .map_or(u64::MAX, |s| s.link_bps(&m.from, &m.to));
-                let bw =
-                    drag::bandwidth_step(m.options.bandwidth_bps, link, a == Action::BandwidthUp);
-                let cmd = self.change_cmd("change the bandwidth of", &m, |r| {
-                    Cmd::SetBandwidth(r, m.id, bw)
-                });
-                out.cmds.push(cmd);
-                self.flash(
-                    format!(
-                        "bandwidth of {} → {}",
-                        m.vm,
-                        bw.map_or(format!("link ({})", units::rate(link)), units::rate)
-                    ),
-                    false,
-                );
-            }
-        }
-    }
-
-    /// Clears the VM filter and the problems filter.
-    fn clear_filters(&mut self) {
-        if self.filtering() {
-            self.filter.clear();
-            self.problems = false;
-            self.refresh_derived();
-            self.after_filter_change();
-        }
-    }
-
-    /// Orders the nodes view by `sort`; the selected node stays selected.
-    fn sort_nodes(&mut self, sort: NodeSort) {
-        self.node_sort = sort;
-        self.refresh_derived();
-    }
-
-    fn after_filter_change(&mut self) {
-        let cards = self.card_nodes();
-        if !cards.is_empty() && !cards.contains(&self.sel_node) {
-            self.sel_node = cards[0];
-        }
-        let vis = self.visible_vms();
-        if let Some(s) = &self.snap {
-            let keep = self
-                .sel_vm
-                .as_ref()
-                .is_some_and(|n| vis.iter().any(|&i| s.vms[i].name == *n));
-            if !keep {
-                self.sel_vm = vis.first().map(|&i| s.vms[i].name.clone());
-                if let Some(v) = self.sel_vm.as_ref().and_then(|n| s.vm(n)) {
-                    self.sel_node = s.nodes.iter().position(|n| n.name == v.node).unwrap_or(0);
-                }
-            }
-        }
-    }
-
-    fn navigate(&mut self, a: Action) {
-        let Some(snap) = &self.snap else { return };
-        match self.view {
-            View::Cluster => {
-                // Cards in order; positions in this list, not node indices.
-                let cards = self.card_nodes();
-                let n = cards.len();
-                if n == 0 {
-                    return;
-                }
-                let pos = cards.iter().position(|&i| i == self.sel_node).unwrap_or(0);
-                let node_delta: isize = match a {
-                    Action::Left => -1,
-                    Action::Right => 1,
-                    Action::PageUp => -4,
-                    Action::PageDown => 4,
-                    Action::Top => -(n as isize),
-                    Action::Bottom => n as isize,
-                    _ => 0,
-                };
-                if node_delta != 0 {
-                    self.sel_node =
-                        cards[(pos as isize + node_delta).clamp(0, n as isize - 1) as usize];
-                    self.sel_vm = self.first_vm_of_selected_node();
-                    return;
-                }
-                let vms = self.card_vms(&snap.nodes[self.sel_node].name);
-                let cur = self
-                    .sel_vm
-                    .as_ref()
-                    .and_then(|s| vms.iter().position(|&i| snap.vms[i].name == *s));
-                let next = match (a, cur) {
-                    (Action::Down, Some(c)) if c + 1 < vms.len() => Some(c + 1),
-                    (Action::Down, Some(_)) if pos + 1 < n => {
-                        // Past the last VM of this card: the next card.
-                        self.sel_node = cards[pos + 1];
-                        self.sel_vm = self.first_vm_of_selected_node();
-                        return;
-                    }
-                    (Action::Up, Some(0)) if pos > 0 => {
-                        self.sel_node = cards[pos - 1];
-                        let s = self.snap.as_ref().expect("checked");
-                        let prev = self.card_vms(&s.nodes[self.sel_node].name);
-                        self.sel_vm = prev.last().map(|&i| s.vms[i].name.clone());
-                        return;
-                    }
-                    (Action::Up, Some(c)) => Some(c.saturating_sub(1)),
-                    (_, None) => Some(0),
-                    (_, Some(c)) => Some(c),
-                };
-                self.sel_vm = next
-                    .and_then(|i| vms.get(i))
-                    .map(|&i| snap.vms[i].name.clone());
-            }
-            View::Nodes => {
-                let rows = &self.derived.rows;
-                if rows.is_empty() {
-                    return;
-                }
-                let cur = rows.iter().position(|&i| i == self.sel_node).unwrap_or(0);
-                let last = rows.len() - 1;
-                let next = list_step(a, cur, last);
-                self.sel_node = rows[next];
-                self.sel_vm = self.first_vm_of_selected_node();
-            }
-            View::Vms => {
-                let vis = self.visible_vms();
-                if vis.is_empty() {
-                    return;
-                }
-                let cur = self
-                    .sel_vm
-                    .as_ref()
-                    .and_then(|s| vis.iter().position(|&i| snap.vms[i].name == *s))
-                    .unwrap_or(0);
-                let last = vis.len() - 1;
-                let next = list_step(a, cur, last);
-                let v = &snap.vms[vis[next]];
-                self.sel_vm = Some(v.name.clone());
-                self.sel_node = snap
-                    .nodes
-                    .iter()
-                    .position(|n| n.name == v.node)
-                    .unwrap_or(self.sel_node);
-            }
-            View::Migrations => {
-                let all: Vec<MigrationId> = self
-                    .migrations_newest_first()
-                    .iter()
-                    .map(|m| m.id)
-                    .collect();
-                if all.is_empty() {
-                    return;
-                }
-                let cur = self
-                    .selected_migration()
-                    .and_then(|m| all.iter().position(|&i| i == m.id))
-                    .unwrap_or(0);
-                let next = match a {
-                    Action::Up => cur.saturating_sub(1),
-                    Action::Down => (cur + 1).min(all.len() - 1),
-                    Action::Top => 0,
-                    Action::Bottom => all.len() - 1,
-                    _ => cur,
-                };
-                self.sel_migration = Some(all[next]);
-            }
-            View::Volumes => {
-                let n = snap.volumes.len();
-                self.scroll_volumes = scroll(self.scroll_volumes, a, n);
-            }
-            View::Events => {
-                let n = snap.events.len();
-                self.scroll_events = scroll(self.scroll_events, a, n);
-            }
-        }
-    }
-
     // ----- mouse -----
-
-    fn on_mouse(&mut self, m: MouseEvent, hit: &HitMap, out: &mut Update) {
-        let (x, y) = (m.column, m.row);
-        match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => {
-                out.redraw = true;
-                if !matches!(self.mode, Mode::Normal) {
-                    return;
-                }
-                match hit.at(x, y).cloned() {
-                    Some(Target::Vm(vm)) => {
-                        self.select_vm(&vm);
-                        if !self.settings.read_only {
-                            self.press = Some(Press { vm, x, y });
-                        }
-                    }
-                    Some(Target::Node(n)) => {
-                        if let Some(i) = self.node_names().iter().position(|x| *x == n) {
-                            self.sel_node = i;
-                            self.sel_vm = self.first_vm_of_selected_node();
-                        }
-                    }
-                    Some(Target::Tab(v)) => self.view = v,
-                    Some(Target::Column(c)) => self.sort_nodes(self.node_sort.click(c)),
-                    Some(Target::Migration(id)) => self.sel_migration = Some(id),
-                    _ => {}
-                }
-            }
-            MouseEventKind::Drag(MouseButton::Left) => {
-                if let Mode::Drag(d) = &mut self.mode {
-                    d.pointer = Some((x, y));
-                    d.over = hit.node_at(x, y).map(String::from);
-                    out.redraw = true;
-                    return;
-                }
-                let Some(p) = &self.press else { return };
-                if p.x.abs_diff(x) + p.y.abs_diff(y) >= 1 {
-                    let vm = p.vm.clone();
-                    self.press = None;
-                    if let Some(snap) = &self.snap
-                        && let Some(mut d) =
-                            Drag::new(snap, &vm, self.settings.defaults.copy_storage)
-                    {
-                        d.pointer = Some((x, y));
-                        d.over = hit.node_at(x, y).map(String::from);
-                        self.mode = Mode::Drag(d);
-                        out.redraw = true;
-                    }
-                }
-            }
-            MouseEventKind::Up(MouseButton::Left) => {
-                self.press = None;
-                if let Mode::Drag(d) = self.mode.clone()
-                    && d.pointer.is_some()
-                {
-                    let over = hit.node_at(x, y).map(String::from);
-                    self.drop_on(&d, over);
-                    out.redraw = true;
-                }
-            }
-            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                if matches!(self.mode, Mode::Normal) {
-                    let a = if m.kind == MouseEventKind::ScrollDown {
-                        Action::Down
-                    } else {
-                        Action::Up
-                    };
-                    self.navigate(a);
-                    out.redraw = true;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn select_vm(&mut self, vm: &str) {
-        let Some(s) = &self.snap else { return };
-        if let Some(v) = s.vm(vm) {
-            self.sel_node = s
-                .nodes
-                .iter()
-                .position(|n| n.name == v.node)
-                .unwrap_or(self.sel_node);
-            self.sel_vm = Some(vm.to_string());
-        }
-    }
 }
 
 /// "s" for counts other than one.
 pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-fn scroll(cur: usize, a: Action, n: usize) -> usize {
-    let last = n.saturating_sub(1);
-    match a {
-        Action::Up => cur.saturating_sub(1),
-        Action::Down => (cur + 1).min(last),
-        Action::PageUp => cur.saturating_sub(10),
-        Action::PageDown => (cur + 10).min(last),
-        Action::Top => 0,
-        Action::Bottom => last,
-        _ => cur,
-    }
-}
-
-/// Where a list's selection goes with `a`, from `cur` in `0..=last`.
-fn list_step(a: Action, cur: usize, last: usize) -> usize {
-    match a {
-        Action::Up => cur.saturating_sub(1),
-        Action::Down => (cur + 1).min(last),
-        Action::PageUp => cur.saturating_sub(20),
-        Action::PageDown => (cur + 20).min(last),
-        Action::Top => 0,
-        Action::Bottom => last,
-        _ => cur,
-    }
 }

@@ -26,8 +26,9 @@ pub enum Msg {
     Snapshot(Box<ClusterSnapshot>),
     /// The poller could not reach the backend.
     PollFailed(String),
-    /// Past migrations of this cluster, from the flight recorder.
-    History(Vec<Migration>),
+    /// Past migrations of this cluster, from the flight recorder (the
+    /// latest record of each, oldest first).
+    History(Vec<crate::record::Record>),
     /// Live state of running migrations.
     Progress(Vec<Migration>),
     /// The migration the app asked for with request `req` has started.
@@ -96,6 +97,8 @@ pub enum Cmd {
     Redraw,
     Refresh,
     SetMouse(bool),
+    /// Put this text on the clipboard (OSC 52 through the terminal).
+    Copy(String),
     SampleSelf,
     Quit,
 }

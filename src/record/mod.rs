@@ -192,13 +192,22 @@ fn find_operator() -> String {
 /// record of each), oldest first, for the predictions to learn from; none
 /// when it cannot be read.
 pub fn past_migrations(cluster: &str) -> Vec<Migration> {
+    past_records(cluster)
+        .into_iter()
+        .map(|r| r.migration)
+        .collect()
+}
+
+/// The records of `cluster` in the default flight recorder (the last of
+/// each migration), oldest first; none when it cannot be read.
+pub fn past_records(cluster: &str) -> Vec<Record> {
     Recorder::open_default()
         .and_then(|r| r.read())
         .map(|h| {
             h.latest()
                 .into_iter()
                 .filter(|r| r.cluster == cluster)
-                .map(|r| r.migration.clone())
+                .cloned()
                 .collect()
         })
         .unwrap_or_default()

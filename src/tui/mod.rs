@@ -132,6 +132,9 @@ async fn run_loop(
                         dirty = true;
                         let _ = tx.send(Msg::ConsoleEnded { vm, result });
                     }
+                    Cmd::Copy(text) => {
+                        let _ = terminal::copy_to_clipboard(&text);
+                    }
                     Cmd::Quit => {}
                     other => worker.send(other),
                 }

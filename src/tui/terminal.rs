@@ -155,6 +155,24 @@ pub fn set_mouse(on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// The OSC 52 sequence that asks the terminal to put `text` on the
+/// clipboard: `ESC ] 52 ; c ; <base64> BEL`. It works over SSH, and in
+/// tmux with `set -g set-clipboard on`.
+pub fn osc52(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
+}
+
+/// Writes the OSC 52 sequence for `text` through the terminal writer.
+pub fn copy_to_clipboard(text: &str) -> io::Result<()> {
+    let mut out = io::stdout();
+    out.write_all(osc52(text).as_bytes())?;
+    out.flush()
+}
+
 /// Puts the terminal back as it was. Does nothing the second time.
 pub fn restore() {
     release_stderr();
@@ -187,4 +205,12 @@ fn install_panic_hook() {
         restore();
         previous(info);
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn osc52_carries_the_text_in_base64() {
+        assert_eq!(super::osc52("hi ✓"), "\x1b]52;c;aGkg4pyT\x07");
+    }
 }

@@ -120,7 +120,7 @@ fn run(
                     next_poll = now + poll;
                     if !history_sent {
                         history_sent = true;
-                        let past = crate::record::past_migrations(&s.cluster);
+                        let past = crate::record::past_records(&s.cluster);
                         if !past.is_empty() && out.send(Msg::History(past)).is_err() {
                             return;
                         }
@@ -236,6 +236,7 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
         | Cmd::SampleSelf
         | Cmd::Quit
         | Cmd::RunConsole { .. }
+        | Cmd::Copy(_)
         | Cmd::Redraw => return None,
     };
     if let Err(e) = &result {

@@ -78,7 +78,8 @@ impl Rig {
         started
     }
 
-    /// Selects `vm`, presses m and walks right until `node` is the target.
+    /// Selects `vm`, presses m and types `node` (the ranked list puts the
+    /// exact name first and selects it).
     pub fn drag_to(&mut self, vm: &str, node: &str) {
         self.app.sel_vm = Some(vm.into());
         self.key(KeyCode::Char('m'));
@@ -87,15 +88,11 @@ impl Rig {
             "m starts a drag: {:?}",
             self.app.mode
         );
-        for _ in 0..10 {
-            if let Mode::Drag(d) = &self.app.mode
-                && d.over.as_deref() == Some(node)
-            {
-                return;
-            }
-            self.key(KeyCode::Right);
-        }
-        panic!("never reached {node}");
+        self.text(node);
+        let Mode::Drag(d) = &self.app.mode else {
+            unreachable!()
+        };
+        assert_eq!(d.over.as_deref(), Some(node), "typing selects {node}");
     }
 
     pub fn start(&mut self, vm: &str, to: &str, options: MigrationOptions) -> MigrationId {

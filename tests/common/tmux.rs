@@ -51,6 +51,11 @@ impl Tmux {
         self.tmux(&args);
     }
 
+    /// Any tmux command on this server, e.g. `["set-option", "-g", ...]`.
+    pub fn command(&self, args: &[&str]) -> String {
+        self.tmux(args)
+    }
+
     pub fn literal(&self, text: &str) {
         self.tmux(&["send-keys", "-t", &self.target, "-l", text]);
     }

@@ -19,10 +19,21 @@ const MAX_CARD_VMS: u16 = 8;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     hit.push(area, Target::List(View::Cluster));
+    // A keyboard move lists the targets ranked where the cards are; a
+    // mouse drag keeps the cards to drop on.
+    let listed = match &app.mode {
+        Mode::Drag(d) if d.listed() && d.pointer.is_none() => Some(d),
+        _ => None,
+    };
     if is_wide(area.width) && area.height >= 20 {
         let [cards, side] =
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(area);
+        if let Some(d) = listed {
+            super::targets::render(d, cards, buf, hit);
+            render_side(app, side, buf, true);
+            return;
+        }
         // Wide screens: details beside the cards; running migrations and
         // events under them when there is room (the cards already list
         // every VM; the VM table is view 2), else beside them.
@@ -33,6 +44,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             render_recent(app, rest, buf);
         }
         render_side(app, side, buf, !recent_below);
+    } else if let Some(d) = listed {
+        super::targets::render(d, area, buf, hit);
     } else {
         let used = render_cards(app, area, buf, hit);
         render_recent(app, below(area, used), buf);
@@ -50,7 +63,6 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
     if area.height < 3 {
         return;
     }
-    let snap = app.snap.as_ref().expect("snapshot");
     let block = Block::bordered()
         .title(" recent ")
         .border_style(theme::dim());
@@ -68,16 +80,13 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
             Line::styled(m.progress_line(), style)
         })
         .collect();
-    for e in snap.events.iter().rev() {
+    let clock = app.clock();
+    for e in app.log.iter().rev() {
         if lines.len() >= inner.height as usize {
             break;
         }
-        let t = e.at_ms / 1000;
         lines.push(Line::from(vec![
-            Span::styled(
-                format!("{:>3}:{:02}:{:02} ", t / 3600, (t / 60) % 60, t % 60),
-                theme::dim(),
-            ),
+            Span::styled(format!("{} ", clock.text(e.at_ms)), theme::dim()),
             Span::raw(e.text.clone()),
         ]));
     }

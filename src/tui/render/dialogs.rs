@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph, Widget, Wrap};
 
 use super::theme;
-use super::widgets::{centered, clear};
+use super::widgets::{centered, clear, put, wrap};
 use crate::app::drag::{Confirm, Field};
-use crate::app::{App, Mode};
+use crate::app::{Action, App, Detail, Mode};
 use crate::cluster::units;
 use crate::plan;
 
@@ -20,6 +20,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Mode::ConfirmAbort(id) => {
             let vm = vm_of(app, *id);
             question(
+                app,
                 area,
                 buf,
                 " abort migration? ",
@@ -33,6 +34,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Mode::ConfirmPostcopy(id) => {
             let vm = vm_of(app, *id);
             question(
+                app,
                 area,
                 buf,
                 " switch to post-copy? ",
@@ -89,7 +91,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     theme::warn(),
                 ));
             }
-            question(area, buf, " drain node? ", lines, theme::warn())
+            question(app, area, buf, " drain node? ", lines, theme::warn())
         }
         Mode::ConfirmQuit => {
             let n = app.running_migrations().len();
@@ -100,6 +102,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 "Peer-to-peer migrations continue without vmshift; reopen it to watch them."
             };
             question(
+                app,
                 area,
                 buf,
                 " quit? ",
@@ -114,14 +117,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 theme::warn(),
             )
         }
-        Mode::ConfirmVm(c) => vm_confirm(c, area, buf),
+        Mode::ConfirmVm(c) => vm_confirm(app, c, area, buf),
         Mode::Help(scroll) => help(app, *scroll, area, buf),
+        Mode::Detail(d) => detail(app, d, area, buf),
         Mode::About => about(app, area, buf),
         _ => {}
     }
 }
 
-fn vm_confirm(c: &crate::app::VmConfirm, area: Rect, buf: &mut Buffer) {
+fn vm_confirm(app: &App, c: &crate::app::VmConfirm, area: Rect, buf: &mut Buffer) {
     use crate::cluster::VmAction;
     let (title, what, style) = match c.action {
         VmAction::Shutdown => (
@@ -150,7 +154,7 @@ fn vm_confirm(c: &crate::app::VmConfirm, area: Rect, buf: &mut Buffer) {
         Line::styled(what, style),
     ];
     if !c.needs_name() {
-        question(area, buf, title, lines, style);
+        question(app, area, buf, title, lines, style);
         return;
     }
     let (before, after) = c.typed.split();
@@ -210,6 +214,7 @@ fn dialog(area: Rect, buf: &mut Buffer, w: u16, h: u16, title: &str, style: Styl
 }
 
 fn question(
+    app: &App,
     area: Rect,
     buf: &mut Buffer,
     title: &str,
@@ -217,10 +222,18 @@ fn question(
     style: Style,
 ) {
     lines.push(Line::default());
+    let keys = &app.settings.keys;
     lines.push(Line::from(vec![
-        Span::styled("y", theme::key()),
+        Span::styled(keys.first_key(Action::Yes), theme::key()),
         Span::raw(" yes   "),
-        Span::styled("n/esc", theme::key()),
+        Span::styled(
+            format!(
+                "{}/{}",
+                keys.first_key(Action::No),
+                keys.first_key(Action::Cancel)
+            ),
+            theme::key(),
+        ),
         Span::raw(" no"),
     ]));
     let widest = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
@@ -344,7 +357,14 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
     }
     let ok = c.placement.is_ok() && !app.settings.read_only;
     lines.push(Line::from(vec![
-        Span::styled("y/enter", theme::key()),
+        Span::styled(
+            format!(
+                "{}/{}",
+                app.settings.keys.first_key(Action::Yes),
+                app.settings.keys.first_key(Action::Confirm)
+            ),
+            theme::key(),
+        ),
         Span::raw(if ok {
             " start migration   "
         } else {
@@ -385,10 +405,19 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
     }
     for l in [
         "",
-        "Moving a VM: select it and press m (or space), pick a node with the",
-        "arrows, Enter drops; or press the mouse on a VM, drag it onto a node card",
-        "and release. Every node shows ✓ allowed or ✗ why not while you choose.",
+        "Moving a VM: select it and press m (or space): the target nodes are",
+        "listed best first (by the prediction), refused ones below with why;",
+        "type part of a name to narrow the list, ↑↓ pick, Enter drops. Or press",
+        "the mouse on a VM, drag it onto a node card and release; every card",
+        "shows ✓ allowed or ✗ why not while you drag.",
         "In the confirm dialog: y starts, ↑↓ pick an option, ←→ change it.",
+        "",
+        "Nothing is cut off: the message line wraps; refusals, failures, stalls",
+        "with their advice and drain summaries go to the event log (6). Enter",
+        "opens an event, a VM or a migration in full; there c copies the text",
+        "to the clipboard (OSC 52: works over SSH; in tmux needs",
+        "`set -g set-clipboard on`). Times are the cluster's clock: simulated",
+        "time on the simulator, UTC on a real cluster.",
         "",
         "Mouse: in tmux, mouse events arrive only with `set -g mouse on`.",
         "Mouse capture blocks text selection in some terminals: hold shift to",
@@ -427,6 +456,31 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
     // Scrolling stops at the last line.
     let scroll = scroll.min((lines.len() as u16).saturating_sub(inner.height));
     Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
+}
+
+/// An event, VM or migration in full: every line wrapped, scrollable.
+fn detail(app: &App, d: &Detail, area: Rect, buf: &mut Buffer) {
+    let w = area.width.saturating_sub(2).min(100);
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let lines: Vec<String> = d.lines.iter().flat_map(|l| wrap(l, inner_w)).collect();
+    let h = (lines.len() as u16 + 2).clamp(3, area.height.saturating_sub(2).max(3));
+    let keys = &app.settings.keys;
+    let title = format!(
+        " {} — {} copies, {} closes ",
+        d.title,
+        keys.first_key(Action::Copy),
+        keys.first_key(Action::Cancel)
+    );
+    let inner = dialog(area, buf, w, h, &title, theme::accent());
+    let scroll = (d.scroll as usize).min(lines.len().saturating_sub(inner.height as usize));
+    for (i, l) in lines
+        .into_iter()
+        .skip(scroll)
+        .take(inner.height as usize)
+        .enumerate()
+    {
+        put(buf, inner, i as u16, Line::from(l));
+    }
 }
 
 fn about(app: &App, area: Rect, buf: &mut Buffer) {

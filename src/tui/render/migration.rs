@@ -97,7 +97,7 @@ pub fn eta_ms(m: &Migration) -> Option<f64> {
         .then(|| (f.total_ms.value - m.elapsed_ms).max(0.0))
 }
 
-fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
+pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered()
         .border_style(theme::dim())
         .title(Line::from(vec![
@@ -248,13 +248,18 @@ fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         Some(Outcome::Completed) => None,
         Some(o) => Some((o.reason().unwrap_or("").to_string(), theme::bad())),
         None if m.stalled => Some((
-            format!("⚠ STALLED: rounds no longer shrink. {}", stall_advice(m)),
+            format!(
+                "⚠ STALLED: rounds no longer shrink. {}",
+                crate::app::log::stall_advice(m)
+            ),
             theme::warn(),
         )),
         None => None,
     };
     if let Some((text, style)) = note {
-        let h = 2.min(inner.height.saturating_sub(y + 4));
+        // All of it, as far as the view has room above the chart.
+        let need = super::widgets::wrap(&text, inner.width as usize).len() as u16;
+        let h = need.min(inner.height.saturating_sub(y + 4));
         Paragraph::new(Line::styled(text, style))
             .wrap(Wrap { trim: true })
             .render(Rect::new(inner.x, inner.y + y, inner.width, h), buf);
@@ -284,13 +289,6 @@ fn short_step(s: Step) -> &'static str {
         Step::FinalCopy => "final",
         Step::ResumeOnTarget => "resume",
         Step::CleanUpSource => "clean up",
-    }
-}
-
-fn stall_advice(m: &Migration) -> String {
-    match m.live.as_ref().map(|f| &f.advice) {
-        Some(a) if !a.is_empty() => format!("To converge: {}.", a.join(" · ")),
-        _ => "Switch to post-copy or abort.".into(),
     }
 }
 

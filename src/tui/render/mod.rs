@@ -3,18 +3,21 @@
 
 mod cluster;
 mod dialogs;
+mod history;
 mod migration;
 mod nodes;
 mod tables;
+mod targets;
 pub mod theme;
 pub mod widgets;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use crate::app::{Action, App, HitMap, Mode, Target, View};
-use widgets::{key_hints, put};
+use widgets::{key_hints, put, wrap};
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) -> HitMap {
@@ -25,11 +28,23 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         put(buf, area, 0, Line::from("vmshift: window too small"));
         return hit;
     }
+    // The message area grows to show its whole text (up to a quarter of
+    // the screen): a reason is never cut off.
+    let message = message(app);
+    let most = (area.height / 4).max(1) as usize;
+    let message_lines = match &message {
+        Message::Wrapped(text, _) => wrap(text, area.width as usize)
+            .into_iter()
+            .take(most)
+            .collect(),
+        Message::Line(_) => Vec::new(),
+    };
+    let message_h = message_lines.len().max(1) as u16;
     let [header, tabs, body, flash, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(1),
-        Constraint::Length(1),
+        Constraint::Length(message_h),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -52,10 +67,18 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
             View::Nodes => nodes::render(app, body, buf, &mut hit),
             View::Volumes => tables::volumes(app, body, buf),
             View::Migrations => migration::render(app, body, buf, &mut hit),
-            View::Events => tables::events(app, body, buf),
+            View::Events => tables::events(app, body, buf, &mut hit),
+            View::History => history::render(app, body, buf, &mut hit),
         },
     }
-    render_flash(app, flash, buf);
+    match message {
+        Message::Line(l) => put(buf, flash, 0, l),
+        Message::Wrapped(_, style) => {
+            for (i, l) in message_lines.into_iter().enumerate() {
+                put(buf, flash, i as u16, Line::styled(l, style));
+            }
+        }
+    }
     render_footer(app, footer, buf);
     dialogs::render(app, area, buf);
     if let Mode::Drag(d) = &app.mode
@@ -103,9 +126,9 @@ fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
             ));
         }
     }
-    if let Some(t) = app.last_poll_ms {
+    if let Some(t) = app.polled_at_ms() {
         spans.push(Span::styled(
-            format!("  polled {}", clock(app.started_unix_ms + t)),
+            format!("  polled {}", app.clock().text(t)),
             theme::dim(),
         ));
     }
@@ -122,12 +145,6 @@ fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
     put(buf, area, 0, Line::from(spans));
 }
 
-/// HH:MM:SS UTC of a Unix time in ms.
-fn clock(unix_ms: u64) -> String {
-    let s = unix_ms / 1000;
-    format!("{:02}:{:02}:{:02}", (s / 3600) % 24, (s / 60) % 60, s % 60)
-}
-
 fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &mut HitMap) {
     // Narrow screens: tabs without gaps and short filter marks, so the
     // marks still fit beside six tabs at 80 columns.
@@ -135,11 +152,12 @@ fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &m
     let gap = if narrow { 0 } else { 1 };
     let mut x = area.x + 1;
     for (i, v) in View::ALL.iter().enumerate() {
-        let mut label = format!(" {} {} ", i + 1, v.title());
+        let title = if narrow { v.short_title() } else { v.title() };
+        let mut label = format!(" {} {title} ", i + 1);
         if *v == View::Migrations {
             let n = app.running_migrations().len();
             if n > 0 {
-                label = format!(" {} {} ({n}) ", i + 1, v.title());
+                label = format!(" {} {title} ({n}) ", i + 1);
             }
         }
         let w = label.chars().count() as u16;
@@ -183,25 +201,39 @@ fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &m
     }
 }
 
-fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
-    let line = match &app.mode {
+/// The message area's content: typed input on one line, or a message
+/// that wraps.
+enum Message {
+    Line(Line<'static>),
+    Wrapped(String, Style),
+}
+
+fn message(app: &App) -> Message {
+    match &app.mode {
         Mode::Filter(e) => {
             let (before, after) = e.split();
-            Line::from(vec![
+            Message::Line(Line::from(vec![
                 Span::styled("/", theme::key()),
                 Span::raw(format!("{before}▏{after}  (Enter keeps, Esc clears)")),
-            ])
+            ]))
         }
         Mode::Command(c) => {
             let (before, after) = c.edit.split();
-            Line::from(vec![
+            Message::Line(Line::from(vec![
                 Span::styled(":", theme::key()),
                 Span::raw(format!("{before}▏{after}")),
-            ])
+            ]))
         }
         Mode::Drag(d) => match d.over.as_deref().map(|o| (o, d.verdict(o))) {
             Some((o, Some(Ok(p)))) => {
-                let mut t = format!("✓ {} → {o}: allowed", d.vm);
+                let mut t = match d.choice(o).and_then(|c| c.prediction.as_ref()) {
+                    Some(pr) => format!(
+                        "✓ {} → {o}: {}",
+                        d.vm,
+                        pr.summary(app.settings.defaults.max_downtime_ms)
+                    ),
+                    None => format!("✓ {} → {o}: allowed", d.vm),
+                };
                 if !p.lun_moves.is_empty() {
                     t += &format!("; LUN {} moves with it", p.lun_moves.join(", "));
                 }
@@ -211,30 +243,37 @@ fn render_flash(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                         crate::cluster::units::bytes(p.storage_bytes())
                     );
                 }
-                Line::styled(t + " — release/Enter to drop", theme::good())
+                let how = if d.pointer.is_some() {
+                    "release/Enter to drop"
+                } else {
+                    "Enter to drop"
+                };
+                Message::Wrapped(format!("{t} — {how}"), theme::good())
             }
-            Some((o, Some(Err(r)))) => Line::styled(format!("✗ {} → {o}: {r}", d.vm), theme::bad()),
-            _ => Line::styled(
+            Some((o, Some(Err(r)))) => {
+                Message::Wrapped(format!("✗ {} → {o}: {r}", d.vm), theme::bad())
+            }
+            _ => Message::Wrapped(
                 format!("moving {} from {}: pick a node", d.vm, d.from),
                 theme::accent(),
             ),
         },
         _ => match &app.flash {
-            Some(f) if f.error => Line::styled(format!("✖ {}", f.text), theme::bad()),
-            Some(f) => Line::styled(format!("• {}", f.text), theme::accent()),
+            Some(f) if f.error => Message::Wrapped(format!("✖ {}", f.text), theme::bad()),
+            Some(f) => Message::Wrapped(format!("• {}", f.text), theme::accent()),
             None => match &app.stale {
-                Some((_, e)) => Line::styled(format!("✖ polling fails: {e}"), theme::bad()),
-                None => Line::default(),
+                Some((_, e)) => Message::Wrapped(format!("✖ polling fails: {e}"), theme::bad()),
+                None => Message::Line(Line::default()),
             },
         },
-    };
-    put(buf, area, 0, line);
+    }
 }
 
 /// The actions whose keys the footer shows now.
 pub fn footer_actions(app: &App) -> Vec<Action> {
     use Action::*;
     let list: Vec<Action> = match &app.mode {
+        Mode::Drag(d) if d.listed() && d.pointer.is_none() => vec![Up, Confirm, Cancel],
         Mode::Drag(_) => vec![Left, Right, Confirm, Cancel],
         Mode::Filter(_) | Mode::Command(_) => vec![Confirm, Cancel],
         Mode::Confirm(_) => vec![Up, Left, Confirm, Cancel],
@@ -243,6 +282,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
         Mode::ConfirmVm(_) => vec![Confirm, Cancel],
+        Mode::Detail(_) => vec![Copy, Down, Cancel],
         // Post-copy cannot be undone: only y answers (no Enter).
         Mode::ConfirmPostcopy(_) => vec![Cancel],
         // A migration in post-copy can no longer be aborted.
@@ -272,7 +312,15 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Help,
                 Quit,
             ],
-            View::Cluster | View::Vms => {
+            View::Vms => {
+                let mut v = vec![Move, Confirm];
+                v.extend(crate::app::actions::footer_vm_actions(app));
+                v.extend([Filter, Problems, Command, NextView, Help, Quit]);
+                v
+            }
+            View::Events => vec![Confirm, Problems, NextView, Command, Help, Quit],
+            View::History => vec![Confirm, Cancel, NextView, Command, Help, Quit],
+            View::Cluster => {
                 let mut v = vec![Move];
                 v.extend(crate::app::actions::footer_vm_actions(app));
                 v.extend([Filter, Problems, Command, NextView, ToggleMouse, Help, Quit]);
@@ -308,7 +356,10 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     | Mode::ConfirmDrain(_)
                     | Mode::ConfirmQuit,
                     Action::Confirm,
-                ) => (format!("y/{key}"), "yes"),
+                ) => (
+                    format!("{}/{key}", app.settings.keys.first_key(Action::Yes)),
+                    "yes",
+                ),
                 (
                     Mode::Confirm(_)
                     | Mode::ConfirmAbort(_)
@@ -316,22 +367,43 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     | Mode::ConfirmDrain(_)
                     | Mode::ConfirmQuit,
                     Action::Cancel,
-                ) => (format!("n/{key}"), "no"),
+                ) => (
+                    format!("{}/{key}", app.settings.keys.first_key(Action::No)),
+                    "no",
+                ),
                 (Mode::ConfirmVm(c), Action::Confirm) if c.needs_name() => (key, "force off"),
                 (Mode::ConfirmVm(_), Action::Confirm) => (format!("y/{key}"), "yes"),
                 (Mode::ConfirmVm(_), Action::Cancel) => (key, "cancel"),
                 (Mode::Drag(_), Action::Confirm) => (key, "drop"),
+                (Mode::Drag(_), Action::Up) => (format!("{key}↓"), "pick"),
                 (Mode::Drag(_), Action::Left) => (format!("{key}→↑↓"), "pick node"),
                 (Mode::Drag(_), Action::Right) => (key, ""),
                 (Mode::Confirm(_), Action::Up) => (format!("{key}↓"), "option"),
+                (Mode::Detail(_), Action::Down) => (format!("↑{key}"), "scroll"),
+                (Mode::Detail(_), Action::Cancel) => (key, "close"),
                 (Mode::Confirm(_), Action::Left) => (format!("{key}→"), "change"),
+                (Mode::Normal, Action::Confirm) => (key, "open"),
+                (Mode::Normal, Action::Cancel) if app.view == View::History => (key, "back"),
                 (_, a) => (key, a.hint()),
             }
         })
         .filter(|(_, h)| !h.is_empty())
         .collect();
+    if let Mode::Drag(d) = &app.mode
+        && d.listed()
+        && d.pointer.is_none()
+    {
+        // Typed text narrows the list (not a key of the key map).
+        pairs.insert(1, ("a-z".into(), "narrow"));
+    }
     if matches!(app.mode, Mode::ConfirmPostcopy(_)) {
-        pairs.insert(0, ("y".into(), "switch (cannot be undone)"));
+        pairs.insert(
+            0,
+            (
+                app.settings.keys.first_key(Action::Yes),
+                "switch (cannot be undone)",
+            ),
+        );
     }
     // Too wide: the last hints go first, but help and quit always stay.
     let width = |p: &[(String, &str)]| -> usize {

@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{fit, put, vm_row};
-use crate::app::nodes::{Level, event_level};
+use super::widgets::{fit, put, vm_row, wrap};
+use crate::app::nodes::Level;
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::{VolumeKind, units};
 
@@ -197,39 +197,78 @@ pub fn volumes(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-pub fn events(app: &App, area: Rect, buf: &mut Buffer) {
-    let snap = app.snap.as_ref().expect("snapshot");
+/// The event log, newest first: every line wrapped under its time, the
+/// selected one in reverse video (Enter opens it in full).
+pub fn events(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let block = Block::bordered()
-        .title(" Events (newest first) ")
+        .title(format!(
+            " Events (newest first; {} opens one; {}) ",
+            app.settings.keys.first_key(crate::app::Action::Confirm),
+            match app.clock() {
+                crate::app::Clock::Simulated => "simulated time",
+                crate::app::Clock::Wall => "UTC",
+            }
+        ))
         .border_style(theme::dim());
     let inner = block.inner(area);
     block.render(area, buf);
-    for (r, e) in snap
-        .events
-        .iter()
-        .rev()
-        .filter(|e| !app.problems || event_level(&e.text) > Level::Ok)
-        .skip(app.scroll_events)
-        .take(inner.height as usize)
-        .enumerate()
-    {
-        let t = e.at_ms / 1000;
-        let style = match event_level(&e.text) {
-            Level::Crit => theme::bad(),
-            Level::Warn => theme::warn(),
-            Level::Ok => ratatui::style::Style::new(),
+    hit.push(inner, Target::List(View::Events));
+    let shown = app.events_shown();
+    if shown.is_empty() {
+        put(buf, inner, 0, Line::styled("  no events", theme::dim()));
+        return;
+    }
+    let rows = inner.height as usize;
+    let time_w = 10;
+    let text_w = (inner.width as usize).saturating_sub(time_w).max(1);
+    let sel = app.sel_event.min(shown.len() - 1);
+    let wrapped = |i: usize| wrap(&app.log[shown[i]].text, text_w);
+    // The first entry drawn: as early as lets the selected one fit.
+    let mut first = sel;
+    let mut used = wrapped(sel).len();
+    while first > 0 {
+        let h = wrapped(first - 1).len();
+        if used + h > rows {
+            break;
+        }
+        used += h;
+        first -= 1;
+    }
+    let clock = app.clock();
+    let mut y = 0usize;
+    for (k, &i) in shown.iter().enumerate().skip(first) {
+        if y >= rows {
+            break;
+        }
+        let e = &app.log[i];
+        let style = if k == sel {
+            theme::selected()
+        } else {
+            match e.level {
+                Level::Crit => theme::bad(),
+                Level::Warn => theme::warn(),
+                Level::Ok => ratatui::style::Style::new(),
+            }
         };
-        put(
-            buf,
-            inner,
-            r as u16,
-            Line::from(vec![
-                Span::styled(
-                    format!("{:>3}:{:02}:{:02}  ", t / 3600, (t / 60) % 60, t % 60),
-                    theme::dim(),
-                ),
-                Span::styled(e.text.clone(), style),
-            ]),
-        );
+        for (j, l) in wrap(&e.text, text_w).into_iter().enumerate() {
+            if y >= rows {
+                break;
+            }
+            let time = if j == 0 {
+                format!("{:<time_w$}", clock.text(e.at_ms))
+            } else {
+                " ".repeat(time_w)
+            };
+            put(
+                buf,
+                inner,
+                y as u16,
+                Line::from(vec![
+                    Span::styled(time, theme::dim()),
+                    Span::styled(fit(&l, text_w), style),
+                ]),
+            );
+            y += 1;
+        }
     }
 }

@@ -38,6 +38,38 @@ pub fn fit(s: &str, w: usize) -> String {
     }
 }
 
+/// Word-wraps `text` to lines of at most `width` characters (by chars);
+/// words longer than a line are cut across lines. `\n` starts a new line.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    for para in text.split('\n') {
+        let mut line = String::new();
+        let mut len = 0;
+        for word in para.split(' ') {
+            let mut word: Vec<char> = word.chars().collect();
+            if len > 0 && len + 1 + word.len() > width {
+                out.push(std::mem::take(&mut line));
+                len = 0;
+            }
+            if len > 0 {
+                line.push(' ');
+                len += 1;
+            }
+            while len + word.len() > width {
+                let take = width - len;
+                line.extend(word.drain(..take));
+                out.push(std::mem::take(&mut line));
+                len = 0;
+            }
+            len += word.len();
+            line.extend(word);
+        }
+        out.push(line);
+    }
+    out
+}
+
 /// One VM's row: the text in the VM's state style (reverse video when
 /// selected), and its place in the hit map for the mouse.
 pub fn vm_row(
@@ -101,5 +133,17 @@ mod tests {
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("ab", 4), "ab  ");
         assert_eq!(fit("ab", 0), "");
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_cuts_long_words() {
+        assert_eq!(wrap("ab cd ef", 5), ["ab cd", "ef"]);
+        assert_eq!(wrap("abcdefg h", 3), ["abc", "def", "g h"]);
+        assert_eq!(wrap("a\nb", 10), ["a", "b"]);
+        assert_eq!(wrap("", 4), [""]);
+        let long = "node hv-04 has 18.0 GiB free but batch-etl needs 32.0 GiB";
+        let lines = wrap(long, 20);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        assert_eq!(lines.join(" "), long, "nothing lost");
     }
 }

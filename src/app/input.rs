@@ -1,0 +1,417 @@
+//! Keys: text entry first, then dialog answers (yes/no through the key
+//! map), then the actions of the key map in normal mode.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::nodes;
+use super::{Action, App, Cmd, CommandLine, Detail, LineEdit, Mode, Update, View, drag, plural};
+use crate::cluster::units;
+
+impl App {
+    pub(super) fn on_key(&mut self, k: KeyEvent, out: &mut Update) {
+        // Text entry first: typed characters are text, not actions.
+        match &mut self.mode {
+            Mode::Filter(edit) => {
+                match k.code {
+                    KeyCode::Enter => self.mode = Mode::Normal,
+                    KeyCode::Esc => {
+                        self.filter.clear();
+                        self.mode = Mode::Normal;
+                    }
+                    _ => {
+                        edit.key(&k);
+                        self.filter = edit.text.clone();
+                    }
+                }
+                self.after_filter_change();
+                return;
+            }
+            Mode::Command(_) => {
+                self.on_command_key(k, out);
+                return;
+            }
+            Mode::ConfirmVm(_) => {
+                self.on_vm_confirm_key(k, out);
+                return;
+            }
+            _ => {}
+        }
+        let action = self.settings.keys.action(&k);
+        // Dialog answers, through the key map: yes (y) or the confirm key
+        // (enter); no (n) or the cancel key (esc).
+        let yes = matches!(action, Some(Action::Yes | Action::Confirm));
+        let no = matches!(action, Some(Action::No | Action::Cancel));
+        match self.mode.clone() {
+            Mode::ConfirmQuit => {
+                if yes || action == Some(Action::Quit) {
+                    self.quit = true;
+                    out.cmds.push(Cmd::Quit);
+                } else if no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::ConfirmAbort(id) => {
+                if yes {
+                    let cmd = self.change_for(id, "abort", |r| Cmd::Abort(r, id));
+                    out.cmds.push(cmd);
+                    self.mode = Mode::Normal;
+                } else if no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::ConfirmPostcopy(id) => {
+                // Irreversible: only the yes key switches, never Enter.
+                if action == Some(Action::Yes) {
+                    let cmd = self.change_for(id, "switch to post-copy", |r| Cmd::Postcopy(r, id));
+                    out.cmds.push(cmd);
+                    self.mode = Mode::Normal;
+                } else if no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::ConfirmDrain(plan) => {
+                if yes && !plan.moves.is_empty() {
+                    // Cordoned first: nothing moves onto it meanwhile.
+                    out.cmds.push(self.cordon_cmd(&plan.node, true));
+                    self.start_drain(&plan);
+                    self.mode = Mode::Normal;
+                } else if yes || no {
+                    self.mode = Mode::Normal;
+                }
+                return;
+            }
+            Mode::Confirm(mut c) => {
+                match action {
+                    // y, or the confirm key (enter).
+                    _ if yes => {
+                        match &c.placement {
+                            Ok(_) if !self.settings.read_only => {
+                                let (_, cmd) = self.start_cmd(c.request());
+                                out.cmds.push(cmd);
+                                let (text, level) = c.start_note();
+                                self.log_event(text, level);
+                                self.flash(
+                                    format!("starting migration of {} to {}…", c.vm, c.to),
+                                    false,
+                                );
+                                self.mode = Mode::Normal;
+                            }
+                            Ok(_) => self.flash("read-only: migrations are not started", true),
+                            Err(r) => {
+                                let text = format!("cannot move {} to {}: {r}", c.vm, c.to);
+                                self.log_event(text.clone(), nodes::Level::Warn);
+                                self.flash(text, true);
+                            }
+                        }
+                        return;
+                    }
+                    _ if no => {
+                        self.mode = Mode::Normal;
+                        return;
+                    }
+                    Some(Action::Up) => c.move_field(false),
+                    Some(Action::Down) | Some(Action::NextView) => c.move_field(true),
+                    Some(Action::Left)
+                    | Some(Action::DowntimeDown)
+                    | Some(Action::BandwidthDown) => c.change(false),
+                    Some(Action::Right)
+                    | Some(Action::DowntimeUp)
+                    | Some(Action::BandwidthUp)
+                    | Some(Action::Move) => c.change(true),
+                    _ => return,
+                }
+                if let Some(s) = &self.snap {
+                    c.recompute(s, &self.history);
+                }
+                self.mode = Mode::Confirm(c);
+                return;
+            }
+            Mode::Help(scroll) => {
+                match action {
+                    Some(Action::Down) => self.mode = Mode::Help(scroll.saturating_add(1)),
+                    Some(Action::Up) => self.mode = Mode::Help(scroll.saturating_sub(1)),
+                    Some(Action::PageDown) => self.mode = Mode::Help(scroll.saturating_add(10)),
+                    Some(Action::PageUp) => self.mode = Mode::Help(scroll.saturating_sub(10)),
+                    Some(Action::Quit) => self.ask_quit(out),
+                    _ => self.mode = Mode::Normal,
+                }
+                return;
+            }
+            Mode::About => {
+                self.mode = Mode::Normal;
+                if action == Some(Action::Quit) {
+                    self.ask_quit(out);
+                }
+                return;
+            }
+            Mode::Drag(d) => {
+                self.on_drag_key(d, &k, action);
+                return;
+            }
+            Mode::Detail(mut d) => {
+                match action {
+                    Some(Action::Copy) => {
+                        out.cmds.push(Cmd::Copy(d.copy_text()));
+                        self.flash(
+                            format!(
+                                "copied {} characters to the clipboard (OSC 52; in tmux: set -g set-clipboard on)",
+                                d.copy_text().chars().count()
+                            ),
+                            false,
+                        );
+                    }
+                    Some(Action::Down) => d.scroll = d.scroll.saturating_add(1),
+                    Some(Action::Up) => d.scroll = d.scroll.saturating_sub(1),
+                    Some(Action::PageDown) => d.scroll = d.scroll.saturating_add(10),
+                    Some(Action::PageUp) => d.scroll = d.scroll.saturating_sub(10),
+                    Some(Action::Top) => d.scroll = 0,
+                    Some(Action::Bottom) => d.scroll = u16::MAX,
+                    Some(Action::Cancel | Action::Confirm | Action::Quit) => {
+                        self.mode = Mode::Normal;
+                        return;
+                    }
+                    _ => return,
+                }
+                self.mode = Mode::Detail(d);
+                return;
+            }
+            _ => {}
+        }
+        let Some(action) = action else { return };
+        self.on_action(action, out);
+    }
+
+    pub(super) fn on_action(&mut self, a: Action, out: &mut Update) {
+        if a.mutates() && self.refuse_read_only() {
+            return;
+        }
+        match a {
+            Action::Quit => self.ask_quit(out),
+            // Answers only mean something in a question.
+            Action::Yes | Action::No => {}
+            Action::Help => self.mode = Mode::Help(0),
+            Action::About => {
+                self.mode = Mode::About;
+                self.last_sample_ms = self.now_ms;
+                out.cmds.push(Cmd::SampleSelf);
+            }
+            Action::Cancel if self.showing_past() => self.past_open = false,
+            Action::Cancel => {
+                self.press = None;
+                self.clear_filters();
+            }
+            Action::Problems => {
+                self.problems = !self.problems;
+                self.refresh_derived();
+                self.after_filter_change();
+                if self.problems {
+                    let nodes = self.derived.rows.len();
+                    let vms = self.derived.vm_problem.iter().filter(|p| **p).count();
+                    self.flash(
+                        format!(
+                            "problems only: {nodes} node{}, {vms} VM{} in trouble ({} again or Esc shows all)",
+                            plural(nodes),
+                            plural(vms),
+                            self.settings.keys.first_key(Action::Problems)
+                        ),
+                        false,
+                    );
+                } else {
+                    self.flash("showing everything", false);
+                }
+            }
+            Action::SortNext | Action::SortReverse => {
+                if self.view != View::Nodes {
+                    self.flash(
+                        format!(
+                            "sorting is for the nodes view ({})",
+                            self.settings.keys.first_key(Action::ViewNodes)
+                        ),
+                        true,
+                    );
+                    return;
+                }
+                self.sort_nodes(if a == Action::SortNext {
+                    self.node_sort.next()
+                } else {
+                    self.node_sort.reversed()
+                });
+            }
+            Action::Filter => self.mode = Mode::Filter(LineEdit::new(&self.filter)),
+            Action::Command => self.mode = Mode::Command(CommandLine::default()),
+            Action::NextView | Action::PrevView => {
+                let i = View::ALL.iter().position(|v| *v == self.view).unwrap_or(0);
+                let n = View::ALL.len();
+                self.view = View::ALL[if a == Action::NextView {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                }];
+            }
+            Action::ViewCluster => self.view = View::Cluster,
+            Action::ViewVms => self.view = View::Vms,
+            Action::ViewNodes => self.view = View::Nodes,
+            Action::ViewVolumes => self.view = View::Volumes,
+            Action::ViewMigrations => self.view = View::Migrations,
+            Action::ViewEvents => self.view = View::Events,
+            Action::ViewHistory => self.view = View::History,
+            Action::ToggleMouse => {
+                self.settings.mouse = !self.settings.mouse;
+                out.cmds.push(Cmd::SetMouse(self.settings.mouse));
+                self.flash(
+                    if self.settings.mouse {
+                        "mouse on: drag VMs onto nodes (text selection needs shift in most terminals)"
+                    } else {
+                        "mouse off: text can be selected; move VMs with m"
+                    },
+                    false,
+                );
+            }
+            Action::Refresh => out.cmds.push(Cmd::Refresh),
+            Action::Redraw => out.cmds.push(Cmd::Redraw),
+            Action::StartVm
+            | Action::ShutdownVm
+            | Action::RebootVm
+            | Action::PowerOffVm
+            | Action::Console => self.on_vm_key(a, out),
+            Action::Move => self.start_keyboard_drag(),
+            Action::Abort
+            | Action::Postcopy
+            | Action::DowntimeUp
+            | Action::DowntimeDown
+            | Action::BandwidthUp
+            | Action::BandwidthDown => self.on_migration_action(a, out),
+            Action::Up
+            | Action::Down
+            | Action::Left
+            | Action::Right
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => self.navigate(a),
+            Action::Confirm => match self.view {
+                View::Nodes => self.view = View::Cluster,
+                View::Cluster | View::Vms if self.sel_vm.is_some() => {
+                    match self
+                        .sel_vm
+                        .as_ref()
+                        .and_then(|v| self.snap.as_ref()?.active_migration_of(v))
+                    {
+                        Some(m) if self.view == View::Cluster => {
+                            self.sel_migration = Some(m.id);
+                            self.view = View::Migrations;
+                        }
+                        _ => self.open_vm_detail(),
+                    }
+                }
+                View::Events => {
+                    if let Some(e) = self.selected_event() {
+                        let d = Detail::event(e, self.clock());
+                        self.mode = Mode::Detail(Box::new(d));
+                    }
+                }
+                View::Migrations => {
+                    if let Some(m) = self.selected_migration() {
+                        let d = Detail::migration(m);
+                        self.mode = Mode::Detail(Box::new(d));
+                    }
+                }
+                View::History if self.past_open => {
+                    if let Some(p) = self.selected_past() {
+                        let d = Detail::migration(&p.migration);
+                        self.mode = Mode::Detail(Box::new(d));
+                    }
+                }
+                View::History => self.open_past(),
+                _ => {}
+            },
+            Action::Copy => self.flash(
+                format!(
+                    "open something first ({} on an event, a VM or a migration), then {} copies it",
+                    self.settings.keys.first_key(Action::Confirm),
+                    self.settings.keys.first_key(Action::Copy)
+                ),
+                true,
+            ),
+        }
+    }
+
+    pub(super) fn on_migration_action(&mut self, a: Action, out: &mut Update) {
+        if self.view == View::History {
+            self.flash(
+                "past migrations are read-only; the migrations view (5) acts on running ones",
+                true,
+            );
+            return;
+        }
+        let Some(m) = self.selected_migration().cloned() else {
+            self.flash("no migration selected", true);
+            return;
+        };
+        if m.is_finished() {
+            self.flash(
+                format!("the migration of {} has already finished", m.vm),
+                true,
+            );
+            return;
+        }
+        match a {
+            Action::Abort if m.postcopy_active => self.flash(
+                format!(
+                    "the migration of {} is in post-copy: it runs on {} already and can no longer be aborted",
+                    m.vm, m.to
+                ),
+                true,
+            ),
+            Action::Abort => self.mode = Mode::ConfirmAbort(m.id),
+            Action::Postcopy => self.mode = Mode::ConfirmPostcopy(m.id),
+            Action::DowntimeUp | Action::DowntimeDown => {
+                let ms = drag::downtime_step(m.options.max_downtime_ms, a == Action::DowntimeUp);
+                let cmd = self.change_cmd("change the max downtime of", &m, |r| {
+                    Cmd::SetMaxDowntime(r, m.id, ms)
+                });
+                out.cmds.push(cmd);
+                self.flash(format!("max downtime of {} → {ms} ms", m.vm), false);
+            }
+            _ => {
+                let link = self
+                    .snap
+                    .as_ref()
+                    .map_or(u64::MAX, |s| s.link_bps(&m.from, &m.to));
+                let bw =
+                    drag::bandwidth_step(m.options.bandwidth_bps, link, a == Action::BandwidthUp);
+                let cmd = self.change_cmd("change the bandwidth of", &m, |r| {
+                    Cmd::SetBandwidth(r, m.id, bw)
+                });
+                out.cmds.push(cmd);
+                self.flash(
+                    format!(
+                        "bandwidth of {} → {}",
+                        m.vm,
+                        bw.map_or(format!("link ({})", units::rate(link)), units::rate)
+                    ),
+                    false,
+                );
+            }
+        }
+    }
+
+    pub(super) fn ask_quit(&mut self, out: &mut Update) {
+        if self.running_migrations().is_empty() {
+            self.quit = true;
+            out.cmds.push(Cmd::Quit);
+        } else {
+            self.mode = Mode::ConfirmQuit;
+        }
+    }
+
+    pub(crate) fn refuse_read_only(&mut self) -> bool {
+        if self.settings.read_only {
+            self.flash("read-only: vmshift changes nothing in this mode", true);
+        }
+        self.settings.read_only
+    }
+}
