@@ -291,3 +291,55 @@ mod libvirt_test_driver {
         assert_eq!(state(&mut c), VmState::Stopped);
     }
 }
+
+#[cfg(feature = "libvirt")]
+mod many_nodes {
+    use std::time::Duration;
+
+    use vmshift::backends::libvirt::node::POLL_THREADS;
+    use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec, testdriver};
+    use vmshift::cluster::{Backend, NodeState};
+
+    #[test]
+    fn sixty_nodes_are_polled_by_at_most_the_pool_and_all_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let uris = testdriver::write_nodes(dir.path(), 60, 5).unwrap();
+        let mut c = LibvirtCluster::connect(LibvirtConfig {
+            cluster: "many".into(),
+            nodes: uris
+                .iter()
+                .enumerate()
+                .map(|(i, uri)| NodeSpec {
+                    name: Some(format!("n{i}")),
+                    uri: uri.clone(),
+                    migrate_host: None,
+                })
+                .collect(),
+            shared: Vec::new(),
+            timeout: Duration::from_secs(30),
+            manager: None,
+        })
+        .unwrap();
+        for _ in 0..3 {
+            let s = c.snapshot().unwrap();
+            assert_eq!(s.nodes.len(), 60);
+            let down: Vec<_> = s
+                .nodes
+                .iter()
+                .filter(|n| n.state != NodeState::Up)
+                .map(|n| (&n.name, &n.error))
+                .collect();
+            assert!(down.is_empty(), "{down:?}");
+            assert_eq!(s.vms.len(), 300);
+            assert_eq!(s.vm("n59-vm04").unwrap().node, "n59");
+        }
+        let threads = c.poll_threads();
+        assert!(
+            (1..=POLL_THREADS).contains(&threads),
+            "{threads} poll threads for 60 nodes"
+        );
+        // Nothing else: the old design had a thread per node.
+        let all = std::fs::read_dir("/proc/self/task").unwrap().count();
+        assert!(all < 60, "{all} threads in the test process");
+    }
+}

@@ -1,6 +1,6 @@
 //! The real backend: a cluster of libvirt nodes (DESIGN §3.2).
 //!
-//! Each node has a worker thread ([`node`]); migrations run as managed
+//! Nodes are polled by a bounded pool of threads ([`node`]); migrations run as managed
 //! peer-to-peer migrations on their own threads ([`migrate`]); the few C
 //! APIs the `virt` crate lacks live in [`ffi`]. Everything the app gets is an
 //! owned snapshot; no call here waits on a node longer than the timeout.
@@ -11,6 +11,7 @@ pub mod measure;
 mod migrate;
 pub mod node;
 pub mod ssh;
+pub mod testdriver;
 mod xml;
 
 use std::collections::HashMap;
@@ -51,6 +52,7 @@ pub struct LibvirtConfig {
 
 pub struct LibvirtCluster {
     cfg: LibvirtConfig,
+    pool: Arc<node::Pool>,
     nodes: Vec<NodeHandle>,
     /// Last good data per node index (kept while a node is unreachable).
     last: HashMap<usize, NodeData>,
@@ -86,23 +88,23 @@ impl LibvirtCluster {
         }
         ffi::init()?;
         let shared: Shared = Arc::new((Mutex::new(Table::default()), Condvar::new()));
-        let nodes = cfg
-            .nodes
-            .iter()
-            .map(|spec| {
+        let (pool, nodes) = node::Pool::start(
+            &cfg.nodes,
+            |_| {
                 let sh = shared.clone();
-                let events = Arc::new(move |node: &str, ev: ffi::Event| {
+                Arc::new(move |node: &str, ev: ffi::Event| {
                     let (lock, cv) = &*sh;
                     let found = lock.lock().ok().and_then(|mut t| t.on_event(node, ev));
                     cv.notify_all();
                     if let Some(f) = found {
                         migrate::follow_in_background(sh.clone(), f.id, f.vm, f.uri);
                     }
-                });
-                NodeHandle::spawn(spec.clone(), events)
-            })
-            .collect();
+                })
+            },
+            cfg.timeout,
+        );
         Ok(LibvirtCluster {
+            pool,
             nodes,
             last: HashMap::new(),
             snapshot: None,
@@ -116,6 +118,12 @@ impl LibvirtCluster {
             managed_moves: Vec::new(),
             cfg,
         })
+    }
+
+    /// Poll threads running now (bounded by [`node::POLL_THREADS`] while
+    /// no poll hangs).
+    pub fn poll_threads(&self) -> usize {
+        self.pool.threads()
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -777,6 +785,12 @@ fn disk_volume(
     };
     pool.and_then(|p| map.get(&(node.to_string(), p)).cloned())
         .unwrap_or_else(|| format!("unpooled@{node}"))
+}
+
+impl Drop for LibvirtCluster {
+    fn drop(&mut self) {
+        self.pool.stop();
+    }
 }
 
 impl Backend for LibvirtCluster {

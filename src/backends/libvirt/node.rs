@@ -1,9 +1,11 @@
-//! One worker thread per node: it owns the node's libvirt connection
+//! Polling nodes: a bounded pool of threads ([`Pool`]) polls every node
+//! on request; each node keeps its own libvirt connection between polls
 //! (libvirt calls block), reconnects with back-off, subscribes to domain
-//! events, and answers polls with an owned `NodeData`. The backend waits
-//! for the answer at most its timeout, so a hung node never delays others.
+//! events, and answers with an owned `NodeData`. The backend waits for the
+//! answers at most its timeout, so a hung node never delays the others,
+//! and holds at most one thread while it hangs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -105,79 +107,227 @@ struct Slot {
     want: u64,
     done: u64,
     result: Option<Result<NodeData, String>>,
+    /// Waiting in the pool's queue or being polled: never twice at once,
+    /// so a node that hangs holds one thread at most.
+    queued: bool,
+}
+
+/// Threads that poll nodes, however many nodes there are.
+pub const POLL_THREADS: usize = 16;
+/// More threads start only while polls hang (a dead node's connect can
+/// block for minutes), up to this many in all.
+pub const MAX_POLL_THREADS: usize = 2 * POLL_THREADS;
+
+/// One node: what the cluster asked of it, and its connection and state.
+struct NodeCell {
+    slot: Mutex<Slot>,
+    cv: Condvar,
+    worker: Mutex<Worker>,
+}
+
+struct PoolState {
+    queue: VecDeque<usize>,
+    threads: usize,
+    idle: usize,
+    /// When each busy thread started its current poll.
+    busy: HashMap<u64, Instant>,
+    next_thread: u64,
     quit: bool,
+}
+
+/// The bounded pool every node of a cluster is polled by: at most
+/// [`POLL_THREADS`] threads (more only while polls hang, up to
+/// [`MAX_POLL_THREADS`]); one connection per node, kept between polls
+/// for its events and its keep-alive.
+pub struct Pool {
+    cells: Vec<Arc<NodeCell>>,
+    state: Mutex<PoolState>,
+    cv: Condvar,
+    base: usize,
+    max: usize,
+    /// A poll running longer than this counts as hung.
+    stuck_after: Duration,
+}
+
+impl Pool {
+    /// The pool and a handle per node; `events` receives each node's
+    /// domain events with the node's name. A poll longer than
+    /// `stuck_after` lets another thread start.
+    pub fn start(
+        specs: &[NodeSpec],
+        events: impl Fn(&NodeSpec) -> EventSink,
+        stuck_after: Duration,
+    ) -> (Arc<Pool>, Vec<NodeHandle>) {
+        let cells: Vec<Arc<NodeCell>> = specs
+            .iter()
+            .map(|spec| {
+                Arc::new(NodeCell {
+                    slot: Mutex::new(Slot::default()),
+                    cv: Condvar::new(),
+                    worker: Mutex::new(Worker::new(spec.clone(), events(spec))),
+                })
+            })
+            .collect();
+        let base = POLL_THREADS.min(specs.len()).max(1);
+        let pool = Arc::new(Pool {
+            cells,
+            state: Mutex::new(PoolState {
+                queue: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                busy: HashMap::new(),
+                next_thread: 0,
+                quit: false,
+            }),
+            cv: Condvar::new(),
+            base,
+            max: MAX_POLL_THREADS.max(base),
+            stuck_after,
+        });
+        let handles = specs
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| NodeHandle {
+                spec: spec.clone(),
+                index,
+                pool: pool.clone(),
+            })
+            .collect();
+        (pool, handles)
+    }
+
+    /// Threads running now (for tests and the bench).
+    pub fn threads(&self) -> usize {
+        self.state.lock().map_or(0, |s| s.threads)
+    }
+
+    fn enqueue(self: &Arc<Self>, index: usize) {
+        let mut st = self.state.lock().expect("poll pool");
+        st.queue.push_back(index);
+        let hung = st
+            .busy
+            .values()
+            .any(|since| since.elapsed() >= self.stuck_after);
+        let grow =
+            st.idle == 0 && !st.quit && (st.threads < self.base || (hung && st.threads < self.max));
+        if grow {
+            st.threads += 1;
+            st.next_thread += 1;
+            let id = st.next_thread;
+            let pool = self.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("vmshift-poll-{id}"))
+                .spawn(move || pool.run(id));
+            if spawned.is_err() {
+                st.threads -= 1;
+            }
+        }
+        self.cv.notify_one();
+    }
+
+    /// One pool thread: polls the nodes in the queue, one at a time.
+    fn run(self: Arc<Self>, id: u64) {
+        loop {
+            let index = {
+                let mut st = self.state.lock().expect("poll pool");
+                loop {
+                    if st.quit {
+                        st.threads -= 1;
+                        return;
+                    }
+                    if let Some(i) = st.queue.pop_front() {
+                        st.busy.insert(id, Instant::now());
+                        break i;
+                    }
+                    // Threads started while polls hung leave when idle.
+                    if st.threads > self.base {
+                        st.threads -= 1;
+                        return;
+                    }
+                    st.idle += 1;
+                    st = self.cv.wait(st).expect("poll pool");
+                    st.idle -= 1;
+                }
+            };
+            let cell = &self.cells[index];
+            let ticket = cell.slot.lock().expect("node slot").want;
+            let result = cell.worker.lock().expect("node worker").poll();
+            let again = {
+                let mut s = cell.slot.lock().expect("node slot");
+                s.result = Some(result);
+                s.done = ticket;
+                let again = s.want > s.done;
+                s.queued = again;
+                cell.cv.notify_all();
+                again
+            };
+            self.state.lock().expect("poll pool").busy.remove(&id);
+            if again {
+                self.enqueue(index);
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// Lets every pool thread end (a thread in a hung libvirt call ends
+    /// when the call returns); the connections close when the last
+    /// thread and handle are gone.
+    pub fn stop(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.quit = true;
+            st.queue.clear();
+        }
+        self.cv.notify_all();
+    }
 }
 
 /// The handle the backend keeps for a node.
 pub struct NodeHandle {
     pub spec: NodeSpec,
-    slot: Arc<(Mutex<Slot>, Condvar)>,
+    index: usize,
+    pool: Arc<Pool>,
 }
 
 impl NodeHandle {
-    /// Starts the node's worker; `events` receives its domain events with the
-    /// node's name.
-    pub fn spawn(spec: NodeSpec, events: EventSink) -> NodeHandle {
-        let slot = Arc::new((Mutex::new(Slot::default()), Condvar::new()));
-        let worker = Worker {
-            spec: spec.clone(),
-            slot: slot.clone(),
-            events,
-            conn: None,
-            event_ids: Vec::new(),
-            backoff: Duration::from_secs(1),
-            next_try: Instant::now(),
-            last_error: String::new(),
-            cpu_prev: None,
-            dom_prev: HashMap::new(),
-            samples: HashMap::new(),
-            rss: HashMap::new(),
-            disk_sizes: HashMap::new(),
-        };
-        thread::Builder::new()
-            .name(format!("libvirt-{}", spec.fallback_name()))
-            .spawn(move || worker.run())
-            .expect("spawn a node worker");
-        NodeHandle { spec, slot }
-    }
-
-    /// Asks for a fresh poll; returns a ticket to wait on.
+    /// Asks for a fresh poll; returns a ticket to wait on. A node still
+    /// busy with an earlier poll is polled again when that one ends.
     pub fn request(&self) -> u64 {
-        let (m, cv) = &*self.slot;
-        let mut s = m.lock().expect("node slot");
-        s.want += 1;
-        cv.notify_all();
-        s.want
+        let cell = &self.pool.cells[self.index];
+        let (ticket, enqueue) = {
+            let mut s = cell.slot.lock().expect("node slot");
+            s.want += 1;
+            let enqueue = !s.queued;
+            s.queued = true;
+            (s.want, enqueue)
+        };
+        if enqueue {
+            self.pool.enqueue(self.index);
+        }
+        ticket
     }
 
     /// The poll result for `ticket`, waiting until `deadline`.
     pub fn wait(&self, ticket: u64, deadline: Instant) -> Option<Result<NodeData, String>> {
-        let (m, cv) = &*self.slot;
-        let mut s = m.lock().expect("node slot");
+        let cell = &self.pool.cells[self.index];
+        let mut s = cell.slot.lock().expect("node slot");
         while s.done < ticket {
             let now = Instant::now();
             if now >= deadline {
                 return None;
             }
-            s = cv.wait_timeout(s, deadline - now).expect("node slot").0;
+            s = cell
+                .cv
+                .wait_timeout(s, deadline - now)
+                .expect("node slot")
+                .0;
         }
         s.result.clone()
     }
 }
 
-impl Drop for NodeHandle {
-    fn drop(&mut self) {
-        let (m, cv) = &*self.slot;
-        if let Ok(mut s) = m.lock() {
-            s.quit = true;
-            cv.notify_all();
-        }
-    }
-}
-
 struct Worker {
     spec: NodeSpec,
-    slot: Arc<(Mutex<Slot>, Condvar)>,
     events: EventSink,
     conn: Option<Connect>,
     event_ids: Vec<i32>,
@@ -195,28 +345,28 @@ struct Worker {
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-impl Worker {
-    fn run(mut self) {
-        loop {
-            let ticket = {
-                let (m, cv) = &*self.slot;
-                let mut s = m.lock().expect("node slot");
-                while s.want == s.done && !s.quit {
-                    s = cv.wait(s).expect("node slot");
-                }
-                if s.quit {
-                    break;
-                }
-                s.want
-            };
-            let result = self.poll();
-            let (m, cv) = &*self.slot;
-            let mut s = m.lock().expect("node slot");
-            s.result = Some(result);
-            s.done = ticket;
-            cv.notify_all();
-        }
+impl Drop for Worker {
+    fn drop(&mut self) {
         self.disconnect();
+    }
+}
+
+impl Worker {
+    fn new(spec: NodeSpec, events: EventSink) -> Worker {
+        Worker {
+            spec,
+            events,
+            conn: None,
+            event_ids: Vec::new(),
+            backoff: Duration::from_secs(1),
+            next_try: Instant::now(),
+            last_error: String::new(),
+            cpu_prev: None,
+            dom_prev: HashMap::new(),
+            samples: HashMap::new(),
+            rss: HashMap::new(),
+            disk_sizes: HashMap::new(),
+        }
     }
 
     fn disconnect(&mut self) {

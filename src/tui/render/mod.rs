@@ -52,14 +52,19 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
     render_header(app, header, buf);
     render_tabs(app, tabs, buf, &mut hit);
     match &app.snap {
-        None => put(
-            buf,
-            body,
-            1,
-            Line::from(match &app.stale {
+        // Wrapped: a node's error carries the command that fixes it.
+        None => ratatui::widgets::Widget::render(
+            ratatui::widgets::Paragraph::new(match &app.stale {
                 Some((_, e)) => format!(" cannot reach the cluster: {e}"),
                 None => " connecting to the cluster…".into(),
-            }),
+            })
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+            Rect {
+                y: body.y + 1,
+                height: body.height.saturating_sub(1),
+                ..body
+            },
+            buf,
         ),
         Some(_) => match app.view {
             View::Cluster => cluster::render(app, body, buf, &mut hit),
