@@ -1323,3 +1323,108 @@ fn yes_and_no_answer_through_the_key_map() {
     assert!(r.key(KeyCode::Char('n')).cmds.is_empty());
     assert_eq!(r.app.mode, Mode::Normal);
 }
+
+/// The simulator's snapshot as a cluster where Pacemaker owns `vm` and
+/// manages every node.
+fn with_pacemaker(
+    mut s: vmshift::cluster::ClusterSnapshot,
+    vm: &str,
+) -> vmshift::cluster::ClusterSnapshot {
+    use vmshift::cluster::{ManagedNode, ManagedVm, ManagerView};
+    let node = s.vm(vm).map(|v| v.node.clone()).unwrap_or_default();
+    s.manager = Some(ManagerView {
+        kind: "pacemaker".into(),
+        known: true,
+        quorate: true,
+        nodes: s
+            .nodes
+            .iter()
+            .map(|n| ManagedNode {
+                name: n.name.clone(),
+                online: true,
+                ..Default::default()
+            })
+            .collect(),
+        vms: vec![ManagedVm {
+            resource: format!("vm-{vm}"),
+            domain: vm.into(),
+            role: "Started".into(),
+            managed: true,
+            allow_migrate: true,
+            running_on: vec![node],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    s
+}
+
+/// On a node Pacemaker manages, a drain cordons it (standby) and lets
+/// Pacemaker move the VM it owns: vmshift starts only the others, and
+/// counts Pacemaker's move once its migration is over.
+#[test]
+fn a_drain_of_a_pacemaker_node_starts_only_the_vms_pacemaker_does_not_own() {
+    let mut r = Rig::default();
+    let s = r.sim.snapshot().unwrap();
+    let owned = s.vms_on("hv-02").next().unwrap().name.clone();
+    r.send(Msg::Snapshot(Box::new(with_pacemaker(s, &owned))));
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-02");
+    r.key(KeyCode::Enter);
+    let Mode::ConfirmDrain(plan) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let target = plan
+        .moves
+        .iter()
+        .find(|m| m.vm == owned)
+        .unwrap()
+        .to
+        .clone();
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let [Cmd::SetCordon(_, _, true), Cmd::Start(first_request, first)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    let mut request = *first_request;
+    assert_ne!(first.vm, owned, "Pacemaker moves {owned}, not vmshift");
+    // "Pacemaker" moves its VM meanwhile.
+    let pcmk = r
+        .sim
+        .start_migration(&vmshift::cluster::MigrationRequest::new(
+            &owned,
+            &target,
+            MigrationOptions::default(),
+        ))
+        .unwrap();
+    let mut req = first.clone();
+    let mut started = vec![req.vm.clone()];
+    loop {
+        let id = r.sim.start_migration(&req).unwrap();
+        r.send(Msg::Started {
+            req: request,
+            vm: req.vm.clone(),
+            id,
+        });
+        while !r.sim.migration(id).unwrap().is_finished()
+            || !r.sim.migration(pcmk).unwrap().is_finished()
+        {
+            r.sim.advance(std::time::Duration::from_millis(100));
+        }
+        let s = with_pacemaker(r.sim.snapshot().unwrap(), &owned);
+        let cmds = r.send(Msg::Snapshot(Box::new(s))).cmds;
+        match cmds.as_slice() {
+            [Cmd::Start(next_request, next)] => {
+                request = *next_request;
+                req = next.clone();
+                started.push(req.vm.clone());
+            }
+            [] => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(!started.contains(&owned), "{started:?}");
+    assert_eq!(started.len(), 2);
+    assert!(r.app.drain.is_none());
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(f.text.contains("3 moved, 0 failed"), "{}", f.text);
+}
