@@ -35,6 +35,10 @@ pub(super) fn failure_text(p: &Pending, error: &str) -> String {
             if *on { "cordon" } else { "uncordon" }
         ),
         Pending::Console { vm } => format!("cannot open the console of {vm}: {error}"),
+        Pending::Maintenance { on } => format!(
+            "cannot turn maintenance mode {}: {error}",
+            if *on { "on" } else { "off" }
+        ),
         Pending::Start { vm, to } => format!("cannot migrate {vm} to {to}: {error}"),
         Pending::Change { what, vm } => format!("cannot {what} the migration of {vm}: {error}"),
     }

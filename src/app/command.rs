@@ -45,6 +45,7 @@ pub enum Verb {
     Console,
     Cordon,
     Uncordon,
+    Maintenance,
 }
 
 /// One command: its names (the first is shown), arguments and help.
@@ -86,13 +87,19 @@ pub const COMMANDS: &[Spec] = &[
         verb: Verb::Cordon,
         names: &["cordon"],
         args: &[Arg::Node],
-        help: "keep a node out of placement (kept by this vmshift install)",
+        help: "keep a node out of placement (Pacemaker standby on its nodes, else kept by this vmshift install)",
     },
     Spec {
         verb: Verb::Uncordon,
         names: &["uncordon"],
         args: &[Arg::Node],
         help: "let a cordoned node take VMs again",
+    },
+    Spec {
+        verb: Verb::Maintenance,
+        names: &["maintenance"],
+        args: &[Arg::Choice(&["on", "off"])],
+        help: "Pacemaker maintenance mode on or off (it then moves, restarts and monitors nothing)",
     },
     Spec {
         verb: Verb::Start,
@@ -556,6 +563,18 @@ impl App {
             Verb::Mouse => {
                 self.settings.mouse = arg(0) == "on";
                 out.cmds.push(Cmd::SetMouse(self.settings.mouse));
+            }
+            Verb::Maintenance => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                let on = arg(0) == "on";
+                let req = self.request(super::Pending::Maintenance { on });
+                out.cmds.push(Cmd::SetMaintenance(req, on));
+                self.flash(
+                    format!("asking Pacemaker for maintenance mode {}…", arg(0)),
+                    false,
+                );
             }
             Verb::Start
             | Verb::Shutdown

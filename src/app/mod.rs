@@ -231,6 +231,10 @@ pub enum Pending {
     Console {
         vm: String,
     },
+    /// The cluster manager's maintenance mode.
+    Maintenance {
+        on: bool,
+    },
 }
 
 /// Narrowest node card.

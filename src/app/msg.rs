@@ -86,6 +86,8 @@ pub enum Cmd {
     VmAction(RequestId, String, VmAction),
     /// Cordon (`true`) or uncordon a node.
     SetCordon(RequestId, String, bool),
+    /// The cluster manager's (Pacemaker's) maintenance mode on or off.
+    SetMaintenance(RequestId, bool),
     /// Find the console command of a VM (the backend answers `ConsoleReady`).
     Console(RequestId, String),
     /// Suspend the view, run `argv` on the terminal, restore the view.

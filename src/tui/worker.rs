@@ -96,7 +96,10 @@ fn run(
             Ok(Job::Cmd(Cmd::Refresh)) => next_poll = Instant::now(),
             Ok(Job::Cmd(cmd)) => {
                 // What a VM action or a cordon changed shows at once.
-                if matches!(cmd, Cmd::VmAction(..) | Cmd::SetCordon(..)) {
+                if matches!(
+                    cmd,
+                    Cmd::VmAction(..) | Cmd::SetCordon(..) | Cmd::SetMaintenance(..)
+                ) {
                     next_poll = Instant::now();
                 }
                 if let Some(id) = execute(backend.as_mut(), cmd, &out) {
@@ -214,6 +217,21 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
             let r = backend.vm_action(&vm, action);
             let text = r.as_ref().map_or_else(|_| String::new(), |t| t.clone());
             (req, r.map(|_| ()), text)
+        }
+        Cmd::SetMaintenance(req, on) => {
+            tracing::info!(req, on, "cluster manager maintenance mode");
+            (
+                req,
+                backend.set_manager_maintenance(on),
+                format!(
+                    "Pacemaker maintenance mode {}",
+                    if on {
+                        "on: it moves, restarts and monitors nothing until `:maintenance off`"
+                    } else {
+                        "off"
+                    }
+                ),
+            )
         }
         Cmd::SetCordon(req, node, on) => {
             tracing::info!(req, %node, on, "cordon");
