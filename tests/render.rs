@@ -452,3 +452,47 @@ fn history_and_a_past_migration() {
     r.key(KeyCode::Enter);
     snap_both("history_past_migration", &mut r);
 }
+
+/// A cluster where Pacemaker owns web-01 and hv-04 is in standby: the
+/// header says Pacemaker is ok, the VM carries its resource, the node its
+/// badge; the confirm dialog of a move says Pacemaker does it.
+#[test]
+fn pacemaker_cluster_and_a_move_through_it() {
+    use vmshift::cluster::{ManagedNode, ManagedVm, ManagerView};
+    let mut r = Rig::default();
+    let mut s = r.sim.snapshot().unwrap();
+    let node = s.vm("web-01").unwrap().node.clone();
+    s.manager = Some(ManagerView {
+        kind: "pacemaker".into(),
+        known: true,
+        quorate: true,
+        dc: Some("hv-01".into()),
+        nodes: s
+            .nodes
+            .iter()
+            .map(|n| ManagedNode {
+                name: n.name.clone(),
+                online: true,
+                standby: n.name == "hv-04",
+                ..Default::default()
+            })
+            .collect(),
+        vms: vec![ManagedVm {
+            resource: "vm-web".into(),
+            domain: "web-01".into(),
+            agent: "ocf:heartbeat:VirtualDomain".into(),
+            role: "Started".into(),
+            managed: true,
+            allow_migrate: true,
+            running_on: vec![node],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    r.send(Msg::Snapshot(Box::new(s)));
+    snap_both("pacemaker_cluster", &mut r);
+    r.key(KeyCode::Char(':'));
+    r.text("migrate web-01 hv-03");
+    r.key(KeyCode::Enter);
+    snap_both("pacemaker_confirm", &mut r);
+}

@@ -1428,3 +1428,45 @@ fn a_drain_of_a_pacemaker_node_starts_only_the_vms_pacemaker_does_not_own() {
     let f = r.app.flash.as_ref().unwrap();
     assert!(f.text.contains("3 moved, 0 failed"), "{}", f.text);
 }
+
+/// A VM Pacemaker owns opens with what Pacemaker says of it and its
+/// operations, and a plain libvirt move of it is refused in the dialog.
+#[test]
+fn a_pacemaker_vm_opens_with_its_resource_and_its_path_is_checked() {
+    let mut r = Rig::default();
+    let mut s = with_pacemaker(r.sim.snapshot().unwrap(), "web-01");
+    if let Some(m) = s.manager.as_mut() {
+        m.vms[0].recent.push(vmshift::cluster::ManagerOp {
+            node: "hv-02".into(),
+            task: "migrate_to".into(),
+            result: "ok".into(),
+            when: "Sat Nov 28 07:30:06 2026".into(),
+            exec_ms: 2677,
+        });
+    }
+    r.send(Msg::Snapshot(Box::new(s)));
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let all = d.lines.join("\n");
+    assert!(all.contains("Pacemaker resource vm-web-01"), "{all}");
+    assert!(all.contains("migrate_to on hv-02: ok (2677 ms)"), "{all}");
+    r.key(KeyCode::Esc);
+    // The confirm dialog of a move says Pacemaker does it; with the path
+    // set to plain libvirt it cannot start.
+    r.key(KeyCode::Char(':'));
+    r.text("migrate web-01 hv-03");
+    r.key(KeyCode::Enter);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert!(c.placement.is_ok(), "{:?}", c.placement);
+    let mut c = c.clone();
+    c.options.via = vmshift::cluster::MovePath::Libvirt;
+    c.recompute(r.app.snap.as_ref().unwrap(), &[]);
+    let e = c.placement.unwrap_err().to_string();
+    assert!(e.contains("second copy") && e.contains("vm-web-01"), "{e}");
+}

@@ -177,6 +177,54 @@ impl App {
         if let Some(m) = s.active_migration_of(&v.name) {
             lines.push(format!("migrating: {}", m.progress_line()));
         }
+        // A VM Pacemaker owns: what it says, and what it did (its timeline:
+        // moves, stops, starts, failures, fencing-driven restarts).
+        if let Some(r) = s.managed_vm(&v.name) {
+            lines.push(String::new());
+            lines.push(format!(
+                "Pacemaker resource {} ({}): {} on {}{}{}",
+                r.resource,
+                r.agent,
+                r.role,
+                if r.running_on.is_empty() {
+                    "no node".to_string()
+                } else {
+                    r.running_on.join(", ")
+                },
+                if r.managed { "" } else { ", unmanaged" },
+                if r.allow_migrate {
+                    ", live moves (allow-migrate)"
+                } else {
+                    ", allow-migrate off: a move is a stop and a cold start"
+                }
+            ));
+            lines.push(
+                "Pacemaker moves, restarts and recovers it (fencing its node first when one fails); vmshift asks Pacemaker and never moves it behind its back".into(),
+            );
+            for (node, n) in &r.failcounts {
+                lines.push(format!("failures on {node}: {n}"));
+            }
+            for c in &r.constraints {
+                lines.push(format!(
+                    "constraint {} ({} {}{})",
+                    c.id,
+                    c.kind,
+                    c.node,
+                    c.until
+                        .as_deref()
+                        .map_or(String::new(), |u| format!(", until {u}"))
+                ));
+            }
+            if !r.recent.is_empty() {
+                lines.push("Pacemaker's operations (oldest first):".into());
+                for o in &r.recent {
+                    lines.push(format!(
+                        "  {}  {} on {}: {} ({} ms)",
+                        o.when, o.task, o.node, o.result, o.exec_ms
+                    ));
+                }
+            }
+        }
         let clock = self.clock();
         let about: Vec<&LogEntry> = self
             .log
