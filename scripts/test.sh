@@ -27,6 +27,9 @@ $sudo bash tests/lab/lab.sh install
 if [[ "${VMSHIFT_LAB:-}" != "skip" ]]; then
   $sudo bash tests/lab/lab.sh up
   trap '$sudo bash tests/lab/lab.sh down || true' EXIT
+  # The lab's sshd (127.0.0.1:2222) for the qemu+ssh:// tests.
+  eval "$($sudo bash tests/lab/lab.sh env)"
+  export VMSHIFT_LAB_SSH=1
 else
   echo "test.sh: VMSHIFT_LAB=skip — the libvirt lab tests will be SKIPPED"
 fi

@@ -40,7 +40,28 @@ pub fn print_text(text: &str) -> bool {
 /// One line of JSON: characters JSON leaves raw but a terminal obeys (DEL
 /// and the C1 controls) are written as `\u` escapes.
 pub fn print_json(value: &serde_json::Value) -> bool {
-    println(&json_safe(&value.to_string()))
+    let mut v = value.clone();
+    tidy_floats(&mut v);
+    println(&json_safe(&v.to_string()))
+}
+
+/// Figures for people and scripts: at most 3 decimals (`800`, not
+/// `799.9999999999998`); whole numbers stay as they are.
+pub fn tidy_floats(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                let r = (f * 1000.0).round() / 1000.0;
+                if let Some(x) = serde_json::Number::from_f64(r) {
+                    *n = x;
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(tidy_floats),
+        Value::Object(o) => o.values_mut().for_each(tidy_floats),
+        _ => {}
+    }
 }
 
 /// Writes one line to stderr; a closed stderr is ignored.
@@ -110,6 +131,14 @@ pub fn json_safe(s: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn json_figures_get_three_decimals_at_most() {
+        let mut v = serde_json::json!({"a": 799.9999999999998, "b": [1.23456, 2], "c": {"d": 0.1}});
+        tidy_floats(&mut v);
+        assert_eq!(v.to_string(), r#"{"a":800.0,"b":[1.235,2],"c":{"d":0.1}}"#);
+    }
+
     use super::*;
 
     #[test]

@@ -12,7 +12,14 @@ pub fn run(backend: &mut dyn Backend, json: bool) -> Result<ExitCode, CliError> 
         .snapshot()
         .map_err(|e| CliError::new(exit::BACKEND, e.to_string()))?;
     if json {
-        let text = serde_json::to_string_pretty(&snap).map_err(|e| {
+        let mut value = serde_json::to_value(&snap).map_err(|e| {
+            CliError::new(
+                exit::BACKEND,
+                format!("cannot write the snapshot as JSON: {e}"),
+            )
+        })?;
+        out::tidy_floats(&mut value);
+        let text = serde_json::to_string_pretty(&value).map_err(|e| {
             CliError::new(
                 exit::BACKEND,
                 format!("cannot write the snapshot as JSON: {e}"),

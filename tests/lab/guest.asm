@@ -7,6 +7,11 @@
 ; Once a second it prints "t=<seconds> pages=<PAGES>" on COM1. Between ticks
 ; it halts, so it costs almost no host CPU.
 ;
+; ACPI power button (a `virsh shutdown`, or the power-off half of a
+; `virsh reboot`): on the PIIX4 PM of QEMU's pc machine it prints
+; "power button: off" and powers off (PM1a_CNT: SLP_EN, SLP_TYP 0),
+; checked once a second.
+;
 ; Kernel command line: "pages=N region=R" (decimal; defaults 0 and 16384).
 ; Build: nasm -f bin -o guest.bin guest.asm
 
@@ -64,6 +69,7 @@ reload:
 .region_ok:
 
     call serial_init
+    call acpi_init
     mov esi, msg_boot
     call puts
     mov eax, [pages]
@@ -167,11 +173,47 @@ timer:
     call putdec
     mov al, 10
     call putc
+    ; The power button, once a second.
+    mov edx, [pmbase]
+    test edx, edx
+    jz .eoi
+    in ax, dx                       ; PM1a_STS
+    test ax, 0x0100                 ; PWRBTN_STS
+    jz .eoi
+    mov esi, msg_off
+    call puts
+    mov edx, [pmbase]
+    add edx, 4                      ; PM1a_CNT
+    mov ax, 0x2000                  ; SLP_EN, SLP_TYP 0: soft off
+    out dx, ax
 .eoi:
     mov al, 0x20
     out 0x20, al
     popad
     iret
+
+; --- ACPI: the PM I/O base of PIIX4 (bus 0, device 1, function 3) ---
+acpi_init:
+    mov eax, 0x80000000 | (1 << 11) | (3 << 8)
+    mov dx, 0xCF8
+    out dx, eax
+    mov dx, 0xCFC
+    in eax, dx
+    cmp eax, 0x71138086             ; PIIX4 ACPI
+    jne .none
+    mov eax, 0x80000000 | (1 << 11) | (3 << 8) | 0x40
+    mov dx, 0xCF8
+    out dx, eax
+    mov dx, 0xCFC
+    in eax, dx                      ; PMBA
+    and eax, 0xFFC0
+    jz .none
+    mov [pmbase], eax
+    lea edx, [eax + 2]              ; PM1a_EN
+    mov ax, 0x0100                  ; PWRBTN_EN
+    out dx, ax
+.none:
+    ret
 
 ; --- command line: "pages=N region=R" ---
 parse_cmdline:
@@ -300,11 +342,13 @@ pages:  dd 0
 region: dd 16384
 cursor: dd 0
 ticks:  dd 0
+pmbase: dd 0
 
 msg_boot:   db "vmshift-guest: booted, pages=", 0
 msg_region: db " region=", 0
 msg_t:      db "t=", 0
 msg_pages:  db " pages=", 0
+msg_off:    db "power button: off", 10, 0
 
 align 16
 load_end:

@@ -21,6 +21,10 @@
 #   tests/lab/lab.sh ha-stop  the Pacemaker guest stopped through Pacemaker (ha-reset starts it)
 #   tests/lab/lab.sh on NODE CMD...  run CMD in node NODE's namespace (crm_mon, crm, virsh)
 #
+# An sshd on 127.0.0.1:2222 (own host key, root's default key authorized)
+# reaches node a over `qemu+ssh://` (VMSHIFT_LAB_SSH_URI in `env`): the
+# view's and the CLI's handling of unknown host keys is tested against it.
+#
 # On top of the two libvirt nodes runs a two-node Pacemaker 2.1 + Corosync 3
 # cluster (DESIGN §8.1): corosync on 127.0.0.1 (node a) and 127.0.0.2 (node b),
 # each node's corosync and pacemaker in its own mount + UTS namespace (libqb
@@ -44,7 +48,8 @@ declare -A GUEST_SPEC=(
   [fast]="b 48 16384 shared"
 )
 PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev qemu-system-x86 pkg-config nasm
-  pacemaker pacemaker-cli-utils corosync crmsh resource-agents iproute2)
+  pacemaker pacemaker-cli-utils corosync crmsh resource-agents iproute2
+  openssh-server openssh-client netcat-openbsd)
 # The Pacemaker-managed guest (issue 11): resource vm-ha, domain ha, shared pool.
 HA_GUEST=ha
 HA_RESOURCE=vm-ha
@@ -73,7 +78,15 @@ install_packages() {
   ver="$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')"
   local utils="qemu-utils"
   [[ -n $ver && $ver != "(none)" ]] && utils="qemu-utils=$ver"
+  # No package starts its service (sshd on port 22, corosync, pacemaker):
+  # the lab starts its own, on loopback.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends --allow-downgrades "${missing[@]}" "$utils" >/dev/null
+  ((own_policy)) && rm -f "$policy"
+  return 0
 }
 
 build_guest() {
@@ -216,6 +229,7 @@ guest_xml() {
     <kernel>$LAB/guest/guest.bin</kernel>
     <cmdline>pages=$pages region=$region</cmdline>
   </os>
+  <features><acpi/></features>
   <cpu mode='custom' match='exact' check='none'><model fallback='allow'>qemu64</model></cpu>
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
@@ -229,10 +243,13 @@ guest_xml() {
       <target dev='vda' bus='virtio'/>
       <readonly/>
     </disk>
-    <serial type='file'>
-      <source path='$LAB/guests/$g.serial' append='on'/>
+    <serial type='pty'>
+      <log file='$LAB/guests/$g.serial' append='on'/>
       <target port='0'/>
     </serial>
+    <console type='pty'>
+      <target type='serial' port='0'/>
+    </console>
     <memballoon model='none'/>
   </devices>
 </domain>
@@ -255,7 +272,9 @@ start_guest() {
   local cur
   cur="$(where "$g")"
   # Running with the wanted dirtying settings: leave it be.
-  if [[ -n $cur ]] && [[ "$(v "$cur" dumpxml "$g" 2>/dev/null)" == *"<cmdline>pages=$pages region=$region</cmdline>"* ]]; then
+  local xml
+  xml="$(v "$cur" dumpxml "$g" 2>/dev/null || true)"
+  if [[ -n $cur && $xml == *"<cmdline>pages=$pages region=$region</cmdline>"* && $xml == *"<acpi/>"* && $xml == *"type='pty'"* ]]; then
     return 0
   fi
   local pool_dir
@@ -291,6 +310,7 @@ up() {
   local g
   for g in "${GUESTS[@]}"; do start_guest "$g"; done
   cluster_up
+  start_sshd
   status
 }
 
@@ -340,6 +360,7 @@ remove_guest() {
 
 down() {
   local n g
+  stop_sshd
   cluster_down
   for n in "${NODES[@]}"; do
     if node_answers "$n"; then
@@ -609,6 +630,52 @@ cluster_down() {
   remove_guest "$HA_GUEST"
 }
 
+# ---- sshd on 127.0.0.1:2222 for qemu+ssh:// -------------------------------
+
+SSH_PORT=2222
+ssh_pid() {
+  local f="$LAB/ssh/sshd.pid"
+  [[ -f $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"
+}
+
+start_sshd() {
+  ssh_pid >/dev/null && return 0
+  local d="$LAB/ssh"
+  mkdir -p "$d" /run/sshd ~/.ssh
+  chmod 700 ~/.ssh
+  [[ -f $d/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
+  # The key root's ssh offers by default logs in (no passphrase, no prompt).
+  [[ -f ~/.ssh/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519
+  cp ~/.ssh/id_ed25519.pub "$d/authorized_keys"
+  cat >"$d/sshd_config" <<CONF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $d/host_ed25519
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+CONF
+  say "starting sshd on 127.0.0.1:$SSH_PORT"
+  /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" || die "sshd did not start: $(tail -n 5 "$d/sshd.log" 2>/dev/null)"
+  local i
+  for i in $(seq 1 50); do
+    ssh_pid >/dev/null && return 0
+    sleep 0.1
+  done
+  die "sshd did not start: $(tail -n 5 "$d/sshd.log" 2>/dev/null)"
+}
+
+stop_sshd() {
+  local pid
+  pid="$(ssh_pid || true)"
+  [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null
+  rm -f "$LAB/ssh/sshd.pid"
+}
+
 status() {
   local n
   for n in "${NODES[@]}"; do
@@ -631,6 +698,8 @@ env_exports() {
   echo "export VMSHIFT_LAB_DIR='$LAB'"
   echo "export VMSHIFT_LAB_ON_A='$LAB/bin/on-vmshift-lab-a'"
   echo "export VMSHIFT_LAB_ON_B='$LAB/bin/on-vmshift-lab-b'"
+  echo "export VMSHIFT_LAB_SSH_PORT='$SSH_PORT'"
+  echo "export VMSHIFT_LAB_SSH_URI='qemu+ssh://root@127.0.0.1:$SSH_PORT/system?socket=$(sock a)&proxy=netcat'"
   echo "export VMSHIFT_LAB_URI_A='$(uri a)'"
   echo "export VMSHIFT_LAB_URI_B='$(uri b)'"
 }
