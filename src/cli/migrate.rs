@@ -147,9 +147,9 @@ pub fn run(
     let node = snap
         .require_node(&args.node)
         .map_err(|e| backend_error(&out, e))?;
-    let placement = plan::check(&snap, vm, node, opts.copy_storage)
-        .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
     plan::move_path(&snap, &vm.name, &vm.node, &node.name, opts.via)
+        .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
+    let placement = plan::check(&snap, vm, node, opts.copy_storage)
         .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
     measure_workload(backend, &out, &mut snap, &args.vm, MEASURE_ONE);
     let history = crate::record::past_migrations(&snap.cluster);

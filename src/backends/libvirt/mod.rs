@@ -153,6 +153,14 @@ impl LibvirtCluster {
     }
 
     fn build(&mut self) -> ClusterSnapshot {
+        // The cluster manager is read while the nodes are polled: a slow
+        // one costs its own deadline, not the sum of both.
+        let manager_read = self.manager.clone().and_then(|m| {
+            std::thread::Builder::new()
+                .name("manager-read".into())
+                .spawn(move || m.read())
+                .ok()
+        });
         let polled = self.poll();
         let mut nodes = Vec::new();
         // (node index, node name, data) for every node we have data for.
@@ -252,7 +260,7 @@ impl LibvirtCluster {
                 v.owner = Some(vm.node.clone());
             }
         }
-        let manager = self.read_manager(&nodes);
+        let manager = self.read_manager(&nodes, manager_read);
         if let Some(view) = &manager {
             for vm in vms.iter_mut() {
                 vm.ha |= view.vms.iter().any(|m| m.domain == vm.name);
@@ -451,10 +459,20 @@ impl LibvirtCluster {
 
     /// The cluster manager's view now, its node names turned into ours;
     /// the last good view (with the error) when it does not answer.
-    fn read_manager(&mut self, nodes: &[Node]) -> Option<ManagerView> {
+    fn read_manager(
+        &mut self,
+        nodes: &[Node],
+        read: Option<std::thread::JoinHandle<Result<ManagerView, String>>>,
+    ) -> Option<ManagerView> {
         let mgr = self.manager.as_ref()?;
         let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-        match mgr.read() {
+        let answer = match read {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err("reading the cluster manager failed".into())),
+            None => mgr.read(),
+        };
+        match answer {
             Ok(mut v) => {
                 self.manager_names = rename_nodes(&mut v, &names);
                 self.manager_view = Some(v.clone());
@@ -819,9 +837,11 @@ impl Backend for LibvirtCluster {
         };
         let vm = snap.require_vm(&req.vm)?;
         let node = snap.require_node(&req.to)?;
-        plan::check(&snap, vm, node, req.options.copy_storage).map_err(BackendError::Refused)?;
+        // The path first: a move that would fight the cluster manager is
+        // refused whatever else holds.
         let managed = plan::move_path(&snap, &vm.name, &vm.node, &node.name, req.options.via)
             .map_err(BackendError::Refused)?;
+        plan::check(&snap, vm, node, req.options.copy_storage).map_err(BackendError::Refused)?;
         let src = self
             .node_index(&vm.node)
             .ok_or_else(|| BackendError::Other(format!("node {} is not configured", vm.node)))?;
