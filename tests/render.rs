@@ -496,3 +496,32 @@ fn pacemaker_cluster_and_a_move_through_it() {
     r.key(KeyCode::Enter);
     snap_both("pacemaker_confirm", &mut r);
 }
+
+/// The volume matrix of 50 nodes scrolls sideways (→), and each column
+/// keeps the end of its node's name, so numbered nodes differ.
+#[test]
+fn the_volume_matrix_scrolls_across_many_nodes() {
+    let mut r = Rig::new("gen:nodes=50,vms=300", Settings::default());
+    r.send(Msg::Resize(120, 40));
+    r.key(KeyCode::Char('4'));
+    let header = |r: &Rig| {
+        let (t, _) = draw(&r.app, 120, 40);
+        let screen = format!("{}", t.backend());
+        screen.lines().nth(3).unwrap().to_string()
+    };
+    let first = header(&r);
+    assert!(
+        first.contains("…de-0001") && first.contains("…de-0002"),
+        "{first}"
+    );
+    assert!(first.contains("/50 ←→"), "{first}");
+    for _ in 0..10 {
+        r.key(KeyCode::Right);
+    }
+    let later = header(&r);
+    assert!(
+        later.contains("…de-0011") && !later.contains("…de-0001 "),
+        "{later}"
+    );
+    assert!(later.contains("11–"), "{later}");
+}

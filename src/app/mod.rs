@@ -183,6 +183,8 @@ pub struct App {
     /// The history tab shows the selected migration as it ran.
     pub past_open: bool,
     pub scroll_volumes: usize,
+    /// The first node column of the volume matrix (←→ scroll it).
+    pub volume_col: usize,
     pub flash: Option<Flash>,
     pub press: Option<Press>,
     pub settings: Settings,
@@ -289,6 +291,7 @@ impl App {
             sel_past: 0,
             past_open: false,
             scroll_volumes: 0,
+            volume_col: 0,
             flash: None,
             press: None,
             settings,

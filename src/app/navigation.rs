@@ -139,8 +139,15 @@ impl App {
                 self.sel_migration = Some(all[next]);
             }
             View::Volumes => {
-                let n = snap.volumes.len();
-                self.scroll_volumes = scroll(self.scroll_volumes, a, n);
+                let last_col = snap.nodes.len().saturating_sub(1);
+                match a {
+                    Action::Left => self.volume_col = self.volume_col.saturating_sub(1),
+                    Action::Right => self.volume_col = (self.volume_col + 1).min(last_col),
+                    _ => {
+                        let n = snap.volumes.len();
+                        self.scroll_volumes = scroll(self.scroll_volumes, a, n);
+                    }
+                }
             }
             View::History => {
                 let n = self.past.len();

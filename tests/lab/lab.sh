@@ -172,6 +172,8 @@ start_node() {
     for f in passwd group resolv.conf hosts hostname; do
       mount --bind "$d/etc-files/$f" "/etc/$f"
     done
+    # No descriptor of the caller (a lock held around a test run) lives on in the daemon.
+    for fd in $(seq 3 63); do eval "exec $fd>&-" 2>/dev/null || true; done
     exec libvirtd --config /etc/libvirt/libvirtd.conf --pid-file /run/libvirt/libvirtd.pid
   ' lab "$d" "$n" >"$d/daemon.out" 2>&1 </dev/null &
   echo $! >"$d/daemon.pid"
@@ -483,6 +485,7 @@ start_cluster() {
     for f in passwd group resolv.conf hosts hostname; do
       mount --bind "$d/etc-files/$f" "/etc/$f"
     done
+    for fd in $(seq 3 63); do eval "exec $fd>&-" 2>/dev/null || true; done
     corosync -f & coro=$!
     for i in $(seq 1 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.1; done
     pacemakerd & pcmk=$!
@@ -660,7 +663,7 @@ UsePAM no
 StrictModes no
 CONF
   say "starting sshd on 127.0.0.1:$SSH_PORT"
-  /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" || die "sshd did not start: $(tail -n 5 "$d/sshd.log" 2>/dev/null)"
+  /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" 3>&- || die "sshd did not start: $(tail -n 5 "$d/sshd.log" 2>/dev/null)"
   local i
   for i in $(seq 1 50); do
     ssh_pid >/dev/null && return 0

@@ -340,7 +340,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Help,
                 Quit,
             ],
-            _ => vec![Problems, NextView, Command, Help, Quit],
+            View::Volumes => vec![Up, Left, Problems, NextView, Command, Help, Quit],
         },
     };
     list.into_iter()
@@ -388,6 +388,12 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                 (Mode::Detail(_), Action::Cancel) => (key, "close"),
                 (Mode::Confirm(_), Action::Left) => (format!("{key}→"), "change"),
                 (Mode::Normal, Action::Confirm) => (key, "open"),
+                (Mode::Normal, Action::Up) if app.view == View::Volumes => {
+                    (format!("{key}↓"), "volumes")
+                }
+                (Mode::Normal, Action::Left) if app.view == View::Volumes => {
+                    (format!("{key}→"), "nodes")
+                }
                 (Mode::Normal, Action::Cancel) if app.view == View::History => (key, "back"),
                 (_, a) => (key, a.hint()),
             }

@@ -129,13 +129,28 @@ pub fn volumes(app: &App, area: Rect, buf: &mut Buffer) {
         .unwrap_or(4)
         .clamp(3, 8)
         + 1;
-    let node_cols = (w.saturating_sub(fixed) / col_w).min(snap.nodes.len());
-    let mut header = format!("{:<14}{:<15}{:>22}   ", "VOLUME", "KIND", "USED / CAPACITY");
-    for n in snap.nodes.iter().take(node_cols) {
-        header += &format!("{:<col_w$}", fit(&n.name, col_w - 1));
+    // ←→ scroll the node columns; a label keeps the end of a long name,
+    // which tells numbered nodes apart (…de-0042).
+    let first_col = app.volume_col.min(snap.nodes.len().saturating_sub(1));
+    let more = |shown: usize| snap.nodes.len() > first_col + shown || first_col > 0;
+    let mut node_cols = (w.saturating_sub(fixed) / col_w).min(snap.nodes.len() - first_col);
+    if more(node_cols) {
+        // Room for the "a–b/n ←→" note.
+        node_cols = (w.saturating_sub(fixed + 12) / col_w)
+            .max(1)
+            .min(snap.nodes.len() - first_col);
     }
-    if node_cols < snap.nodes.len() {
-        header += &format!("+{} nodes", snap.nodes.len() - node_cols);
+    let mut header = format!("{:<14}{:<15}{:>22}   ", "VOLUME", "KIND", "USED / CAPACITY");
+    for n in snap.nodes.iter().skip(first_col).take(node_cols) {
+        header += &format!("{:<col_w$}", fit_end(&n.name, col_w - 1));
+    }
+    if more(node_cols) {
+        header += &format!(
+            "{}–{}/{} ←→",
+            first_col + 1,
+            first_col + node_cols,
+            snap.nodes.len()
+        );
     }
     put(buf, inner, 0, Line::styled(fit(&header, w), theme::title()));
     let rows = (inner.height - 1) as usize;
@@ -181,7 +196,7 @@ pub fn volumes(app: &App, area: Rect, buf: &mut Buffer) {
                 },
             ),
         ];
-        for n in snap.nodes.iter().take(node_cols) {
+        for n in snap.nodes.iter().skip(first_col).take(node_cols) {
             let owner =
                 v.owner.as_deref() == Some(n.name.as_str()) && v.kind != VolumeKind::ClusterShared;
             let (g, s) = if owner {
@@ -271,4 +286,14 @@ pub fn events(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             y += 1;
         }
     }
+}
+
+/// `s` in `w` columns, keeping its end: `…de-0042`.
+fn fit_end(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n + 1 - w.max(1)).collect();
+    format!("…{tail}")
 }
