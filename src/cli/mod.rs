@@ -54,13 +54,28 @@ pub const RECORD_FLUSH: Duration = Duration::from_secs(10);
 )]
 pub struct Cli {
     /// Config file (default: $VMSHIFT_CONFIG, then ~/.config/vmshift/config.toml).
-    #[arg(long, global = true, value_name = "PATH", help_heading = "Cluster (any command)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Cluster (any command)"
+    )]
     pub config: Option<PathBuf>,
     /// Simulator scenario: built-in name (default, small), TOML file, or gen:nodes=N,vms=M.
-    #[arg(long, global = true, value_name = "NAME|PATH", help_heading = "Cluster (any command)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME|PATH",
+        help_heading = "Cluster (any command)"
+    )]
     pub scenario: Option<String>,
     /// Simulated seconds per real second, or "max".
-    #[arg(long, global = true, value_name = "N|max", help_heading = "Cluster (any command)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N|max",
+        help_heading = "Cluster (any command)"
+    )]
     pub speed: Option<Speed>,
     /// Offer and accept no action that changes the cluster.
     #[arg(long, global = true, help_heading = "Cluster (any command)")]
@@ -69,7 +84,12 @@ pub struct Cli {
     #[arg(long)]
     pub no_mouse: bool,
     /// A libvirt node to use (repeat for each node); selects the libvirt backend.
-    #[arg(long, global = true, value_name = "URI", help_heading = "Cluster (any command)")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URI",
+        help_heading = "Cluster (any command)"
+    )]
     pub connect: Vec<String>,
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -129,6 +129,8 @@ async fn run_loop(
                         drop(events);
                         let result = hand_over(&mut guard, &argv, app.settings.mouse);
                         events = EventStream::new();
+                        // A fresh alternate screen: all of the view again, not a diff.
+                        let _ = guard.terminal.clear();
                         dirty = true;
                         let _ = tx.send(Msg::ConsoleEnded { vm, result });
                     }

@@ -338,13 +338,23 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
         theme::dim(),
     ));
     // Two columns: max downtime, bandwidth, auto-converge | post-copy, on stall, copy storage.
+    // Through Pacemaker, all but the live limits are the resource's own.
+    let managed = matches!(
+        plan::move_path(snap, &c.vm, &c.from, &c.to, c.options.via),
+        Ok(Some(_))
+    );
     let cell = |f: Field| {
         let sel = f == c.field;
+        let pacemakers = managed && !matches!(f, Field::MaxDowntime | Field::Bandwidth);
         let text = format!(
             "{} {:<13} {:<20}",
             if sel { "▶" } else { " " },
             f.label(),
-            c.value(f)
+            if pacemakers {
+                "Pacemaker's".to_string()
+            } else {
+                c.value(f)
+            }
         );
         Span::styled(text, if sel { theme::selected() } else { Style::new() })
     };
