@@ -211,7 +211,9 @@ impl Precopy {
 
     /// What a switch to post-copy would still have to pull, bytes.
     pub fn postcopy_bytes(&self) -> f64 {
-        self.marked_data + self.marked_zero * ZERO_PAGE_WIRE_BYTES / PAGE_BYTES + self.dirtied
+        self.marked_data
+            + self.marked_zero * ZERO_PAGE_WIRE_BYTES / PAGE_BYTES
+            + self.newly_marked()
     }
 
     /// Bytes sent in the round that is open.
@@ -221,7 +223,7 @@ impl Precopy {
 
     /// Downtime if the guest were paused now, ms.
     pub fn downtime_now_ms(&self) -> f64 {
-        self.downtime_for(self.marked_data + self.dirtied)
+        self.downtime_for(self.marked_data + self.newly_marked())
     }
 
     fn downtime_for(&self, data: f64) -> f64 {
@@ -249,12 +251,11 @@ impl Precopy {
         }
     }
 
-    /// `migration_bitmap_sync`: the pages dirtied since the last sync join
-    /// the bitmap; a round closes.
-    fn sync(&mut self, at_ms: f64) {
-        // Dirtied pages that are still marked count once. In later passes
-        // everything marked is in the working set; in the first pass only
-        // its share of the touched memory is.
+    /// What the bytes dirtied since the last sync add to what is marked
+    /// (what a sync now would add). Dirtied pages that are still marked
+    /// count once. In later passes everything marked is in the working
+    /// set; in the first pass only its share of the touched memory is.
+    fn newly_marked(&self) -> f64 {
         let hot_marked = if self.marked_zero > 0.0 && self.guest.touched > 0.0 {
             self.marked_data * (self.guest.wws / self.guest.touched).min(1.0)
         } else {
@@ -265,7 +266,13 @@ impl Precopy {
         } else {
             0.0
         };
-        let added = (self.dirtied - overlap).max(0.0);
+        (self.dirtied - overlap).max(0.0)
+    }
+
+    /// `migration_bitmap_sync`: the pages dirtied since the last sync join
+    /// the bitmap; a round closes.
+    fn sync(&mut self, at_ms: f64) {
+        let added = self.newly_marked();
         self.marked_data += added;
         self.period_dirtied += added;
         self.dirtied = 0.0;
@@ -510,6 +517,34 @@ mod tests {
             m.rounds[0].duration_ms
         );
         assert!(s.downtime_ms < 40.0, "downtime {}", s.downtime_ms);
+    }
+
+    /// Pages dirtied during the first pass that are still marked count once:
+    /// what post-copy still has to pull, and what a pause now would copy,
+    /// never exceed the guest's memory.
+    #[test]
+    fn a_long_pass_over_a_hot_guest_never_marks_more_than_its_memory() {
+        let g = Guest {
+            memory: 256.0 * MB,
+            touched: 256.0 * MB,
+            wws: 128.0 * MB,
+            dirty_bps: 400.0 * MB,
+        };
+        let mut m = Precopy::new(g, 300.0, false, &lab_costs());
+        // One second into a 10 MiB/s first pass: most of memory is still
+        // marked, and the whole set has been rewritten meanwhile.
+        for _ in 0..10 {
+            if m.window(10.0 * MB, 1.0).is_some() {
+                break;
+            }
+        }
+        assert!(m.postcopy_bytes() <= g.memory, "{}", m.postcopy_bytes());
+        let copy_all_ms = (g.memory + DEVICE_STATE_BYTES) / m.final_bps * 1000.0 + m.switchover_ms;
+        assert!(
+            m.downtime_now_ms() <= copy_all_ms,
+            "{}",
+            m.downtime_now_ms()
+        );
     }
 
     #[test]
