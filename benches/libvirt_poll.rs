@@ -27,6 +27,7 @@ fn status(key: &str) -> String {
 fn poll(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let uris = testdriver::write_nodes(dir.path(), NODES, DOMAINS).expect("node files");
+    let before = status("VmRSS:");
     let mut cluster = LibvirtCluster::connect(LibvirtConfig {
         cluster: "bench".into(),
         nodes: uris
@@ -46,6 +47,7 @@ fn poll(c: &mut Criterion) {
     let t = Instant::now();
     let first = cluster.snapshot().expect("first poll");
     let first_ms = t.elapsed().as_millis();
+    let after_first = status("VmRSS:");
     let up = first
         .nodes
         .iter()
@@ -64,6 +66,7 @@ fn poll(c: &mut Criterion) {
     group.finish();
     eprintln!(
         "\n{NODES} nodes × {DOMAINS} domains: first cycle (connecting) {first_ms} ms; \
+         RSS before connecting {before}, after the first cycle {after_first}; \
          after the cycles: RSS {} (peak {}), {} threads in the process, {} poll threads\n",
         status("VmRSS:"),
         status("VmHWM:"),

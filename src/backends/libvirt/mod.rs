@@ -87,6 +87,7 @@ impl LibvirtCluster {
             return Err("no libvirt nodes configured; add [[libvirt.node]] entries to the config or use --connect URI".into());
         }
         ffi::init()?;
+        bound_malloc_arenas();
         let shared: Shared = Arc::new((Mutex::new(Table::default()), Condvar::new()));
         let (pool, nodes) = node::Pool::start(
             &cfg.nodes,
@@ -131,21 +132,24 @@ impl LibvirtCluster {
     }
 
     /// Polls every node in parallel, waiting at most the timeout for each.
-    fn poll(&mut self) -> Vec<(String, Result<NodeData, String>)> {
+    /// A node's answer goes into `self.last` (moved, not copied: with
+    /// hundreds of nodes every copy of their data counts).
+    fn poll(&mut self) -> Vec<(String, Result<(), String>)> {
         let tickets: Vec<u64> = self.nodes.iter().map(|n| n.request()).collect();
         let deadline = Instant::now() + self.cfg.timeout;
         let mut out = Vec::new();
         for (i, (n, t)) in self.nodes.iter().zip(tickets).enumerate() {
             let r = match n.wait(t, deadline) {
-                Some(r) => r,
+                Some(Ok(d)) => {
+                    self.last.insert(i, d);
+                    Ok(())
+                }
+                Some(Err(e)) => Err(e),
                 None => Err(format!(
                     "did not answer within {} s",
                     self.cfg.timeout.as_secs_f64().round() as u64
                 )),
             };
-            if let Ok(d) = &r {
-                self.last.insert(i, d.clone());
-            }
             let name = node_name(&n.spec, self.last.get(&i));
             out.push((name, r));
         }
@@ -162,16 +166,29 @@ impl LibvirtCluster {
                 .ok()
         });
         let polled = self.poll();
+        // The nodes' data, borrowed while the snapshot is built (put back at the end).
+        let last = std::mem::take(&mut self.last);
+        let snap = self.build_from(&polled, &last, manager_read);
+        self.last = last;
+        snap
+    }
+
+    fn build_from(
+        &mut self,
+        polled: &[(String, Result<(), String>)],
+        last: &HashMap<usize, NodeData>,
+        manager_read: Option<std::thread::JoinHandle<Result<ManagerView, String>>>,
+    ) -> ClusterSnapshot {
         let mut nodes = Vec::new();
-        // (node index, node name, data) for every node we have data for.
-        let mut data: Vec<(usize, String, NodeData)> = Vec::new();
+        // (node index, node name, data) for every node we have data for:
+        // its answer now, or its last one while it does not answer.
+        let mut data: Vec<(usize, String, &NodeData)> = Vec::new();
         for (i, (name, r)) in polled.iter().enumerate() {
-            let last = self.last.get(&i).cloned();
             let (state, error) = match r {
                 Ok(_) => (NodeState::Up, None),
                 Err(e) => (NodeState::Unreachable, Some(e.clone())),
             };
-            let d = r.as_ref().ok().cloned().or(last);
+            let d = last.get(&i);
             nodes.push(Node {
                 name: name.clone(),
                 state,
@@ -371,7 +388,7 @@ impl LibvirtCluster {
     /// Volumes from the pools of all nodes, and (node, pool) → volume name.
     fn volumes(
         &self,
-        data: &[(usize, String, NodeData)],
+        data: &[(usize, String, &NodeData)],
     ) -> (Vec<Volume>, HashMap<(String, String), String>) {
         // Group pools by what backs them.
         // (key, kind, [(node, pool)])
@@ -500,7 +517,7 @@ impl LibvirtCluster {
 
     /// Outgoing migrations running in the cluster that vmshift does not
     /// follow yet (started by virsh or another vmshift).
-    fn discover(&mut self, data: &[(usize, String, NodeData)]) {
+    fn discover(&mut self, data: &[(usize, String, &NodeData)]) {
         // The destination of a found migration shows up as a paused
         // incoming domain, maybe a poll later than the source's job.
         {
@@ -661,6 +678,21 @@ impl LibvirtCluster {
             )));
         }
         f(e).map_err(BackendError::NotPossible)
+    }
+}
+
+/// The poll pool's threads build each node's data and the main thread
+/// frees it: with glibc's default of one malloc arena per thread, freed
+/// memory stays spread over many arenas and the resident set grows with
+/// the thread count. Two arenas keep it bounded (`MALLOC_ARENA_MAX` in
+/// the environment still wins).
+fn bound_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator tuning; called before the pool starts.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 
