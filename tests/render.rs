@@ -525,3 +525,11 @@ fn the_volume_matrix_scrolls_across_many_nodes() {
     );
     assert!(later.contains("11–"), "{later}");
 }
+
+/// 200 nodes: compact node cards (the stats and one line of VM names,
+/// "+N" for the rest), so that several rows of nodes fit.
+#[test]
+fn many_nodes_get_compact_cards() {
+    let mut r = Rig::new("gen:nodes=200,vms=4000", Settings::default());
+    snap_both("compact_cards", &mut r);
+}

@@ -117,9 +117,15 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
         .map(|n| app.card_vms(&n.name).len())
         .max()
         .unwrap_or(0) as u16;
-    let card_h = (3 + most_vms.clamp(1, MAX_CARD_VMS)).min(area.height);
-    let rows_fit = (area.height / card_h).max(1) as usize;
+    let full_h = (3 + most_vms.clamp(1, MAX_CARD_VMS)).min(area.height);
     let total_rows = nodes.len().div_ceil(cols);
+    // Many nodes: compact cards (the stats and one line of VM names), so
+    // that several rows of nodes fit on the screen.
+    let compact = total_rows > (area.height / full_h).max(1) as usize
+        && area.height >= 2 * COMPACT_CARD_H
+        && full_h > COMPACT_CARD_H;
+    let card_h = if compact { COMPACT_CARD_H } else { full_h };
+    let rows_fit = (area.height / card_h).max(1) as usize;
     // Keep the selected (or hovered) node's row on screen.
     let sel_pos = shown.iter().position(|&i| i == app.sel_node).unwrap_or(0);
     let focus = match &app.mode {
@@ -153,7 +159,7 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
             if rect.bottom() > area.bottom() {
                 continue;
             }
-            render_card(app, node, shown[i] == app.sel_node, rect, buf, hit);
+            render_card(app, node, shown[i] == app.sel_node, compact, rect, buf, hit);
         }
     }
     if total_rows > rows_fit {
@@ -172,10 +178,15 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
     (rows_fit.min(total_rows) as u16 * card_h).min(area.height)
 }
 
+/// Height of a compact node card: borders, the stats, one line of VMs.
+const COMPACT_CARD_H: u16 = 4;
+
+#[allow(clippy::too_many_arguments)]
 fn render_card(
     app: &App,
     node: &Node,
     selected: bool,
+    compact: bool,
     rect: Rect,
     buf: &mut Buffer,
     hit: &mut HitMap,
@@ -284,6 +295,42 @@ fn render_card(
         .sel_vm
         .as_ref()
         .and_then(|s| vms.iter().position(|&i| snap.vms[i].name == *s));
+    if compact {
+        // One line: the selected VM first, then the others, "+N" for the rest.
+        let mut order = vms.clone();
+        if let Some(p) = sel_pos {
+            let s = order.remove(p);
+            order.insert(0, s);
+        }
+        let y = inner.y + 1;
+        let mut x = inner.x;
+        for (k, &i) in order.iter().enumerate() {
+            let v = &snap.vms[i];
+            let label = format!("{} {}", theme::vm_glyph(v.state), v.name);
+            let w = label.chars().count() as u16;
+            let left = order.len() - k;
+            let more = format!("+{left}");
+            let reserve = if left > 1 { more.len() as u16 + 1 } else { 0 };
+            if x + w + reserve > inner.right() {
+                if x + more.len() as u16 <= inner.right() {
+                    buf.set_string(x, y, more, theme::dim());
+                }
+                break;
+            }
+            let is_sel =
+                app.sel_vm.as_deref() == Some(v.name.as_str()) && app.view == View::Cluster;
+            let dragged = drag.is_some_and(|d| d.vm == v.name);
+            let style = if is_sel || dragged {
+                theme::selected()
+            } else {
+                theme::vm_state(v.state)
+            };
+            buf.set_string(x, y, &label, style);
+            hit.push(Rect::new(x, y, w, 1), Target::Vm(v.name.clone()));
+            x += w + 1;
+        }
+        return;
+    }
     let show = if vms.len() > rows {
         rows.saturating_sub(1)
     } else {
