@@ -10,6 +10,7 @@ mod managed;
 pub mod measure;
 mod migrate;
 pub mod node;
+mod rounds;
 mod xml;
 
 use std::collections::HashMap;
@@ -115,14 +116,16 @@ impl LibvirtCluster {
     /// Polls every node in parallel, waiting at most the timeout for each.
     fn poll(&mut self) -> Vec<(String, Result<NodeData, String>)> {
         let tickets: Vec<u64> = self.nodes.iter().map(|n| n.request()).collect();
-        let deadline = Instant::now() + self.cfg.timeout;
+        let start = Instant::now();
         let mut out = Vec::new();
         for (i, (n, t)) in self.nodes.iter().zip(tickets).enumerate() {
-            let r = match n.wait(t, deadline) {
+            // A node's first answer gets longer than later ones.
+            let patience = n.patience(self.cfg.timeout);
+            let r = match n.wait(t, start + patience) {
                 Some(r) => r,
                 None => Err(format!(
                     "did not answer within {} s",
-                    self.cfg.timeout.as_secs_f64().round() as u64
+                    patience.as_secs_f64().round() as u64
                 )),
             };
             if let Ok(d) = &r {
@@ -585,23 +588,20 @@ impl LibvirtCluster {
         (0..self.nodes.len()).find(|&i| node_name(&self.nodes[i].spec, self.last.get(&i)) == name)
     }
 
-    fn with_entry<T>(
-        &self,
-        id: MigrationId,
-        f: impl FnOnce(&mut Entry) -> Result<T, String>,
-    ) -> Result<T, BackendError> {
-        let mut t = self.table();
-        let e = t
-            .entries
-            .get_mut(&id)
-            .ok_or(BackendError::NoSuchMigration(id))?;
-        if e.view.outcome.is_some() {
-            return Err(BackendError::NotPossible(format!(
-                "the migration of {} has already finished",
-                e.view.vm
-            )));
-        }
-        f(e).map_err(BackendError::NotPossible)
+    /// An operator action on a running migration: decided under the
+    /// table's lock, the libvirt call made after releasing it.
+    fn act(&self, id: MigrationId, op: migrate::Op) -> Result<(), BackendError> {
+        migrate::act(
+            &self.shared,
+            id,
+            |e| op.decide(e),
+            |dom| op.call(&dom),
+            |e, r| op.commit(e, r),
+        )
+        .map_err(|e| match e {
+            migrate::ActError::NoSuchMigration => BackendError::NoSuchMigration(id),
+            migrate::ActError::Refused(why) => BackendError::NotPossible(why),
+        })
     }
 }
 
@@ -859,15 +859,15 @@ impl Backend for LibvirtCluster {
 
     fn abort(&mut self, id: MigrationId) -> Result<(), BackendError> {
         self.not_managed(id, "aborting it would fail Pacemaker's migrate_to, and Pacemaker would recover the VM by restarting it; let it finish, or lower the bandwidth or raise max downtime to help it")?;
-        self.with_entry(id, migrate::abort)
+        self.act(id, migrate::Op::Abort)
     }
 
     fn set_max_downtime(&mut self, id: MigrationId, ms: u64) -> Result<(), BackendError> {
-        self.with_entry(id, |e| migrate::set_max_downtime(e, ms))
+        self.act(id, migrate::Op::MaxDowntime(ms))
     }
 
     fn set_bandwidth(&mut self, id: MigrationId, bps: Option<u64>) -> Result<(), BackendError> {
-        self.with_entry(id, |e| migrate::set_bandwidth(e, bps))
+        self.act(id, migrate::Op::Bandwidth(bps))
     }
 
     fn start_postcopy(&mut self, id: MigrationId) -> Result<(), BackendError> {
@@ -875,7 +875,7 @@ impl Backend for LibvirtCluster {
             id,
             "post-copy is set by the resource's migrate_options in Pacemaker, not here",
         )?;
-        self.with_entry(id, migrate::start_postcopy)
+        self.act(id, migrate::Op::Postcopy)
     }
 
     fn settle(&mut self, max: Duration) {

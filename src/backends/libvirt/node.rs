@@ -106,6 +106,23 @@ struct Slot {
     done: u64,
     result: Option<Result<NodeData, String>>,
     quit: bool,
+    /// The node has answered a poll at least once.
+    answered: bool,
+}
+
+/// A node that has never answered gets this many times the timeout: a
+/// daemon that has just started (or a first connection over ssh) is slow
+/// to give its first answer, and later polls are quick.
+pub const FIRST_ANSWER_GRACE: u32 = 3;
+
+/// How long to wait for a node's poll: the timeout, or
+/// [`FIRST_ANSWER_GRACE`] times it until the node has answered once.
+pub fn patience(timeout: Duration, answered_before: bool) -> Duration {
+    if answered_before {
+        timeout
+    } else {
+        timeout * FIRST_ANSWER_GRACE
+    }
 }
 
 /// The handle the backend keeps for a node.
@@ -148,6 +165,12 @@ impl NodeHandle {
         s.want += 1;
         cv.notify_all();
         s.want
+    }
+
+    /// How long to wait for this node's next poll ([`patience`]).
+    pub fn patience(&self, timeout: Duration) -> Duration {
+        let (m, _) = &*self.slot;
+        patience(timeout, m.lock().expect("node slot").answered)
     }
 
     /// The poll result for `ticket`, waiting until `deadline`.
@@ -212,6 +235,7 @@ impl Worker {
             let result = self.poll();
             let (m, cv) = &*self.slot;
             let mut s = m.lock().expect("node slot");
+            s.answered |= result.is_ok();
             s.result = Some(result);
             s.done = ticket;
             cv.notify_all();
@@ -454,7 +478,16 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use super::NodeSpec;
+    use super::{FIRST_ANSWER_GRACE, NodeSpec, patience};
+    use std::time::Duration;
+
+    #[test]
+    fn a_node_that_never_answered_gets_longer_for_its_first_answer() {
+        let t = Duration::from_secs(5);
+        assert_eq!(patience(t, false), Duration::from_secs(15));
+        assert_eq!(FIRST_ANSWER_GRACE, 3);
+        assert_eq!(patience(t, true), t);
+    }
 
     #[test]
     fn names_and_migration_hosts_from_uris() {
