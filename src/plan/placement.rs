@@ -1,6 +1,8 @@
 //! Placement check: may VM `v` live-migrate to node `t`, and what moves with it?
 
-use crate::cluster::{ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, VolumeKind, units};
+use crate::cluster::{
+    ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, Volume, VolumeKind, units,
+};
 
 use super::cpu;
 
@@ -201,6 +203,40 @@ impl Placement {
     }
 }
 
+/// Where a disk on `from` (a volume `node` cannot reach) is copied to on
+/// `node`: a local volume of `node` with room for it (beyond what earlier
+/// disks of the same VM were promised), the one whose pool has the same
+/// name as the source's (`default@hv1` → `default@hv2`) first, else the one
+/// with the most room.
+pub fn copy_target<'a>(
+    snap: &'a ClusterSnapshot,
+    from: &Volume,
+    node: &str,
+    bytes: u64,
+    promised: &[(String, u64)],
+) -> Option<&'a Volume> {
+    let pool = |name: &str| name.split('@').next().unwrap_or(name).to_string();
+    let room = |v: &Volume| {
+        let already = promised
+            .iter()
+            .find(|(n, _)| *n == v.name)
+            .map_or(0, |p| p.1);
+        v.free().saturating_sub(already)
+    };
+    let fits: Vec<&Volume> = snap
+        .volumes
+        .iter()
+        .filter(|v| v.kind == VolumeKind::Local && v.reachable_from(node) && room(v) >= bytes)
+        .collect();
+    fits.iter()
+        .find(|v| pool(&v.name) == pool(&from.name))
+        .or_else(|| {
+            fits.iter()
+                .max_by_key(|v| (room(v), std::cmp::Reverse(v.name.clone())))
+        })
+        .copied()
+}
+
 /// Checks whether `vm` may live-migrate to `node`, both taken from `snap`.
 /// `copy_storage` allows copying disks the target cannot reach.
 pub fn check(
@@ -335,15 +371,7 @@ pub fn check(
                     .sum(),
             });
         }
-        let dest = snap.volumes.iter().find(|v| {
-            v.kind == VolumeKind::Local && v.reachable_from(&node.name) && {
-                let already = promised
-                    .iter()
-                    .find(|(n, _)| *n == v.name)
-                    .map_or(0, |p| p.1);
-                v.free() >= already + disk.size
-            }
-        });
+        let dest = copy_target(snap, volume, &node.name, disk.size, &promised);
         let Some(dest) = dest else {
             return Err(Refusal::NoRoomForCopy {
                 vm: vm.name.clone(),
@@ -361,4 +389,66 @@ pub fn check(
             .push((volume.name.clone(), dest.name.clone(), disk.size));
     }
     Ok(placement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::GIB;
+
+    fn local(name: &str, node: &str, capacity: u64, used: u64) -> Volume {
+        Volume {
+            name: name.into(),
+            kind: VolumeKind::Local,
+            owner: Some(node.into()),
+            capacity: capacity * GIB,
+            used: used * GIB,
+            reachable_from: vec![node.into()],
+        }
+    }
+
+    fn snap(volumes: Vec<Volume>) -> ClusterSnapshot {
+        ClusterSnapshot {
+            cluster: "t".into(),
+            backend: "sim".into(),
+            at_ms: 0,
+            nodes: Vec::new(),
+            volumes,
+            vms: Vec::new(),
+            migrations: Vec::new(),
+            events: Vec::new(),
+            costs: Default::default(),
+            manager: None,
+        }
+    }
+
+    #[test]
+    fn a_copy_goes_to_the_pool_of_the_same_name_else_the_one_with_most_room() {
+        let from = local("default@hv1", "hv1", 100, 10);
+        let s = snap(vec![
+            from.clone(),
+            local("fast@hv2", "hv2", 500, 0),
+            local("default@hv2", "hv2", 100, 50),
+            local("big@hv3", "hv3", 900, 0),
+        ]);
+        let t = copy_target(&s, &from, "hv2", 20 * GIB, &[]).unwrap();
+        assert_eq!(t.name, "default@hv2", "same pool name, though smaller");
+        // No room left there: the one with the most room.
+        let t = copy_target(&s, &from, "hv2", 60 * GIB, &[]).unwrap();
+        assert_eq!(t.name, "fast@hv2");
+        // What earlier disks of the VM were promised counts.
+        let promised = [("default@hv2".to_string(), 40 * GIB)];
+        let t = copy_target(&s, &from, "hv2", 20 * GIB, &promised).unwrap();
+        assert_eq!(t.name, "fast@hv2");
+        // Other names: the most room among the target's own.
+        let lab = snap(vec![
+            local("local-a", "a", 250, 27),
+            local("small-b", "b", 10, 0),
+            local("local-b", "b", 250, 27),
+        ]);
+        let t = copy_target(&lab, &lab.volumes[0], "b", GIB, &[]).unwrap();
+        assert_eq!(t.name, "local-b");
+        assert!(copy_target(&lab, &lab.volumes[0], "b", 300 * GIB, &[]).is_none());
+        assert!(copy_target(&lab, &lab.volumes[0], "c", GIB, &[]).is_none());
+    }
 }
