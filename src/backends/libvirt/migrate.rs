@@ -16,6 +16,7 @@ use virt::sys;
 
 use super::ffi::{self, Event};
 use super::rounds::{self, Input, Stats, Tracker};
+use super::xml::DiskMove;
 use crate::cluster::{
     ClusterEvent, MIB, ManagedBy, Migration, MigrationId, MigrationOptions, OnStall, Outcome,
     PostcopyMode, Step,
@@ -299,11 +300,12 @@ pub fn start(
     src_uri: String,
     dst_uri: String,
     migrate_host: Option<String>,
+    disk_moves: Vec<DiskMove>,
 ) {
     follow_in_background(shared.clone(), id, vm.clone(), src_uri.clone());
     thread::Builder::new()
         .name(format!("migrate-{vm}"))
-        .spawn(move || run_migration(shared, id, vm, src_uri, dst_uri, migrate_host))
+        .spawn(move || run_migration(shared, id, vm, src_uri, dst_uri, migrate_host, disk_moves))
         .expect("spawn a migration thread");
 }
 
@@ -327,6 +329,7 @@ fn run_migration(
     src_uri: String,
     dst_uri: String,
     migrate_host: Option<String>,
+    disk_moves: Vec<DiskMove>,
 ) {
     let (lock, cv) = &*shared;
     let fail = |msg: String| {
@@ -398,6 +401,28 @@ fn run_migration(
     if let Some(host) = &migrate_host {
         params.uri = Some(format!("tcp://{host}"));
         params.listen_address = Some(host.clone());
+    }
+    if !disk_moves.is_empty() {
+        // Copied disks get their place on the target: the destination
+        // XML names it, and libvirt creates the volume in that pool
+        // before copying over NBD (on the migration address).
+        let xml = match dom.xml_desc(sys::VIR_DOMAIN_XML_MIGRATABLE) {
+            Ok(x) => x,
+            Err(e) => {
+                return fail(format!(
+                    "cannot read the definition of {vm}: {}",
+                    libvirt_reason(&e)
+                ));
+            }
+        };
+        match super::xml::retarget_disks(&xml, &disk_moves) {
+            Ok(dest) => {
+                params.dest_xml = Some(dest.clone());
+                params.persist_xml = Some(dest);
+                params.migrate_disks = disk_moves.iter().map(|m| m.dev.clone()).collect();
+            }
+            Err(why) => return fail(format!("cannot copy the disks of {vm}: {why}")),
+        }
     }
     // The downtime limit is a migration parameter of the domain.
     let _ = dom.migrate_set_max_downtime(options.max_downtime_ms, 0);

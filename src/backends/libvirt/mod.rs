@@ -588,6 +588,78 @@ impl LibvirtCluster {
         (0..self.nodes.len()).find(|&i| node_name(&self.nodes[i].spec, self.last.get(&i)) == name)
     }
 
+    /// Where each disk a copy-storage migration copies goes on the target:
+    /// the same file name (or volume) in the target volume's pool there.
+    fn disk_moves(
+        &self,
+        vm: &str,
+        src: usize,
+        dst: usize,
+        copies: &[(String, String, u64)],
+    ) -> Result<Vec<xml::DiskMove>, BackendError> {
+        let not_possible = |s: String| Err(BackendError::NotPossible(s));
+        let data: Vec<(usize, String, NodeData)> = self
+            .last
+            .iter()
+            .map(|(i, d)| (*i, node_name(&self.nodes[*i].spec, Some(d)), d.clone()))
+            .collect();
+        let (_, map) = self.volumes(&data);
+        let (Some(sd), Some(dd)) = (self.last.get(&src), self.last.get(&dst)) else {
+            return not_possible(
+                "the source or the target node has not answered yet; try again in a moment".into(),
+            );
+        };
+        let src_name = node_name(&self.nodes[src].spec, Some(sd));
+        let dst_name = node_name(&self.nodes[dst].spec, Some(dd));
+        let Some(dom) = sd.domains.iter().find(|d| d.name == vm && !d.incoming) else {
+            return not_possible(format!("{vm} is not on {src_name} any more"));
+        };
+        let mut moves = Vec::new();
+        for (dk, _) in &dom.disks {
+            let volume = disk_volume(&src_name, &dk.source, sd, &map);
+            let Some((_, to_volume, _)) = copies.iter().find(|c| c.0 == volume) else {
+                continue;
+            };
+            if dk.readonly {
+                return not_possible(format!(
+                    "disk {} of {vm} is read-only, and libvirt does not copy read-only disks; make it writable or copy it to {to_volume} by hand first",
+                    dk.target
+                ));
+            }
+            let Some(pool) = dd
+                .pools
+                .iter()
+                .find(|p| map.get(&(dst_name.clone(), p.name.clone())) == Some(to_volume))
+            else {
+                return not_possible(format!(
+                    "no pool of {dst_name} holds volume {to_volume}; refresh and try again"
+                ));
+            };
+            let to = match &dk.source {
+                DiskSource::Path(path) => {
+                    let file = path.rsplit('/').next().unwrap_or(path);
+                    DiskSource::Path(format!("{}/{file}", pool.target.trim_end_matches('/')))
+                }
+                DiskSource::PoolVolume { volume, .. } => DiskSource::PoolVolume {
+                    pool: pool.name.clone(),
+                    volume: volume.clone(),
+                },
+                _ => {
+                    return not_possible(format!(
+                        "disk {} of {vm} is neither a file nor a pool volume; vmshift copies only those",
+                        dk.target
+                    ));
+                }
+            };
+            moves.push(xml::DiskMove {
+                dev: dk.target.clone(),
+                from: dk.source.clone(),
+                to,
+            });
+        }
+        Ok(moves)
+    }
+
     /// An operator action on a running migration: decided under the
     /// table's lock, the libvirt call made after releasing it.
     fn act(&self, id: MigrationId, op: migrate::Op) -> Result<(), BackendError> {
@@ -764,7 +836,8 @@ impl Backend for LibvirtCluster {
         };
         let vm = snap.require_vm(&req.vm)?;
         let node = snap.require_node(&req.to)?;
-        plan::check(&snap, vm, node, req.options.copy_storage).map_err(BackendError::Refused)?;
+        let placement = plan::check(&snap, vm, node, req.options.copy_storage)
+            .map_err(BackendError::Refused)?;
         let managed = plan::move_path(&snap, &vm.name, &vm.node, &node.name, req.options.via)
             .map_err(BackendError::Refused)?;
         let src = self
@@ -775,6 +848,11 @@ impl Backend for LibvirtCluster {
             .ok_or_else(|| BackendError::Other(format!("node {} is not configured", node.name)))?;
         let src_uri = self.nodes[src].spec.uri.clone();
         let dst_spec = self.nodes[dst].spec.clone();
+        let disk_moves = if managed.is_none() && !placement.copies.is_empty() {
+            self.disk_moves(&vm.name, src, dst, &placement.copies)?
+        } else {
+            Vec::new()
+        };
         let id = {
             let mut t = self.table();
             t.next_id += 1;
@@ -796,6 +874,13 @@ impl Backend for LibvirtCluster {
                 .clone()
                 .or_else(|| Some(plan::predict(&inputs, &req.options).forecast()));
             e.view.inputs = Some(inputs);
+            if !disk_moves.is_empty() {
+                e.view.storage_bytes = placement.storage_bytes();
+                e.view.disk_copy = Some(crate::cluster::DiskCopy {
+                    total_bytes: placement.storage_bytes(),
+                    ..Default::default()
+                });
+            }
             e.meta = Meta::new(false, req.forecast_json());
             if let Some(resource) = &managed {
                 // Pacemaker's agent runs the job: vmshift follows it and
@@ -844,6 +929,7 @@ impl Backend for LibvirtCluster {
                 src_uri,
                 dst_spec.uri.clone(),
                 dst_spec.migrate_host(),
+                disk_moves,
             ),
         }
         Ok(id)

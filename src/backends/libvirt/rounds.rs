@@ -189,6 +189,12 @@ impl Tracker {
                     throttle: 0,
                 });
                 mark_step(v, Step::PreCopy, at);
+                // The memory rounds begin once the copied disks are in sync.
+                if let Some(dc) = &mut v.disk_copy {
+                    dc.done_ms.get_or_insert(at);
+                    dc.copied_bytes = dc.copied_bytes.max(dc.total_bytes);
+                    dc.bps = 0;
+                }
             }
             Input::Stats { stats, .. } => self.stats(v, &stats, at),
             Input::Paused { postcopy, .. } => {
@@ -254,6 +260,16 @@ impl Tracker {
             .transferred_bytes
             .max(j.data_processed.unwrap_or(processed));
         v.storage_bytes = v.storage_bytes.max(j.disk_total.unwrap_or(0));
+        // The disk copy (copy storage over NBD) runs before the memory rounds.
+        if let Some(total) = j.disk_total.filter(|t| *t > 0) {
+            let dc = v.disk_copy.get_or_insert_with(Default::default);
+            dc.total_bytes = dc.total_bytes.max(total);
+            dc.started_ms.get_or_insert(at);
+            if dc.done_ms.is_none() {
+                dc.copied_bytes = j.disk_processed.unwrap_or(0).min(dc.total_bytes);
+                dc.bps = j.disk_bps.unwrap_or(0);
+            }
+        }
         // The first pass: how much of memory it has scanned, and how much
         // of that held data (zero pages go as markers).
         if self.marks.len() <= 1 {

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod dialogs;
+mod diskcopy;
 mod migration;
 mod nodes;
 mod tables;
