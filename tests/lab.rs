@@ -963,3 +963,57 @@ fn a_move_started_with_crm_behind_vmshifts_back_is_followed_and_recorded() {
     assert_eq!(r.migration.outcome, Some(Outcome::Completed));
     assert_eq!(r.migration.to, to);
 }
+
+/// A guest whose writable disk is on node a's local pool (`lab.sh local-guest`).
+fn local_guest(lab: &Lab, name: &str) {
+    run_lab(&["local-guest", name, "1", "256"]).expect("lab local-guest");
+    lab.wait_serial_past(name, 0);
+}
+
+#[test]
+fn copy_storage_moves_a_guest_with_a_local_disk_and_its_disk_while_it_runs() {
+    let Some(lab) = lab() else { return };
+    local_guest(&lab, "lg");
+    let disk_b = format!("{}/nodes/b/local/lg.img", lab.dir);
+    assert!(!std::path::Path::new(&disk_b).exists());
+    // Refused without the copy, saying how.
+    let o = lab.vmshift(&["migrate", "lg", B, "--dry-run"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("--copy-storage"), "{}", text(&o));
+    // The plan names the target pool before anything starts.
+    let o = lab.vmshift(&["migrate", "lg", B, "--copy-storage", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("from local-a to local-b"), "{}", text(&o));
+    let before = lab.serial_seconds("lg");
+    let o = lab.vmshift(&[
+        "migrate",
+        "lg",
+        B,
+        "--copy-storage",
+        "--bandwidth",
+        "50",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lines = json_lines(&o);
+    let copy = lines
+        .iter()
+        .find(|l| l["event"] == "disk_copy")
+        .unwrap_or_else(|| panic!("a disk-copy phase:\n{}", text(&o)));
+    assert_eq!(
+        copy["disk_copy"]["total_bytes"].as_u64(),
+        Some(16 * MIB),
+        "{copy}"
+    );
+    assert_eq!(lines.last().unwrap()["outcome"]["result"], "completed");
+    assert_eq!(lab.runs_on("lg"), Some(B));
+    // Its disk is on b's pool now, and b runs it from there.
+    assert!(std::path::Path::new(&disk_b).exists());
+    let blk = lab.virsh(&lab.uri_b, &["domblklist", "lg"]);
+    assert!(blk.contains(&disk_b), "{blk}");
+    // It kept running: its serial progress goes on.
+    let after = lab.serial_seconds("lg");
+    assert!(after >= before);
+    lab.wait_serial_past("lg", after);
+    run_lab(&["rm-guest", "lg"]).unwrap();
+}

@@ -13,7 +13,7 @@ pub mod precopy;
 mod predict;
 pub mod rules;
 
-pub use drain::{DrainMove, DrainPlan, Stuck, plan_drain};
+pub use drain::{DiskMovePlan, DrainMove, DrainPlan, Stuck, plan_drain, plan_drain_with};
 pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{Placement, Refusal, check, manager_note, move_path};

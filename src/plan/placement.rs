@@ -6,6 +6,31 @@ use crate::cluster::{
 
 use super::cpu;
 
+/// The command that moves `vm`'s disk off `volume` while it runs.
+fn move_disk_hint(vm: &str, volume: &str, csv: Option<&str>) -> String {
+    match csv {
+        Some(c) => format!("vmshift move-disk {vm} {volume} {c}"),
+        None => format!(
+            "vmshift move-disk {vm} {volume} VOLUME (no cluster-shared volume here has room for it now)"
+        ),
+    }
+}
+
+/// A cluster-shared volume for a disk of `bytes` now on `from`: reachable
+/// from every node in `nodes`, with the most room.
+pub fn csv_for(snap: &ClusterSnapshot, from: &str, bytes: u64, nodes: &[&str]) -> Option<String> {
+    snap.volumes
+        .iter()
+        .filter(|v| {
+            v.kind == VolumeKind::ClusterShared
+                && v.name != from
+                && v.free() >= bytes
+                && nodes.iter().all(|n| v.reachable_from(n))
+        })
+        .max_by_key(|v| (v.free(), std::cmp::Reverse(v.name.clone())))
+        .map(|v| v.name.clone())
+}
+
 /// Why a VM cannot go to a node. Each reads as one sentence with the way out.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
@@ -38,11 +63,14 @@ pub enum Refusal {
         node: String,
         copy_bytes: u64,
     },
-    #[error("{vm} is on shared LUN {volume}, which also holds {}; a LUN has one owner, so its VMs move together — move its other VMs first or put {vm} on a cluster-shared volume", others.join(", "))]
+    #[error("{vm} is on shared LUN {volume}, which also holds {}; a LUN has one owner, so its VMs move together — move one of {vm} / {} to a cluster-shared volume first: {}", others.join(", "), others.join(" / "), move_disk_hint(vm, volume, csv.as_deref()))]
     LunShared {
         vm: String,
         volume: String,
         others: Vec<String>,
+        /// A cluster-shared volume with room for the disk, reachable from
+        /// where the VM runs and where it would go.
+        csv: Option<String>,
     },
     #[error(
         "node {node} is {state} in {manager}, so it takes no resources; pick another node, or bring it back in {manager} first"
@@ -346,6 +374,7 @@ pub fn check(
                     vm: vm.name.clone(),
                     volume: volume.name.clone(),
                     others,
+                    csv: csv_for(snap, &volume.name, disk.size, &[&vm.node, &node.name]),
                 });
             }
         }
