@@ -578,6 +578,61 @@ pub struct Forecast {
     pub advice: Vec<String>,
 }
 
+pub type StorageMoveId = u64;
+
+/// A running VM's disk moved to another volume while it runs (libvirt
+/// block copy, then pivot): `vmshift move-disk`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageMove {
+    pub id: StorageMoveId,
+    pub vm: String,
+    /// The volume the disk is on (it names the disk), and where it goes.
+    pub from: String,
+    pub to: String,
+    pub total_bytes: u64,
+    pub copied_bytes: u64,
+    /// Copy rate now, bytes/s.
+    pub bps: u64,
+    pub elapsed_ms: f64,
+    /// The VM switched to the copy (it now runs from `to`).
+    pub pivoted: bool,
+    pub outcome: Option<Outcome>,
+}
+
+impl StorageMove {
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// Time left at the current rate, ms.
+    pub fn eta_ms(&self) -> Option<f64> {
+        (self.bps > 0).then(|| {
+            self.total_bytes.saturating_sub(self.copied_bytes) as f64 / self.bps as f64 * 1000.0
+        })
+    }
+
+    /// "erp-app: disk lun-legacy → csv-01, 60.0 GiB of 120.0 GiB at 400 MiB/s, 2m30s left".
+    pub fn line(&self) -> String {
+        use super::units::{bytes, millis, rate};
+        let mut t = format!(
+            "{}: disk {} → {}, {} of {}",
+            self.vm,
+            self.from,
+            self.to,
+            bytes(self.copied_bytes),
+            bytes(self.total_bytes)
+        );
+        if self.bps > 0 && !self.is_finished() {
+            t += &format!(" at {}", rate(self.bps));
+        }
+        if let Some(eta) = self.eta_ms().filter(|_| !self.is_finished()) {
+            t += &format!(", {} left", millis(eta));
+        }
+        t
+    }
+}
+
 /// The disks a shared-nothing migration copies, as the copy goes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

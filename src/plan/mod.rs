@@ -16,7 +16,7 @@ pub mod rules;
 pub use drain::{DiskMovePlan, DrainMove, DrainPlan, Stuck, plan_drain, plan_drain_with};
 pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
-pub use placement::{Placement, Refusal, check, manager_note, move_path};
+pub use placement::{Placement, Refusal, check, check_disk_move, csv_for, manager_note, move_path};
 pub use predict::{Advice, Prediction, Span, predict, range_text};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};

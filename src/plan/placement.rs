@@ -6,6 +6,74 @@ use crate::cluster::{
 
 use super::cpu;
 
+/// Whether `vm`'s disk on volume `disk` may move to volume `to` while it
+/// runs (`vmshift move-disk`); the bytes to copy, or one sentence why not.
+pub fn check_disk_move(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    disk: &str,
+    to: &str,
+) -> Result<u64, String> {
+    let on: Vec<&str> = vm.disks.iter().map(|d| d.volume.as_str()).collect();
+    let Some(d) = vm.disks.iter().find(|d| d.volume == disk) else {
+        return Err(format!(
+            "{} has no disk on volume {disk}; name the disk by the volume it is on: {}",
+            vm.name,
+            if on.is_empty() {
+                "it has no disks".to_string()
+            } else {
+                on.join(", ")
+            }
+        ));
+    };
+    if vm.state != VmState::Running {
+        return Err(format!(
+            "{} is {}; move-disk moves the disk of a running VM (block copy, then pivot)",
+            vm.name,
+            vm.state.label()
+        ));
+    }
+    if snap.active_migration_of(&vm.name).is_some() {
+        return Err(format!(
+            "{} is migrating; wait for the migration to end, then move its disk",
+            vm.name
+        ));
+    }
+    let Some(t) = snap.volume(to) else {
+        let names: Vec<&str> = snap.volumes.iter().map(|v| v.name.as_str()).collect();
+        return Err(format!(
+            "there is no volume named {to:?}; volumes: {}",
+            names.join(", ")
+        ));
+    };
+    if t.name == disk {
+        return Err(format!("{}'s disk is already on {to}", vm.name));
+    }
+    if !t.reachable_from(&vm.node) {
+        let reach: Vec<&str> = snap
+            .volumes
+            .iter()
+            .filter(|v| v.reachable_from(&vm.node) && v.name != disk)
+            .map(|v| v.name.as_str())
+            .collect();
+        return Err(format!(
+            "{to} is not reachable from {}, where {} runs; pick a volume {} reaches: {}",
+            vm.node,
+            vm.name,
+            vm.node,
+            reach.join(", ")
+        ));
+    }
+    if t.free() < d.size {
+        return Err(format!(
+            "{to} has {} free but the disk needs {}; free space there or pick another volume",
+            units::bytes(t.free()),
+            units::bytes(d.size)
+        ));
+    }
+    Ok(d.size)
+}
+
 /// The command that moves `vm`'s disk off `volume` while it runs.
 fn move_disk_hint(vm: &str, volume: &str, csv: Option<&str>) -> String {
     match csv {
