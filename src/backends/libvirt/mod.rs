@@ -11,6 +11,7 @@ pub mod measure;
 mod migrate;
 pub mod node;
 mod rounds;
+mod storage;
 mod xml;
 
 use std::collections::HashMap;
@@ -67,6 +68,9 @@ pub struct LibvirtCluster {
     /// Moves through the cluster manager still settling (waiting for it to
     /// confirm, clearing its move constraint).
     managed_moves: Vec<std::thread::JoinHandle<()>>,
+    /// Disks moving between pools (move-disk), each on its own thread.
+    storage_moves: storage::Moves,
+    next_storage_id: crate::cluster::StorageMoveId,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -105,6 +109,8 @@ impl LibvirtCluster {
             manager_view: None,
             manager_names: Vec::new(),
             managed_moves: Vec::new(),
+            storage_moves: Default::default(),
+            next_storage_id: 0,
             cfg,
         })
     }
@@ -962,6 +968,137 @@ impl Backend for LibvirtCluster {
             "post-copy is set by the resource's migrate_options in Pacemaker, not here",
         )?;
         self.act(id, migrate::Op::Postcopy)
+    }
+
+    fn move_disk(
+        &mut self,
+        vm: &str,
+        disk: &str,
+        volume: &str,
+    ) -> Result<crate::cluster::StorageMoveId, BackendError> {
+        let snap = self.snapshot()?;
+        let v = snap.require_vm(vm)?;
+        let bytes =
+            plan::check_disk_move(&snap, v, disk, volume).map_err(BackendError::NotPossible)?;
+        if snap.managed_vm(vm).is_some() {
+            return Err(BackendError::NotPossible(format!(
+                "{vm} is a Pacemaker resource: move its disk with Pacemaker's resource stopped or in maintenance, not behind its back"
+            )));
+        }
+        let not_possible = |s: String| Err(BackendError::NotPossible(s));
+        let Some(i) = self.node_index(&v.node) else {
+            return not_possible(format!("node {} is not configured", v.node));
+        };
+        let data: Vec<(usize, String, NodeData)> = self
+            .last
+            .iter()
+            .map(|(i, d)| (*i, node_name(&self.nodes[*i].spec, Some(d)), d.clone()))
+            .collect();
+        let (_, map) = self.volumes(&data);
+        let Some(d) = self.last.get(&i) else {
+            return not_possible(format!("{} has not answered yet; try again", v.node));
+        };
+        let Some(dom) = d.domains.iter().find(|x| x.name == vm && !x.incoming) else {
+            return not_possible(format!("{vm} is not on {} any more", v.node));
+        };
+        let Some((dk, _)) = dom
+            .disks
+            .iter()
+            .find(|(dk, _)| disk_volume(&v.node, &dk.source, d, &map) == disk)
+        else {
+            return not_possible(format!("{vm} has no disk on volume {disk}"));
+        };
+        let DiskSource::Path(path) = &dk.source else {
+            return not_possible(format!(
+                "disk {} of {vm} is not a file; vmshift moves file disks only (virsh blockcopy can move others)",
+                dk.target
+            ));
+        };
+        if dk.readonly {
+            return not_possible(format!(
+                "disk {} of {vm} is read-only: nothing writes it, so copy the file to {volume} and change the definition instead",
+                dk.target
+            ));
+        }
+        let Some(pool) = d.pools.iter().find(|p| {
+            map.get(&(v.node.clone(), p.name.clone()))
+                .map(String::as_str)
+                == Some(volume)
+        }) else {
+            return not_possible(format!("no pool of {} holds volume {volume}", v.node));
+        };
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let dest_path = format!("{}/{file}", pool.target.trim_end_matches('/'));
+        if std::path::Path::new(&dest_path).exists() && pool.kind == "dir" {
+            return not_possible(format!(
+                "{dest_path} already exists in {volume}; remove it or move the disk elsewhere"
+            ));
+        }
+        self.next_storage_id += 1;
+        let id = self.next_storage_id;
+        self.storage_moves.lock().expect("storage moves").insert(
+            id,
+            storage::Slot {
+                view: crate::cluster::StorageMove {
+                    id,
+                    vm: vm.into(),
+                    from: disk.into(),
+                    to: volume.into(),
+                    total_bytes: bytes,
+                    ..Default::default()
+                },
+                abort: false,
+            },
+        );
+        self.table().log(format!(
+            "storage move of {vm}'s disk {} ({disk}) → {volume} started: block copy, then pivot",
+            dk.target
+        ));
+        storage::start(
+            self.storage_moves.clone(),
+            storage::Job {
+                id,
+                uri: self.nodes[i].spec.uri.clone(),
+                vm: vm.into(),
+                dev: dk.target.clone(),
+                dest_path,
+                pool: pool.name.clone(),
+            },
+        );
+        Ok(id)
+    }
+
+    fn storage_move(
+        &mut self,
+        id: crate::cluster::StorageMoveId,
+    ) -> Result<crate::cluster::StorageMove, BackendError> {
+        self.storage_moves
+            .lock()
+            .expect("storage moves")
+            .get(&id)
+            .map(|s| s.view.clone())
+            .ok_or_else(|| {
+                BackendError::NotPossible(format!("there is no storage move with id {id}"))
+            })
+    }
+
+    fn abort_storage_move(
+        &mut self,
+        id: crate::cluster::StorageMoveId,
+    ) -> Result<(), BackendError> {
+        let mut t = self.storage_moves.lock().expect("storage moves");
+        match t.get_mut(&id) {
+            Some(s) if s.view.outcome.is_none() => {
+                s.abort = true;
+                Ok(())
+            }
+            Some(_) => Err(BackendError::NotPossible(
+                "the storage move has already ended".into(),
+            )),
+            None => Err(BackendError::NotPossible(format!(
+                "there is no storage move with id {id}"
+            ))),
+        }
     }
 
     fn settle(&mut self, max: Duration) {
