@@ -460,6 +460,123 @@ fn drain_moves_every_running_vm_off_the_node() {
     }
 }
 
+#[test]
+fn without_storage_moves_the_stuck_vms_name_the_move_disk_that_frees_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["drain", "hv-01", "--dry-run", "--json"], dir.path());
+    assert_eq!(r.code, 4);
+    let plan = &json_lines(&r.stdout)[0];
+    for s in plan["stuck"].as_array().unwrap() {
+        let vm = s["vm"].as_str().unwrap();
+        let reason = s["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("vmshift move-disk {vm} lun-legacy csv-")),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn drain_with_storage_moves_plans_every_running_vm_out_and_empties_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(
+        &["drain", "hv-01", "--storage-moves", "--dry-run", "--json"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let plan = &json_lines(&r.stdout)[0];
+    assert!(plan["stuck"].as_array().unwrap().is_empty(), "{plan}");
+    let moves = plan["moves"].as_array().unwrap();
+    let vms: Vec<&str> = moves.iter().map(|m| m["vm"].as_str().unwrap()).collect();
+    assert_eq!(vms, ["api-01", "erp-app", "erp-report", "web-01"]);
+    let disk_moves: Vec<&Value> = moves
+        .iter()
+        .flat_map(|m| m["disk_moves"].as_array().unwrap())
+        .collect();
+    assert_eq!(disk_moves.len(), 1);
+    assert_eq!(disk_moves[0]["from"], "lun-legacy");
+
+    // Run it: the disk moves, then every VM leaves.
+    let r = vmshift(
+        &[
+            "drain",
+            "hv-01",
+            "--storage-moves",
+            "--speed",
+            "max",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let lines = json_lines(&r.stdout);
+    let moved_disk = lines
+        .iter()
+        .position(|l| l["event"] == "done" && l["storage_move"]["pivoted"] == true)
+        .expect("the storage move finished");
+    let its_migration = lines
+        .iter()
+        .position(|l| l["event"] == "done" && l["vm"] == disk_moves[0]["vm"])
+        .unwrap();
+    assert!(moved_disk < its_migration, "the disk first");
+    let done = lines.last().unwrap();
+    assert_eq!(done["event"], "drain_done");
+    assert_eq!(done["moved"], 4);
+    assert!(done["failed"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn move_disk_moves_a_running_vms_disk_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(
+        &[
+            "move-disk",
+            "erp-app",
+            "lun-legacy",
+            "csv-gold",
+            "--speed",
+            "max",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("copy     erp-app: disk lun-legacy → csv-gold"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("done     erp-app's disk is on csv-gold now (120.0 GiB copied"),
+        "{}",
+        r.stdout
+    );
+    for (args, says) in [
+        (
+            ["move-disk", "erp-app", "csv-gold", "csv-silver"],
+            "erp-app has no disk on volume csv-gold; name the disk by the volume it is on: lun-legacy",
+        ),
+        (
+            ["move-disk", "erp-app", "lun-legacy", "nowhere"],
+            "there is no volume named \"nowhere\"",
+        ),
+        (
+            ["move-disk", "erp-app", "lun-legacy", "local-hv-04"],
+            "local-hv-04 is not reachable from hv-01, where erp-app runs",
+        ),
+        (
+            ["move-disk", "nobody", "lun-legacy", "csv-gold"],
+            "there is no VM named \"nobody\"",
+        ),
+    ] {
+        let r = vmshift(&args, dir.path());
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "one sentence: {}", r.stderr);
+    }
+}
+
 // ----- faults: closed output, signals, a recorder that cannot write -----
 
 use std::io::{BufRead, BufReader};

@@ -390,3 +390,48 @@ fn postcopy_now_skips_precopy_rounds() {
     // The fixed cost and the device state only: no memory is left to copy.
     assert!(m.actual_downtime_ms.unwrap() < 40.0);
 }
+
+#[test]
+fn a_disk_copy_is_its_own_phase_with_bytes_rate_and_eta_before_the_rounds() {
+    let mut s = sim();
+    let id = start(
+        &mut s,
+        "build-runner",
+        "hv-01",
+        MigrationOptions {
+            copy_storage: true,
+            ..Default::default()
+        },
+    );
+    let m = s.migration(id).unwrap();
+    let total = m.disk_copy.as_ref().expect("a disk copy").total_bytes;
+    assert_eq!(total, m.storage_bytes);
+    assert!(total > 0);
+    // A few seconds in: copying, no round yet, the ETA falls as it goes.
+    s.wait(Duration::from_secs(5));
+    let a = s.migration(id).unwrap();
+    let d = a.disk_copy.clone().unwrap();
+    assert!(d.started_ms.is_some() && d.done_ms.is_none(), "{d:?}");
+    assert!(d.copied_bytes > 0 && d.copied_bytes < total, "{d:?}");
+    assert!(d.bps > 0);
+    assert!(a.rounds.is_empty(), "memory waits for the disks");
+    let eta = d.eta_ms().unwrap();
+    s.wait(Duration::from_secs(5));
+    let b = s.migration(id).unwrap().disk_copy.unwrap();
+    assert!(b.copied_bytes > d.copied_bytes);
+    assert!(b.eta_ms().unwrap() < eta);
+    let done = run_to_end(&mut s, id);
+    assert_eq!(done.outcome, Some(Outcome::Completed));
+    let d = done.disk_copy.unwrap();
+    assert_eq!(d.copied_bytes, total);
+    let copy_ms = d.done_ms.unwrap() - d.started_ms.unwrap();
+    let first_round_ms: f64 = done.rounds[0].duration_ms;
+    assert!(
+        d.done_ms.unwrap() + first_round_ms <= done.elapsed_ms,
+        "the rounds come after the copy"
+    );
+    // The copy is in the prediction of the whole move.
+    let f = done.forecast.unwrap();
+    assert!(f.total_ms.value >= copy_ms, "{f:?} vs {copy_ms}");
+    assert!(d.line().contains("done in"), "{}", d.line());
+}

@@ -1470,3 +1470,34 @@ fn a_pacemaker_vm_opens_with_its_resource_and_its_path_is_checked() {
     let e = c.placement.unwrap_err().to_string();
     assert!(e.contains("second copy") && e.contains("vm-web-01"), "{e}");
 }
+
+#[test]
+fn a_node_that_cannot_reach_the_disk_is_offered_with_the_disk_copied() {
+    let mut r = Rig::default();
+    // build-runner's disk is on hv-04's local volume.
+    r.drag_to("build-runner", "hv-01");
+    let Mode::Drag(d) = &r.app.mode else {
+        unreachable!()
+    };
+    let p = d.verdict("hv-01").unwrap().as_ref().expect("offered");
+    assert_eq!(p.copies.len(), 1, "{p:?}");
+    let (from, to, bytes) = p.copies[0].clone();
+    let bytes = &bytes;
+    assert_eq!((from.as_str(), to.as_str()), ("local-hv-04", "local-hv-01"));
+    assert!(*bytes > 0);
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("the confirm dialog opens: {:?}", r.app.mode)
+    };
+    assert!(c.options.copy_storage, "copy storage is on");
+    // The disk copy is in the prediction: its bytes, and the time they take.
+    let pred = c.prediction.clone().unwrap();
+    assert!(pred.total_bytes >= *bytes, "{pred:?}");
+    let link = 1100.0 * 1024.0 * 1024.0;
+    assert!(pred.total_ms >= *bytes as f64 / link * 1000.0, "{pred:?}");
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let Cmd::Start(_, req) = &cmds[0] else {
+        panic!("{cmds:?}")
+    };
+    assert!(req.options.copy_storage);
+}

@@ -276,7 +276,18 @@ pub fn verdicts(
     };
     snap.nodes
         .iter()
-        .map(|n| (n.name.clone(), plan::check(snap, v, n, copy_storage)))
+        .map(|n| {
+            // A node that cannot reach a disk is offered with the disk
+            // copied (shared-nothing), shown with its bytes, rather than
+            // refused: the confirm dialog then has copy storage on.
+            let verdict = match plan::check(snap, v, n, copy_storage) {
+                Err(Refusal::VolumeNotReachable { .. }) if !copy_storage => {
+                    plan::check(snap, v, n, true)
+                }
+                other => other,
+            };
+            (n.name.clone(), verdict)
+        })
         .collect()
 }
 

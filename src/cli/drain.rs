@@ -13,7 +13,7 @@ use super::signals::INTERRUPT;
 use super::{CliError, DrainArgs, exit};
 use crate::cluster::{Backend, MigrationRequest, VmState};
 use crate::config::Config;
-use crate::plan::plan_drain;
+use crate::plan::plan_drain_with;
 
 pub fn run(
     backend: &mut dyn Backend,
@@ -36,7 +36,7 @@ pub fn run(
         measure_workload(backend, &out, &mut snap, &name, MEASURE_EACH);
     }
     let history = crate::record::past_migrations(&snap.cluster);
-    let plan = plan_drain(&snap, &args.node, &opts, &history);
+    let plan = plan_drain_with(&snap, &args.node, &opts, &history, args.storage_moves);
     let mut control = (!args.dry_run).then(|| Control::new(true));
 
     out.line(
@@ -51,12 +51,21 @@ pub fn run(
         json!({
             "event": "drain_plan",
             "node": plan.node,
-            "moves": plan.moves.iter().map(|m| json!({"vm": m.vm, "to": m.to, "prediction": m.prediction})).collect::<Vec<_>>(),
+            "moves": plan.moves.iter().map(|m| json!({"vm": m.vm, "to": m.to, "disk_moves": m.disk_moves, "prediction": m.prediction})).collect::<Vec<_>>(),
             "stuck": plan.stuck,
             "left": plan.left,
         }),
     );
     for m in &plan.moves {
+        for d in &m.disk_moves {
+            out.text(format!(
+                "move-disk {}: disk on {} → {} ({}), while it runs",
+                d.vm,
+                d.from,
+                d.to,
+                crate::cluster::units::bytes(d.bytes)
+            ));
+        }
         out.text(format!(
             "move     {} → {}: {}",
             m.vm,
@@ -138,6 +147,38 @@ pub fn run(
                 Ok(_) => moved += 1,
                 Err(_) => failed.push(m.vm.clone()),
             }
+            continue;
+        }
+        // Its disk leaves a shared LUN first (planned with --storage-moves).
+        let mut disk_failed = None;
+        for d in &m.disk_moves {
+            out.line(
+                format!("move-disk {}: {} → {}", d.vm, d.from, d.to),
+                json!({"event": "drain_disk_move", "vm": d.vm, "from": d.from, "to": d.to}),
+            );
+            let r = backend
+                .move_disk(&d.vm, &d.from, &d.to)
+                .map_err(|e| e.to_string())
+                .and_then(|id| {
+                    super::move_disk::follow(backend, &out, id, control)
+                        .map_err(|e| e.message.clone())
+                })
+                .and_then(|sm| {
+                    super::move_disk::finish(&out, &sm)
+                        .map(|_| ())
+                        .map_err(|e| e.message.clone())
+                });
+            if let Err(e) = r {
+                disk_failed = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = disk_failed {
+            out.line(
+                format!("skipped  {}: its disk did not move: {e}", m.vm),
+                json!({"event": "drain_skipped", "vm": m.vm, "reason": e}),
+            );
+            failed.push(m.vm.clone());
             continue;
         }
         out.line(

@@ -419,8 +419,10 @@ fn print_plan(
     }
     for (from, to_vol, bytes) in &placement.copies {
         out.text(format!(
-            "         copies {} of disk from {from} to {to_vol} (shared-nothing)",
-            units::bytes(*bytes)
+            "         copies {} of disk from {from} to {to_vol} (shared-nothing), ≈ {} more at {}",
+            units::bytes(*bytes),
+            units::millis(*bytes as f64 / bw.max(1) as f64 * 1000.0),
+            units::rate(bw)
         ));
     }
     out.text(format!(
@@ -465,6 +467,8 @@ struct Shown {
     stalled: bool,
     /// Elapsed time of the last progress object (JSON only).
     progress_at: Option<f64>,
+    /// The disk copy's end was printed.
+    disk_done: bool,
 }
 
 /// JSON progress objects come at most this often (migration time).
@@ -490,7 +494,7 @@ impl Shown {
                 "rounds": m.rounds.len(), "transferred_bytes": m.transferred_bytes,
                 "remaining_bytes": m.remaining_bytes, "scanned_bytes": m.scanned_bytes,
                 "data_bytes": m.data_bytes, "dirty_bps": m.dirty_bps, "bandwidth_bps": m.bandwidth_bps,
-                "live": m.live,
+                "live": m.live, "disk_copy": m.disk_copy,
             }),
         );
     }
@@ -507,9 +511,18 @@ impl Shown {
 
     fn print_new(&mut self, out: &Out, m: &Migration) {
         // Steps before pre-copy, then the rounds, then the rest: the order they happened.
-        for s in [Step::PrepareTarget, Step::PreCopy] {
-            self.step(out, m, s);
+        self.step(out, m, Step::PrepareTarget);
+        // A shared-nothing migration copies the disks before the memory.
+        if let Some(d) = m.disk_copy.as_ref().filter(|d| d.done_ms.is_some())
+            && !self.disk_done
+        {
+            self.disk_done = true;
+            out.line(
+                format!("disk     {}", d.line().replacen("disk copy ", "copied ", 1)),
+                json!({"event": "disk_copy", "disk_copy": d}),
+            );
         }
+        self.step(out, m, Step::PreCopy);
         for r in &m.rounds[self.rounds..] {
             out.line(
                 format!(

@@ -5,6 +5,7 @@ mod actions;
 mod drain;
 mod history;
 mod migrate;
+mod move_disk;
 pub mod signals;
 mod status;
 
@@ -114,6 +115,8 @@ pub enum Command {
         #[arg(value_name = "on|off", value_parser = ["on", "off"])]
         state: String,
     },
+    /// Move a running VM's disk to another volume (block copy, then pivot).
+    MoveDisk(MoveDiskArgs),
     /// Past migrations from the flight recorder.
     History {
         /// One JSON object per line.
@@ -172,9 +175,29 @@ pub struct MigrateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MoveDiskArgs {
+    /// The VM whose disk moves (it keeps running).
+    pub vm: String,
+    /// The disk, named by the volume it is on now.
+    pub disk: String,
+    /// The volume to move it to.
+    pub volume: String,
+    /// Check only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DrainArgs {
     /// The node to empty.
     pub node: String,
+    /// Move disks off plain LUNs shared with other VMs first (move-disk to
+    /// a cluster-shared volume) where that frees a VM.
+    #[arg(long)]
+    pub storage_moves: bool,
     #[command(flatten)]
     pub flags: MigrationFlags,
     /// Plan only; change nothing.
@@ -329,6 +352,7 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         Command::Status { json } => with_backend(cfg, |b| status::run(b, *json)),
         Command::Migrate(args) => with_backend(cfg, |b| migrate::run(b, cfg, args)),
         Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
+        Command::MoveDisk(args) => with_backend(cfg, |b| move_disk::run(b, cfg, args)),
         Command::History { json } => history::run(*json),
         Command::Maintenance { state } => with_backend(cfg, |b| maintenance(b, cfg, state == "on")),
         Command::Start { vm } => {

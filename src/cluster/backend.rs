@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::model::{
     ClusterSnapshot, Forecast, Measured, Migration, MigrationId, MigrationInputs, MigrationOptions,
-    Node, Vm, VmAction,
+    Node, StorageMove, StorageMoveId, Vm, VmAction,
 };
 use crate::plan::Refusal;
 use crate::record::{Cordons, Journal};
@@ -154,6 +154,33 @@ pub trait Backend: Send {
         Err(BackendError::NotPossible(
             "no cluster manager (Pacemaker) owns VMs here, so there is no maintenance mode to set; set [pacemaker] in the config where one does".into(),
         ))
+    }
+    /// Moves the disk of running `vm` that is on volume `disk` to volume
+    /// `volume` while the VM runs (copy, then pivot); progress is read with
+    /// [`Backend::storage_move`].
+    fn move_disk(
+        &mut self,
+        vm: &str,
+        disk: &str,
+        volume: &str,
+    ) -> Result<StorageMoveId, BackendError> {
+        let _ = (vm, disk, volume);
+        Err(BackendError::NotPossible(format!(
+            "the {} backend cannot move disks yet; use the simulator, or virsh blockcopy --pivot",
+            self.kind()
+        )))
+    }
+    /// A storage move's state now.
+    fn storage_move(&mut self, id: StorageMoveId) -> Result<StorageMove, BackendError> {
+        Err(BackendError::NotPossible(format!(
+            "there is no storage move with id {id}"
+        )))
+    }
+    /// Stops a storage move before its pivot; the VM stays on its volume.
+    fn abort_storage_move(&mut self, id: StorageMoveId) -> Result<(), BackendError> {
+        Err(BackendError::NotPossible(format!(
+            "there is no storage move with id {id}"
+        )))
     }
     /// Waits up to `max` for work the backend still does after migrations
     /// ended (a cluster manager confirming a move and clearing its

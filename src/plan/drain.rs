@@ -8,10 +8,23 @@ use crate::cluster::{
     ClusterSnapshot, Migration, MigrationInputs, MigrationOptions, NodeState, VmState, VolumeKind,
 };
 
+/// A storage move (`vmshift move-disk`) a drain runs before a migration:
+/// the VM's disk from a shared LUN to a cluster-shared volume.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiskMovePlan {
+    pub vm: String,
+    /// The volume the disk is on now (it names the disk).
+    pub from: String,
+    pub to: String,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrainMove {
     pub vm: String,
     pub to: String,
+    /// Storage moves to run first (with `--storage-moves`).
+    pub disk_moves: Vec<DiskMovePlan>,
     pub placement: Placement,
     pub inputs: MigrationInputs,
     pub prediction: Prediction,
@@ -51,6 +64,67 @@ pub fn plan_drain(
     options: &MigrationOptions,
     history: &[Migration],
 ) -> DrainPlan {
+    plan_drain_with(snap, node, options, history, false)
+}
+
+type Best = (bool, u64, String, Placement, MigrationInputs, Prediction);
+
+/// The best target for `vm` (see [`plan_drain`]), or the refusal of the
+/// most promising node.
+fn best_target(
+    s: &ClusterSnapshot,
+    node: &str,
+    vm: &crate::cluster::Vm,
+    options: &MigrationOptions,
+    history: &[Migration],
+) -> (Option<Best>, Option<(u64, super::Refusal)>) {
+    let mut best: Option<Best> = None;
+    let mut refusal: Option<(u64, super::Refusal)> = None;
+    // Targets with the same link and history get the same prediction.
+    let mut known: Vec<(MigrationInputs, Prediction)> = Vec::new();
+    for n in s.nodes.iter().filter(|n| n.name != node) {
+        match check(s, vm, n, options.copy_storage) {
+            Ok(p) => {
+                let inputs = inputs_for(s, vm, n, options, p.storage_bytes(), history);
+                let pred = match known.iter().find(|(i, _)| *i == inputs) {
+                    Some((_, pred)) => pred.clone(),
+                    None => {
+                        let pred = predict(&inputs, options);
+                        known.push((inputs.clone(), pred.clone()));
+                        pred
+                    }
+                };
+                let key = (pred.converges, n.mem_free() - vm.memory);
+                if best.as_ref().is_none_or(|b| (b.0, b.1) < key) {
+                    best = Some((key.0, key.1, n.name.clone(), p, inputs, pred));
+                }
+            }
+            Err(r) => {
+                // Keep the reason given by the most promising node.
+                let free = if n.state == NodeState::Up {
+                    n.mem_free()
+                } else {
+                    0
+                };
+                if refusal.as_ref().is_none_or(|(f, _)| free > *f) {
+                    refusal = Some((free, r));
+                }
+            }
+        }
+    }
+    (best, refusal)
+}
+
+/// [`plan_drain`]; with `storage_moves`, a VM stuck on a plain LUN it
+/// shares with others gets its disk moved to a cluster-shared volume first
+/// (`vmshift move-disk`), which frees it and leaves the LUN to the others.
+pub fn plan_drain_with(
+    snap: &ClusterSnapshot,
+    node: &str,
+    options: &MigrationOptions,
+    history: &[Migration],
+    storage_moves: bool,
+) -> DrainPlan {
     let mut s = snap.clone();
     let mut vms: Vec<(String, u64, VmState)> = s
         .vms_on(node)
@@ -69,37 +143,40 @@ pub fn plan_drain(
             continue;
         }
         let vm = s.vm(&name).expect("listed from the snapshot").clone();
-        let mut best: Option<(bool, u64, String, Placement, MigrationInputs, Prediction)> = None;
-        let mut refusal: Option<(u64, String, &'static str)> = None;
-        // Targets with the same link and history get the same prediction.
-        let mut known: Vec<(MigrationInputs, Prediction)> = Vec::new();
-        for n in s.nodes.iter().filter(|n| n.name != node) {
-            match check(&s, &vm, n, options.copy_storage) {
-                Ok(p) => {
-                    let inputs = inputs_for(&s, &vm, n, options, p.storage_bytes(), history);
-                    let pred = match known.iter().find(|(i, _)| *i == inputs) {
-                        Some((_, pred)) => pred.clone(),
-                        None => {
-                            let pred = predict(&inputs, options);
-                            known.push((inputs.clone(), pred.clone()));
-                            pred
-                        }
-                    };
-                    let key = (pred.converges, n.mem_free() - memory);
-                    if best.as_ref().is_none_or(|b| (b.0, b.1) < key) {
-                        best = Some((key.0, key.1, n.name.clone(), p, inputs, pred));
+        let (mut best, mut refusal) = best_target(&s, node, &vm, options, history);
+        let mut disk_moves = Vec::new();
+        if let (None, true, Some((_, super::Refusal::LunShared { volume, .. }))) =
+            (&best, storage_moves, &refusal)
+        {
+            // Its disk on the LUN goes to a cluster-shared volume first.
+            let bytes: u64 = vm
+                .disks
+                .iter()
+                .filter(|d| d.volume == *volume)
+                .map(|d| d.size)
+                .sum();
+            if let Some(csv) = super::placement::csv_for(&s, volume, bytes, &[node]) {
+                let mut moved = s.clone();
+                if let Some(v) = moved.vms.iter_mut().find(|v| v.name == name) {
+                    for d in v.disks.iter_mut().filter(|d| d.volume == *volume) {
+                        d.volume = csv.clone();
                     }
                 }
-                Err(r) => {
-                    // Keep the reason given by the most promising node.
-                    let free = if n.state == NodeState::Up {
-                        n.mem_free()
-                    } else {
-                        0
-                    };
-                    if refusal.as_ref().is_none_or(|(f, _, _)| free > *f) {
-                        refusal = Some((free, r.to_string(), r.short()));
-                    }
+                if let Some(c) = moved.volumes.iter_mut().find(|v| v.name == csv) {
+                    c.used += bytes;
+                }
+                let vm2 = moved.vm(&name).expect("still there").clone();
+                let (b2, r2) = best_target(&moved, node, &vm2, options, history);
+                if b2.is_some() {
+                    disk_moves.push(DiskMovePlan {
+                        vm: name.clone(),
+                        from: volume.clone(),
+                        to: csv,
+                        bytes,
+                    });
+                    s = moved;
+                    best = b2;
+                    refusal = r2;
                 }
             }
         }
@@ -124,6 +201,7 @@ pub fn plan_drain(
                 plan.moves.push(DrainMove {
                     vm: name,
                     to,
+                    disk_moves,
                     placement,
                     inputs,
                     prediction,
@@ -137,7 +215,7 @@ pub fn plan_drain(
                             "no other node",
                         )
                     },
-                    |r| (r.1, r.2),
+                    |(_, r)| (r.to_string(), r.short()),
                 );
                 plan.stuck.push(Stuck {
                     vm: name,
@@ -230,6 +308,46 @@ mod tests {
                 free - used
             );
         }
+    }
+
+    #[test]
+    fn storage_moves_free_the_vms_that_share_a_lun() {
+        let s = snap();
+        let o = MigrationOptions::default();
+        // Without: both stuck, each naming the move-disk that frees it.
+        let p = plan_drain_with(&s, "hv-01", &o, &[], false);
+        assert_eq!(p.stuck.len(), 2);
+        for st in &p.stuck {
+            assert!(
+                st.reason
+                    .contains(&format!("vmshift move-disk {} lun-legacy csv-", st.vm)),
+                "{}",
+                st.reason
+            );
+        }
+        // With: every running VM leaves; one disk moves to a cluster-shared
+        // volume first, and the other VM takes the LUN along.
+        let p = plan_drain_with(&s, "hv-01", &o, &[], true);
+        assert!(p.complete(), "{:?}", p.stuck);
+        let running = s
+            .vms_on("hv-01")
+            .filter(|v| v.state == VmState::Running)
+            .count();
+        assert_eq!(p.moves.len(), running);
+        let disk_moves: Vec<&DiskMovePlan> = p.moves.iter().flat_map(|m| &m.disk_moves).collect();
+        assert_eq!(disk_moves.len(), 1, "{disk_moves:?}");
+        let dm = disk_moves[0];
+        assert_eq!(dm.from, "lun-legacy");
+        let csv = s.volume(&dm.to).unwrap();
+        assert_eq!(csv.kind, VolumeKind::ClusterShared);
+        assert_eq!(dm.bytes, s.vm(&dm.vm).unwrap().disks[0].size);
+        let other = p
+            .moves
+            .iter()
+            .find(|m| m.vm != dm.vm && m.vm.starts_with("erp-"))
+            .unwrap();
+        assert_eq!(other.placement.lun_moves, ["lun-legacy"]);
+        assert!(other.disk_moves.is_empty());
     }
 
     #[test]

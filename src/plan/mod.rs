@@ -15,10 +15,12 @@ mod predict;
 pub mod rules;
 
 pub use actions::check_vm_action;
-pub use drain::{DrainMove, DrainPlan, Stuck, plan_drain};
+pub use drain::{DiskMovePlan, DrainMove, DrainPlan, Stuck, plan_drain, plan_drain_with};
 pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
-pub use placement::{Placement, Refusal, check, cordon_check, manager_note, move_path};
+pub use placement::{
+    Placement, Refusal, check, check_disk_move, cordon_check, csv_for, manager_note, move_path,
+};
 pub use predict::{Advice, Prediction, Span, predict, range_text};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};

@@ -1,8 +1,103 @@
 //! Placement check: may VM `v` live-migrate to node `t`, and what moves with it?
 
-use crate::cluster::{ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, VolumeKind, units};
+use crate::cluster::{
+    ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, Volume, VolumeKind, units,
+};
 
 use super::cpu;
+
+/// Whether `vm`'s disk on volume `disk` may move to volume `to` while it
+/// runs (`vmshift move-disk`); the bytes to copy, or one sentence why not.
+pub fn check_disk_move(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    disk: &str,
+    to: &str,
+) -> Result<u64, String> {
+    let on: Vec<&str> = vm.disks.iter().map(|d| d.volume.as_str()).collect();
+    let Some(d) = vm.disks.iter().find(|d| d.volume == disk) else {
+        return Err(format!(
+            "{} has no disk on volume {disk}; name the disk by the volume it is on: {}",
+            vm.name,
+            if on.is_empty() {
+                "it has no disks".to_string()
+            } else {
+                on.join(", ")
+            }
+        ));
+    };
+    if vm.state != VmState::Running {
+        return Err(format!(
+            "{} is {}; move-disk moves the disk of a running VM (block copy, then pivot)",
+            vm.name,
+            vm.state.label()
+        ));
+    }
+    if snap.active_migration_of(&vm.name).is_some() {
+        return Err(format!(
+            "{} is migrating; wait for the migration to end, then move its disk",
+            vm.name
+        ));
+    }
+    let Some(t) = snap.volume(to) else {
+        let names: Vec<&str> = snap.volumes.iter().map(|v| v.name.as_str()).collect();
+        return Err(format!(
+            "there is no volume named {to:?}; volumes: {}",
+            names.join(", ")
+        ));
+    };
+    if t.name == disk {
+        return Err(format!("{}'s disk is already on {to}", vm.name));
+    }
+    if !t.reachable_from(&vm.node) {
+        let reach: Vec<&str> = snap
+            .volumes
+            .iter()
+            .filter(|v| v.reachable_from(&vm.node) && v.name != disk)
+            .map(|v| v.name.as_str())
+            .collect();
+        return Err(format!(
+            "{to} is not reachable from {}, where {} runs; pick a volume {} reaches: {}",
+            vm.node,
+            vm.name,
+            vm.node,
+            reach.join(", ")
+        ));
+    }
+    if t.free() < d.size {
+        return Err(format!(
+            "{to} has {} free but the disk needs {}; free space there or pick another volume",
+            units::bytes(t.free()),
+            units::bytes(d.size)
+        ));
+    }
+    Ok(d.size)
+}
+
+/// The command that moves `vm`'s disk off `volume` while it runs.
+fn move_disk_hint(vm: &str, volume: &str, csv: Option<&str>) -> String {
+    match csv {
+        Some(c) => format!("vmshift move-disk {vm} {volume} {c}"),
+        None => format!(
+            "vmshift move-disk {vm} {volume} VOLUME (no cluster-shared volume here has room for it now)"
+        ),
+    }
+}
+
+/// A cluster-shared volume for a disk of `bytes` now on `from`: reachable
+/// from every node in `nodes`, with the most room.
+pub fn csv_for(snap: &ClusterSnapshot, from: &str, bytes: u64, nodes: &[&str]) -> Option<String> {
+    snap.volumes
+        .iter()
+        .filter(|v| {
+            v.kind == VolumeKind::ClusterShared
+                && v.name != from
+                && v.free() >= bytes
+                && nodes.iter().all(|n| v.reachable_from(n))
+        })
+        .max_by_key(|v| (v.free(), std::cmp::Reverse(v.name.clone())))
+        .map(|v| v.name.clone())
+}
 
 /// Why a VM cannot go to a node. Each reads as one sentence with the way out.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -44,11 +139,14 @@ pub enum Refusal {
         node: String,
         copy_bytes: u64,
     },
-    #[error("{vm} is on shared LUN {volume}, which also holds {}; a LUN has one owner, so its VMs move together — move its other VMs first or put {vm} on a cluster-shared volume", others.join(", "))]
+    #[error("{vm} is on shared LUN {volume}, which also holds {}; a LUN has one owner, so its VMs move together — move one of {vm} / {} to a cluster-shared volume first: {}", others.join(", "), others.join(" / "), move_disk_hint(vm, volume, csv.as_deref()))]
     LunShared {
         vm: String,
         volume: String,
         others: Vec<String>,
+        /// A cluster-shared volume with room for the disk, reachable from
+        /// where the VM runs and where it would go.
+        csv: Option<String>,
     },
     #[error(
         "node {node} is {state} in {manager}, so it takes no resources; pick another node, or bring it back in {manager} first"
@@ -222,6 +320,40 @@ pub fn cordon_check(node: &Node) -> Result<(), Refusal> {
     }
 }
 
+/// Where a disk on `from` (a volume `node` cannot reach) is copied to on
+/// `node`: a local volume of `node` with room for it (beyond what earlier
+/// disks of the same VM were promised), the one whose pool has the same
+/// name as the source's (`default@hv1` → `default@hv2`) first, else the one
+/// with the most room.
+pub fn copy_target<'a>(
+    snap: &'a ClusterSnapshot,
+    from: &Volume,
+    node: &str,
+    bytes: u64,
+    promised: &[(String, u64)],
+) -> Option<&'a Volume> {
+    let pool = |name: &str| name.split('@').next().unwrap_or(name).to_string();
+    let room = |v: &Volume| {
+        let already = promised
+            .iter()
+            .find(|(n, _)| *n == v.name)
+            .map_or(0, |p| p.1);
+        v.free().saturating_sub(already)
+    };
+    let fits: Vec<&Volume> = snap
+        .volumes
+        .iter()
+        .filter(|v| v.kind == VolumeKind::Local && v.reachable_from(node) && room(v) >= bytes)
+        .collect();
+    fits.iter()
+        .find(|v| pool(&v.name) == pool(&from.name))
+        .or_else(|| {
+            fits.iter()
+                .max_by_key(|v| (room(v), std::cmp::Reverse(v.name.clone())))
+        })
+        .copied()
+}
+
 /// Checks whether `vm` may live-migrate to `node`, both taken from `snap`.
 /// `copy_storage` allows copying disks the target cannot reach.
 pub fn check(
@@ -332,6 +464,7 @@ pub fn check(
                     vm: vm.name.clone(),
                     volume: volume.name.clone(),
                     others,
+                    csv: csv_for(snap, &volume.name, disk.size, &[&vm.node, &node.name]),
                 });
             }
         }
@@ -357,15 +490,7 @@ pub fn check(
                     .sum(),
             });
         }
-        let dest = snap.volumes.iter().find(|v| {
-            v.kind == VolumeKind::Local && v.reachable_from(&node.name) && {
-                let already = promised
-                    .iter()
-                    .find(|(n, _)| *n == v.name)
-                    .map_or(0, |p| p.1);
-                v.free() >= already + disk.size
-            }
-        });
+        let dest = copy_target(snap, volume, &node.name, disk.size, &promised);
         let Some(dest) = dest else {
             return Err(Refusal::NoRoomForCopy {
                 vm: vm.name.clone(),
@@ -383,4 +508,66 @@ pub fn check(
             .push((volume.name.clone(), dest.name.clone(), disk.size));
     }
     Ok(placement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::GIB;
+
+    fn local(name: &str, node: &str, capacity: u64, used: u64) -> Volume {
+        Volume {
+            name: name.into(),
+            kind: VolumeKind::Local,
+            owner: Some(node.into()),
+            capacity: capacity * GIB,
+            used: used * GIB,
+            reachable_from: vec![node.into()],
+        }
+    }
+
+    fn snap(volumes: Vec<Volume>) -> ClusterSnapshot {
+        ClusterSnapshot {
+            cluster: "t".into(),
+            backend: "sim".into(),
+            at_ms: 0,
+            nodes: Vec::new(),
+            volumes,
+            vms: Vec::new(),
+            migrations: Vec::new(),
+            events: Vec::new(),
+            costs: Default::default(),
+            manager: None,
+        }
+    }
+
+    #[test]
+    fn a_copy_goes_to_the_pool_of_the_same_name_else_the_one_with_most_room() {
+        let from = local("default@hv1", "hv1", 100, 10);
+        let s = snap(vec![
+            from.clone(),
+            local("fast@hv2", "hv2", 500, 0),
+            local("default@hv2", "hv2", 100, 50),
+            local("big@hv3", "hv3", 900, 0),
+        ]);
+        let t = copy_target(&s, &from, "hv2", 20 * GIB, &[]).unwrap();
+        assert_eq!(t.name, "default@hv2", "same pool name, though smaller");
+        // No room left there: the one with the most room.
+        let t = copy_target(&s, &from, "hv2", 60 * GIB, &[]).unwrap();
+        assert_eq!(t.name, "fast@hv2");
+        // What earlier disks of the VM were promised counts.
+        let promised = [("default@hv2".to_string(), 40 * GIB)];
+        let t = copy_target(&s, &from, "hv2", 20 * GIB, &promised).unwrap();
+        assert_eq!(t.name, "fast@hv2");
+        // Other names: the most room among the target's own.
+        let lab = snap(vec![
+            local("local-a", "a", 250, 27),
+            local("small-b", "b", 10, 0),
+            local("local-b", "b", 250, 27),
+        ]);
+        let t = copy_target(&lab, &lab.volumes[0], "b", GIB, &[]).unwrap();
+        assert_eq!(t.name, "local-b");
+        assert!(copy_target(&lab, &lab.volumes[0], "b", 300 * GIB, &[]).is_none());
+        assert!(copy_target(&lab, &lab.volumes[0], "c", GIB, &[]).is_none());
+    }
 }

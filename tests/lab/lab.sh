@@ -16,6 +16,9 @@
 #                             an extra guest on node a (shared pool) dirtying PAGES
 #                             pages/ms over REGION pages (the calibration grid's)
 #   tests/lab/lab.sh rm-guest NAME   stop and remove such a guest on both nodes
+#   tests/lab/lab.sh local-guest NAME [PAGES REGION]
+#                             a guest on node a with a writable disk on a's local
+#                             pool local-a (for copy-storage and storage moves)
 #   tests/lab/lab.sh ha-reset the Pacemaker guest started, no move constraint,
 #                             both cluster nodes online (not standby, no maintenance)
 #   tests/lab/lab.sh ha-stop  the Pacemaker guest stopped through Pacemaker (ha-reset starts it)
@@ -219,7 +222,7 @@ define_pool() {
 }
 
 guest_xml() {
-  local g=$1 pages=$2 region=$3 disk=$4 memory=${5:-256} domtype=qemu
+  local g=$1 pages=$2 region=$3 disk=$4 memory=${5:-256} readonly=${6:-readonly} domtype=qemu
   [[ ${VMSHIFT_LAB_KVM:-0} == 1 ]] && domtype=kvm
   cat <<XML
 <domain type='$domtype'>
@@ -242,8 +245,7 @@ guest_xml() {
     <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
       <source file='$disk'/>
-      <target dev='vda' bus='virtio'/>
-      <readonly/>
+      <target dev='vda' bus='virtio'/>$([[ $readonly == readonly ]] && printf '\n      <readonly/>')
     </disk>
     <serial type='pty'>
       <log file='$LAB/guests/$g.serial' append='on'/>
@@ -348,6 +350,27 @@ extra_guest() {
   mkdir -p "$LAB/guests"
   : >"$LAB/guests/$g.serial"
   guest_xml "$g" "$pages" "$region" "$disk" "$memory" >"$LAB/guests/$g.xml"
+  v a define "$LAB/guests/$g.xml" >/dev/null
+  v a start "$g" >/dev/null
+}
+
+# A guest on node a whose writable disk is on a's local pool (local-a): it
+# can only leave a by copying its disk (shared-nothing) or after a storage
+# move (issue 9). Its disk and any copies on the local pools go with rm-guest.
+local_guest() {
+  local g=$1 pages=${2:-1} region=${3:-256}
+  [[ $g =~ ^[a-z0-9-]+$ ]] || die "guest names are lower-case letters, digits and dashes"
+  remove_guest "$g"
+  local n
+  for n in "${NODES[@]}"; do rm -f "$(node_dir "$n")/local/$g.img" "$LAB/shared/$g.img"; done
+  local disk
+  disk="$(node_dir a)/local/$g.img"
+  truncate -s 16M "$disk"
+  for n in "${NODES[@]}"; do v "$n" pool-refresh "local-$n" >/dev/null 2>&1 || true; done
+  v a pool-refresh shared >/dev/null 2>&1 || true
+  mkdir -p "$LAB/guests"
+  : >"$LAB/guests/$g.serial"
+  guest_xml "$g" "$pages" "$region" "$disk" 256 writable >"$LAB/guests/$g.xml"
   v a define "$LAB/guests/$g.xml" >/dev/null
   v a start "$g" >/dev/null
 }
@@ -718,6 +741,7 @@ case "${1:-}" in
   start-node) start_node "${2:?node}" ;;
   guest) extra_guest "${2:?name}" "${3:?memory MiB}" "${4:?pages per ms}" "${5:?region pages}" ;;
   rm-guest) remove_guest "${2:?name}" ;;
+  local-guest) local_guest "${2:?name}" "${3:-1}" "${4:-256}" ;;
   ha-reset) ha_reset ;;
   ha-stop) ha_stop ;;
   on) on "${2:?node}" "${@:3}" ;;

@@ -86,6 +86,53 @@ pub fn start_postcopy(dom: &Domain) -> Result<(), Error> {
     check(unsafe { sys::virDomainMigrateStartPostCopy(dom.as_ptr(), 0) }).map(|_| ())
 }
 
+/// Starts a block copy of `disk` (target dev) to the disk described by
+/// `dest_xml` (libvirt creates the file); the job mirrors until pivoted.
+pub fn block_copy(dom: &Domain, disk: &str, dest_xml: &str) -> Result<(), Error> {
+    let disk = std::ffi::CString::new(disk).expect("no NUL in a disk name");
+    let xml = std::ffi::CString::new(dest_xml).expect("no NUL in XML");
+    check(unsafe {
+        sys::virDomainBlockCopy(
+            dom.as_ptr(),
+            disk.as_ptr(),
+            xml.as_ptr(),
+            ptr::null_mut(),
+            0,
+            // A persistent domain's copy must be a transient job (it does
+            // not survive a daemon restart); the definition is updated
+            // after the pivot.
+            sys::VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB,
+        )
+    })
+    .map(|_| ())
+}
+
+/// (copied, total) bytes of `disk`'s block job; `None` when it has none.
+pub fn block_job(dom: &Domain, disk: &str) -> Result<Option<(u64, u64)>, Error> {
+    let disk = std::ffi::CString::new(disk).expect("no NUL in a disk name");
+    let mut info = sys::virDomainBlockJobInfo {
+        type_: 0,
+        bandwidth: 0,
+        cur: 0,
+        end: 0,
+    };
+    let r =
+        check(unsafe { sys::virDomainGetBlockJobInfo(dom.as_ptr(), disk.as_ptr(), &mut info, 0) })?;
+    Ok((r > 0).then_some((info.cur, info.end)))
+}
+
+/// Ends `disk`'s block job: `pivot` switches the VM to the copy, else the
+/// copy is dropped and the VM stays on its disk.
+pub fn block_job_abort(dom: &Domain, disk: &str, pivot: bool) -> Result<(), Error> {
+    let disk = std::ffi::CString::new(disk).expect("no NUL in a disk name");
+    let flags = if pivot {
+        sys::VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT
+    } else {
+        0
+    };
+    check(unsafe { sys::virDomainBlockJobAbort(dom.as_ptr(), disk.as_ptr(), flags) }).map(|_| ())
+}
+
 /// (busy, total) CPU nanoseconds of the whole host since boot.
 pub fn node_cpu_times(conn: &Connect) -> Result<(u64, u64), Error> {
     let mut n: c_int = 0;

@@ -5,20 +5,23 @@
 //! round, and the job-completed event brings the actual downtime.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use virt::connect::Connect;
-use virt::domain::{Domain, JobStats, MigrateParameters};
+use virt::domain::{Domain, MigrateParameters};
 use virt::sys;
 
 use super::ffi::{self, Event};
+use super::rounds::{self, Input, Stats, Tracker};
+use super::xml::DiskMove;
 use crate::cluster::{
     ClusterEvent, MIB, ManagedBy, Migration, MigrationId, MigrationOptions, OnStall, Outcome,
-    PostcopyMode, Round, Step,
+    PostcopyMode, Step,
 };
-use crate::plan::{self, rules};
+use crate::plan::rules;
 use crate::record::{Journal, Meta, Record};
 
 /// How often a running migration's job stats are read.
@@ -28,31 +31,15 @@ const COMPLETED_EVENT_WAIT: Duration = Duration::from_secs(5);
 /// libvirt's "no limit" for migration bandwidth, MiB/s.
 const UNLIMITED_MIB_S: u64 = (i64::MAX as u64) / (1024 * 1024);
 
-/// The start of one libvirt iteration (a dirty-bitmap sync).
-#[derive(Debug, Clone)]
-struct Mark {
-    iteration: i32,
-    at: Instant,
-    /// Memory processed and remaining right after the sync (first job
-    /// stats read after the event).
-    processed: Option<u64>,
-    remaining: Option<u64>,
-    dirty_bps: u64,
-    bandwidth_bps: u64,
-    throttle: u32,
-}
-
 pub struct Entry {
     pub view: Migration,
     pub started: Instant,
-    marks: Vec<Mark>,
-    last_stats: Option<JobStats>,
-    completed: Option<JobStats>,
+    /// The iterations and stats seen, turned into steps and rounds.
+    rounds: Tracker,
     abort_reason: Option<String>,
     postcopy_sent: bool,
     /// The migrate call returned (Ok or Err with the message).
     pub(super) returned: Option<Result<(), String>>,
-    paused_at: Option<Instant>,
     /// Found running in the cluster, not started by this vmshift.
     pub discovered: bool,
     pub dom: Option<Domain>,
@@ -60,6 +47,8 @@ pub struct Entry {
     logged: bool,
     /// Its flight-recorder id, start and prediction.
     pub meta: Meta,
+    /// Where the raw inputs go when it ends (`VMSHIFT_RECORD_ROUNDS`).
+    record_dir: Option<PathBuf>,
 }
 
 /// Migrations and the cluster event log, shared with the node workers'
@@ -141,16 +130,8 @@ impl Table {
         match ev {
             Event::Iteration { dom, iteration } => {
                 if let Some(e) = self.running_mut(&dom).filter(|e| e.view.from == node) {
-                    e.marks.push(Mark {
-                        iteration,
-                        at: Instant::now(),
-                        processed: None,
-                        remaining: None,
-                        dirty_bps: 0,
-                        bandwidth_bps: 0,
-                        throttle: 0,
-                    });
-                    e.mark_step(Step::PreCopy);
+                    let at_ms = e.now_ms();
+                    e.feed(Input::Iteration { at_ms, iteration });
                 }
             }
             Event::Lifecycle { dom, event, detail } => {
@@ -171,48 +152,41 @@ impl Table {
                 }
                 let on_src = e.view.from == node;
                 let on_dst = e.view.to == node;
-                if on_src && event == sys::VIR_DOMAIN_EVENT_SUSPENDED {
-                    if detail == sys::VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED
-                        || detail == sys::VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY
-                    {
-                        e.paused_at.get_or_insert_with(Instant::now);
-                        e.mark_step(Step::Pause);
-                        e.mark_step(Step::FinalCopy);
-                        if detail == sys::VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY {
-                            e.view.postcopy_active = true;
-                        }
-                    }
-                } else if on_dst && event == sys::VIR_DOMAIN_EVENT_RESUMED {
-                    if detail == sys::VIR_DOMAIN_EVENT_RESUMED_MIGRATED
-                        || detail == sys::VIR_DOMAIN_EVENT_RESUMED_POSTCOPY
-                    {
-                        e.mark_step(Step::Pause);
-                        e.mark_step(Step::FinalCopy);
-                        e.mark_step(Step::ResumeOnTarget);
-                        if detail == sys::VIR_DOMAIN_EVENT_RESUMED_POSTCOPY {
-                            e.view.postcopy_active = true;
-                        }
-                    }
+                let at_ms = e.now_ms();
+                if on_src
+                    && event == sys::VIR_DOMAIN_EVENT_SUSPENDED
+                    && (detail == sys::VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED
+                        || detail == sys::VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY)
+                {
+                    let postcopy = detail == sys::VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY;
+                    e.feed(Input::Paused { at_ms, postcopy });
+                } else if on_dst
+                    && event == sys::VIR_DOMAIN_EVENT_RESUMED
+                    && (detail == sys::VIR_DOMAIN_EVENT_RESUMED_MIGRATED
+                        || detail == sys::VIR_DOMAIN_EVENT_RESUMED_POSTCOPY)
+                {
+                    let postcopy = detail == sys::VIR_DOMAIN_EVENT_RESUMED_POSTCOPY;
+                    e.feed(Input::Resumed { at_ms, postcopy });
                 } else if on_src
                     && event == sys::VIR_DOMAIN_EVENT_STOPPED
                     && detail == sys::VIR_DOMAIN_EVENT_STOPPED_MIGRATED
                 {
-                    e.mark_step(Step::Pause);
-                    e.mark_step(Step::FinalCopy);
-                    e.mark_step(Step::ResumeOnTarget);
-                    e.mark_step(Step::CleanUpSource);
+                    e.feed(Input::StoppedOnSource { at_ms });
                 }
             }
             Event::JobCompleted { dom, stats } => {
-                if let Some(e) = self.running_mut(&dom).filter(|e| e.view.from == node) {
-                    e.completed = Some(*stats);
-                    e.settle();
-                } else if let Some(e) = self
+                // The source's, or else the destination's: they carry the
+                // same downtime.
+                if let Some(e) = self
                     .running_mut(&dom)
-                    .filter(|e| e.view.to == node && e.completed.is_none())
+                    .filter(|e| e.view.from == node || e.view.to == node)
+                    .filter(|e| !e.rounds.completed())
                 {
-                    // The destination's completed stats carry the same downtime.
-                    e.completed = Some(*stats);
+                    let at_ms = e.now_ms();
+                    e.feed(Input::Completed {
+                        at_ms,
+                        stats: Stats::from(&*stats),
+                    });
                     e.settle();
                 }
             }
@@ -249,164 +223,50 @@ impl Entry {
         memory: u64,
     ) -> Entry {
         let view = Migration::starting(id, vm, from, to, options, memory, 0, 0);
+        let record_dir = std::env::var_os("VMSHIFT_RECORD_ROUNDS").map(PathBuf::from);
         Entry {
             view,
             started: Instant::now(),
-            marks: Vec::new(),
-            last_stats: None,
-            completed: None,
+            rounds: if record_dir.is_some() {
+                Tracker::recording()
+            } else {
+                Tracker::default()
+            },
             abort_reason: None,
             postcopy_sent: false,
             returned: None,
-            paused_at: None,
             discovered: false,
             dom: None,
             logged: false,
             meta: Meta::new(false, None),
+            record_dir,
         }
     }
 
-    fn elapsed_ms(&self) -> f64 {
+    /// Milliseconds since the migration started (the time of an input).
+    pub(super) fn now_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
+    /// One event or job-stats read, applied to the rounds and the view.
+    pub(super) fn feed(&mut self, input: Input) {
+        self.rounds.apply(&mut self.view, input);
+    }
+
     pub(super) fn mark_step(&mut self, s: Step) {
-        let at = self.elapsed_ms();
-        if self.view.step_started_ms[s.index()].is_none() {
-            self.view.step_started_ms[s.index()] = Some(at);
-        }
-        if s > self.view.step {
-            self.view.step = s;
-        }
+        let at = self.now_ms();
+        rounds::mark_step(&mut self.view, s, at);
     }
 
-    /// Applies live job stats.
-    fn apply_stats(&mut self, j: &JobStats) {
-        let page = j.mem_page_size.unwrap_or(4096);
-        let processed = j.mem_processed.unwrap_or(0);
-        let remaining = j.mem_remaining.unwrap_or(0) + j.disk_remaining.unwrap_or(0);
-        let dirty = j.mem_dirty_rate.unwrap_or(0) * page;
-        let bw = j.mem_bps.unwrap_or(0);
-        let throttle = j.auto_converge_throttle.unwrap_or(0).max(0) as u32;
-        for m in self.marks.iter_mut().filter(|m| m.processed.is_none()) {
-            m.processed = Some(processed);
-            m.remaining = Some(j.mem_remaining.unwrap_or(0));
-            m.dirty_bps = dirty;
-            m.bandwidth_bps = bw;
-            m.throttle = throttle;
-        }
-        if processed > 0 || j.mem_iteration.unwrap_or(0) > 0 {
-            self.mark_step(Step::PreCopy);
-        }
-        let v = &mut self.view;
-        if v.memory == 0 {
-            // Found by its first event, before any poll saw the domain.
-            v.memory = j.mem_total.unwrap_or(0);
-        }
-        v.remaining_bytes = remaining;
-        if dirty > 0 {
-            v.dirty_bps = dirty;
-        }
-        v.bandwidth_bps = bw;
-        v.throttle_pct = throttle;
-        v.transferred_bytes = v
-            .transferred_bytes
-            .max(j.data_processed.unwrap_or(processed));
-        v.storage_bytes = v.storage_bytes.max(j.disk_total.unwrap_or(0));
-        // The first pass: how much of memory it has scanned, and how much
-        // of that held data (zero pages go as markers).
-        if self.marks.len() <= 1 {
-            let normal = j.mem_normal.unwrap_or(0) * page;
-            v.data_bytes = j.mem_normal_bytes.unwrap_or(normal).max(normal);
-            v.scanned_bytes = v.data_bytes + j.mem_constant.unwrap_or(0) * page;
-        }
-        self.last_stats = Some(j.clone());
-        self.rebuild_rounds(processed, false);
-        self.view.live = plan::live(&self.view);
-        // What a pause now would cost: QEMU's own figure divides by the
-        // limited bandwidth, but the final copy goes at line speed.
-        self.view.expected_downtime_ms = match &self.view.live {
-            Some(f) => f.downtime_now_ms.unwrap_or(f.downtime_ms.value),
-            None => j.downtime.unwrap_or(0) as f64,
-        };
-    }
-
-    /// Rounds from the iteration marks: round i spans iteration i+1's start
-    /// to the next start (or the end of the job when `finished`).
-    fn rebuild_rounds(&mut self, processed_now: u64, finished: bool) {
-        let mut rounds = Vec::new();
-        for (i, m) in self.marks.iter().enumerate() {
-            let (end_processed, end_remaining, end_at) = match self.marks.get(i + 1) {
-                Some(n) => (n.processed, n.remaining, n.at),
-                None if finished => (
-                    Some(processed_now),
-                    Some(0),
-                    self.paused_at.unwrap_or_else(Instant::now).max(m.at),
-                ),
-                None => break,
-            };
-            let (Some(start), Some(end)) = (m.processed, end_processed) else {
-                break;
-            };
-            let secs = end_at.saturating_duration_since(m.at).as_secs_f64();
-            let sent = end.saturating_sub(start);
-            rounds.push(Round {
-                index: (m.iteration.max(1) - 1) as u32,
-                bytes_sent: sent,
-                bytes_dirty: end_remaining.unwrap_or(0),
-                dirty_bps: m.dirty_bps,
-                bandwidth_bps: if secs > 0.0 {
-                    (sent as f64 / secs) as u64
-                } else {
-                    m.bandwidth_bps
-                },
-                duration_ms: secs * 1000.0,
-                throttle_pct: m.throttle,
-            });
-        }
-        self.view.current_round_sent = self
-            .marks
-            .last()
-            .and_then(|m| m.processed)
-            .map_or(0, |p| processed_now.saturating_sub(p));
-        self.view.rounds = rounds;
-        self.view.elapsed_ms = self.elapsed_ms();
-    }
-
-    /// The job is over on libvirt's side: close the rounds, take the downtime,
-    /// and decide the outcome once the migrate call returned.
+    /// Decides the outcome once the migrate call returned (the rounds were
+    /// closed by the completed job's stats, if they came).
     pub(super) fn settle(&mut self) {
         if self.view.outcome.is_some() {
             return;
         }
-        if let Some(c) = self.completed.clone() {
-            let iterations = c.mem_iteration.unwrap_or(0) as i32;
-            // Iterations whose events were not seen still count as rounds.
-            let have = self.marks.last().map_or(0, |m| m.iteration);
-            let at = self.paused_at.unwrap_or_else(Instant::now);
-            for it in have + 1..=iterations {
-                self.marks.push(Mark {
-                    iteration: it,
-                    at,
-                    processed: self.marks.last().and_then(|m| m.processed).or(Some(0)),
-                    remaining: Some(0),
-                    dirty_bps: 0,
-                    bandwidth_bps: 0,
-                    throttle: 0,
-                });
-            }
-            let processed = c.mem_processed.unwrap_or(0);
-            self.rebuild_rounds(processed, true);
-            if let Some(d) = c.downtime {
-                self.view.actual_downtime_ms = Some(d as f64);
-            }
-            self.view.transferred_bytes = c.data_processed.unwrap_or(processed);
-            self.view.remaining_bytes = 0;
-            self.view.elapsed_ms = c.time_elapsed.map_or(self.elapsed_ms(), |t| t as f64);
-        }
         let _ = self.view.live.take();
         match &self.returned {
-            Some(Ok(())) if self.completed.is_some() || self.discovered => {
+            Some(Ok(())) if self.rounds.completed() || self.discovered => {
                 for s in Step::ALL {
                     self.mark_step(s);
                 }
@@ -425,6 +285,11 @@ impl Entry {
             }
             _ => {}
         }
+        if self.view.outcome.is_some()
+            && let (Some(dir), Some(inputs)) = (&self.record_dir, self.rounds.recorded())
+        {
+            rounds::write_recording(dir, &self.view, inputs);
+        }
     }
 }
 
@@ -437,11 +302,12 @@ pub fn start(
     src_uri: String,
     dst_uri: String,
     migrate_host: Option<String>,
+    disk_moves: Vec<DiskMove>,
 ) {
     follow_in_background(shared.clone(), id, vm.clone(), src_uri.clone());
     thread::Builder::new()
         .name(format!("migrate-{vm}"))
-        .spawn(move || run_migration(shared, id, vm, src_uri, dst_uri, migrate_host))
+        .spawn(move || run_migration(shared, id, vm, src_uri, dst_uri, migrate_host, disk_moves))
         .expect("spawn a migration thread");
 }
 
@@ -465,6 +331,7 @@ fn run_migration(
     src_uri: String,
     dst_uri: String,
     migrate_host: Option<String>,
+    disk_moves: Vec<DiskMove>,
 ) {
     let (lock, cv) = &*shared;
     let fail = |msg: String| {
@@ -537,6 +404,28 @@ fn run_migration(
         params.uri = Some(format!("tcp://{host}"));
         params.listen_address = Some(host.clone());
     }
+    if !disk_moves.is_empty() {
+        // Copied disks get their place on the target: the destination
+        // XML names it, and libvirt creates the volume in that pool
+        // before copying over NBD (on the migration address).
+        let xml = match dom.xml_desc(sys::VIR_DOMAIN_XML_MIGRATABLE) {
+            Ok(x) => x,
+            Err(e) => {
+                return fail(format!(
+                    "cannot read the definition of {vm}: {}",
+                    libvirt_reason(&e)
+                ));
+            }
+        };
+        match super::xml::retarget_disks(&xml, &disk_moves) {
+            Ok(dest) => {
+                params.dest_xml = Some(dest.clone());
+                params.persist_xml = Some(dest);
+                params.migrate_disks = disk_moves.iter().map(|m| m.dev.clone()).collect();
+            }
+            Err(why) => return fail(format!("cannot copy the disks of {vm}: {why}")),
+        }
+    }
     // The downtime limit is a migration parameter of the domain.
     let _ = dom.migrate_set_max_downtime(options.max_downtime_ms, 0);
     {
@@ -548,6 +437,8 @@ fn run_migration(
     tracing::info!(%vm, %src_uri, %dst_uri, flags, "migrate_to_uri3");
     let result = dom.migrate_to_uri3(Some(&dst_uri), params, flags);
     tracing::info!(%vm, result = ?result.as_ref().map_err(libvirt_reason), "migrate_to_uri3 returned");
+    // Where the VM runs after a failure: asked before taking the lock.
+    let still_running = result.is_err() && dom.is_active().unwrap_or(false);
     let mut t = lock.lock().expect("migration table");
     match result {
         Ok(()) => {
@@ -556,7 +447,7 @@ fn run_migration(
             }
             // The job-completed event carries the actual downtime; give it a moment.
             let deadline = Instant::now() + COMPLETED_EVENT_WAIT;
-            while t.entries.get(&id).is_some_and(|e| e.completed.is_none())
+            while t.entries.get(&id).is_some_and(|e| !e.rounds.completed())
                 && Instant::now() < deadline
             {
                 t = cv
@@ -564,7 +455,7 @@ fn run_migration(
                     .expect("migration table")
                     .0;
             }
-            let missing = t.entries.get(&id).is_some_and(|e| e.completed.is_none());
+            let missing = t.entries.get(&id).is_some_and(|e| !e.rounds.completed());
             if missing {
                 // Ask the destination for the completed job instead.
                 drop(t);
@@ -574,7 +465,9 @@ fn run_migration(
                     .and_then(|d| ffi::job_stats(&d, true).ok());
                 t = lock.lock().expect("migration table");
                 if let Some(e) = t.entries.get_mut(&id) {
-                    e.completed = Some(stats.unwrap_or_default());
+                    let at_ms = e.now_ms();
+                    let stats = stats.as_ref().map(Stats::from).unwrap_or_default();
+                    e.feed(Input::Completed { at_ms, stats });
                 }
             }
             if let Some(e) = t.entries.get_mut(&id) {
@@ -587,7 +480,6 @@ fn run_migration(
                 .get(&id)
                 .map(|e| e.view.from.clone())
                 .unwrap_or_default();
-            let still_running = dom.is_active().unwrap_or(false);
             let msg = if still_running {
                 format!("{}; {vm} keeps running on {src_name}", libvirt_reason(&err))
             } else {
@@ -611,8 +503,21 @@ fn run_migration(
     cv.notify_all();
 }
 
+/// What the follower does once it has released the table's lock.
+enum Next {
+    /// Read the stats again after the interval (or an iteration event).
+    Wait,
+    /// A discovered migration's job is gone: find where the VM runs.
+    Gone,
+    /// The stall policy asks libvirt for post-copy or an abort.
+    Act(PolicyAction),
+    Stop,
+}
+
 /// Reads job stats a few times a second (and right after each iteration
 /// event), applies the stall policy, and settles discovered migrations.
+/// libvirt is never called with the table's lock held: the event
+/// callbacks of every node need that lock.
 pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: String) {
     let (lock, cv) = &*shared;
     let Ok(conn) = Connect::open(Some(&src_uri)) else {
@@ -624,45 +529,68 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
     let mut seen_marks = 0;
     loop {
         let stats = ffi::job_stats(&dom, false);
-        let mut t = lock.lock().expect("migration table");
-        let Some(e) = t.entries.get_mut(&id) else {
-            return;
-        };
-        if e.view.outcome.is_some() {
-            return;
-        }
-        if e.dom.is_none() {
-            e.dom = Some(dom.clone());
-        }
-        match &stats {
-            Ok(j) if j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32 => {
-                e.apply_stats(j);
-                policy(e, &dom);
+        let next = {
+            let mut t = lock.lock().expect("migration table");
+            match t.entries.get_mut(&id) {
+                None => Next::Stop,
+                Some(e) if e.view.outcome.is_some() => Next::Stop,
+                Some(e) => {
+                    if e.dom.is_none() {
+                        e.dom = Some(dom.clone());
+                    }
+                    match &stats {
+                        Ok(j) if j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32 => {
+                            let at_ms = e.now_ms();
+                            e.feed(Input::Stats {
+                                at_ms,
+                                stats: Stats::from(j),
+                            });
+                            policy(e).map_or(Next::Wait, Next::Act)
+                        }
+                        _ if e.discovered && e.rounds.has_stats() => Next::Gone,
+                        _ => Next::Wait,
+                    }
+                }
             }
-            _ if e.discovered && e.last_stats.is_some() => {
+        };
+        match next {
+            Next::Stop => return,
+            Next::Gone => {
                 // The job is gone: where does the VM run now?
                 let on_src = dom.is_active().unwrap_or(false);
-                e.returned = Some(if on_src {
-                    Err(format!(
-                        "the migration ended without moving {vm}; it keeps running on {}",
-                        e.view.from
-                    ))
-                } else {
-                    Ok(())
-                });
-                e.settle();
+                let mut t = lock.lock().expect("migration table");
+                if let Some(e) = t.entries.get_mut(&id)
+                    && e.view.outcome.is_none()
+                {
+                    e.returned = Some(if on_src {
+                        Err(format!(
+                            "the migration ended without moving {vm}; it keeps running on {}",
+                            e.view.from
+                        ))
+                    } else {
+                        Ok(())
+                    });
+                    e.settle();
+                }
                 if let Some(text) = t.finished_text() {
                     t.log(text);
                 }
                 cv.notify_all();
                 return;
             }
-            _ => {}
+            Next::Act(PolicyAction::Postcopy) => {
+                let _ = ffi::start_postcopy(&dom);
+            }
+            Next::Act(PolicyAction::Abort) => {
+                let _ = ffi::abort_job(&dom);
+            }
+            Next::Wait => {}
         }
         // Sleep until the next read, or an iteration event.
         let deadline = Instant::now() + FOLLOW_INTERVAL;
+        let mut t = lock.lock().expect("migration table");
         loop {
-            let marks = t.entries.get(&id).map_or(0, |e| e.marks.len());
+            let marks = t.entries.get(&id).map_or(0, |e| e.rounds.iterations_seen());
             if marks != seen_marks {
                 seen_marks = marks;
                 break;
@@ -679,17 +607,25 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
     }
 }
 
-/// Post-copy now / on stall, abort on stall (DESIGN §1, the same rules as the simulator).
-fn policy(e: &mut Entry, dom: &Domain) {
+/// What the stall policy asks of libvirt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PolicyAction {
+    Postcopy,
+    Abort,
+}
+
+/// Post-copy now / on stall, abort on stall (DESIGN §1, the same rules as
+/// the simulator). Decided under the lock; the caller asks libvirt after
+/// releasing it.
+fn policy(e: &mut Entry) -> Option<PolicyAction> {
     let o = e.view.options.clone();
     // A migration someone else started keeps their settings: only watch it.
     if e.discovered || e.view.postcopy_active || e.postcopy_sent || e.abort_reason.is_some() {
-        return;
+        return None;
     }
-    if o.postcopy == PostcopyMode::Now && !e.marks.is_empty() {
+    if o.postcopy == PostcopyMode::Now && e.rounds.iterations_seen() > 0 {
         e.postcopy_sent = true;
-        let _ = ffi::start_postcopy(dom);
-        return;
+        return Some(PolicyAction::Postcopy);
     }
     let history: Vec<f64> = e.view.rounds.iter().map(|r| r.bytes_dirty as f64).collect();
     let bw = o
@@ -698,7 +634,7 @@ fn policy(e: &mut Entry, dom: &Domain) {
         .max(1.0);
     let switchover = bw * o.max_downtime_ms as f64 / 1000.0;
     if !rules::stalled(&history, e.view.throttle_pct, o.auto_converge, switchover) {
-        return;
+        return None;
     }
     e.view.stalled = true;
     let policy = if o.postcopy == PostcopyMode::Auto {
@@ -709,7 +645,7 @@ fn policy(e: &mut Entry, dom: &Domain) {
     match policy {
         OnStall::Postcopy => {
             e.postcopy_sent = true;
-            let _ = ffi::start_postcopy(dom);
+            Some(PolicyAction::Postcopy)
         }
         OnStall::Abort => {
             e.abort_reason = Some(rules::stall_sentence(
@@ -718,60 +654,254 @@ fn policy(e: &mut Entry, dom: &Domain) {
                 history.last().copied().unwrap_or(0.0) as u64,
                 switchover as u64,
             ));
-            let _ = ffi::abort_job(dom);
+            Some(PolicyAction::Abort)
         }
-        OnStall::Wait => {}
+        OnStall::Wait => None,
     }
 }
 
-/// Operator actions on a running migration.
-pub fn abort(e: &mut Entry) -> Result<(), String> {
-    if e.view.postcopy_active {
-        return Err("the migration is in post-copy: the VM already runs on the target and the migration can no longer be aborted".into());
+/// An operator action on a running migration, in three parts so libvirt
+/// is never called with the table's lock held: [`Op::decide`] under the
+/// lock (checks, and what it reserves), [`Op::call`] after releasing it,
+/// [`Op::commit`] under the lock again with the result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Abort,
+    MaxDowntime(u64),
+    Bandwidth(Option<u64>),
+    Postcopy,
+}
+
+impl Op {
+    /// Whether the action may run now; reserves it (an abort's reason, a
+    /// post-copy request) so the stall policy does not do it twice.
+    pub fn decide(self, e: &mut Entry) -> Result<Domain, String> {
+        let not_yet = "the migration has not started yet; try again in a moment";
+        match self {
+            Op::Abort => {
+                if e.view.postcopy_active {
+                    return Err("the migration is in post-copy: the VM already runs on the target and the migration can no longer be aborted".into());
+                }
+                let dom = e.dom.clone().ok_or(not_yet)?;
+                e.abort_reason = Some("aborted by the operator".into());
+                Ok(dom)
+            }
+            Op::Postcopy => {
+                if e.view.postcopy_active || e.postcopy_sent {
+                    return Err("the migration is already in post-copy".into());
+                }
+                let dom = e.dom.clone().ok_or(not_yet)?;
+                e.postcopy_sent = true;
+                Ok(dom)
+            }
+            Op::MaxDowntime(_) | Op::Bandwidth(_) => Ok(e.dom.clone().ok_or(not_yet)?),
+        }
     }
-    let dom = e
-        .dom
-        .clone()
-        .ok_or("the migration has not started yet; try again in a moment")?;
-    e.abort_reason = Some("aborted by the operator".into());
-    ffi::abort_job(&dom).map_err(|err| {
-        e.abort_reason = None;
-        format!("libvirt refused to abort: {}", libvirt_reason(&err))
-    })
-}
 
-pub fn set_max_downtime(e: &mut Entry, ms: u64) -> Result<(), String> {
-    let dom = e
-        .dom
-        .clone()
-        .ok_or("the migration has not started yet; try again in a moment")?;
-    dom.migrate_set_max_downtime(ms, 0)
-        .map_err(|err| libvirt_reason(&err))?;
-    e.view.options.max_downtime_ms = ms;
-    Ok(())
-}
-
-pub fn set_bandwidth(e: &mut Entry, bps: Option<u64>) -> Result<(), String> {
-    let dom = e
-        .dom
-        .clone()
-        .ok_or("the migration has not started yet; try again in a moment")?;
-    let mib = bps.map_or(UNLIMITED_MIB_S, |b| (b / MIB).max(1));
-    dom.migrate_set_max_speed(mib, 0)
-        .map_err(|err| libvirt_reason(&err))?;
-    e.view.options.bandwidth_bps = bps;
-    Ok(())
-}
-
-pub fn start_postcopy(e: &mut Entry) -> Result<(), String> {
-    if e.view.postcopy_active || e.postcopy_sent {
-        return Err("the migration is already in post-copy".into());
+    /// The libvirt call (blocking; no lock held).
+    pub fn call(self, dom: &Domain) -> Result<(), String> {
+        match self {
+            Op::Abort => ffi::abort_job(dom)
+                .map_err(|err| format!("libvirt refused to abort: {}", libvirt_reason(&err))),
+            Op::Postcopy => ffi::start_postcopy(dom).map_err(|err| libvirt_reason(&err)),
+            Op::MaxDowntime(ms) => dom
+                .migrate_set_max_downtime(ms, 0)
+                .map_err(|err| libvirt_reason(&err)),
+            Op::Bandwidth(bps) => {
+                let mib = bps.map_or(UNLIMITED_MIB_S, |b| (b / MIB).max(1));
+                dom.migrate_set_max_speed(mib, 0)
+                    .map_err(|err| libvirt_reason(&err))
+            }
+        }
     }
-    let dom = e
-        .dom
-        .clone()
-        .ok_or("the migration has not started yet; try again in a moment")?;
-    ffi::start_postcopy(&dom).map_err(|err| libvirt_reason(&err))?;
-    e.postcopy_sent = true;
-    Ok(())
+
+    /// Takes the result: the new limits on success, the reservation back
+    /// on failure.
+    pub fn commit(self, e: &mut Entry, result: &Result<(), String>) {
+        match (self, result) {
+            (Op::Abort, Err(_)) => e.abort_reason = None,
+            (Op::Postcopy, Err(_)) => e.postcopy_sent = false,
+            (Op::MaxDowntime(ms), Ok(())) => e.view.options.max_downtime_ms = ms,
+            (Op::Bandwidth(bps), Ok(())) => e.view.options.bandwidth_bps = bps,
+            _ => {}
+        }
+    }
+}
+
+/// Runs `decide` under the table's lock, `call` with the lock released,
+/// then `commit` under the lock: the event callbacks of every node take
+/// this lock, so a slow libvirt call must never run while it is held.
+pub fn act<D>(
+    shared: &Shared,
+    id: MigrationId,
+    decide: impl FnOnce(&mut Entry) -> Result<D, String>,
+    call: impl FnOnce(D) -> Result<(), String>,
+    commit: impl FnOnce(&mut Entry, &Result<(), String>),
+) -> Result<(), ActError> {
+    let (lock, cv) = &**shared;
+    let handle = {
+        let mut t = lock.lock().expect("migration table");
+        let e = t.entries.get_mut(&id).ok_or(ActError::NoSuchMigration)?;
+        if e.view.outcome.is_some() {
+            return Err(ActError::Refused(format!(
+                "the migration of {} has already finished",
+                e.view.vm
+            )));
+        }
+        decide(e).map_err(ActError::Refused)?
+    };
+    let result = call(handle);
+    {
+        let mut t = lock.lock().expect("migration table");
+        if let Some(e) = t.entries.get_mut(&id) {
+            commit(e, &result);
+        }
+    }
+    cv.notify_all();
+    result.map_err(ActError::Refused)
+}
+
+/// Why an operator action did not happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActError {
+    NoSuchMigration,
+    Refused(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Round;
+
+    fn entry() -> Entry {
+        Entry::new(7, "web", "a", "b", MigrationOptions::default(), 256 * MIB)
+    }
+
+    fn shared_with(e: Entry) -> Shared {
+        let shared: Shared = Arc::new((Mutex::new(Table::default()), Condvar::new()));
+        shared.0.lock().unwrap().entries.insert(e.view.id, e);
+        shared
+    }
+
+    #[test]
+    fn the_libvirt_call_runs_with_the_table_unlocked() {
+        let shared = shared_with(entry());
+        let mut during = None;
+        let r = act(
+            &shared,
+            7,
+            |e| {
+                e.abort_reason = Some("reserved".into());
+                Ok(e.view.vm.clone())
+            },
+            |vm| {
+                // What a node's event callback does meanwhile.
+                let t = shared.0.try_lock();
+                during = Some(t.is_ok());
+                drop(t);
+                assert_eq!(vm, "web");
+                Err("libvirt said no".into())
+            },
+            |e, r| {
+                assert!(r.is_err());
+                e.abort_reason = None;
+            },
+        );
+        assert_eq!(during, Some(true), "the lock was free during the call");
+        assert_eq!(r, Err(ActError::Refused("libvirt said no".into())));
+        assert_eq!(shared.0.lock().unwrap().entries[&7].abort_reason, None);
+    }
+
+    #[test]
+    fn actions_on_unknown_or_finished_migrations_never_reach_libvirt() {
+        let mut e = entry();
+        e.view.outcome = Some(Outcome::Completed);
+        let shared = shared_with(e);
+        let called = std::cell::Cell::new(false);
+        let call = |_: ()| {
+            called.set(true);
+            Ok(())
+        };
+        let r = act(&shared, 7, |_| Ok(()), call, |_, _| {});
+        assert_eq!(
+            r,
+            Err(ActError::Refused(
+                "the migration of web has already finished".into()
+            ))
+        );
+        let r = act(&shared, 8, |_| Ok(()), call, |_, _| {});
+        assert_eq!(r, Err(ActError::NoSuchMigration));
+        assert!(!called.get());
+    }
+
+    #[test]
+    fn abort_is_refused_in_postcopy_and_before_the_job_has_a_domain() {
+        let mut e = entry();
+        e.view.postcopy_active = true;
+        let why = Op::Abort.decide(&mut e).unwrap_err();
+        assert!(why.contains("can no longer be aborted"), "{why}");
+        let mut e = entry();
+        let why = Op::Abort.decide(&mut e).unwrap_err();
+        assert!(why.contains("try again in a moment"), "{why}");
+        assert_eq!(e.abort_reason, None, "nothing reserved when refused");
+        e.postcopy_sent = true;
+        let why = Op::Postcopy.decide(&mut e).unwrap_err();
+        assert!(why.contains("already in post-copy"), "{why}");
+    }
+
+    #[test]
+    fn commit_keeps_limits_that_libvirt_took_and_releases_failed_reservations() {
+        let mut e = entry();
+        Op::MaxDowntime(500).commit(&mut e, &Ok(()));
+        assert_eq!(e.view.options.max_downtime_ms, 500);
+        Op::MaxDowntime(900).commit(&mut e, &Err("no".into()));
+        assert_eq!(e.view.options.max_downtime_ms, 500);
+        Op::Bandwidth(Some(30 * MIB)).commit(&mut e, &Ok(()));
+        assert_eq!(e.view.options.bandwidth_bps, Some(30 * MIB));
+        e.abort_reason = Some("aborted by the operator".into());
+        Op::Abort.commit(&mut e, &Err("no".into()));
+        assert_eq!(e.abort_reason, None);
+        e.postcopy_sent = true;
+        Op::Postcopy.commit(&mut e, &Err("no".into()));
+        assert!(!e.postcopy_sent);
+    }
+
+    #[test]
+    fn the_stall_policy_decides_once_and_leaves_found_migrations_alone() {
+        let mut e = entry();
+        e.view.options.postcopy = PostcopyMode::Now;
+        assert_eq!(policy(&mut e), None, "no iteration yet");
+        e.feed(Input::Iteration {
+            at_ms: 10.0,
+            iteration: 1,
+        });
+        assert_eq!(policy(&mut e), Some(PolicyAction::Postcopy));
+        assert_eq!(policy(&mut e), None, "asked once");
+
+        let stalled = |on_stall| {
+            let mut e = entry();
+            e.view.options.bandwidth_bps = Some(20 * MIB);
+            e.view.options.on_stall = on_stall;
+            e.view.rounds = (0..4)
+                .map(|i| Round {
+                    index: i,
+                    bytes_dirty: 100 * MIB,
+                    ..Default::default()
+                })
+                .collect();
+            e
+        };
+        let mut e = stalled(OnStall::Abort);
+        assert_eq!(policy(&mut e), Some(PolicyAction::Abort));
+        assert!(e.view.stalled);
+        assert!(e.abort_reason.is_some());
+        assert_eq!(policy(&mut e), None);
+        let mut e = stalled(OnStall::Wait);
+        assert_eq!(policy(&mut e), None);
+        assert!(e.view.stalled);
+        let mut e = stalled(OnStall::Abort);
+        e.discovered = true;
+        assert_eq!(policy(&mut e), None, "someone else's migration");
+        assert!(!e.view.stalled);
+    }
 }

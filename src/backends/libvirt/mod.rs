@@ -10,7 +10,9 @@ mod managed;
 pub mod measure;
 mod migrate;
 pub mod node;
+mod rounds;
 pub mod ssh;
+mod storage;
 pub mod testdriver;
 mod xml;
 
@@ -72,6 +74,9 @@ pub struct LibvirtCluster {
     /// Moves through the cluster manager still settling (waiting for it to
     /// confirm, clearing its move constraint).
     managed_moves: Vec<std::thread::JoinHandle<()>>,
+    /// Disks moving between pools (move-disk), each on its own thread.
+    storage_moves: storage::Moves,
+    next_storage_id: crate::cluster::StorageMoveId,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -117,6 +122,8 @@ impl LibvirtCluster {
             manager_view: None,
             manager_names: Vec::new(),
             managed_moves: Vec::new(),
+            storage_moves: Default::default(),
+            next_storage_id: 0,
             cfg,
         })
     }
@@ -136,10 +143,12 @@ impl LibvirtCluster {
     /// hundreds of nodes every copy of their data counts).
     fn poll(&mut self) -> Vec<(String, Result<(), String>)> {
         let tickets: Vec<u64> = self.nodes.iter().map(|n| n.request()).collect();
-        let deadline = Instant::now() + self.cfg.timeout;
+        let start = Instant::now();
         let mut out = Vec::new();
         for (i, (n, t)) in self.nodes.iter().zip(tickets).enumerate() {
-            let r = match n.wait(t, deadline) {
+            // A node's first answer gets longer than later ones.
+            let patience = n.patience(self.cfg.timeout);
+            let r = match n.wait(t, start + patience) {
                 Some(Ok(d)) => {
                     self.last.insert(i, d);
                     Ok(())
@@ -147,7 +156,7 @@ impl LibvirtCluster {
                 Some(Err(e)) => Err(e),
                 None => Err(format!(
                     "did not answer within {} s",
-                    self.cfg.timeout.as_secs_f64().round() as u64
+                    patience.as_secs_f64().round() as u64
                 )),
             };
             let name = node_name(&n.spec, self.last.get(&i));
@@ -661,23 +670,92 @@ impl LibvirtCluster {
         (0..self.nodes.len()).find(|&i| node_name(&self.nodes[i].spec, self.last.get(&i)) == name)
     }
 
-    fn with_entry<T>(
+    /// Where each disk a copy-storage migration copies goes on the target:
+    /// the same file name (or volume) in the target volume's pool there.
+    fn disk_moves(
         &self,
-        id: MigrationId,
-        f: impl FnOnce(&mut Entry) -> Result<T, String>,
-    ) -> Result<T, BackendError> {
-        let mut t = self.table();
-        let e = t
-            .entries
-            .get_mut(&id)
-            .ok_or(BackendError::NoSuchMigration(id))?;
-        if e.view.outcome.is_some() {
-            return Err(BackendError::NotPossible(format!(
-                "the migration of {} has already finished",
-                e.view.vm
-            )));
+        vm: &str,
+        src: usize,
+        dst: usize,
+        copies: &[(String, String, u64)],
+    ) -> Result<Vec<xml::DiskMove>, BackendError> {
+        let not_possible = |s: String| Err(BackendError::NotPossible(s));
+        let data: Vec<(usize, String, &NodeData)> = self
+            .last
+            .iter()
+            .map(|(i, d)| (*i, node_name(&self.nodes[*i].spec, Some(d)), d))
+            .collect();
+        let (_, map) = self.volumes(&data);
+        let (Some(sd), Some(dd)) = (self.last.get(&src), self.last.get(&dst)) else {
+            return not_possible(
+                "the source or the target node has not answered yet; try again in a moment".into(),
+            );
+        };
+        let src_name = node_name(&self.nodes[src].spec, Some(sd));
+        let dst_name = node_name(&self.nodes[dst].spec, Some(dd));
+        let Some(dom) = sd.domains.iter().find(|d| d.name == vm && !d.incoming) else {
+            return not_possible(format!("{vm} is not on {src_name} any more"));
+        };
+        let mut moves = Vec::new();
+        for (dk, _) in &dom.disks {
+            let volume = disk_volume(&src_name, &dk.source, sd, &map);
+            let Some((_, to_volume, _)) = copies.iter().find(|c| c.0 == volume) else {
+                continue;
+            };
+            if dk.readonly {
+                return not_possible(format!(
+                    "disk {} of {vm} is read-only, and libvirt does not copy read-only disks; make it writable or copy it to {to_volume} by hand first",
+                    dk.target
+                ));
+            }
+            let Some(pool) = dd
+                .pools
+                .iter()
+                .find(|p| map.get(&(dst_name.clone(), p.name.clone())) == Some(to_volume))
+            else {
+                return not_possible(format!(
+                    "no pool of {dst_name} holds volume {to_volume}; refresh and try again"
+                ));
+            };
+            let to = match &dk.source {
+                DiskSource::Path(path) => {
+                    let file = path.rsplit('/').next().unwrap_or(path);
+                    DiskSource::Path(format!("{}/{file}", pool.target.trim_end_matches('/')))
+                }
+                DiskSource::PoolVolume { volume, .. } => DiskSource::PoolVolume {
+                    pool: pool.name.clone(),
+                    volume: volume.clone(),
+                },
+                _ => {
+                    return not_possible(format!(
+                        "disk {} of {vm} is neither a file nor a pool volume; vmshift copies only those",
+                        dk.target
+                    ));
+                }
+            };
+            moves.push(xml::DiskMove {
+                dev: dk.target.clone(),
+                from: dk.source.clone(),
+                to,
+            });
         }
-        f(e).map_err(BackendError::NotPossible)
+        Ok(moves)
+    }
+
+    /// An operator action on a running migration: decided under the
+    /// table's lock, the libvirt call made after releasing it.
+    fn act(&self, id: MigrationId, op: migrate::Op) -> Result<(), BackendError> {
+        migrate::act(
+            &self.shared,
+            id,
+            |e| op.decide(e),
+            |dom| op.call(&dom),
+            |e, r| op.commit(e, r),
+        )
+        .map_err(|e| match e {
+            migrate::ActError::NoSuchMigration => BackendError::NoSuchMigration(id),
+            migrate::ActError::Refused(why) => BackendError::NotPossible(why),
+        })
     }
 }
 
@@ -873,7 +951,8 @@ impl Backend for LibvirtCluster {
         // refused whatever else holds.
         let managed = plan::move_path(&snap, &vm.name, &vm.node, &node.name, req.options.via)
             .map_err(BackendError::Refused)?;
-        plan::check(&snap, vm, node, req.options.copy_storage).map_err(BackendError::Refused)?;
+        let placement = plan::check(&snap, vm, node, req.options.copy_storage)
+            .map_err(BackendError::Refused)?;
         let src = self
             .node_index(&vm.node)
             .ok_or_else(|| BackendError::Other(format!("node {} is not configured", vm.node)))?;
@@ -882,6 +961,11 @@ impl Backend for LibvirtCluster {
             .ok_or_else(|| BackendError::Other(format!("node {} is not configured", node.name)))?;
         let src_uri = self.nodes[src].spec.uri.clone();
         let dst_spec = self.nodes[dst].spec.clone();
+        let disk_moves = if managed.is_none() && !placement.copies.is_empty() {
+            self.disk_moves(&vm.name, src, dst, &placement.copies)?
+        } else {
+            Vec::new()
+        };
         let id = {
             let mut t = self.table();
             t.next_id += 1;
@@ -903,6 +987,13 @@ impl Backend for LibvirtCluster {
                 .clone()
                 .or_else(|| Some(plan::predict(&inputs, &req.options).forecast()));
             e.view.inputs = Some(inputs);
+            if !disk_moves.is_empty() {
+                e.view.storage_bytes = placement.storage_bytes();
+                e.view.disk_copy = Some(crate::cluster::DiskCopy {
+                    total_bytes: placement.storage_bytes(),
+                    ..Default::default()
+                });
+            }
             e.meta = Meta::new(false, req.forecast_json());
             if let Some(resource) = &managed {
                 // Pacemaker's agent runs the job: vmshift follows it and
@@ -951,6 +1042,7 @@ impl Backend for LibvirtCluster {
                 src_uri,
                 dst_spec.uri.clone(),
                 dst_spec.migrate_host(),
+                disk_moves,
             ),
         }
         Ok(id)
@@ -966,15 +1058,15 @@ impl Backend for LibvirtCluster {
 
     fn abort(&mut self, id: MigrationId) -> Result<(), BackendError> {
         self.not_managed(id, "aborting it would fail Pacemaker's migrate_to, and Pacemaker would recover the VM by restarting it; let it finish, or lower the bandwidth or raise max downtime to help it")?;
-        self.with_entry(id, migrate::abort)
+        self.act(id, migrate::Op::Abort)
     }
 
     fn set_max_downtime(&mut self, id: MigrationId, ms: u64) -> Result<(), BackendError> {
-        self.with_entry(id, |e| migrate::set_max_downtime(e, ms))
+        self.act(id, migrate::Op::MaxDowntime(ms))
     }
 
     fn set_bandwidth(&mut self, id: MigrationId, bps: Option<u64>) -> Result<(), BackendError> {
-        self.with_entry(id, |e| migrate::set_bandwidth(e, bps))
+        self.act(id, migrate::Op::Bandwidth(bps))
     }
 
     fn start_postcopy(&mut self, id: MigrationId) -> Result<(), BackendError> {
@@ -982,7 +1074,138 @@ impl Backend for LibvirtCluster {
             id,
             "post-copy is set by the resource's migrate_options in Pacemaker, not here",
         )?;
-        self.with_entry(id, migrate::start_postcopy)
+        self.act(id, migrate::Op::Postcopy)
+    }
+
+    fn move_disk(
+        &mut self,
+        vm: &str,
+        disk: &str,
+        volume: &str,
+    ) -> Result<crate::cluster::StorageMoveId, BackendError> {
+        let snap = self.snapshot()?;
+        let v = snap.require_vm(vm)?;
+        let bytes =
+            plan::check_disk_move(&snap, v, disk, volume).map_err(BackendError::NotPossible)?;
+        if snap.managed_vm(vm).is_some() {
+            return Err(BackendError::NotPossible(format!(
+                "{vm} is a Pacemaker resource: move its disk with Pacemaker's resource stopped or in maintenance, not behind its back"
+            )));
+        }
+        let not_possible = |s: String| Err(BackendError::NotPossible(s));
+        let Some(i) = self.node_index(&v.node) else {
+            return not_possible(format!("node {} is not configured", v.node));
+        };
+        let data: Vec<(usize, String, &NodeData)> = self
+            .last
+            .iter()
+            .map(|(i, d)| (*i, node_name(&self.nodes[*i].spec, Some(d)), d))
+            .collect();
+        let (_, map) = self.volumes(&data);
+        let Some(d) = self.last.get(&i) else {
+            return not_possible(format!("{} has not answered yet; try again", v.node));
+        };
+        let Some(dom) = d.domains.iter().find(|x| x.name == vm && !x.incoming) else {
+            return not_possible(format!("{vm} is not on {} any more", v.node));
+        };
+        let Some((dk, _)) = dom
+            .disks
+            .iter()
+            .find(|(dk, _)| disk_volume(&v.node, &dk.source, d, &map) == disk)
+        else {
+            return not_possible(format!("{vm} has no disk on volume {disk}"));
+        };
+        let DiskSource::Path(path) = &dk.source else {
+            return not_possible(format!(
+                "disk {} of {vm} is not a file; vmshift moves file disks only (virsh blockcopy can move others)",
+                dk.target
+            ));
+        };
+        if dk.readonly {
+            return not_possible(format!(
+                "disk {} of {vm} is read-only: nothing writes it, so copy the file to {volume} and change the definition instead",
+                dk.target
+            ));
+        }
+        let Some(pool) = d.pools.iter().find(|p| {
+            map.get(&(v.node.clone(), p.name.clone()))
+                .map(String::as_str)
+                == Some(volume)
+        }) else {
+            return not_possible(format!("no pool of {} holds volume {volume}", v.node));
+        };
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let dest_path = format!("{}/{file}", pool.target.trim_end_matches('/'));
+        if std::path::Path::new(&dest_path).exists() && pool.kind == "dir" {
+            return not_possible(format!(
+                "{dest_path} already exists in {volume}; remove it or move the disk elsewhere"
+            ));
+        }
+        self.next_storage_id += 1;
+        let id = self.next_storage_id;
+        self.storage_moves.lock().expect("storage moves").insert(
+            id,
+            storage::Slot {
+                view: crate::cluster::StorageMove {
+                    id,
+                    vm: vm.into(),
+                    from: disk.into(),
+                    to: volume.into(),
+                    total_bytes: bytes,
+                    ..Default::default()
+                },
+                abort: false,
+            },
+        );
+        self.table().log(format!(
+            "storage move of {vm}'s disk {} ({disk}) → {volume} started: block copy, then pivot",
+            dk.target
+        ));
+        storage::start(
+            self.storage_moves.clone(),
+            storage::Job {
+                id,
+                uri: self.nodes[i].spec.uri.clone(),
+                vm: vm.into(),
+                dev: dk.target.clone(),
+                dest_path,
+                pool: pool.name.clone(),
+            },
+        );
+        Ok(id)
+    }
+
+    fn storage_move(
+        &mut self,
+        id: crate::cluster::StorageMoveId,
+    ) -> Result<crate::cluster::StorageMove, BackendError> {
+        self.storage_moves
+            .lock()
+            .expect("storage moves")
+            .get(&id)
+            .map(|s| s.view.clone())
+            .ok_or_else(|| {
+                BackendError::NotPossible(format!("there is no storage move with id {id}"))
+            })
+    }
+
+    fn abort_storage_move(
+        &mut self,
+        id: crate::cluster::StorageMoveId,
+    ) -> Result<(), BackendError> {
+        let mut t = self.storage_moves.lock().expect("storage moves");
+        match t.get_mut(&id) {
+            Some(s) if s.view.outcome.is_none() => {
+                s.abort = true;
+                Ok(())
+            }
+            Some(_) => Err(BackendError::NotPossible(
+                "the storage move has already ended".into(),
+            )),
+            None => Err(BackendError::NotPossible(format!(
+                "there is no storage move with id {id}"
+            ))),
+        }
     }
 
     fn set_manager_maintenance(&mut self, on: bool) -> Result<(), BackendError> {

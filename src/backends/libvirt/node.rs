@@ -110,6 +110,8 @@ struct Slot {
     /// Waiting in the pool's queue or being polled: never twice at once,
     /// so a node that hangs holds one thread at most.
     queued: bool,
+    /// The node has answered a poll at least once.
+    answered: bool,
 }
 
 /// Threads that poll nodes, however many nodes there are.
@@ -133,6 +135,21 @@ struct PoolState {
     busy: HashMap<u64, Instant>,
     next_thread: u64,
     quit: bool,
+}
+
+/// A node that has never answered gets this many times the timeout: a
+/// daemon that has just started (or a first connection over ssh) is slow
+/// to give its first answer, and later polls are quick.
+pub const FIRST_ANSWER_GRACE: u32 = 3;
+
+/// How long to wait for a node's poll: the timeout, or
+/// [`FIRST_ANSWER_GRACE`] times it until the node has answered once.
+pub fn patience(timeout: Duration, answered_before: bool) -> Duration {
+    if answered_before {
+        timeout
+    } else {
+        timeout * FIRST_ANSWER_GRACE
+    }
 }
 
 /// The bounded pool every node of a cluster is polled by: at most
@@ -254,6 +271,7 @@ impl Pool {
             let result = cell.worker.lock().expect("node worker").poll();
             let again = {
                 let mut s = cell.slot.lock().expect("node slot");
+                s.answered |= result.is_ok();
                 s.result = Some(result);
                 s.done = ticket;
                 let again = s.want > s.done;
@@ -305,6 +323,12 @@ impl NodeHandle {
             self.pool.enqueue(self.index);
         }
         ticket
+    }
+
+    /// How long to wait for this node's next poll ([`patience`]).
+    pub fn patience(&self, timeout: Duration) -> Duration {
+        let cell = &self.pool.cells[self.index];
+        patience(timeout, cell.slot.lock().expect("node slot").answered)
     }
 
     /// The poll result for `ticket`, waiting until `deadline`.
@@ -604,7 +628,16 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use super::NodeSpec;
+    use super::{FIRST_ANSWER_GRACE, NodeSpec, patience};
+    use std::time::Duration;
+
+    #[test]
+    fn a_node_that_never_answered_gets_longer_for_its_first_answer() {
+        let t = Duration::from_secs(5);
+        assert_eq!(patience(t, false), Duration::from_secs(15));
+        assert_eq!(FIRST_ANSWER_GRACE, 3);
+        assert_eq!(patience(t, true), t);
+    }
 
     #[test]
     fn names_and_migration_hosts_from_uris() {

@@ -150,9 +150,109 @@ pub fn host_cpu_model(caps: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A disk that a copy-storage migration puts somewhere else on the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskMove {
+    /// Target device (vda...).
+    pub dev: String,
+    pub from: DiskSource,
+    pub to: DiskSource,
+}
+
+fn xml_attr(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;")
+}
+
+/// The domain XML with each moved disk's source rewritten (the destination
+/// XML of a copy-storage migration). Each source must appear exactly once.
+pub fn retarget_disks(xml: &str, moves: &[DiskMove]) -> Result<String, String> {
+    let mut out = xml.to_string();
+    for m in moves {
+        let attrs = |s: &DiskSource| -> Result<Vec<String>, String> {
+            let a = match s {
+                DiskSource::Path(p) => format!("file=@{}@", xml_attr(p)),
+                DiskSource::PoolVolume { pool, volume } => {
+                    format!("pool=@{}@ volume=@{}@", xml_attr(pool), xml_attr(volume))
+                }
+                _ => {
+                    return Err(format!(
+                        "disk {} is neither a file nor a pool volume; vmshift copies only those",
+                        m.dev
+                    ));
+                }
+            };
+            Ok(vec![a.replace('@', "'"), a.replace('@', "\"")])
+        };
+        let (from, to) = (attrs(&m.from)?, attrs(&m.to)?);
+        let Some((i, _)) = from
+            .iter()
+            .enumerate()
+            .find(|(_, f)| out.matches(f.as_str()).count() == 1)
+        else {
+            return Err(format!(
+                "the source of disk {} is not found once in the domain's XML",
+                m.dev
+            ));
+        };
+        out = out.replace(&from[i], &to[i]);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copied_disks_get_their_path_on_the_target() {
+        let xml = "<domain><devices><disk type='file' device='disk'><source file='/lab/nodes/a/local/lg.img'/><target dev='vda'/></disk>\
+                   <disk type='volume'><source pool='local-a' volume='d2'/><target dev='vdb'/></disk></devices></domain>";
+        let moves = [
+            DiskMove {
+                dev: "vda".into(),
+                from: DiskSource::Path("/lab/nodes/a/local/lg.img".into()),
+                to: DiskSource::Path("/lab/nodes/b/local/lg.img".into()),
+            },
+            DiskMove {
+                dev: "vdb".into(),
+                from: DiskSource::PoolVolume {
+                    pool: "local-a".into(),
+                    volume: "d2".into(),
+                },
+                to: DiskSource::PoolVolume {
+                    pool: "local-b".into(),
+                    volume: "d2".into(),
+                },
+            },
+        ];
+        let out = retarget_disks(xml, &moves).unwrap();
+        assert!(
+            out.contains("<source file='/lab/nodes/b/local/lg.img'/>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<source pool='local-b' volume='d2'/>"),
+            "{out}"
+        );
+        assert!(!out.contains("nodes/a"), "{out}");
+        let d = parse_domain(&out).unwrap();
+        assert_eq!(d.disks.len(), 2);
+        let missing = retarget_disks("<domain/>", &moves[..1]).unwrap_err();
+        assert!(missing.contains("disk vda"), "{missing}");
+        let net = DiskMove {
+            dev: "vdc".into(),
+            from: DiskSource::None,
+            to: DiskSource::None,
+        };
+        assert!(
+            retarget_disks(xml, &[net])
+                .unwrap_err()
+                .contains("neither a file")
+        );
+    }
 
     #[test]
     fn domain_disks_and_cpu() {

@@ -149,6 +149,9 @@ impl SimMigration {
                         } else {
                             Phase::PreCopy
                         };
+                        if let Some(dc) = &mut self.view.disk_copy {
+                            dc.started_ms.get_or_insert(self.elapsed * 1000.0);
+                        }
                         if self.view.options.postcopy == PostcopyMode::Now
                             || self.postcopy_requested
                         {
@@ -162,6 +165,9 @@ impl SimMigration {
                     if self.storage_left < 1.0 {
                         self.storage_left = 0.0;
                         self.phase = Phase::PreCopy;
+                        if let Some(dc) = &mut self.view.disk_copy {
+                            dc.done_ms.get_or_insert(self.elapsed * 1000.0);
+                        }
                         if self.postcopy_requested {
                             self.switch_to_postcopy();
                         }
@@ -304,6 +310,16 @@ impl SimMigration {
         } else {
             0
         };
+        if let Some(dc) = &mut v.disk_copy {
+            dc.copied_bytes = dc
+                .total_bytes
+                .saturating_sub(self.storage_left.max(0.0) as u64);
+            dc.bps = if self.phase == Phase::Storage && uses_link {
+                bw as u64
+            } else {
+                0
+            };
+        }
         v.remaining_bytes = match self.phase {
             Phase::Setup => (memory + self.storage_left) as u64,
             Phase::Storage => (self.storage_left + m.marked()) as u64,

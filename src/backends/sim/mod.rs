@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::cluster::{
     Backend, BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, Measured, Migration,
-    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Vm, VmAction, VmState, Volume,
-    VolumeKind, Workload, units,
+    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, StorageMove,
+    StorageMoveId, Vm, VmAction, VmState, Volume, VolumeKind, Workload, units,
 };
 use crate::plan::precopy::{Costs, Guest};
 use crate::plan::{self, Placement};
@@ -43,6 +43,8 @@ const SHUTDOWN_S: f64 = 5.0;
 const SHUTDOWN_BUSY_S: f64 = 12.0;
 /// Virtual seconds a guest takes to come back from a reboot request.
 const REBOOT_S: f64 = 8.0;
+/// How fast a storage move (block copy) copies a disk between volumes.
+pub const STORAGE_MOVE_BPS: u64 = 400 * crate::cluster::MIB;
 const FINISHED_KEPT: usize = 50;
 /// A simulated migration still running after this much virtual time has
 /// failed: nothing in the simulator may run forever.
@@ -118,6 +120,8 @@ pub struct SimCluster {
     events: VecDeque<ClusterEvent>,
     next_id: MigrationId,
     journal: Journal,
+    /// Disks moving between volumes while their VM runs (move-disk).
+    storage_moves: Vec<StorageMove>,
 }
 
 impl SimCluster {
@@ -142,6 +146,7 @@ impl SimCluster {
             events: VecDeque::new(),
             next_id: 1,
             journal: Journal::off(),
+            storage_moves: Vec::new(),
         };
         sim.log(format!(
             "simulated cluster {} started: {} nodes, {} VMs",
@@ -192,18 +197,60 @@ impl SimCluster {
                 .chain(self.restarts.iter().map(|r| r.0))
                 .chain(self.vm_timers.iter().map(|r| r.0))
                 .fold(f64::INFINITY, f64::min);
-            let busy = self.migrations.iter().any(|m| !m.engine.is_done());
+            let busy = self.migrations.iter().any(|m| !m.engine.is_done())
+                || self.storage_moves.iter().any(|m| !m.is_finished());
             let mut step = (end - self.now).min((next_timer - self.now).max(0.0));
             if busy {
                 step = step.min(QUANTUM_S);
             }
             if busy && step > 0.0 {
                 self.step_migrations(step);
+                self.step_storage_moves(step);
             }
             self.now += step;
             self.fire_timers();
         }
         self.now = self.now.max(end);
+    }
+
+    /// Block copies go on; a finished copy pivots: the VM runs from the
+    /// new volume, and the old one is freed.
+    fn step_storage_moves(&mut self, dt: f64) {
+        let mut done = Vec::new();
+        for m in self.storage_moves.iter_mut().filter(|m| !m.is_finished()) {
+            m.elapsed_ms += dt * 1000.0;
+            m.bps = STORAGE_MOVE_BPS;
+            m.copied_bytes =
+                (m.copied_bytes + (STORAGE_MOVE_BPS as f64 * dt) as u64).min(m.total_bytes);
+            if m.copied_bytes >= m.total_bytes {
+                m.pivoted = true;
+                m.bps = 0;
+                m.outcome = Some(Outcome::Completed);
+                done.push(m.clone());
+            }
+        }
+        for m in done {
+            if let Some(v) = self.vms.iter_mut().find(|v| v.name == m.vm) {
+                for d in v.disks.iter_mut().filter(|d| d.volume == m.from) {
+                    d.volume = m.to.clone();
+                }
+            }
+            for vol in self.volumes.iter_mut() {
+                if vol.name == m.from {
+                    vol.used = vol.used.saturating_sub(m.total_bytes);
+                } else if vol.name == m.to {
+                    vol.used += m.total_bytes;
+                }
+            }
+            self.log(format!(
+                "storage move of {}'s disk {} → {} done: copied {}, pivoted; it runs from {} now",
+                m.vm,
+                m.from,
+                m.to,
+                crate::cluster::units::bytes(m.total_bytes),
+                m.to
+            ));
+        }
     }
 
     fn step_migrations(&mut self, dt: f64) {
@@ -656,6 +703,16 @@ impl Backend for SimCluster {
         let node = snap.require_node(&req.to)?;
         let placement = plan::check(&snap, vm, node, req.options.copy_storage)
             .map_err(BackendError::Refused)?;
+        if let Some(m) = self
+            .storage_moves
+            .iter()
+            .find(|m| m.vm == vm.name && !m.is_finished())
+        {
+            return Err(BackendError::NotPossible(format!(
+                "{}'s disk is moving to {}; wait for the storage move to end, then migrate it",
+                vm.name, m.to
+            )));
+        }
         if self.link_failed(&vm.node, &node.name) {
             return Err(BackendError::NotPossible(format!(
                 "the migration link between {} and {} is down; restore it or pick another node",
@@ -733,6 +790,80 @@ impl Backend for SimCluster {
             .abort("aborted by the operator")
             .map_err(BackendError::NotPossible)?;
         self.on_finished(id);
+        Ok(())
+    }
+
+    fn move_disk(
+        &mut self,
+        vm: &str,
+        disk: &str,
+        volume: &str,
+    ) -> Result<StorageMoveId, BackendError> {
+        self.sync();
+        let snap = self.build_snapshot();
+        let v = snap.require_vm(vm)?;
+        if let Some(m) = self
+            .storage_moves
+            .iter()
+            .find(|m| m.vm == vm && !m.is_finished())
+        {
+            return Err(BackendError::NotPossible(format!(
+                "{vm}'s disk is already moving to {}; wait for it or abort it first",
+                m.to
+            )));
+        }
+        let bytes =
+            plan::check_disk_move(&snap, v, disk, volume).map_err(BackendError::NotPossible)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.storage_moves.push(StorageMove {
+            id,
+            vm: vm.into(),
+            from: disk.into(),
+            to: volume.into(),
+            total_bytes: bytes,
+            ..Default::default()
+        });
+        self.log(format!(
+            "storage move of {vm}'s disk {disk} → {volume} started ({}, block copy then pivot)",
+            crate::cluster::units::bytes(bytes)
+        ));
+        Ok(id)
+    }
+
+    fn storage_move(&mut self, id: StorageMoveId) -> Result<StorageMove, BackendError> {
+        self.sync();
+        self.storage_moves
+            .iter()
+            .find(|m| m.id == id)
+            .cloned()
+            .ok_or_else(|| {
+                BackendError::NotPossible(format!("there is no storage move with id {id}"))
+            })
+    }
+
+    fn abort_storage_move(&mut self, id: StorageMoveId) -> Result<(), BackendError> {
+        self.sync();
+        let Some(m) = self.storage_moves.iter_mut().find(|m| m.id == id) else {
+            return Err(BackendError::NotPossible(format!(
+                "there is no storage move with id {id}"
+            )));
+        };
+        if m.is_finished() {
+            return Err(BackendError::NotPossible(format!(
+                "the storage move of {}'s disk has already ended",
+                m.vm
+            )));
+        }
+        m.outcome = Some(Outcome::Aborted {
+            reason: "aborted by the operator".into(),
+        });
+        m.bps = 0;
+        let text = format!(
+            "storage move of {}'s disk {} → {} aborted before the pivot; it stays on {}",
+            m.vm, m.from, m.to, m.from
+        );
+        self.log(text);
         Ok(())
     }
 

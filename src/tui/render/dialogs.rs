@@ -298,8 +298,12 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
             for (f, t, b) in &p.copies {
                 lines.push(Line::styled(
                     format!(
-                        "  copies {} of disk {f} → {t} (shared-nothing)",
-                        units::bytes(*b)
+                        "  copies {} of disk {f} → {t} (shared-nothing){}",
+                        units::bytes(*b),
+                        c.inputs.as_ref().map_or(String::new(), |i| format!(
+                            ", ≈ {} more",
+                            units::millis(*b as f64 / i.bandwidth_bps.max(1) as f64 * 1000.0)
+                        ))
                     ),
                     theme::warn(),
                 ));

@@ -8,8 +8,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
-use super::theme;
 use super::widgets::{bar, fit, put};
+use super::{diskcopy, theme};
 use crate::app::{App, HitMap, Target};
 use crate::cluster::{Migration, Outcome, Step, units};
 use crate::plan;
@@ -136,7 +136,8 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     let mut spans = Vec::new();
     for (i, s) in Step::ALL.iter().enumerate() {
         let started = m.step_started_ms[i].is_some();
-        let current = *s == m.step && !m.is_finished();
+        let current =
+            *s == m.step && !m.is_finished() && !(*s == Step::PreCopy && diskcopy::copying(m));
         let done = started && !current && (m.outcome == Some(Outcome::Completed) || *s < m.step);
         let mark = if current {
             "▶"
@@ -156,12 +157,17 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
             theme::dim()
         };
         spans.push(Span::styled(format!("{}{mark}{label}", i + 1), style));
+        spans.extend(diskcopy::phase(m, *s, narrow).unwrap_or_default());
         if i < 5 {
             spans.push(Span::styled(" › ", theme::dim()));
         }
     }
     put(buf, inner, y, Line::from(spans));
     y += 1;
+    if let Some(l) = diskcopy::line(m) {
+        put(buf, inner, y, l);
+        y += 1;
+    }
     // Live figures.
     let limit_bw = m
         .options

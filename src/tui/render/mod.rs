@@ -3,6 +3,7 @@
 
 mod cluster;
 mod dialogs;
+mod diskcopy;
 mod history;
 mod migration;
 mod nodes;

@@ -1,0 +1,181 @@
+//! Storage moves on libvirt (`vmshift move-disk`): a block copy of one disk
+//! of a running domain to a file in another pool, followed with its block
+//! job info, then pivoted (`virDomainBlockJobAbort` with PIVOT). Each move
+//! runs on its own thread; libvirt is never called with the table locked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use virt::connect::Connect;
+use virt::sys;
+
+use super::ffi;
+use super::migrate::libvirt_reason;
+use crate::cluster::{Outcome, StorageMove, StorageMoveId};
+
+/// How often the block job is read.
+const POLL: Duration = Duration::from_millis(200);
+/// How long a pivot may be retried while the job is not ready yet.
+const PIVOT_WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Default)]
+pub struct Slot {
+    pub view: StorageMove,
+    /// The operator asked to stop it before the pivot.
+    pub abort: bool,
+}
+
+pub type Moves = Arc<Mutex<HashMap<StorageMoveId, Slot>>>;
+
+/// One disk to move: where it is, where it goes.
+pub struct Job {
+    pub id: StorageMoveId,
+    pub uri: String,
+    pub vm: String,
+    /// Target device (vda...).
+    pub dev: String,
+    /// The new file, in the target pool's directory.
+    pub dest_path: String,
+    /// The target pool (refreshed once the copy is in use).
+    pub pool: String,
+}
+
+fn xml_attr(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+}
+
+/// The destination disk of a block copy: a raw file (the whole disk, so
+/// any source format works).
+pub fn dest_xml(path: &str) -> String {
+    format!(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/></disk>",
+        xml_attr(path)
+    )
+}
+
+pub fn start(moves: Moves, job: Job) {
+    thread::Builder::new()
+        .name(format!("move-disk-{}", job.vm))
+        .spawn(move || run(&moves, &job))
+        .expect("spawn a storage move");
+}
+
+fn update(moves: &Moves, id: StorageMoveId, f: impl FnOnce(&mut Slot)) -> bool {
+    let mut t = moves.lock().expect("storage moves");
+    match t.get_mut(&id) {
+        Some(s) => {
+            f(s);
+            s.abort
+        }
+        None => false,
+    }
+}
+
+fn end(moves: &Moves, id: StorageMoveId, started: Instant, outcome: Outcome) {
+    update(moves, id, |s| {
+        s.view.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        s.view.bps = 0;
+        s.view.outcome = Some(outcome);
+    });
+}
+
+fn run(moves: &Moves, job: &Job) {
+    let started = Instant::now();
+    let fail = |why: String| end(moves, job.id, started, Outcome::Failed { reason: why });
+    let conn = match Connect::open(Some(&job.uri)) {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(format!(
+                "cannot connect to {}: {}",
+                job.uri,
+                libvirt_reason(&e)
+            ));
+        }
+    };
+    let dom = match conn.lookup_domain_by_name(&job.vm) {
+        Ok(d) => d,
+        Err(e) => return fail(format!("{} is gone: {}", job.vm, libvirt_reason(&e))),
+    };
+    if let Err(e) = ffi::block_copy(&dom, &job.dev, &dest_xml(&job.dest_path)) {
+        return fail(format!(
+            "libvirt refused the block copy of {}: {}",
+            job.dev,
+            libvirt_reason(&e)
+        ));
+    }
+    let mut last: Option<(u64, Instant)> = None;
+    let mut ready_since: Option<Instant> = None;
+    loop {
+        let info = ffi::block_job(&dom, &job.dev);
+        let abort = match &info {
+            Ok(Some((cur, total))) => {
+                let now = Instant::now();
+                let bps = last
+                    .filter(|(_, t)| now > *t)
+                    .map(|(c, t)| (cur.saturating_sub(c) as f64 / (now - t).as_secs_f64()) as u64)
+                    .unwrap_or(0);
+                last = Some((*cur, now));
+                update(moves, job.id, |s| {
+                    s.view.copied_bytes = *cur;
+                    s.view.total_bytes = s.view.total_bytes.max(*total);
+                    s.view.bps = bps;
+                    s.view.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                })
+            }
+            Ok(None) => {
+                return fail(format!(
+                    "the block job of {} ended before the pivot; {} stays on its disk",
+                    job.dev, job.vm
+                ));
+            }
+            Err(e) => return fail(libvirt_reason(e)),
+        };
+        if abort {
+            let r = ffi::block_job_abort(&dom, &job.dev, false);
+            return end(
+                moves,
+                job.id,
+                started,
+                match r {
+                    Ok(()) => Outcome::Aborted {
+                        reason: "aborted by the operator before the pivot".into(),
+                    },
+                    Err(e) => Outcome::Failed {
+                        reason: format!("the abort failed: {}", libvirt_reason(&e)),
+                    },
+                },
+            );
+        }
+        if let Ok(Some((cur, total))) = info
+            && total > 0
+            && cur == total
+        {
+            // In sync (mirroring): switch the VM over to the copy.
+            let since = *ready_since.get_or_insert_with(Instant::now);
+            match ffi::block_job_abort(&dom, &job.dev, true) {
+                Ok(()) => break,
+                Err(e) if since.elapsed() > PIVOT_WAIT => {
+                    return fail(format!("the pivot failed: {}", libvirt_reason(&e)));
+                }
+                Err(_) => {} // not ready yet; again after the poll
+            }
+        }
+        thread::sleep(POLL);
+    }
+    // The next boot uses the new disk too, and the pool shows it.
+    if let Ok(xml) = dom.xml_desc(sys::VIR_DOMAIN_XML_MIGRATABLE) {
+        let _ = conn.define_domain_xml(&xml);
+    }
+    if let Ok(p) = conn.lookup_storage_pool_by_name(&job.pool) {
+        let _ = p.refresh(0);
+    }
+    update(moves, job.id, |s| {
+        s.view.pivoted = true;
+        s.view.copied_bytes = s.view.total_bytes;
+    });
+    end(moves, job.id, started, Outcome::Completed);
+}
