@@ -640,10 +640,20 @@ impl App {
                 out.cmds.push(Cmd::RunConsole { vm, argv });
             }
             Msg::ConsoleEnded { vm, result } => {
-                match result {
-                    Ok(()) => self.flash(format!("back from the console of {vm}"), false),
-                    Err(e) => self.flash(e, true),
-                }
+                // Kept in the event log too: the flash goes after a few seconds.
+                let (text, bad) = match result {
+                    Ok(()) => (format!("back from the console of {vm}"), false),
+                    Err(e) => (e, true),
+                };
+                self.log_event(
+                    text.clone(),
+                    if bad {
+                        nodes::Level::Warn
+                    } else {
+                        nodes::Level::Ok
+                    },
+                );
+                self.flash(text, bad);
                 out.redraw = true;
             }
             Msg::RecordFailed(e) => {
