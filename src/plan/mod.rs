@@ -11,6 +11,7 @@ mod live;
 mod placement;
 pub mod precopy;
 mod predict;
+mod recover;
 pub mod rules;
 
 pub use drain::{DiskMovePlan, DrainMove, DrainPlan, Stuck, plan_drain, plan_drain_with};
@@ -18,6 +19,7 @@ pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{Placement, Refusal, check, check_disk_move, csv_for, manager_note, move_path};
 pub use predict::{Advice, Prediction, Span, predict, range_text};
+pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};
 
