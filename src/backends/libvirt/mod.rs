@@ -71,6 +71,8 @@ pub struct LibvirtCluster {
     /// Disks moving between pools (move-disk), each on its own thread.
     storage_moves: storage::Moves,
     next_storage_id: crate::cluster::StorageMoveId,
+    /// What runs where, as last saved (see `remember`).
+    known_shape: String,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -99,7 +101,7 @@ impl LibvirtCluster {
                 NodeHandle::spawn(spec.clone(), events)
             })
             .collect();
-        Ok(LibvirtCluster {
+        let mut c = LibvirtCluster {
             nodes,
             last: HashMap::new(),
             snapshot: None,
@@ -111,8 +113,11 @@ impl LibvirtCluster {
             managed_moves: Vec::new(),
             storage_moves: Default::default(),
             next_storage_id: 0,
+            known_shape: String::new(),
             cfg,
-        })
+        };
+        c.recall();
+        Ok(c)
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -145,6 +150,7 @@ impl LibvirtCluster {
 
     fn build(&mut self) -> ClusterSnapshot {
         let polled = self.poll();
+        self.remember();
         let mut nodes = Vec::new();
         // (node index, node name, data) for every node we have data for.
         let mut data: Vec<(usize, String, NodeData)> = Vec::new();
@@ -177,6 +183,13 @@ impl LibvirtCluster {
             }
         }
         let (volumes, pool_volume) = self.volumes(&data);
+        // Nodes that answered this poll: their VMs are facts, the others'
+        // are the last known (a lost node's).
+        let fresh: Vec<&str> = polled
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| n.as_str())
+            .collect();
         let mut vms: Vec<Vm> = Vec::new();
         for (_, node, d) in &data {
             for dom in &d.domains {
@@ -207,8 +220,11 @@ impl LibvirtCluster {
                     cpu_used_pct: dom.cpu_pct,
                 };
                 // One VM per name: a running copy wins over a stale definition.
+                // A copy on a node that answers wins over the last known
+                // one of a node that does not.
+                let key = |v: &Vm| (fresh.contains(&v.node.as_str()), rank(v.state));
                 match vms.iter_mut().find(|v| v.name == vm.name) {
-                    Some(v) if rank(v.state) < rank(vm.state) => *v = vm,
+                    Some(v) if key(v) < key(&vm) => *v = vm,
                     Some(_) => {}
                     None => vms.push(vm),
                 }
@@ -592,6 +608,87 @@ impl LibvirtCluster {
 
     fn node_index(&self, name: &str) -> Option<usize> {
         (0..self.nodes.len()).find(|&i| node_name(&self.nodes[i].spec, self.last.get(&i)) == name)
+    }
+
+    /// Where the last known state of every node is kept between runs (its
+    /// domains' definitions, to recover them if the node is lost).
+    fn known_path(&self) -> Option<std::path::PathBuf> {
+        let name: String = self
+            .cfg
+            .cluster
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        crate::record::state_dir().map(|d| d.join(format!("libvirt-known-{name}.json")))
+    }
+
+    /// Loads the last known state of nodes that have not answered yet.
+    fn recall(&mut self) {
+        let Some(path) = self.known_path() else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let Ok(known) = serde_json::from_str::<HashMap<String, NodeData>>(&text) else {
+            tracing::warn!(path = %path.display(), "cannot read the last known nodes; ignored");
+            return;
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(d) = known.get(&n.spec.uri) {
+                self.last.entry(i).or_insert_with(|| d.clone());
+            }
+        }
+    }
+
+    /// Saves the last known state when what runs where changed.
+    fn remember(&mut self) {
+        let shape: String = {
+            let mut keys: Vec<(&usize, &NodeData)> = self.last.iter().collect();
+            keys.sort_by_key(|k| *k.0);
+            keys.iter()
+                .map(|(i, d)| {
+                    let doms: Vec<String> = d
+                        .domains
+                        .iter()
+                        .map(|x| format!("{}:{:?}:{}", x.name, x.state, x.xml.len()))
+                        .collect();
+                    format!("{i}={}", doms.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        if shape == self.known_shape {
+            return;
+        }
+        self.known_shape = shape;
+        let Some(path) = self.known_path() else {
+            return;
+        };
+        let map: HashMap<&str, &NodeData> = self
+            .last
+            .iter()
+            .map(|(i, d)| (self.nodes[*i].spec.uri.as_str(), d))
+            .collect();
+        let tmp = path.with_extension("json.tmp");
+        let written = serde_json::to_string(&map)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                }
+                std::fs::write(&tmp, t).map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot save the last known nodes");
+        }
     }
 
     /// Where each disk a copy-storage migration copies goes on the target:
@@ -1066,6 +1163,54 @@ impl Backend for LibvirtCluster {
             },
         );
         Ok(id)
+    }
+
+    fn restart_vm(&mut self, vm: &str, to: &str) -> Result<(), BackendError> {
+        let snap = self.snapshot()?;
+        let v = snap.require_vm(vm)?;
+        let from = snap.require_node(&v.node)?;
+        if from.state == NodeState::Up {
+            return Err(BackendError::NotPossible(format!(
+                "{} answers, so {vm} is not lost; it is never started a second time",
+                from.name
+            )));
+        }
+        let t = snap.require_node(to)?;
+        if t.state != NodeState::Up {
+            return Err(BackendError::NotPossible(format!(
+                "{to} is {}; restart {vm} on a node that answers",
+                t.state.label()
+            )));
+        }
+        let xml = self
+            .node_index(&from.name)
+            .and_then(|i| self.last.get(&i))
+            .and_then(|d| d.domains.iter().find(|d| d.name == vm))
+            .map(|d| d.xml.clone())
+            .filter(|x| !x.is_empty())
+            .ok_or_else(|| {
+                BackendError::NotPossible(format!(
+                    "vmshift has no definition of {vm} from {}; define it on {to} by hand",
+                    from.name
+                ))
+            })?;
+        let dst = self
+            .node_index(to)
+            .ok_or_else(|| BackendError::Other(format!("node {to} is not configured")))?;
+        let fail = |what: &str, e: virt::error::Error| {
+            BackendError::NotPossible(format!("{what} {vm} on {to} failed: {}", e.message()))
+        };
+        let conn = virt::connect::Connect::open(Some(&self.nodes[dst].spec.uri))
+            .map_err(|e| fail("connecting to restart", e))?;
+        let dom = conn
+            .define_domain_xml(&xml)
+            .map_err(|e| fail("defining", e))?;
+        dom.create().map_err(|e| fail("starting", e))?;
+        self.table().log(format!(
+            "{vm} restarted on {to} (recovered from lost node {})",
+            from.name
+        ));
+        Ok(())
     }
 
     fn storage_move(
