@@ -127,6 +127,7 @@ impl Lab {
                 .collect(),
             shared: Vec::new(),
             timeout: Duration::from_secs(3),
+            lost_after: Duration::from_secs(60),
             manager: None,
         }
     }

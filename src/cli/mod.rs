@@ -286,6 +286,7 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                     })
                     .collect(),
                 timeout: std::time::Duration::from_millis(l.timeout_ms),
+                lost_after: std::time::Duration::from_secs(l.lost_after_s),
                 manager: crate::manager::connect(
                     &cfg.pacemaker,
                     &l.nodes.iter().map(|n| n.uri.clone()).collect::<Vec<_>>(),

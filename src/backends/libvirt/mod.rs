@@ -46,6 +46,8 @@ pub struct LibvirtConfig {
     pub nodes: Vec<NodeSpec>,
     pub shared: Vec<SharedDecl>,
     pub timeout: Duration,
+    /// A node unreachable this long is lost (shown down, its VMs as last seen).
+    pub lost_after: Duration,
     /// The cluster manager that owns some of the VMs, if any.
     pub manager: Option<Arc<dyn ClusterManager>>,
 }
@@ -73,6 +75,8 @@ pub struct LibvirtCluster {
     next_storage_id: crate::cluster::StorageMoveId,
     /// What runs where, as last saved (see `remember`).
     known_shape: String,
+    /// Since when each node has not answered (this run), and the wall time.
+    unreachable_since: HashMap<usize, (Instant, u64)>,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -114,6 +118,7 @@ impl LibvirtCluster {
             storage_moves: Default::default(),
             next_storage_id: 0,
             known_shape: String::new(),
+            unreachable_since: HashMap::new(),
             cfg,
         };
         c.recall();
@@ -157,8 +162,20 @@ impl LibvirtCluster {
         for (i, (name, r)) in polled.iter().enumerate() {
             let last = self.last.get(&i).cloned();
             let (state, error) = match r {
-                Ok(_) => (NodeState::Up, None),
-                Err(e) => (NodeState::Unreachable, Some(e.clone())),
+                Ok(_) => {
+                    self.unreachable_since.remove(&i);
+                    (NodeState::Up, None)
+                }
+                Err(e) => {
+                    let unix_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    let (since, at) = *self
+                        .unreachable_since
+                        .entry(i)
+                        .or_insert((Instant::now(), unix_ms));
+                    lost_or_unreachable(since.elapsed(), self.cfg.lost_after, at, e)
+                }
             };
             let d = r.as_ref().ok().cloned().or(last);
             nodes.push(Node {
@@ -865,6 +882,29 @@ fn measure_once(dom: &virt::domain::Domain, window_s: i32) -> Option<measure::Sa
     }
 }
 
+/// A node that has not answered for `lost_after` is lost: shown down, with
+/// what to do about its VMs.
+fn lost_or_unreachable(
+    unreachable_for: Duration,
+    lost_after: Duration,
+    since_unix_ms: u64,
+    error: &str,
+) -> (NodeState, Option<String>) {
+    if unreachable_for < lost_after {
+        return (NodeState::Unreachable, Some(error.to_string()));
+    }
+    let s = since_unix_ms / 1000;
+    (
+        NodeState::Down,
+        Some(format!(
+            "lost: not answering since {:02}:{:02}:{:02} UTC ({error}); its VMs are shown as last seen — once it is powered off or fenced, `vmshift recover` restarts them elsewhere",
+            (s / 3600) % 24,
+            (s / 60) % 60,
+            s % 60
+        )),
+    )
+}
+
 fn rank(s: VmState) -> u8 {
     match s {
         VmState::Running | VmState::Migrating => 3,
@@ -1352,5 +1392,38 @@ impl Backend for LibvirtCluster {
         if let Ok(t) = lock.lock() {
             let _ = cv.wait_timeout(t, max);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_unreachable_for_the_configured_time_is_lost() {
+        let after = Duration::from_secs(60);
+        let since =
+            1_764_000_000_000 + (3 * 3600 + 4 * 60 + 5) * 1000 - 1_764_000_000_000 % 86_400_000;
+        let (s, e) = lost_or_unreachable(
+            Duration::from_secs(59),
+            after,
+            since,
+            "did not answer within 5 s",
+        );
+        assert_eq!(s, NodeState::Unreachable);
+        assert_eq!(e.as_deref(), Some("did not answer within 5 s"));
+        let (s, e) = lost_or_unreachable(
+            Duration::from_secs(60),
+            after,
+            since,
+            "did not answer within 5 s",
+        );
+        assert_eq!(s, NodeState::Down);
+        let e = e.unwrap();
+        assert!(
+            e.starts_with("lost: not answering since 03:04:05 UTC"),
+            "{e}"
+        );
+        assert!(e.contains("vmshift recover"), "{e}");
     }
 }
