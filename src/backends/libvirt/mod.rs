@@ -77,6 +77,8 @@ pub struct LibvirtCluster {
     known_shape: String,
     /// Since when each node has not answered (this run), and the wall time.
     unreachable_since: HashMap<usize, (Instant, u64)>,
+    /// VMs found running twice and already raised (vm@nodes).
+    alarmed: Vec<String>,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -119,6 +121,7 @@ impl LibvirtCluster {
             next_storage_id: 0,
             known_shape: String::new(),
             unreachable_since: HashMap::new(),
+            alarmed: Vec::new(),
             cfg,
         };
         c.recall();
@@ -207,6 +210,35 @@ impl LibvirtCluster {
             .filter(|(_, r)| r.is_ok())
             .map(|(n, _)| n.as_str())
             .collect();
+        // The same VM running on two nodes that answer (a lost node came
+        // back while its VM had been recovered elsewhere): the loudest alarm.
+        let running: Vec<(&str, Vec<&str>)> = data
+            .iter()
+            .filter(|(_, n, _)| fresh.contains(&n.as_str()))
+            .map(|(_, n, d)| {
+                let names = d
+                    .domains
+                    .iter()
+                    .filter(|x| {
+                        matches!(x.state, VmState::Running | VmState::Paused)
+                            && !x.incoming
+                            && !x.migrating_out
+                    })
+                    .map(|x| x.name.as_str())
+                    .collect();
+                (n.as_str(), names)
+            })
+            .collect();
+        for (vm, on) in running_twice(&running) {
+            let key = format!("{vm}@{}", on.join("+"));
+            if !self.alarmed.contains(&key) {
+                self.table().log(format!(
+                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that was lost)",
+                    on.join(" and ")
+                ));
+                self.alarmed.push(key);
+            }
+        }
         let mut vms: Vec<Vm> = Vec::new();
         for (_, node, d) in &data {
             for dom in &d.domains {
@@ -882,6 +914,22 @@ fn measure_once(dom: &virt::domain::Domain, window_s: i32) -> Option<measure::Sa
     }
 }
 
+/// VMs that run on more than one node, with those nodes, from each node's
+/// running domains (not counting the two sides of a migration).
+fn running_twice<'a>(running: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (node, vms) in running {
+        for vm in vms {
+            match out.iter_mut().find(|(v, _)| v == vm) {
+                Some((_, on)) => on.push(node),
+                None => out.push((vm, vec![node])),
+            }
+        }
+    }
+    out.retain(|(_, on)| on.len() > 1);
+    out
+}
+
 /// A node that has not answered for `lost_after` is lost: shown down, with
 /// what to do about its VMs.
 fn lost_or_unreachable(
@@ -1398,6 +1446,17 @@ impl Backend for LibvirtCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vm_running_on_two_nodes_is_found() {
+        let r = [
+            ("a", vec!["web", "db"]),
+            ("b", vec!["db", "mail"]),
+            ("c", vec!["db"]),
+        ];
+        assert_eq!(running_twice(&r), [("db", vec!["a", "b", "c"])]);
+        assert!(running_twice(&r[..1]).is_empty());
+    }
 
     #[test]
     fn a_node_unreachable_for_the_configured_time_is_lost() {
