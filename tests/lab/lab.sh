@@ -166,12 +166,23 @@ start_node() {
     for f in passwd group resolv.conf hosts hostname; do
       mount --bind "$d/etc-files/$f" "/etc/$f"
     done
+    # No inherited descriptors (the lab lock of `flock ... lab.sh` above
+    # all): a daemon holding it would keep the lab locked as long as it runs.
+    for fd in /proc/$$/fd/*; do
+      fd=${fd##*/}
+      [[ $fd -gt 2 ]] && eval "exec $fd>&-" || true
+    done
     exec libvirtd --config /etc/libvirt/libvirtd.conf --pid-file /run/libvirt/libvirtd.pid
   ' lab "$d" "$n" >"$d/daemon.out" 2>&1 </dev/null &
   echo $! >"$d/daemon.pid"
   local i
   for i in $(seq 1 200); do
-    node_answers "$n" && return 0
+    if node_answers "$n"; then
+      # The daemon's own pid (setsid forks when it runs as a group leader,
+      # and $! is then not the daemon's).
+      [[ -s $d/run/libvirt/libvirtd.pid ]] && cp "$d/run/libvirt/libvirtd.pid" "$d/daemon.pid"
+      return 0
+    fi
     kill -0 "$(cat "$d/daemon.pid")" 2>/dev/null || break
     sleep 0.1
   done
