@@ -42,6 +42,7 @@ fn poll(c: &mut Criterion) {
         shared: Vec::new(),
         timeout: Duration::from_secs(30),
         manager: None,
+        lost_after: Duration::from_secs(60),
     })
     .expect("connect");
     let t = Instant::now();

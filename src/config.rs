@@ -93,6 +93,9 @@ pub struct LibvirtSettings {
     /// Longest wait for a node's answer before it counts as unreachable.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// A node unreachable this long is lost: its VMs can be recovered.
+    #[serde(default = "default_lost_after")]
+    pub lost_after_s: u64,
     #[serde(default, rename = "node")]
     pub nodes: Vec<LibvirtNode>,
     #[serde(default, rename = "shared_volume")]
@@ -104,6 +107,7 @@ impl Default for LibvirtSettings {
         Self {
             cluster: default_cluster(),
             timeout_ms: default_timeout(),
+            lost_after_s: default_lost_after(),
             nodes: Vec::new(),
             shared_volumes: Vec::new(),
         }
@@ -115,6 +119,9 @@ fn default_cluster() -> String {
 }
 fn default_timeout() -> u64 {
     5000
+}
+fn default_lost_after() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -196,6 +203,7 @@ struct PacemakerSection {
 struct LibvirtSection {
     cluster: Option<Spanned<String>>,
     timeout_ms: Option<Spanned<u64>>,
+    lost_after_s: Option<Spanned<u64>>,
     #[serde(default, rename = "node")]
     nodes: Vec<LibvirtNodeSection>,
     #[serde(default, rename = "shared_volume")]
@@ -427,6 +435,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             }
             c.libvirt.timeout_ms = *t.get_ref();
         }
+        if let Some(t) = &l.lost_after_s {
+            if !(1..=86_400).contains(t.get_ref()) {
+                return Err(at(
+                    t.span(),
+                    "[libvirt] lost_after_s must be between 1 and 86400 (seconds)".into(),
+                ));
+            }
+            c.libvirt.lost_after_s = *t.get_ref();
+        }
         if let Some(name) = l.cluster {
             c.libvirt.cluster = printable(name, "[libvirt] cluster", &at)?;
         }
@@ -625,6 +642,8 @@ mod tests {
             c.libvirt.shared_volumes[0].kind,
             crate::cluster::VolumeKind::SharedLun
         );
+        let (_, _, msg) = err("[libvirt]\nlost_after_s = 0\n");
+        assert!(msg.contains("lost_after_s"), "{msg}");
         let (line, col, msg) = err("[libvirt]\ntimeout_ms = 5\n");
         assert_eq!((line, col), (2, 14), "at the value, not the table");
         assert!(msg.contains("timeout_ms"), "{msg}");

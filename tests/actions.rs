@@ -249,6 +249,7 @@ mod libvirt_test_driver {
             shared: Vec::new(),
             timeout: std::time::Duration::from_secs(10),
             manager: None,
+            lost_after: std::time::Duration::from_secs(60),
         })
         .unwrap()
     }
@@ -318,6 +319,7 @@ mod many_nodes {
             shared: Vec::new(),
             timeout: Duration::from_secs(30),
             manager: None,
+            lost_after: std::time::Duration::from_secs(60),
         })
         .unwrap();
         for _ in 0..3 {

@@ -127,6 +127,7 @@ impl Lab {
                 .collect(),
             shared: Vec::new(),
             timeout: Duration::from_secs(3),
+            lost_after: Duration::from_secs(60),
             manager: None,
         }
     }
@@ -1232,4 +1233,84 @@ fn move_disk_puts_a_local_disk_on_the_shared_pool_while_it_runs() {
     assert_eq!(plan["storage_copies"], serde_json::json!([]), "{plan}");
     assert_eq!(plan["options"]["copy_storage"], false);
     run_lab(&["rm-guest", "lg2"]).unwrap();
+}
+
+#[test]
+fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_confirmed() {
+    let Some(lab) = lab() else { return };
+    assert_ne!(
+        lab.runs_on("ha"),
+        Some(B),
+        "the Pacemaker guest runs on b: this test kills b, so it does not run now"
+    );
+    run_lab(&["node-guest", "b", "rsh", "shared"]).unwrap();
+    run_lab(&["node-guest", "b", "rloc", "local"]).unwrap();
+    lab.wait_serial_past("rsh", 0);
+    // vmshift has seen b and its guests (it keeps their definitions).
+    let o = lab.vmshift(&["status", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    run_lab(&["kill-node-all", "b"]).unwrap();
+    let cleanup = || {
+        let _ = run_lab(&["start-node", "b"]);
+        let _ = run_lab(&["rm-guest", "rsh"]);
+        let _ = run_lab(&["rm-guest", "rloc"]);
+        // fast (b's own guest) was recovered onto a too: back to b fresh.
+        let _ = run_lab(&["rm-guest", "fast"]);
+        let _ = run_lab(&["reset"]);
+    };
+    let seen_before = lab.serial_seconds("rsh");
+
+    let o = lab.vmshift(&["recover", B, "--dry-run", "--json"]);
+    let plan = json_lines(&o).remove(0);
+    let restarts = plan["restarts"].as_array().unwrap().clone();
+    let cannot = plan["cannot"].as_array().unwrap().clone();
+    let ok = o.status.success()
+        && restarts.iter().any(|r| r["vm"] == "rsh" && r["to"] == A)
+        && cannot.iter().any(|c| {
+            c["vm"] == "rloc"
+                && c["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("reachable only from"))
+        });
+    if !ok {
+        cleanup();
+        panic!("the plan: {}", text(&o));
+    }
+    // Nothing starts without the typed confirmation.
+    let o = lab.vmshift(&["recover", B]);
+    let refused = o.status.code() == Some(3)
+        && text(&o).contains(&format!("--confirm-fenced {B}"))
+        && lab.runs_on("rsh").is_none();
+    if !refused {
+        cleanup();
+        panic!("not refused: {}", text(&o));
+    }
+    let o = lab.vmshift(&["recover", B, "--confirm-fenced", B, "--json"]);
+    let lines = json_lines(&o);
+    let recovered = o.status.success()
+        && lines
+            .iter()
+            .any(|l| l["event"] == "running" && l["vm"] == "rsh" && l["to"] == A)
+        && lab.runs_on("rsh") == Some(A);
+    if !recovered {
+        cleanup();
+        panic!("not recovered: {}", text(&o));
+    }
+    // A fresh boot on a: its serial log starts again.
+    let t0 = Instant::now();
+    let serial = format!("{}/guests/rsh.serial", lab.dir);
+    let boots = || {
+        std::fs::read_to_string(&serial)
+            .unwrap_or_default()
+            .matches("vmshift-guest: booted")
+            .count()
+    };
+    while boots() < 2 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let booted_twice = boots() >= 2;
+    let after = lab.serial_seconds("rsh");
+    cleanup();
+    assert!(booted_twice, "a second boot in {serial}");
+    assert!(after <= seen_before + 20, "t restarted from 0: {after}");
 }

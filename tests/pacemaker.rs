@@ -29,6 +29,7 @@ fn cluster(prefix: &[&str], timeout_ms: u64) -> LibvirtCluster {
         shared: Vec::new(),
         timeout: Duration::from_secs(10),
         manager: vmshift::manager::connect(&settings, &[]),
+        lost_after: Duration::from_secs(60),
     })
     .unwrap()
 }

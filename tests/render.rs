@@ -533,3 +533,31 @@ fn many_nodes_get_compact_cards() {
     let mut r = Rig::new("gen:nodes=200,vms=4000", Settings::default());
     snap_both("compact_cards", &mut r);
 }
+
+#[test]
+fn migration_copying_its_disk_before_the_rounds() {
+    let mut r = Rig::default();
+    let options = MigrationOptions {
+        copy_storage: true,
+        ..Default::default()
+    };
+    let id = r.start("build-runner", "hv-01", options);
+    r.advance_until(|s| {
+        s.migration(id)
+            .unwrap()
+            .disk_copy
+            .is_some_and(|d| d.copied_bytes > 30 * vmshift::cluster::GIB)
+    });
+    let m = r.sim.migration(id).unwrap();
+    assert!(m.rounds.is_empty());
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{:?}", t.backend());
+        assert!(
+            screen.contains("▶disk"),
+            "the disk phase is current:\n{screen}"
+        );
+        insta::assert_snapshot!(format!("migration_disk_copy_{w}x{h}"), t.backend());
+    }
+}

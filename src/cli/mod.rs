@@ -6,6 +6,7 @@ mod drain;
 mod history;
 mod migrate;
 mod move_disk;
+mod recover;
 pub mod signals;
 mod status;
 
@@ -117,6 +118,8 @@ pub enum Command {
     },
     /// Move a running VM's disk to another volume (block copy, then pivot).
     MoveDisk(MoveDiskArgs),
+    /// Restart the VMs of a lost node elsewhere, once it is confirmed off.
+    Recover(RecoverArgs),
     /// Past migrations from the flight recorder.
     History {
         /// One JSON object per line.
@@ -167,6 +170,21 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub flags: MigrationFlags,
     /// Check and predict only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The lost node.
+    pub node: String,
+    /// Type the lost node's name to confirm it is powered off or fenced.
+    #[arg(long, value_name = "NODE")]
+    pub confirm_fenced: Option<String>,
+    /// Plan only; change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// One JSON object per line.
@@ -329,6 +347,7 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                     })
                     .collect(),
                 timeout: std::time::Duration::from_millis(l.timeout_ms),
+                lost_after: std::time::Duration::from_secs(l.lost_after_s),
                 manager: crate::manager::connect(
                     &cfg.pacemaker,
                     &l.nodes.iter().map(|n| n.uri.clone()).collect::<Vec<_>>(),
@@ -353,6 +372,7 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         Command::Migrate(args) => with_backend(cfg, |b| migrate::run(b, cfg, args)),
         Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
         Command::MoveDisk(args) => with_backend(cfg, |b| move_disk::run(b, cfg, args)),
+        Command::Recover(args) => with_backend(cfg, |b| recover::run(b, cfg, args)),
         Command::History { json } => history::run(*json),
         Command::Maintenance { state } => with_backend(cfg, |b| maintenance(b, cfg, state == "on")),
         Command::Start { vm } => {

@@ -170,6 +170,16 @@ pub trait Backend: Send {
             self.kind()
         )))
     }
+    /// Starts `vm`, last seen on a lost node, on node `to` from its last
+    /// known definition. Only after the operator confirmed the lost node
+    /// is powered off or fenced (the caller's duty).
+    fn restart_vm(&mut self, vm: &str, to: &str) -> Result<(), BackendError> {
+        let _ = (vm, to);
+        Err(BackendError::NotPossible(
+            "the simulator restarts the VMs of a failed node itself (HA), as a cluster manager does"
+                .into(),
+        ))
+    }
     /// A storage move's state now.
     fn storage_move(&mut self, id: StorageMoveId) -> Result<StorageMove, BackendError> {
         Err(BackendError::NotPossible(format!(

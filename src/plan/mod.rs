@@ -12,6 +12,7 @@ mod live;
 mod placement;
 pub mod precopy;
 mod predict;
+mod recover;
 pub mod rules;
 
 pub use actions::check_vm_action;
@@ -22,6 +23,7 @@ pub use placement::{
     Placement, Refusal, check, check_disk_move, cordon_check, csv_for, manager_note, move_path,
 };
 pub use predict::{Advice, Prediction, Span, predict, range_text};
+pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};
 

@@ -19,6 +19,11 @@
 #   tests/lab/lab.sh local-guest NAME [PAGES REGION]
 #                             a guest on node a with a writable disk on a's local
 #                             pool local-a (for copy-storage and storage moves)
+#   tests/lab/lab.sh node-guest NODE NAME shared|local
+#                             a guest on NODE, disk on the shared pool or NODE's local one
+#   tests/lab/lab.sh kill-node-all NODE
+#                             kill NODE's daemon and its guests' QEMU (a dead node;
+#                             refused while the Pacemaker guest runs there)
 #   tests/lab/lab.sh ha-reset the Pacemaker guest started, no move constraint,
 #                             both cluster nodes online (not standby, no maintenance)
 #   tests/lab/lab.sh ha-stop  the Pacemaker guest stopped through Pacemaker (ha-reset starts it)
@@ -175,14 +180,23 @@ start_node() {
     for f in passwd group resolv.conf hosts hostname; do
       mount --bind "$d/etc-files/$f" "/etc/$f"
     done
-    # No descriptor of the caller (a lock held around a test run) lives on in the daemon.
-    for fd in $(seq 3 63); do eval "exec $fd>&-" 2>/dev/null || true; done
+    # No inherited descriptors (the lab lock of `flock ... lab.sh` above
+    # all): a daemon holding it would keep the lab locked as long as it runs.
+    for fd in /proc/$$/fd/*; do
+      fd=${fd##*/}
+      [[ $fd -gt 2 ]] && eval "exec $fd>&-" || true
+    done
     exec libvirtd --config /etc/libvirt/libvirtd.conf --pid-file /run/libvirt/libvirtd.pid
   ' lab "$d" "$n" >"$d/daemon.out" 2>&1 </dev/null &
   echo $! >"$d/daemon.pid"
   local i
   for i in $(seq 1 200); do
-    node_answers "$n" && return 0
+    if node_answers "$n"; then
+      # The daemon's own pid (setsid forks when it runs as a group leader,
+      # and $! is then not the daemon's).
+      [[ -s $d/run/libvirt/libvirtd.pid ]] && cp "$d/run/libvirt/libvirtd.pid" "$d/daemon.pid"
+      return 0
+    fi
     kill -0 "$(cat "$d/daemon.pid")" 2>/dev/null || break
     sleep 0.1
   done
@@ -373,6 +387,49 @@ local_guest() {
   guest_xml "$g" "$pages" "$region" "$disk" 256 writable >"$LAB/guests/$g.xml"
   v a define "$LAB/guests/$g.xml" >/dev/null
   v a start "$g" >/dev/null
+}
+
+# A guest started on NODE with its disk on the shared pool or NODE's local
+# pool (for recovering the VMs of a dead node, issue 9).
+node_guest() {
+  local n=$1 g=$2 pool=$3
+  [[ $g =~ ^[a-z0-9-]+$ ]] || die "guest names are lower-case letters, digits and dashes"
+  [[ $n == a || $n == b ]] || die "nodes are a and b"
+  remove_guest "$g"
+  local disk
+  if [[ $pool == shared ]]; then disk="$LAB/shared/$g.img"; else disk="$(node_dir "$n")/local/$g.img"; fi
+  [[ -f $disk ]] || truncate -s 16M "$disk"
+  v "$n" pool-refresh "$([[ $pool == shared ]] && echo shared || echo "local-$n")" >/dev/null 2>&1 || true
+  mkdir -p "$LAB/guests"
+  : >"$LAB/guests/$g.serial"
+  guest_xml "$g" 1 256 "$disk" >"$LAB/guests/$g.xml"
+  v "$n" define "$LAB/guests/$g.xml" >/dev/null
+  v "$n" start "$g" >/dev/null
+}
+
+# A node dies: its daemon and the QEMU processes of its guests are killed
+# (SIGKILL). Refused while the Pacemaker guest runs there.
+kill_node_all() {
+  local n=$1 d pid f
+  d="$(node_dir "$n")"
+  [[ -f $d/run/libvirt/qemu/$HA_GUEST.pid ]] && kill -0 "$(cat "$d/run/libvirt/qemu/$HA_GUEST.pid")" 2>/dev/null &&
+    die "the Pacemaker guest $HA_GUEST runs on node $n; not killing it"
+  pid="$(daemon_pid "$n" || true)"
+  [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$d/daemon.pid"
+  local g p
+  for f in "$d"/run/libvirt/qemu/*.pid; do
+    [[ -f $f ]] || continue
+    g="$(basename "$f" .pid)"
+    p="$(cat "$f")"
+    # Only that guest's QEMU (a stale pid file may name another process now).
+    local cmd=""
+    [[ -r /proc/$p/cmdline ]] && cmd="$(tr '\0' ' ' </proc/"$p"/cmdline)"
+    if [[ $cmd == *"guest=$g,"* ]]; then
+      kill -KILL "$p" 2>/dev/null || true
+    fi
+  done
+  say "node $n killed (daemon and guests)"
 }
 
 remove_guest() {
@@ -742,6 +799,8 @@ case "${1:-}" in
   guest) extra_guest "${2:?name}" "${3:?memory MiB}" "${4:?pages per ms}" "${5:?region pages}" ;;
   rm-guest) remove_guest "${2:?name}" ;;
   local-guest) local_guest "${2:?name}" "${3:-1}" "${4:-256}" ;;
+  node-guest) node_guest "${2:?node}" "${3:?name}" "${4:?shared|local}" ;;
+  kill-node-all) kill_node_all "${2:?node}" ;;
   ha-reset) ha_reset ;;
   ha-stop) ha_stop ;;
   on) on "${2:?node}" "${@:3}" ;;

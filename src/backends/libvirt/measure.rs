@@ -25,7 +25,7 @@ pub const SAFE_CALC_FLAGS: u32 = 0;
 pub const KEPT: usize = 8;
 
 /// One finished page-sampling measurement.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// When QEMU started it (its own clock, seconds): identifies it.
     pub start: i64,

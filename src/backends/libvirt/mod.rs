@@ -48,6 +48,8 @@ pub struct LibvirtConfig {
     pub nodes: Vec<NodeSpec>,
     pub shared: Vec<SharedDecl>,
     pub timeout: Duration,
+    /// A node unreachable this long is lost (shown down, its VMs as last seen).
+    pub lost_after: Duration,
     /// The cluster manager that owns some of the VMs, if any.
     pub manager: Option<Arc<dyn ClusterManager>>,
 }
@@ -77,6 +79,12 @@ pub struct LibvirtCluster {
     /// Disks moving between pools (move-disk), each on its own thread.
     storage_moves: storage::Moves,
     next_storage_id: crate::cluster::StorageMoveId,
+    /// What runs where, as last saved (see `remember`).
+    known_shape: String,
+    /// Since when each node has not answered (this run), and the wall time.
+    unreachable_since: HashMap<usize, (Instant, u64)>,
+    /// VMs found running twice and already raised (vm@nodes).
+    alarmed: Vec<String>,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -109,7 +117,7 @@ impl LibvirtCluster {
             },
             cfg.timeout,
         );
-        Ok(LibvirtCluster {
+        let mut c = LibvirtCluster {
             pool,
             nodes,
             last: HashMap::new(),
@@ -124,8 +132,13 @@ impl LibvirtCluster {
             managed_moves: Vec::new(),
             storage_moves: Default::default(),
             next_storage_id: 0,
+            known_shape: String::new(),
+            unreachable_since: HashMap::new(),
+            alarmed: Vec::new(),
             cfg,
-        })
+        };
+        c.recall();
+        Ok(c)
     }
 
     /// Poll threads running now (bounded by [`node::POLL_THREADS`] while
@@ -175,6 +188,7 @@ impl LibvirtCluster {
                 .ok()
         });
         let polled = self.poll();
+        self.remember();
         // The nodes' data, borrowed while the snapshot is built (put back at the end).
         let last = std::mem::take(&mut self.last);
         let snap = self.build_from(&polled, &last, manager_read);
@@ -194,8 +208,20 @@ impl LibvirtCluster {
         let mut data: Vec<(usize, String, &NodeData)> = Vec::new();
         for (i, (name, r)) in polled.iter().enumerate() {
             let (state, error) = match r {
-                Ok(_) => (NodeState::Up, None),
-                Err(e) => (NodeState::Unreachable, Some(e.clone())),
+                Ok(_) => {
+                    self.unreachable_since.remove(&i);
+                    (NodeState::Up, None)
+                }
+                Err(e) => {
+                    let unix_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    let (since, at) = *self
+                        .unreachable_since
+                        .entry(i)
+                        .or_insert((Instant::now(), unix_ms));
+                    lost_or_unreachable(since.elapsed(), self.cfg.lost_after, at, e)
+                }
             };
             let d = last.get(&i);
             nodes.push(Node {
@@ -221,6 +247,42 @@ impl LibvirtCluster {
             }
         }
         let (volumes, pool_volume) = self.volumes(&data);
+        // Nodes that answered this poll: their VMs are facts, the others'
+        // are the last known (a lost node's).
+        let fresh: Vec<&str> = polled
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        // The same VM running on two nodes that answer (a lost node came
+        // back while its VM had been recovered elsewhere): the loudest alarm.
+        let running: Vec<(&str, Vec<&str>)> = data
+            .iter()
+            .filter(|(_, n, _)| fresh.contains(&n.as_str()))
+            .map(|(_, n, d)| {
+                let names = d
+                    .domains
+                    .iter()
+                    .filter(|x| {
+                        matches!(x.state, VmState::Running | VmState::Paused)
+                            && !x.incoming
+                            && !x.migrating_out
+                    })
+                    .map(|x| x.name.as_str())
+                    .collect();
+                (n.as_str(), names)
+            })
+            .collect();
+        for (vm, on) in running_twice(&running) {
+            let key = format!("{vm}@{}", on.join("+"));
+            if !self.alarmed.contains(&key) {
+                self.table().log(format!(
+                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that was lost)",
+                    on.join(" and ")
+                ));
+                self.alarmed.push(key);
+            }
+        }
         let mut vms: Vec<Vm> = Vec::new();
         for (_, node, d) in &data {
             for dom in &d.domains {
@@ -251,8 +313,11 @@ impl LibvirtCluster {
                     cpu_used_pct: dom.cpu_pct,
                 };
                 // One VM per name: a running copy wins over a stale definition.
+                // A copy on a node that answers wins over the last known
+                // one of a node that does not.
+                let key = |v: &Vm| (fresh.contains(&v.node.as_str()), rank(v.state));
                 match vms.iter_mut().find(|v| v.name == vm.name) {
-                    Some(v) if rank(v.state) < rank(vm.state) => *v = vm,
+                    Some(v) if key(v) < key(&vm) => *v = vm,
                     Some(_) => {}
                     None => vms.push(vm),
                 }
@@ -670,6 +735,87 @@ impl LibvirtCluster {
         (0..self.nodes.len()).find(|&i| node_name(&self.nodes[i].spec, self.last.get(&i)) == name)
     }
 
+    /// Where the last known state of every node is kept between runs (its
+    /// domains' definitions, to recover them if the node is lost).
+    fn known_path(&self) -> Option<std::path::PathBuf> {
+        let name: String = self
+            .cfg
+            .cluster
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        crate::record::state_dir().map(|d| d.join(format!("libvirt-known-{name}.json")))
+    }
+
+    /// Loads the last known state of nodes that have not answered yet.
+    fn recall(&mut self) {
+        let Some(path) = self.known_path() else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let Ok(known) = serde_json::from_str::<HashMap<String, NodeData>>(&text) else {
+            tracing::warn!(path = %path.display(), "cannot read the last known nodes; ignored");
+            return;
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(d) = known.get(&n.spec.uri) {
+                self.last.entry(i).or_insert_with(|| d.clone());
+            }
+        }
+    }
+
+    /// Saves the last known state when what runs where changed.
+    fn remember(&mut self) {
+        let shape: String = {
+            let mut keys: Vec<(&usize, &NodeData)> = self.last.iter().collect();
+            keys.sort_by_key(|k| *k.0);
+            keys.iter()
+                .map(|(i, d)| {
+                    let doms: Vec<String> = d
+                        .domains
+                        .iter()
+                        .map(|x| format!("{}:{:?}:{}", x.name, x.state, x.xml.len()))
+                        .collect();
+                    format!("{i}={}", doms.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        if shape == self.known_shape {
+            return;
+        }
+        self.known_shape = shape;
+        let Some(path) = self.known_path() else {
+            return;
+        };
+        let map: HashMap<&str, &NodeData> = self
+            .last
+            .iter()
+            .map(|(i, d)| (self.nodes[*i].spec.uri.as_str(), d))
+            .collect();
+        let tmp = path.with_extension("json.tmp");
+        let written = serde_json::to_string(&map)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                }
+                std::fs::write(&tmp, t).map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot save the last known nodes");
+        }
+    }
+
     /// Where each disk a copy-storage migration copies goes on the target:
     /// the same file name (or volume) in the target volume's pool there.
     fn disk_moves(
@@ -865,6 +1011,45 @@ pub fn console_argv(uri: &str, domain: &str) -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect()
+}
+
+/// VMs that run on more than one node, with those nodes, from each node's
+/// running domains (not counting the two sides of a migration).
+fn running_twice<'a>(running: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (node, vms) in running {
+        for vm in vms {
+            match out.iter_mut().find(|(v, _)| v == vm) {
+                Some((_, on)) => on.push(node),
+                None => out.push((vm, vec![node])),
+            }
+        }
+    }
+    out.retain(|(_, on)| on.len() > 1);
+    out
+}
+
+/// A node that has not answered for `lost_after` is lost: shown down, with
+/// what to do about its VMs.
+fn lost_or_unreachable(
+    unreachable_for: Duration,
+    lost_after: Duration,
+    since_unix_ms: u64,
+    error: &str,
+) -> (NodeState, Option<String>) {
+    if unreachable_for < lost_after {
+        return (NodeState::Unreachable, Some(error.to_string()));
+    }
+    let s = since_unix_ms / 1000;
+    (
+        NodeState::Down,
+        Some(format!(
+            "lost: not answering since {:02}:{:02}:{:02} UTC ({error}); its VMs are shown as last seen — once it is powered off or fenced, `vmshift recover` restarts them elsewhere",
+            (s / 3600) % 24,
+            (s / 60) % 60,
+            s % 60
+        )),
+    )
 }
 
 fn rank(s: VmState) -> u8 {
@@ -1175,6 +1360,54 @@ impl Backend for LibvirtCluster {
         Ok(id)
     }
 
+    fn restart_vm(&mut self, vm: &str, to: &str) -> Result<(), BackendError> {
+        let snap = self.snapshot()?;
+        let v = snap.require_vm(vm)?;
+        let from = snap.require_node(&v.node)?;
+        if from.state == NodeState::Up {
+            return Err(BackendError::NotPossible(format!(
+                "{} answers, so {vm} is not lost; it is never started a second time",
+                from.name
+            )));
+        }
+        let t = snap.require_node(to)?;
+        if t.state != NodeState::Up {
+            return Err(BackendError::NotPossible(format!(
+                "{to} is {}; restart {vm} on a node that answers",
+                t.state.label()
+            )));
+        }
+        let xml = self
+            .node_index(&from.name)
+            .and_then(|i| self.last.get(&i))
+            .and_then(|d| d.domains.iter().find(|d| d.name == vm))
+            .map(|d| d.xml.clone())
+            .filter(|x| !x.is_empty())
+            .ok_or_else(|| {
+                BackendError::NotPossible(format!(
+                    "vmshift has no definition of {vm} from {}; define it on {to} by hand",
+                    from.name
+                ))
+            })?;
+        let dst = self
+            .node_index(to)
+            .ok_or_else(|| BackendError::Other(format!("node {to} is not configured")))?;
+        let fail = |what: &str, e: virt::error::Error| {
+            BackendError::NotPossible(format!("{what} {vm} on {to} failed: {}", e.message()))
+        };
+        let conn = virt::connect::Connect::open(Some(&self.nodes[dst].spec.uri))
+            .map_err(|e| fail("connecting to restart", e))?;
+        let dom = conn
+            .define_domain_xml(&xml)
+            .map_err(|e| fail("defining", e))?;
+        dom.create().map_err(|e| fail("starting", e))?;
+        self.table().log(format!(
+            "{vm} restarted on {to} (recovered from lost node {})",
+            from.name
+        ));
+        Ok(())
+    }
+
     fn storage_move(
         &mut self,
         id: crate::cluster::StorageMoveId,
@@ -1433,5 +1666,49 @@ impl Backend for LibvirtCluster {
         if let Ok(t) = lock.lock() {
             let _ = cv.wait_timeout(t, max);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vm_running_on_two_nodes_is_found() {
+        let r = [
+            ("a", vec!["web", "db"]),
+            ("b", vec!["db", "mail"]),
+            ("c", vec!["db"]),
+        ];
+        assert_eq!(running_twice(&r), [("db", vec!["a", "b", "c"])]);
+        assert!(running_twice(&r[..1]).is_empty());
+    }
+
+    #[test]
+    fn a_node_unreachable_for_the_configured_time_is_lost() {
+        let after = Duration::from_secs(60);
+        let since =
+            1_764_000_000_000 + (3 * 3600 + 4 * 60 + 5) * 1000 - 1_764_000_000_000 % 86_400_000;
+        let (s, e) = lost_or_unreachable(
+            Duration::from_secs(59),
+            after,
+            since,
+            "did not answer within 5 s",
+        );
+        assert_eq!(s, NodeState::Unreachable);
+        assert_eq!(e.as_deref(), Some("did not answer within 5 s"));
+        let (s, e) = lost_or_unreachable(
+            Duration::from_secs(60),
+            after,
+            since,
+            "did not answer within 5 s",
+        );
+        assert_eq!(s, NodeState::Down);
+        let e = e.unwrap();
+        assert!(
+            e.starts_with("lost: not answering since 03:04:05 UTC"),
+            "{e}"
+        );
+        assert!(e.contains("vmshift recover"), "{e}");
     }
 }

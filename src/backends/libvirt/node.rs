@@ -58,7 +58,7 @@ impl NodeSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NodeData {
     pub hostname: String,
     pub cpus: u32,
@@ -70,7 +70,7 @@ pub struct NodeData {
     pub pools: Vec<PoolData>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DomainData {
     pub name: String,
     pub state: VmState,
@@ -89,9 +89,12 @@ pub struct DomainData {
     pub rss: Option<u64>,
     /// Emulated (TCG) rather than KVM.
     pub tcg: bool,
+    /// Its definition (live XML), to restart it elsewhere if this node is lost.
+    #[serde(default)]
+    pub xml: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PoolData {
     pub name: String,
     pub active: bool,
@@ -493,11 +496,8 @@ impl Worker {
                 continue;
             };
             let Ok(dinfo) = d.info() else { continue };
-            let parsed = d
-                .xml_desc(0)
-                .ok()
-                .and_then(|x| xml::parse_domain(&x).ok())
-                .unwrap_or_default();
+            let dom_xml = d.xml_desc(0).unwrap_or_default();
+            let parsed = xml::parse_domain(&dom_xml).unwrap_or_default();
             let active = matches!(state, sys::VIR_DOMAIN_RUNNING | sys::VIR_DOMAIN_PAUSED);
             let vm_state = match state {
                 sys::VIR_DOMAIN_RUNNING => VmState::Running,
@@ -573,6 +573,7 @@ impl Worker {
                 samples: Vec::new(),
                 rss: None,
                 tcg: parsed.tcg,
+                xml: dom_xml,
             });
         }
         // Dirty rates: keep each finished measurement, start the next one

@@ -12,7 +12,7 @@ pub struct DomainXml {
     pub tcg: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiskXml {
     /// Target device name (vda...).
     pub target: String,
@@ -21,7 +21,7 @@ pub struct DiskXml {
     pub readonly: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DiskSource {
     Path(String),
     PoolVolume { pool: String, volume: String },

@@ -73,6 +73,7 @@ fn status(m: &Migration) -> (&'static str, String) {
         Some(Outcome::Aborted { .. }) => ("✗", "aborted".into()),
         Some(Outcome::Failed { .. }) => ("✖", "failed".into()),
         None if m.stalled => ("⚠", format!("stalled r{}", m.rounds.len())),
+        None if diskcopy::copying(m) => ("▶", "disk copy".into()),
         None => ("▶", format!("{} r{}", m.step.label(), m.rounds.len())),
     }
 }
@@ -135,9 +136,10 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     // The six steps.
     let mut spans = Vec::new();
     for (i, s) in Step::ALL.iter().enumerate() {
-        let started = m.step_started_ms[i].is_some();
-        let current =
-            *s == m.step && !m.is_finished() && !(*s == Step::PreCopy && diskcopy::copying(m));
+        // While the disks copy, pre-copy waits for them.
+        let waiting = *s == Step::PreCopy && diskcopy::copying(m);
+        let started = m.step_started_ms[i].is_some() && !waiting;
+        let current = *s == m.step && !m.is_finished() && !waiting;
         let done = started && !current && (m.outcome == Some(Outcome::Completed) || *s < m.step);
         let mark = if current {
             "▶"

@@ -1,0 +1,150 @@
+//! `vmshift recover NODE`: restart the VMs of a lost node on the surviving
+//! nodes (libvirt without a cluster manager). A plan first; the restarts
+//! only once the operator typed the lost node's name to confirm it is
+//! powered off or fenced — a VM started twice on shared storage corrupts
+//! its disks. Never automatic.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::migrate::{Out, backend_error, may_change};
+use super::{CliError, RecoverArgs, exit};
+use crate::cluster::{Backend, NodeState, VmState, units};
+use crate::config::Config;
+use crate::plan::plan_recover;
+
+/// How long a restarted VM may take to show up running on its node.
+const RUNNING_WAIT: Duration = Duration::from_secs(30);
+
+pub fn run(
+    backend: &mut dyn Backend,
+    cfg: &Config,
+    args: &RecoverArgs,
+) -> Result<ExitCode, CliError> {
+    let out = Out { json: args.json };
+    may_change(&out, cfg, args.dry_run, "recover a node's VMs")?;
+    let snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+    let plan =
+        plan_recover(&snap, &args.node).map_err(|why| out.fail(exit::REFUSED, "refused", why))?;
+    let node = snap.node(&args.node).expect("the plan checked it");
+    out.line(
+        format!(
+            "lost     {}: {}{}",
+            node.name,
+            node.state.label(),
+            node.error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" ({e})"))
+        ),
+        json!({"event": "recover_plan", "node": plan.node, "restarts": plan.restarts, "cannot": plan.cannot}),
+    );
+    for r in &plan.restarts {
+        out.text(format!(
+            "restart  {} on {} ({})",
+            r.vm,
+            r.to,
+            units::bytes(r.memory)
+        ));
+    }
+    for c in &plan.cannot {
+        out.text(format!("cannot   {}: {}", c.vm, c.reason));
+    }
+    if args.dry_run || plan.restarts.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    match args.confirm_fenced.as_deref() {
+        Some(n) if n == plan.node => {}
+        Some(other) => {
+            return Err(out.fail(
+                exit::INPUT,
+                "not_confirmed",
+                format!(
+                    "--confirm-fenced names {other}, but the node to recover is {}; type the lost node's name",
+                    plan.node
+                ),
+            ));
+        }
+        None => {
+            return Err(out.fail(
+                exit::REFUSED,
+                "not_confirmed",
+                format!(
+                    "restarting VMs of {n} elsewhere is safe only once {n} is powered off or fenced (a VM started twice on shared storage corrupts its disks); make sure of that, then run again with --confirm-fenced {n}",
+                    n = plan.node
+                ),
+            ));
+        }
+    }
+    out.line(
+        format!("fenced   {} confirmed off by the operator", plan.node),
+        json!({"event": "fence_confirmed", "node": plan.node}),
+    );
+    let mut failed = Vec::new();
+    for r in &plan.restarts {
+        let t0 = Instant::now();
+        if let Err(e) = backend.restart_vm(&r.vm, &r.to) {
+            out.line(
+                format!("failed   {} on {}: {e}", r.vm, r.to),
+                json!({"event": "restart_failed", "vm": r.vm, "to": r.to, "reason": e.to_string()}),
+            );
+            failed.push(r.vm.clone());
+            continue;
+        }
+        let started_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        out.line(
+            format!(
+                "started  {} on {} (defined and started in {})",
+                r.vm,
+                r.to,
+                units::millis(started_ms)
+            ),
+            json!({"event": "started", "vm": r.vm, "to": r.to, "at_ms": started_ms}),
+        );
+        // Running once the node reports it so.
+        let running = loop {
+            let up = backend.snapshot().ok().is_some_and(|s| {
+                s.vm(&r.vm)
+                    .is_some_and(|v| v.node == r.to && v.state == VmState::Running)
+                    && s.node(&r.to).is_some_and(|n| n.state == NodeState::Up)
+            });
+            if up || t0.elapsed() > RUNNING_WAIT {
+                break up;
+            }
+            backend.wait(Duration::from_millis(250));
+        };
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        if running {
+            out.line(
+                format!("running  {} on {} (+{})", r.vm, r.to, units::millis(ms)),
+                json!({"event": "running", "vm": r.vm, "to": r.to, "at_ms": ms}),
+            );
+        } else {
+            out.line(
+                format!(
+                    "unsure   {} was started on {} but is not reported running after {}",
+                    r.vm,
+                    r.to,
+                    units::millis(ms)
+                ),
+                json!({"event": "not_running", "vm": r.vm, "to": r.to}),
+            );
+            failed.push(r.vm.clone());
+        }
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(out.fail(
+            exit::NOT_COMPLETED,
+            "not_completed",
+            format!(
+                "{} of the VMs of {} did not come up: {}",
+                failed.len(),
+                plan.node,
+                failed.join(", ")
+            ),
+        ))
+    }
+}

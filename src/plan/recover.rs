@@ -1,0 +1,211 @@
+//! Recovering the VMs of a lost node (libvirt, no cluster manager): which
+//! VM can restart where, and which cannot and why. Pure; the operator
+//! confirms the node is powered off or fenced before anything starts,
+//! because a VM started twice on shared storage corrupts its disks.
+
+use serde::Serialize;
+
+use super::cpu;
+use crate::cluster::{ClusterSnapshot, NodeState, VmState, units};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Restart {
+    pub vm: String,
+    pub to: String,
+    pub memory: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotRecoverable {
+    pub vm: String,
+    /// One sentence: why, and what to do.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecoverPlan {
+    pub node: String,
+    pub restarts: Vec<Restart>,
+    pub cannot: Vec<NotRecoverable>,
+}
+
+/// Plans restarting the VMs last seen running on `node` on the surviving
+/// nodes: each on the up node with the most free memory that reaches all
+/// its disks and runs its CPU model. VMs a cluster manager owns are never
+/// restarted here: the manager recovers them.
+pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, String> {
+    let n = snap.node(node).ok_or_else(|| {
+        let names: Vec<&str> = snap.nodes.iter().map(|n| n.name.as_str()).collect();
+        format!(
+            "there is no node named {node:?}; known nodes: {}",
+            names.join(", ")
+        )
+    })?;
+    if n.state == NodeState::Up {
+        return Err(format!(
+            "{node} answers: it is not lost; move its VMs with `vmshift drain {node}` instead"
+        ));
+    }
+    let mut free: Vec<(String, u64)> = snap
+        .nodes
+        .iter()
+        .filter(|m| m.state == NodeState::Up && m.name != node)
+        .map(|m| (m.name.clone(), m.mem_free()))
+        .collect();
+    let mut plan = RecoverPlan {
+        node: node.into(),
+        restarts: Vec::new(),
+        cannot: Vec::new(),
+    };
+    let mut vms: Vec<_> = snap.vms_on(node).collect();
+    vms.sort_by(|a, b| b.memory.cmp(&a.memory).then(a.name.cmp(&b.name)));
+    for vm in vms {
+        let cannot = |reason: String| NotRecoverable {
+            vm: vm.name.clone(),
+            reason,
+        };
+        if let Some(m) = snap.managed_vm(&vm.name) {
+            plan.cannot.push(cannot(format!(
+                "{} is Pacemaker resource {}: Pacemaker recovers it (fencing, restart); vmshift never starts it",
+                vm.name, m.resource
+            )));
+            continue;
+        }
+        if !matches!(
+            vm.state,
+            VmState::Running | VmState::Paused | VmState::Migrating
+        ) {
+            plan.cannot.push(cannot(format!(
+                "{} was not running on {node}; it stays defined there",
+                vm.name
+            )));
+            continue;
+        }
+        // Disks that no surviving node reaches.
+        let stranded: Vec<String> = vm
+            .disks
+            .iter()
+            .filter(|d| {
+                snap.volume(&d.volume)
+                    .is_none_or(|v| !free.iter().any(|(name, _)| v.reachable_from(name)))
+            })
+            .map(|d| d.volume.clone())
+            .collect();
+        if !stranded.is_empty() {
+            plan.cannot.push(cannot(format!(
+                "its disk on {} is reachable only from {node}; it cannot be restarted elsewhere — bring {node} back, or restore the disk to a shared volume",
+                stranded.join(", ")
+            )));
+            continue;
+        }
+        let target = free
+            .iter_mut()
+            .filter(|(name, room)| {
+                *room >= vm.memory
+                    && vm.disks.iter().all(|d| {
+                        snap.volume(&d.volume)
+                            .is_some_and(|v| v.reachable_from(name))
+                    })
+                    && snap
+                        .node(name)
+                        .is_some_and(|t| cpu::compatible(&vm.cpu_model, &t.cpu_model))
+            })
+            .max_by_key(|(name, room)| (*room, std::cmp::Reverse(name.clone())));
+        match target {
+            Some((name, room)) => {
+                *room -= vm.memory;
+                plan.restarts.push(Restart {
+                    vm: vm.name.clone(),
+                    to: name.clone(),
+                    memory: vm.memory,
+                });
+            }
+            None => plan.cannot.push(cannot(format!(
+                "no surviving node that reaches its disks has {} free (and a compatible CPU); free memory there first",
+                units::bytes(vm.memory)
+            ))),
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::sim::{SimCluster, clock::Speed};
+    use crate::cluster::{Backend, ManagedVm, ManagerView};
+
+    fn lost(node: &str) -> ClusterSnapshot {
+        let mut s = SimCluster::from_spec("default", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap();
+        s.nodes.iter_mut().find(|n| n.name == node).unwrap().state = NodeState::Unreachable;
+        s
+    }
+
+    #[test]
+    fn a_node_that_answers_is_not_recovered() {
+        let s = SimCluster::from_spec("default", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap();
+        let e = plan_recover(&s, "hv-01").unwrap_err();
+        assert!(e.contains("not lost") && e.contains("drain hv-01"), "{e}");
+        assert!(
+            plan_recover(&s, "hv-9")
+                .unwrap_err()
+                .contains("no node named")
+        );
+    }
+
+    #[test]
+    fn shared_disks_restart_elsewhere_local_ones_cannot() {
+        let s = lost("hv-04");
+        let p = plan_recover(&s, "hv-04").unwrap();
+        let running: Vec<&str> = s
+            .vms_on("hv-04")
+            .filter(|v| v.state == VmState::Running)
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(p.restarts.len() + p.cannot.len(), s.vms_on("hv-04").count());
+        let local = p.cannot.iter().find(|c| c.vm == "build-runner").unwrap();
+        assert!(
+            local.reason.contains("reachable only from hv-04"),
+            "{}",
+            local.reason
+        );
+        for r in &p.restarts {
+            assert!(running.contains(&r.vm.as_str()));
+            assert_ne!(r.to, "hv-04");
+            let vm = s.vm(&r.vm).unwrap();
+            for d in &vm.disks {
+                assert!(s.volume(&d.volume).unwrap().reachable_from(&r.to));
+            }
+        }
+        assert!(!p.restarts.is_empty());
+    }
+
+    #[test]
+    fn vms_pacemaker_owns_are_never_restarted_by_vmshift() {
+        let mut s = lost("hv-01");
+        s.manager = Some(ManagerView {
+            vms: vec![ManagedVm {
+                resource: "vm-web".into(),
+                domain: "web-01".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        assert!(s.managed_vm("web-01").is_some());
+        let p = plan_recover(&s, "hv-01").unwrap();
+        assert!(p.restarts.iter().all(|r| r.vm != "web-01"));
+        let c = p.cannot.iter().find(|c| c.vm == "web-01").unwrap();
+        assert!(
+            c.reason
+                .contains("Pacemaker recovers it (fencing, restart)"),
+            "{}",
+            c.reason
+        );
+    }
+}
