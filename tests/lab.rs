@@ -1137,10 +1137,14 @@ fn force_off_start_and_the_console_hand_off_on_a_real_guest() {
         s.contains("Connected to domain") && s.contains(" pages=0")
     });
     t.keys(&["C-]"]);
-    let s = t.wait_for("the view back", long, |s| {
-        s.contains("1 Cluster") && s.contains("back from the console of idle")
+    t.wait_for("the view back", long, |s| {
+        s.contains("1 Cluster") && common::tmux::card_lists(s, A, "idle")
     });
-    assert!(common::tmux::card_lists(&s, A, "idle"), "{s}");
+    // How the console ended is in the event log.
+    t.keys(&["6"]);
+    t.wait_for("the console's end in the event log", long, |s| {
+        s.contains("back from the console of idle")
+    });
     t.keys(&["q"]);
     t.wait_text("VMSHIFT-EXIT=0", long);
 }

@@ -559,6 +559,42 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
                 // The job is gone: where does the VM run now?
                 let on_src = dom.is_active().unwrap_or(false);
                 let mut t = lock.lock().expect("migration table");
+                if !on_src {
+                    // It moved: the job-completed event (rounds closed, the
+                    // actual downtime) may still be on its way; give it a
+                    // moment, then ask the destination for the completed job.
+                    let deadline = Instant::now() + COMPLETED_EVENT_WAIT;
+                    while t.entries.get(&id).is_some_and(|e| !e.rounds.completed())
+                        && Instant::now() < deadline
+                    {
+                        t = cv
+                            .wait_timeout(t, Duration::from_millis(100))
+                            .expect("migration table")
+                            .0;
+                    }
+                    let dst_uri = t
+                        .entries
+                        .get(&id)
+                        .filter(|e| !e.rounds.completed())
+                        .and_then(|e| t.uris.get(&e.view.to).cloned());
+                    if let Some(uri) = dst_uri {
+                        drop(t);
+                        let stats = Connect::open(Some(&uri))
+                            .ok()
+                            .and_then(|c| c.lookup_domain_by_name(&vm).ok())
+                            .and_then(|d| ffi::job_stats(&d, true).ok());
+                        t = lock.lock().expect("migration table");
+                        if let (Some(e), Some(stats)) = (t.entries.get_mut(&id), stats.as_ref())
+                            && !e.rounds.completed()
+                        {
+                            let at_ms = e.now_ms();
+                            e.feed(Input::Completed {
+                                at_ms,
+                                stats: Stats::from(stats),
+                            });
+                        }
+                    }
+                }
                 if let Some(e) = t.entries.get_mut(&id)
                     && e.view.outcome.is_none()
                 {
