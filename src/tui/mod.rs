@@ -120,7 +120,7 @@ async fn run_loop(
                     Cmd::SampleSelf => sample_self(sampler.clone(), tx.clone()),
                     Cmd::Redraw => {
                         // Whatever wrote over the screen goes: clear, then all of it again.
-                        let _ = guard.terminal.clear();
+                        let _ = guard.full_redraw();
                         dirty = true;
                     }
                     Cmd::RunConsole { vm, argv } => {
@@ -130,7 +130,7 @@ async fn run_loop(
                         let result = hand_over(&mut guard, &argv, app.settings.mouse);
                         events = EventStream::new();
                         // A fresh alternate screen: all of the view again, not a diff.
-                        let _ = guard.terminal.clear();
+                        let _ = guard.full_redraw();
                         dirty = true;
                         let _ = tx.send(Msg::ConsoleEnded { vm, result });
                     }

@@ -10,7 +10,7 @@ use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
 };
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
@@ -73,7 +73,20 @@ impl TerminalGuard {
             cursor::Hide
         )?;
         set_mouse(mouse)?;
-        self.terminal.clear()
+        self.full_redraw()
+    }
+
+    /// Clears the screen and makes the next draw write every cell. Unlike
+    /// ratatui's `Terminal::clear`, it never asks the terminal where its
+    /// cursor is: that answer can be lost right after a console hand-off
+    /// (the old event reader still owns stdin), and then the view stayed
+    /// half drawn with "the cursor position could not be read".
+    pub fn full_redraw(&mut self) -> io::Result<()> {
+        execute!(io::stdout(), Clear(ClearType::All))?;
+        // Both buffers reset: the next frame is compared with nothing.
+        self.terminal.swap_buffers();
+        self.terminal.swap_buffers();
+        Ok(())
     }
 }
 
