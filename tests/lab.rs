@@ -802,21 +802,30 @@ fn measuring_a_guest_never_harms_it_and_brackets_its_dirty_rate() {
     // (guest, pages written per ms)
     for (vm, pages) in [("idle", 0u64), ("moderate", 4), ("fast", 48)] {
         let before = lab.serial_seconds(vm);
+        let t0 = Instant::now();
         let m = backend
             .measure_workload(vm, Duration::from_secs(12))
             .unwrap()
             .unwrap_or_else(|| panic!("{vm}: no measurement"));
+        let elapsed = t0.elapsed().as_secs_f64();
         let node = lab
             .runs_on(vm)
             .unwrap_or_else(|| panic!("{vm} is not running after its measurement"));
+        let after = lab.serial_seconds(vm);
         lab.wait_serial_past(vm, before + 1);
         assert!(m.basis.contains("page-sampling"), "{vm}: {}", m.basis);
-        let truth = (pages * 4096 * 1000) as f64;
+        let nominal = (pages * 4096 * 1000) as f64;
         if pages <= 4 {
-            // Unsaturated: the rate itself lies in the range.
+            // Unsaturated: the rate the guest really kept lies in the range.
+            // A TCG guest starved of CPU (the lab's fast guest shares the
+            // two cores) loses timer ticks and dirties less than nominal:
+            // its own seconds counter tells how much it kept (±1 s).
+            let kept = |d: f64| (d / elapsed).clamp(0.0, 1.0);
+            let secs = after.saturating_sub(before) as f64;
+            let (truth_lo, truth_hi) = (nominal * kept(secs - 1.0), nominal * kept(secs + 1.0));
             assert!(
-                m.dirty_bps.lo <= truth && truth <= m.dirty_bps.hi.max(1e6),
-                "{vm}: {truth} outside {:?} ({})",
+                m.dirty_bps.lo <= truth_hi && truth_lo <= m.dirty_bps.hi.max(1e6),
+                "{vm}: kept {truth_lo:.0}–{truth_hi:.0} B/s (nominal {nominal}, {secs} guest s in {elapsed:.1} s) outside {:?} ({})",
                 m.dirty_bps,
                 m.basis
             );
