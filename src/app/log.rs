@@ -94,6 +94,13 @@ impl App {
         });
     }
 
+    /// A result the operator must see now and find later: flashed, and in
+    /// the event log (a warning when `bad`).
+    pub(super) fn report(&mut self, text: String, bad: bool) {
+        self.log_event(text.clone(), if bad { Level::Warn } else { Level::Ok });
+        self.flash(text, bad);
+    }
+
     fn push_log(&mut self, e: LogEntry) {
         if self.log.len() >= LOG_MAX {
             self.log.remove(0);

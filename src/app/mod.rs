@@ -641,19 +641,10 @@ impl App {
             }
             Msg::ConsoleEnded { vm, result } => {
                 // Kept in the event log too: the flash goes after a few seconds.
-                let (text, bad) = match result {
-                    Ok(()) => (format!("back from the console of {vm}"), false),
-                    Err(e) => (e, true),
-                };
-                self.log_event(
-                    text.clone(),
-                    if bad {
-                        nodes::Level::Warn
-                    } else {
-                        nodes::Level::Ok
-                    },
-                );
-                self.flash(text, bad);
+                match result {
+                    Ok(()) => self.report(format!("back from the console of {vm}"), false),
+                    Err(e) => self.report(e, true),
+                }
                 out.redraw = true;
             }
             Msg::RecordFailed(e) => {

@@ -4,7 +4,6 @@
 use std::collections::VecDeque;
 
 use super::msg::RequestId;
-use super::nodes;
 use super::{App, Update};
 use crate::cluster::{MigrationId, MigrationRequest};
 use crate::plan::DrainPlan;
@@ -145,15 +144,7 @@ impl App {
                     d.stuck
                 );
                 let bad = !d.failed.is_empty() || d.stuck > 0;
-                self.log_event(
-                    text.clone(),
-                    if bad {
-                        nodes::Level::Warn
-                    } else {
-                        nodes::Level::Ok
-                    },
-                );
-                self.flash(text, bad);
+                self.report(text, bad);
             }
         }
         out.redraw = true;

@@ -73,6 +73,13 @@ pub fn connect(s: &PacemakerSettings, node_uris: &[String]) -> Option<Arc<dyn Cl
     }
 }
 
+/// Whether the manager's name for a node and ours name the same host
+/// (`hv1`, `hv1.example.com`).
+pub fn same_host(a: &str, b: &str) -> bool {
+    let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
+    a == b || short(a) == short(b)
+}
+
 /// `user@host` of a `qemu+ssh://user@host[:port]/system` URI.
 fn ssh_dest(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("qemu+ssh://")?;

@@ -15,7 +15,7 @@ use virt::sys;
 use super::ffi;
 use super::migrate::{self, Shared};
 use crate::cluster::{MIB, MigrationId, MigrationOptions, Outcome, Step};
-use crate::manager::ClusterManager;
+use crate::manager::{ClusterManager, same_host};
 
 /// How long the manager may take to start migrating after the move was asked.
 const START_WAIT: Duration = Duration::from_secs(120);
@@ -266,10 +266,4 @@ fn confirm(mgr: &dyn ClusterManager, resource: &str, node: &str, max: Duration) 
         }
         thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// The manager's node name and ours for the same host (`hv1`, `hv1.example.com`).
-fn same_host(a: &str, b: &str) -> bool {
-    let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
-    a == b || short(a) == short(b)
 }

@@ -923,13 +923,12 @@ fn bound_malloc_arenas() {
 /// The manager's node names turned into ours where they name the same host
 /// (`hv1` and `hv1.example.com`); returns (ours, theirs) for each renamed.
 fn rename_nodes(v: &mut ManagerView, ours: &[String]) -> Vec<(String, String)> {
-    let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
     let mut map = Vec::new();
     let to_ours = |theirs: &str, map: &mut Vec<(String, String)>| -> String {
         match ours
             .iter()
             .find(|o| *o == theirs)
-            .or_else(|| ours.iter().find(|o| short(o) == short(theirs)))
+            .or_else(|| ours.iter().find(|o| crate::manager::same_host(o, theirs)))
         {
             Some(o) => {
                 if !map.iter().any(|(a, _): &(String, String)| a == o) {
