@@ -139,6 +139,13 @@ pub struct SharedVolume {
     pub pools: Vec<String>,
     #[serde(default = "default_shared_kind")]
     pub kind: crate::cluster::VolumeKind,
+    /// The operator vouches that this volume is one coherent storage on
+    /// every node that has it (a cluster file system libvirt does not
+    /// recognise). libvirt then gets `VIR_MIGRATE_UNSAFE` for VMs whose
+    /// disks are all on such volumes; never set it for a directory that
+    /// only has the same path on each node.
+    #[serde(default)]
+    pub trusted: bool,
 }
 
 fn default_shared_kind() -> crate::cluster::VolumeKind {
@@ -469,6 +476,19 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     .transpose()?,
             });
         }
+        if let Some(v) = l
+            .shared_volumes
+            .iter()
+            .find(|v| v.trusted && v.kind != crate::cluster::VolumeKind::ClusterShared)
+        {
+            return Err(ConfigError::File {
+                path: path.display().to_string(),
+                message: format!(
+                    "[[libvirt.shared_volume]] {:?}: `trusted` is for a cluster file system (kind = \"cluster-shared\"); remove it or change the kind",
+                    v.name
+                ),
+            });
+        }
         c.libvirt.shared_volumes = l.shared_volumes;
     }
     if let Some(p) = file.pacemaker {
@@ -642,6 +662,20 @@ mod tests {
             c.libvirt.shared_volumes[0].kind,
             crate::cluster::VolumeKind::SharedLun
         );
+        assert!(!c.libvirt.shared_volumes[0].trusted, "not vouched for unless said");
+        let c = parse(
+            "[[libvirt.shared_volume]]\nname = \"gfs\"\npools = [\"gfs\"]\ntrusted = true\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(c.libvirt.shared_volumes[0].trusted);
+        let e = parse(
+            "[[libvirt.shared_volume]]\nname = \"lun\"\npools = [\"l\"]\nkind = \"shared-lun\"\ntrusted = true\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"lun\"") && e.contains("cluster-shared"), "{e}");
         let (_, _, msg) = err("[libvirt]\nlost_after_s = 0\n");
         assert!(msg.contains("lost_after_s"), "{msg}");
         let (line, col, msg) = err("[libvirt]\ntimeout_ms = 5\n");

@@ -167,16 +167,18 @@ impl Lab {
 
     /// vmshift with a config that points at the lab's Pacemaker.
     fn vmshift_pcmk(&self, args: &[&str]) -> Output {
+        let config = format!(
+            "[pacemaker]\nmode = \"on\"\ncommand_prefix = [\"{}\"]\n",
+            self.on_a()
+        );
+        self.vmshift_with(&config, args)
+    }
+
+    /// vmshift with this config file (and the lab's two nodes).
+    fn vmshift_with(&self, config: &str, args: &[&str]) -> Output {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[pacemaker]\nmode = \"on\"\ncommand_prefix = [\"{}\"]\n",
-                self.on_a()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&cfg, config).unwrap();
         Command::new(env!("CARGO_BIN_EXE_vmshift"))
             .arg("--config")
             .arg(&cfg)
@@ -1237,14 +1239,38 @@ fn move_disk_puts_a_local_disk_on_the_shared_pool_while_it_runs() {
     assert!(after >= before);
     lab.wait_serial_past("lg2", after);
     // vmshift now plans it like any guest on shared storage: memory only.
-    // (The real migration is not run: libvirt 9.0 refuses a writable disk
-    // on the lab's shared directory as "unsafe" — to libvirt it is not a
-    // shared file system — and vmshift does not pass VIR_MIGRATE_UNSAFE.)
     let o = lab.vmshift(&["migrate", "lg2", B, "--dry-run", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let plan = json_lines(&o).remove(0);
     assert_eq!(plan["storage_copies"], serde_json::json!([]), "{plan}");
     assert_eq!(plan["options"]["copy_storage"], false);
+    // To libvirt the lab's shared directory is a local file system: it
+    // refuses the now writable disk as unsafe, and vmshift says what to do.
+    let o = lab.vmshift(&["migrate", "lg2", B]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("trusted = true") && text(&o).contains("--copy-storage"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(lab.runs_on("lg2"), Some(A), "{}", text(&o));
+    // Declared as one coherent storage by the operator, it migrates live,
+    // memory only, and the guest goes on.
+    let trusted = "[[libvirt.shared_volume]]\nname = \"shared\"\npools = [\"shared\"]\ntrusted = true\n";
+    let before = lab.serial_seconds("lg2");
+    let o = lab.vmshift_with(trusted, &["migrate", "lg2", B, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let done = json_lines(&o).pop().unwrap();
+    assert_eq!(done["event"], "done", "{}", text(&o));
+    assert!(
+        json_lines(&o).iter().all(|l| l["event"] != "disk_copy"),
+        "memory only: {}",
+        text(&o)
+    );
+    assert_eq!(lab.runs_on("lg2"), Some(B));
+    let blk = lab.virsh(&lab.uri_b, &["domblklist", "lg2"]);
+    assert!(blk.contains(&shared), "same disk, now used from b: {blk}");
+    lab.wait_serial_past("lg2", before.max(lab.serial_seconds("lg2")));
     run_lab(&["rm-guest", "lg2"]).unwrap();
 }
 

@@ -344,6 +344,7 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                         name: s.name.clone(),
                         pools: s.pools.clone(),
                         kind: s.kind,
+                        trusted: s.trusted,
                     })
                     .collect(),
                 timeout: std::time::Duration::from_millis(l.timeout_ms),

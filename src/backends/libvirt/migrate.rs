@@ -293,21 +293,27 @@ impl Entry {
     }
 }
 
-/// Starts a managed peer-to-peer live migration of `vm` on its own thread,
-/// and a follower for its progress.
-pub fn start(
-    shared: Shared,
-    id: MigrationId,
-    vm: String,
-    src_uri: String,
-    dst_uri: String,
-    migrate_host: Option<String>,
-    disk_moves: Vec<DiskMove>,
-) {
-    follow_in_background(shared.clone(), id, vm.clone(), src_uri.clone());
+/// What a migration vmshift runs itself is asked to do.
+pub struct Job {
+    pub vm: String,
+    pub src_uri: String,
+    pub dst_uri: String,
+    pub migrate_host: Option<String>,
+    /// Disks copied to the target (shared-nothing).
+    pub disk_moves: Vec<DiskMove>,
+    /// Every disk that is not copied is on a volume the operator vouched
+    /// for as one coherent storage (`trusted` in `[[libvirt.shared_volume]]`):
+    /// libvirt is told so (`VIR_MIGRATE_UNSAFE`), because it cannot see it.
+    pub vouched_shared: bool,
+}
+
+/// Starts a managed peer-to-peer live migration on its own thread, and a
+/// follower for its progress.
+pub fn start(shared: Shared, id: MigrationId, job: Job) {
+    follow_in_background(shared.clone(), id, job.vm.clone(), job.src_uri.clone());
     thread::Builder::new()
-        .name(format!("migrate-{vm}"))
-        .spawn(move || run_migration(shared, id, vm, src_uri, dst_uri, migrate_host, disk_moves))
+        .name(format!("migrate-{}", job.vm))
+        .spawn(move || run_migration(shared, id, job))
         .expect("spawn a migration thread");
 }
 
@@ -320,19 +326,24 @@ pub fn follow_in_background(shared: Shared, id: MigrationId, vm: String, src_uri
         .expect("spawn a migration follower");
 }
 
+/// What to do when libvirt does not see a VM's storage as shared.
+const UNSAFE_ADVICE: &str = " (libvirt does not see this disk's storage as shared: \
+copy it with --copy-storage, or, if the volume is a cluster file system libvirt \
+cannot recognise, declare it with `trusted = true` in [[libvirt.shared_volume]])";
+
 pub(super) fn libvirt_reason(e: &virt::error::Error) -> String {
     e.message().trim().to_string()
 }
 
-fn run_migration(
-    shared: Shared,
-    id: MigrationId,
-    vm: String,
-    src_uri: String,
-    dst_uri: String,
-    migrate_host: Option<String>,
-    disk_moves: Vec<DiskMove>,
-) {
+fn run_migration(shared: Shared, id: MigrationId, job: Job) {
+    let Job {
+        vm,
+        src_uri,
+        dst_uri,
+        migrate_host,
+        disk_moves,
+        vouched_shared,
+    } = job;
     let (lock, cv) = &*shared;
     let fail = |msg: String| {
         let mut t = lock.lock().expect("migration table");
@@ -383,6 +394,9 @@ fn run_migration(
     }
     if options.copy_storage {
         flags |= sys::VIR_MIGRATE_NON_SHARED_DISK;
+    }
+    if vouched_shared {
+        flags |= sys::VIR_MIGRATE_UNSAFE;
     }
     let mut params = MigrateParameters {
         bandwidth: Some(
@@ -480,10 +494,14 @@ fn run_migration(
                 .get(&id)
                 .map(|e| e.view.from.clone())
                 .unwrap_or_default();
+            let mut reason = libvirt_reason(&err);
+            if matches!(err.code(), virt::enumutil::Enum::Known(virt::error::ErrorNumber::MigrateUnsafe)) {
+                reason.push_str(UNSAFE_ADVICE);
+            }
             let msg = if still_running {
-                format!("{}; {vm} keeps running on {src_name}", libvirt_reason(&err))
+                format!("{reason}; {vm} keeps running on {src_name}")
             } else {
-                libvirt_reason(&err)
+                reason
             };
             if let Some(e) = t.entries.get_mut(&id) {
                 if let Some(r) = &mut e.abort_reason

@@ -40,6 +40,8 @@ pub struct SharedDecl {
     pub name: String,
     pub pools: Vec<String>,
     pub kind: VolumeKind,
+    /// The operator vouches it is one coherent storage (see the config).
+    pub trusted: bool,
 }
 
 #[derive(Clone)]
@@ -509,6 +511,15 @@ impl LibvirtCluster {
             });
         }
         (volumes, map)
+    }
+
+    /// Whether the operator declared `volume` as one coherent storage
+    /// (`trusted = true`), which libvirt cannot see for itself.
+    fn trusted_volume(&self, volume: &str) -> bool {
+        self.cfg
+            .shared
+            .iter()
+            .any(|d| d.trusted && d.name == volume && d.kind == VolumeKind::ClusterShared)
     }
 
     /// What identifies a pool's storage across nodes, and the kind of
@@ -1219,15 +1230,26 @@ impl Backend for LibvirtCluster {
                 self.managed_moves.retain(|h| !h.is_finished());
                 self.managed_moves.push(handle);
             }
-            _ => migrate::start(
-                self.shared.clone(),
-                id,
-                vm.name.clone(),
-                src_uri,
-                dst_spec.uri.clone(),
-                dst_spec.migrate_host(),
-                disk_moves,
-            ),
+            _ => {
+                let copied: Vec<&str> = placement.copies.iter().map(|c| c.0.as_str()).collect();
+                let vouched_shared = vm
+                    .disks
+                    .iter()
+                    .filter(|d| !copied.contains(&d.volume.as_str()))
+                    .all(|d| self.trusted_volume(&d.volume));
+                migrate::start(
+                    self.shared.clone(),
+                    id,
+                    migrate::Job {
+                        vm: vm.name.clone(),
+                        src_uri,
+                        dst_uri: dst_spec.uri.clone(),
+                        migrate_host: dst_spec.migrate_host(),
+                        disk_moves,
+                        vouched_shared: vouched_shared && !vm.disks.is_empty(),
+                    },
+                )
+            }
         }
         Ok(id)
     }
