@@ -174,17 +174,19 @@ impl Lab {
         self.vmshift_with(&config, args)
     }
 
-    /// vmshift with this config file (and the lab's two nodes).
+    /// vmshift with this config file (and the lab's two nodes), keeping
+    /// its state where [`Lab::vmshift`] keeps it.
     fn vmshift_with(&self, config: &str, args: &[&str]) -> Output {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.toml");
         std::fs::write(&cfg, config).unwrap();
+        let state = std::env::temp_dir().join(format!("vmshift-lab-state-{}", std::process::id()));
         Command::new(env!("CARGO_BIN_EXE_vmshift"))
             .arg("--config")
             .arg(&cfg)
             .args(args)
             .args(["--connect", &self.uri_a, "--connect", &self.uri_b])
-            .env("VMSHIFT_STATE_DIR", dir.path())
+            .env("VMSHIFT_STATE_DIR", &state)
             .output()
             .unwrap()
     }
@@ -1256,7 +1258,8 @@ fn move_disk_puts_a_local_disk_on_the_shared_pool_while_it_runs() {
     assert_eq!(lab.runs_on("lg2"), Some(A), "{}", text(&o));
     // Declared as one coherent storage by the operator, it migrates live,
     // memory only, and the guest goes on.
-    let trusted = "[[libvirt.shared_volume]]\nname = \"shared\"\npools = [\"shared\"]\ntrusted = true\n";
+    let trusted =
+        "[[libvirt.shared_volume]]\nname = \"shared\"\npools = [\"shared\"]\ntrusted = true\n";
     let before = lab.serial_seconds("lg2");
     let o = lab.vmshift_with(trusted, &["migrate", "lg2", B, "--json"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -1309,8 +1312,23 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
         let _ = run_lab(&["reset"]);
     };
     let seen_before = lab.serial_seconds("rsh");
-
-    let o = lab.vmshift(&["recover", B, "--dry-run", "--json"]);
+    // Not answering is not lost: with the default lost_after_s (60 s)
+    // nothing is planned yet.
+    let o = lab.vmshift(&["recover", B, "--dry-run"]);
+    if o.status.success() || !text(&o).contains("not lost yet") {
+        cleanup();
+        panic!("recovered before it counts as lost: {}", text(&o));
+    }
+    // Lost after 2 s without an answer: b's last answer was the status above.
+    let lost = "[libvirt]\nlost_after_s = 2\n";
+    std::thread::sleep(Duration::from_secs(2));
+    let o = lab.vmshift_with(lost, &["status"]);
+    let shown = text(&o);
+    if !shown.contains("lost with vmshift-lab-b, last seen") || !shown.contains("rsh") {
+        cleanup();
+        panic!("b's guests are not shown lost with it: {shown}");
+    }
+    let o = lab.vmshift_with(lost, &["recover", B, "--dry-run", "--json"]);
     let plan = json_lines(&o).remove(0);
     let restarts = plan["restarts"].as_array().unwrap().clone();
     let cannot = plan["cannot"].as_array().unwrap().clone();
@@ -1327,7 +1345,7 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
         panic!("the plan: {}", text(&o));
     }
     // Nothing starts without the typed confirmation.
-    let o = lab.vmshift(&["recover", B]);
+    let o = lab.vmshift_with(lost, &["recover", B]);
     let refused = o.status.code() == Some(3)
         && text(&o).contains(&format!("--confirm-fenced {B}"))
         && lab.runs_on("rsh").is_none();
@@ -1335,12 +1353,25 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
         cleanup();
         panic!("not refused: {}", text(&o));
     }
-    let o = lab.vmshift(&["recover", B, "--confirm-fenced", B, "--json"]);
+    let o = lab.vmshift_with(lost, &["recover", B, "--confirm-fenced", B, "--json"]);
     let lines = json_lines(&o);
+    // The timeline: lost → fence confirmed → defined → started → running.
+    let steps: Vec<String> = lines
+        .iter()
+        .find(|l| l["event"] == "running" && l["vm"] == "rsh")
+        .and_then(|l| l["recovery"]["steps"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|s| s[0].as_str().unwrap_or("").to_string())
+        .collect();
     let recovered = o.status.success()
         && lines
             .iter()
             .any(|l| l["event"] == "running" && l["vm"] == "rsh" && l["to"] == A)
+        && ["defined", "started"]
+            .iter()
+            .all(|e| lines.iter().any(|l| l["event"] == *e && l["vm"] == "rsh"))
+        && steps == ["lost", "fence_confirmed", "defined", "started", "running"]
         && lab.runs_on("rsh") == Some(A);
     if !recovered {
         cleanup();

@@ -5,7 +5,7 @@ use std::time::Duration;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
 use vmshift::cluster::{
     Backend, BackendError, Migration, MigrationId, MigrationOptions, MigrationRequest, NodeState,
-    OnStall, Outcome, PostcopyMode, Step, VmState,
+    OnStall, Outcome, PostcopyMode, RecoveryStep, Step, VmState,
 };
 use vmshift::plan::{self, Refusal};
 
@@ -217,11 +217,53 @@ fn a_failed_node_restarts_its_ha_vms_elsewhere() {
         VmState::Stopped,
         "not HA"
     );
+    // Every VM of the node is shown as lost with it, from when it failed.
+    let failed_at = snap.at_ms;
+    for v in snap.vms_on("hv-04") {
+        let lost = v.lost.as_ref().expect("lost with its node");
+        assert_eq!((lost.node.as_str(), lost.since_ms), ("hv-04", failed_at));
+    }
+    let r = snap.recoveries.iter().find(|r| r.vm == "cache-01").unwrap();
+    assert_eq!(r.steps, vec![(RecoveryStep::Lost, failed_at)]);
+    assert_eq!(r.by, "HA");
     s.advance(Duration::from_secs(25));
     let snap = s.snapshot().unwrap();
     let cache = snap.vm("cache-01").unwrap();
     assert_eq!(cache.state, VmState::Running);
     assert_ne!(cache.node, "hv-04");
+    assert_eq!(cache.lost, None, "running elsewhere: not lost any more");
+    assert!(snap.vm("vdi-pool").unwrap().lost.is_some());
+    // The same timeline as a recovery on libvirt: lost → fence confirmed →
+    // defined → started → running, on the simulated clock.
+    let r = snap.recoveries.iter().find(|r| r.vm == "cache-01").unwrap();
+    let steps: Vec<RecoveryStep> = r.steps.iter().map(|s| s.0).collect();
+    assert_eq!(
+        steps,
+        [
+            RecoveryStep::Lost,
+            RecoveryStep::FenceConfirmed,
+            RecoveryStep::Defined,
+            RecoveryStep::Started,
+            RecoveryStep::Running
+        ]
+    );
+    assert_eq!(r.to, cache.node);
+    assert!(r.reached(RecoveryStep::Running).unwrap() > failed_at);
+    let br = snap
+        .recoveries
+        .iter()
+        .find(|r| r.vm == "build-runner")
+        .unwrap();
+    assert!(
+        br.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no up node reaches its disks"),
+        "{br:?}"
+    );
+    s.recover_node("hv-04");
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.vm("vdi-pool").unwrap().lost, None);
     // build-runner's disk is local to the dead node: it cannot come back.
     assert_eq!(snap.vm("build-runner").unwrap().state, VmState::Stopped);
     assert!(

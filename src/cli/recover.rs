@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::migrate::{Out, backend_error, may_change};
 use super::{CliError, RecoverArgs, exit};
-use crate::cluster::{Backend, NodeState, VmState, units};
+use crate::app::log::Clock;
+use crate::cluster::{Backend, RecoveryStep, units};
 use crate::config::Config;
 use crate::plan::plan_recover;
 
@@ -77,6 +78,9 @@ pub fn run(
             ));
         }
     }
+    backend
+        .confirm_fenced(&plan.node)
+        .map_err(|e| backend_error(&out, e))?;
     out.line(
         format!("fenced   {} confirmed off by the operator", plan.node),
         json!({"event": "fence_confirmed", "node": plan.node}),
@@ -84,53 +88,76 @@ pub fn run(
     let mut failed = Vec::new();
     for r in &plan.restarts {
         let t0 = Instant::now();
-        if let Err(e) = backend.restart_vm(&r.vm, &r.to) {
-            out.line(
-                format!("failed   {} on {}: {e}", r.vm, r.to),
-                json!({"event": "restart_failed", "vm": r.vm, "to": r.to, "reason": e.to_string()}),
-            );
-            failed.push(r.vm.clone());
-            continue;
-        }
-        let started_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        out.line(
-            format!(
-                "started  {} on {} (defined and started in {})",
-                r.vm,
-                r.to,
-                units::millis(started_ms)
-            ),
-            json!({"event": "started", "vm": r.vm, "to": r.to, "at_ms": started_ms}),
-        );
-        // Running once the node reports it so.
-        let running = loop {
-            let up = backend.snapshot().ok().is_some_and(|s| {
-                s.vm(&r.vm)
-                    .is_some_and(|v| v.node == r.to && v.state == VmState::Running)
-                    && s.node(&r.to).is_some_and(|n| n.state == NodeState::Up)
-            });
-            if up || t0.elapsed() > RUNNING_WAIT {
-                break up;
+        let rec = match backend.restart_vm(&r.vm, &r.to) {
+            Ok(rec) => rec,
+            Err(e) => {
+                out.line(
+                    format!("failed   {} on {}: {e}", r.vm, r.to),
+                    json!({"event": "restart_failed", "vm": r.vm, "to": r.to, "reason": e.to_string()}),
+                );
+                failed.push(r.vm.clone());
+                continue;
             }
-            backend.wait(Duration::from_millis(250));
         };
-        let ms = t0.elapsed().as_secs_f64() * 1000.0;
-        if running {
-            out.line(
-                format!("running  {} on {} (+{})", r.vm, r.to, units::millis(ms)),
-                json!({"event": "running", "vm": r.vm, "to": r.to, "at_ms": ms}),
-            );
-        } else {
+        let fenced = rec.reached(RecoveryStep::FenceConfirmed).unwrap_or(0);
+        for step in [RecoveryStep::Defined, RecoveryStep::Started] {
+            let at = rec.reached(step).unwrap_or(fenced);
+            let ms = at.saturating_sub(fenced) as f64;
             out.line(
                 format!(
-                    "unsure   {} was started on {} but is not reported running after {}",
+                    "{:<8} {} on {} (+{} after the fence confirmation)",
+                    step.label(),
                     r.vm,
                     r.to,
                     units::millis(ms)
                 ),
-                json!({"event": "not_running", "vm": r.vm, "to": r.to}),
+                json!({"event": step, "vm": r.vm, "to": r.to, "at_ms": ms}),
             );
-            failed.push(r.vm.clone());
+        }
+        // Running once the node reports it so.
+        let running = loop {
+            let done = backend.snapshot().ok().and_then(|s| {
+                s.recoveries
+                    .iter()
+                    .find(|x| x.vm == r.vm && x.to == r.to)
+                    .filter(|x| x.reached(RecoveryStep::Running).is_some())
+                    .cloned()
+            });
+            if done.is_some() || t0.elapsed() > RUNNING_WAIT {
+                break done;
+            }
+            backend.wait(Duration::from_millis(250));
+        };
+        match running {
+            Some(rec) => {
+                let ms = rec
+                    .reached(RecoveryStep::Running)
+                    .unwrap_or(fenced)
+                    .saturating_sub(fenced) as f64;
+                let clock = if backend.kind() == "sim" {
+                    Clock::Simulated
+                } else {
+                    Clock::Wall
+                };
+                out.line(
+                    format!("running  {} on {} (+{})", r.vm, r.to, units::millis(ms)),
+                    json!({"event": "running", "vm": r.vm, "to": r.to, "at_ms": ms, "recovery": rec}),
+                );
+                out.text(format!("         {}", rec.timeline(|ms| clock.text(ms))));
+            }
+            None => {
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                out.line(
+                    format!(
+                        "unsure   {} was started on {} but is not reported running after {}",
+                        r.vm,
+                        r.to,
+                        units::millis(ms)
+                    ),
+                    json!({"event": "not_running", "vm": r.vm, "to": r.to}),
+                );
+                failed.push(r.vm.clone());
+            }
         }
     }
     if failed.is_empty() {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use super::{CliError, exit};
+use crate::app::log::Clock;
 use crate::cluster::{Backend, ClusterSnapshot, units};
 use crate::output::{self as out, clean as c};
 
@@ -56,6 +57,9 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         running,
         if running == 1 { "" } else { "s" }
     );
+    for a in &snap.alarms {
+        let _ = writeln!(o, "!!! {}\n", c(a));
+    }
     let _ = writeln!(o, "NODES");
     let _ = writeln!(
         o,
@@ -130,6 +134,40 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             if v.ha { "yes" } else { "no" },
             disks.join(" ")
         );
+    }
+    let clock = Clock::of(snap);
+    let lost: Vec<_> = snap.vms.iter().filter(|v| v.lost.is_some()).collect();
+    if !lost.is_empty() {
+        let _ = writeln!(o, "\nLOST");
+        for v in lost {
+            let l = v.lost.as_ref().expect("filtered");
+            let _ = writeln!(
+                o,
+                "  {:<14} lost with {}, last seen {} ({})",
+                c(&v.name),
+                c(&l.node),
+                clock.text(l.since_ms),
+                v.state.label()
+            );
+        }
+    }
+    if !snap.recoveries.is_empty() {
+        let _ = writeln!(o, "\nRECOVERIES");
+        for r in &snap.recoveries {
+            let _ = writeln!(
+                o,
+                "  {:<14} {} → {} by {}: {}",
+                c(&r.vm),
+                c(&r.from),
+                if r.to.is_empty() {
+                    "?".into()
+                } else {
+                    c(&r.to)
+                },
+                c(&r.by),
+                c(&r.timeline(|ms| clock.text(ms)))
+            );
+        }
     }
     if let Some(m) = &snap.manager {
         let _ = writeln!(o, "\n{}", m.title().to_uppercase());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::model::{
     ClusterSnapshot, Forecast, Measured, Migration, MigrationId, MigrationInputs, MigrationOptions,
-    Node, StorageMove, StorageMoveId, Vm, VmAction,
+    Node, Recovery, StorageMove, StorageMoveId, Vm, VmAction,
 };
 use crate::plan::Refusal;
 use crate::record::{Cordons, Journal};
@@ -119,6 +119,10 @@ pub fn set_local_cordon(
     Ok(cordon_sentence(node, on, changed))
 }
 
+/// Why the simulator has no operator recovery: it models a cluster manager.
+const SIM_HA: &str =
+    "the simulator restarts the VMs of a failed node itself (HA), as a cluster manager does";
+
 pub trait Backend: Send {
     /// `sim` or `libvirt`.
     fn kind(&self) -> &'static str;
@@ -173,12 +177,18 @@ pub trait Backend: Send {
     /// Starts `vm`, last seen on a lost node, on node `to` from its last
     /// known definition. Only after the operator confirmed the lost node
     /// is powered off or fenced (the caller's duty).
-    fn restart_vm(&mut self, vm: &str, to: &str) -> Result<(), BackendError> {
+    /// Returns the recovery's timeline so far (defined, started); the
+    /// snapshot's `recoveries` add `running` once the node reports it.
+    /// Refused unless [`Backend::confirm_fenced`] was called for its node.
+    fn restart_vm(&mut self, vm: &str, to: &str) -> Result<Recovery, BackendError> {
         let _ = (vm, to);
-        Err(BackendError::NotPossible(
-            "the simulator restarts the VMs of a failed node itself (HA), as a cluster manager does"
-                .into(),
-        ))
+        Err(BackendError::NotPossible(SIM_HA.into()))
+    }
+    /// The operator confirmed that lost node `node` is powered off or
+    /// fenced (by typing its name): its VMs may be restarted elsewhere.
+    fn confirm_fenced(&mut self, node: &str) -> Result<(), BackendError> {
+        let _ = node;
+        Err(BackendError::NotPossible(SIM_HA.into()))
     }
     /// A storage move's state now.
     fn storage_move(&mut self, id: StorageMoveId) -> Result<StorageMove, BackendError> {

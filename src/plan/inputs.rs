@@ -336,6 +336,8 @@ mod tests {
             events: vec![],
             costs: Default::default(),
             manager: None,
+            recoveries: Vec::new(),
+            alarms: Vec::new(),
         }
     }
 
@@ -371,6 +373,7 @@ mod tests {
             ha: false,
             cpu_model: "x".into(),
             cpu_used_pct: 0.0,
+            lost: None,
         }
     }
 

@@ -538,6 +538,8 @@ mod tests {
             events: Vec::new(),
             costs: Default::default(),
             manager: None,
+            recoveries: Vec::new(),
+            alarms: Vec::new(),
         }
     }
 

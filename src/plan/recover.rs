@@ -41,10 +41,19 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
             names.join(", ")
         )
     })?;
-    if n.state == NodeState::Up {
-        return Err(format!(
-            "{node} answers: it is not lost; move its VMs with `vmshift drain {node}` instead"
-        ));
+    match n.state {
+        NodeState::Down => {}
+        NodeState::Unreachable => {
+            return Err(format!(
+                "{node} does not answer, but it is not lost yet ({}); a node that is only slow or cut off may still run its VMs, so they are restarted elsewhere only once it counts as lost ([libvirt] lost_after_s)",
+                n.error.as_deref().unwrap_or("no answer")
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "{node} answers: it is not lost; move its VMs with `vmshift drain {node}` instead"
+            ));
+        }
     }
     let mut free: Vec<(String, u64)> = snap
         .nodes
@@ -140,8 +149,21 @@ mod tests {
             .unwrap()
             .snapshot()
             .unwrap();
-        s.nodes.iter_mut().find(|n| n.name == node).unwrap().state = NodeState::Unreachable;
+        s.nodes.iter_mut().find(|n| n.name == node).unwrap().state = NodeState::Down;
         s
+    }
+
+    #[test]
+    fn a_node_that_is_only_unreachable_is_not_recovered_yet() {
+        let mut s = lost("hv-04");
+        let n = s.nodes.iter_mut().find(|n| n.name == "hv-04").unwrap();
+        n.state = NodeState::Unreachable;
+        n.error = Some("did not answer within 5 s".into());
+        let e = plan_recover(&s, "hv-04").unwrap_err();
+        assert!(
+            e.contains("not lost yet (did not answer within 5 s)") && e.contains("lost_after_s"),
+            "{e}"
+        );
     }
 
     #[test]

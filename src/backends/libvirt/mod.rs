@@ -21,9 +21,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, Cordon, Disk, ManagedBy, ManagerView, Measured,
-    Migration, MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Vm,
-    VmAction, VmState, Volume, VolumeKind, Workload, set_local_cordon,
+    Backend, BackendError, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy, ManagerView,
+    Measured, Migration, MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome,
+    Recovery, RecoveryStep, Vm, VmAction, VmState, Volume, VolumeKind, Workload, set_local_cordon,
 };
 use crate::manager::ClusterManager;
 use crate::plan;
@@ -83,10 +83,19 @@ pub struct LibvirtCluster {
     next_storage_id: crate::cluster::StorageMoveId,
     /// What runs where, as last saved (see `remember`).
     known_shape: String,
+    /// When each node last answered (unix ms), kept between runs so that
+    /// "last seen" and "lost" do not restart with every vmshift.
+    seen: HashMap<usize, u64>,
+    /// When `seen` was last written.
+    seen_saved_ms: u64,
     /// Since when each node has not answered (this run), and the wall time.
     unreachable_since: HashMap<usize, (Instant, u64)>,
     /// VMs found running twice and already raised (vm@nodes).
     alarmed: Vec<String>,
+    /// Lost nodes the operator confirmed powered off or fenced (unix ms).
+    fenced: HashMap<String, u64>,
+    /// VMs of lost nodes restarted elsewhere, as timelines.
+    recoveries: Vec<Recovery>,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -135,8 +144,12 @@ impl LibvirtCluster {
             storage_moves: Default::default(),
             next_storage_id: 0,
             known_shape: String::new(),
+            seen: HashMap::new(),
+            seen_saved_ms: 0,
             unreachable_since: HashMap::new(),
             alarmed: Vec::new(),
+            fenced: HashMap::new(),
+            recoveries: Vec::new(),
             cfg,
         };
         c.recall();
@@ -166,6 +179,7 @@ impl LibvirtCluster {
             let r = match n.wait(t, start + patience) {
                 Some(Ok(d)) => {
                     self.last.insert(i, d);
+                    self.seen.insert(i, unix_now_ms());
                     Ok(())
                 }
                 Some(Err(e)) => Err(e),
@@ -191,6 +205,7 @@ impl LibvirtCluster {
         });
         let polled = self.poll();
         self.remember();
+        self.remember_seen();
         // The nodes' data, borrowed while the snapshot is built (put back at the end).
         let last = std::mem::take(&mut self.last);
         let snap = self.build_from(&polled, &last, manager_read);
@@ -212,16 +227,23 @@ impl LibvirtCluster {
             let (state, error) = match r {
                 Ok(_) => {
                     self.unreachable_since.remove(&i);
+                    // Answering again: a fence confirmed earlier no longer holds.
+                    self.fenced.remove(name);
                     (NodeState::Up, None)
                 }
                 Err(e) => {
-                    let unix_ms = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as u64);
-                    let (since, at) = *self
-                        .unreachable_since
-                        .entry(i)
-                        .or_insert((Instant::now(), unix_ms));
+                    // Unreachable since its last answer, this run's or an
+                    // earlier one's.
+                    let now_ms = unix_now_ms();
+                    let seen = self.seen.get(&i).copied().filter(|s| *s <= now_ms);
+                    let (since, at) = *self.unreachable_since.entry(i).or_insert_with(|| {
+                        let at = seen.unwrap_or(now_ms);
+                        let ago = Duration::from_millis(now_ms - at);
+                        (
+                            Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+                            at,
+                        )
+                    });
                     lost_or_unreachable(since.elapsed(), self.cfg.lost_after, at, e)
                 }
             };
@@ -275,18 +297,30 @@ impl LibvirtCluster {
                 (n.as_str(), names)
             })
             .collect();
+        let mut alarms = Vec::new();
         for (vm, on) in running_twice(&running) {
             let key = format!("{vm}@{}", on.join("+"));
+            let text = format!(
+                "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that was lost)",
+                on.join(" and ")
+            );
             if !self.alarmed.contains(&key) {
-                self.table().log(format!(
-                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that was lost)",
-                    on.join(" and ")
-                ));
+                self.table().log(text.clone());
                 self.alarmed.push(key);
             }
+            alarms.push(text);
         }
         let mut vms: Vec<Vm> = Vec::new();
-        for (_, node, d) in &data {
+        for (i, node, d) in &data {
+            let lost = nodes
+                .iter()
+                .any(|n| &n.name == node && n.state == NodeState::Down)
+                .then(|| self.unreachable_since.get(i))
+                .flatten()
+                .map(|(_, since_ms)| LostWith {
+                    node: node.clone(),
+                    since_ms: *since_ms,
+                });
             for dom in &d.domains {
                 if dom.incoming {
                     continue; // the other side of a running migration
@@ -313,6 +347,7 @@ impl LibvirtCluster {
                     ha: false,
                     cpu_model: dom.cpu_model.clone(),
                     cpu_used_pct: dom.cpu_pct,
+                    lost: lost.clone(),
                 };
                 // One VM per name: a running copy wins over a stale definition.
                 // A copy on a node that answers wins over the last known
@@ -396,6 +431,18 @@ impl LibvirtCluster {
                 vm.state = VmState::Migrating;
             }
         }
+        // A restarted VM is running once a node that answers says so.
+        let now = unix_now_ms();
+        for r in self.recoveries.iter_mut().filter(|r| !r.is_finished()) {
+            if vms.iter().any(|v| {
+                v.name == r.vm
+                    && v.node == r.to
+                    && v.state == VmState::Running
+                    && fresh.contains(&v.node.as_str())
+            }) {
+                r.reach(RecoveryStep::Running, now);
+            }
+        }
         let mut snap = ClusterSnapshot {
             cluster: self.cfg.cluster.clone(),
             backend: "libvirt".into(),
@@ -407,6 +454,8 @@ impl LibvirtCluster {
             events,
             costs: MigrationCosts::default(),
             manager,
+            recoveries: self.recoveries.clone(),
+            alarms,
         };
         self.give_inputs(&mut snap);
         // A node in standby in Pacemaker is cordoned by Pacemaker.
@@ -764,8 +813,49 @@ impl LibvirtCluster {
         crate::record::state_dir().map(|d| d.join(format!("libvirt-known-{name}.json")))
     }
 
+    /// Where the time each node last answered is kept between runs.
+    fn seen_path(&self) -> Option<std::path::PathBuf> {
+        let known = self.known_path()?;
+        let name = known
+            .file_name()?
+            .to_string_lossy()
+            .replace("-known-", "-seen-");
+        Some(known.with_file_name(name))
+    }
+
+    /// Saves when each node last answered, at most every few seconds.
+    fn remember_seen(&mut self) {
+        let newest = self.seen.values().copied().max().unwrap_or(0);
+        if newest < self.seen_saved_ms + SEEN_SAVE_EVERY_MS {
+            return;
+        }
+        self.seen_saved_ms = newest;
+        let Some(path) = self.seen_path() else {
+            return;
+        };
+        let map: HashMap<&str, u64> = self
+            .seen
+            .iter()
+            .map(|(i, t)| (self.nodes[*i].spec.uri.as_str(), *t))
+            .collect();
+        if let Err(e) = write_atomically(&path, &serde_json::to_string(&map).unwrap_or_default()) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot save when the nodes last answered");
+        }
+    }
+
     /// Loads the last known state of nodes that have not answered yet.
     fn recall(&mut self) {
+        if let Some(text) = self
+            .seen_path()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            && let Ok(seen) = serde_json::from_str::<HashMap<String, u64>>(&text)
+        {
+            for (i, n) in self.nodes.iter().enumerate() {
+                if let Some(t) = seen.get(&n.spec.uri) {
+                    self.seen.insert(i, *t);
+                }
+            }
+        }
         let Some(path) = self.known_path() else {
             return;
         };
@@ -812,16 +902,9 @@ impl LibvirtCluster {
             .iter()
             .map(|(i, d)| (self.nodes[*i].spec.uri.as_str(), d))
             .collect();
-        let tmp = path.with_extension("json.tmp");
         let written = serde_json::to_string(&map)
             .map_err(|e| e.to_string())
-            .and_then(|t| {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-                }
-                std::fs::write(&tmp, t).map_err(|e| e.to_string())?;
-                std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
-            });
+            .and_then(|t| write_atomically(&path, &t));
         if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "cannot save the last known nodes");
         }
@@ -1037,6 +1120,27 @@ fn running_twice<'a>(running: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&
     }
     out.retain(|(_, on)| on.len() > 1);
     out
+}
+
+/// How often the time each node last answered is saved: "last seen"
+/// after a restart of vmshift is at most this much too early.
+const SEEN_SAVE_EVERY_MS: u64 = 5_000;
+
+/// Writes `text` to `path` through a temporary file and a rename.
+fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+}
+
+/// The wall clock in Unix ms (the clock a real cluster's times are on).
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A node that has not answered for `lost_after` is lost: shown down, with
@@ -1381,7 +1485,23 @@ impl Backend for LibvirtCluster {
         Ok(id)
     }
 
-    fn restart_vm(&mut self, vm: &str, to: &str) -> Result<(), BackendError> {
+    fn confirm_fenced(&mut self, node: &str) -> Result<(), BackendError> {
+        let snap = self.snapshot()?;
+        let n = snap.require_node(node)?;
+        if n.state != NodeState::Down {
+            return Err(BackendError::NotPossible(format!(
+                "{node} is {}, not lost: nothing is restarted elsewhere while it may still run its VMs",
+                n.state.label()
+            )));
+        }
+        self.fenced.insert(node.to_string(), unix_now_ms());
+        self.table().log(format!(
+            "{node} confirmed powered off or fenced by the operator"
+        ));
+        Ok(())
+    }
+
+    fn restart_vm(&mut self, vm: &str, to: &str) -> Result<Recovery, BackendError> {
         let snap = self.snapshot()?;
         let v = snap.require_vm(vm)?;
         let from = snap.require_node(&v.node)?;
@@ -1391,6 +1511,14 @@ impl Backend for LibvirtCluster {
                 from.name
             )));
         }
+        // Never on trust of the caller alone: a VM started twice on
+        // shared storage corrupts its disks.
+        let Some(&fenced_ms) = self.fenced.get(&from.name) else {
+            return Err(BackendError::NotPossible(format!(
+                "{} has not been confirmed powered off or fenced; make sure of it, then `vmshift recover {} --confirm-fenced {}`",
+                from.name, from.name, from.name
+            )));
+        };
         let t = snap.require_node(to)?;
         if t.state != NodeState::Up {
             return Err(BackendError::NotPossible(format!(
@@ -1413,20 +1541,47 @@ impl Backend for LibvirtCluster {
         let dst = self
             .node_index(to)
             .ok_or_else(|| BackendError::Other(format!("node {to} is not configured")))?;
-        let fail = |what: &str, e: virt::error::Error| {
-            BackendError::NotPossible(format!("{what} {vm} on {to} failed: {}", e.message()))
+        let lost_ms = v.lost.as_ref().map_or(fenced_ms, |l| l.since_ms);
+        let mut rec = Recovery {
+            vm: vm.to_string(),
+            from: from.name.clone(),
+            to: to.to_string(),
+            by: "operator".into(),
+            steps: vec![
+                (RecoveryStep::Lost, lost_ms),
+                (RecoveryStep::FenceConfirmed, fenced_ms),
+            ],
+            error: None,
         };
-        let conn = virt::connect::Connect::open(Some(&self.nodes[dst].spec.uri))
-            .map_err(|e| fail("connecting to restart", e))?;
-        let dom = conn
-            .define_domain_xml(&xml)
-            .map_err(|e| fail("defining", e))?;
-        dom.create().map_err(|e| fail("starting", e))?;
-        self.table().log(format!(
-            "{vm} restarted on {to} (recovered from lost node {})",
-            from.name
-        ));
-        Ok(())
+        let result = (|| {
+            let fail = |what: &str, e: virt::error::Error| {
+                format!("{what} {vm} on {to} failed: {}", e.message())
+            };
+            let conn = virt::connect::Connect::open(Some(&self.nodes[dst].spec.uri))
+                .map_err(|e| fail("connecting to restart", e))?;
+            let dom = conn
+                .define_domain_xml(&xml)
+                .map_err(|e| fail("defining", e))?;
+            rec.reach(RecoveryStep::Defined, unix_now_ms());
+            dom.create().map_err(|e| fail("starting", e))?;
+            rec.reach(RecoveryStep::Started, unix_now_ms());
+            Ok::<(), String>(())
+        })();
+        if let Err(e) = &result {
+            rec.error = Some(e.clone());
+        }
+        self.recoveries.retain(|r| r.vm != vm);
+        self.recoveries.push(rec.clone());
+        match result {
+            Ok(()) => {
+                self.table().log(format!(
+                    "{vm} restarted on {to} (recovered from lost node {})",
+                    from.name
+                ));
+                Ok(rec)
+            }
+            Err(e) => Err(BackendError::NotPossible(e)),
+        }
     }
 
     fn storage_move(

@@ -107,6 +107,7 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
                 ha: true,
                 cpu_model: String::new(),
                 cpu_used_pct: 0.0,
+                lost: None,
             }
         })
         .collect();

@@ -14,9 +14,10 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::cluster::{
-    Backend, BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, Measured, Migration,
-    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, StorageMove,
-    StorageMoveId, Vm, VmAction, VmState, Volume, VolumeKind, Workload, units,
+    Backend, BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, LostWith, Measured,
+    Migration, MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Recovery,
+    RecoveryStep, StorageMove, StorageMoveId, Vm, VmAction, VmState, Volume, VolumeKind, Workload,
+    units,
 };
 use crate::plan::precopy::{Costs, Guest};
 use crate::plan::{self, Placement};
@@ -122,7 +123,14 @@ pub struct SimCluster {
     journal: Journal,
     /// Disks moving between volumes while their VM runs (move-disk).
     storage_moves: Vec<StorageMove>,
+    /// Failed nodes: when each failed (virtual ms).
+    lost_since: HashMap<String, u64>,
+    /// The HA restarts of failed nodes' VMs, as timelines.
+    recoveries: Vec<Recovery>,
 }
+
+/// Recoveries kept in the snapshot.
+const RECOVERIES_KEPT: usize = 200;
 
 impl SimCluster {
     pub fn new(scenario: Scenario, speed: Speed) -> Self {
@@ -140,6 +148,8 @@ impl SimCluster {
             migrations: Vec::new(),
             scheduled: scenario.events.into(),
             restarts: Vec::new(),
+            lost_since: HashMap::new(),
+            recoveries: Vec::new(),
             vm_timers: Vec::new(),
             cordons: Cordons::in_memory(),
             failed_links: Vec::new(),
@@ -448,6 +458,8 @@ impl SimCluster {
         }
         node.state = NodeState::Down;
         node.error = Some("node failed".into());
+        let now_ms = self.now_ms();
+        self.lost_since.insert(name.to_string(), now_ms);
         self.log(format!("node {name} failed"));
         self.fail_migrations(
             |v| v.from == name || v.to == name,
@@ -461,6 +473,14 @@ impl SimCluster {
                 _ if vm.ha => {
                     vm.state = VmState::Restarting;
                     self.restarts.push((restart_at, vm.name.clone()));
+                    self.recoveries.push(Recovery {
+                        vm: vm.name.clone(),
+                        from: name.to_string(),
+                        to: String::new(),
+                        by: "HA".into(),
+                        steps: vec![(RecoveryStep::Lost, now_ms)],
+                        error: None,
+                    });
                     texts.push(format!("{} is restarting (HA)", vm.name));
                 }
                 _ => {
@@ -472,10 +492,21 @@ impl SimCluster {
         for t in texts {
             self.log(t);
         }
+        let extra = self.recoveries.len().saturating_sub(RECOVERIES_KEPT);
+        self.recoveries.drain(..extra);
+    }
+
+    /// The HA restart of `vm` under way, if any.
+    fn recovery_of(&mut self, vm: &str) -> Option<&mut Recovery> {
+        self.recoveries
+            .iter_mut()
+            .rev()
+            .find(|r| r.vm == vm && !r.is_finished())
     }
 
     pub fn recover_node(&mut self, name: &str) {
         self.sync();
+        self.lost_since.remove(name);
         if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
             node.state = NodeState::Up;
             node.error = None;
@@ -570,16 +601,34 @@ impl SimCluster {
             .filter(|n| fits(n))
             .max_by_key(|n| n.mem_free())
             .map(|n| n.name.clone());
+        let now_ms = self.now_ms();
         let Some(target) = target else {
             if let Some(v) = self.vms.iter_mut().find(|v| v.name == name) {
                 v.state = VmState::Stopped;
             }
-            self.log(format!(
-                "{name} could not be restarted: no up node reaches its disks with {} free",
+            let why = format!(
+                "no up node reaches its disks with {} free",
                 crate::cluster::units::bytes(vm.memory)
-            ));
+            );
+            if let Some(r) = self.recovery_of(name) {
+                r.error = Some(why.clone());
+            }
+            self.log(format!("{name} could not be restarted: {why}"));
             return;
         };
+        // The cluster manager fences the node, then defines and starts the
+        // VM there; the model does it all at the restart time.
+        if let Some(r) = self.recovery_of(name) {
+            r.to = target.clone();
+            for step in [
+                RecoveryStep::FenceConfirmed,
+                RecoveryStep::Defined,
+                RecoveryStep::Started,
+                RecoveryStep::Running,
+            ] {
+                r.reach(step, now_ms);
+            }
+        }
         for d in &vm.disks {
             if let Some(v) = self
                 .volumes
@@ -616,6 +665,10 @@ impl SimCluster {
                 } else {
                     0.0
                 };
+                v.lost = self.lost_since.get(&v.node).map(|since| LostWith {
+                    node: v.node.clone(),
+                    since_ms: *since,
+                });
                 v
             })
             .collect();
@@ -657,6 +710,8 @@ impl SimCluster {
             events: self.events.iter().cloned().collect(),
             costs: self.costs(),
             manager: None,
+            recoveries: self.recoveries.clone(),
+            alarms: Vec::new(),
         };
         self.cordons.mark(&mut snap);
         snap

@@ -568,6 +568,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             ha: s.ha,
             cpu_model: label(&s.cpu_model, "cpu_model")?,
             cpu_used_pct: 0.0,
+            lost: None,
         });
     }
 
