@@ -15,6 +15,8 @@ use super::precopy::DEVICE_STATE_BYTES;
 const HISTORY_TOUCHED: (f64, f64) = (0.95, 1.10);
 const HISTORY_DIRTY: (f64, f64) = (0.8, 1.25);
 const HISTORY_SETUP: (f64, f64) = (0.7, 1.6);
+/// Fewer rounds than this say nothing about how a guest writes.
+const OVERLAP_MIN_ROUNDS: i64 = 4;
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
@@ -260,7 +262,7 @@ pub fn inputs_for(
         Some(s) => Estimate::new(s, s * HISTORY_SETUP.0, s * HISTORY_SETUP.1),
         None => snap.costs.setup_ms,
     };
-    MigrationInputs {
+    let mut inputs = MigrationInputs {
         memory: vm.memory,
         touched,
         wws,
@@ -272,7 +274,51 @@ pub fn inputs_for(
         switchover_ms: switchover,
         cleanup_ms: snap.costs.cleanup_ms,
         storage_bytes,
+        write_overlap: 1.0,
         basis,
+    };
+    if let Some((m, _)) = &own {
+        learn_overlap(&mut inputs, m);
+    }
+    inputs
+}
+
+/// How the guest writes, from the VM's own last migration: spread over
+/// its working set, or sweeping it (what is left marked at a sync is then
+/// rarely written again before the next, so every sync finds more that is
+/// new, and a migration takes more rounds). The one of the two with which
+/// the model, given today's inputs and that migration's limits, comes
+/// closest to the rounds it really took; spread where both are as close.
+/// Only a migration of several rounds tells them apart.
+fn learn_overlap(inputs: &mut MigrationInputs, past: &Migration) {
+    let real = past.rounds.len() as i64;
+    if real < OVERLAP_MIN_ROUNDS {
+        return;
+    }
+    let then = MigrationInputs {
+        bandwidth_bps: past
+            .options
+            .bandwidth_bps
+            .map_or(inputs.link_bps, |b| b.min(inputs.link_bps))
+            .max(1),
+        ..inputs.clone()
+    };
+    let miss = |overlap: f64| {
+        super::predict::likely_rounds(
+            &MigrationInputs {
+                write_overlap: overlap,
+                ..then.clone()
+            },
+            &past.options,
+        )
+        .map_or(i64::MAX, |r| (r as i64 - real).abs())
+    };
+    let (spread, sweep) = (miss(1.0), miss(0.0));
+    if sweep < spread {
+        inputs.write_overlap = 0.0;
+        inputs.basis.push(format!(
+            "its last migration took {real} rounds: it writes its memory in sweeps, not spread (more of what it writes is new at each sync)"
+        ));
     }
 }
 
@@ -453,5 +499,68 @@ mod tests {
             i.switchover_ms
         );
         assert!(i.basis.iter().any(|b| b.contains("last migration")));
+    }
+
+    #[test]
+    fn a_past_migration_tells_a_guest_that_sweeps_its_memory_from_one_that_scatters() {
+        // 16 MB/s over a 160 MiB set, 20 MiB/s: many rounds, where the two
+        // ways of writing differ by a round or two.
+        let s = snap();
+        let mut g = vm();
+        let m = g.workload.measured.as_mut().unwrap();
+        m.dirty_bps = Estimate::new(16e6, 15e6, 17e6);
+        m.wws_bytes = Estimate::new((160 * MIB) as f64, (150 * MIB) as f64, (170 * MIB) as f64);
+        m.touched_bytes = Estimate::new((200 * MIB) as f64, (190 * MIB) as f64, (210 * MIB) as f64);
+        let options = MigrationOptions {
+            bandwidth_bps: Some(20 * MIB),
+            ..Default::default()
+        };
+        let with_rounds = |n: u32| {
+            let mut m = past();
+            m.options = options.clone();
+            m.rounds = (0..n)
+                .map(|i| Round {
+                    index: i,
+                    bytes_sent: if i == 0 { 200 * MIB } else { 10 * MIB },
+                    bytes_dirty: 0,
+                    dirty_bps: 16_000_000,
+                    bandwidth_bps: 20 * MIB,
+                    duration_ms: 500.0,
+                    throttle_pct: 0,
+                })
+                .collect();
+            m
+        };
+        let first = inputs_for(&s, &g, &s.nodes[1], &options, 0, &[]);
+        assert_eq!(
+            first.write_overlap, 1.0,
+            "spread until a migration shows otherwise"
+        );
+        let learnt = inputs_for(&s, &g, &s.nodes[1], &options, 0, &[with_rounds(4)]);
+        let spread = crate::plan::predict::likely_rounds(&learnt, &options).unwrap();
+        let sweep = crate::plan::predict::likely_rounds(
+            &MigrationInputs {
+                write_overlap: 0.0,
+                ..learnt.clone()
+            },
+            &options,
+        )
+        .unwrap();
+        assert!(
+            sweep > spread,
+            "sweeping takes more rounds: {sweep} vs {spread}"
+        );
+        let i = inputs_for(&s, &g, &s.nodes[1], &options, 0, &[with_rounds(sweep)]);
+        assert_eq!(i.write_overlap, 0.0);
+        assert!(
+            i.basis.iter().any(|b| b.contains("sweeps")),
+            "{:?}",
+            i.basis
+        );
+        let i = inputs_for(&s, &g, &s.nodes[1], &options, 0, &[with_rounds(spread)]);
+        assert_eq!(i.write_overlap, 1.0);
+        // Three rounds say nothing about it.
+        let i = inputs_for(&s, &g, &s.nodes[1], &options, 0, &[with_rounds(3)]);
+        assert_eq!(i.write_overlap, 1.0);
     }
 }

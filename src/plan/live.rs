@@ -147,6 +147,7 @@ mod tests {
             switchover_ms: Estimate::exact(15.0),
             cleanup_ms: 0.0,
             storage_bytes: 0,
+            write_overlap: 1.0,
             basis: vec![],
         });
         m.options.bandwidth_bps = Some(40 * MIB);

@@ -268,7 +268,8 @@ fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>
     };
     let postcopy_final_ms = precopy::DEVICE_STATE_BYTES / link * 1000.0;
     let mut m = match from {
-        None => Precopy::new(guest, o.max_downtime_ms as f64, o.auto_converge, &costs(i)),
+        None => Precopy::new(guest, o.max_downtime_ms as f64, o.auto_converge, &costs(i))
+            .with_overlap(i.write_overlap),
         Some(s) => Precopy::at_sync(
             guest,
             o.max_downtime_ms as f64,
@@ -279,6 +280,7 @@ fn run(i: &MigrationInputs, o: &MigrationOptions, p: Point, from: Option<AtSync>
             s.at_ms,
             bw * o.max_downtime_ms as f64 / 1000.0,
         )
+        .with_overlap(i.write_overlap)
         .throttled(s.throttle_pct),
     };
     if o.postcopy == PostcopyMode::Now {
@@ -361,6 +363,13 @@ fn corners(i: &MigrationInputs) -> Vec<Point> {
 fn converges_plain(i: &MigrationInputs, o: &MigrationOptions, p: Point) -> bool {
     let r = run(i, o, p, None);
     r.converges && !r.postcopy
+}
+
+/// Syncs (libvirt's iterations) the model expects with the likely inputs,
+/// if that converges by pre-copy.
+pub fn likely_rounds(inputs: &MigrationInputs, options: &MigrationOptions) -> Option<u32> {
+    let r = run(inputs, options, point(inputs), None);
+    (r.converges && !r.postcopy).then_some(r.syncs)
 }
 
 /// Predicts the migration with `options` from `inputs`: the likely figures,
@@ -618,6 +627,7 @@ mod tests {
             switchover_ms: Estimate::exact(20.0),
             cleanup_ms: 0.0,
             storage_bytes: 0,
+            write_overlap: 1.0,
             basis: Vec::new(),
         }
     }

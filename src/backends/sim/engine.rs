@@ -486,6 +486,7 @@ mod tests {
             switchover_ms: crate::cluster::Estimate::exact(20.0),
             cleanup_ms: 200.0,
             storage_bytes: 0,
+            write_overlap: 1.0,
             basis: vec![],
         });
         run(&mut m, (1000 * MIB) as f64);
