@@ -1168,6 +1168,37 @@ fn local_guest(lab: &Lab, name: &str) {
     lab.wait_serial_past(name, 0);
 }
 
+/// In the view: a guest on a's local pool dragged onto b is offered with
+/// its disk copied (not refused), and the migration view shows the disk
+/// copy as its own phase before the memory rounds.
+#[test]
+fn the_view_moves_a_guest_with_a_local_disk_by_copying_it() {
+    let Some(lab) = lab() else { return };
+    local_guest(&lab, "lgv");
+    let state = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "env VMSHIFT_CONFIG= VMSHIFT_STATE_DIR={} {} --connect '{}' --connect '{}'; echo VMSHIFT-EXIT=$?; sleep 600",
+        state.path().display(),
+        env!("CARGO_BIN_EXE_vmshift"),
+        lab.uri_a,
+        lab.uri_b
+    );
+    let t = common::tmux::Tmux::start("labcopy", 120, 40, &cmd);
+    let long = Duration::from_secs(30);
+    let s = t.wait_for("lgv on a", long, |s| common::tmux::card_lists(s, A, "lgv"));
+    t.drag_vm_onto(&s, "lgv", B, long);
+    let s = t.wait_text("Move lgv from vmshift-lab-a to vmshift-lab-b?", long);
+    let dialog = s.clone();
+    let offered = dialog.contains("copy storage");
+    t.keys(&["y"]);
+    let s = t.wait_text("✓ done", Duration::from_secs(90));
+    t.keys(&["q"]);
+    let _ = run_lab(&["rm-guest", "lgv"]);
+    assert!(offered, "the dialog offers the disk copy: {dialog}");
+    assert!(s.contains("✓disk copy"), "the disk copy phase: {s}");
+    assert!(s.contains("disk copy 16.0 MiB done in"), "its bytes: {s}");
+}
+
 #[test]
 fn copy_storage_moves_a_guest_with_a_local_disk_and_its_disk_while_it_runs() {
     let Some(lab) = lab() else { return };

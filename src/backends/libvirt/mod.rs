@@ -1136,6 +1136,13 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(|e| e.to_string())
 }
 
+/// A start refused because the disk is locked by another user: QEMU's own
+/// image locking ("Failed to get \"write\" lock"), virtlockd or sanlock.
+fn disk_locked(msg: &str) -> bool {
+    let m = msg.to_lowercase();
+    m.contains("lock") && (m.contains("failed to get") || m.contains("acquire") || m.contains("resource busy") || m.contains("held"))
+}
+
 /// The wall clock in Unix ms (the clock a real cluster's times are on).
 fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -1555,7 +1562,15 @@ impl Backend for LibvirtCluster {
         };
         let result = (|| {
             let fail = |what: &str, e: virt::error::Error| {
-                format!("{what} {vm} on {to} failed: {}", e.message())
+                let msg = e.message();
+                format!(
+                    "{what} {vm} on {to} failed: {msg}{}",
+                    if disk_locked(&msg) {
+                        " — its disk is still locked (QEMU's image lock, virtlockd or sanlock): something, maybe the lost node, still uses it, so it was not started a second time; find what holds it before anything else"
+                    } else {
+                        ""
+                    }
+                )
             };
             let conn = virt::connect::Connect::open(Some(&self.nodes[dst].spec.uri))
                 .map_err(|e| fail("connecting to restart", e))?;
@@ -1886,5 +1901,18 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("vmshift recover"), "{e}");
+    }
+
+    #[test]
+    fn a_locked_disk_is_told_apart() {
+        // QEMU 7.2's image locking, virtlockd, sanlock.
+        assert!(disk_locked(
+            "internal error: qemu unexpectedly closed the monitor: Failed to get \"write\" lock\nIs another process using the image [/s/a.img]?"
+        ));
+        assert!(disk_locked(
+            "resource busy: Lockspace resource '/s/a.img' is locked"
+        ));
+        assert!(disk_locked("Failed to acquire lock: No space left"));
+        assert!(!disk_locked("Requested operation is not valid: domain is already running"));
     }
 }
