@@ -662,7 +662,10 @@ mod tests {
             c.libvirt.shared_volumes[0].kind,
             crate::cluster::VolumeKind::SharedLun
         );
-        assert!(!c.libvirt.shared_volumes[0].trusted, "not vouched for unless said");
+        assert!(
+            !c.libvirt.shared_volumes[0].trusted,
+            "not vouched for unless said"
+        );
         let c = parse(
             "[[libvirt.shared_volume]]\nname = \"gfs\"\npools = [\"gfs\"]\ntrusted = true\n",
             Path::new("c.toml"),

@@ -1256,7 +1256,8 @@ fn move_disk_puts_a_local_disk_on_the_shared_pool_while_it_runs() {
     assert_eq!(lab.runs_on("lg2"), Some(A), "{}", text(&o));
     // Declared as one coherent storage by the operator, it migrates live,
     // memory only, and the guest goes on.
-    let trusted = "[[libvirt.shared_volume]]\nname = \"shared\"\npools = [\"shared\"]\ntrusted = true\n";
+    let trusted =
+        "[[libvirt.shared_volume]]\nname = \"shared\"\npools = [\"shared\"]\ntrusted = true\n";
     let before = lab.serial_seconds("lg2");
     let o = lab.vmshift_with(trusted, &["migrate", "lg2", B, "--json"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -336,6 +336,7 @@ mod tests {
             events: vec![],
             costs: Default::default(),
             manager: None,
+            storage_moves: Vec::new(),
         }
     }
 

@@ -39,6 +39,12 @@ pub fn check_disk_move(
             vm.name
         ));
     }
+    if let Some(m) = snap.active_storage_move_of(&vm.name) {
+        return Err(format!(
+            "{}'s disk {} is already moving to {}; wait for it or abort it first",
+            vm.name, m.from, m.to
+        ));
+    }
     let Some(t) = snap.volume(to) else {
         let names: Vec<&str> = snap.volumes.iter().map(|v| v.name.as_str()).collect();
         return Err(format!(
@@ -538,6 +544,7 @@ mod tests {
             events: Vec::new(),
             costs: Default::default(),
             manager: None,
+            storage_moves: Vec::new(),
         }
     }
 

@@ -495,7 +495,10 @@ fn run_migration(shared: Shared, id: MigrationId, job: Job) {
                 .map(|e| e.view.from.clone())
                 .unwrap_or_default();
             let mut reason = libvirt_reason(&err);
-            if matches!(err.code(), virt::enumutil::Enum::Known(virt::error::ErrorNumber::MigrateUnsafe)) {
+            if matches!(
+                err.code(),
+                virt::enumutil::Enum::Known(virt::error::ErrorNumber::MigrateUnsafe)
+            ) {
                 reason.push_str(UNSAFE_ADVICE);
             }
             let msg = if still_running {

@@ -381,6 +381,11 @@ impl LibvirtCluster {
         }
         self.discover(&data);
         self.settle_detached(&nodes, &vms);
+        // Storage moves: their ends go to the event log once.
+        let (storage_moves, ended) = storage::take_views(&self.storage_moves);
+        for text in ended {
+            self.table().log(text);
+        }
         let (migrations, events) = {
             let t = self.table();
             let mut m: Vec<Migration> = t.entries.values().map(|e| e.view.clone()).collect();
@@ -407,6 +412,7 @@ impl LibvirtCluster {
             events,
             costs: MigrationCosts::default(),
             manager,
+            storage_moves,
         };
         self.give_inputs(&mut snap);
         // A node in standby in Pacemaker is cordoned by Pacemaker.
@@ -1360,13 +1366,19 @@ impl Backend for LibvirtCluster {
                     total_bytes: bytes,
                     ..Default::default()
                 },
-                abort: false,
+                ..Default::default()
             },
         );
-        self.table().log(format!(
-            "storage move of {vm}'s disk {} ({disk}) → {volume} started: block copy, then pivot",
-            dk.target
-        ));
+        let started = crate::cluster::StorageMove {
+            vm: vm.into(),
+            from: disk.into(),
+            to: volume.into(),
+            total_bytes: bytes,
+            ..Default::default()
+        }
+        .start_sentence();
+        self.table()
+            .log(format!("{started} (device {})", dk.target));
         storage::start(
             self.storage_moves.clone(),
             storage::Job {
