@@ -561,3 +561,42 @@ fn migration_copying_its_disk_before_the_rounds() {
         insta::assert_snapshot!(format!("migration_disk_copy_{w}x{h}"), t.backend());
     }
 }
+
+/// Moving erp-app's disk from its detail (V): the volumes, allowed ones
+/// first, refused ones below with why; the message line has the selected
+/// one in full.
+#[test]
+fn disk_picker_at_80x24() {
+    let mut r = Rig::default();
+    r.send(Msg::Resize(80, 24));
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some("erp-app".into());
+    r.key(KeyCode::Enter);
+    r.key(KeyCode::Char('V'));
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("disk_picker_80x24", t.backend());
+    // A refused one selected: its reason in full.
+    r.key(KeyCode::End);
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("disk_picker_refused_80x24", t.backend());
+}
+
+/// erp-app's detail while its disk copies to csv-gold: the gauge, bytes,
+/// rate and time left; the header counts it.
+#[test]
+fn vm_detail_with_a_disk_move_at_80x24() {
+    let mut r = Rig::default();
+    r.send(Msg::Resize(80, 24));
+    let id = r
+        .sim
+        .move_disk("erp-app", "lun-legacy", "csv-gold")
+        .unwrap();
+    r.sim.advance(std::time::Duration::from_secs(120));
+    r.poll();
+    assert!(!r.sim.storage_move(id).unwrap().is_finished());
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some("erp-app".into());
+    r.key(KeyCode::Enter);
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("vm_detail_disk_move_80x24", t.backend());
+}

@@ -477,3 +477,38 @@ fn a_disk_copy_is_its_own_phase_with_bytes_rate_and_eta_before_the_rounds() {
     assert!(f.total_ms.value >= copy_ms, "{f:?} vs {copy_ms}");
     assert!(d.line().contains("done in"), "{}", d.line());
 }
+
+#[test]
+fn storage_moves_are_in_the_snapshot_while_they_run_and_after() {
+    let mut s = sim();
+    let id = s.move_disk("erp-app", "lun-legacy", "csv-gold").unwrap();
+    s.advance(Duration::from_secs(10));
+    let snap = s.snapshot().unwrap();
+    let m = snap.active_storage_move_of("erp-app").expect("running");
+    assert_eq!(
+        (m.id, m.from.as_str(), m.to.as_str()),
+        (id, "lun-legacy", "csv-gold")
+    );
+    assert!(m.copied_bytes > 0 && m.copied_bytes < m.total_bytes);
+    // One move per VM at a time: the planner says so, for every backend.
+    let err = s
+        .move_disk("erp-app", "lun-legacy", "csv-silver")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("erp-app's disk lun-legacy is already moving to csv-gold"),
+        "{err}"
+    );
+    s.advance(Duration::from_secs(600));
+    let snap = s.snapshot().unwrap();
+    assert!(snap.active_storage_move_of("erp-app").is_none());
+    let m = &snap.storage_moves[0];
+    assert!(m.pivoted && m.outcome == Some(Outcome::Completed));
+    assert_eq!(snap.vm("erp-app").unwrap().disks[0].volume, "csv-gold");
+    let texts: Vec<&str> = snap.events.iter().map(|e| e.text.as_str()).collect();
+    assert!(
+        texts.contains(&m.start_sentence().as_str())
+            && texts.contains(&m.outcome_sentence().unwrap().as_str()),
+        "{texts:?}"
+    );
+}

@@ -1501,3 +1501,334 @@ fn a_node_that_cannot_reach_the_disk_is_offered_with_the_disk_copied() {
     };
     assert!(req.options.copy_storage);
 }
+
+// ----- disk moves (storage moves) from the VM's detail -----
+
+/// Opens `vm`'s detail (the VM table, Enter).
+fn open_detail(r: &mut Rig, vm: &str) {
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some(vm.into());
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(d.vm.as_deref(), Some(vm));
+}
+
+fn picker(r: &Rig) -> &vmshift::app::DiskPick {
+    match &r.app.mode {
+        Mode::PickDisk(p) => p,
+        m => panic!("no disk picker: {m:?}"),
+    }
+}
+
+fn shown_names(p: &vmshift::app::DiskPick) -> Vec<&str> {
+    p.shown.iter().map(|&i| p.rows[i].name.as_str()).collect()
+}
+
+#[test]
+fn v_in_a_vm_detail_lists_the_volumes_allowed_first_and_refused_with_why() {
+    let mut r = Rig::default();
+    open_detail(&mut r, "erp-app");
+    assert!(r.key(KeyCode::Char('V')).cmds.is_empty());
+    let p = picker(&r);
+    // One disk: straight to the volumes; its own is not offered.
+    assert_eq!(p.disk.as_deref(), Some("lun-legacy"));
+    assert_eq!(
+        shown_names(p),
+        [
+            "csv-gold",
+            "csv-silver",
+            "lun-db",
+            "local-hv-01",
+            "local-hv-02",
+            "local-hv-03",
+            "local-hv-04"
+        ],
+        "cluster-shared first (most room first), then a LUN, then local; refused last"
+    );
+    assert_eq!(p.counts(), (4, 3));
+    let refused = &p.rows[p.shown[4]];
+    let why = refused.verdict.as_ref().unwrap_err();
+    assert!(
+        why.contains("local-hv-02 is not reachable from hv-01, where erp-app runs"),
+        "{why}"
+    );
+    // Enter on a refused one starts nothing and keeps the picker.
+    r.keys(&[KeyCode::End]);
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert!(matches!(r.app.mode, Mode::PickDisk(_)));
+    assert!(r.app.flash.as_ref().unwrap().error);
+}
+
+#[test]
+fn typing_narrows_the_picker_and_enter_y_sends_the_move() {
+    let mut r = Rig::default();
+    open_detail(&mut r, "erp-app");
+    r.key(KeyCode::Char('V'));
+    // Letters are the query here, not keys (y, n, q…).
+    r.text("silv");
+    let p = picker(&r);
+    assert_eq!(shown_names(p), ["csv-silver"]);
+    r.key(KeyCode::Backspace);
+    r.key(KeyCode::Backspace);
+    r.key(KeyCode::Backspace);
+    r.key(KeyCode::Backspace);
+    assert_eq!(picker(&r).shown.len(), 7, "Backspace widens it again");
+    r.text("silver");
+    assert!(r.key(KeyCode::Enter).cmds.is_empty(), "Enter asks first");
+    let Mode::ConfirmDiskMove(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(
+        c.sentence,
+        "erp-app's disk on lun-legacy (120.0 GiB) → csv-silver on hv-01, while it runs: block copy, then pivot"
+    );
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let [Cmd::MoveDisk(_, vm, disk, to)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(
+        (vm.as_str(), disk.as_str(), to.as_str()),
+        ("erp-app", "lun-legacy", "csv-silver")
+    );
+    // Back in the VM's detail.
+    assert!(matches!(&r.app.mode, Mode::Detail(d) if d.vm.as_deref() == Some("erp-app")));
+}
+
+#[test]
+fn esc_and_n_go_back_to_the_detail_without_a_command() {
+    let mut r = Rig::default();
+    open_detail(&mut r, "erp-app");
+    r.key(KeyCode::Char('V'));
+    assert!(r.key(KeyCode::Esc).cmds.is_empty());
+    assert!(matches!(r.app.mode, Mode::Detail(_)));
+    r.key(KeyCode::Char('V'));
+    r.key(KeyCode::Enter);
+    assert!(matches!(r.app.mode, Mode::ConfirmDiskMove(_)));
+    assert!(r.key(KeyCode::Char('n')).cmds.is_empty());
+    assert!(matches!(r.app.mode, Mode::Detail(_)));
+}
+
+#[test]
+fn a_vm_with_two_disks_picks_the_disk_first() {
+    let mut r = Rig::default();
+    let mut s = r.sim.snapshot().unwrap();
+    let v = s.vms.iter_mut().find(|v| v.name == "web-01").unwrap();
+    v.disks.push(vmshift::cluster::Disk {
+        volume: "local-hv-01".into(),
+        size: 10 * vmshift::cluster::GIB,
+    });
+    r.send(Msg::Snapshot(Box::new(s)));
+    open_detail(&mut r, "web-01");
+    r.key(KeyCode::Char('V'));
+    let p = picker(&r);
+    assert_eq!(p.disk, None);
+    assert_eq!(shown_names(p), ["csv-gold", "local-hv-01"]);
+    r.keys(&[KeyCode::Down, KeyCode::Enter]);
+    let p = picker(&r);
+    assert_eq!(p.disk.as_deref(), Some("local-hv-01"));
+    assert!(!shown_names(p).contains(&"local-hv-01"));
+    assert_eq!(shown_names(p)[0], "csv-gold");
+}
+
+#[test]
+fn a_vm_that_cannot_move_its_disk_says_why_and_opens_nothing() {
+    let mut r = Rig::default();
+    r.start("web-01", "hv-02", MigrationOptions::default());
+    r.poll();
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('V'));
+    assert_eq!(r.app.mode, Mode::Normal);
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error && f.text.contains("web-01 is migrating"),
+        "{}",
+        f.text
+    );
+}
+
+#[test]
+fn read_only_refuses_the_disk_move_like_every_action() {
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            read_only: true,
+            ..Settings::default()
+        },
+    );
+    open_detail(&mut r, "erp-app");
+    assert!(r.key(KeyCode::Char('V')).cmds.is_empty());
+    assert!(matches!(r.app.mode, Mode::Detail(_)), "the detail stays");
+    assert_eq!(
+        r.app.flash.as_ref().unwrap().text,
+        "read-only: vmshift changes nothing in this mode"
+    );
+    r.key(KeyCode::Esc);
+    r.app.flash = None;
+    r.key(KeyCode::Char(':'));
+    r.text("move-disk erp-app lun-legacy csv-gold");
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(r.app.flash.as_ref().unwrap().text.starts_with("read-only"));
+}
+
+#[test]
+fn the_move_disk_command_confirms_or_says_why_not() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("move-disk erp-app lun-legacy local-hv-04");
+    r.key(KeyCode::Enter);
+    assert_eq!(r.app.mode, Mode::Normal);
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error && f.text.contains("local-hv-04 is not reachable from hv-01"),
+        "{}",
+        f.text
+    );
+    assert!(
+        r.app
+            .log
+            .last()
+            .unwrap()
+            .text
+            .contains("local-hv-04 is not reachable"),
+        "a refusal is logged too"
+    );
+    // Tab completes the VM's disk, then the volume.
+    r.key(KeyCode::Char(':'));
+    r.text("move-disk erp-app l");
+    r.key(KeyCode::Tab);
+    assert_eq!(command_text(&r), "move-disk erp-app lun-legacy ");
+    r.text("csv-g");
+    r.key(KeyCode::Tab);
+    assert_eq!(command_text(&r), "move-disk erp-app lun-legacy csv-gold ");
+    r.key(KeyCode::Enter);
+    assert!(matches!(r.app.mode, Mode::ConfirmDiskMove(_)));
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::MoveDisk(_, vm, _, to)] if vm == "erp-app" && to == "csv-gold"),
+        "{cmds:?}"
+    );
+    assert_eq!(r.app.mode, Mode::Normal, "not opened from a detail");
+    // Nothing to abort on a VM whose disk does not move.
+    r.key(KeyCode::Char(':'));
+    r.text("abort-move-disk web-01");
+    r.key(KeyCode::Enter);
+    assert_eq!(
+        r.app.flash.as_ref().unwrap().text,
+        "no disk of web-01 is moving"
+    );
+}
+
+#[test]
+fn a_running_disk_move_is_aborted_from_the_detail_after_a_yes() {
+    let mut r = Rig::default();
+    open_detail(&mut r, "erp-app");
+    r.key(KeyCode::Char('V'));
+    r.key(KeyCode::Enter);
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let id = r.run_cmds(cmds).expect("the move started");
+    r.sim.advance(std::time::Duration::from_secs(30));
+    r.storage_progress();
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let all = d.lines.join("\n");
+    assert!(
+        all.contains("moving disk lun-legacy → csv-gold while it runs") && all.contains(" %  "),
+        "the detail follows the copy: {all}"
+    );
+    // a, then n: nothing.
+    r.key(KeyCode::Char('a'));
+    let Mode::ConfirmAbortDiskMove(a) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!((a.id, a.vm.as_str()), (id, "erp-app"));
+    assert!(r.key(KeyCode::Char('n')).cmds.is_empty());
+    assert!(matches!(r.app.mode, Mode::Detail(_)));
+    // a, then y: the abort.
+    r.key(KeyCode::Char('a'));
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    assert_eq!(cmds.len(), 1);
+    assert!(
+        matches!(cmds[0], Cmd::AbortDiskMove(_, x) if x == id),
+        "{cmds:?}"
+    );
+    r.run_cmds(cmds);
+    r.storage_progress();
+    r.poll();
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(f.text.contains("aborted") && f.error, "{}", f.text);
+    assert!(
+        r.app.log.iter().any(|e| e
+            .text
+            .contains("erp-app's disk lun-legacy → csv-gold aborted")),
+        "the backend's line is in the event log"
+    );
+    let vm = r.app.snap.as_ref().unwrap().vm("erp-app").unwrap().clone();
+    assert_eq!(vm.disks[0].volume, "lun-legacy", "it stays where it was");
+}
+
+/// The whole way through the view on the simulator's virtual clock: erp-app's
+/// disk leaves the shared LUN for csv-gold, copies, pivots; the event log
+/// has the start and the end, the detail and the header follow it.
+#[test]
+fn erp_apps_disk_leaves_the_shared_lun_through_the_view_and_pivots() {
+    let mut r = Rig::default();
+    open_detail(&mut r, "erp-app");
+    r.key(KeyCode::Char('V'));
+    r.text("csv-gold");
+    r.key(KeyCode::Enter);
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let id = r.run_cmds(cmds).expect("started");
+    r.poll();
+    assert_eq!(r.app.running_storage_moves().len(), 1);
+    assert!(
+        r.app.log.iter().any(|e| e.text
+            == "storage move of erp-app's disk lun-legacy → csv-gold started: 120.0 GiB, block copy, then pivot"),
+        "the start is logged"
+    );
+    // Half way: the worker's reads show in the detail.
+    r.advance_until(|s| {
+        let m = s.storage_move(id).unwrap();
+        m.copied_bytes * 2 >= m.total_bytes
+    });
+    r.storage_progress();
+    let m = r.app.snap.as_ref().unwrap().storage_moves[0].clone();
+    assert!(!m.is_finished() && m.bps > 0 && m.eta_ms().unwrap() > 0.0);
+    // Quitting asks while a disk moves.
+    r.key(KeyCode::Esc);
+    assert!(r.key(KeyCode::Char('q')).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::ConfirmQuit);
+    r.key(KeyCode::Char('n'));
+    open_detail(&mut r, "erp-app");
+    // To the end: pivoted, the VM runs from csv-gold.
+    r.advance_until(|s| s.storage_move(id).unwrap().is_finished());
+    r.storage_progress();
+    let s = r.app.snap.as_ref().unwrap();
+    let m = s.storage_moves.iter().find(|m| m.id == id).unwrap();
+    assert!(m.pivoted && m.outcome == Some(vmshift::cluster::Outcome::Completed));
+    assert_eq!(s.vm("erp-app").unwrap().disks[0].volume, "csv-gold");
+    assert!(r.app.running_storage_moves().is_empty());
+    assert!(
+        r.app.log.iter().any(
+            |e| e.text.contains("erp-app's disk lun-legacy → csv-gold done")
+                && e.text.contains("pivoted")
+        ),
+        "the end is logged"
+    );
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let all = d.lines.join("\n");
+    assert!(all.contains("disk on csv-gold"), "{all}");
+    assert!(
+        all.contains("last disk move: storage move of erp-app"),
+        "{all}"
+    );
+    // Its LUN no longer holds it: erp-app may migrate where lun-legacy did not reach.
+    let v = s.vm("erp-app").unwrap();
+    assert!(vmshift::plan::check(s, v, s.node("hv-03").unwrap(), false).is_ok());
+}

@@ -40,6 +40,10 @@ pub(super) fn failure_text(p: &Pending, error: &str) -> String {
             if *on { "on" } else { "off" }
         ),
         Pending::Start { vm, to } => format!("cannot migrate {vm} to {to}: {error}"),
+        Pending::MoveDisk { vm, disk, to } => {
+            format!("cannot move the disk of {vm} ({disk} → {to}): {error}")
+        }
+        Pending::AbortDiskMove { vm } => format!("cannot abort the disk move of {vm}: {error}"),
         Pending::Change { what, vm } => format!("cannot {what} the migration of {vm}: {error}"),
     }
 }
@@ -77,6 +81,7 @@ impl App {
             Action::ShutdownVm => self.ask_vm_action(&vm, VmAction::Shutdown, out),
             Action::RebootVm => self.ask_vm_action(&vm, VmAction::Reboot, out),
             Action::PowerOffVm => self.ask_vm_action(&vm, VmAction::PowerOff, out),
+            Action::MoveDisk => self.ask_disk_move(&vm, false),
             _ => self.ask_console(&vm, out),
         }
     }

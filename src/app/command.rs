@@ -9,6 +9,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Arg {
     Vm,
     Node,
+    /// A disk of the VM named before it, by the volume it is on.
+    Disk,
+    Volume,
     /// The rest of the line (may be empty).
     Text,
     /// One of these words.
@@ -20,6 +23,8 @@ impl Arg {
         match self {
             Arg::Vm => "VM".into(),
             Arg::Node => "NODE".into(),
+            Arg::Disk => "DISK".into(),
+            Arg::Volume => "VOLUME".into(),
             Arg::Text => "TEXT".into(),
             Arg::Choice(c) => c.join("|"),
         }
@@ -46,6 +51,8 @@ pub enum Verb {
     Cordon,
     Uncordon,
     Maintenance,
+    MoveDisk,
+    AbortMoveDisk,
 }
 
 /// One command: its names (the first is shown), arguments and help.
@@ -130,6 +137,18 @@ pub const COMMANDS: &[Spec] = &[
         names: &["console"],
         args: &[Arg::Vm],
         help: "serial console of a VM (virsh console; ctrl-] comes back)",
+    },
+    Spec {
+        verb: Verb::MoveDisk,
+        names: &["move-disk"],
+        args: &[Arg::Vm, Arg::Disk, Arg::Volume],
+        help: "move a running VM's disk (named by its volume) to another volume while it runs (asks first)",
+    },
+    Spec {
+        verb: Verb::AbortMoveDisk,
+        names: &["abort-move-disk"],
+        args: &[Arg::Vm],
+        help: "abort a VM's disk move before its pivot (asks first)",
     },
     Spec {
         verb: Verb::Vm,
@@ -317,9 +336,10 @@ fn common_prefix(names: &[&str]) -> String {
 }
 
 /// Tab completion of the word before the cursor (the line's last word).
-/// `vms` and `nodes` are the names to complete from. Returns the new line,
-/// or `None` when nothing matches.
-pub fn complete(line: &str, vms: &[&str], nodes: &[&str]) -> Option<String> {
+/// `names(arg, before)` gives the names an argument of kind `arg` takes,
+/// `before` being the arguments typed before it (a disk is one of the VM
+/// named before it). Returns the new line, or `None` when nothing matches.
+pub fn complete(line: &str, names: impl Fn(Arg, &[&str]) -> Vec<String>) -> Option<String> {
     let ends_in_space = line.is_empty() || line.ends_with(' ');
     let words: Vec<&str> = line.split_whitespace().collect();
     let index = if ends_in_space {
@@ -328,17 +348,17 @@ pub fn complete(line: &str, vms: &[&str], nodes: &[&str]) -> Option<String> {
         words.len() - 1
     };
     let word = if ends_in_space { "" } else { words[index] };
-    let candidates: Vec<&str> = if index == 0 {
-        COMMANDS.iter().map(|s| s.names[0]).collect()
+    let owned: Vec<String> = if index == 0 {
+        COMMANDS.iter().map(|s| s.names[0].to_string()).collect()
     } else {
         let spec = find_spec(words[0])?;
         match spec.args.get(index - 1)? {
-            Arg::Vm => vms.to_vec(),
-            Arg::Node => nodes.to_vec(),
-            Arg::Choice(c) => c.to_vec(),
+            Arg::Choice(c) => c.iter().map(|c| c.to_string()).collect(),
             Arg::Text => return None,
+            a => names(*a, &words[1..index]),
         }
     };
+    let candidates: Vec<&str> = owned.iter().map(String::as_str).collect();
     let found: Vec<&str> = if word.is_empty() {
         candidates
     } else {
@@ -524,10 +544,21 @@ impl App {
             KeyCode::Down => c.browse(&self.command_history, false),
             KeyCode::Tab => {
                 let Some(s) = &self.snap else { return };
-                let vms: Vec<&str> = s.vms.iter().map(|v| v.name.as_str()).collect();
-                let nodes: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+                let names = |a: Arg, before: &[&str]| -> Vec<String> {
+                    match a {
+                        Arg::Vm => s.vms.iter().map(|v| v.name.clone()).collect(),
+                        Arg::Node => s.nodes.iter().map(|n| n.name.clone()).collect(),
+                        Arg::Volume => s.volumes.iter().map(|v| v.name.clone()).collect(),
+                        Arg::Disk => before
+                            .first()
+                            .and_then(|vm| s.vm(vm))
+                            .map(|v| v.disks.iter().map(|d| d.volume.clone()).collect())
+                            .unwrap_or_default(),
+                        Arg::Text | Arg::Choice(_) => Vec::new(),
+                    }
+                };
                 let (before, after) = c.edit.split();
-                if let Some(mut line) = complete(before, &vms, &nodes) {
+                if let Some(mut line) = complete(before, names) {
                     let cursor = line.chars().count();
                     line.push_str(after);
                     c.edit = LineEdit { text: line, cursor };
@@ -595,6 +626,20 @@ impl App {
                     return;
                 };
                 self.run_action_verb(p.verb, name, out);
+            }
+            Verb::MoveDisk | Verb::AbortMoveDisk => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                let Some(vm) = self.exact_name(Arg::Vm, arg(0)) else {
+                    return;
+                };
+                self.sel_vm = Some(vm.clone());
+                if p.verb == Verb::MoveDisk {
+                    self.ask_disk_move_to(&vm, arg(1), arg(2));
+                } else {
+                    self.ask_abort_disk_move(&vm, false);
+                }
             }
             Verb::Vm => self.jump_vm(arg(0)),
             Verb::Node => self.jump_node(arg(0)),
@@ -817,43 +862,74 @@ mod tests {
         assert_eq!(some_names(&["a", "b", "c"], 2), "a, b and 1 more");
     }
 
+    /// Names for completion: VMs, nodes, volumes; db-main has two disks.
+    fn names(a: Arg, before: &[&str]) -> Vec<String> {
+        let list: &[&str] = match a {
+            Arg::Vm => &["web-01", "web-02", "db-main"],
+            Arg::Node => &["hv-01", "hv-02"],
+            Arg::Volume => &["csv-gold", "csv-silver", "lun-db"],
+            Arg::Disk if before.first() == Some(&"db-main") => &["lun-db", "csv-silver"],
+            Arg::Disk => &["csv-gold"],
+            _ => &[],
+        };
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn tab_completes_the_disks_of_the_vm_named_before_and_volumes() {
+        assert_eq!(complete("move-d", names).as_deref(), Some("move-disk "));
+        assert_eq!(
+            complete("move-disk db-main l", names).as_deref(),
+            Some("move-disk db-main lun-db ")
+        );
+        assert_eq!(
+            complete("move-disk web-01 ", names).as_deref(),
+            Some("move-disk web-01 csv-gold "),
+            "web-01's only disk"
+        );
+        assert_eq!(
+            complete("move-disk db-main lun-db csv-g", names).as_deref(),
+            Some("move-disk db-main lun-db csv-gold ")
+        );
+        assert_eq!(
+            complete("move-disk db-main lun-db csv", names).as_deref(),
+            Some("move-disk db-main lun-db csv-")
+        );
+        assert_eq!(
+            complete("abort-move-disk db", names).as_deref(),
+            Some("abort-move-disk db-main ")
+        );
+    }
+
     #[test]
     fn tab_completes_commands_and_names_by_argument_kind() {
-        let vms = ["web-01", "web-02", "db-main"];
-        let nodes = ["hv-01", "hv-02"];
-        assert_eq!(complete("mig", &vms, &nodes).as_deref(), Some("migrate "));
+        assert_eq!(complete("mig", names).as_deref(), Some("migrate "));
+        assert_eq!(complete("vm db", names).as_deref(), Some("vm db-main "));
+        assert_eq!(complete("vm we", names).as_deref(), Some("vm web-0"));
         assert_eq!(
-            complete("vm db", &vms, &nodes).as_deref(),
-            Some("vm db-main ")
-        );
-        assert_eq!(complete("vm we", &vms, &nodes).as_deref(), Some("vm web-0"));
-        assert_eq!(
-            complete("vm web-0", &vms, &nodes),
+            complete("vm web-0", names),
             None,
             "ambiguous, nothing more in common"
         );
-        assert_eq!(complete("migrate web-01 hv-0", &vms, &nodes), None);
+        assert_eq!(complete("migrate web-01 hv-0", names), None);
         assert_eq!(
-            complete("migrate web-01 h", &vms, &nodes).as_deref(),
+            complete("migrate web-01 h", names).as_deref(),
             Some("migrate web-01 hv-0")
         );
         assert_eq!(
-            complete("node 0", &vms, &nodes).as_deref(),
+            complete("node 0", names).as_deref(),
             Some("node hv-0"),
             "fuzzy, in common"
         );
         assert_eq!(
-            complete("vm main", &vms, &nodes).as_deref(),
+            complete("vm main", names).as_deref(),
             Some("vm db-main "),
             "fuzzy"
         );
-        assert_eq!(complete("mouse o", &vms, &nodes), None);
-        assert_eq!(
-            complete("mouse of", &vms, &nodes).as_deref(),
-            Some("mouse off ")
-        );
-        assert_eq!(complete("filter x", &vms, &nodes), None);
-        assert_eq!(complete("nope x", &vms, &nodes), None);
+        assert_eq!(complete("mouse o", names), None);
+        assert_eq!(complete("mouse of", names).as_deref(), Some("mouse off "));
+        assert_eq!(complete("filter x", names), None);
+        assert_eq!(complete("nope x", names), None);
     }
 
     #[test]

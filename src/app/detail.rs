@@ -14,6 +14,9 @@ pub struct Detail {
     pub lines: Vec<String>,
     /// First line shown (clamped to the end when drawn).
     pub scroll: u16,
+    /// The VM this detail shows, if it shows one: its text is made again
+    /// as the VM changes (a disk move's progress), and its keys act on it.
+    pub vm: Option<String>,
 }
 
 impl Detail {
@@ -22,6 +25,7 @@ impl Detail {
             title,
             lines,
             scroll: 0,
+            vm: None,
         }
     }
 
@@ -132,13 +136,34 @@ const DETAIL_EVENTS: usize = 20;
 impl App {
     /// Opens the selected VM in the detail view.
     pub(super) fn open_vm_detail(&mut self) {
-        let Some(d) = self.vm_detail() else { return };
+        if let Some(vm) = self.sel_vm.clone() {
+            self.open_vm_detail_of(&vm);
+        }
+    }
+
+    /// Opens `vm` in the detail view.
+    pub(super) fn open_vm_detail_of(&mut self, vm: &str) {
+        let Some(d) = self.vm_detail(vm) else { return };
         self.mode = Mode::Detail(Box::new(d));
     }
 
-    fn vm_detail(&self) -> Option<Detail> {
+    /// Makes an open VM detail's text again from the state now (where it
+    /// was scrolled to stays).
+    pub(super) fn refresh_detail(&mut self) {
+        let Mode::Detail(d) = &self.mode else { return };
+        let Some(vm) = &d.vm else { return };
+        let Some(mut new) = self.vm_detail(vm) else {
+            return;
+        };
+        if let Mode::Detail(d) = &mut self.mode {
+            new.scroll = d.scroll;
+            **d = new;
+        }
+    }
+
+    fn vm_detail(&self, vm: &str) -> Option<Detail> {
         let s = self.snap.as_ref()?;
-        let v = s.vm(self.sel_vm.as_deref()?)?;
+        let v = s.vm(vm)?;
         let mut lines = vec![
             format!("{} on {}: {}", v.name, v.node, v.state.label()),
             format!(
@@ -165,6 +190,7 @@ impl App {
                 units::bytes(d.size)
             ));
         }
+        lines.extend(super::storage::detail_lines(s, &v.name));
         lines.push(format!(
             "HA {}, CPU model {}",
             if v.ha { "on" } else { "off" },
@@ -240,7 +266,9 @@ impl App {
                 lines.push(format!("{} {}", clock.text(e.at_ms), e.text));
             }
         }
-        Some(Detail::new(format!("VM {}", v.name), lines))
+        let mut d = Detail::new(format!("VM {}", v.name), lines);
+        d.vm = Some(v.name.clone());
+        Some(d)
     }
 }
 

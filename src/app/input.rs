@@ -51,6 +51,22 @@ impl App {
                 }
                 return;
             }
+            Mode::ConfirmDiskMove(c) => {
+                if yes || no {
+                    self.on_disk_move_answer(*c, yes, out);
+                }
+                return;
+            }
+            Mode::ConfirmAbortDiskMove(a) => {
+                if yes || no {
+                    self.on_abort_disk_move_answer(*a, yes, out);
+                }
+                return;
+            }
+            Mode::PickDisk(p) => {
+                self.on_disk_pick_key(*p, &k, action);
+                return;
+            }
             Mode::ConfirmAbort(id) => {
                 if yes {
                     let cmd = self.change_for(id, "abort", |r| Cmd::Abort(r, id));
@@ -152,6 +168,18 @@ impl App {
                 return;
             }
             Mode::Detail(mut d) => {
+                match (action, d.vm.clone()) {
+                    // A VM's detail: its disk moves.
+                    (Some(Action::MoveDisk), Some(vm)) => {
+                        self.ask_disk_move(&vm, true);
+                        return;
+                    }
+                    (Some(Action::Abort), Some(vm)) => {
+                        self.ask_abort_disk_move(&vm, true);
+                        return;
+                    }
+                    _ => {}
+                }
                 match action {
                     Some(Action::Copy) => {
                         out.cmds.push(Cmd::Copy(d.copy_text()));
@@ -276,7 +304,8 @@ impl App {
             | Action::ShutdownVm
             | Action::RebootVm
             | Action::PowerOffVm
-            | Action::Console => self.on_vm_key(a, out),
+            | Action::Console
+            | Action::MoveDisk => self.on_vm_key(a, out),
             Action::Move => self.start_keyboard_drag(),
             Action::Abort
             | Action::Postcopy
@@ -400,7 +429,7 @@ impl App {
     }
 
     pub(super) fn ask_quit(&mut self, out: &mut Update) {
-        if self.running_migrations().is_empty() {
+        if self.running_migrations().is_empty() && self.running_storage_moves().is_empty() {
             self.quit = true;
             out.cmds.push(Cmd::Quit);
         } else {

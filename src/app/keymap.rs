@@ -52,6 +52,7 @@ pub enum Action {
     RebootVm,
     PowerOffVm,
     Console,
+    MoveDisk,
     Redraw,
     Copy,
     Yes,
@@ -89,7 +90,7 @@ impl Action {
             Action::SortNext => "nodes view: sort by the next column",
             Action::SortReverse => "nodes view: reverse the order",
             Action::Command => "command line (commands below; Tab completes, ↑↓ history)",
-            Action::Abort => "abort the selected migration",
+            Action::Abort => "abort the selected migration (in a VM's detail: its disk move)",
             Action::Postcopy => "switch the selected migration to post-copy",
             Action::DowntimeUp => "raise max downtime",
             Action::DowntimeDown => "lower max downtime",
@@ -103,6 +104,9 @@ impl Action {
             Action::PowerOffVm => "force the selected VM off (type its name to confirm)",
             Action::Console => {
                 "serial console of the selected VM (virsh console; ctrl-] comes back)"
+            }
+            Action::MoveDisk => {
+                "move a disk of the selected VM to another volume while it runs (block copy, then pivot)"
             }
             Action::Redraw => "redraw the whole screen",
             Action::Yes => "yes, in a question (post-copy takes only this key)",
@@ -141,6 +145,7 @@ impl Action {
             Action::RebootVm => "reboot",
             Action::PowerOffVm => "force off",
             Action::Console => "console",
+            Action::MoveDisk => "move disk",
             Action::Redraw => "redraw",
             Action::Copy => "copy",
             Action::Yes => "yes",
@@ -165,6 +170,7 @@ impl Action {
                 | Action::RebootVm
                 | Action::PowerOffVm
                 | Action::Console
+                | Action::MoveDisk
         )
     }
 }
@@ -337,6 +343,7 @@ pub const DEFAULTS: &[(&str, Action)] = &[
     ("R", Action::RebootVm),
     ("X", Action::PowerOffVm),
     ("C", Action::Console),
+    ("V", Action::MoveDisk),
     ("ctrl-l", Action::Redraw),
     ("c", Action::Copy),
     ("y", Action::Yes),

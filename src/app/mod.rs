@@ -17,6 +17,7 @@ pub mod msg;
 mod navigation;
 pub mod nodes;
 mod runs;
+pub mod storage;
 
 use std::collections::HashMap;
 
@@ -36,6 +37,7 @@ pub use log::{Clock, LogEntry};
 pub use msg::{Cmd, Msg, RequestId, SelfUsage};
 pub use nodes::{NodeCol, NodeSort, Thresholds};
 pub use runs::{DrainRun, DrainStep};
+pub use storage::{AbortDiskMove, DiskMovePlan, DiskPick};
 
 /// How long a flash message stays.
 pub const FLASH_MS: u64 = 6000;
@@ -107,6 +109,12 @@ pub enum Mode {
     About,
     /// An event, a VM or a migration in full, wrapped; can be copied.
     Detail(Box<Detail>),
+    /// Moving a VM's disk: choosing the disk, then the volume.
+    PickDisk(Box<DiskPick>),
+    /// A disk move: the plan, waiting for y.
+    ConfirmDiskMove(Box<DiskMovePlan>),
+    /// Abort a disk move before its pivot: waiting for y.
+    ConfirmAbortDiskMove(Box<AbortDiskMove>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -236,6 +244,16 @@ pub enum Pending {
     /// The cluster manager's maintenance mode.
     Maintenance {
         on: bool,
+    },
+    /// A disk move of `vm`: `disk` → `to`.
+    MoveDisk {
+        vm: String,
+        disk: String,
+        to: String,
+    },
+    /// The abort of `vm`'s disk move.
+    AbortDiskMove {
+        vm: String,
     },
 }
 
@@ -594,6 +612,7 @@ impl App {
                     self.refresh_derived();
                 }
             }
+            Msg::StorageProgress(moves) => self.take_storage_progress(moves, &mut out),
             Msg::Started { req, vm, id } => {
                 self.pending.remove(&req);
                 if let Some(d) = &mut self.drain
@@ -629,7 +648,9 @@ impl App {
             }
             Msg::Done { req, text } => {
                 let text = match self.pending.remove(&req) {
-                    Some(Pending::Change { vm, .. }) => format!("{vm}: {text}"),
+                    Some(Pending::Change { vm, .. } | Pending::AbortDiskMove { vm }) => {
+                        format!("{vm}: {text}")
+                    }
                     _ => text,
                 };
                 self.flash(text, false);
@@ -707,7 +728,11 @@ impl App {
         for m in &s.migrations {
             self.note_finished(m);
         }
+        let storage_ends = self.storage_ends(&s);
         self.snap = Some(s);
+        for m in &storage_ends {
+            self.flash_storage_end(m);
+        }
         for (text, level) in news {
             self.log_event(text, level);
         }
@@ -730,8 +755,10 @@ impl App {
                 }
             }
             Mode::Confirm(c) => c.recompute(snap, &self.history),
+            Mode::PickDisk(p) => p.refresh(snap),
             _ => {}
         }
+        self.refresh_detail();
     }
 
     /// Recomputes the nodes view's rows and the problem marks.

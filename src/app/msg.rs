@@ -2,7 +2,9 @@
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
-use crate::cluster::{ClusterSnapshot, Migration, MigrationId, MigrationRequest, VmAction};
+use crate::cluster::{
+    ClusterSnapshot, Migration, MigrationId, MigrationRequest, StorageMove, StorageMoveId, VmAction,
+};
 
 /// vmshift's own resource use, for the about panel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,6 +33,8 @@ pub enum Msg {
     History(Vec<crate::record::Record>),
     /// Live state of running migrations.
     Progress(Vec<Migration>),
+    /// Live state of running storage moves (and of those that just ended).
+    StorageProgress(Vec<StorageMove>),
     /// The migration the app asked for with request `req` has started.
     Started {
         req: RequestId,
@@ -82,6 +86,11 @@ pub enum Cmd {
     SetMaxDowntime(RequestId, MigrationId, u64),
     SetBandwidth(RequestId, MigrationId, Option<u64>),
     Postcopy(RequestId, MigrationId),
+    /// Move the disk of running VM `.1` that is on volume `.2` to volume
+    /// `.3` while it runs (block copy, then pivot).
+    MoveDisk(RequestId, String, String, String),
+    /// Stop a storage move before its pivot.
+    AbortDiskMove(RequestId, StorageMoveId),
     /// Start, shut down, reboot or force off a VM.
     VmAction(RequestId, String, VmAction),
     /// Cordon (`true`) or uncordon a node.

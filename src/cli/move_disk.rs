@@ -31,12 +31,8 @@ pub fn run(
         .map_err(|why| out.fail(exit::REFUSED, "refused", why))?;
     out.line(
         format!(
-            "plan     {}'s disk on {} ({}) → {} on {}, while it runs: block copy, then pivot",
-            vm.name,
-            args.disk,
-            units::bytes(bytes),
-            args.volume,
-            vm.node
+            "plan     {}",
+            plan::disk_move_sentence(vm, &args.disk, bytes, &args.volume)
         ),
         json!({"event": "plan", "vm": vm.name, "from": args.disk, "to": args.volume, "bytes": bytes}),
     );

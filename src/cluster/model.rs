@@ -36,6 +36,10 @@ pub struct ClusterSnapshot {
     /// on two nodes), one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
+    /// Disks moving to another volume while their VM runs (`move-disk`),
+    /// and the last few that ended, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storage_moves: Vec<StorageMove>,
 }
 
 /// A figure and the range it may really be in.
@@ -115,6 +119,12 @@ impl ClusterSnapshot {
         self.migrations
             .iter()
             .find(|m| m.vm == vm && m.outcome.is_none())
+    }
+    /// The storage move of `vm`'s disk that has not ended yet, if any.
+    pub fn active_storage_move_of(&self, vm: &str) -> Option<&StorageMove> {
+        self.storage_moves
+            .iter()
+            .find(|m| m.vm == vm && !m.is_finished())
     }
     /// Migration link speed between two nodes: the slower NIC (bytes/s).
     pub fn link_bps(&self, a: &str, b: &str) -> u64 {
@@ -712,6 +722,47 @@ pub struct StorageMove {
 impl StorageMove {
     pub fn is_finished(&self) -> bool {
         self.outcome.is_some()
+    }
+
+    /// Share of the disk copied, 0..=1.
+    pub fn ratio(&self) -> f64 {
+        if self.total_bytes == 0 {
+            return if self.pivoted { 1.0 } else { 0.0 };
+        }
+        (self.copied_bytes as f64 / self.total_bytes as f64).clamp(0.0, 1.0)
+    }
+
+    /// Its start, in one sentence.
+    pub fn start_sentence(&self) -> String {
+        format!(
+            "storage move of {}'s disk {} → {} started: {}, block copy, then pivot",
+            self.vm,
+            self.from,
+            self.to,
+            super::units::bytes(self.total_bytes)
+        )
+    }
+
+    /// How it ended, in one sentence; `None` while it runs.
+    pub fn outcome_sentence(&self) -> Option<String> {
+        Some(match self.outcome.as_ref()? {
+            Outcome::Completed => format!(
+                "storage move of {}'s disk {} → {} done: copied {}, pivoted; it runs from {} now",
+                self.vm,
+                self.from,
+                self.to,
+                super::units::bytes(self.total_bytes),
+                self.to
+            ),
+            Outcome::Aborted { reason } => format!(
+                "storage move of {}'s disk {} → {} aborted: {reason}; it stays on {}",
+                self.vm, self.from, self.to, self.from
+            ),
+            Outcome::Failed { reason } => format!(
+                "storage move of {}'s disk {} → {} failed: {reason}; it stays on {}",
+                self.vm, self.from, self.to, self.from
+            ),
+        })
     }
 
     /// Time left at the current rate, ms.

@@ -35,6 +35,17 @@ pub fn millis(ms: f64) -> String {
     }
 }
 
+/// `▕████░░░░▏` — a bar readable without colour.
+pub fn bar(ratio: f64, width: usize) -> String {
+    let r = if ratio.is_finite() {
+        ratio.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let filled = (r * width as f64).round() as usize;
+    format!("▕{}{}▏", "█".repeat(filled), "░".repeat(width - filled))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -384,6 +384,7 @@ mod tests {
             manager: None,
             recoveries: Vec::new(),
             alarms: Vec::new(),
+            storage_moves: Vec::new(),
         }
     }
 

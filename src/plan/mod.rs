@@ -20,7 +20,8 @@ pub use drain::{DiskMovePlan, DrainMove, DrainPlan, Stuck, plan_drain, plan_drai
 pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{
-    Placement, Refusal, check, check_disk_move, cordon_check, csv_for, manager_note, move_path,
+    Placement, Refusal, check, check_disk_move, check_disk_move_vm, cordon_check, csv_for,
+    disk_move_sentence, manager_note, move_path,
 };
 pub use predict::{Advice, Prediction, Span, predict, range_text};
 pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover};

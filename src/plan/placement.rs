@@ -6,6 +6,31 @@ use crate::cluster::{
 
 use super::cpu;
 
+/// Whether any disk of `vm` may move now (it runs, it is not migrating,
+/// no disk of it is moving already); one sentence why not.
+pub fn check_disk_move_vm(snap: &ClusterSnapshot, vm: &Vm) -> Result<(), String> {
+    if vm.state != VmState::Running {
+        return Err(format!(
+            "{} is {}; move-disk moves the disk of a running VM (block copy, then pivot)",
+            vm.name,
+            vm.state.label()
+        ));
+    }
+    if snap.active_migration_of(&vm.name).is_some() {
+        return Err(format!(
+            "{} is migrating; wait for the migration to end, then move its disk",
+            vm.name
+        ));
+    }
+    if let Some(m) = snap.active_storage_move_of(&vm.name) {
+        return Err(format!(
+            "{}'s disk {} is already moving to {}; wait for it or abort it first",
+            vm.name, m.from, m.to
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `vm`'s disk on volume `disk` may move to volume `to` while it
 /// runs (`vmshift move-disk`); the bytes to copy, or one sentence why not.
 pub fn check_disk_move(
@@ -26,19 +51,7 @@ pub fn check_disk_move(
             }
         ));
     };
-    if vm.state != VmState::Running {
-        return Err(format!(
-            "{} is {}; move-disk moves the disk of a running VM (block copy, then pivot)",
-            vm.name,
-            vm.state.label()
-        ));
-    }
-    if snap.active_migration_of(&vm.name).is_some() {
-        return Err(format!(
-            "{} is migrating; wait for the migration to end, then move its disk",
-            vm.name
-        ));
-    }
+    check_disk_move_vm(snap, vm)?;
     let Some(t) = snap.volume(to) else {
         let names: Vec<&str> = snap.volumes.iter().map(|v| v.name.as_str()).collect();
         return Err(format!(
@@ -72,6 +85,18 @@ pub fn check_disk_move(
         ));
     }
     Ok(d.size)
+}
+
+/// The plan of a disk move, as the CLI prints it and the view confirms it:
+/// "erp-app's disk on lun-legacy (120.0 GiB) → csv-gold on hv-01, while it
+/// runs: block copy, then pivot".
+pub fn disk_move_sentence(vm: &Vm, disk: &str, bytes: u64, to: &str) -> String {
+    format!(
+        "{}'s disk on {disk} ({}) → {to} on {}, while it runs: block copy, then pivot",
+        vm.name,
+        units::bytes(bytes),
+        vm.node
+    )
 }
 
 /// The command that moves `vm`'s disk off `volume` while it runs.
@@ -540,6 +565,7 @@ mod tests {
             manager: None,
             recoveries: Vec::new(),
             alarms: Vec::new(),
+            storage_moves: Vec::new(),
         }
     }
 

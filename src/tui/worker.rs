@@ -1,6 +1,7 @@
 //! The backend worker: owns the backend on its own thread (backend calls may
 //! block), polls snapshots at the configured interval with back-off on
-//! errors, follows running migrations a few times a second, and runs the
+//! errors, follows running migrations and storage moves a few times a
+//! second, and runs the
 //! commands the app sends. Results go back to the event loop as `Msg`,
 //! each reply with the request id of its command. Recording finished
 //! migrations is the backend's own business (see `record`).
@@ -12,9 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::app::{Cmd, Msg};
-use crate::cluster::{Backend, MigrationId, units};
+use crate::cluster::{Backend, MigrationId, StorageMoveId, units};
 
-/// How often running migrations are read.
+/// How often running migrations and storage moves are read.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 /// Longest wait between polls while the backend fails.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -77,12 +78,14 @@ fn run(
     let mut backoff = poll;
     let mut next_progress = Instant::now();
     let mut active: Vec<MigrationId> = Vec::new();
+    // Storage moves running (whoever started them, as the snapshot shows).
+    let mut moving: Vec<StorageMoveId> = Vec::new();
     // The cluster's past migrations go to the app once its name is known.
     let mut history_sent = false;
     loop {
         let now = Instant::now();
         let mut next = next_poll;
-        if !active.is_empty() {
+        if !active.is_empty() || !moving.is_empty() {
             next = next.min(next_progress);
         }
         match rx.recv_timeout(next.saturating_duration_since(now)) {
@@ -95,17 +98,23 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => return,
             Ok(Job::Cmd(Cmd::Refresh)) => next_poll = Instant::now(),
             Ok(Job::Cmd(cmd)) => {
-                // What a VM action or a cordon changed shows at once.
+                // What a VM action, a cordon or a disk move changed shows at once.
                 if matches!(
                     cmd,
-                    Cmd::VmAction(..) | Cmd::SetCordon(..) | Cmd::SetMaintenance(..)
+                    Cmd::VmAction(..)
+                        | Cmd::SetCordon(..)
+                        | Cmd::SetMaintenance(..)
+                        | Cmd::MoveDisk(..)
+                        | Cmd::AbortDiskMove(..)
                 ) {
                     next_poll = Instant::now();
                 }
-                if let Some(id) = execute(backend.as_mut(), cmd, &out) {
-                    active.push(id);
-                    next_progress = Instant::now();
+                match execute(backend.as_mut(), cmd, &out) {
+                    Some(Started::Migration(id)) => active.push(id),
+                    Some(Started::StorageMove(id)) => moving.push(id),
+                    None => {}
                 }
+                next_progress = Instant::now();
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -115,6 +124,12 @@ fn run(
                 Ok(s) => {
                     active = s
                         .migrations
+                        .iter()
+                        .filter(|m| !m.is_finished())
+                        .map(|m| m.id)
+                        .collect();
+                    moving = s
+                        .storage_moves
                         .iter()
                         .filter(|m| !m.is_finished())
                         .map(|m| m.id)
@@ -143,36 +158,72 @@ fn run(
                 }
             }
         }
-        if !active.is_empty() && Instant::now() >= next_progress {
-            let mut progress = Vec::new();
-            let mut finished = false;
-            active.retain(|id| match backend.migration(*id) {
-                Ok(m) => {
-                    let done = m.is_finished();
-                    finished |= done;
-                    if done {
-                        tracing::info!(id = m.id, vm = %m.vm, outcome = ?m.outcome, rounds = m.rounds.len(), downtime_ms = ?m.actual_downtime_ms, "migration finished");
-                    }
-                    progress.push(m);
-                    !done
-                }
-                Err(_) => false,
-            });
-            if finished {
-                // The VM is on its new node: show the cluster as it is now.
-                next_poll = Instant::now();
-            }
-            if !progress.is_empty() && out.send(Msg::Progress(progress)).is_err() {
-                return;
+        if (!active.is_empty() || !moving.is_empty()) && Instant::now() >= next_progress {
+            match read_progress(backend.as_mut(), &mut active, &mut moving, &out) {
+                // Something ended: show the cluster as it is now.
+                Ok(true) => next_poll = Instant::now(),
+                Ok(false) => {}
+                Err(()) => return,
             }
             next_progress = Instant::now() + PROGRESS_INTERVAL;
         }
     }
 }
 
-/// Runs one command and replies with its request id; returns the id of a
-/// migration it started.
-fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> Option<MigrationId> {
+/// Reads the running migrations and storage moves and sends what they are
+/// now; those that ended are dropped from the lists. `Ok(true)` when one
+/// ended; `Err` when the app is gone.
+fn read_progress(
+    backend: &mut dyn Backend,
+    active: &mut Vec<MigrationId>,
+    moving: &mut Vec<StorageMoveId>,
+    out: &UnboundedSender<Msg>,
+) -> Result<bool, ()> {
+    let mut ended = false;
+    let mut progress = Vec::new();
+    active.retain(|id| match backend.migration(*id) {
+        Ok(m) => {
+            let done = m.is_finished();
+            ended |= done;
+            if done {
+                tracing::info!(id = m.id, vm = %m.vm, outcome = ?m.outcome, rounds = m.rounds.len(), downtime_ms = ?m.actual_downtime_ms, "migration finished");
+            }
+            progress.push(m);
+            !done
+        }
+        Err(_) => false,
+    });
+    if !progress.is_empty() && out.send(Msg::Progress(progress)).is_err() {
+        return Err(());
+    }
+    let mut moves = Vec::new();
+    moving.retain(|id| match backend.storage_move(*id) {
+        Ok(m) => {
+            let done = m.is_finished();
+            ended |= done;
+            if done {
+                tracing::info!(id = m.id, vm = %m.vm, outcome = ?m.outcome, "storage move finished");
+            }
+            moves.push(m);
+            !done
+        }
+        Err(_) => false,
+    });
+    if !moves.is_empty() && out.send(Msg::StorageProgress(moves)).is_err() {
+        return Err(());
+    }
+    Ok(ended)
+}
+
+/// What a command started, for the worker to follow.
+enum Started {
+    Migration(MigrationId),
+    StorageMove(StorageMoveId),
+}
+
+/// Runs one command and replies with its request id; returns what it
+/// started (a migration, a storage move).
+fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> Option<Started> {
     let (req, result, what) = match cmd {
         Cmd::Start(req, m) => {
             tracing::info!(req, vm = %m.vm, to = %m.to, options = ?m.options, "starting a migration");
@@ -182,7 +233,7 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
                     if let Ok(m) = backend.migration(id) {
                         let _ = out.send(Msg::Progress(vec![m]));
                     }
-                    Some(id)
+                    Some(Started::Migration(id))
                 }
                 Err(e) => {
                     let _ = out.send(Msg::Failed {
@@ -194,6 +245,33 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
             };
         }
         Cmd::Abort(req, id) => (req, backend.abort(id), "abort requested".to_string()),
+        Cmd::MoveDisk(req, vm, disk, to) => {
+            tracing::info!(req, %vm, %disk, %to, "starting a storage move");
+            return match backend.move_disk(&vm, &disk, &to) {
+                Ok(id) => {
+                    let _ = out.send(Msg::Done {
+                        req,
+                        text: format!("the disk move of {vm} started: {disk} → {to}"),
+                    });
+                    if let Ok(m) = backend.storage_move(id) {
+                        let _ = out.send(Msg::StorageProgress(vec![m]));
+                    }
+                    Some(Started::StorageMove(id))
+                }
+                Err(e) => {
+                    let _ = out.send(Msg::Failed {
+                        req,
+                        error: e.to_string(),
+                    });
+                    None
+                }
+            };
+        }
+        Cmd::AbortDiskMove(req, id) => (
+            req,
+            backend.abort_storage_move(id),
+            "disk move abort requested".to_string(),
+        ),
         Cmd::SetMaxDowntime(req, id, ms) => (
             req,
             backend.set_max_downtime(id, ms),

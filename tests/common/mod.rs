@@ -61,21 +61,70 @@ impl Rig {
         }
     }
 
-    /// Runs commands against the simulator as the worker would.
+    /// Runs commands against the simulator as the worker would (migration
+    /// starts, disk moves and their aborts); returns the id of what started.
     pub fn run_cmds(&mut self, cmds: Vec<Cmd>) -> Option<MigrationId> {
         let mut started = None;
         for c in cmds {
-            if let Cmd::Start(r, req) = c {
-                let id = self.sim.start_migration(&req).unwrap();
-                self.send(Msg::Started {
-                    req: r,
-                    vm: req.vm.clone(),
-                    id,
-                });
-                started = Some(id);
+            match c {
+                Cmd::Start(r, req) => {
+                    let id = self.sim.start_migration(&req).unwrap();
+                    self.send(Msg::Started {
+                        req: r,
+                        vm: req.vm.clone(),
+                        id,
+                    });
+                    started = Some(id);
+                }
+                Cmd::MoveDisk(req, vm, disk, to) => match self.sim.move_disk(&vm, &disk, &to) {
+                    Ok(id) => {
+                        self.send(Msg::Done {
+                            req,
+                            text: format!("the disk move of {vm} started: {disk} → {to}"),
+                        });
+                        let m = self.sim.storage_move(id).unwrap();
+                        self.send(Msg::StorageProgress(vec![m]));
+                        started = Some(id);
+                    }
+                    Err(e) => {
+                        self.send(Msg::Failed {
+                            req,
+                            error: e.to_string(),
+                        });
+                    }
+                },
+                Cmd::AbortDiskMove(req, id) => {
+                    let reply = match self.sim.abort_storage_move(id) {
+                        Ok(()) => Msg::Done {
+                            req,
+                            text: "disk move abort requested".into(),
+                        },
+                        Err(e) => Msg::Failed {
+                            req,
+                            error: e.to_string(),
+                        },
+                    };
+                    self.send(reply);
+                }
+                _ => {}
             }
         }
         started
+    }
+
+    /// What the worker sends while storage moves run: their state now.
+    pub fn storage_progress(&mut self) -> Update {
+        let ids: Vec<u64> = self
+            .app
+            .running_storage_moves()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        let moves = ids
+            .into_iter()
+            .map(|id| self.sim.storage_move(id).unwrap())
+            .collect();
+        self.send(Msg::StorageProgress(moves))
     }
 
     /// Selects `vm`, presses m and types `node` (the ranked list puts the

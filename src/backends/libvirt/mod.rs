@@ -416,6 +416,11 @@ impl LibvirtCluster {
         }
         self.discover(&data);
         self.settle_detached(&nodes, &vms);
+        // Storage moves: their ends go to the event log once.
+        let (storage_moves, ended) = storage::take_views(&self.storage_moves);
+        for text in ended {
+            self.table().log(text);
+        }
         let (migrations, events) = {
             let t = self.table();
             let mut m: Vec<Migration> = t.entries.values().map(|e| e.view.clone()).collect();
@@ -456,6 +461,7 @@ impl LibvirtCluster {
             manager,
             recoveries: self.recoveries.clone(),
             alarms,
+            storage_moves,
         };
         self.give_inputs(&mut snap);
         // A node in standby in Pacemaker is cordoned by Pacemaker.
@@ -1140,7 +1146,11 @@ fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), String> {
 /// image locking ("Failed to get \"write\" lock"), virtlockd or sanlock.
 fn disk_locked(msg: &str) -> bool {
     let m = msg.to_lowercase();
-    m.contains("lock") && (m.contains("failed to get") || m.contains("acquire") || m.contains("resource busy") || m.contains("held"))
+    m.contains("lock")
+        && (m.contains("failed to get")
+            || m.contains("acquire")
+            || m.contains("resource busy")
+            || m.contains("held"))
 }
 
 /// The wall clock in Unix ms (the clock a real cluster's times are on).
@@ -1471,13 +1481,19 @@ impl Backend for LibvirtCluster {
                     total_bytes: bytes,
                     ..Default::default()
                 },
-                abort: false,
+                ..Default::default()
             },
         );
-        self.table().log(format!(
-            "storage move of {vm}'s disk {} ({disk}) → {volume} started: block copy, then pivot",
-            dk.target
-        ));
+        let started = crate::cluster::StorageMove {
+            vm: vm.into(),
+            from: disk.into(),
+            to: volume.into(),
+            total_bytes: bytes,
+            ..Default::default()
+        }
+        .start_sentence();
+        self.table()
+            .log(format!("{started} (device {})", dk.target));
         storage::start(
             self.storage_moves.clone(),
             storage::Job {
@@ -1913,6 +1929,8 @@ mod tests {
             "resource busy: Lockspace resource '/s/a.img' is locked"
         ));
         assert!(disk_locked("Failed to acquire lock: No space left"));
-        assert!(!disk_locked("Requested operation is not valid: domain is already running"));
+        assert!(!disk_locked(
+            "Requested operation is not valid: domain is already running"
+        ));
     }
 }

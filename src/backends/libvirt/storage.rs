@@ -15,6 +15,9 @@ use super::ffi;
 use super::migrate::libvirt_reason;
 use crate::cluster::{Outcome, StorageMove, StorageMoveId};
 
+/// Why a storage move the operator aborted ended.
+pub const STOPPED: &str = "the operator stopped it before the pivot";
+
 /// How often the block job is read.
 const POLL: Duration = Duration::from_millis(200);
 /// How long a pivot may be retried while the job is not ready yet.
@@ -25,9 +28,43 @@ pub struct Slot {
     pub view: StorageMove,
     /// The operator asked to stop it before the pivot.
     pub abort: bool,
+    /// Its end is in the event log.
+    pub reported: bool,
 }
 
 pub type Moves = Arc<Mutex<HashMap<StorageMoveId, Slot>>>;
+
+/// Storage moves that ended kept (for the snapshot and `storage_move`).
+const KEPT: usize = 20;
+
+/// Every storage move for the snapshot (oldest first), and the sentences
+/// of those that ended since the last call, for the event log. Moves that
+/// ended long ago are forgotten.
+pub fn take_views(moves: &Moves) -> (Vec<StorageMove>, Vec<String>) {
+    let mut t = moves.lock().expect("storage moves");
+    let mut ended = Vec::new();
+    for s in t.values_mut() {
+        if !s.reported
+            && let Some(text) = s.view.outcome_sentence()
+        {
+            s.reported = true;
+            ended.push((s.view.id, text));
+        }
+    }
+    let mut done: Vec<StorageMoveId> = t
+        .values()
+        .filter(|s| s.reported)
+        .map(|s| s.view.id)
+        .collect();
+    done.sort_unstable();
+    for id in done.iter().take(done.len().saturating_sub(KEPT)) {
+        t.remove(id);
+    }
+    let mut views: Vec<StorageMove> = t.values().map(|s| s.view.clone()).collect();
+    views.sort_by_key(|m| m.id);
+    ended.sort_by_key(|e| e.0);
+    (views, ended.into_iter().map(|e| e.1).collect())
+}
 
 /// One disk to move: where it is, where it goes.
 pub struct Job {
@@ -128,8 +165,8 @@ fn run(moves: &Moves, job: &Job) {
             }
             Ok(None) => {
                 return fail(format!(
-                    "the block job of {} ended before the pivot; {} stays on its disk",
-                    job.dev, job.vm
+                    "the block job of {} ended before the pivot",
+                    job.dev
                 ));
             }
             Err(e) => return fail(libvirt_reason(e)),
@@ -142,7 +179,7 @@ fn run(moves: &Moves, job: &Job) {
                 started,
                 match r {
                     Ok(()) => Outcome::Aborted {
-                        reason: "aborted by the operator before the pivot".into(),
+                        reason: STOPPED.into(),
                     },
                     Err(e) => Outcome::Failed {
                         reason: format!("the abort failed: {}", libvirt_reason(&e)),

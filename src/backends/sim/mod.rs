@@ -47,6 +47,8 @@ const REBOOT_S: f64 = 8.0;
 /// How fast a storage move (block copy) copies a disk between volumes.
 pub const STORAGE_MOVE_BPS: u64 = 400 * crate::cluster::MIB;
 const FINISHED_KEPT: usize = 50;
+/// Storage moves that ended kept (for the snapshot and `storage_move`).
+const STORAGE_MOVES_KEPT: usize = 20;
 /// A simulated migration still running after this much virtual time has
 /// failed: nothing in the simulator may run forever.
 pub const MIGRATION_TIME_LIMIT_S: f64 = 7.0 * 24.0 * 3600.0;
@@ -252,14 +254,9 @@ impl SimCluster {
                     vol.used += m.total_bytes;
                 }
             }
-            self.log(format!(
-                "storage move of {}'s disk {} → {} done: copied {}, pivoted; it runs from {} now",
-                m.vm,
-                m.from,
-                m.to,
-                crate::cluster::units::bytes(m.total_bytes),
-                m.to
-            ));
+            if let Some(text) = m.outcome_sentence() {
+                self.log(text);
+            }
         }
     }
 
@@ -712,6 +709,7 @@ impl SimCluster {
             manager: None,
             recoveries: self.recoveries.clone(),
             alarms: Vec::new(),
+            storage_moves: self.storage_moves.clone(),
         };
         self.cordons.mark(&mut snap);
         snap
@@ -857,32 +855,31 @@ impl Backend for SimCluster {
         self.sync();
         let snap = self.build_snapshot();
         let v = snap.require_vm(vm)?;
-        if let Some(m) = self
-            .storage_moves
-            .iter()
-            .find(|m| m.vm == vm && !m.is_finished())
-        {
-            return Err(BackendError::NotPossible(format!(
-                "{vm}'s disk is already moving to {}; wait for it or abort it first",
-                m.to
-            )));
-        }
         let bytes =
             plan::check_disk_move(&snap, v, disk, volume).map_err(BackendError::NotPossible)?;
         let id = self.next_id;
         self.next_id += 1;
-        self.storage_moves.push(StorageMove {
+        let m = StorageMove {
             id,
             vm: vm.into(),
             from: disk.into(),
             to: volume.into(),
             total_bytes: bytes,
             ..Default::default()
-        });
-        self.log(format!(
-            "storage move of {vm}'s disk {disk} → {volume} started ({}, block copy then pivot)",
-            crate::cluster::units::bytes(bytes)
-        ));
+        };
+        self.log(m.start_sentence());
+        self.storage_moves.push(m);
+        // The last few that ended stay for the snapshot; the rest go.
+        while self
+            .storage_moves
+            .iter()
+            .filter(|m| m.is_finished())
+            .count()
+            > STORAGE_MOVES_KEPT
+            && let Some(i) = self.storage_moves.iter().position(|m| m.is_finished())
+        {
+            self.storage_moves.remove(i);
+        }
         Ok(id)
     }
 
@@ -911,13 +908,10 @@ impl Backend for SimCluster {
             )));
         }
         m.outcome = Some(Outcome::Aborted {
-            reason: "aborted by the operator".into(),
+            reason: "the operator stopped it before the pivot".into(),
         });
         m.bps = 0;
-        let text = format!(
-            "storage move of {}'s disk {} → {} aborted before the pivot; it stays on {}",
-            m.vm, m.from, m.to, m.from
-        );
+        let text = m.outcome_sentence().unwrap_or_default();
         self.log(text);
         Ok(())
     }

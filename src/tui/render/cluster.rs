@@ -79,6 +79,7 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
             };
             Line::styled(m.progress_line(), style)
         })
+        .chain(super::storage::running_lines(app))
         .collect();
     let clock = app.clock();
     for e in app.log.iter().rev() {
@@ -482,18 +483,24 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
         .border_style(theme::dim());
     let inner = block.inner(mig_area);
     block.render(mig_area, buf);
-    let running = app.running_migrations();
+    let running: Vec<Line> = app
+        .running_migrations()
+        .iter()
+        .map(|m| {
+            let style = if m.stalled {
+                theme::warn()
+            } else {
+                theme::accent()
+            };
+            Line::styled(m.progress_line(), style)
+        })
+        .chain(super::storage::running_lines(app))
+        .collect();
     if running.is_empty() {
         put(buf, inner, 0, Line::styled("none running", theme::dim()));
     }
-    for (i, m) in running.iter().enumerate().take(inner.height as usize) {
-        let text = m.progress_line();
-        let style = if m.stalled {
-            theme::warn()
-        } else {
-            theme::accent()
-        };
-        put(buf, inner, i as u16, Line::styled(text, style));
+    for (i, l) in running.into_iter().enumerate().take(inner.height as usize) {
+        put(buf, inner, i as u16, l);
     }
     // Volumes.
     let block = Block::bordered()

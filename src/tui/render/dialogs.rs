@@ -95,29 +95,73 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         Mode::ConfirmQuit => {
             let n = app.running_migrations().len();
-            let backend = app.snap.as_ref().map_or("", |s| s.backend.as_str());
-            let fate = if backend == "sim" {
-                "They run inside vmshift's simulator and stop with it."
+            let disks = app.running_storage_moves().len();
+            let sim = app.snap.as_ref().is_some_and(|s| s.backend == "sim");
+            let mut lines = Vec::new();
+            if n > 0 {
+                lines.push(Line::from(format!(
+                    "{n} migration{} running.",
+                    if n == 1 { " is" } else { "s are" }
+                )));
+            }
+            if disks > 0 {
+                lines.push(Line::from(format!(
+                    "{disks} disk move{} running.",
+                    if disks == 1 { " is" } else { "s are" }
+                )));
+            }
+            if sim {
+                lines.push(Line::from(
+                    "They run inside vmshift's simulator and stop with it.",
+                ));
             } else {
-                "Peer-to-peer migrations continue without vmshift; reopen it to watch them."
-            };
-            question(
-                app,
-                area,
-                buf,
-                " quit? ",
-                vec![
-                    Line::from(format!(
-                        "{n} migration{} running.",
-                        if n == 1 { " is" } else { "s are" }
-                    )),
-                    Line::from(fate),
-                    Line::from("Quit vmshift?"),
-                ],
-                theme::warn(),
-            )
+                if n > 0 {
+                    lines.push(Line::from(
+                        "Peer-to-peer migrations continue without vmshift; reopen it to watch them.",
+                    ));
+                }
+                if disks > 0 {
+                    lines.push(Line::from(
+                        "A disk move needs vmshift for its pivot: its disk stays where it is, and its block copy is left running (virsh blockjob --abort ends it).",
+                    ));
+                }
+            }
+            lines.push(Line::from("Quit vmshift?"));
+            question(app, area, buf, " quit? ", lines, theme::warn())
         }
         Mode::ConfirmVm(c) => vm_confirm(app, c, area, buf),
+        Mode::PickDisk(p) => super::storage::picker(p, area, buf),
+        Mode::ConfirmDiskMove(c) => question(
+            app,
+            area,
+            buf,
+            " move disk? ",
+            vec![
+                Line::from(format!("Move {}'s disk?", c.vm)),
+                Line::styled(c.sentence.clone(), theme::accent()),
+                Line::from(
+                    "The VM keeps running; its detail shows the copy. Until the pivot it can be aborted, and the disk stays where it is.",
+                ),
+            ],
+            theme::accent(),
+        ),
+        Mode::ConfirmAbortDiskMove(a) => question(
+            app,
+            area,
+            buf,
+            " abort disk move? ",
+            vec![
+                Line::from(format!(
+                    "Abort moving {}'s disk {} → {}?",
+                    a.vm, a.from, a.to
+                )),
+                Line::from(format!(
+                    "The copy stops before its pivot; {} keeps running from {}.",
+                    a.vm, a.from
+                )),
+            ],
+            theme::warn(),
+        ),
         Mode::Help(scroll) => help(app, *scroll, area, buf),
         Mode::Detail(d) => detail(app, d, area, buf),
         Mode::About => about(app, area, buf),
@@ -201,7 +245,14 @@ fn vm_of(app: &App, id: u64) -> String {
         .map_or_else(|| format!("#{id}"), |m| m.vm.clone())
 }
 
-fn dialog(area: Rect, buf: &mut Buffer, w: u16, h: u16, title: &str, style: Style) -> Rect {
+pub(super) fn dialog(
+    area: Rect,
+    buf: &mut Buffer,
+    w: u16,
+    h: u16,
+    title: &str,
+    style: Style,
+) -> Rect {
     let r = centered(area, w, h);
     clear(buf, r, Style::new());
     let block = Block::bordered()
@@ -426,6 +477,10 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
         "shows ✓ allowed or ✗ why not while you drag.",
         "In the confirm dialog: y starts, ↑↓ pick an option, ←→ change it.",
         "",
+        "Moving a disk while its VM runs: Enter on a VM opens it; there V picks",
+        "the disk and the volume (refused ones below with why), y starts the",
+        "block copy, which pivots when done; a aborts it before the pivot.",
+        "",
         "Nothing is cut off: the message line wraps; refusals, failures, stalls",
         "with their advice and drain summaries go to the event log (6). Enter",
         "opens an event, a VM or a migration in full; there c copies the text",
@@ -448,14 +503,27 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
         "ctrl-u/ctrl-w delete, ←→ home end move, Esc closes)",
         theme::title(),
     ));
-    for spec in crate::app::command::COMMANDS {
-        let mut usage = spec.usage();
-        for alias in &spec.names[1..] {
-            usage += &format!(" (:{alias})");
-        }
+    let usages: Vec<(String, &str)> = crate::app::command::COMMANDS
+        .iter()
+        .map(|spec| {
+            let mut usage = spec.usage();
+            for alias in &spec.names[1..] {
+                usage += &format!(" (:{alias})");
+            }
+            (usage, spec.help)
+        })
+        .collect();
+    // One column for the usages, a space wider than the longest.
+    let uw = usages
+        .iter()
+        .map(|(u, _)| u.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    for (usage, help) in usages {
         lines.push(Line::from(vec![
-            Span::styled(format!("{usage:<24}"), theme::key()),
-            Span::raw(spec.help),
+            Span::styled(format!("{usage:<uw$}"), theme::key()),
+            Span::raw(help),
         ]));
     }
     let h = area.height.saturating_sub(2);

@@ -7,6 +7,7 @@ mod diskcopy;
 mod history;
 mod migration;
 mod nodes;
+mod storage;
 mod tables;
 mod targets;
 pub mod theme;
@@ -128,6 +129,13 @@ fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         if running > 0 {
             spans.push(Span::styled(
                 format!("  ⇄ {running} migrating"),
+                theme::accent(),
+            ));
+        }
+        let disks = app.running_storage_moves().len();
+        if disks > 0 {
+            spans.push(Span::styled(
+                format!("  ⇅ {disks} disk move{}", crate::app::plural(disks)),
                 theme::accent(),
             ));
         }
@@ -264,6 +272,7 @@ fn message(app: &App) -> Message {
                 theme::accent(),
             ),
         },
+        Mode::PickDisk(p) => storage::message(app, p),
         _ => match &app.flash {
             Some(f) if f.error => Message::Wrapped(format!("✖ {}", f.text), theme::bad()),
             Some(f) => Message::Wrapped(format!("• {}", f.text), theme::accent()),
@@ -288,7 +297,21 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
         Mode::ConfirmVm(_) => vec![Confirm, Cancel],
-        Mode::Detail(_) => vec![Copy, Down, Cancel],
+        Mode::Detail(d) => match &d.vm {
+            // A VM's: its disk can move; a running move can be aborted.
+            Some(vm)
+                if app
+                    .snap
+                    .as_ref()
+                    .is_some_and(|s| s.active_storage_move_of(vm).is_some()) =>
+            {
+                vec![Abort, Copy, Down, Cancel]
+            }
+            Some(_) => vec![MoveDisk, Copy, Down, Cancel],
+            None => vec![Copy, Down, Cancel],
+        },
+        Mode::PickDisk(_) => vec![Up, Confirm, Cancel],
+        Mode::ConfirmDiskMove(_) | Mode::ConfirmAbortDiskMove(_) => vec![Confirm, Cancel],
         // Post-copy cannot be undone: only y answers (no Enter).
         Mode::ConfirmPostcopy(_) => vec![Cancel],
         // A migration in post-copy can no longer be aborted.
@@ -360,6 +383,8 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     | Mode::ConfirmAbort(_)
                     | Mode::ConfirmPostcopy(_)
                     | Mode::ConfirmDrain(_)
+                    | Mode::ConfirmDiskMove(_)
+                    | Mode::ConfirmAbortDiskMove(_)
                     | Mode::ConfirmQuit,
                     Action::Confirm,
                 ) => (
@@ -371,6 +396,8 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                     | Mode::ConfirmAbort(_)
                     | Mode::ConfirmPostcopy(_)
                     | Mode::ConfirmDrain(_)
+                    | Mode::ConfirmDiskMove(_)
+                    | Mode::ConfirmAbortDiskMove(_)
                     | Mode::ConfirmQuit,
                     Action::Cancel,
                 ) => (
@@ -387,6 +414,10 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                 (Mode::Confirm(_), Action::Up) => (format!("{key}↓"), "option"),
                 (Mode::Detail(_), Action::Down) => (format!("↑{key}"), "scroll"),
                 (Mode::Detail(_), Action::Cancel) => (key, "close"),
+                (Mode::Detail(_), Action::Abort) => (key, "abort disk move"),
+                (Mode::PickDisk(_), Action::Up) => (format!("{key}↓"), "pick"),
+                (Mode::PickDisk(p), Action::Confirm) if p.disk.is_none() => (key, "this disk"),
+                (Mode::PickDisk(_), Action::Confirm) => (key, "move here"),
                 (Mode::Confirm(_), Action::Left) => (format!("{key}→"), "change"),
                 (Mode::Normal, Action::Confirm) => (key, "open"),
                 (Mode::Normal, Action::Up) if app.view == View::Volumes => {
@@ -401,10 +432,12 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
         })
         .filter(|(_, h)| !h.is_empty())
         .collect();
-    if let Mode::Drag(d) = &app.mode
-        && d.listed()
-        && d.pointer.is_none()
-    {
+    let typed_list = match &app.mode {
+        Mode::Drag(d) => d.listed() && d.pointer.is_none(),
+        Mode::PickDisk(_) => true,
+        _ => false,
+    };
+    if typed_list {
         // Typed text narrows the list (not a key of the key map).
         pairs.insert(1, ("a-z".into(), "narrow"));
     }

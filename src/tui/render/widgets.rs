@@ -5,16 +5,8 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
-/// `▕████░░░░▏` — a bar readable without colour.
-pub fn bar(ratio: f64, width: usize) -> String {
-    let r = if ratio.is_finite() {
-        ratio.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let filled = (r * width as f64).round() as usize;
-    format!("▕{}{}▏", "█".repeat(filled), "░".repeat(width - filled))
-}
+/// `▕████░░░░▏` (one definition, in `units`: the detail text is made in `app`).
+pub use crate::cluster::units::bar;
 
 /// Writes a line clipped to `area`'s first row at `y` offset.
 pub fn put(buf: &mut Buffer, area: Rect, dy: u16, line: Line) {
