@@ -823,9 +823,9 @@ impl DiskCopy {
         use super::units::bytes;
         match (self.started_ms, self.done_ms) {
             (Some(s), Some(d)) => format!(
-                "disk copy {} done in {:.1} s",
+                "disk copy {} done in {}",
                 bytes(self.total_bytes),
-                (d - s) / 1000.0
+                super::units::millis((d - s).max(0.0))
             ),
             _ => {
                 let mut t = format!(

@@ -190,7 +190,11 @@ impl Tracker {
                 });
                 mark_step(v, Step::PreCopy, at);
                 // The memory rounds begin once the copied disks are in sync.
+                let prepared = v.step_started_ms[Step::PrepareTarget.index()].unwrap_or(0.0);
                 if let Some(dc) = &mut v.disk_copy {
+                    // A copy done before any poll saw it began with the
+                    // target's preparation, as far as anyone can tell.
+                    dc.started_ms.get_or_insert(prepared.min(at));
                     dc.done_ms.get_or_insert(at);
                     dc.copied_bytes = dc.copied_bytes.max(dc.total_bytes);
                     dc.bps = 0;
@@ -264,8 +268,8 @@ impl Tracker {
         if let Some(total) = j.disk_total.filter(|t| *t > 0) {
             let dc = v.disk_copy.get_or_insert_with(Default::default);
             dc.total_bytes = dc.total_bytes.max(total);
-            dc.started_ms.get_or_insert(at);
             if dc.done_ms.is_none() {
+                dc.started_ms.get_or_insert(at);
                 dc.copied_bytes = j.disk_processed.unwrap_or(0).min(dc.total_bytes);
                 dc.bps = j.disk_bps.unwrap_or(0);
             }
@@ -627,5 +631,26 @@ mod tests {
         let text = std::fs::read_to_string(file.path()).unwrap();
         assert_eq!(parse_recording(&text).unwrap(), inputs);
         assert!(parse_recording("{\"input\":\"nonsense\"}").is_err());
+    }
+
+    #[test]
+    fn a_disk_copy_over_before_any_poll_never_ends_before_it_began() {
+        // A 16 MiB copy at link speed: the first iteration event comes
+        // before a job-stats read has seen the disk.
+        let all = inputs(&MODERATE_A_B_40);
+        let mut v = Migration::starting(1, "vm", "a", "b", Default::default(), 256 * MIB, 0, 0);
+        v.disk_copy = Some(crate::cluster::DiskCopy {
+            total_bytes: 16 * MIB,
+            ..Default::default()
+        });
+        let mut t = Tracker::default();
+        for i in &all {
+            t.apply(&mut v, i.clone());
+        }
+        let d = v.disk_copy.as_ref().unwrap();
+        let (s, e) = (d.started_ms.unwrap(), d.done_ms.unwrap());
+        assert!(s <= e, "began {s}, done {e}");
+        assert_eq!(d.copied_bytes, 16 * MIB);
+        assert!(!d.line().contains('-'), "{}", d.line());
     }
 }
