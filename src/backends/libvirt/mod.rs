@@ -1581,7 +1581,7 @@ impl Backend for LibvirtCluster {
                 let msg = e.message();
                 format!(
                     "{what} {vm} on {to} failed: {msg}{}",
-                    if disk_locked(&msg) {
+                    if disk_locked(msg) {
                         " — its disk is still locked (QEMU's image lock, virtlockd or sanlock): something, maybe the lost node, still uses it, so it was not started a second time; find what holds it before anything else"
                     } else {
                         ""
