@@ -16,6 +16,7 @@ mod moving;
 pub mod msg;
 mod navigation;
 pub mod nodes;
+pub mod recover;
 mod runs;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use log::migration_news;
 pub use log::{Clock, LogEntry};
 pub use msg::{Cmd, Msg, RequestId, SelfUsage};
 pub use nodes::{NodeCol, NodeSort, Thresholds};
+pub use recover::RecoverConfirm;
 pub use runs::{DrainRun, DrainStep};
 
 /// How long a flash message stays.
@@ -103,6 +105,9 @@ pub enum Mode {
     /// Shut down, reboot or force off a VM: waiting for y (force off: for
     /// its name, typed).
     ConfirmVm(Box<VmConfirm>),
+    /// Restart a lost node's VMs elsewhere: the plan, waiting for the
+    /// node's name, typed.
+    ConfirmRecover(Box<RecoverConfirm>),
     Help(u16),
     About,
     /// An event, a VM or a migration in full, wrapped; can be copied.
@@ -236,6 +241,10 @@ pub enum Pending {
     /// The cluster manager's maintenance mode.
     Maintenance {
         on: bool,
+    },
+    /// Restarting the VMs of lost node `node` elsewhere.
+    Recover {
+        node: String,
     },
 }
 
@@ -628,11 +637,23 @@ impl App {
                 out.redraw = true;
             }
             Msg::Done { req, text } => {
-                let text = match self.pending.remove(&req) {
-                    Some(Pending::Change { vm, .. }) => format!("{vm}: {text}"),
-                    _ => text,
+                match self.pending.remove(&req) {
+                    Some(Pending::Change { vm, .. }) => self.flash(format!("{vm}: {text}"), false),
+                    // Kept in the event log: it ends what the log began.
+                    Some(Pending::Recover { .. }) => self.report(text, false),
+                    _ => self.flash(text, false),
+                }
+                out.redraw = true;
+            }
+            Msg::StepFailed { req, what, error } => {
+                let text = match self.pending.get(&req) {
+                    Some(Pending::Recover { node }) => {
+                        format!("cannot {what} (recovering {node}): {error}")
+                    }
+                    _ => format!("cannot {what}: {error}"),
                 };
-                self.flash(text, false);
+                self.log_event(text.clone(), nodes::Level::Crit);
+                self.flash(text, true);
                 out.redraw = true;
             }
             Msg::ConsoleReady { req, vm, argv } => {
@@ -703,14 +724,15 @@ impl App {
                 migration_news(old, m)
             })
             .collect();
-        self.take_backend_events(&s);
+        let taken = self.take_backend_events(&s);
         for m in &s.migrations {
             self.note_finished(m);
         }
-        self.snap = Some(s);
+        let old = self.snap.replace(s);
         for (text, level) in news {
             self.log_event(text, level);
         }
+        self.log_recoveries_and_alarms(old.as_ref(), taken);
         self.refresh_derived();
         if vm_gone || self.sel_vm.is_none() {
             self.sel_vm = self.first_vm_of_selected_node();
@@ -732,6 +754,7 @@ impl App {
             Mode::Confirm(c) => c.recompute(snap, &self.history),
             _ => {}
         }
+        self.replan_recover();
     }
 
     /// Recomputes the nodes view's rows and the problem marks.
