@@ -202,6 +202,91 @@ fn vm_table_and_volumes_and_events() {
     snap_both("cluster_after_node_failure", &mut r);
 }
 
+/// The simulator's cluster with `node` lost, as a real backend shows it:
+/// down, its VMs as last seen there (running), lost since 00:00:05.
+fn lost_snapshot(r: &mut Rig, node: &str) -> vmshift::cluster::ClusterSnapshot {
+    let mut s = r.sim.snapshot().unwrap();
+    let n = s.nodes.iter_mut().find(|n| n.name == node).unwrap();
+    n.state = vmshift::cluster::NodeState::Down;
+    n.error = Some("lost: not answering since 00:00:05".into());
+    for v in s.vms.iter_mut().filter(|v| v.node == node) {
+        v.lost = Some(vmshift::cluster::LostWith {
+            node: node.into(),
+            since_ms: 5_000,
+        });
+    }
+    s
+}
+
+/// A lost node: its card with the VMs as last seen and `:recover`; then
+/// the recover dialog with the plan and the name half typed.
+#[test]
+fn lost_node_card_and_the_recover_dialog_at_80x24() {
+    let mut r = Rig::default();
+    r.send(Msg::Resize(80, 24));
+    let s = lost_snapshot(&mut r, "hv-04");
+    r.send(Msg::Snapshot(Box::new(s)));
+    let (t, _) = draw(&r.app, 80, 24);
+    let screen = format!("{}", t.backend());
+    assert!(
+        screen.contains("✖ cache-01") && screen.contains("lost 00:00:05"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("lost_node_card_80x24", t.backend());
+    // The VM table says it as the state, in a column wide enough for it.
+    r.key(KeyCode::Char('2'));
+    let (t, _) = draw(&r.app, 80, 24);
+    let screen = format!("{}", t.backend());
+    let row = screen.lines().find(|l| l.contains("cache-01")).unwrap();
+    assert!(
+        row.contains("✖ cache-01       hv-04     lost 00:00:05  12.0 GiB cache"),
+        "{screen}"
+    );
+    r.key(KeyCode::Char('1'));
+    r.key(KeyCode::Char(':'));
+    r.text("recover hv-04");
+    r.key(KeyCode::Enter);
+    r.text("hv-0");
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("recover_dialog_80x24", t.backend());
+}
+
+/// An alarm takes the top of the screen, before everything else.
+#[test]
+fn alarm_in_the_header_at_80x24() {
+    let mut r = Rig::default();
+    r.send(Msg::Resize(80, 24));
+    let mut s = r.sim.snapshot().unwrap();
+    s.alarms = vec![
+        "ALARM: db-main runs on hv-02 and hv-04 at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy db-main on the node that was lost)".into(),
+        "ALARM: web-02 runs on hv-02 and hv-04 at once".into(),
+    ];
+    r.send(Msg::Snapshot(Box::new(s)));
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("alarm_header_80x24", t.backend());
+}
+
+/// The simulator's HA restart of a failed node's VM, as a timeline in
+/// the VM's detail.
+#[test]
+fn vm_detail_with_a_finished_ha_recovery_at_80x24() {
+    let mut r = Rig::default();
+    r.send(Msg::Resize(80, 24));
+    r.sim.fail_node("hv-04");
+    r.poll();
+    r.sim.advance(std::time::Duration::from_secs(30));
+    r.poll();
+    r.app.sel_vm = Some("cache-01".into());
+    r.key(KeyCode::Enter);
+    let (t, _) = draw(&r.app, 80, 24);
+    let screen = format!("{}", t.backend());
+    assert!(
+        screen.contains("recovered by HA from lost node hv-04 to hv-03"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("ha_recovery_detail_80x24", t.backend());
+}
+
 #[test]
 fn tiny_terminals_do_not_panic() {
     let mut r = Rig::default();

@@ -6,6 +6,7 @@ mod common;
 use common::{Rig, down, drag, up};
 use crossterm::event::KeyCode;
 use ratatui::layout::Rect;
+use vmshift::app::nodes::Level;
 use vmshift::app::{Cmd, HitMap, Mode, Msg, Settings, Target, View};
 use vmshift::cluster::{Backend, MigrationOptions, OnStall};
 use vmshift::plan::Refusal;
@@ -1123,6 +1124,255 @@ fn backend_events_are_taken_into_the_log_once() {
     assert_eq!(failed.level, vmshift::app::nodes::Level::Crit);
     let restarted = logged(&r, "restarted on");
     assert!(restarted.at_ms > failed.at_ms, "their own simulated times");
+}
+
+// ----- lost nodes: :recover, recoveries and alarms in the log -----
+
+/// The simulator's cluster with `node` lost, as a real backend shows it:
+/// down, its VMs as last seen there (running), lost since 00:00:05.
+fn lost_snapshot(r: &mut Rig, node: &str) -> vmshift::cluster::ClusterSnapshot {
+    let mut s = r.sim.snapshot().unwrap();
+    let n = s.nodes.iter_mut().find(|n| n.name == node).unwrap();
+    n.state = vmshift::cluster::NodeState::Down;
+    n.error = Some("lost: not answering since 00:00:05".into());
+    for v in s.vms.iter_mut().filter(|v| v.node == node) {
+        v.lost = Some(vmshift::cluster::LostWith {
+            node: node.into(),
+            since_ms: 5_000,
+        });
+    }
+    s
+}
+
+fn run_line(r: &mut Rig, line: &str) -> Vec<Cmd> {
+    r.key(KeyCode::Char(':'));
+    r.text(line);
+    r.key(KeyCode::Enter).cmds
+}
+
+#[test]
+fn recover_of_a_node_that_answers_is_refused_with_the_plans_sentence() {
+    let mut r = Rig::default();
+    assert!(run_line(&mut r, "recover hv-01").is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(f.error);
+    assert_eq!(
+        f.text,
+        "hv-01 answers: it is not lost; move its VMs with `vmshift drain hv-01` instead"
+    );
+    assert_eq!(logged(&r, "hv-01 answers").text, f.text);
+    // Only unreachable: not lost yet, refused too.
+    let mut s = r.sim.snapshot().unwrap();
+    s.nodes[1].state = vmshift::cluster::NodeState::Unreachable;
+    r.send(Msg::Snapshot(Box::new(s)));
+    assert!(run_line(&mut r, "recover hv-02").is_empty());
+    assert!(logged(&r, "hv-02 does not answer, but it is not lost yet").level > Level::Ok);
+}
+
+#[test]
+fn recover_of_a_lost_node_shows_the_plan_and_needs_the_nodes_name_typed() {
+    let mut r = Rig::default();
+    let s = lost_snapshot(&mut r, "hv-04");
+    let plan = vmshift::plan::plan_recover(&s, "hv-04").unwrap();
+    assert!(
+        !plan.restarts.is_empty() && !plan.cannot.is_empty(),
+        "{plan:?}"
+    );
+    r.send(Msg::Snapshot(Box::new(s)));
+    // Tab completes the node's name.
+    r.key(KeyCode::Char(':'));
+    r.text("recover 04");
+    r.key(KeyCode::Tab);
+    r.key(KeyCode::Enter);
+    let Mode::ConfirmRecover(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.plan, plan);
+    // y, Enter and a wrong name do nothing but say what to type.
+    for typed in ["y", "hv-03"] {
+        r.text(typed);
+        assert!(r.key(KeyCode::Enter).cmds.is_empty(), "{typed}");
+        assert!(matches!(r.app.mode, Mode::ConfirmRecover(_)));
+        let f = r.app.flash.as_ref().unwrap();
+        assert!(
+            f.error && f.text.starts_with("type hv-04 exactly"),
+            "{}",
+            f.text
+        );
+        assert!(f.text.contains("corrupts its disks"), "{}", f.text);
+        r.send(Msg::Key(crossterm::event::KeyEvent::new(
+            KeyCode::Char('u'),
+            crossterm::event::KeyModifiers::CONTROL,
+        )));
+    }
+    r.text("hv-04");
+    let cmds = r.key(KeyCode::Enter).cmds;
+    let [Cmd::Recover(req, sent)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(sent, &plan);
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(
+        logged(&r, "hv-04 confirmed powered off or fenced by the operator")
+            .text
+            .contains(&format!(
+                "{} on {}",
+                plan.restarts[0].vm, plan.restarts[0].to
+            ))
+    );
+    // The worker's replies: a restart that failed, then the end. The
+    // simulator itself refuses (its HA restarts by itself).
+    let req = *req;
+    r.send(Msg::StepFailed {
+        req,
+        what: "restart db on hv-02".into(),
+        error: "defining db on hv-02 failed: no such pool".into(),
+    });
+    let e = logged(&r, "cannot restart db on hv-02 (recovering hv-04)");
+    assert!(e.text.ends_with("no such pool"), "{}", e.text);
+    let error = r.sim.confirm_fenced("hv-04").unwrap_err().to_string();
+    r.send(Msg::Failed { req, error });
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(
+        f.error
+            && f.text
+                .starts_with("cannot recover the VMs of hv-04: the simulator restarts"),
+        "{}",
+        f.text
+    );
+    assert!(r.app.pending.is_empty());
+}
+
+#[test]
+fn esc_cancels_the_recovery_and_a_node_that_answers_again_closes_it() {
+    let mut r = Rig::default();
+    let s = lost_snapshot(&mut r, "hv-04");
+    r.send(Msg::Snapshot(Box::new(s.clone())));
+    run_line(&mut r, "recover hv-04");
+    r.text("hv-04");
+    assert!(r.key(KeyCode::Esc).cmds.is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    run_line(&mut r, "recover hv-04");
+    assert!(matches!(r.app.mode, Mode::ConfirmRecover(_)));
+    // hv-04 answers again (the simulator's own snapshot has it up).
+    r.poll();
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(
+        r.app
+            .flash
+            .as_ref()
+            .unwrap()
+            .text
+            .starts_with("hv-04 answers"),
+        "{:?}",
+        r.app.flash
+    );
+}
+
+#[test]
+fn read_only_refuses_recover() {
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            read_only: true,
+            ..Settings::default()
+        },
+    );
+    let s = lost_snapshot(&mut r, "hv-04");
+    r.send(Msg::Snapshot(Box::new(s)));
+    assert!(run_line(&mut r, "recover hv-04").is_empty());
+    assert_eq!(r.app.mode, Mode::Normal);
+    assert!(r.app.flash.as_ref().unwrap().text.starts_with("read-only"));
+}
+
+#[test]
+fn lost_vms_are_problems_and_their_detail_says_when_they_were_last_seen() {
+    let mut r = Rig::default();
+    let s = lost_snapshot(&mut r, "hv-04");
+    r.send(Msg::Snapshot(Box::new(s)));
+    r.key(KeyCode::Char('!'));
+    let lost: Vec<String> = r
+        .app
+        .visible_vms()
+        .iter()
+        .map(|&i| r.app.snap.as_ref().unwrap().vms[i].name.clone())
+        .collect();
+    assert!(lost.contains(&"cache-01".to_string()), "{lost:?}");
+    r.key(KeyCode::Char('!'));
+    r.key(KeyCode::Char('2'));
+    r.app.sel_vm = Some("cache-01".into());
+    r.key(KeyCode::Enter);
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert!(
+        d.lines[1].starts_with("✖ lost with hv-04, last seen 00:00:05")
+            && d.lines[1].contains(":recover hv-04"),
+        "{:?}",
+        d.lines
+    );
+}
+
+#[test]
+fn recovery_steps_reach_the_event_log_once_each() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-04");
+    r.poll();
+    r.sim.advance(std::time::Duration::from_secs(5));
+    r.poll();
+    let lost = logged(&r, "recovery of cache-01 from hv-04 by HA: lost 00:00:00");
+    assert_eq!(lost.level, Level::Warn);
+    r.sim.advance(std::time::Duration::from_secs(30));
+    r.poll();
+    r.poll();
+    let lines: Vec<&str> = r
+        .app
+        .log
+        .iter()
+        .filter(|e| e.text.starts_with("recovery of cache-01"))
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(
+        lines[1],
+        "recovery of cache-01 from hv-04 by HA: fence confirmed +20.0 s → defined +0 ms → started +0 ms → running +0 ms on hv-03"
+    );
+    assert_eq!(logged(&r, "fence confirmed +20.0 s").level, Level::Ok);
+    let failed = logged(
+        &r,
+        "recovery of build-runner from hv-04 by HA: failed: no up node",
+    );
+    assert_eq!(failed.level, Level::Crit);
+}
+
+#[test]
+fn an_alarm_reaches_the_event_log_once_and_not_twice_with_the_backends_line() {
+    let mut r = Rig::default();
+    let alarm = "ALARM: db-main runs on hv-02 and hv-04 at once — its disks are being corrupted";
+    let with = |r: &mut Rig, events: bool| {
+        let mut s = r.sim.snapshot().unwrap();
+        s.alarms = vec![alarm.into()];
+        if events {
+            s.events.push(vmshift::cluster::ClusterEvent {
+                at_ms: s.at_ms,
+                text: alarm.into(),
+            });
+        }
+        r.send(Msg::Snapshot(Box::new(s)));
+    };
+    let count = |r: &Rig| r.app.log.iter().filter(|e| e.text == alarm).count();
+    with(&mut r, false);
+    assert_eq!(count(&r), 1);
+    assert_eq!(logged(&r, alarm).level, Level::Crit);
+    r.sim.advance(std::time::Duration::from_secs(1));
+    with(&mut r, false);
+    assert_eq!(count(&r), 1, "the same alarm still on: not again");
+    // Gone, then back with the backend's own event line: that line only.
+    r.poll();
+    r.sim.advance(std::time::Duration::from_secs(1));
+    with(&mut r, true);
+    assert_eq!(count(&r), 2);
 }
 
 #[test]

@@ -45,15 +45,18 @@ pub(super) fn failure_text(p: &Pending, error: &str) -> String {
         }
         Pending::AbortDiskMove { vm } => format!("cannot abort the disk move of {vm}: {error}"),
         Pending::Change { what, vm } => format!("cannot {what} the migration of {vm}: {error}"),
+        Pending::Recover { node } => format!("cannot recover the VMs of {node}: {error}"),
     }
 }
 
 /// The VM actions the footer offers for the selected VM now.
 pub fn footer_vm_actions(app: &App) -> Vec<Action> {
+    // A VM of a lost node takes no action there (`:recover` is the way).
     let state = app
         .sel_vm
         .as_ref()
         .and_then(|n| app.snap.as_ref()?.vm(n))
+        .filter(|v| v.lost.is_none())
         .map(|v| v.state);
     match state {
         Some(VmState::Stopped) => vec![Action::StartVm],

@@ -53,6 +53,7 @@ pub enum Verb {
     Maintenance,
     MoveDisk,
     AbortMoveDisk,
+    Recover,
 }
 
 /// One command: its names (the first is shown), arguments and help.
@@ -101,6 +102,12 @@ pub const COMMANDS: &[Spec] = &[
         names: &["uncordon"],
         args: &[Arg::Node],
         help: "let a cordoned node take VMs again",
+    },
+    Spec {
+        verb: Verb::Recover,
+        names: &["recover"],
+        args: &[Arg::Node],
+        help: "restart a lost node's VMs elsewhere (shows the plan; type the node's name once it is off or fenced)",
     },
     Spec {
         verb: Verb::Maintenance,
@@ -640,6 +647,15 @@ impl App {
                 } else {
                     self.ask_abort_disk_move(&vm, false);
                 }
+            }
+            Verb::Recover => {
+                if self.refuse_read_only() {
+                    return;
+                }
+                let Some(node) = self.exact_name(Arg::Node, arg(0)) else {
+                    return;
+                };
+                self.ask_recover(&node);
             }
             Verb::Vm => self.jump_vm(arg(0)),
             Verb::Node => self.jump_node(arg(0)),

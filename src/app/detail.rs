@@ -179,6 +179,18 @@ impl App {
                 units::bytes(v.workload.wws_bytes)
             ),
         ];
+        let clock = self.clock();
+        if let Some(l) = &v.lost {
+            lines.insert(
+                1,
+                format!(
+                    "✖ {}: shown as last seen there; once {} is powered off or fenced, :recover {} restarts it elsewhere",
+                    super::recover::lost_text(l, clock),
+                    l.node,
+                    l.node
+                ),
+            );
+        }
         if let Some(m) = &v.workload.measured {
             lines.push(format!("measured: {}", m.basis));
         }
@@ -203,6 +215,7 @@ impl App {
         if let Some(m) = s.active_migration_of(&v.name) {
             lines.push(format!("migrating: {}", m.progress_line()));
         }
+        lines.extend(super::recover::recovery_lines(s, &v.name, clock));
         // A VM Pacemaker owns: what it says, and what it did (its timeline:
         // moves, stops, starts, failures, fencing-driven restarts).
         if let Some(r) = s.managed_vm(&v.name) {
@@ -251,7 +264,6 @@ impl App {
                 }
             }
         }
-        let clock = self.clock();
         let about: Vec<&LogEntry> = self
             .log
             .iter()

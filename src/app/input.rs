@@ -34,6 +34,10 @@ impl App {
                 self.on_vm_confirm_key(k, out);
                 return;
             }
+            Mode::ConfirmRecover(_) => {
+                self.on_recover_confirm_key(k, out);
+                return;
+            }
             _ => {}
         }
         let action = self.settings.keys.action(&k);

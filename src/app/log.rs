@@ -111,15 +111,15 @@ impl App {
     /// Takes the backend's events that are new in `snap` into the log.
     /// The simulator's carry their simulated time; a real backend's are
     /// stamped with the wall clock as they arrive (its own stamps count
-    /// from when it started).
-    pub(super) fn take_backend_events(&mut self, snap: &ClusterSnapshot) {
+    /// from when it started). Returns how many it took.
+    pub(super) fn take_backend_events(&mut self, snap: &ClusterSnapshot) -> usize {
         let new_from = self
             .last_backend_event
             .as_ref()
             .and_then(|last| snap.events.iter().rposition(|e| e == last))
             .map_or(0, |i| i + 1);
         if new_from >= snap.events.len() {
-            return;
+            return 0;
         }
         let clock = Clock::of(snap);
         let wall = self.started_unix_ms + self.now_ms;
@@ -135,6 +135,7 @@ impl App {
             });
         }
         self.last_backend_event = snap.events.last().cloned();
+        snap.events.len() - new_from
     }
 
     /// Indices into the log shown in the events view, newest first (with

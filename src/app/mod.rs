@@ -16,6 +16,7 @@ mod moving;
 pub mod msg;
 mod navigation;
 pub mod nodes;
+pub mod recover;
 mod runs;
 pub mod storage;
 
@@ -36,6 +37,7 @@ use log::migration_news;
 pub use log::{Clock, LogEntry};
 pub use msg::{Cmd, Msg, RequestId, SelfUsage};
 pub use nodes::{NodeCol, NodeSort, Thresholds};
+pub use recover::RecoverConfirm;
 pub use runs::{DrainRun, DrainStep};
 pub use storage::{AbortDiskMove, DiskMovePlan, DiskPick};
 
@@ -105,6 +107,9 @@ pub enum Mode {
     /// Shut down, reboot or force off a VM: waiting for y (force off: for
     /// its name, typed).
     ConfirmVm(Box<VmConfirm>),
+    /// Restart a lost node's VMs elsewhere: the plan, waiting for the
+    /// node's name, typed.
+    ConfirmRecover(Box<RecoverConfirm>),
     Help(u16),
     About,
     /// An event, a VM or a migration in full, wrapped; can be copied.
@@ -254,6 +259,10 @@ pub enum Pending {
     /// The abort of `vm`'s disk move.
     AbortDiskMove {
         vm: String,
+    },
+    /// Restarting the VMs of lost node `node` elsewhere.
+    Recover {
+        node: String,
     },
 }
 
@@ -647,13 +656,25 @@ impl App {
                 out.redraw = true;
             }
             Msg::Done { req, text } => {
-                let text = match self.pending.remove(&req) {
+                match self.pending.remove(&req) {
                     Some(Pending::Change { vm, .. } | Pending::AbortDiskMove { vm }) => {
-                        format!("{vm}: {text}")
+                        self.flash(format!("{vm}: {text}"), false)
                     }
-                    _ => text,
+                    // Kept in the event log: it ends what the log began.
+                    Some(Pending::Recover { .. }) => self.report(text, false),
+                    _ => self.flash(text, false),
+                }
+                out.redraw = true;
+            }
+            Msg::StepFailed { req, what, error } => {
+                let text = match self.pending.get(&req) {
+                    Some(Pending::Recover { node }) => {
+                        format!("cannot {what} (recovering {node}): {error}")
+                    }
+                    _ => format!("cannot {what}: {error}"),
                 };
-                self.flash(text, false);
+                self.log_event(text.clone(), nodes::Level::Crit);
+                self.flash(text, true);
                 out.redraw = true;
             }
             Msg::ConsoleReady { req, vm, argv } => {
@@ -724,18 +745,19 @@ impl App {
                 migration_news(old, m)
             })
             .collect();
-        self.take_backend_events(&s);
+        let taken = self.take_backend_events(&s);
         for m in &s.migrations {
             self.note_finished(m);
         }
         let storage_ends = self.storage_ends(&s);
-        self.snap = Some(s);
+        let old = self.snap.replace(s);
         for m in &storage_ends {
             self.flash_storage_end(m);
         }
         for (text, level) in news {
             self.log_event(text, level);
         }
+        self.log_recoveries_and_alarms(old.as_ref(), taken);
         self.refresh_derived();
         if vm_gone || self.sel_vm.is_none() {
             self.sel_vm = self.first_vm_of_selected_node();
@@ -759,6 +781,7 @@ impl App {
             _ => {}
         }
         self.refresh_detail();
+        self.replan_recover();
     }
 
     /// Recomputes the nodes view's rows and the problem marks.

@@ -51,6 +51,13 @@ pub enum Msg {
         req: RequestId,
         text: String,
     },
+    /// One step of command `req` failed and the command goes on: what it
+    /// tried (`restart db on hv-02`) and the backend's sentence.
+    StepFailed {
+        req: RequestId,
+        what: String,
+        error: String,
+    },
     /// The console command for request `req` (`virsh -c URI console VM`):
     /// the view hands the terminal over to it.
     ConsoleReady {
@@ -97,6 +104,10 @@ pub enum Cmd {
     SetCordon(RequestId, String, bool),
     /// The cluster manager's (Pacemaker's) maintenance mode on or off.
     SetMaintenance(RequestId, bool),
+    /// The operator typed the lost node's name: confirm it fenced, then
+    /// restart each VM of the plan where it says (`Done` or `Failed` at the
+    /// end, `StepFailed` for each restart that fails).
+    Recover(RequestId, crate::plan::RecoverPlan),
     /// Find the console command of a VM (the backend answers `ConsoleReady`).
     Console(RequestId, String),
     /// Suspend the view, run `argv` on the terminal, restore the view.

@@ -257,7 +257,11 @@ pub fn derive(
             }
         })
         .collect();
-    let mut vm_problem: Vec<bool> = snap.vms.iter().map(|v| vm_state_problem(v.state)).collect();
+    let mut vm_problem: Vec<bool> = snap
+        .vms
+        .iter()
+        .map(|v| v.lost.is_some() || vm_state_problem(v.state))
+        .collect();
     let vm_index: HashMap<&str, usize> = snap
         .vms
         .iter()
@@ -284,7 +288,10 @@ pub fn derive(
         if let Some(&i) = index.get(v.node.as_str()) {
             nodes[i].vms += 1;
             if *bad && nodes[i].problem.is_none() {
-                nodes[i].problem = Some(format!("{} is {}", v.name, v.state.label()));
+                nodes[i].problem = Some(match &v.lost {
+                    Some(l) => format!("{} is lost with {}", v.name, l.node),
+                    None => format!("{} is {}", v.name, v.state.label()),
+                });
             }
         }
     }

@@ -106,6 +106,7 @@ fn run(
                         | Cmd::SetMaintenance(..)
                         | Cmd::MoveDisk(..)
                         | Cmd::AbortDiskMove(..)
+                        | Cmd::Recover(..)
                 ) {
                     next_poll = Instant::now();
                 }
@@ -317,6 +318,10 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
             let text = r.as_ref().map_or_else(|_| String::new(), |t| t.clone());
             (req, r.map(|_| ()), text)
         }
+        Cmd::Recover(req, plan) => {
+            recover(backend, req, &plan, out);
+            return None;
+        }
         Cmd::Console(req, vm) => {
             let _ = out.send(match backend.console_command(&vm) {
                 Ok(argv) => Msg::ConsoleReady { req, vm, argv },
@@ -346,4 +351,66 @@ fn execute(backend: &mut dyn Backend, cmd: Cmd, out: &UnboundedSender<Msg>) -> O
         },
     });
     None
+}
+
+/// `:recover`, after the operator typed the lost node's name: the fence
+/// confirmed, then each VM of the plan restarted where it says. A restart
+/// that fails is reported with the backend's sentence and the next goes;
+/// the steps themselves reach the view through the snapshots' recoveries.
+fn recover(
+    backend: &mut dyn Backend,
+    req: crate::app::RequestId,
+    plan: &crate::plan::RecoverPlan,
+    out: &UnboundedSender<Msg>,
+) {
+    tracing::info!(req, node = %plan.node, restarts = plan.restarts.len(), "recovering a lost node's VMs");
+    if let Err(e) = backend.confirm_fenced(&plan.node) {
+        tracing::warn!(req, error = %e, "fence confirmation refused");
+        let _ = out.send(Msg::Failed {
+            req,
+            error: e.to_string(),
+        });
+        return;
+    }
+    let mut restarted = Vec::new();
+    let mut failed = Vec::new();
+    for r in &plan.restarts {
+        match backend.restart_vm(&r.vm, &r.to) {
+            Ok(_) => restarted.push(format!("{} on {}", r.vm, r.to)),
+            Err(e) => {
+                tracing::warn!(req, vm = %r.vm, to = %r.to, error = %e, "restart failed");
+                let _ = out.send(Msg::StepFailed {
+                    req,
+                    what: format!("restart {} on {}", r.vm, r.to),
+                    error: e.to_string(),
+                });
+                failed.push(r.vm.clone());
+            }
+        }
+    }
+    let _ = out.send(if failed.is_empty() {
+        Msg::Done {
+            req,
+            text: format!(
+                "the VMs of {} are restarted elsewhere ({}); each shows running once its node reports it",
+                plan.node,
+                restarted.join(", ")
+            ),
+        }
+    } else {
+        Msg::Failed {
+            req,
+            error: format!(
+                "{} of {} did not restart ({}){}",
+                failed.len(),
+                plan.restarts.len(),
+                failed.join(", "),
+                if restarted.is_empty() {
+                    String::new()
+                } else {
+                    format!("; restarted: {}", restarted.join(", "))
+                }
+            ),
+        }
+    });
 }

@@ -113,9 +113,10 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
     }
     let cols =
         cards_per_row(app.size.0).min((area.width / crate::app::CARD_MIN_WIDTH).max(1) as usize);
+    // A lost node's card has a line more: how to recover its VMs.
     let most_vms = nodes
         .iter()
-        .map(|n| app.card_vms(&n.name).len())
+        .map(|n| app.card_vms(&n.name).len() + usize::from(recover_hint(app, n)))
         .max()
         .unwrap_or(0) as u16;
     let full_h = (3 + most_vms.clamp(1, MAX_CARD_VMS)).min(area.height);
@@ -181,6 +182,17 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
 
 /// Height of a compact node card: borders, the stats, one line of VMs.
 const COMPACT_CARD_H: u16 = 4;
+
+/// Whether `node`'s card says `:recover NODE`: it is lost (down) with VMs
+/// shown as last seen there, and this vmshift may change the cluster.
+fn recover_hint(app: &App, node: &Node) -> bool {
+    node.state == NodeState::Down
+        && !app.settings.read_only
+        && app
+            .snap
+            .as_ref()
+            .is_some_and(|s| crate::app::recover::has_lost_vms(s, &node.name))
+}
 
 #[allow(clippy::too_many_arguments)]
 fn render_card(
@@ -264,6 +276,7 @@ fn render_card(
         Level::Warn => theme::warn(),
         Level::Crit => theme::bad(),
     };
+    let hint = recover_hint(app, node);
     let stats = if node.state == NodeState::Up {
         format!(
             "cpu{}{:>3.0}%{:<1} mem{}{}{}",
@@ -275,9 +288,15 @@ fn render_card(
             mark(mem_level)
         )
     } else {
-        node.error
+        let error = node
+            .error
             .clone()
-            .unwrap_or_else(|| node.state.label().into())
+            .unwrap_or_else(|| node.state.label().into());
+        if hint && compact {
+            format!(":recover {} · {error}", node.name)
+        } else {
+            error
+        }
     };
     put(
         buf,
@@ -285,11 +304,27 @@ fn render_card(
         0,
         Line::styled(fit(&stats, inner.width as usize), stats_style),
     );
+    // A lost node: how to restart its VMs elsewhere.
+    let top = if hint && !compact && inner.height > 1 {
+        put(
+            buf,
+            inner,
+            1,
+            Line::from(vec![
+                Span::styled("▶ ", theme::warn()),
+                Span::styled(format!(":recover {}", node.name), theme::key()),
+                Span::styled(" (once it is off)", theme::dim()),
+            ]),
+        );
+        2
+    } else {
+        1
+    };
     // VMs.
     let vms = app.card_vms(&node.name);
-    let rows = (inner.height - 1) as usize;
+    let rows = inner.height.saturating_sub(top) as usize;
     if vms.is_empty() {
-        put(buf, inner, 1, Line::styled(" no VMs", theme::dim()));
+        put(buf, inner, top, Line::styled(" no VMs", theme::dim()));
         return;
     }
     let sel_pos = app
@@ -307,7 +342,7 @@ fn render_card(
         let mut x = inner.x;
         for (k, &i) in order.iter().enumerate() {
             let v = &snap.vms[i];
-            let label = format!("{} {}", theme::vm_glyph(v.state), v.name);
+            let label = format!("{} {}", theme::vm_mark(v), v.name);
             let w = label.chars().count() as u16;
             let left = order.len() - k;
             let more = format!("+{left}");
@@ -324,7 +359,7 @@ fn render_card(
             let style = if is_sel || dragged {
                 theme::selected()
             } else {
-                theme::vm_state(v.state)
+                theme::vm_style(v)
             };
             buf.set_string(x, y, &label, style);
             hit.push(Rect::new(x, y, w, 1), Target::Vm(v.name.clone()));
@@ -349,14 +384,23 @@ fn render_card(
             Some(m) => format!("⚑{}", m.resource),
             None => v.workload.kind.to_string(),
         };
-        let text = format!(
-            "{} {} {:>7} {:<9}",
-            theme::vm_glyph(v.state),
-            fit(&v.name, name_w),
-            short_mem(v.memory),
-            fit(&kind, 9)
-        );
-        let y = inner.y + 1 + row as u16;
+        // A VM of a lost node: when it was last seen, in place of the rest.
+        let text = match &v.lost {
+            Some(l) => format!(
+                "{} {} {}",
+                theme::vm_mark(v),
+                fit(&v.name, name_w),
+                crate::app::recover::lost_short(l, app.clock())
+            ),
+            None => format!(
+                "{} {} {:>7} {:<9}",
+                theme::vm_mark(v),
+                fit(&v.name, name_w),
+                short_mem(v.memory),
+                fit(&kind, 9)
+            ),
+        };
+        let y = inner.y + top + row as u16;
         vm_row(buf, hit, inner, y, &text, v, is_sel || dragged);
     }
     if vms.len() > show {
@@ -364,7 +408,7 @@ fn render_card(
         put(
             buf,
             inner,
-            1 + show as u16,
+            top + show as u16,
             Line::styled(format!(" +{more} more (↑↓ scrolls)"), theme::dim()),
         );
     }
@@ -420,10 +464,7 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
             .collect();
         let lines = [
             Line::from(vec![
-                Span::styled(
-                    format!("{} ", theme::vm_glyph(v.state)),
-                    theme::vm_state(v.state),
-                ),
+                Span::styled(format!("{} ", theme::vm_mark(v)), theme::vm_style(v)),
                 Span::styled(v.name.clone(), theme::title()),
                 Span::raw(format!(" on {} — {}", v.node, v.state.label())),
             ]),
@@ -473,6 +514,25 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
                 theme::dim(),
             ),
         ];
+        let mut lines = Vec::from(lines);
+        // A VM of a lost node: when it was last seen, and how to restart it.
+        if let Some(l) = &v.lost {
+            lines.insert(
+                1,
+                Line::styled(
+                    format!("✖ {}", crate::app::recover::lost_text(l, app.clock())),
+                    theme::bad(),
+                ),
+            );
+            if let Some(last) = lines.last_mut()
+                && !app.settings.read_only
+            {
+                *last = Line::styled(
+                    format!(":recover {} restarts it elsewhere", l.node),
+                    theme::dim(),
+                );
+            }
+        }
         for (i, l) in lines.into_iter().enumerate() {
             put(buf, inner, i as u16, l);
         }

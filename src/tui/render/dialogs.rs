@@ -162,6 +162,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ],
             theme::warn(),
         ),
+        Mode::ConfirmRecover(c) => recover_confirm(c, area, buf),
         Mode::Help(scroll) => help(app, *scroll, area, buf),
         Mode::Detail(d) => detail(app, d, area, buf),
         Mode::About => about(app, area, buf),
@@ -226,6 +227,110 @@ fn vm_confirm(app: &App, c: &crate::app::VmConfirm, area: Rect, buf: &mut Buffer
         .map(|l| l.width().div_ceil(inner_w).max(1))
         .sum();
     let inner = dialog(area, buf, w, rows as u16 + 2, title, style);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+/// `:recover NODE`: what restarts where and what cannot, then the node's
+/// name to type (none to type when nothing can restart). A long plan is
+/// cut, never the question under it.
+fn recover_confirm(c: &crate::app::RecoverConfirm, area: Rect, buf: &mut Buffer) {
+    let p = &c.plan;
+    let head = Line::from(vec![
+        Span::raw("Restart the VMs of lost node "),
+        Span::styled(p.node.clone(), theme::title()),
+        Span::raw(" elsewhere:"),
+    ]);
+    let mut items: Vec<Line> = p
+        .restarts
+        .iter()
+        .map(|r| {
+            Line::from(format!(
+                "  {} → {} ({})",
+                r.vm,
+                r.to,
+                units::bytes(r.memory)
+            ))
+        })
+        .collect();
+    for n in &p.cannot {
+        items.push(Line::styled(
+            format!("  ✗ {}: {}", n.vm, n.reason),
+            theme::warn(),
+        ));
+    }
+    let mut tail = vec![Line::default()];
+    if p.restarts.is_empty() {
+        if p.cannot.is_empty() {
+            items.push(Line::styled("  it has no VMs", theme::dim()));
+        }
+        tail.push(Line::from("Nothing can be restarted."));
+        tail.push(Line::from(vec![
+            Span::styled("enter", theme::key()),
+            Span::raw("/"),
+            Span::styled("esc", theme::key()),
+            Span::raw(" close"),
+        ]));
+    } else {
+        let (before, after) = c.typed.split();
+        tail.push(Line::styled(
+            format!(
+                "Only once {} is powered off or fenced: {}.",
+                p.node,
+                crate::app::recover::TWICE
+            ),
+            theme::bad(),
+        ));
+        tail.push(Line::from(format!(
+            "Type {} and Enter to confirm it is off and restart them:",
+            p.node
+        )));
+        tail.push(Line::from(vec![
+            Span::styled("> ", theme::key()),
+            Span::raw(format!("{before}▏{after}")),
+        ]));
+        tail.push(Line::default());
+        tail.push(Line::from(vec![
+            Span::styled("enter", theme::key()),
+            Span::raw(" recover   "),
+            Span::styled("esc", theme::key()),
+            Span::raw(" cancel"),
+        ]));
+    }
+    let w = area.width.saturating_sub(2).min(90);
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let rows = |ls: &[Line]| -> usize {
+        ls.iter()
+            .map(|l| wrap(&l.to_string(), inner_w).len().max(1))
+            .sum()
+    };
+    let room = (area.height as usize)
+        .saturating_sub(2 + rows(std::slice::from_ref(&head)) + rows(&tail))
+        .max(1);
+    if rows(&items) > room {
+        let mut kept = Vec::new();
+        for l in items.iter() {
+            if rows(&kept) + rows(std::slice::from_ref(l)) > room - 1 {
+                break;
+            }
+            kept.push(l.clone());
+        }
+        let more = items.len() - kept.len();
+        kept.push(Line::styled(
+            format!(
+                "  … and {more} more (all of it: vmshift recover {} --dry-run)",
+                p.node
+            ),
+            theme::dim(),
+        ));
+        items = kept;
+    }
+    let mut lines = vec![head];
+    lines.extend(items);
+    lines.extend(tail);
+    let h = (rows(&lines) as u16 + 2).min(area.height);
+    let inner = dialog(area, buf, w, h, " recover lost node? ", theme::bad());
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(inner, buf);

@@ -42,7 +42,15 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         Message::Line(_) => Vec::new(),
     };
     let message_h = message_lines.len().max(1) as u16;
-    let [header, tabs, body, flash, footer] = Layout::vertical([
+    // An alarm (a VM running on two nodes at once) comes before anything
+    // else, whole, for as long as it lasts.
+    let alarm_lines = alarm(
+        app,
+        area.width as usize,
+        (area.height / 6).clamp(1, 3) as usize,
+    );
+    let [alarm_area, header, tabs, body, flash, footer] = Layout::vertical([
+        Constraint::Length(alarm_lines.len() as u16),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(1),
@@ -51,6 +59,10 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
     ])
     .areas(area);
     let buf = frame.buffer_mut();
+    let alarm_style = theme::bad().add_modifier(ratatui::style::Modifier::REVERSED);
+    for (i, l) in alarm_lines.into_iter().enumerate() {
+        put(buf, alarm_area, i as u16, Line::styled(l, alarm_style));
+    }
     render_header(app, header, buf);
     render_tabs(app, tabs, buf, &mut hit);
     match &app.snap {
@@ -98,6 +110,41 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         buf.set_string(x, y.min(area.bottom() - 1), label, theme::selected());
     }
     hit
+}
+
+/// The snapshot's first alarm, `(+N more)` when there are others, wrapped
+/// to `width` in at most `most` lines, each padded to the full width (it
+/// is drawn in reverse video); none without an alarm.
+fn alarm(app: &App, width: usize, most: usize) -> Vec<String> {
+    let Some(alarms) = app.snap.as_ref().map(|s| &s.alarms) else {
+        return Vec::new();
+    };
+    let Some(first) = alarms.first() else {
+        return Vec::new();
+    };
+    let mut text = if first.starts_with("ALARM") {
+        format!("‼ {first}")
+    } else {
+        format!("‼ ALARM: {first}")
+    };
+    if alarms.len() > 1 {
+        text += &format!(" (+{} more)", alarms.len() - 1);
+    }
+    let mut lines = wrap(&text, width.saturating_sub(2));
+    if lines.len() > most {
+        lines.truncate(most);
+        if let Some(last) = lines.last_mut() {
+            *last = last
+                .chars()
+                .take(width.saturating_sub(4))
+                .collect::<String>()
+                + "…";
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| widgets::fit(&format!(" {l}"), width))
+        .collect()
 }
 
 fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
@@ -296,7 +343,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
             vec![Confirm, Cancel]
         }
         Mode::Help(_) | Mode::About => vec![Cancel],
-        Mode::ConfirmVm(_) => vec![Confirm, Cancel],
+        Mode::ConfirmVm(_) | Mode::ConfirmRecover(_) => vec![Confirm, Cancel],
         Mode::Detail(d) => match &d.vm {
             // A VM's: its disk can move; a running move can be aborted.
             Some(vm)
@@ -407,6 +454,11 @@ fn render_footer(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
                 (Mode::ConfirmVm(c), Action::Confirm) if c.needs_name() => (key, "force off"),
                 (Mode::ConfirmVm(_), Action::Confirm) => (format!("y/{key}"), "yes"),
                 (Mode::ConfirmVm(_), Action::Cancel) => (key, "cancel"),
+                (Mode::ConfirmRecover(c), Action::Confirm) if c.plan.restarts.is_empty() => {
+                    (key, "close")
+                }
+                (Mode::ConfirmRecover(_), Action::Confirm) => (key, "recover"),
+                (Mode::ConfirmRecover(_), Action::Cancel) => (key, "cancel"),
                 (Mode::Drag(_), Action::Confirm) => (key, "drop"),
                 (Mode::Drag(_), Action::Up) => (format!("{key}↓"), "pick"),
                 (Mode::Drag(_), Action::Left) => (format!("{key}→↑↓"), "pick node"),

@@ -33,14 +33,27 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
     let w = inner.width as usize;
     let wide = w >= 100;
+    // A VM of a lost node shows when it was last seen as its state
+    // (`lost 10:42:07`): the column widens for it.
+    let clock = app.clock();
+    let state = |v: &crate::cluster::Vm| match &v.lost {
+        Some(l) => crate::app::recover::lost_short(l, clock),
+        None => v.state.label().to_string(),
+    };
+    let any_lost = vis.iter().any(|&i| snap.vms[i].lost.is_some());
+    let sw = match (wide, any_lost) {
+        (_, true) => 13,
+        (true, false) => 11,
+        (false, false) => 10,
+    };
     let header = if wide {
         format!(
-            "  {:<16} {:<11} {:<11} {:>4} {:>8} {:>5} {:<9} {:>10} {:<3} DISKS",
+            "  {:<16} {:<11} {:<sw$} {:>4} {:>8} {:>5} {:<9} {:>10} {:<3} DISKS",
             "NAME", "NODE", "STATE", "VCPU", "MEMORY", "CPU%", "WORKLOAD", "DIRTY", "HA"
         )
     } else {
         format!(
-            "  {:<14} {:<9} {:<10} {:>9} {:<9}",
+            "  {:<14} {:<9} {:<sw$} {:>9} {:<9}",
             "NAME", "NODE", "STATE", "MEMORY", "WORKLOAD"
         )
     };
@@ -57,11 +70,11 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         let text = if wide {
             let disks: Vec<&str> = v.disks.iter().map(|d| d.volume.as_str()).collect();
             format!(
-                "{} {:<16} {:<11} {:<11} {:>4} {:>8} {:>4.0}% {:<9} {:>10} {:<3} {}",
-                theme::vm_glyph(v.state),
+                "{} {:<16} {:<11} {:<sw$} {:>4} {:>8} {:>4.0}% {:<9} {:>10} {:<3} {}",
+                theme::vm_mark(v),
                 fit(&v.name, 16),
                 fit(&v.node, 11),
-                v.state.label(),
+                state(v),
                 v.vcpus,
                 units::bytes(v.memory),
                 v.cpu_used_pct,
@@ -78,11 +91,11 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             )
         } else {
             format!(
-                "{} {:<14} {:<9} {:<10} {:>9} {:<9}",
-                theme::vm_glyph(v.state),
+                "{} {:<14} {:<9} {:<sw$} {:>9} {:<9}",
+                theme::vm_mark(v),
                 fit(&v.name, 14),
                 fit(&v.node, 9),
-                v.state.label(),
+                state(v),
                 units::bytes(v.memory),
                 v.workload.kind
             )

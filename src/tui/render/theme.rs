@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::cluster::{NodeState, VmState};
+use crate::cluster::{NodeState, Vm, VmState};
 
 /// Whether colours are off (`NO_COLOR` set and not empty).
 pub fn plain() -> bool {
@@ -76,5 +76,24 @@ pub fn vm_glyph(s: VmState) -> &'static str {
         VmState::Paused => "‖",
         VmState::Restarting => "↻",
         VmState::Stopped => "■",
+    }
+}
+
+/// A VM's glyph: `✖` when its node is lost (it is shown as last seen),
+/// else its state's.
+pub fn vm_mark(v: &Vm) -> &'static str {
+    if v.lost.is_some() {
+        "✖"
+    } else {
+        vm_glyph(v.state)
+    }
+}
+
+/// A VM's style: bad when its node is lost, else its state's.
+pub fn vm_style(v: &Vm) -> Style {
+    if v.lost.is_some() {
+        bad()
+    } else {
+        vm_state(v.state)
     }
 }

@@ -76,7 +76,7 @@ pub fn vm_row(
     let style = if selected {
         super::theme::selected()
     } else {
-        super::theme::vm_state(vm.state)
+        super::theme::vm_style(vm)
     };
     buf.set_string(area.x, y, fit(text, area.width as usize), style);
     hit.push(
