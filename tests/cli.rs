@@ -569,6 +569,11 @@ fn move_disk_moves_a_running_vms_disk_or_says_why_not() {
             ["move-disk", "nobody", "lun-legacy", "csv-gold"],
             "there is no VM named \"nobody\"",
         ),
+        (
+            // lun-db is db-main's plain LUN, in use by hv-02.
+            ["move-disk", "erp-app", "lun-legacy", "lun-db"],
+            "lun-db is a plain LUN in use by hv-02: only one node at a time may use it",
+        ),
     ] {
         let r = vmshift(&args, dir.path());
         assert_ne!(r.code, 0, "{args:?}");

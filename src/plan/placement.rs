@@ -77,6 +77,26 @@ pub fn check_disk_move(
             reach.join(", ")
         ));
     }
+    // A plain LUN is used by one node at a time: by the node that owns it.
+    if t.kind == crate::cluster::VolumeKind::SharedLun
+        && let Some(owner) = t.owner.as_deref().filter(|o| *o != vm.node)
+    {
+        return Err(format!(
+            "{to} is a plain LUN in use by {owner}: only one node at a time may use it, and {} runs on {}; pick a cluster-shared volume",
+            vm.name, vm.node
+        ));
+    }
+    if t.kind == crate::cluster::VolumeKind::SharedLun
+        && let Some(other) = snap
+            .vms
+            .iter()
+            .find(|o| o.name != vm.name && o.disks.iter().any(|x| x.volume == t.name))
+    {
+        return Err(format!(
+            "{to} is a plain LUN that holds {}: with {} on it too, neither could move live any more; pick a cluster-shared volume",
+            other.name, vm.name
+        ));
+    }
     if t.free() < d.size {
         return Err(format!(
             "{to} has {} free but the disk needs {}; free space there or pick another volume",
