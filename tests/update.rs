@@ -1789,15 +1789,17 @@ fn v_in_a_vm_detail_lists_the_volumes_allowed_first_and_refused_with_why() {
         [
             "csv-gold",
             "csv-silver",
-            "lun-db",
             "local-hv-01",
+            "lun-db",
             "local-hv-02",
             "local-hv-03",
             "local-hv-04"
         ],
-        "cluster-shared first (most room first), then a LUN, then local; refused last"
+        "cluster-shared first (most room first), then local; refused last (lun-db: a plain LUN in use by hv-02)"
     );
-    assert_eq!(p.counts(), (4, 3));
+    assert_eq!(p.counts(), (3, 4));
+    let lun = p.rows[p.shown[3]].verdict.as_ref().unwrap_err();
+    assert!(lun.contains("plain LUN in use by hv-02"), "{lun}");
     let refused = &p.rows[p.shown[4]];
     let why = refused.verdict.as_ref().unwrap_err();
     assert!(
