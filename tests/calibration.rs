@@ -482,6 +482,16 @@ fn predictions_hold_against_real_qemu_migrations() {
     }
     // Pacemaker's guest stops through Pacemaker (`ha-reset` starts it again).
     lab(&["ha-stop"]);
+    // However the grid ends, the lab gets its standing guests back.
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            for args in [&["reset"][..], &["ha-reset"][..]] {
+                let _ = Command::new("bash").arg(LAB).args(args).output();
+            }
+        }
+    }
+    let _restore = Restore;
     let env = lab(&["env"]);
     let state = std::env::temp_dir().join(format!("vmshift-calibration-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);

@@ -92,6 +92,8 @@ pub struct LibvirtCluster {
     unreachable_since: HashMap<usize, (Instant, u64)>,
     /// VMs found running twice and already raised (vm@nodes).
     alarmed: Vec<String>,
+    /// Each node's state at the last poll, to log its changes.
+    node_states: HashMap<String, NodeState>,
     /// Lost nodes the operator confirmed powered off or fenced (unix ms).
     fenced: HashMap<String, u64>,
     /// VMs of lost nodes restarted elsewhere, as timelines.
@@ -149,6 +151,7 @@ impl LibvirtCluster {
             unreachable_since: HashMap::new(),
             alarmed: Vec::new(),
             fenced: HashMap::new(),
+            node_states: HashMap::new(),
             recoveries: Vec::new(),
             cfg,
         };
@@ -270,6 +273,7 @@ impl LibvirtCluster {
                 data.push((i, name.clone(), d));
             }
         }
+        self.log_node_changes(&nodes);
         let (volumes, pool_volume) = self.volumes(&data);
         // Nodes that answered this poll: their VMs are facts, the others'
         // are the last known (a lost node's).
@@ -566,6 +570,30 @@ impl LibvirtCluster {
             });
         }
         (volumes, map)
+    }
+
+    /// Logs a node that stops answering, is lost, or answers again: the
+    /// event log keeps when it happened after the card has changed.
+    fn log_node_changes(&mut self, nodes: &[Node]) {
+        let mut lines = Vec::new();
+        for n in nodes {
+            let before = self.node_states.insert(n.name.clone(), n.state);
+            if before == Some(n.state) || (before.is_none() && n.state == NodeState::Up) {
+                continue;
+            }
+            let why = n.error.as_deref().unwrap_or("no answer");
+            lines.push(match n.state {
+                NodeState::Up => format!("{} answers again", n.name),
+                NodeState::Down => format!("{} is {why}", n.name),
+                _ => format!("{} does not answer: {why}", n.name),
+            });
+        }
+        if !lines.is_empty() {
+            let mut t = self.table();
+            for l in lines {
+                t.log(l);
+            }
+        }
     }
 
     /// Whether the operator declared `volume` as one coherent storage
