@@ -1361,6 +1361,20 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
         cleanup();
         panic!("b's guests are not shown lost with it: {shown}");
     }
+    // The event log says when it was lost.
+    let o = lab.vmshift_with(lost, &["status", "--json"]);
+    let snap: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let logged = snap["events"].as_array().is_some_and(|e| {
+        e.iter().any(|e| {
+            e["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("vmshift-lab-b is lost: not answering since"))
+        })
+    });
+    if !logged {
+        cleanup();
+        panic!("no event says b is lost: {}", text(&o));
+    }
     let o = lab.vmshift_with(lost, &["recover", B, "--dry-run", "--json"]);
     let plan = json_lines(&o).remove(0);
     let restarts = plan["restarts"].as_array().unwrap().clone();
