@@ -216,11 +216,16 @@ impl Lab {
         }
     }
 
-    /// The guest's last reported second on its serial port.
+    /// The guest's last reported second on its serial port, since its
+    /// last boot (a guest started again counts from 0 in the same log).
     fn serial_seconds(&self, vm: &str) -> u64 {
         let text =
             std::fs::read_to_string(format!("{}/guests/{vm}.serial", self.dir)).unwrap_or_default();
-        text.lines()
+        let this_boot = text
+            .rfind("vmshift-guest: booted")
+            .map_or(text.as_str(), |i| &text[i..]);
+        this_boot
+            .lines()
             .rev()
             .find_map(|l| {
                 l.strip_prefix("t=")?
