@@ -9,7 +9,9 @@
 //! the range. A longer window that reads a lower rate than the short ones
 //! has run out of new pages to dirty: the guest rewrites a working set of
 //! about rate × window. The resident memory bounds what the guest ever
-//! wrote (QEMU itself takes about 40 MB under TCG).
+//! wrote (QEMU itself takes about 40 MB under TCG). Where the guest has a
+//! balloon driver that reports its memory statistics, what it has in use
+//! (available less unused) tells how much of that holds data now.
 //!
 //! QEMU's dirty-bitmap and dirty-ring modes count every page, but the
 //! bitmap mode crashed the guest on QEMU 7.2 under TCG in 2 of 2 tries on
@@ -21,8 +23,43 @@ use crate::cluster::{Estimate, Measured, units};
 /// `virDomainStartDirtyRateCalc` flags: 0 = page sampling, the one mode
 /// that reads guest pages without touching the dirty log.
 pub const SAFE_CALC_FLAGS: u32 = 0;
+/// The least share of what the guest reports in use that holds data.
+const GUEST_IN_USE_LOW: f64 = 0.9;
 /// Samples kept per VM.
 pub const KEPT: usize = 8;
+
+/// What libvirt's memory statistics tell of a guest's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct MemStats {
+    /// The QEMU process's resident memory, bytes.
+    pub rss: Option<u64>,
+    /// Memory the guest itself has in use (caches included), bytes, from
+    /// its balloon driver's statistics (available less unused).
+    pub guest_in_use: Option<u64>,
+}
+
+impl MemStats {
+    /// From `virDomainMemoryStats` (tag, value in KiB) pairs.
+    pub fn from_tags(stats: impl IntoIterator<Item = (i32, u64)>) -> Self {
+        let (mut rss, mut available, mut unused) = (None, None, None);
+        for (tag, kib) in stats {
+            let bytes = kib.saturating_mul(1024);
+            match tag as u32 {
+                virt::sys::VIR_DOMAIN_MEMORY_STAT_RSS => rss = Some(bytes),
+                virt::sys::VIR_DOMAIN_MEMORY_STAT_AVAILABLE => available = Some(bytes),
+                virt::sys::VIR_DOMAIN_MEMORY_STAT_UNUSED => unused = Some(bytes),
+                _ => {}
+            }
+        }
+        Self {
+            rss,
+            guest_in_use: available
+                .zip(unused)
+                .filter(|(a, u)| a > u)
+                .map(|(a, u)| a - u),
+        }
+    }
+}
 
 /// One finished page-sampling measurement.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -94,15 +131,16 @@ fn rate(k: f64, t: f64) -> Estimate {
 /// that saw far fewer than the short windows' rate promises (beyond three
 /// sigma) ran out of new pages: the guest rewrites a working set of about
 /// what that window saw, and the short windows' rate is only a lower bound.
-pub fn estimate(memory: u64, samples: &[Sample], rss: Option<u64>, tcg: bool) -> Option<Measured> {
+pub fn estimate(memory: u64, samples: &[Sample], stats: MemStats, tcg: bool) -> Option<Measured> {
     let mem = memory as f64;
     if samples.is_empty() {
         return None;
     }
+    let rss = stats.rss;
     let short: Vec<&Sample> = samples.iter().filter(|s| s.period_s < 2.0).collect();
     let long: Vec<&Sample> = samples.iter().filter(|s| s.period_s >= 2.0).collect();
     // Memory in use, from the resident memory.
-    let touched = match rss {
+    let mut touched = match rss {
         Some(rss) => {
             let (o, o_lo, o_hi) = qemu_overhead(tcg);
             let rss = rss as f64;
@@ -114,6 +152,17 @@ pub fn estimate(memory: u64, samples: &[Sample], rss: Option<u64>, tcg: bool) ->
         }
         None => Estimate::new(mem, 0.0, mem),
     };
+    // What the guest has in use holds data now (all but pages it zeroed
+    // and has not written since): the likely figure and, less a tenth,
+    // the least. Freed pages keep their data, so it is no upper bound.
+    if let Some(used) = stats.guest_in_use.map(|u| (u as f64).min(mem)) {
+        let hi = touched.hi;
+        touched = Estimate::new(
+            touched.value.max(used).min(hi),
+            touched.lo.max(GUEST_IN_USE_LOW * used).min(hi),
+            hi,
+        );
+    }
     let (ks, ts) = counts(short.iter().copied());
     let (kl, tl) = counts(long.iter().copied());
     let expected_long = if ts > 0.0 { ks / ts * tl } else { 0.0 };
@@ -179,14 +228,24 @@ pub fn estimate(memory: u64, samples: &[Sample], rss: Option<u64>, tcg: bool) ->
         } else {
             String::new()
         },
-        match rss {
-            Some(r) => format!(
-                "QEMU resident memory {} ({})",
-                units::bytes(r),
-                if tcg { "TCG" } else { "KVM" }
-            ),
-            None => "resident memory unknown".into(),
-        }
+        format_args!(
+            "{}{}",
+            match rss {
+                Some(r) => format!(
+                    "QEMU resident memory {} ({})",
+                    units::bytes(r),
+                    if tcg { "TCG" } else { "KVM" }
+                ),
+                None => "resident memory unknown".into(),
+            },
+            match stats.guest_in_use {
+                Some(u) => format!(
+                    "; the guest's balloon driver reports {} in use",
+                    units::bytes(u)
+                ),
+                None => String::new(),
+            }
+        )
     );
     Some(Measured {
         dirty_bps: dirty,
@@ -219,8 +278,8 @@ pub fn settled(samples: &[Sample]) -> bool {
         return false;
     }
     let (k, t) = counts(samples.iter());
-    let saturated =
-        estimate(1 << 30, samples, None, false).is_some_and(|m| m.basis.contains("working set"));
+    let saturated = estimate(1 << 30, samples, MemStats::default(), false)
+        .is_some_and(|m| m.basis.contains("working set"));
     saturated || k >= 300.0 || rate(k, t).hi < 2e6
 }
 
@@ -240,6 +299,54 @@ mod tests {
     use super::*;
     use crate::cluster::MIB;
 
+    fn rss(bytes: u64) -> MemStats {
+        MemStats {
+            rss: Some(bytes),
+            guest_in_use: None,
+        }
+    }
+
+    #[test]
+    fn a_balloon_drivers_figures_narrow_the_memory_in_use_from_below() {
+        use virt::sys::{
+            VIR_DOMAIN_MEMORY_STAT_AVAILABLE as AVAILABLE, VIR_DOMAIN_MEMORY_STAT_RSS as RSS,
+            VIR_DOMAIN_MEMORY_STAT_UNUSED as UNUSED,
+        };
+        // A 4 GiB KVM guest: 3 GiB resident, the guest says 3.5 GiB
+        // available and 2 GiB unused: 1.5 GiB in use.
+        let kib = |mib: u64| mib * 1024;
+        let st = MemStats::from_tags([
+            (RSS as i32, kib(3072)),
+            (AVAILABLE as i32, kib(3584)),
+            (UNUSED as i32, kib(2048)),
+        ]);
+        assert_eq!(st.rss, Some(3072 * MIB));
+        assert_eq!(st.guest_in_use, Some(1536 * MIB));
+        let samples = [s(1, 1.0, 8.0), s(2, 1.0, 8.0), s(3, 1.0, 8.0)];
+        // Resident memory known: it stays the tighter figure (freed pages
+        // keep their data), the guest's figure is said.
+        let without = estimate(4096 * MIB, &samples, rss(3072 * MIB), false).unwrap();
+        let with = estimate(4096 * MIB, &samples, st, false).unwrap();
+        assert_eq!(with.touched_bytes, without.touched_bytes);
+        assert!(
+            with.basis.contains("balloon driver reports 1.5 GiB in use"),
+            "{}",
+            with.basis
+        );
+        // Without it, the guest's figure is the least that holds data.
+        let blind = MemStats { rss: None, ..st };
+        let m = estimate(4096 * MIB, &samples, blind, false).unwrap();
+        assert_eq!(
+            m.touched_bytes.lo,
+            0.9 * (1536 * MIB) as f64,
+            "{:?}",
+            m.touched_bytes
+        );
+        assert_eq!(m.touched_bytes.hi, (4096 * MIB) as f64);
+        // No balloon statistics: nothing changes.
+        assert_eq!(MemStats::from_tags([(RSS as i32, 10)]).guest_in_use, None);
+    }
+
     fn s(start: i64, period_s: f64, mbps: f64) -> Sample {
         Sample {
             start,
@@ -256,7 +363,7 @@ mod tests {
             .enumerate()
             .map(|(i, &m)| s(i as i64, 1.0, m))
             .collect();
-        let m = estimate(256 * MIB, &samples, Some(108_000_000), true).unwrap();
+        let m = estimate(256 * MIB, &samples, rss(108_000_000), true).unwrap();
         // Pooled: 44 MB over 6 s.
         assert!(
             (m.dirty_bps.value - 44e6 / 6.0).abs() < 1.0,
@@ -283,7 +390,7 @@ mod tests {
         // 64 MiB rewritten faster than once a second: 1 s reads 67 MB/s,
         // 3 s reads 22 MB/s.
         let samples = [s(1, 1.0, 67.0), s(2, 1.0, 67.0), s(3, 3.0, 22.0)];
-        let m = estimate(256 * MIB, &samples, Some(110_000_000), true).unwrap();
+        let m = estimate(256 * MIB, &samples, rss(110_000_000), true).unwrap();
         assert!((m.wws_bytes.value - 66e6).abs() < 1e6, "{:?}", m.wws_bytes);
         assert!(
             m.dirty_bps.hi >= 3.0 * 67e6,
@@ -302,7 +409,7 @@ mod tests {
             s(3, 1.0, 15.0),
             s(4, 3.0, 6.0),
         ];
-        let m = estimate(256 * MIB, &samples, Some(108_000_000), true).unwrap();
+        let m = estimate(256 * MIB, &samples, rss(108_000_000), true).unwrap();
         assert!(!m.basis.contains("working set"), "{}", m.basis);
         assert!(
             m.dirty_bps.lo <= 8.2e6 && 8.2e6 <= m.dirty_bps.hi,
@@ -315,10 +422,10 @@ mod tests {
     #[test]
     fn without_saturation_the_working_set_is_at_least_what_was_seen() {
         let samples = [s(1, 1.0, 16.0), s(2, 1.0, 17.0), s(3, 3.0, 16.0)];
-        let m = estimate(256 * MIB, &samples, Some(110_000_000), true).unwrap();
+        let m = estimate(256 * MIB, &samples, rss(110_000_000), true).unwrap();
         assert!(m.wws_bytes.lo >= 3.0 * 16e6 - 1.0, "{:?}", m.wws_bytes);
         assert!(m.wws_bytes.hi <= 256.0 * MIB as f64);
-        assert!(estimate(256 * MIB, &[], None, true).is_none());
+        assert!(estimate(256 * MIB, &[], MemStats::default(), true).is_none());
     }
 
     #[test]

@@ -1089,7 +1089,7 @@ fn rename_nodes(v: &mut ManagerView, ours: &[String]) -> Vec<(String, String)> {
 
 /// A domain's workload from what its node measured.
 fn workload(dom: &node::DomainData) -> Workload {
-    let measured = measure::estimate(dom.memory, &dom.samples, dom.rss, dom.tcg);
+    let measured = measure::estimate(dom.memory, &dom.samples, dom.mem_stats, dom.tcg);
     Workload {
         kind: if measured.is_some() {
             "measured".into()
@@ -1748,13 +1748,11 @@ impl Backend for LibvirtCluster {
             }
         }
         // Resident memory last: a guest that just booted is still growing.
-        let rss = dom.memory_stats(0).ok().and_then(|stats| {
-            stats
-                .iter()
-                .find(|s| s.tag == virt::sys::VIR_DOMAIN_MEMORY_STAT_RSS)
-                .map(|s| s.val * 1024)
-        });
-        Ok(measure::estimate(v.memory, &samples, rss, tcg))
+        let stats = dom
+            .memory_stats(0)
+            .map(|stats| measure::MemStats::from_tags(stats.iter().map(|s| (s.tag as i32, s.val))))
+            .unwrap_or_default();
+        Ok(measure::estimate(v.memory, &samples, stats, tcg))
     }
 
     fn set_journal(&mut self, journal: Journal) {

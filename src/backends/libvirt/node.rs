@@ -85,8 +85,10 @@ pub struct DomainData {
     pub cpu_model: String,
     /// Finished page-sampling dirty-rate measurements, oldest first.
     pub samples: Vec<Sample>,
-    /// The QEMU process's resident memory, bytes (from a quiet poll).
-    pub rss: Option<u64>,
+    /// The QEMU process's resident memory and the guest's own memory
+    /// statistics (from a quiet poll).
+    #[serde(default)]
+    pub mem_stats: super::measure::MemStats,
     /// Emulated (TCG) rather than KVM.
     pub tcg: bool,
     /// Its definition (live XML), to restart it elsewhere if this node is lost.
@@ -365,7 +367,7 @@ struct Worker {
     dom_prev: HashMap<String, (u64, Instant)>,
     /// Finished dirty-rate measurements per domain.
     samples: HashMap<String, Vec<Sample>>,
-    rss: HashMap<String, u64>,
+    mem_stats: HashMap<String, super::measure::MemStats>,
     /// Disk capacities per domain and target, from the last quiet poll.
     disk_sizes: HashMap<String, HashMap<String, u64>>,
 }
@@ -391,7 +393,7 @@ impl Worker {
             cpu_prev: None,
             dom_prev: HashMap::new(),
             samples: HashMap::new(),
-            rss: HashMap::new(),
+            mem_stats: HashMap::new(),
             disk_sizes: HashMap::new(),
         }
     }
@@ -552,12 +554,14 @@ impl Worker {
             if quiet {
                 running.push(d.clone());
                 // Resident memory bounds what the guest ever wrote.
-                if let Ok(stats) = d.memory_stats(0)
-                    && let Some(rss) = stats
-                        .iter()
-                        .find(|s| s.tag == sys::VIR_DOMAIN_MEMORY_STAT_RSS)
-                {
-                    self.rss.insert(name.clone(), rss.val * 1024);
+                // With the guest's own figures where its balloon reports them.
+                if let Ok(stats) = d.memory_stats(0) {
+                    let st = super::measure::MemStats::from_tags(
+                        stats.iter().map(|s| (s.tag as i32, s.val)),
+                    );
+                    if st.rss.is_some() {
+                        self.mem_stats.insert(name.clone(), st);
+                    }
                 }
             }
             domains.push(DomainData {
@@ -571,7 +575,7 @@ impl Worker {
                 disks,
                 cpu_model: parsed.cpu_model,
                 samples: Vec::new(),
-                rss: None,
+                mem_stats: Default::default(),
                 tcg: parsed.tcg,
                 xml: dom_xml,
             });
@@ -588,7 +592,7 @@ impl Worker {
         }
         for d in domains.iter_mut() {
             d.samples = self.samples.get(&d.name).cloned().unwrap_or_default();
-            d.rss = self.rss.get(&d.name).copied();
+            d.mem_stats = self.mem_stats.get(&d.name).copied().unwrap_or_default();
         }
 
         let mut pools = Vec::new();
