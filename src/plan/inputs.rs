@@ -42,6 +42,9 @@ pub struct Learnt {
     pub threshold: f64,
     /// The dirty rate QEMU reported from the second pass on.
     pub dirty_bps: Option<f64>,
+    /// The most any later pass sent: pages the guest dirtied within one
+    /// interval between syncs, so its working set is at least that.
+    pub wws_at_least: f64,
 }
 
 /// What `m` shows, if it completed with rounds.
@@ -61,6 +64,10 @@ pub fn learn(m: &Migration) -> Option<Learnt> {
         touched: m.rounds[0].bytes_sent as f64,
         threshold: m.rounds[0].bandwidth_bps as f64 * m.options.max_downtime_ms as f64 / 1000.0,
         dirty_bps: dirty,
+        wws_at_least: m.rounds[1..]
+            .iter()
+            .map(|r| r.bytes_sent as f64)
+            .fold(0.0, f64::max),
     })
 }
 
@@ -234,6 +241,22 @@ pub fn inputs_for(
             units::bytes(touched.hi as u64)
         )),
         None => {}
+    }
+    // What its last migration's later passes sent, it dirtied between
+    // two syncs: a working set measured smaller (page sampling taking a
+    // noisy long window for saturation) is wrong by that much.
+    if let Some((m, l)) = &own
+        && !wws.is_exact()
+        && l.wws_at_least > wws.lo
+    {
+        let least = l.wws_at_least.min(memory);
+        wws = Estimate::new(wws.value.max(least), least, wws.hi.max(least));
+        basis.push(format!(
+            "its working set is at least the {} a later pass of that migration sent ({} → {})",
+            units::bytes(least as u64),
+            m.from,
+            m.to
+        ));
     }
     wws = Estimate::new(
         wws.value.min(touched.hi),
@@ -563,5 +586,42 @@ mod tests {
         // Three rounds say nothing about it.
         let i = inputs_for(&s, &g, &s.nodes[1], &options, 0, &[with_rounds(3)]);
         assert_eq!(i.write_overlap, 1.0);
+    }
+
+    #[test]
+    fn a_past_migration_bounds_the_working_set_from_below() {
+        // Measured: a 13 MiB working set (a noisy long window); its last
+        // migration's second pass sent 20 MiB, dirtied in one interval.
+        let s = snap();
+        let mut g = vm();
+        let m = g.workload.measured.as_mut().unwrap();
+        m.wws_bytes = Estimate::new((13 * MIB) as f64, (9 * MIB) as f64, (18 * MIB) as f64);
+        let mut p = past();
+        p.rounds[1].bytes_sent = 20 * MIB;
+        let i = inputs_for(&s, &g, &s.nodes[1], &MigrationOptions::default(), 0, &[p]);
+        assert_eq!(i.wws.lo, (20 * MIB) as f64, "{:?}", i.wws);
+        assert!(i.wws.value >= (20 * MIB) as f64 && i.wws.hi >= i.wws.value);
+        assert!(
+            i.basis
+                .iter()
+                .any(|b| b.contains("working set is at least")),
+            "{:?}",
+            i.basis
+        );
+        // A measured set above what the passes sent stays as it was.
+        let i = inputs_for(
+            &s,
+            &vm(),
+            &s.nodes[1],
+            &MigrationOptions::default(),
+            0,
+            &[past()],
+        );
+        assert_eq!(i.wws.lo, (24 * MIB) as f64);
+        assert!(
+            !i.basis
+                .iter()
+                .any(|b| b.contains("working set is at least"))
+        );
     }
 }
