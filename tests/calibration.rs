@@ -411,32 +411,53 @@ fn table(rows: &[Row], bars: &[(String, usize, usize, f64)]) -> String {
         };
         let _ = writeln!(
             t,
-            "| {} | {} MiB | {:.1} MB/s | {} MiB | {} MiB/s | {} | {:.0} ({:.0}–{:.0}) | {} | {} ({}–{}) | {} | {} ({}–{}) | {} | {} | {} | {} |",
+            "| {} | {} MiB | {:.1} MB/s | {} MiB | {} MiB/s | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             c.memory_mib,
             c.dirty_bps() as f64 / 1e6,
             c.wws() / (1024 * 1024),
             c.bandwidth_mib,
             if r.history { "yes" } else { "" },
-            r.rounds.value,
-            r.rounds.lo,
-            r.rounds.hi,
+            // A run predicted not to converge has the figures where it
+            // stalls, not ranges.
+            if r.converges {
+                format!(
+                    "{:.0} ({:.0}–{:.0})",
+                    r.rounds.value, r.rounds.lo, r.rounds.hi
+                )
+            } else {
+                format!("stalls after {:.0}", r.rounds.value)
+            },
             if r.completed {
                 format!("{:.0}", r.real_rounds)
             } else {
                 "—".into()
             },
-            ms(r.total.value),
-            ms(r.total.lo),
-            ms(r.total.hi),
+            if r.converges {
+                format!(
+                    "{} ({}–{})",
+                    ms(r.total.value),
+                    ms(r.total.lo),
+                    ms(r.total.hi)
+                )
+            } else {
+                format!("stalls at {}", ms(r.total.value))
+            },
             if r.completed {
                 ms(r.real_total)
             } else {
                 "—".into()
             },
-            ms(r.downtime.value),
-            ms(r.downtime.lo),
-            ms(r.downtime.hi),
+            if r.converges {
+                format!(
+                    "{} ({}–{})",
+                    ms(r.downtime.value),
+                    ms(r.downtime.lo),
+                    ms(r.downtime.hi)
+                )
+            } else {
+                "—".into()
+            },
             if r.completed {
                 ms(r.real_downtime)
             } else {

@@ -478,6 +478,17 @@ pub fn predict_from(
         p.rounds = main.syncs;
         p.total_ms = setup.value + main.ms;
         p.stalls = main.stalls;
+        // No run converges: the figures are where it stalls, not a range
+        // of outcomes, and there is no downtime.
+        p.rounds_range = Span {
+            lo: p.rounds as f64,
+            hi: p.rounds as f64,
+        };
+        p.total_ms_range = Span {
+            lo: p.total_ms,
+            hi: p.total_ms,
+        };
+        p.downtime_ms_range = Span { lo: 0.0, hi: 0.0 };
     }
     if let Some(worst) = worst.filter(|_| from.is_none()) {
         if p.may_not_converge {
@@ -676,6 +687,13 @@ mod tests {
         let p = predict(&i, &opts());
         assert!(!p.converges);
         assert!(p.stalls);
+        // Where it stalls, not a range of outcomes (never a low above the high).
+        assert_eq!(
+            (p.rounds_range.lo, p.rounds_range.hi),
+            (p.rounds as f64, p.rounds as f64)
+        );
+        assert_eq!(p.total_ms_range.lo, p.total_ms);
+        assert_eq!((p.downtime_ms_range.lo, p.downtime_ms_range.hi), (0.0, 0.0));
         assert!(p.advice.contains(&Advice::AutoConverge));
         assert!(p.advice.contains(&Advice::Postcopy));
         let ms = p
