@@ -95,15 +95,9 @@ impl Cordons {
                 path.display()
             )
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
         let body = serde_json::to_string_pretty(&FileBody { cordons: entries })
             .expect("cordons serialize");
-        // Written beside, then renamed: a reader never sees half a file.
-        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, body + "\n").map_err(fail)?;
-        std::fs::rename(&tmp, path).map_err(fail)
+        super::write_whole(path, &(body + "\n")).map_err(fail)
     }
 
     /// The cordoned nodes of `cluster`: (node, cordon).

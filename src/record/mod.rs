@@ -153,6 +153,18 @@ impl Record {
     }
 }
 
+/// Writes `text` to `path` (and its folder) whole: beside it first, then
+/// renamed over it, so a reader never sees half a file.
+pub fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The wall clock in Unix ms (the clock a real cluster's times are on).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -182,7 +182,7 @@ impl LibvirtCluster {
             let r = match n.wait(t, start + patience) {
                 Some(Ok(d)) => {
                     self.last.insert(i, d);
-                    self.seen.insert(i, unix_now_ms());
+                    self.seen.insert(i, crate::record::now_ms());
                     Ok(())
                 }
                 Some(Err(e)) => Err(e),
@@ -237,7 +237,7 @@ impl LibvirtCluster {
                 Err(e) => {
                     // Unreachable since its last answer, this run's or an
                     // earlier one's.
-                    let now_ms = unix_now_ms();
+                    let now_ms = crate::record::now_ms();
                     let seen = self.seen.get(&i).copied().filter(|s| *s <= now_ms);
                     let (since, at) = *self.unreachable_since.entry(i).or_insert_with(|| {
                         let at = seen.unwrap_or(now_ms);
@@ -441,7 +441,7 @@ impl LibvirtCluster {
             }
         }
         // A restarted VM is running once a node that answers says so.
-        let now = unix_now_ms();
+        let now = crate::record::now_ms();
         for r in self.recoveries.iter_mut().filter(|r| !r.is_finished()) {
             if vms.iter().any(|v| {
                 v.name == r.vm
@@ -872,7 +872,10 @@ impl LibvirtCluster {
             .iter()
             .map(|(i, t)| (self.nodes[*i].spec.uri.as_str(), *t))
             .collect();
-        if let Err(e) = write_atomically(&path, &serde_json::to_string(&map).unwrap_or_default()) {
+        if let Err(e) =
+            crate::record::write_whole(&path, &serde_json::to_string(&map).unwrap_or_default())
+                .map_err(|e| e.to_string())
+        {
             tracing::warn!(path = %path.display(), error = %e, "cannot save when the nodes last answered");
         }
     }
@@ -938,7 +941,7 @@ impl LibvirtCluster {
             .collect();
         let written = serde_json::to_string(&map)
             .map_err(|e| e.to_string())
-            .and_then(|t| write_atomically(&path, &t));
+            .and_then(|t| crate::record::write_whole(&path, &t).map_err(|e| e.to_string()));
         if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "cannot save the last known nodes");
         }
@@ -1160,16 +1163,6 @@ fn running_twice<'a>(running: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&
 /// after a restart of vmshift is at most this much too early.
 const SEEN_SAVE_EVERY_MS: u64 = 5_000;
 
-/// Writes `text` to `path` through a temporary file and a rename.
-fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, path).map_err(|e| e.to_string())
-}
-
 /// A start refused because the disk is locked by another user: QEMU's own
 /// image locking ("Failed to get \"write\" lock"), virtlockd or sanlock.
 fn disk_locked(msg: &str) -> bool {
@@ -1179,13 +1172,6 @@ fn disk_locked(msg: &str) -> bool {
             || m.contains("acquire")
             || m.contains("resource busy")
             || m.contains("held"))
-}
-
-/// The wall clock in Unix ms (the clock a real cluster's times are on).
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A node that has not answered for `lost_after` is lost: shown down, with
@@ -1545,7 +1531,8 @@ impl Backend for LibvirtCluster {
                 n.state.label()
             )));
         }
-        self.fenced.insert(node.to_string(), unix_now_ms());
+        self.fenced
+            .insert(node.to_string(), crate::record::now_ms());
         self.table().log(format!(
             "{node} confirmed powered off or fenced by the operator"
         ));
@@ -1621,9 +1608,9 @@ impl Backend for LibvirtCluster {
             let dom = conn
                 .define_domain_xml(&xml)
                 .map_err(|e| fail("defining", e))?;
-            rec.reach(RecoveryStep::Defined, unix_now_ms());
+            rec.reach(RecoveryStep::Defined, crate::record::now_ms());
             dom.create().map_err(|e| fail("starting", e))?;
-            rec.reach(RecoveryStep::Started, unix_now_ms());
+            rec.reach(RecoveryStep::Started, crate::record::now_ms());
             Ok::<(), String>(())
         })();
         if let Err(e) = &result {
