@@ -202,29 +202,13 @@ fn vm_table_and_volumes_and_events() {
     snap_both("cluster_after_node_failure", &mut r);
 }
 
-/// The simulator's cluster with `node` lost, as a real backend shows it:
-/// down, its VMs as last seen there (running), lost since 00:00:05.
-fn lost_snapshot(r: &mut Rig, node: &str) -> vmshift::cluster::ClusterSnapshot {
-    let mut s = r.sim.snapshot().unwrap();
-    let n = s.nodes.iter_mut().find(|n| n.name == node).unwrap();
-    n.state = vmshift::cluster::NodeState::Down;
-    n.error = Some("lost: not answering since 00:00:05".into());
-    for v in s.vms.iter_mut().filter(|v| v.node == node) {
-        v.lost = Some(vmshift::cluster::LostWith {
-            node: node.into(),
-            since_ms: 5_000,
-        });
-    }
-    s
-}
-
 /// A lost node: its card with the VMs as last seen and `:recover`; then
 /// the recover dialog with the plan and the name half typed.
 #[test]
 fn lost_node_card_and_the_recover_dialog_at_80x24() {
     let mut r = Rig::default();
     r.send(Msg::Resize(80, 24));
-    let s = lost_snapshot(&mut r, "hv-04");
+    let s = r.lost_snapshot("hv-04");
     r.send(Msg::Snapshot(Box::new(s)));
     let (t, _) = draw(&r.app, 80, 24);
     let screen = format!("{}", t.backend());

@@ -1128,22 +1128,6 @@ fn backend_events_are_taken_into_the_log_once() {
 
 // ----- lost nodes: :recover, recoveries and alarms in the log -----
 
-/// The simulator's cluster with `node` lost, as a real backend shows it:
-/// down, its VMs as last seen there (running), lost since 00:00:05.
-fn lost_snapshot(r: &mut Rig, node: &str) -> vmshift::cluster::ClusterSnapshot {
-    let mut s = r.sim.snapshot().unwrap();
-    let n = s.nodes.iter_mut().find(|n| n.name == node).unwrap();
-    n.state = vmshift::cluster::NodeState::Down;
-    n.error = Some("lost: not answering since 00:00:05".into());
-    for v in s.vms.iter_mut().filter(|v| v.node == node) {
-        v.lost = Some(vmshift::cluster::LostWith {
-            node: node.into(),
-            since_ms: 5_000,
-        });
-    }
-    s
-}
-
 fn run_line(r: &mut Rig, line: &str) -> Vec<Cmd> {
     r.key(KeyCode::Char(':'));
     r.text(line);
@@ -1173,7 +1157,7 @@ fn recover_of_a_node_that_answers_is_refused_with_the_plans_sentence() {
 #[test]
 fn recover_of_a_lost_node_shows_the_plan_and_needs_the_nodes_name_typed() {
     let mut r = Rig::default();
-    let s = lost_snapshot(&mut r, "hv-04");
+    let s = r.lost_snapshot("hv-04");
     let plan = vmshift::plan::plan_recover(&s, "hv-04").unwrap();
     assert!(
         !plan.restarts.is_empty() && !plan.cannot.is_empty(),
@@ -1247,7 +1231,7 @@ fn recover_of_a_lost_node_shows_the_plan_and_needs_the_nodes_name_typed() {
 #[test]
 fn esc_cancels_the_recovery_and_a_node_that_answers_again_closes_it() {
     let mut r = Rig::default();
-    let s = lost_snapshot(&mut r, "hv-04");
+    let s = r.lost_snapshot("hv-04");
     r.send(Msg::Snapshot(Box::new(s.clone())));
     run_line(&mut r, "recover hv-04");
     r.text("hv-04");
@@ -1279,7 +1263,7 @@ fn read_only_refuses_recover() {
             ..Settings::default()
         },
     );
-    let s = lost_snapshot(&mut r, "hv-04");
+    let s = r.lost_snapshot("hv-04");
     r.send(Msg::Snapshot(Box::new(s)));
     assert!(run_line(&mut r, "recover hv-04").is_empty());
     assert_eq!(r.app.mode, Mode::Normal);
@@ -1289,7 +1273,7 @@ fn read_only_refuses_recover() {
 #[test]
 fn lost_vms_are_problems_and_their_detail_says_when_they_were_last_seen() {
     let mut r = Rig::default();
-    let s = lost_snapshot(&mut r, "hv-04");
+    let s = r.lost_snapshot("hv-04");
     r.send(Msg::Snapshot(Box::new(s)));
     r.key(KeyCode::Char('!'));
     let lost: Vec<String> = r

@@ -430,6 +430,19 @@ impl LineEdit {
         self.cursor += s.chars().count();
     }
 
+    /// Whether `k` edits the narrowing text of a pick list (a character,
+    /// Backspace, Ctrl-U, Ctrl-W) rather than moving in the list.
+    pub fn narrows(k: &KeyEvent) -> bool {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = k.modifiers.contains(KeyModifiers::ALT);
+        match k.code {
+            KeyCode::Char('u' | 'w') if ctrl => true,
+            KeyCode::Char(_) => !ctrl && !alt,
+            KeyCode::Backspace => true,
+            _ => false,
+        }
+    }
+
     /// The text before and after the cursor.
     pub fn split(&self) -> (&str, &str) {
         self.text.split_at(self.byte(self.cursor))

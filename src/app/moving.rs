@@ -1,8 +1,9 @@
 //! A move in progress: picking a VM up (the ranked target list), the keys
 //! that choose its node, and dropping it (the confirm dialog, or why not).
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
+use super::command::LineEdit;
 use super::navigation::list_step;
 use super::nodes;
 use super::{Action, App, Confirm, Drag, Mode, View};
@@ -32,15 +33,7 @@ impl App {
 
     pub(super) fn on_drag_key(&mut self, mut d: Drag, k: &KeyEvent, action: Option<Action>) {
         // Typing narrows the ranked list of a keyboard move.
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        let alt = k.modifiers.contains(KeyModifiers::ALT);
-        let text_key = match k.code {
-            KeyCode::Char('u' | 'w') if ctrl => true,
-            KeyCode::Char(_) => !ctrl && !alt,
-            KeyCode::Backspace => true,
-            _ => false,
-        };
-        if d.listed() && text_key {
+        if d.listed() && LineEdit::narrows(k) {
             d.query.key(k);
             d.narrow(true);
             self.follow_drag(&d);

@@ -13,7 +13,7 @@
 //! reads of running moves (`Msg::StorageProgress`); the backends log the
 //! start and the end (pivot or not) in the event log.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
 use super::command::{LineEdit, match_rank};
 use super::navigation::list_step;
@@ -253,15 +253,7 @@ impl App {
     /// A key while the picker is open: typing narrows, ↑↓ pick, Enter
     /// chooses, Esc goes back.
     pub(super) fn on_disk_pick_key(&mut self, mut p: DiskPick, k: &KeyEvent, a: Option<Action>) {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        let alt = k.modifiers.contains(KeyModifiers::ALT);
-        let text_key = match k.code {
-            KeyCode::Char('u' | 'w') if ctrl => true,
-            KeyCode::Char(_) => !ctrl && !alt,
-            KeyCode::Backspace => true,
-            _ => false,
-        };
-        if text_key {
+        if LineEdit::narrows(k) {
             p.query.key(k);
             p.narrow();
             self.mode = Mode::PickDisk(Box::new(p));

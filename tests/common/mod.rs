@@ -42,6 +42,22 @@ impl Rig {
         self.app.update(msg, hit, self.now)
     }
 
+    /// The simulator's cluster with `node` lost, as a real backend shows
+    /// it: down, its VMs as last seen there (running), lost since 00:00:05.
+    pub fn lost_snapshot(&mut self, node: &str) -> vmshift::cluster::ClusterSnapshot {
+        let mut s = self.sim.snapshot().unwrap();
+        let n = s.nodes.iter_mut().find(|n| n.name == node).unwrap();
+        n.state = vmshift::cluster::NodeState::Down;
+        n.error = Some("lost: not answering since 00:00:05".into());
+        for v in s.vms.iter_mut().filter(|v| v.node == node) {
+            v.lost = Some(vmshift::cluster::LostWith {
+                node: node.into(),
+                since_ms: 5_000,
+            });
+        }
+        s
+    }
+
     pub fn poll(&mut self) -> Update {
         let s = self.sim.snapshot().unwrap();
         self.send(Msg::Snapshot(Box::new(s)))

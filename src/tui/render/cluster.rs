@@ -68,19 +68,7 @@ fn render_recent(app: &App, area: Rect, buf: &mut Buffer) {
         .border_style(theme::dim());
     let inner = block.inner(area);
     block.render(area, buf);
-    let mut lines: Vec<Line> = app
-        .running_migrations()
-        .iter()
-        .map(|m| {
-            let style = if m.stalled {
-                theme::warn()
-            } else {
-                theme::accent()
-            };
-            Line::styled(m.progress_line(), style)
-        })
-        .chain(super::storage::running_lines(app))
-        .collect();
+    let mut lines = running_lines(app);
     let clock = app.clock();
     for e in app.log.iter().rev() {
         if lines.len() >= inner.height as usize {
@@ -543,19 +531,7 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
         .border_style(theme::dim());
     let inner = block.inner(mig_area);
     block.render(mig_area, buf);
-    let running: Vec<Line> = app
-        .running_migrations()
-        .iter()
-        .map(|m| {
-            let style = if m.stalled {
-                theme::warn()
-            } else {
-                theme::accent()
-            };
-            Line::styled(m.progress_line(), style)
-        })
-        .chain(super::storage::running_lines(app))
-        .collect();
+    let running = running_lines(app);
     if running.is_empty() {
         put(buf, inner, 0, Line::styled("none running", theme::dim()));
     }
@@ -588,4 +564,21 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
             Line::styled(fit(&text, inner.width as usize), Style::new()),
         );
     }
+}
+
+/// A line per running migration (stalled ones in the warning colour),
+/// then one per running disk move.
+fn running_lines(app: &App) -> Vec<Line<'static>> {
+    app.running_migrations()
+        .iter()
+        .map(|m| {
+            let style = if m.stalled {
+                theme::warn()
+            } else {
+                theme::accent()
+            };
+            Line::styled(m.progress_line(), style)
+        })
+        .chain(super::storage::running_lines(app))
+        .collect()
 }

@@ -4,7 +4,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 
 use super::widgets::{fit, put};
 use super::{Message, theme};
@@ -37,21 +37,11 @@ pub fn picker(p: &DiskPick, area: Rect, buf: &mut Buffer) {
         return;
     }
     put(buf, inner, 0, Line::styled(prompt, theme::dim()));
-    let (before, after) = p.query.split();
-    let count = if p.query.text.is_empty() {
-        "type part of a name to narrow".to_string()
-    } else {
-        format!("{} of {} match", p.shown.len(), p.rows.len())
-    };
     put(
         buf,
         inner,
         1,
-        Line::from(vec![
-            Span::styled("narrow: ", theme::dim()),
-            Span::raw(format!("{before}▏{after}")),
-            Span::styled(format!("  {count}"), theme::dim()),
-        ]),
+        super::targets::narrow_line(&p.query, p.shown.len(), p.rows.len()),
     );
     if p.shown.is_empty() {
         put(

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Widget};
 use super::theme;
 use super::widgets::{fit, put};
 use crate::app::drag::{Choice, Drag};
-use crate::app::{HitMap, Target, View};
+use crate::app::{HitMap, LineEdit, Target, View};
 use crate::cluster::units;
 
 pub fn render(d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
@@ -31,21 +31,11 @@ pub fn render(d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     if inner.height < 3 || inner.width < 20 {
         return;
     }
-    let (before, after) = d.query.split();
-    let count = if d.query.text.is_empty() {
-        "type part of a name to narrow".to_string()
-    } else {
-        format!("{} of {} match", d.shown.len(), d.ranked.len())
-    };
     put(
         buf,
         inner,
         0,
-        Line::from(vec![
-            Span::styled("narrow: ", theme::dim()),
-            Span::raw(format!("{before}▏{after}")),
-            Span::styled(format!("  {count}"), theme::dim()),
-        ]),
+        narrow_line(&d.query, d.shown.len(), d.ranked.len()),
     );
     let w = inner.width as usize;
     let name_w = d
@@ -168,4 +158,20 @@ fn tier_style(c: &Choice) -> Style {
         3 => theme::bad(),
         _ => theme::dim(),
     }
+}
+
+/// The narrowing line of a pick list: what was typed, with its cursor, and
+/// how many of the `total` rows match (`shown`).
+pub(super) fn narrow_line(query: &LineEdit, shown: usize, total: usize) -> Line<'static> {
+    let (before, after) = query.split();
+    let count = if query.text.is_empty() {
+        "type part of a name to narrow".to_string()
+    } else {
+        format!("{shown} of {total} match")
+    };
+    Line::from(vec![
+        Span::styled("narrow: ", theme::dim()),
+        Span::raw(format!("{before}▏{after}")),
+        Span::styled(format!("  {count}"), theme::dim()),
+    ])
 }
