@@ -134,16 +134,14 @@ pub fn run(
                     .reached(RecoveryStep::Running)
                     .unwrap_or(fenced)
                     .saturating_sub(fenced) as f64;
-                let clock = if backend.kind() == "sim" {
-                    Clock::Simulated
-                } else {
-                    Clock::Wall
-                };
                 out.line(
                     format!("running  {} on {} (+{})", r.vm, r.to, units::millis(ms)),
                     json!({"event": "running", "vm": r.vm, "to": r.to, "at_ms": ms, "recovery": rec}),
                 );
-                out.text(format!("         {}", rec.timeline(|ms| clock.text(ms))));
+                out.text(format!(
+                    "         {}",
+                    rec.timeline(|ms| Clock::of(&snap).text(ms))
+                ));
             }
             None => {
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;

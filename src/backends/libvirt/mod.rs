@@ -316,9 +316,8 @@ impl LibvirtCluster {
         }
         let mut vms: Vec<Vm> = Vec::new();
         for (i, node, d) in &data {
-            let lost = nodes
-                .iter()
-                .any(|n| &n.name == node && n.state == NodeState::Down)
+            // `nodes` follows the poll's order: node i is `nodes[i]`.
+            let lost = (nodes[*i].state == NodeState::Down)
                 .then(|| self.unreachable_since.get(i))
                 .flatten()
                 .map(|(_, since_ms)| LostWith {
