@@ -284,13 +284,37 @@ pub fn derive(
             vm_problem[i] = true;
         }
     }
+    // A stale copy is a problem of the node that holds it and of its VM.
+    for c in &snap.stale_copies {
+        if let Some(&i) = index.get(c.node.as_str())
+            && nodes[i].problem.is_none()
+        {
+            nodes[i].problem = Some(format!(
+                "stale copy of {} (it runs on {}){}",
+                c.vm,
+                c.runs_on,
+                if c.autostart {
+                    ", set to autostart"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if let Some(&i) = vm_index.get(c.vm.as_str()) {
+            vm_problem[i] = true;
+        }
+    }
     for (v, bad) in snap.vms.iter().zip(&vm_problem) {
         if let Some(&i) = index.get(v.node.as_str()) {
             nodes[i].vms += 1;
             if *bad && nodes[i].problem.is_none() {
-                nodes[i].problem = Some(match &v.lost {
-                    Some(l) => format!("{} is lost with {}", v.name, l.node),
-                    None => format!("{} is {}", v.name, v.state.label()),
+                let stale = snap.stale_copies.iter().find(|c| c.vm == v.name);
+                nodes[i].problem = Some(match (&v.lost, stale) {
+                    (Some(l), _) => format!("{} is lost with {}", v.name, l.node),
+                    (None, Some(c)) if !vm_state_problem(v.state) => {
+                        format!("{} has a stale copy on {}", v.name, c.node)
+                    }
+                    _ => format!("{} is {}", v.name, v.state.label()),
                 });
             }
         }

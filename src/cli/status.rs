@@ -135,6 +135,23 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             disks.join(" ")
         );
     }
+    if !snap.stale_copies.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nSTALE COPIES (shut off; starting one runs its VM twice)"
+        );
+        for sc in &snap.stale_copies {
+            let _ = writeln!(
+                o,
+                "  {:<14} on {:<10} runs on {}{}; remove: {}",
+                c(&sc.vm),
+                c(&sc.node),
+                c(&sc.runs_on),
+                if sc.autostart { ", AUTOSTART" } else { "" },
+                c(&sc.remove)
+            );
+        }
+    }
     let clock = Clock::of(snap);
     let lost: Vec<_> = snap.vms.iter().filter(|v| v.lost.is_some()).collect();
     if !lost.is_empty() {
@@ -174,12 +191,16 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         if let Some(e) = &m.error {
             let _ = writeln!(
                 o,
-                "  NOT ANSWERING: {}{}",
+                "  NOT ANSWERING{}: {}{}",
+                m.error_since_ms.map_or(String::new(), |ms| format!(
+                    " since {}",
+                    units::utc_minute(ms)
+                )),
                 c(e),
                 if m.known {
-                    " (below: its last answer)"
+                    "; vmshift moves, starts and recovers none of its resources until it answers (below: its last answer)"
                 } else {
-                    ""
+                    "; it has never answered, so vmshift cannot tell which VMs it owns and moves, starts and recovers none"
                 }
             );
         }

@@ -19,6 +19,8 @@ pub struct ManagerView {
     /// Whether any read ever worked: without one vmshift cannot tell which
     /// VMs the manager owns.
     pub known: bool,
+    /// Since when (Unix ms) it has not answered, while `error` is set.
+    pub error_since_ms: Option<u64>,
     /// The node that coordinates the cluster (Pacemaker's DC).
     pub dc: Option<String>,
     pub quorate: bool,
@@ -150,10 +152,29 @@ impl ManagerView {
     }
 }
 
+/// The mark vmshift leaves on a VM it has seen a cluster manager own (in
+/// the libvirt domain's metadata, so that every install sees it, even one
+/// whose manager does not answer or is not configured).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ManagedMark {
+    pub vm: String,
+    /// `pacemaker`.
+    pub manager: String,
+    pub resource: String,
+    /// When vmshift first saw the manager own it (Unix ms).
+    pub since_ms: u64,
+}
+
 impl ClusterSnapshot {
     /// The resource that owns VM `vm`, if a cluster manager owns it.
     pub fn managed_vm(&self, vm: &str) -> Option<&ManagedVm> {
         self.manager.as_ref()?.vms.iter().find(|m| m.domain == vm)
+    }
+
+    /// vmshift's mark that a cluster manager owns `vm`, if it carries one.
+    pub fn managed_mark(&self, vm: &str) -> Option<&ManagedMark> {
+        self.marks.iter().find(|m| m.vm == vm)
     }
 
     /// Node `node` as the cluster manager sees it, if it is one of its nodes.

@@ -40,6 +40,29 @@ pub struct ClusterSnapshot {
     /// and the last few that ended, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_moves: Vec<StorageMove>,
+    /// VMs carrying vmshift's mark that a cluster manager owns them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<super::manager::ManagedMark>,
+    /// Defined, shut-off copies of VMs that run on another node (a lost
+    /// node came back after its VMs were recovered elsewhere).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_copies: Vec<StaleCopy>,
+}
+
+/// A defined, shut-off copy of a VM that runs (or was recovered) on another
+/// node: starting it would run the VM twice on its shared disks.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StaleCopy {
+    pub vm: String,
+    /// The node that holds the stale definition.
+    pub node: String,
+    /// Where the VM runs.
+    pub runs_on: String,
+    /// libvirt would start it when its node boots.
+    pub autostart: bool,
+    /// The command that removes it, to copy.
+    pub remove: String,
 }
 
 /// A figure and the range it may really be in.
@@ -221,13 +244,7 @@ impl Cordon {
 
     /// `2026-11-28 10:02 UTC`
     pub fn since_text(&self) -> String {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.since_unix_ms);
-        let s = humantime::format_rfc3339_seconds(t).to_string();
-        // 2026-11-28T10:02:03Z -> 2026-11-28 10:02 UTC
-        match (s.get(..10), s.get(11..16)) {
-            (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
-            _ => s,
-        }
+        super::units::utc_minute(self.since_unix_ms)
     }
 
     /// `cordoned (since …, by …)`

@@ -46,6 +46,24 @@ pub fn bar(ratio: f64, width: usize) -> String {
     format!("▕{}{}▏", "█".repeat(filled), "░".repeat(width - filled))
 }
 
+/// The last millisecond of year 9999: later dates cannot be shown.
+pub const MAX_DATE_MS: u64 = 253_402_300_799_999;
+
+/// A Unix time in ms as `2026-11-28 10:02 UTC`; a time past year 9999
+/// (which no date can show) as "(date out of range)".
+pub fn utc_minute(ms: u64) -> String {
+    if ms > MAX_DATE_MS {
+        return "(date out of range)".into();
+    }
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    // 2026-11-28T10:02:03Z -> 2026-11-28 10:02 UTC
+    match (s.get(..10), s.get(11..16)) {
+        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
+        _ => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

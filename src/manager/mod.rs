@@ -33,9 +33,12 @@ pub trait ClusterManager: Send + Sync {
 }
 
 /// The manager to use with the `[pacemaker]` settings, for a cluster of
-/// libvirt nodes at `node_uris`: `None` when off, or in auto mode where
-/// Pacemaker's tools answer neither here nor (for `qemu+ssh://` nodes) on
-/// the first node over ssh.
+/// libvirt nodes at `node_uris`: `None` when off, or in auto mode with no
+/// `ssh`/`command_prefix` where Pacemaker's tools answer neither here nor
+/// (for `qemu+ssh://` nodes) on the first node over ssh. Where a way to
+/// reach it is configured (or mode is `on`), it is the manager whether it
+/// answers now or not: one that does not answer holds every action on the
+/// VMs it may own, rather than being taken for absent.
 pub fn connect(s: &PacemakerSettings, node_uris: &[String]) -> Option<Arc<dyn ClusterManager>> {
     let timeout = Duration::from_millis(s.timeout_ms);
     let configured = if !s.command_prefix.is_empty() {
@@ -49,19 +52,20 @@ pub fn connect(s: &PacemakerSettings, node_uris: &[String]) -> Option<Arc<dyn Cl
             configured.unwrap_or(Via::Local),
             timeout,
         )))),
+        PacemakerMode::Auto if configured.is_some() => Some(Arc::new(Pacemaker::new(Runner::new(
+            configured.expect("checked"),
+            timeout,
+        )))),
         PacemakerMode::Auto => {
-            let candidates: Vec<Via> = match configured {
-                Some(v) => vec![v],
-                None => std::iter::once(Via::Local)
-                    .chain(
-                        node_uris
-                            .iter()
-                            .filter_map(|u| ssh_dest(u))
-                            .take(1)
-                            .map(Via::Ssh),
-                    )
-                    .collect(),
-            };
+            let candidates: Vec<Via> = std::iter::once(Via::Local)
+                .chain(
+                    node_uris
+                        .iter()
+                        .filter_map(|u| ssh_dest(u))
+                        .take(1)
+                        .map(Via::Ssh),
+                )
+                .collect();
             candidates.into_iter().find_map(|via| {
                 let p = Pacemaker::new(Runner::new(via, timeout));
                 p.answers().then(|| {
@@ -115,6 +119,19 @@ mod tests {
         let e = m.read().unwrap_err();
         assert!(e.contains("/nonexistent/prefix"), "{e}");
         s.mode = PacemakerMode::Auto;
-        assert!(connect(&s, &[]).is_none(), "auto: only where it answers");
+        let m = connect(&s, &[]).expect("auto with a configured runner: always a manager");
+        assert!(m.read().is_err(), "that does not answer");
+        s.command_prefix.clear();
+        s.ssh = Some("root@hv1".into());
+        assert!(
+            connect(&s, &[]).is_some(),
+            "auto with ssh configured: a manager, even unanswered"
+        );
+        s.ssh = None;
+        // Nothing configured: only where the tools answer (this machine
+        // has no crm_mon answering as this test runs, or has: either way
+        // the answer decides).
+        let local = Pacemaker::new(Runner::new(Via::Local, Duration::from_millis(5000)));
+        assert_eq!(connect(&s, &[]).is_some(), local.answers());
     }
 }

@@ -122,8 +122,8 @@ impl Runner {
     }
 }
 
-/// One word for a remote shell.
-fn shell_quote(s: &str) -> String {
+/// One word for a POSIX shell: as it is where that is safe, else quoted.
+pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))

@@ -20,6 +20,32 @@ pub fn check_vm_action(snap: &ClusterSnapshot, vm: &Vm, action: VmAction) -> Res
             "{name} is being restarted after its node failed; wait for it to run"
         ));
     }
+    if action != VmAction::Reboot {
+        if let Some(why) = super::manager_hold(snap, name, action.verb()) {
+            return Err(why);
+        }
+        if let Some(m) = snap.managed_vm(name) {
+            // Pacemaker keeps its resources in the role it was told: a
+            // start or stop behind its back is undone or starts a copy.
+            let (role, words) = match action {
+                VmAction::Start => ("Started", "start"),
+                _ => ("Stopped", "stop"),
+            };
+            return Err(format!(
+                "{name} is Pacemaker resource {r}: Pacemaker starts and stops it, and would undo (or double) a {verb} done behind its back; ask Pacemaker: `crm resource {words} {r}` (target-role {role})",
+                r = m.resource,
+                verb = action.verb(),
+            ));
+        }
+    }
+    if action == VmAction::Start
+        && let Some(c) = snap.stale_copies.iter().find(|c| c.vm == *name)
+    {
+        return Err(format!(
+            "the shut-off copy of {name} on {} is stale: {name} runs on {}, and starting this copy would run it twice on its disks; remove it: `{}`",
+            c.node, c.runs_on, c.remove
+        ));
+    }
     let node = snap.node(&vm.node);
     if let Some(n) = node
         && n.state != NodeState::Up

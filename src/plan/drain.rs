@@ -142,6 +142,14 @@ pub fn plan_drain_with(
             plan.left.push(name);
             continue;
         }
+        if let Some(reason) = super::manager_hold(&s, &name, "move") {
+            plan.stuck.push(Stuck {
+                vm: name,
+                reason,
+                short: "cluster manager silent".to_string(),
+            });
+            continue;
+        }
         let vm = s.vm(&name).expect("listed from the snapshot").clone();
         let (mut best, mut refusal) = best_target(&s, node, &vm, options, history);
         let mut disk_moves = Vec::new();

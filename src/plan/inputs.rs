@@ -408,6 +408,8 @@ mod tests {
             recoveries: Vec::new(),
             alarms: Vec::new(),
             storage_moves: Vec::new(),
+            marks: Vec::new(),
+            stale_copies: Vec::new(),
         }
     }
 

@@ -21,7 +21,7 @@ pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{
     Placement, Refusal, check, check_disk_move, check_disk_move_vm, cordon_check, csv_for,
-    disk_move_sentence, manager_note, move_path,
+    disk_move_sentence, manager_hold, manager_note, move_path,
 };
 pub use predict::{Advice, Prediction, Span, predict, range_text};
 pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover};

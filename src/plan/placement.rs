@@ -276,6 +276,9 @@ pub fn move_path(
     via: MovePath,
 ) -> Result<Option<String>, Refusal> {
     let refuse = |s: String| Err(Refusal::Manager(s));
+    if let Some(why) = manager_hold(snap, vm, "move") {
+        return refuse(why);
+    }
     let Some(view) = &snap.manager else {
         return match via {
             MovePath::Manager => refuse(format!(
@@ -285,30 +288,66 @@ pub fn move_path(
         };
     };
     let manager = view.title();
-    if !view.known {
-        // Which VMs it owns is unknown: a plain move might run one twice.
-        return refuse(format!(
-            "{manager} has not answered yet ({}), so vmshift cannot tell whether {vm} is one of its resources, and moving a resource behind its back starts a second copy; fix the [pacemaker] settings or wait until it answers",
-            view.error.as_deref().unwrap_or("no answer")
-        ));
-    }
     match (snap.managed_vm(vm), via) {
         (Some(m), MovePath::Libvirt) => refuse(format!(
             "{vm} is {manager} resource {r}: a plain libvirt migration would make {manager} start a second copy of it on {from}; move it through {manager} (leave out --via libvirt), like `crm_resource --move --resource {r} --node {to}`",
             r = m.resource
         )),
-        (Some(m), _) => match &view.error {
-            Some(e) => refuse(format!(
-                "{manager} does not answer now ({e}), so it cannot be asked to move {vm} (resource {}); try again when it answers",
-                m.resource
-            )),
-            None => Ok(Some(m.resource.clone())),
-        },
+        (Some(m), _) => Ok(Some(m.resource.clone())),
         (None, MovePath::Manager) => refuse(format!(
             "{vm} is not a {manager} resource, so {manager} cannot move it; leave out --via pacemaker to move it with libvirt"
         )),
         (None, _) => Ok(None),
     }
+}
+
+/// Why vmshift must not `act` on `vm` (move, start, recover…) now: a
+/// cluster manager may own it and cannot be asked. That is so while a
+/// configured manager has never answered (it may own any VM), while it
+/// does not answer and owned `vm` at its last answer or `vm` carries
+/// vmshift's mark, and where `vm` carries the mark and no manager is
+/// configured or answering at all. One sentence naming what did not
+/// answer and since when; `None` where vmshift may act.
+pub fn manager_hold(snap: &ClusterSnapshot, vm: &str, act: &str) -> Option<String> {
+    let mark = snap.managed_mark(vm);
+    let since = |ms: Option<u64>| {
+        ms.filter(|ms| *ms > 0).map_or(String::new(), |ms| {
+            format!(" since {}", units::utc_minute(ms))
+        })
+    };
+    let Some(view) = &snap.manager else {
+        let m = mark?;
+        let manager = if m.manager == "pacemaker" {
+            "Pacemaker"
+        } else {
+            "its cluster manager"
+        };
+        return Some(format!(
+            "{vm} carries vmshift's mark that it is {manager} resource {r} (seen{s}), but no {manager} is configured or answering here, so vmshift will not {act} it behind its manager's back (a second copy would start); set [pacemaker] in the config (mode = \"on\" with ssh or command_prefix) so vmshift can ask it, or, if it really is no longer managed, remove the mark: `virsh metadata {q} {ns} --remove`",
+            r = m.resource,
+            s = since(Some(m.since_ms)),
+            q = crate::manager::runner::shell_quote(vm),
+            ns = "urn:vmshift:metadata:1",
+        ));
+    };
+    let manager = view.title();
+    let err = view.error.as_deref().unwrap_or("no answer");
+    if !view.known {
+        // Which VMs it owns is unknown: acting on one might run it twice.
+        return Some(format!(
+            "{manager} has not answered{s} ({err}), so vmshift cannot tell whether {vm} is one of its resources, and acting on a resource behind its back starts a second copy; vmshift will not {act} it: fix the [pacemaker] settings or wait until it answers",
+            s = since(view.error_since_ms),
+        ));
+    }
+    view.error.as_ref()?;
+    let resource = snap
+        .managed_vm(vm)
+        .map(|m| m.resource.as_str())
+        .or(mark.map(|m| m.resource.as_str()))?;
+    Some(format!(
+        "{manager} does not answer{s} ({err}), and {vm} is its resource {resource}, so it cannot be asked to {act} it and vmshift will not do it behind its back; try again when it answers",
+        s = since(view.error_since_ms),
+    ))
 }
 
 /// What a move through the cluster manager means, in a few sentences for
@@ -586,6 +625,8 @@ mod tests {
             recoveries: Vec::new(),
             alarms: Vec::new(),
             storage_moves: Vec::new(),
+            marks: Vec::new(),
+            stale_copies: Vec::new(),
         }
     }
 
@@ -617,5 +658,183 @@ mod tests {
         assert_eq!(t.name, "local-b");
         assert!(copy_target(&lab, &lab.volumes[0], "b", 300 * GIB, &[]).is_none());
         assert!(copy_target(&lab, &lab.volumes[0], "c", GIB, &[]).is_none());
+    }
+}
+
+/// A cluster manager that may own a VM and cannot be asked holds every
+/// action on it: moves (the drag, `migrate`, drain plans), starts and
+/// stops, recovery.
+#[cfg(test)]
+mod manager_hold_tests {
+    use super::*;
+    use crate::backends::sim::{SimCluster, clock::Speed};
+    use crate::cluster::{Backend, ManagedMark, ManagedVm, ManagerView, StaleCopy, VmAction};
+    use crate::plan::{check_vm_action, plan_drain, plan_recover};
+
+    fn snap() -> ClusterSnapshot {
+        SimCluster::from_spec("default", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap()
+    }
+
+    fn owning(vm: &str) -> ManagerView {
+        ManagerView {
+            kind: "pacemaker".into(),
+            known: true,
+            vms: vec![ManagedVm {
+                resource: "vm-res".into(),
+                domain: vm.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn mark(vm: &str) -> ManagedMark {
+        ManagedMark {
+            vm: vm.into(),
+            manager: "pacemaker".into(),
+            resource: "vm-res".into(),
+            since_ms: 1_765_000_000_000,
+        }
+    }
+
+    fn libvirt_move(s: &ClusterSnapshot, vm: &str) -> Result<Option<String>, Refusal> {
+        let v = s.vm(vm).unwrap();
+        let to = s.nodes.iter().find(|n| n.name != v.node).unwrap();
+        move_path(s, vm, &v.node, &to.name, MovePath::Auto)
+    }
+
+    #[test]
+    fn nothing_holds_an_unmarked_vm_without_a_manager() {
+        let s = snap();
+        assert_eq!(manager_hold(&s, "web-01", "move"), None);
+        assert_eq!(libvirt_move(&s, "web-01"), Ok(None));
+    }
+
+    #[test]
+    fn a_manager_that_never_answered_holds_every_vm() {
+        let mut s = snap();
+        s.manager = Some(ManagerView {
+            kind: "pacemaker".into(),
+            known: false,
+            error: Some("`crm_mon -1` did not answer within 5000 ms".into()),
+            error_since_ms: Some(1_765_000_000_000),
+            ..Default::default()
+        });
+        let e = manager_hold(&s, "web-01", "move").unwrap();
+        assert!(
+            e.starts_with(
+                "Pacemaker has not answered since 2025-12-06 05:46 UTC (`crm_mon -1` did not answer"
+            ),
+            "{e}"
+        );
+        assert!(matches!(
+            libvirt_move(&s, "db-main"),
+            Err(Refusal::Manager(_))
+        ));
+        let vm = s.vm("web-01").unwrap().clone();
+        assert!(check_vm_action(&s, &vm, VmAction::PowerOff).is_err());
+        assert!(
+            check_vm_action(&s, &vm, VmAction::Reboot).is_ok(),
+            "a reboot keeps the VM where it is"
+        );
+        let node = vm.node.clone();
+        let plan = plan_drain(&s, &node, &Default::default(), &[]);
+        assert!(plan.moves.is_empty(), "{:?}", plan.moves);
+        assert!(
+            plan.stuck
+                .iter()
+                .all(|st| st.reason.contains("has not answered")),
+            "{:?}",
+            plan.stuck
+        );
+        assert!(!plan.stuck.is_empty());
+    }
+
+    #[test]
+    fn a_silent_manager_holds_what_it_owned_or_what_carries_the_mark() {
+        let mut s = snap();
+        let mut view = owning("web-01");
+        view.error = Some("`crm_mon -1` failed (exit 102): not connected".into());
+        view.error_since_ms = Some(1_765_000_000_000);
+        s.manager = Some(view);
+        let e = manager_hold(&s, "web-01", "move").unwrap();
+        assert!(
+            e.contains("does not answer since") && e.contains("resource vm-res"),
+            "{e}"
+        );
+        assert_eq!(
+            manager_hold(&s, "db-main", "move"),
+            None,
+            "not its resource"
+        );
+        s.marks.push(mark("db-main"));
+        assert!(manager_hold(&s, "db-main", "move").is_some(), "marked");
+        // Answering again: its resources move through it, others freely.
+        s.manager.as_mut().unwrap().error = None;
+        assert_eq!(manager_hold(&s, "web-01", "move"), None);
+        assert_eq!(libvirt_move(&s, "web-01"), Ok(Some("vm-res".into())));
+        assert_eq!(manager_hold(&s, "db-main", "move"), None);
+    }
+
+    #[test]
+    fn a_marked_vm_is_held_where_no_manager_is_configured() {
+        let mut s = snap();
+        s.marks.push(mark("web-01"));
+        let e = manager_hold(&s, "web-01", "start").unwrap();
+        assert!(
+            e.contains("carries vmshift's mark") && e.contains("will not start it"),
+            "{e}"
+        );
+        assert!(
+            e.contains("virsh metadata web-01 urn:vmshift:metadata:1 --remove"),
+            "{e}"
+        );
+        assert!(matches!(
+            libvirt_move(&s, "web-01"),
+            Err(Refusal::Manager(_))
+        ));
+        let vm = s.vm("web-01").unwrap().clone();
+        s.nodes
+            .iter_mut()
+            .find(|n| n.name == vm.node)
+            .unwrap()
+            .state = NodeState::Down;
+        let p = plan_recover(&s, &vm.node).unwrap();
+        assert!(p.restarts.iter().all(|r| r.vm != "web-01"));
+        let c = p.cannot.iter().find(|c| c.vm == "web-01").unwrap();
+        assert!(c.reason.contains("will not restart it"), "{}", c.reason);
+    }
+
+    #[test]
+    fn an_answering_manager_starts_and_stops_its_own_vms() {
+        let mut s = snap();
+        s.manager = Some(owning("web-01"));
+        let vm = s.vm("web-01").unwrap().clone();
+        let e = check_vm_action(&s, &vm, VmAction::Shutdown).unwrap_err();
+        assert!(e.contains("`crm resource stop vm-res`"), "{e}");
+        let other = s.vm("db-main").unwrap().clone();
+        assert!(check_vm_action(&s, &other, VmAction::Shutdown).is_ok());
+    }
+
+    #[test]
+    fn a_stale_copy_is_never_started() {
+        let mut s = snap();
+        let vm = s.vm("web-01").unwrap().clone();
+        s.stale_copies.push(StaleCopy {
+            vm: "web-01".into(),
+            node: "hv-04".into(),
+            runs_on: vm.node.clone(),
+            autostart: false,
+            remove: "virsh -c qemu:///system undefine web-01".into(),
+        });
+        let e = check_vm_action(&s, &vm, VmAction::Start).unwrap_err();
+        assert!(
+            e.starts_with("the shut-off copy of web-01 on hv-04 is stale")
+                && e.ends_with("`virsh -c qemu:///system undefine web-01`"),
+            "{e}"
+        );
     }
 }

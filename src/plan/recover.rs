@@ -73,6 +73,10 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
             vm: vm.name.clone(),
             reason,
         };
+        if let Some(why) = super::manager_hold(snap, &vm.name, "restart") {
+            plan.cannot.push(cannot(why));
+            continue;
+        }
         if let Some(m) = snap.managed_vm(&vm.name) {
             plan.cannot.push(cannot(format!(
                 "{} is Pacemaker resource {}: Pacemaker recovers it (fencing, restart); vmshift never starts it",
@@ -212,6 +216,7 @@ mod tests {
     fn vms_pacemaker_owns_are_never_restarted_by_vmshift() {
         let mut s = lost("hv-01");
         s.manager = Some(ManagerView {
+            known: true,
             vms: vec![ManagedVm {
                 resource: "vm-web".into(),
                 domain: "web-01".into(),

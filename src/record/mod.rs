@@ -32,8 +32,7 @@ pub const FILE_NAME: &str = "migrations.jsonl";
 /// had no id, start or end; it is still read.
 pub const SCHEMA: u32 = 2;
 
-/// The last millisecond of year 9999: later dates cannot be shown.
-pub const MAX_DATE_MS: u64 = 253_402_300_799_999;
+pub use crate::cluster::units::MAX_DATE_MS;
 
 /// One line of the recorder. Fields added later must have defaults so that
 /// older lines stay readable.

@@ -7,6 +7,7 @@
 
 mod ffi;
 mod managed;
+mod marks;
 pub mod measure;
 mod migrate;
 pub mod node;
@@ -21,9 +22,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy, ManagerView,
-    Measured, Migration, MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome,
-    Recovery, RecoveryStep, Vm, VmAction, VmState, Volume, VolumeKind, Workload, set_local_cordon,
+    Backend, BackendError, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy, ManagedMark,
+    ManagerView, Measured, Migration, MigrationCosts, MigrationId, MigrationRequest, Node,
+    NodeState, Outcome, Recovery, RecoveryStep, StaleCopy, Vm, VmAction, VmState, Volume,
+    VolumeKind, Workload, set_local_cordon,
 };
 use crate::manager::ClusterManager;
 use crate::plan;
@@ -98,6 +100,10 @@ pub struct LibvirtCluster {
     fenced: HashMap<String, u64>,
     /// VMs of lost nodes restarted elsewhere, as timelines.
     recoveries: Vec<Recovery>,
+    /// Cluster-manager marks being written to domains now.
+    mark_writes: marks::InFlight,
+    /// Since when the cluster manager has not answered (unix ms).
+    manager_silent_since: Option<u64>,
 }
 
 /// Pools that are local to a host by convention, even with the same path elsewhere.
@@ -153,6 +159,8 @@ impl LibvirtCluster {
             fenced: HashMap::new(),
             node_states: HashMap::new(),
             recoveries: Vec::new(),
+            mark_writes: Default::default(),
+            manager_silent_since: None,
             cfg,
         };
         c.recall();
@@ -301,13 +309,33 @@ impl LibvirtCluster {
                 (n.as_str(), names)
             })
             .collect();
+        let manager = self.read_manager(&nodes, manager_read);
+        let marks = self.marks(&data, &fresh, manager.as_ref());
         let mut alarms = Vec::new();
         for (vm, on) in running_twice(&running) {
             let key = format!("{vm}@{}", on.join("+"));
-            let text = format!(
-                "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that was lost)",
-                on.join(" and ")
-            );
+            let owner = manager
+                .as_ref()
+                .and_then(|v| v.vms.iter().find(|m| m.domain == vm))
+                .map(|m| m.resource.clone())
+                .or_else(|| {
+                    marks
+                        .iter()
+                        .find(|m| m.vm == vm)
+                        .map(|m| m.resource.clone())
+                });
+            let text = match owner {
+                // Pacemaker stops all copies but one once it sees them
+                // (multiple-active); a refresh makes it look now.
+                Some(r) => format!(
+                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; it is Pacemaker resource {r}: let Pacemaker stop the extra copy (`crm_resource --refresh --resource {r}` makes it probe every node now), never destroy one behind its back",
+                    on.join(" and ")
+                ),
+                None => format!(
+                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that should not run it: the one that was lost, or where it was started by mistake)",
+                    on.join(" and ")
+                ),
+            };
             if !self.alarmed.contains(&key) {
                 self.table().log(text.clone());
                 self.alarmed.push(key);
@@ -391,11 +419,44 @@ impl LibvirtCluster {
                 v.owner = Some(vm.node.clone());
             }
         }
-        let manager = self.read_manager(&nodes, manager_read);
-        if let Some(view) = &manager {
-            for vm in vms.iter_mut() {
-                vm.ha |= view.vms.iter().any(|m| m.domain == vm.name);
+        let mut stale_copies = stale_copies(&data, &fresh);
+        for c in stale_copies.iter_mut() {
+            if let Some(i) = self.node_index(&c.node) {
+                let q = crate::manager::runner::shell_quote;
+                c.remove = format!(
+                    "virsh -c {} undefine {}",
+                    q(&self.nodes[i].spec.uri),
+                    q(&c.vm)
+                );
             }
+        }
+        for vm in vms.iter_mut() {
+            vm.ha |= manager
+                .as_ref()
+                .is_some_and(|view| view.vms.iter().any(|m| m.domain == vm.name))
+                || marks.iter().any(|m| m.vm == vm.name);
+        }
+        for sc in &stale_copies {
+            let key = format!("stale:{}@{}", sc.vm, sc.node);
+            if !self.alarmed.contains(&key) {
+                self.table().log(format!(
+                    "stale copy of {} found on {}: defined and shut off while it runs on {}; starting it would run it twice — remove it: `{}`",
+                    sc.vm, sc.node, sc.runs_on, sc.remove
+                ));
+                self.alarmed.push(key);
+            }
+        }
+        for sc in stale_copies.iter().filter(|sc| sc.autostart) {
+            let text = format!(
+                "ALARM: the stale, shut-off copy of {} on {} is marked to autostart: libvirt would start it when {} boots, running {} twice (it runs on {}); remove it now: `{}`",
+                sc.vm, sc.node, sc.node, sc.vm, sc.runs_on, sc.remove
+            );
+            let key = format!("autostart:{}@{}", sc.vm, sc.node);
+            if !self.alarmed.contains(&key) {
+                self.table().log(text.clone());
+                self.alarmed.push(key);
+            }
+            alarms.push(text);
         }
         {
             let mut t = self.table();
@@ -465,6 +526,8 @@ impl LibvirtCluster {
             recoveries: self.recoveries.clone(),
             alarms,
             storage_moves,
+            marks,
+            stale_copies,
         };
         self.give_inputs(&mut snap);
         // A node in standby in Pacemaker is cordoned by Pacemaker.
@@ -641,6 +704,107 @@ impl LibvirtCluster {
         (format!("local:{node}:{}", p.name), VolumeKind::Local)
     }
 
+    /// The last snapshot with the cluster manager asked afresh (whatever
+    /// the poll interval): an action on a VM it may own is decided on its
+    /// answer now, never on one from a poll ago.
+    fn snapshot_for_action(&mut self) -> Result<ClusterSnapshot, BackendError> {
+        let mut snap = match &self.snapshot {
+            Some(s) => s.clone(),
+            None => return self.snapshot(),
+        };
+        if self.manager.is_some() {
+            let nodes = snap.nodes.clone();
+            snap.manager = self.read_manager(&nodes, None);
+            if let Some(s) = self.snapshot.as_mut() {
+                s.manager = snap.manager.clone();
+            }
+        }
+        Ok(snap)
+    }
+
+    /// The VMs that carry vmshift's cluster-manager mark, and the marks
+    /// brought in line with what the manager says where it answers: a VM
+    /// it owns gets one (on a running domain with no job, on a thread of
+    /// its own), one it no longer owns loses it.
+    fn marks(
+        &self,
+        data: &[(usize, String, &NodeData)],
+        fresh: &[&str],
+        manager: Option<&ManagerView>,
+    ) -> Vec<ManagedMark> {
+        let mut out: Vec<ManagedMark> = Vec::new();
+        for (_, _, d) in data {
+            for dom in d.domains.iter().filter(|x| !x.incoming) {
+                if let Some(m) = &dom.managed
+                    && out.iter().all(|o| o.vm != dom.name)
+                {
+                    out.push(ManagedMark {
+                        vm: dom.name.clone(),
+                        manager: m.manager.clone(),
+                        resource: m.resource.clone(),
+                        since_ms: m.since_ms,
+                    });
+                }
+            }
+        }
+        // Only a manager that answers now says who it owns.
+        let Some(view) = manager.filter(|v| v.known && v.error.is_none()) else {
+            return out;
+        };
+        let now = crate::record::now_ms();
+        for (i, node, d) in data {
+            if !fresh.contains(&node.as_str()) {
+                continue;
+            }
+            for dom in &d.domains {
+                let quiet = dom.state == VmState::Running && !dom.incoming && !dom.migrating_out;
+                let owner = view.vms.iter().find(|m| m.domain == dom.name);
+                let want = owner.map(|o| xml::MarkXml {
+                    manager: view.kind.clone(),
+                    resource: o.resource.clone(),
+                    since_ms: dom
+                        .managed
+                        .as_ref()
+                        .filter(|m| m.resource == o.resource)
+                        .map_or(now, |m| m.since_ms),
+                });
+                let same = match (&want, &dom.managed) {
+                    (Some(w), Some(h)) => w.manager == h.manager && w.resource == h.resource,
+                    (None, None) => true,
+                    _ => false,
+                };
+                if let Some(w) = &want
+                    && out.iter().all(|o| o.vm != dom.name)
+                {
+                    out.push(ManagedMark {
+                        vm: dom.name.clone(),
+                        manager: w.manager.clone(),
+                        resource: w.resource.clone(),
+                        since_ms: w.since_ms,
+                    });
+                }
+                if same || !quiet {
+                    continue;
+                }
+                if want.is_none() {
+                    out.retain(|o| o.vm != dom.name);
+                }
+                marks::spawn(
+                    self.shared.clone(),
+                    self.mark_writes.clone(),
+                    marks::MarkWrite {
+                        uri: self.nodes[*i].spec.uri.clone(),
+                        vm: dom.name.clone(),
+                        node: node.clone(),
+                        mark: want,
+                        persistent: dom.persistent,
+                    },
+                );
+            }
+        }
+        out
+    }
+
     /// The cluster manager's view now, its node names turned into ours;
     /// the last good view (with the error) when it does not answer.
     fn read_manager(
@@ -658,17 +822,22 @@ impl LibvirtCluster {
         };
         match answer {
             Ok(mut v) => {
+                self.manager_silent_since = None;
                 self.manager_names = rename_nodes(&mut v, &names);
                 self.manager_view = Some(v.clone());
                 Some(v)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the cluster manager did not answer");
+                let since = self
+                    .manager_silent_since
+                    .get_or_insert_with(crate::record::now_ms);
                 let mut v = self.manager_view.clone().unwrap_or_else(|| ManagerView {
                     kind: mgr.kind().into(),
                     ..Default::default()
                 });
                 v.error = Some(e);
+                v.error_since_ms = Some(*since);
                 Some(v)
             }
         }
@@ -1158,6 +1327,36 @@ fn running_twice<'a>(running: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&
     out
 }
 
+/// Defined, shut-off copies on nodes that answer of VMs that run on
+/// another node that answers: starting one runs the VM twice.
+fn stale_copies(data: &[(usize, String, &NodeData)], fresh: &[&str]) -> Vec<StaleCopy> {
+    let answers = |n: &str| fresh.contains(&n);
+    let mut out = Vec::new();
+    for (_, node, d) in data.iter().filter(|(_, n, _)| answers(n)) {
+        for dom in d.domains.iter().filter(|x| x.state == VmState::Stopped) {
+            let runs_on = data.iter().find(|(_, other, od)| {
+                other != node
+                    && answers(other)
+                    && od.domains.iter().any(|x| {
+                        x.name == dom.name
+                            && !x.incoming
+                            && matches!(x.state, VmState::Running | VmState::Paused)
+                    })
+            });
+            if let Some((_, other, _)) = runs_on {
+                out.push(StaleCopy {
+                    vm: dom.name.clone(),
+                    node: node.clone(),
+                    runs_on: other.clone(),
+                    autostart: dom.autostart,
+                    remove: String::new(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// How often the time each node last answered is saved: "last seen"
 /// after a restart of vmshift is at most this much too early.
 const SEEN_SAVE_EVERY_MS: u64 = 5_000;
@@ -1270,10 +1469,7 @@ impl Backend for LibvirtCluster {
     }
 
     fn start_migration(&mut self, req: &MigrationRequest) -> Result<MigrationId, BackendError> {
-        let snap = match &self.snapshot {
-            Some(s) => s.clone(),
-            None => self.snapshot()?,
-        };
+        let snap = self.snapshot_for_action()?;
         let vm = snap.require_vm(&req.vm)?;
         let node = snap.require_node(&req.to)?;
         // The path first: a move that would fight the cluster manager is
@@ -1759,10 +1955,7 @@ impl Backend for LibvirtCluster {
     }
 
     fn vm_action(&mut self, vm: &str, action: VmAction) -> Result<String, BackendError> {
-        let snap = match &self.snapshot {
-            Some(s) => s.clone(),
-            None => self.snapshot()?,
-        };
+        let snap = self.snapshot_for_action()?;
         let v = snap.require_vm(vm)?;
         plan::check_vm_action(&snap, v, action).map_err(BackendError::NotPossible)?;
         let i = self

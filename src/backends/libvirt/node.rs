@@ -94,6 +94,15 @@ pub struct DomainData {
     /// Its definition (live XML), to restart it elsewhere if this node is lost.
     #[serde(default)]
     pub xml: String,
+    /// vmshift's mark that a cluster manager owns it (from its metadata).
+    #[serde(default)]
+    pub managed: Option<super::xml::MarkXml>,
+    /// Defined (persistent), not only running.
+    #[serde(default)]
+    pub persistent: bool,
+    /// libvirt starts it when the node boots.
+    #[serde(default)]
+    pub autostart: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -578,6 +587,9 @@ impl Worker {
                 mem_stats: Default::default(),
                 tcg: parsed.tcg,
                 xml: dom_xml,
+                managed: parsed.managed,
+                persistent: d.is_persistent().unwrap_or(false),
+                autostart: d.autostart().unwrap_or(false),
             });
         }
         // Dirty rates: keep each finished measurement, start the next one

@@ -10,6 +10,60 @@ pub struct DomainXml {
     pub cpu_model: String,
     /// `<domain type='qemu'>`: emulated (TCG), not KVM.
     pub tcg: bool,
+    /// vmshift's mark in `<metadata>`: the cluster manager that owns it.
+    pub managed: Option<MarkXml>,
+}
+
+/// vmshift's own XML namespace in a domain's `<metadata>`.
+pub const VMSHIFT_NS: &str = "urn:vmshift:metadata:1";
+/// The prefix (libvirt's metadata key) it is written with.
+pub const VMSHIFT_KEY: &str = "vmshift";
+
+/// `<managed manager='pacemaker' resource='vm-ha' since='…'/>` under
+/// vmshift's element in `<metadata>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct MarkXml {
+    pub manager: String,
+    pub resource: String,
+    pub since_ms: u64,
+}
+
+impl MarkXml {
+    /// vmshift's element, as `virDomainSetMetadata` takes it.
+    pub fn element(&self) -> String {
+        format!(
+            "<vmshift><managed manager=\"{}\" resource=\"{}\" since=\"{}\"/></vmshift>",
+            xml_attr(&self.manager),
+            xml_attr(&self.resource),
+            self.since_ms
+        )
+    }
+}
+
+/// vmshift's mark in a domain's `<metadata>`, if it carries one.
+fn managed_mark(root: Node) -> Option<MarkXml> {
+    let ours = child(root, "metadata")?
+        .children()
+        .find(|c| c.is_element() && c.tag_name().namespace() == Some(VMSHIFT_NS))?;
+    let m = ours
+        .children()
+        .find(|c| c.is_element() && c.tag_name().name() == "managed")?;
+    let manager = m.attribute("manager")?.trim();
+    let resource = m.attribute("resource")?.trim();
+    // Only names a manager could have given; anything else is not a mark.
+    let fits = |s: &str| !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control);
+    if !fits(manager) || !fits(resource) {
+        return None;
+    }
+    Some(MarkXml {
+        manager: manager.to_string(),
+        resource: resource.to_string(),
+        since_ms: m
+            .attribute("since")
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| *s <= crate::cluster::units::MAX_DATE_MS)
+            .unwrap_or(0),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -47,6 +101,7 @@ pub fn parse_domain(xml: &str) -> Result<DomainXml, String> {
     let root = doc.root_element();
     let mut out = DomainXml {
         tcg: root.attribute("type") == Some("qemu"),
+        managed: managed_mark(root),
         ..Default::default()
     };
     if let Some(cpu) = child(root, "cpu") {
@@ -205,6 +260,42 @@ pub fn retarget_disks(xml: &str, moves: &[DiskMove]) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As libvirt 9.0 dumps what `virDomainSetMetadata` wrote: the prefix
+    /// on vmshift's element only, its children in no namespace.
+    #[test]
+    fn the_managed_mark_is_read_from_vmshifts_namespace_only() {
+        let mark = MarkXml {
+            manager: "pacemaker".into(),
+            resource: "vm-ha".into(),
+            since_ms: 1_765_000_000_000,
+        };
+        assert_eq!(
+            mark.element(),
+            r#"<vmshift><managed manager="pacemaker" resource="vm-ha" since="1765000000000"/></vmshift>"#
+        );
+        let dumped = format!(
+            "<domain type='qemu'><name>ha</name><metadata>\
+             <other:x xmlns:other='urn:other'><managed manager='evil' resource='r'/></other:x>\
+             <vmshift:vmshift xmlns:vmshift='{VMSHIFT_NS}'><managed manager='pacemaker' resource='vm-ha' since='1765000000000'/></vmshift:vmshift>\
+             </metadata></domain>"
+        );
+        assert_eq!(parse_domain(&dumped).unwrap().managed, Some(mark));
+        let foreign = "<domain><metadata><other:x xmlns:other='urn:other'><managed manager='pacemaker' resource='r'/></other:x></metadata></domain>";
+        assert_eq!(parse_domain(foreign).unwrap().managed, None);
+        let absurd = format!(
+            "<domain><metadata><v:vmshift xmlns:v='{VMSHIFT_NS}'><managed manager='pacemaker' resource='r' since='99999999999999999'/></v:vmshift></metadata></domain>"
+        );
+        assert_eq!(
+            parse_domain(&absurd).unwrap().managed.map(|m| m.since_ms),
+            Some(0),
+            "a date past year 9999 is not kept"
+        );
+        let empty = format!(
+            "<domain><metadata><v:vmshift xmlns:v='{VMSHIFT_NS}'><managed manager='' resource='r'/></v:vmshift></metadata></domain>"
+        );
+        assert_eq!(parse_domain(&empty).unwrap().managed, None);
+    }
 
     #[test]
     fn copied_disks_get_their_path_on_the_target() {

@@ -710,6 +710,8 @@ impl SimCluster {
             recoveries: self.recoveries.clone(),
             alarms: Vec::new(),
             storage_moves: self.storage_moves.clone(),
+            marks: Vec::new(),
+            stale_copies: Vec::new(),
         };
         self.cordons.mark(&mut snap);
         snap

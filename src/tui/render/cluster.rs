@@ -104,7 +104,11 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
     // A lost node's card has a line more: how to recover its VMs.
     let most_vms = nodes
         .iter()
-        .map(|n| app.card_vms(&n.name).len() + usize::from(recover_hint(app, n)))
+        .map(|n| {
+            app.card_vms(&n.name).len()
+                + usize::from(recover_hint(app, n))
+                + stale_here(snap, &n.name).count()
+        })
         .max()
         .unwrap_or(0) as u16;
     let full_h = (3 + most_vms.clamp(1, MAX_CARD_VMS)).min(area.height);
@@ -170,6 +174,14 @@ fn render_cards(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) -> u1
 
 /// Height of a compact node card: borders, the stats, one line of VMs.
 const COMPACT_CARD_H: u16 = 4;
+
+/// The stale, shut-off copies on `node` (of VMs that run elsewhere).
+fn stale_here<'a>(
+    snap: &'a crate::cluster::ClusterSnapshot,
+    node: &'a str,
+) -> impl Iterator<Item = &'a crate::cluster::StaleCopy> {
+    snap.stale_copies.iter().filter(move |c| c.node == node)
+}
 
 /// Whether `node`'s card says `:recover NODE`: it is lost (down) with VMs
 /// shown as last seen there, and this vmshift may change the cluster.
@@ -308,9 +320,34 @@ fn render_card(
     } else {
         1
     };
+    // Stale copies: shut-off definitions of VMs that run elsewhere.
+    let mut top = top;
+    if let Some(snap) = app.snap.as_ref() {
+        for c in stale_here(snap, &node.name) {
+            if top >= inner.height {
+                break;
+            }
+            let text = format!(
+                "⚠ stale copy {}{} (runs on {})",
+                c.vm,
+                if c.autostart { " AUTOSTART" } else { "" },
+                c.runs_on
+            );
+            put(
+                buf,
+                inner,
+                top,
+                Line::styled(fit(&text, inner.width as usize), theme::bad()),
+            );
+            top += 1;
+        }
+    }
     // VMs.
     let vms = app.card_vms(&node.name);
     let rows = inner.height.saturating_sub(top) as usize;
+    if vms.is_empty() && top > 1 {
+        return;
+    }
     if vms.is_empty() {
         put(buf, inner, top, Line::styled(" no VMs", theme::dim()));
         return;

@@ -36,15 +36,20 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     // A VM of a lost node shows when it was last seen as its state
     // (`lost 10:42:07`): the column widens for it.
     let clock = app.clock();
-    let state = |v: &crate::cluster::Vm| match &v.lost {
-        Some(l) => crate::app::recover::lost_short(l, clock),
-        None => v.state.label().to_string(),
+    // A VM with a stale, shut-off copy on another node says so (`+stale`).
+    let stale = |v: &crate::cluster::Vm| snap.stale_copies.iter().any(|c| c.vm == v.name);
+    let state = |v: &crate::cluster::Vm| match (&v.lost, stale(v)) {
+        (Some(l), _) => crate::app::recover::lost_short(l, clock),
+        (None, true) => format!("{} +stale", v.state.label()),
+        (None, false) => v.state.label().to_string(),
     };
     let any_lost = vis.iter().any(|&i| snap.vms[i].lost.is_some());
-    let sw = match (wide, any_lost) {
-        (_, true) => 13,
-        (true, false) => 11,
-        (false, false) => 10,
+    let any_stale = vis.iter().any(|&i| stale(&snap.vms[i]));
+    let sw = match (wide, any_lost, any_stale) {
+        (_, _, true) => 15,
+        (_, true, _) => 13,
+        (true, false, false) => 11,
+        (false, false, false) => 10,
     };
     let header = if wide {
         format!(
