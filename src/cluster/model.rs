@@ -922,6 +922,24 @@ pub struct Migration {
     /// the memory rounds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_copy: Option<DiskCopy>,
+    /// A node of it stopped answering while it ran: until one answers,
+    /// where the VM runs is unknown and the migration has no outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unanswered: Option<Unanswered>,
+    /// What its figures cannot say (a node that did not answer for a
+    /// while, totals read afterwards), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caveats: Vec<String>,
+}
+
+/// A node that stopped answering while a migration ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unanswered {
+    pub node: String,
+    /// Since when (Unix ms, wall clock).
+    pub since_ms: u64,
+    /// What libvirt said.
+    pub reason: String,
 }
 
 impl Default for Migration {
@@ -975,6 +993,8 @@ impl Migration {
             forecast: None,
             live: None,
             managed_by: None,
+            unanswered: None,
+            caveats: Vec::new(),
             disk_copy: (storage_bytes > 0).then(|| DiskCopy {
                 total_bytes: storage_bytes,
                 ..Default::default()
@@ -984,6 +1004,17 @@ impl Migration {
 
     /// "⇄ vm a→b pre-copy round 3 · 1.2 GiB left" for lists.
     pub fn progress_line(&self) -> String {
+        if let Some(u) = &self.unanswered {
+            return format!(
+                "⇄ {} {}→{} UNKNOWN: {} not answering since {} ({}); waiting for a node to say where it runs",
+                self.vm,
+                self.from,
+                self.to,
+                u.node,
+                super::units::utc_minute(u.since_ms),
+                u.reason
+            );
+        }
         format!(
             "⇄ {} {}→{} {} round {} · {} left{}",
             self.vm,

@@ -53,8 +53,10 @@ fn check(r: c_int) -> Result<c_int, Error> {
 /// Job statistics; safe when no job runs (`virt`'s `job_stats` builds a Vec
 /// from a null pointer then). `completed` asks for the last finished job.
 pub fn job_stats(dom: &Domain, completed: bool) -> Result<JobStats, Error> {
+    // A completed job's statistics are kept for the next reader (another
+    // vmshift, virsh): libvirt deletes them on a read without KEEP.
     let flags = if completed {
-        sys::VIR_DOMAIN_JOB_STATS_COMPLETED
+        sys::VIR_DOMAIN_JOB_STATS_COMPLETED | sys::VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED
     } else {
         0
     };

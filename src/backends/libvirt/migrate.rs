@@ -451,6 +451,20 @@ fn run_migration(shared: Shared, id: MigrationId, job: Job) {
     tracing::info!(%vm, %src_uri, %dst_uri, flags, "migrate_to_uri3");
     let result = dom.migrate_to_uri3(Some(&dst_uri), params, flags);
     tracing::info!(%vm, result = ?result.as_ref().map_err(libvirt_reason), "migrate_to_uri3 returned");
+    if let Err(err) = &result
+        && !conn.is_alive().unwrap_or(false)
+    {
+        // The source's daemon went away (killed, restarted, cut off): its
+        // error says nothing of the migration. The nodes will.
+        let reason = libvirt_reason(err);
+        drop(dom);
+        drop(conn);
+        if let Resolved::StillRunning = resolve(&shared, id, &vm, &src_uri, Silent::Source, &reason)
+        {
+            follow(shared, id, vm, src_uri);
+        }
+        return;
+    }
     // Where the VM runs after a failure: asked before taking the lock.
     let still_running = result.is_err() && dom.is_active().unwrap_or(false);
     let mut t = lock.lock().expect("migration table");
@@ -530,6 +544,9 @@ enum Next {
     Wait,
     /// A discovered migration's job is gone: find where the VM runs.
     Gone,
+    /// The source did not answer (libvirt's error): wait until the source
+    /// or the destination answers and says where the VM runs.
+    Unanswered(String),
     /// The stall policy asks libvirt for post-copy or an abort.
     Act(PolicyAction),
     Stop,
@@ -549,7 +566,9 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
     };
     let mut seen_marks = 0;
     loop {
+        let asked = Instant::now();
         let stats = ffi::job_stats(&dom, false);
+        let slow = asked.elapsed();
         let next = {
             let mut t = lock.lock().expect("migration table");
             match t.entries.get_mut(&id) {
@@ -558,6 +577,10 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
                 Some(e) => {
                     if e.dom.is_none() {
                         e.dom = Some(dom.clone());
+                    }
+                    if slow >= SLOW_ANSWER {
+                        let from = e.view.from.clone();
+                        silent_for(e, &from, slow);
                     }
                     match &stats {
                         Ok(j) if j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32 => {
@@ -568,7 +591,21 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
                             });
                             policy(e).map_or(Next::Wait, Next::Act)
                         }
-                        _ if e.discovered && e.rounds.has_stats() => Next::Gone,
+                        // The source answered: no job, or the domain is
+                        // not (running) there any more.
+                        Ok(_) if e.discovered && e.rounds.has_stats() => Next::Gone,
+                        Err(err) if source_answered(err) => {
+                            if e.discovered && e.rounds.has_stats() {
+                                Next::Gone
+                            } else {
+                                Next::Wait
+                            }
+                        }
+                        // Anything else is the source not answering: it
+                        // is never taken for an outcome.
+                        Err(err) if !conn.is_alive().unwrap_or(false) => {
+                            Next::Unanswered(libvirt_reason(err))
+                        }
                         _ => Next::Wait,
                     }
                 }
@@ -576,14 +613,39 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
         };
         match next {
             Next::Stop => return,
+            Next::Unanswered(reason) => {
+                drop(dom);
+                drop(conn);
+                match resolve(&shared, id, &vm, &src_uri, Silent::Source, &reason) {
+                    // The source answers again and the job still runs
+                    // there: follow it on a new connection.
+                    Resolved::StillRunning => return follow(shared, id, vm, src_uri),
+                    Resolved::Settled => return,
+                }
+            }
             Next::Gone => {
-                // The job is gone: where does the VM run now?
-                let on_src = dom.is_active().unwrap_or(false);
+                // The job is gone: where does the VM run now? Only what
+                // the nodes say decides it, never an error.
+                let on_src = match dom.is_active() {
+                    Ok(a) => a,
+                    Err(e) if source_answered(&e) => false,
+                    Err(e) => {
+                        let reason = libvirt_reason(&e);
+                        drop(dom);
+                        drop(conn);
+                        if let Resolved::StillRunning =
+                            resolve(&shared, id, &vm, &src_uri, Silent::Source, &reason)
+                        {
+                            return follow(shared, id, vm, src_uri);
+                        }
+                        return;
+                    }
+                };
                 let mut t = lock.lock().expect("migration table");
                 if !on_src {
-                    // It moved: the job-completed event (rounds closed, the
-                    // actual downtime) may still be on its way; give it a
-                    // moment, then ask the destination for the completed job.
+                    // It left the source: the job-completed event (rounds
+                    // closed, the actual downtime) may still be on its way;
+                    // give it a moment.
                     let deadline = Instant::now() + COMPLETED_EVENT_WAIT;
                     while t.entries.get(&id).is_some_and(|e| !e.rounds.completed())
                         && Instant::now() < deadline
@@ -593,40 +655,49 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
                             .expect("migration table")
                             .0;
                     }
-                    let dst_uri = t
-                        .entries
-                        .get(&id)
-                        .filter(|e| !e.rounds.completed())
-                        .and_then(|e| t.uris.get(&e.view.to).cloned());
-                    if let Some(uri) = dst_uri {
-                        drop(t);
-                        let stats = Connect::open(Some(&uri))
-                            .ok()
-                            .and_then(|c| c.lookup_domain_by_name(&vm).ok())
-                            .and_then(|d| ffi::job_stats(&d, true).ok());
-                        t = lock.lock().expect("migration table");
-                        if let (Some(e), Some(stats)) = (t.entries.get_mut(&id), stats.as_ref())
-                            && !e.rounds.completed()
-                        {
-                            let at_ms = e.now_ms();
-                            e.feed(Input::Completed {
-                                at_ms,
-                                stats: Stats::from(stats),
-                            });
-                        }
-                    }
                 }
+                let (from, to) = match t.entries.get(&id) {
+                    Some(e) => (e.view.from.clone(), e.view.to.clone()),
+                    None => return,
+                };
+                let dst_uri = t.uris.get(&to).cloned();
+                drop(t);
+                // Where it runs now, from the destination too.
+                let src = Said {
+                    active: on_src,
+                    job: false,
+                    completed: None,
+                };
+                let dst = dst_uri.as_deref().and_then(|u| ask(u, &vm));
+                let Some(outcome) = verdict(&vm, &from, &to, Some(&src), dst.as_ref()) else {
+                    // The destination does not answer: wait for it.
+                    drop(dom);
+                    drop(conn);
+                    let _ = resolve(
+                        &shared,
+                        id,
+                        &vm,
+                        &src_uri,
+                        Silent::Destination,
+                        &format!("{vm} left {from}, and {to} does not answer"),
+                    );
+                    return;
+                };
+                let mut t = lock.lock().expect("migration table");
                 if let Some(e) = t.entries.get_mut(&id)
                     && e.view.outcome.is_none()
                 {
-                    e.returned = Some(if on_src {
-                        Err(format!(
-                            "the migration ended without moving {vm}; it keeps running on {}",
-                            e.view.from
-                        ))
-                    } else {
-                        Ok(())
-                    });
+                    if outcome.is_ok()
+                        && !e.rounds.completed()
+                        && let Some(stats) = dst.as_ref().and_then(|d| d.completed.as_ref())
+                    {
+                        let at_ms = e.now_ms();
+                        e.feed(Input::Completed {
+                            at_ms,
+                            stats: Stats::from(stats),
+                        });
+                    }
+                    e.returned = Some(outcome);
                     e.settle();
                 }
                 if let Some(text) = t.finished_text() {
@@ -661,6 +732,212 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
                 .expect("migration table")
                 .0;
         }
+    }
+}
+
+/// A libvirt call on the source slower than this counts as the source
+/// not answering for that long (a stalled daemon, a hung host).
+const SLOW_ANSWER: Duration = Duration::from_secs(3);
+/// How often the nodes are asked again while neither answers.
+const ASK_AGAIN: Duration = Duration::from_secs(1);
+
+/// Whether a job-stats error is the source answering (the domain is not
+/// there, or not running there) rather than not answering.
+fn source_answered(e: &virt::error::Error) -> bool {
+    use virt::enumutil::Enum::Known;
+    use virt::error::ErrorNumber::{NoDomain, OperationInvalid};
+    matches!(e.code(), Known(NoDomain) | Known(OperationInvalid))
+}
+
+/// Notes that `node` did not answer for `silent` while the migration ran.
+fn silent_for(e: &mut Entry, node: &str, silent: Duration) {
+    e.view.caveats.push(format!(
+        "{node} did not answer for {:.0} s during the migration (from {}): what happened then is what libvirt said afterwards, and the guest may have been paused longer than the downtime libvirt measured",
+        silent.as_secs_f64(),
+        crate::cluster::units::utc_minute(crate::record::now_ms().saturating_sub(silent.as_millis() as u64))
+    ));
+}
+
+/// What a node says of a VM, asked on a connection of its own.
+struct Said {
+    active: bool,
+    /// A job (the migration) still runs on it.
+    job: bool,
+    /// Its last completed job's statistics (kept for other readers).
+    completed: Option<virt::domain::JobStats>,
+}
+
+/// Asks the node at `uri` about `vm`; `None` when it does not answer.
+fn ask(uri: &str, vm: &str) -> Option<Said> {
+    let conn = Connect::open(Some(uri)).ok()?;
+    match conn.lookup_domain_by_name(vm) {
+        Ok(d) => {
+            let active = d.is_active().ok()?;
+            let job = active
+                && ffi::job_stats(&d, false)
+                    .ok()
+                    .is_some_and(|j| j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32);
+            let completed = ffi::job_stats(&d, true)
+                .ok()
+                .filter(|j| j.r#type == sys::VIR_DOMAIN_JOB_COMPLETED as i32);
+            Some(Said {
+                active,
+                job,
+                completed,
+            })
+        }
+        Err(e) if source_answered(&e) => Some(Said {
+            active: false,
+            job: false,
+            completed: None,
+        }),
+        Err(_) => None,
+    }
+}
+
+/// Which node of a migration stopped answering.
+#[derive(Clone, Copy)]
+enum Silent {
+    Source,
+    Destination,
+}
+
+enum Resolved {
+    /// The migration has its outcome (or was settled elsewhere).
+    Settled,
+    /// The source answers again and its job still runs.
+    StillRunning,
+}
+
+/// What the nodes' answers say of a migration whose source stopped
+/// answering: `None` while they cannot tell yet.
+fn verdict(
+    vm: &str,
+    from: &str,
+    to: &str,
+    src: Option<&Said>,
+    dst: Option<&Said>,
+) -> Option<Result<(), String>> {
+    match (src, dst) {
+        (Some(s), _) if s.active && s.job => None,
+        (Some(s), Some(d)) if s.active && d.active => Some(Err(format!(
+            "{vm} runs on both {from} and {to} after the migration; stop the copy that should not run"
+        ))),
+        (_, Some(d)) if d.active && src.is_none_or(|s| !s.active) => Some(Ok(())),
+        (Some(s), _) if s.active => Some(Err(format!(
+            "the migration ended without moving {vm}; it keeps running on {from}"
+        ))),
+        (Some(_), Some(_)) => Some(Err(format!(
+            "{vm} runs on neither {from} nor {to} after the migration; see both nodes' logs"
+        ))),
+        // The source answers (not running there), the destination does
+        // not: it may have moved or stopped; wait for the destination.
+        _ => None,
+    }
+}
+
+/// Waits until the source or the destination answers after libvirt failed
+/// on the source, and settles the migration from where the VM runs and
+/// libvirt's completed job; until then the migration says it is unknown.
+fn resolve(
+    shared: &Shared,
+    id: MigrationId,
+    vm: &str,
+    src_uri: &str,
+    silent: Silent,
+    reason: &str,
+) -> Resolved {
+    let (lock, cv) = &**shared;
+    let since_ms = crate::record::now_ms();
+    let (from, to) = {
+        let mut t = lock.lock().expect("migration table");
+        let Some(e) = t.entries.get_mut(&id).filter(|e| e.view.outcome.is_none()) else {
+            return Resolved::Settled;
+        };
+        let (from, to) = (e.view.from.clone(), e.view.to.clone());
+        let node = match silent {
+            Silent::Source => from.clone(),
+            Silent::Destination => to.clone(),
+        };
+        e.view.unanswered = Some(crate::cluster::Unanswered {
+            node: node.clone(),
+            since_ms,
+            reason: reason.to_string(),
+        });
+        t.log(format!(
+            "{node} stopped answering during the migration of {vm} ({reason}); where {vm} runs is unknown until {from} or {to} answers"
+        ));
+        (from, to)
+    };
+    cv.notify_all();
+    loop {
+        let dst_uri = {
+            let t = lock.lock().expect("migration table");
+            match t.entries.get(&id) {
+                Some(e) if e.view.outcome.is_none() => t.uris.get(&to).cloned(),
+                _ => return Resolved::Settled,
+            }
+        };
+        let src = ask(src_uri, vm);
+        let dst = dst_uri.as_deref().and_then(|u| ask(u, vm));
+        if src.as_ref().is_some_and(|s| s.active && s.job) {
+            let mut t = lock.lock().expect("migration table");
+            if let Some(e) = t.entries.get_mut(&id) {
+                e.view.caveats.push(format!(
+                    "{} did not answer from {} to {}",
+                    e.view.unanswered.take().map_or(from.clone(), |u| u.node),
+                    crate::cluster::units::utc_minute(since_ms),
+                    crate::cluster::units::utc_minute(crate::record::now_ms())
+                ));
+            }
+            t.log(format!(
+                "{from} answers again; the migration of {vm} still runs"
+            ));
+            cv.notify_all();
+            return Resolved::StillRunning;
+        }
+        if let Some(outcome) = verdict(vm, &from, &to, src.as_ref(), dst.as_ref()) {
+            let completed = dst
+                .as_ref()
+                .and_then(|d| d.completed.as_ref())
+                .or(src.as_ref().and_then(|s| s.completed.as_ref()));
+            let mut t = lock.lock().expect("migration table");
+            if let Some(e) = t.entries.get_mut(&id)
+                && e.view.outcome.is_none()
+            {
+                let node = e.view.unanswered.take().map_or(from.clone(), |u| u.node);
+                e.view.caveats.push(format!(
+                    "{node} did not answer from {} to {} ({reason}); the outcome is where {vm} was found running afterwards{}",
+                    crate::cluster::units::utc_minute(since_ms),
+                    crate::cluster::units::utc_minute(crate::record::now_ms()),
+                    if completed.is_some() {
+                        ", with libvirt's completed job"
+                    } else {
+                        "; libvirt's completed job was not available (a restarted daemon forgets it)"
+                    }
+                ));
+                if outcome.is_ok()
+                    && !e.rounds.completed()
+                    && let Some(stats) = completed
+                {
+                    let at_ms = e.now_ms();
+                    e.feed(Input::Completed {
+                        at_ms,
+                        stats: Stats::from(stats),
+                    });
+                }
+                // Found or vmshift's own: what the nodes say decides.
+                e.discovered |= outcome.is_ok();
+                e.returned = Some(outcome);
+                e.settle();
+            }
+            if let Some(text) = t.finished_text() {
+                t.log(text);
+            }
+            cv.notify_all();
+            return Resolved::Settled;
+        }
+        std::thread::sleep(ASK_AGAIN);
     }
 }
 
@@ -828,6 +1105,52 @@ pub enum ActError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn said(active: bool, job: bool) -> Said {
+        Said {
+            active,
+            job,
+            completed: None,
+        }
+    }
+
+    /// After libvirt failed on the source, only where the VM is found
+    /// running decides the outcome; while nothing says so, there is none.
+    #[test]
+    fn the_verdict_comes_from_where_the_vm_runs_never_from_an_error() {
+        let v = |s: Option<Said>, d: Option<Said>| verdict("web", "a", "b", s.as_ref(), d.as_ref());
+        assert_eq!(v(None, None), None, "nobody answers: unknown");
+        assert_eq!(
+            v(Some(said(false, false)), None),
+            None,
+            "gone from the source, the destination silent: unknown"
+        );
+        assert_eq!(v(Some(said(true, true)), None), None, "still migrating");
+        assert_eq!(v(None, Some(said(true, false))), Some(Ok(())));
+        assert_eq!(
+            v(Some(said(false, false)), Some(said(true, false))),
+            Some(Ok(()))
+        );
+        let stayed = v(Some(said(true, false)), None).unwrap().unwrap_err();
+        assert!(stayed.contains("keeps running on a"), "{stayed}");
+        let stayed = v(Some(said(true, false)), Some(said(false, false)))
+            .unwrap()
+            .unwrap_err();
+        assert!(stayed.contains("keeps running on a"), "{stayed}");
+        let both = v(Some(said(true, false)), Some(said(true, false)))
+            .unwrap()
+            .unwrap_err();
+        assert!(both.contains("runs on both a and b"), "{both}");
+        let none = v(Some(said(false, false)), Some(said(false, false)))
+            .unwrap()
+            .unwrap_err();
+        assert!(none.contains("neither a nor b"), "{none}");
+        assert_eq!(
+            v(None, Some(said(false, false))),
+            None,
+            "the source silent, not on the destination: it may still run on the source"
+        );
+    }
     use crate::cluster::Round;
 
     fn entry() -> Entry {
