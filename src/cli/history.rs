@@ -46,6 +46,7 @@ fn date(ms: u64) -> String {
 /// One history line, every outside string escaped.
 pub fn line(r: &Record) -> String {
     let m = &r.migration;
+    let rounds = m.rounds_total.map_or(m.rounds.len(), |n| n as usize);
     let result = match (&r.detached_on, &m.outcome) {
         (Some(node), _) => format!("detached: still running on {}", c(node)),
         (None, Some(Outcome::Completed)) => format!(
@@ -62,7 +63,19 @@ pub fn line(r: &Record) -> String {
             },
             c(o.reason().unwrap_or(""))
         ),
-        (None, None) => "unfinished".into(),
+        (None, None) => match &r.running_by {
+            Some(o) if o.alive() => format!("running, followed by vmshift {}", c(&o.describe())),
+            Some(o) => format!(
+                "running or ended unseen: the vmshift that started it ({}) is gone; the next vmshift that reaches the cluster records how it ended",
+                c(&o.describe())
+            ),
+            None => "unfinished".into(),
+        },
+    };
+    let result = if r.orphaned {
+        format!("{result} (orphaned: its vmshift ended before it)")
+    } else {
+        result
     };
     format!(
         "{}  {:<10} {:<14} {} → {}  {} round{}, {}  {}{}{}",
@@ -71,8 +84,8 @@ pub fn line(r: &Record) -> String {
         c(&m.vm),
         c(&m.from),
         c(&m.to),
-        m.rounds.len(),
-        crate::app::plural(m.rounds.len()),
+        rounds,
+        crate::app::plural(rounds),
         units::millis(m.elapsed_ms),
         result,
         if r.found {
@@ -114,6 +127,8 @@ mod tests {
             detached_on: None,
             prediction: None,
             note: None,
+            running_by: None,
+            orphaned: false,
             migration: m.clone(),
         };
         assert!(line(&r).contains(" 1 round, "), "{}", line(&r));

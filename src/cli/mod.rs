@@ -374,7 +374,10 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
         Command::MoveDisk(args) => with_backend(cfg, |b| move_disk::run(b, cfg, args)),
         Command::Recover(args) => with_backend(cfg, |b| recover::run(b, cfg, args)),
-        Command::History { json } => history::run(*json),
+        Command::History { json } => {
+            settle_open_records(cfg);
+            history::run(*json)
+        }
         Command::Maintenance { state } => with_backend(cfg, |b| maintenance(b, cfg, state == "on")),
         Command::Start { vm } => {
             with_backend(cfg, |b| actions::vm(b, cfg, vm, VmAction::Start, false))
@@ -391,6 +394,37 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         Command::Cordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, true)),
         Command::Uncordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, false)),
     })
+}
+
+/// Before history is shown: migrations left running (detached, or whose
+/// vmshift was killed) that may have ended are settled from the cluster,
+/// as any command that reaches it would, so history never says "still
+/// running" of one that has ended. Only for a libvirt cluster with such
+/// records; a cluster that cannot be reached leaves them as they are.
+fn settle_open_records(cfg: &Config) {
+    if cfg.backend != BackendKind::Libvirt {
+        return;
+    }
+    let open = crate::record::Recorder::open_default()
+        .and_then(|r| r.read())
+        .is_ok_and(|h| {
+            h.open_detached()
+                .iter()
+                .any(|r| r.backend == "libvirt" && r.cluster == cfg.libvirt.cluster)
+        });
+    if !open {
+        return;
+    }
+    if let Err(e) = with_backend(cfg, |b| {
+        b.snapshot()
+            .map(|_| ExitCode::SUCCESS)
+            .map_err(|e| CliError::new(exit::BACKEND, e.to_string()))
+    }) {
+        out::error(&format!(
+            "migrations left running could not be settled from the cluster ({}); they are shown as last recorded",
+            e.message
+        ));
+    }
 }
 
 /// `vmshift maintenance on|off`.

@@ -930,6 +930,10 @@ pub struct Migration {
     /// while, totals read afterwards), one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caveats: Vec<String>,
+    /// The rounds libvirt counted, where vmshift did not see them all (a
+    /// migration that ended while no vmshift watched it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds_total: Option<u32>,
 }
 
 /// A node that stopped answering while a migration ran.
@@ -995,6 +999,7 @@ impl Migration {
             managed_by: None,
             unanswered: None,
             caveats: Vec::new(),
+            rounds_total: None,
             disk_copy: (storage_bytes > 0).then(|| DiskCopy {
                 total_bytes: storage_bytes,
                 ..Default::default()

@@ -221,7 +221,7 @@ fn parse_line(raw: &[u8], line: usize) -> Result<Record, String> {
             .recorded_at_ms
             .saturating_sub(r.migration.elapsed_ms.max(0.0) as u64);
     }
-    if r.ended_at_ms.is_none() && r.detached_on.is_none() {
+    if r.ended_at_ms.is_none() && r.is_final() {
         r.ended_at_ms = Some(r.recorded_at_ms);
     }
     let dates = [

@@ -68,12 +68,72 @@ pub struct Record {
     /// Anything the record cannot say otherwise (e.g. rounds not seen).
     #[serde(default)]
     pub note: Option<String>,
+    /// A record of intent, written before the job starts: this process
+    /// runs and follows the migration; its final record (same id) ends it.
+    /// Another vmshift that finds the migration leaves the record to it,
+    /// and writes it, marked orphaned, once that process is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_by: Option<Owner>,
+    /// The vmshift that started it ended before it (killed, power loss):
+    /// recorded by another from what it saw and libvirt's totals.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orphaned: bool,
     /// The whole migration: options, every round, outcome, actual downtime.
     pub migration: Migration,
 }
 
 fn schema_1() -> u32 {
     1
+}
+
+/// A vmshift process: which host, which pid, and when it started (so that
+/// a reused pid is not taken for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub host: String,
+    pub pid: u32,
+    /// Its start time in clock ticks since boot (`/proc/PID/stat`).
+    pub start_ticks: u64,
+}
+
+impl Owner {
+    /// This process.
+    pub fn this_process() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            host: host_name(),
+            pid,
+            start_ticks: start_ticks(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether the process still runs. One on another host cannot be
+    /// seen from here: it counts as running.
+    pub fn alive(&self) -> bool {
+        if self.host != host_name() {
+            return true;
+        }
+        start_ticks(self.pid).is_some_and(|t| t == self.start_ticks)
+    }
+
+    /// "pid 4242 on jump1".
+    pub fn describe(&self) -> String {
+        format!("pid {} on {}", self.pid, self.host)
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Field 22 of `/proc/PID/stat` (after the command name, which may hold
+/// spaces and parentheses).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// What a backend keeps about a migration from its start, for its record.
@@ -122,8 +182,25 @@ impl Record {
             detached_on: None,
             prediction: meta.prediction.clone(),
             note: None,
+            running_by: None,
+            orphaned: false,
             migration: migration.clone(),
         }
+    }
+
+    /// The record of intent of a migration this process starts now.
+    pub fn started(meta: &Meta, backend: &str, cluster: &str, migration: &Migration) -> Record {
+        let mut r = Self::from_meta(meta, backend, cluster, migration);
+        r.running_by = Some(Owner::this_process());
+        r
+    }
+
+    /// Whether a vmshift still follows this (open) record's migration: the
+    /// process that started it runs (and is not this one).
+    pub fn followed_elsewhere(&self) -> bool {
+        self.running_by
+            .as_ref()
+            .is_some_and(|o| *o != Owner::this_process() && o.alive())
     }
 
     /// The record of a migration that has ended.
@@ -148,7 +225,7 @@ impl Record {
 
     /// Whether this record ends its migration's story.
     pub fn is_final(&self) -> bool {
-        self.detached_on.is_none()
+        self.detached_on.is_none() && self.running_by.is_none()
     }
 }
 

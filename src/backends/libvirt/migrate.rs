@@ -22,7 +22,7 @@ use crate::cluster::{
     PostcopyMode, Step,
 };
 use crate::plan::rules;
-use crate::record::{Journal, Meta, Record};
+use crate::record::{Journal, Meta, Owner, Record};
 
 /// How often a running migration's job stats are read.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
@@ -49,6 +49,9 @@ pub struct Entry {
     pub meta: Meta,
     /// Where the raw inputs go when it ends (`VMSHIFT_RECORD_ROUNDS`).
     record_dir: Option<PathBuf>,
+    /// The vmshift that started it, when this one found it by its record
+    /// of intent: that process records it, unless it is gone.
+    pub owner: Option<Owner>,
 }
 
 /// Migrations and the cluster event log, shared with the node workers'
@@ -112,6 +115,9 @@ impl Table {
             let mut e = Entry::new(id, dom, node, "?", Default::default(), 0);
             e.discovered = true;
             e.meta = Meta::new(true, None);
+            if let Some(r) = self.claim(dom, node) {
+                e.adopt(&r);
+            }
             e.view.managed_by = self.managed.get(dom).cloned();
             let by = match &e.view.managed_by {
                 Some(m) => format!(" by Pacemaker (resource {})", m.resource),
@@ -205,11 +211,41 @@ impl Table {
             if let (Some(text), false) = (e.view.outcome_sentence(), e.logged) {
                 lines.push(text);
                 e.logged = true;
-                self.journal
-                    .submit(Record::finished(&e.meta, "libvirt", &self.cluster, &e.view));
+                // The vmshift that started it records it, while it runs:
+                // one migration, one record.
+                if e.owner_follows() {
+                    continue;
+                }
+                let mut rec = Record::finished(&e.meta, "libvirt", &self.cluster, &e.view);
+                if let Some(o) = &e.owner {
+                    rec.orphaned = true;
+                    rec.note = Some(format!(
+                        "orphaned: the vmshift that started it ({}) ended before it; recorded by {} from what it saw and libvirt's totals",
+                        o.describe(),
+                        Owner::this_process().describe()
+                    ));
+                }
+                self.journal.submit(rec);
             }
         }
         (!lines.is_empty()).then(|| lines.join("; "))
+    }
+
+    /// The open record (of intent, or detached) of a migration of `vm`
+    /// from `from` that a vmshift started: found again, it keeps its id,
+    /// and its owner records it.
+    pub(super) fn claim(&self, vm: &str, from: &str) -> Option<Record> {
+        let h = self.journal.read().ok()?;
+        h.open_detached()
+            .into_iter()
+            .rev()
+            .find(|r| {
+                r.backend == "libvirt"
+                    && r.cluster == self.cluster
+                    && r.migration.vm == vm
+                    && (r.migration.from == from || from == "?")
+            })
+            .cloned()
     }
 }
 
@@ -240,7 +276,27 @@ impl Entry {
             logged: false,
             meta: Meta::new(false, None),
             record_dir,
+            owner: None,
         }
+    }
+
+    /// Takes on the open record `r` of this migration: its id, options and
+    /// prediction, and the process that follows it.
+    pub(super) fn adopt(&mut self, r: &Record) {
+        self.meta = Meta::resumed(r);
+        self.view.options = r.migration.options.clone();
+        self.view.forecast = r.migration.forecast.clone();
+        if self.view.to == "?" {
+            self.view.to = r.migration.to.clone();
+        }
+        self.owner = r.running_by.clone();
+    }
+
+    /// Another vmshift that started this migration still runs and follows it.
+    pub(super) fn owner_follows(&self) -> bool {
+        self.owner
+            .as_ref()
+            .is_some_and(|o| *o != Owner::this_process() && o.alive())
     }
 
     /// Milliseconds since the migration started (the time of an input).
@@ -759,16 +815,16 @@ fn silent_for(e: &mut Entry, node: &str, silent: Duration) {
 }
 
 /// What a node says of a VM, asked on a connection of its own.
-struct Said {
-    active: bool,
+pub(super) struct Said {
+    pub active: bool,
     /// A job (the migration) still runs on it.
-    job: bool,
+    pub job: bool,
     /// Its last completed job's statistics (kept for other readers).
-    completed: Option<virt::domain::JobStats>,
+    pub completed: Option<virt::domain::JobStats>,
 }
 
 /// Asks the node at `uri` about `vm`; `None` when it does not answer.
-fn ask(uri: &str, vm: &str) -> Option<Said> {
+pub(super) fn ask(uri: &str, vm: &str) -> Option<Said> {
     let conn = Connect::open(Some(uri)).ok()?;
     match conn.lookup_domain_by_name(vm) {
         Ok(d) => {
@@ -954,7 +1010,14 @@ pub(super) enum PolicyAction {
 fn policy(e: &mut Entry) -> Option<PolicyAction> {
     let o = e.view.options.clone();
     // A migration someone else started keeps their settings: only watch it.
-    if e.discovered || e.view.postcopy_active || e.postcopy_sent || e.abort_reason.is_some() {
+    // One a vmshift started keeps its stall policy when that vmshift is
+    // gone (killed): the next one applies it.
+    let orphan = e.owner.is_some() && !e.owner_follows();
+    if (e.discovered && !orphan)
+        || e.view.postcopy_active
+        || e.postcopy_sent
+        || e.abort_reason.is_some()
+    {
         return None;
     }
     if o.postcopy == PostcopyMode::Now && e.rounds.iterations_seen() > 0 {

@@ -106,6 +106,10 @@ pub struct LibvirtCluster {
     manager_silent_since: Option<u64>,
 }
 
+/// Longest wait for the record of intent before a migration starts (a
+/// recorder that cannot write is reported with the migration's record).
+const INTENT_WAIT: Duration = Duration::from_secs(2);
+
 /// Pools that are local to a host by convention, even with the same path elsewhere.
 const LOCAL_PATHS: &[&str] = &["/var/lib/libvirt"];
 
@@ -896,12 +900,14 @@ impl LibvirtCluster {
         }
         for (i, from, to, vm, memory) in found {
             let uri = self.nodes[i].spec.uri.clone();
-            // One this vmshift's predecessor started and left running?
+            // One a vmshift started (this one's predecessor, or another
+            // that runs or was killed) and left running?
             let earlier = self
                 .detached
                 .iter()
                 .position(|r| r.migration.vm == vm && r.migration.from == from)
-                .map(|p| self.detached.remove(p));
+                .map(|p| self.detached.remove(p))
+                .or_else(|| self.table().claim(&vm, &from));
             let id = {
                 let mut t = self.table();
                 t.next_id += 1;
@@ -911,11 +917,20 @@ impl LibvirtCluster {
                 e.view.managed_by = t.managed.get(&vm).cloned();
                 match &earlier {
                     Some(r) => {
-                        e.meta = Meta::resumed(r);
-                        e.view.options = r.migration.options.clone();
-                        t.log(format!(
-                            "found the migration of {vm} {from} → {to} that vmshift left running; following it"
-                        ));
+                        e.adopt(r);
+                        t.log(match &r.running_by {
+                            Some(o) if e.owner_follows() => format!(
+                                "found the migration of {vm} {from} → {to} that vmshift {} runs; following it (that vmshift records it)",
+                                o.describe()
+                            ),
+                            Some(o) => format!(
+                                "found the migration of {vm} {from} → {to} whose vmshift ({}) is gone; following it, with its stall policy, and recording it as orphaned",
+                                o.describe()
+                            ),
+                            None => format!(
+                                "found the migration of {vm} {from} → {to} that vmshift left running; following it"
+                            ),
+                        });
                     }
                     None => {
                         e.meta = Meta::new(true, None);
@@ -971,12 +986,45 @@ impl LibvirtCluster {
             settled.push((r.clone(), m));
             false
         });
+        // libvirt's totals of the completed job, from the destination (or
+        // the source for one that failed), read so that others can too.
+        let settled: Vec<(Record, Migration, bool)> = settled
+            .into_iter()
+            .map(|(r, mut m)| {
+                let node = match m.outcome {
+                    Some(Outcome::Completed) => &m.to,
+                    _ => &m.from,
+                };
+                let stats = self
+                    .node_index(node)
+                    .and_then(|i| migrate::ask(&self.nodes[i].spec.uri, &m.vm))
+                    .and_then(|s| s.completed);
+                if let Some(st) = &stats {
+                    rounds::apply_totals(&mut m, &rounds::Stats::from(st));
+                }
+                (r, m, stats.is_some())
+            })
+            .collect();
         let t = self.table();
-        for (r, m) in settled {
+        for (r, m, totals) in settled {
             let mut rec = Record::finished(&Meta::resumed(&r), "libvirt", &t.cluster, &m);
-            rec.note = Some(
-                "ended while no vmshift was running: the rounds after it left and the actual downtime were not seen".into(),
-            );
+            rec.orphaned = r.running_by.is_some();
+            let who = match &r.running_by {
+                Some(o) => format!(
+                    "orphaned: the vmshift that started it ({}) ended before it, and it ended while no vmshift watched",
+                    o.describe()
+                ),
+                None => "ended while no vmshift was running".into(),
+            };
+            rec.note = Some(if totals {
+                format!(
+                    "{who}: the rounds after it was left were not seen; the round count, time, bytes and downtime are libvirt's totals"
+                )
+            } else {
+                format!(
+                    "{who}: the rounds after it was left and the actual downtime were not seen (libvirt no longer had the completed job)"
+                )
+            });
             t.journal.submit(rec);
         }
     }
@@ -1542,6 +1590,21 @@ impl Backend for LibvirtCluster {
             });
             id
         };
+        // The record of intent, written before the job starts: a vmshift
+        // that finds the migration knows it is this one's, and records it
+        // if this one is killed.
+        let (journal, intent) = {
+            let t = self.table();
+            let intent = t
+                .entries
+                .get(&id)
+                .map(|e| Record::started(&e.meta, "libvirt", &t.cluster, &e.view));
+            (t.journal.clone(), intent)
+        };
+        if let Some(r) = intent {
+            journal.submit(r);
+            let _ = journal.flush(INTENT_WAIT);
+        }
         match (managed, &self.manager) {
             (Some(resource), Some(mgr)) => {
                 let handle = managed::start(
@@ -1939,12 +2002,14 @@ impl Backend for LibvirtCluster {
 
     fn set_journal(&mut self, journal: Journal) {
         // Migrations an earlier vmshift left running: completed when found.
+        // and ones whose vmshift was killed; not ones another vmshift follows.
         self.detached = journal
             .read()
             .map(|h| {
                 h.open_detached()
                     .into_iter()
                     .filter(|r| r.backend == "libvirt" && r.cluster == self.cfg.cluster)
+                    .filter(|r| !r.followed_elsewhere())
                     .cloned()
                     .collect()
             })

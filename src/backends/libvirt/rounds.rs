@@ -119,6 +119,25 @@ impl Input {
     }
 }
 
+/// libvirt's totals of a completed job on a migration whose rounds were not
+/// all seen (it ended while no vmshift watched): the rounds seen stay as
+/// they were; the count, downtime, time and bytes are libvirt's.
+pub fn apply_totals(v: &mut Migration, c: &Stats) {
+    if let Some(n) = c.mem_iteration {
+        v.rounds_total = Some(n.min(u32::MAX as u64) as u32);
+    }
+    if let Some(d) = c.downtime {
+        v.actual_downtime_ms = Some(d as f64);
+    }
+    if let Some(t) = c.time_elapsed {
+        v.elapsed_ms = t as f64;
+    }
+    if let Some(b) = c.data_processed.or(c.mem_processed) {
+        v.transferred_bytes = b;
+    }
+    v.remaining_bytes = 0;
+}
+
 /// The start of one libvirt iteration (a dirty-bitmap sync).
 #[derive(Debug, Clone, PartialEq)]
 struct Mark {
