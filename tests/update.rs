@@ -311,6 +311,50 @@ fn migration_keys_act_on_the_selected_migration() {
     assert!(!r.app.pending.contains_key(&abort) && !r.app.pending.contains_key(&down));
 }
 
+/// Abort, post-copy and the limits act on a running migration only: on a
+/// finished one each key sends nothing, opens no dialog and says why, and
+/// the footer does not offer them.
+#[test]
+fn migration_keys_do_nothing_to_a_finished_migration_and_the_footer_leaves_them_out() {
+    use vmshift::app::Action;
+    let keys = [
+        Action::Abort,
+        Action::Postcopy,
+        Action::DowntimeUp,
+        Action::DowntimeDown,
+        Action::BandwidthUp,
+        Action::BandwidthDown,
+    ];
+    let mut r = Rig::default();
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.poll();
+    assert_eq!(r.app.view, View::Migrations);
+    // While it runs, the footer offers every one of them.
+    let footer = vmshift::tui::render::footer_actions(&r.app);
+    for a in keys {
+        assert!(footer.contains(&a), "{a:?} while it runs: {footer:?}");
+    }
+    r.advance_until(|s| s.migration(id).unwrap().is_finished());
+    assert!(r.app.selected_migration().unwrap().is_finished());
+    let footer = vmshift::tui::render::footer_actions(&r.app);
+    for a in keys {
+        assert!(!footer.contains(&a), "{a:?} once finished: {footer:?}");
+    }
+    for c in ['a', 'p', '+', '-', ']', '['] {
+        r.app.flash = None;
+        let u = r.key(KeyCode::Char(c));
+        assert!(u.cmds.is_empty(), "{c}: {:?}", u.cmds);
+        assert_eq!(r.app.mode, Mode::Normal, "{c}: no dialog");
+        let f = r.app.flash.as_ref().expect("a sentence why");
+        assert!(
+            f.error && f.text == "the migration of web-01 has already finished",
+            "{c}: {}",
+            f.text
+        );
+    }
+    assert!(r.app.pending.is_empty(), "nothing was asked of the backend");
+}
+
 #[test]
 fn an_unchanged_snapshot_does_not_redraw() {
     let mut r = Rig::default();
