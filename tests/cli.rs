@@ -645,11 +645,11 @@ fn a_closed_stdout_ends_the_output_not_the_migration() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["migration"]["outcome"]["result"], "completed");
 
-    // Closed after the first line, while the migration runs (at 20× a
-    // migration of several seconds: its rounds and result come later).
+    // Closed after the first line, while the migration runs (about 5 s of
+    // simulated time at 5×: its rounds and result come a second later).
     let dir = tempfile::tempdir().unwrap();
     let mut child = spawn_logged(
-        &["migrate", "web-01", "hv-02", "--speed", "20"],
+        &["migrate", "web-01", "hv-02", "--speed", "5"],
         dir.path(),
         Stdio::piped(),
     );
