@@ -223,14 +223,28 @@ fn ha_restarts_skip_cordoned_nodes() {
     s.fail_node("hv-01");
     s.advance(Duration::from_secs(600));
     let snap = s.snapshot().unwrap();
+    // Each HA VM runs again on hv-04, the one node left to take it, or
+    // its recovery failed and says why; none runs on a cordoned node.
+    let mut restarted = Vec::new();
     for vm in &ha {
         let v = snap.vm(vm).unwrap();
-        assert!(
-            v.state != VmState::Running || v.node == "hv-04",
-            "{vm} restarted on cordoned {}",
-            v.node
-        );
+        if v.state == VmState::Running {
+            assert_eq!(v.node, "hv-04", "{vm} restarted on cordoned {}", v.node);
+            restarted.push(vm.as_str());
+        } else {
+            let r = snap.recoveries.iter().rev().find(|r| r.vm == *vm);
+            assert!(
+                r.is_some_and(|r| r.error.is_some()),
+                "{vm} is {:?} with no failed recovery: {r:?}",
+                v.state
+            );
+        }
     }
+    assert!(
+        !restarted.is_empty(),
+        "no HA VM restarted on hv-04: {ha:?} {:#?}",
+        snap.recoveries
+    );
 }
 
 #[cfg(feature = "libvirt")]

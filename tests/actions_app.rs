@@ -287,8 +287,10 @@ fn a_cordoned_node_is_refused_in_a_drag_and_uncordon_lets_it_take_vms() {
     assert!(matches!(d.verdict("hv-02"), Some(Ok(_))));
 }
 
+/// The loop's side (the screen repainted in full) is
+/// `tui_e2e::ctrl_l_redraws_the_whole_screen`.
 #[test]
-fn ctrl_l_redraws_the_whole_screen() {
+fn ctrl_l_asks_the_loop_for_a_full_redraw() {
     let mut r = Rig::default();
     let u = r.send(Msg::Key(KeyEvent::new(
         KeyCode::Char('l'),

@@ -587,18 +587,22 @@ fn move_disk_moves_a_running_vms_disk_or_says_why_not() {
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
-/// The binary with its own state dir, stdout piped, not yet waited for.
-fn spawn(args: &[&str], state: &std::path::Path, stdout: Stdio) -> Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_vmshift"))
-        .args(args)
+/// The binary with its own state dir and the given stdout, stderr piped.
+fn command(args: &[&str], state: &std::path::Path, stdout: Stdio) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vmshift"));
+    c.args(args)
         .env("VMSHIFT_STATE_DIR", state)
         .env("VMSHIFT_CONFIG", "")
         .env("HOME", state)
         .env_remove("XDG_CONFIG_HOME")
         .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    c
+}
+
+/// [`command`], started, not yet waited for.
+fn spawn(args: &[&str], state: &std::path::Path, stdout: Stdio) -> Child {
+    command(args, state, stdout).spawn().unwrap()
 }
 
 fn stderr_of(child: &mut Child) -> String {
@@ -612,13 +616,40 @@ fn history(state: &std::path::Path) -> Vec<Value> {
     json_lines(&vmshift(&["history", "--json"], state).stdout)
 }
 
-/// `vmshift migrate … | head -1`: the reader goes away after one line; the
-/// migration runs to its end, is recorded, and nothing panics.
+/// `vmshift migrate … | head -1`: the reader goes away after one line (or
+/// before the first); the migration runs to its end, is recorded, and
+/// nothing panics. The log shows that a write did meet the closed pipe.
 #[test]
 fn a_closed_stdout_ends_the_output_not_the_migration() {
+    let hit_the_closed_pipe = |dir: &std::path::Path| {
+        let log = std::fs::read_to_string(dir.join("vmshift.log")).unwrap_or_default();
+        log.contains("stdout is closed; output ends here")
+    };
+    // Closed before vmshift writes anything: its first write fails.
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn(
-        &["migrate", "web-01", "hv-02", "--speed", "20"],
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = spawn_logged(
+        &["migrate", "web-01", "hv-02", "--speed", "max"],
+        dir.path(),
+        Stdio::from(writer),
+    );
+    let err = stderr_of(&mut child);
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        hit_the_closed_pipe(dir.path()),
+        "no write met the closed pipe"
+    );
+    let recs = history(dir.path());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["migration"]["outcome"]["result"], "completed");
+
+    // Closed after the first line, while the migration runs (about 5 s of
+    // simulated time at 5×: its rounds and result come a second later).
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_logged(
+        &["migrate", "web-01", "hv-02", "--speed", "5"],
         dir.path(),
         Stdio::piped(),
     );
@@ -631,9 +662,21 @@ fn a_closed_stdout_ends_the_output_not_the_migration() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        hit_the_closed_pipe(dir.path()),
+        "no write met the closed pipe"
+    );
     let recs = history(dir.path());
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["migration"]["outcome"]["result"], "completed");
+}
+
+/// [`spawn`] with the log on (`VMSHIFT_LOG=info`, in the state dir).
+fn spawn_logged(args: &[&str], state: &std::path::Path, stdout: Stdio) -> Child {
+    command(args, state, stdout)
+        .env("VMSHIFT_LOG", "info")
+        .spawn()
+        .unwrap()
 }
 
 #[test]

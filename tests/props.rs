@@ -1,12 +1,14 @@
 //! Property tests of everything that reads input: scenario files, config
 //! files, flight-recorder lines and command-line arguments. Any input gives
 //! a value or an error with a place — never a panic, a hang or a wrapped
-//! number. 10,000 cases per parser.
+//! number. 10,000 cases per parser. A failing case is kept in
+//! `tests/props.proptest-regressions` and tried first on every later run.
 
 use std::path::Path;
 
 use clap::Parser;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use vmshift::backends::sim::clock::Speed;
 use vmshift::backends::sim::{HOST_RESERVE, scenario};
 use vmshift::cli::Cli;
@@ -14,10 +16,14 @@ use vmshift::cluster::{GIB, MIB, NodeState, VmState};
 use vmshift::config::{self, ConfigError};
 use vmshift::record::{self, Meta, Record};
 
+const SMALL: &str = include_str!("../assets/scenarios/small.toml");
+
 fn cases() -> ProptestConfig {
     ProptestConfig {
         cases: 10_000,
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/props.proptest-regressions",
+        ))),
         ..ProptestConfig::default()
     }
 }
@@ -168,9 +174,36 @@ proptest! {
     }
 
     #[test]
-    fn any_text_as_a_scenario_is_an_error_with_a_place(text in "\\PC{0,80}") {
-        if let Err(e) = scenario::parse(&text, "p.toml") {
-            prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
+    fn any_text_as_a_scenario_is_a_cluster_or_an_error_with_a_place(
+        text in prop_oneof![
+            "\\PC{0,80}",
+            // A scenario with anything after it.
+            (scenario_text(), "\\PC{0,30}").prop_map(|(s, junk)| s + &junk),
+            // A good scenario with a few characters typed into it
+            // somewhere: often still one.
+            (0usize..2000, "[ -~\\n]{0,3}").prop_map(|(at, typed)| {
+                let mut s = SMALL.to_string();
+                let at = (0..=at.min(s.len())).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+                s.insert_str(at, &typed);
+                s
+            }),
+        ],
+    ) {
+        match scenario::parse(&text, "p.toml") {
+            Ok(s) => check_scenario(&s),
+            Err(e) => {
+                // The place is in the text: a line it has, a column on it
+                // (or just past its end).
+                let lines: Vec<&str> = text.split('\n').collect();
+                prop_assert!(e.line >= 1 && e.line <= lines.len(), "{e}");
+                let on = lines[e.line - 1].chars().count();
+                prop_assert!(e.column >= 1 && e.column <= on + 1, "{e}");
+                prop_assert!(
+                    e.to_string().starts_with(&format!("p.toml:{}:{}: ", e.line, e.column)),
+                    "{e}"
+                );
+                prop_assert!(!e.message.trim().is_empty(), "{e}");
+            }
         }
     }
 
@@ -270,17 +303,33 @@ proptest! {
         ]), 0..8),
     ) {
         let argv = std::iter::once("vmshift").chain(args.iter().copied());
-        if let Ok(cli) = Cli::try_parse_from(argv) {
-            if let Some(Speed::Times(x)) = cli.speed {
-                prop_assert!(x.is_finite() && (0.0..=10_000.0).contains(&x));
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => {
+                if let Some(Speed::Times(x)) = cli.speed {
+                    prop_assert!(x.is_finite() && (0.0..=10_000.0).contains(&x));
+                }
+                if let Some(spec) = cli
+                    .scenario
+                    .as_deref()
+                    .filter(|s| s.starts_with("gen:") || *s == "default")
+                    && let Err(e) = scenario::load(spec)
+                {
+                    prop_assert!(e.to_string().starts_with("--scenario "), "{}", e);
+                }
             }
-            if let Some(spec) = cli
-                .scenario
-                .as_deref()
-                .filter(|s| s.starts_with("gen:") || *s == "default")
-                && let Err(e) = scenario::load(spec)
-            {
-                prop_assert!(e.to_string().starts_with("--scenario "), "{}", e);
+            Err(e) => {
+                // No --help or --version among them: a usage error, on
+                // stderr, exit status 2, that says what is wrong first.
+                prop_assert!(e.use_stderr(), "{:?}: {}", e.kind(), e);
+                prop_assert_eq!(e.exit_code(), 2, "{}", e);
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or("");
+                prop_assert!(
+                    first.starts_with("error: ") && first.len() > "error: ".len(),
+                    "{:?}: {}",
+                    e.kind(),
+                    text
+                );
             }
         }
     }

@@ -191,6 +191,29 @@ fn nothing_is_written_while_nothing_changes() {
     assert!(after > 0, "a redraw is seen by the byte counter");
 }
 
+/// Ctrl-L repaints the whole screen after something else wrote over it (a
+/// `wall` message, a stray write to the tty): every cell as it was, though
+/// nothing in the cluster changed (the clock is frozen, so only the
+/// repaint can bring the view back).
+#[test]
+fn ctrl_l_redraws_the_whole_screen() {
+    let (t, _dir) = launch("ctrl-l", 120, 40, "--speed 0");
+    let before = t.wait_text("hv-04", T);
+    // Another program clears the terminal and writes on it.
+    let tty = t.format("#{pane_tty}");
+    let mut w = std::fs::OpenOptions::new().write(true).open(&tty).unwrap();
+    std::io::Write::write_all(
+        &mut w,
+        b"\x1b[H\x1b[2J\x1b[12;30HBroadcast message: STRAY-TEXT",
+    )
+    .unwrap();
+    let spoiled = t.wait_text("STRAY-TEXT", T);
+    assert!(!spoiled.contains("hv-04"), "the view is gone:\n{spoiled}");
+    t.keys(&["C-l"]);
+    let after = t.wait_for("the whole view again", T, |s| s == before);
+    assert!(!after.contains("STRAY-TEXT"));
+}
+
 /// The bug: a scripted `:` command with a backspace on the empty
 /// line. The line stays open, so no key of the command runs as a
 /// normal-mode action (space used to start a move and Enter to open its

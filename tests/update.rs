@@ -311,6 +311,50 @@ fn migration_keys_act_on_the_selected_migration() {
     assert!(!r.app.pending.contains_key(&abort) && !r.app.pending.contains_key(&down));
 }
 
+/// Abort, post-copy and the limits act on a running migration only: on a
+/// finished one each key sends nothing, opens no dialog and says why, and
+/// the footer does not offer them.
+#[test]
+fn migration_keys_do_nothing_to_a_finished_migration_and_the_footer_leaves_them_out() {
+    use vmshift::app::Action;
+    let keys = [
+        Action::Abort,
+        Action::Postcopy,
+        Action::DowntimeUp,
+        Action::DowntimeDown,
+        Action::BandwidthUp,
+        Action::BandwidthDown,
+    ];
+    let mut r = Rig::default();
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.poll();
+    assert_eq!(r.app.view, View::Migrations);
+    // While it runs, the footer offers every one of them.
+    let footer = vmshift::tui::render::footer_actions(&r.app);
+    for a in keys {
+        assert!(footer.contains(&a), "{a:?} while it runs: {footer:?}");
+    }
+    r.advance_until(|s| s.migration(id).unwrap().is_finished());
+    assert!(r.app.selected_migration().unwrap().is_finished());
+    let footer = vmshift::tui::render::footer_actions(&r.app);
+    for a in keys {
+        assert!(!footer.contains(&a), "{a:?} once finished: {footer:?}");
+    }
+    for c in ['a', 'p', '+', '-', ']', '['] {
+        r.app.flash = None;
+        let u = r.key(KeyCode::Char(c));
+        assert!(u.cmds.is_empty(), "{c}: {:?}", u.cmds);
+        assert_eq!(r.app.mode, Mode::Normal, "{c}: no dialog");
+        let f = r.app.flash.as_ref().expect("a sentence why");
+        assert!(
+            f.error && f.text == "the migration of web-01 has already finished",
+            "{c}: {}",
+            f.text
+        );
+    }
+    assert!(r.app.pending.is_empty(), "nothing was asked of the backend");
+}
+
 #[test]
 fn an_unchanged_snapshot_does_not_redraw() {
     let mut r = Rig::default();
@@ -552,6 +596,34 @@ fn a_big_cluster_ranks_a_thousand_targets_with_the_best_first() {
     let allowed = d.ranked.iter().filter(|c| c.prediction.is_some()).count();
     assert!((1..1000).contains(&allowed), "{allowed}");
     assert!(d.ranked[0].prediction.as_ref().unwrap().converges);
+    // All of them in order: allowed ones by how well they converge, then
+    // the shortest migration, the shortest pause, the most memory left;
+    // refused ones after them in node order, the VM's own node last.
+    let from = d.from.clone();
+    let key = |c: &vmshift::app::drag::Choice| {
+        let own = d.verdicts[c.node].0 == from;
+        match &c.prediction {
+            Some(p) => (
+                c.tier(),
+                p.total_ms,
+                p.downtime_ms,
+                -c.free_after,
+                false,
+                c.node,
+            ),
+            None => (4, 0.0, 0.0, 0, own, c.node),
+        }
+    };
+    for (i, w) in d.ranked.windows(2).enumerate() {
+        let (a, b) = (key(&w[0]), key(&w[1]));
+        assert!(
+            a.partial_cmp(&b) != Some(std::cmp::Ordering::Greater),
+            "row {i} {a:?} before row {} {b:?}",
+            i + 1
+        );
+    }
+    assert!(d.ranked[..allowed].iter().all(|c| c.prediction.is_some()));
+    assert_eq!(d.verdicts[d.ranked[999].node].0, from, "its own node last");
     // Identical inputs share one prediction.
     let distinct: std::collections::HashSet<*const _> = d
         .ranked
@@ -1113,6 +1185,11 @@ fn backend_events_are_taken_into_the_log_once() {
     r.poll();
     r.sim.advance(std::time::Duration::from_secs(30));
     r.poll();
+    // Later polls of a changed cluster bring the same events again.
+    for _ in 0..3 {
+        r.sim.advance(std::time::Duration::from_secs(1));
+        r.poll();
+    }
     let started = r
         .app
         .log
@@ -1120,8 +1197,22 @@ fn backend_events_are_taken_into_the_log_once() {
         .filter(|e| e.text.contains("simulated cluster prod-east started"))
         .count();
     assert_eq!(started, 1);
+    let count = |part: &str| r.app.log.iter().filter(|e| e.text.contains(part)).count();
+    assert_eq!(count("node hv-04 failed"), 1, "{:#?}", r.app.log);
     let failed = logged(&r, "node hv-04 failed");
     assert_eq!(failed.level, vmshift::app::nodes::Level::Crit);
+    // Every restart once, though the polls saw it in their events again.
+    let restarts: Vec<&str> = r
+        .app
+        .log
+        .iter()
+        .filter(|e| e.text.contains("restarted on"))
+        .map(|e| e.text.as_str())
+        .collect();
+    assert!(!restarts.is_empty(), "{:#?}", r.app.log);
+    for t in &restarts {
+        assert_eq!(count(t), 1, "{t:?} twice: {restarts:#?}");
+    }
     let restarted = logged(&r, "restarted on");
     assert!(restarted.at_ms > failed.at_ms, "their own simulated times");
 }
@@ -1310,6 +1401,11 @@ fn recovery_steps_reach_the_event_log_once_each() {
     r.sim.advance(std::time::Duration::from_secs(30));
     r.poll();
     r.poll();
+    // Later polls of a changed cluster bring no recovery news again.
+    for _ in 0..3 {
+        r.sim.advance(std::time::Duration::from_secs(1));
+        r.poll();
+    }
     let lines: Vec<&str> = r
         .app
         .log
@@ -1328,6 +1424,23 @@ fn recovery_steps_reach_the_event_log_once_each() {
         "recovery of build-runner from hv-04 by HA: failed: no up node",
     );
     assert_eq!(failed.level, Level::Crit);
+    // Each step of each recovery once, through all those polls.
+    let recoveries: Vec<&str> = r
+        .app
+        .log
+        .iter()
+        .filter(|e| e.text.starts_with("recovery of "))
+        .map(|e| e.text.as_str())
+        .collect();
+    for t in &recoveries {
+        let n = recoveries.iter().filter(|x| *x == t).count();
+        assert_eq!(n, 1, "{t:?} {n} times: {recoveries:#?}");
+    }
+    let build_runner = recoveries
+        .iter()
+        .filter(|t| t.starts_with("recovery of build-runner from hv-04"))
+        .count();
+    assert_eq!(build_runner, 2, "lost, then failed: {recoveries:#?}");
 }
 
 #[test]

@@ -279,6 +279,7 @@ mod tests {
             (Running, 22_000),
         ]);
         let n = recovery_news(std::slice::from_ref(&lost), std::slice::from_ref(&done), c);
+        assert_eq!(n.len(), 1, "{n:?}");
         assert_eq!(
             n[0].0,
             "recovery of db from a by HA: fence confirmed +20.0 s → defined +100 ms → running +900 ms on b"
@@ -293,6 +294,10 @@ mod tests {
                 "recovery of db from a by HA: failed: no room".into(),
                 Level::Crit
             )]
+        );
+        // Nothing new: no news, finished or failed.
+        assert!(
+            recovery_news(std::slice::from_ref(&done), std::slice::from_ref(&done), c).is_empty()
         );
         // A later loss of the same VM is another recovery.
         let again = rec(&[(Lost, 90_000)]);

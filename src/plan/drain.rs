@@ -196,6 +196,18 @@ pub fn plan_drain_with(
                 }
                 if let Some(v) = s.vms.iter_mut().find(|v| v.name == name) {
                     v.node = to.clone();
+                    for (from, dest, _) in &placement.copies {
+                        for d in v.disks.iter_mut().filter(|d| d.volume == *from) {
+                            d.volume = dest.clone();
+                        }
+                    }
+                }
+                // Disks copied with it take their room on the target's
+                // volumes (the room they leave is freed only once it went).
+                for (_, dest, bytes) in &placement.copies {
+                    if let Some(v) = s.volumes.iter_mut().find(|v| v.name == *dest) {
+                        v.used += bytes;
+                    }
                 }
                 for lun in &placement.lun_moves {
                     if let Some(v) = s
@@ -356,6 +368,37 @@ mod tests {
             .unwrap();
         assert_eq!(other.placement.lun_moves, ["lun-legacy"]);
         assert!(other.disk_moves.is_empty());
+    }
+
+    #[test]
+    fn disks_copied_by_earlier_moves_take_their_room() {
+        // Two build runners with a 100 GiB local disk each; every other
+        // node's local volume has room for one of them only.
+        let mut s = snap();
+        let mut twin = s.vm("build-runner").unwrap().clone();
+        twin.name = "build-runner-2".into();
+        s.vms.push(twin);
+        for v in s.volumes.iter_mut() {
+            if v.kind == VolumeKind::Local && v.name != "local-hv-04" {
+                v.used = v.capacity - 150 * crate::cluster::GIB;
+            }
+        }
+        let o = MigrationOptions {
+            copy_storage: true,
+            ..Default::default()
+        };
+        let p = plan_drain(&s, "hv-04", &o, &[]);
+        let runners: Vec<&DrainMove> = p
+            .moves
+            .iter()
+            .filter(|m| m.vm.starts_with("build-runner"))
+            .collect();
+        assert_eq!(runners.len(), 2, "{:?} {:?}", p.moves, p.stuck);
+        let dests: Vec<&str> = runners
+            .iter()
+            .map(|m| m.placement.copies[0].1.as_str())
+            .collect();
+        assert_ne!(dests[0], dests[1], "both copied into room for one");
     }
 
     #[test]

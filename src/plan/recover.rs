@@ -30,9 +30,10 @@ pub struct RecoverPlan {
 }
 
 /// Plans restarting the VMs last seen running on `node` on the surviving
-/// nodes: each on the up node with the most free memory that reaches all
-/// its disks and runs its CPU model. VMs a cluster manager owns are never
-/// restarted here: the manager recovers them.
+/// nodes: each on the up, uncordoned node with the most free memory that
+/// reaches all its disks and runs its CPU model. VMs a cluster manager owns
+/// are never restarted here (the manager recovers them), nor a VM that a
+/// node that is not lost also lists as running (it would run twice).
 pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, String> {
     let n = snap.node(node).ok_or_else(|| {
         let names: Vec<&str> = snap.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -58,7 +59,7 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
     let mut free: Vec<(String, u64)> = snap
         .nodes
         .iter()
-        .filter(|m| m.state == NodeState::Up && m.name != node)
+        .filter(|m| m.state == NodeState::Up && m.name != node && m.cordon.is_none())
         .map(|m| (m.name.clone(), m.mem_free()))
         .collect();
     let mut plan = RecoverPlan {
@@ -81,6 +82,24 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
             plan.cannot.push(cannot(format!(
                 "{} is Pacemaker resource {}: Pacemaker recovers it (fencing, restart); vmshift never starts it",
                 vm.name, m.resource
+            )));
+            continue;
+        }
+        // Listed as running where a node answers (or may still answer):
+        // a restart would be a second copy on the same disks.
+        if let Some(other) = snap.vms.iter().find(|o| {
+            o.name == vm.name
+                && o.node != node
+                && o.state != VmState::Stopped
+                && snap
+                    .node(&o.node)
+                    .is_some_and(|n| n.state != NodeState::Down)
+        }) {
+            plan.cannot.push(cannot(format!(
+                "{} is {} on {} too, which is not lost: restarting it would run it twice; it is left as it is",
+                vm.name,
+                other.state.label(),
+                other.node
             )));
             continue;
         }
@@ -210,6 +229,47 @@ mod tests {
             }
         }
         assert!(!p.restarts.is_empty());
+    }
+
+    #[test]
+    fn a_cordoned_node_takes_no_restart() {
+        let mut s = lost("hv-04");
+        for n in s.nodes.iter_mut().filter(|n| n.name != "hv-02") {
+            n.cordon = Some(crate::cluster::Cordon::local(0));
+        }
+        let p = plan_recover(&s, "hv-04").unwrap();
+        assert!(!p.restarts.is_empty());
+        assert!(p.restarts.iter().all(|r| r.to == "hv-02"), "{p:?}");
+    }
+
+    #[test]
+    fn a_vm_a_node_that_is_not_lost_lists_as_running_is_not_restarted() {
+        let mut s = lost("hv-04");
+        let vm = s
+            .vms_on("hv-04")
+            .find(|v| {
+                v.state == VmState::Running
+                    && v.disks
+                        .iter()
+                        .all(|d| s.volume(&d.volume).unwrap().reachable_from.len() > 1)
+            })
+            .unwrap()
+            .clone();
+        let mut copy = vm.clone();
+        copy.node = "hv-01".into();
+        s.vms.push(copy);
+        let p = plan_recover(&s, "hv-04").unwrap();
+        assert!(p.restarts.iter().all(|r| r.vm != vm.name), "{p:?}");
+        let c = p.cannot.iter().find(|c| c.vm == vm.name).unwrap();
+        assert!(
+            c.reason.contains("running on hv-01 too") && c.reason.contains("run it twice"),
+            "{}",
+            c.reason
+        );
+        // Without the copy it is restarted.
+        s.vms.pop();
+        let p = plan_recover(&s, "hv-04").unwrap();
+        assert!(p.restarts.iter().any(|r| r.vm == vm.name), "{p:?}");
     }
 
     #[test]

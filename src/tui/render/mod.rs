@@ -361,6 +361,13 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
         Mode::ConfirmDiskMove(_) | Mode::ConfirmAbortDiskMove(_) => vec![Confirm, Cancel],
         // Post-copy cannot be undone: only y answers (no Enter).
         Mode::ConfirmPostcopy(_) => vec![Cancel],
+        // Abort, post-copy and the limits act on a running migration only.
+        Mode::Normal
+            if app.view == View::Migrations
+                && app.selected_migration().is_none_or(|m| m.is_finished()) =>
+        {
+            vec![NextView, Help, Quit]
+        }
         // A migration in post-copy can no longer be aborted.
         Mode::Normal
             if app.view == View::Migrations
