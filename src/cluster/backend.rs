@@ -98,7 +98,8 @@ fn known_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 pub fn cordon_sentence(node: &str, on: bool, changed: bool) -> String {
     match (on, changed) {
         (true, true) => format!(
-            "node {node} is cordoned: no VM is moved, started or restarted onto it until `vmshift uncordon {node}` (kept by this vmshift install)"
+            "node {node} is cordoned: no VM is moved, started or restarted onto it until `vmshift uncordon {}` (kept by this vmshift install)",
+            super::text::shell_word(node)
         ),
         (true, false) => format!("node {node} was already cordoned"),
         (false, true) => format!("node {node} is uncordoned: it takes VMs again"),

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::text::{shell_line, shell_word};
 use crate::cluster::{
     Backend, BackendError, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy, ManagerView,
     Measured, Migration, MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome,
@@ -305,8 +306,9 @@ impl LibvirtCluster {
         for (vm, on) in running_twice(&running) {
             let key = format!("{vm}@{}", on.join("+"));
             let text = format!(
-                "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that was lost)",
-                on.join(" and ")
+                "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (`virsh destroy {}` on the node that was lost)",
+                on.join(" and "),
+                shell_word(vm)
             );
             if !self.alarmed.contains(&key) {
                 self.table().log(text.clone());
@@ -1552,8 +1554,15 @@ impl Backend for LibvirtCluster {
         // shared storage corrupts its disks.
         let Some(&fenced_ms) = self.fenced.get(&from.name) else {
             return Err(BackendError::NotPossible(format!(
-                "{} has not been confirmed powered off or fenced; make sure of it, then `vmshift recover {} --confirm-fenced {}`",
-                from.name, from.name, from.name
+                "{} has not been confirmed powered off or fenced; make sure of it, then `{}`",
+                from.name,
+                shell_line(&[
+                    "vmshift",
+                    "recover",
+                    &from.name,
+                    "--confirm-fenced",
+                    &from.name
+                ])
             )));
         };
         let t = snap.require_node(to)?;
@@ -1847,7 +1856,8 @@ impl Backend for LibvirtCluster {
         }
         let text = match (on, changed) {
             (true, true) => format!(
-                "node {node} is in standby in Pacemaker: Pacemaker moves its resources off (live where allow-migrate) and places none there until `vmshift uncordon {node}`"
+                "node {node} is in standby in Pacemaker: Pacemaker moves its resources off (live where allow-migrate) and places none there until `vmshift uncordon {}`",
+                shell_word(node)
             ),
             (true, false) => format!("node {node} was already in standby in Pacemaker"),
             (false, true) => {
