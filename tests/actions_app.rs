@@ -329,3 +329,35 @@ fn force_off_dialog_and_a_cordoned_card_at_80x24() {
     assert!(screen.contains("⊘ cordoned"), "{screen}");
     insta::assert_snapshot!("force_off_80x24", t.backend());
 }
+
+/// A name holding a character that cannot be typed (a zero-width space)
+/// is typed as the view shows it, `hv-a\u{200b}`: in `:` commands and in
+/// the name a force-off asks for; the plain look-alike is not taken for it.
+#[test]
+fn a_name_with_an_invisible_character_is_typed_as_it_is_shown() {
+    let names = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/names.toml");
+    let mut r = Rig::new(names, Settings::default());
+    let cmds = command(&mut r, "cordon hv-a\\u{200b}");
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::SetCordon(_, n, true)] if n == "hv-a\u{200b}"),
+        "{cmds:?}"
+    );
+    run(&mut r, cmds);
+    assert!(
+        flash(&r).0.starts_with("node hv-a\u{200b} is cordoned"),
+        "{:?}",
+        flash(&r)
+    );
+    select(&mut r, "web\u{200b}");
+    r.key(KeyCode::Char('X'));
+    // "web" is the other VM: not this one.
+    r.text("web");
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert!(matches!(r.app.mode, Mode::ConfirmVm(_)));
+    r.text("\\u{200b}");
+    let cmds = r.key(KeyCode::Enter).cmds;
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::VmAction(_, vm, VmAction::PowerOff)] if vm == "web\u{200b}"),
+        "{cmds:?}"
+    );
+}

@@ -718,9 +718,11 @@ impl App {
         }
     }
 
-    /// The VM or node named exactly `typed`; otherwise flashes why not
-    /// (with the names it may have meant) and returns `None`. Commands
-    /// that change the cluster take exact names only.
+    /// The VM or node named exactly `typed` (or shown as `typed`: a name
+    /// with a character shown escaped, such as a zero-width space, is typed
+    /// as it is shown); otherwise flashes why not (with the names it may
+    /// have meant) and returns `None`. Commands that change the cluster
+    /// take exact names only.
     pub(super) fn exact_name(&mut self, kind: Arg, typed: &str) -> Option<String> {
         if self.snap.is_none() {
             self.flash("no cluster snapshot yet; try again in a moment", true);
@@ -729,6 +731,14 @@ impl App {
         let names = self.names(kind);
         if names.contains(&typed) {
             return Some(typed.to_string());
+        }
+        let shown: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| crate::cluster::text::typed_names(typed, n))
+            .collect();
+        if let [one] = shown[..] {
+            return Some(one.to_string());
         }
         let what = if kind == Arg::Vm { "VM" } else { "node" };
         let near = matches(typed, names.iter().copied());

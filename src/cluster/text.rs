@@ -93,6 +93,14 @@ fn escape_if(s: &str, bad: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(o)
 }
 
+/// Whether what the operator typed names `name`: the name itself, or the
+/// name as it is shown when it holds characters [`escape`] shows escaped
+/// (which cannot be typed, or are invisible): `web\u{200b}` names the VM
+/// "web" + a zero-width space.
+pub fn typed_names(typed: &str, name: &str) -> bool {
+    typed == name || matches!(escape(name), Cow::Owned(shown) if shown == typed)
+}
+
 /// `s` as one word for a POSIX shell: as it is when it needs no quoting,
 /// else in single quotes (a `'` inside as `'\''`). A word that holds a
 /// character [`escape`] would change is written `$'…'` with its bytes as
@@ -229,6 +237,17 @@ mod tests {
             let cf = want.iter().any(|&(lo, hi)| (lo..=hi).contains(&(c as u32)));
             assert_eq!(is_format(c), cf, "U+{:04X}", c as u32);
         }
+    }
+
+    #[test]
+    fn a_name_is_typed_as_it_is_or_as_it_is_shown() {
+        assert!(typed_names("web", "web"));
+        assert!(typed_names("web\u{200b}", "web\u{200b}"));
+        assert!(typed_names("web\\u{200b}", "web\u{200b}"));
+        assert!(!typed_names("web", "web\u{200b}"));
+        assert!(!typed_names("web\\u{200b}", "web"));
+        // A name without such characters is typed only as it is.
+        assert!(!typed_names("web\\x2d01", "web-01"));
     }
 
     #[test]
