@@ -999,4 +999,17 @@ fn look_alike_names_are_shown_escaped_and_told_apart() {
         "{}",
         r.stderr
     );
+    // A name typed as it is shown names nothing on the command line: the
+    // error says how to write it for a shell.
+    let r = vmshift(
+        &["--scenario", scen, "migrate", r"web\u{200b}", "hv-a"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(r"; to name web\u{200b} in a shell, write $'web\xe2\x80\x8b'"),
+        "{}",
+        r.stderr
+    );
 }

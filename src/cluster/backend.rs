@@ -46,9 +46,9 @@ impl MigrationRequest {
 /// Errors a backend reports; each reads as a sentence that says what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {
-    #[error("there is no VM named {name:?}; known VMs: {}", known.join(", "))]
+    #[error("there is no VM named {name:?}; known VMs: {}{}", known.join(", "), shell_hint(name, known))]
     UnknownVm { name: String, known: Vec<String> },
-    #[error("there is no node named {name:?}; known nodes: {}", known.join(", "))]
+    #[error("there is no node named {name:?}; known nodes: {}{}", known.join(", "), shell_hint(name, known))]
     UnknownNode { name: String, known: Vec<String> },
     #[error("{0}")]
     Refused(Refusal),
@@ -82,6 +82,20 @@ impl ClusterSnapshot {
             known: known_names(self.nodes.iter().map(|n| n.name.as_str())),
         })
     }
+}
+
+/// A name typed as it is shown (`web\u{200b}` for "web" + a zero-width
+/// space) names nothing on the command line: how to write it for a shell.
+fn shell_hint(typed: &str, known: &[String]) -> String {
+    known
+        .iter()
+        .find(|k| k.as_str() != typed && super::text::typed_names(typed, k))
+        .map_or(String::new(), |k| {
+            format!(
+                "; to name {k} in a shell, write {}",
+                super::text::shell_word(k)
+            )
+        })
 }
 
 /// Names for an error message, shortened for huge clusters.
