@@ -360,4 +360,12 @@ fn a_name_with_an_invisible_character_is_typed_as_it_is_shown() {
         matches!(cmds.as_slice(), [Cmd::VmAction(_, vm, VmAction::PowerOff)] if vm == "web\u{200b}"),
         "{cmds:?}"
     );
+    // A volume with a soft hyphen, typed as shown, in `:move-disk`.
+    command(&mut r, "move-disk web csv\\u{ad}1 csv-2");
+    assert!(
+        matches!(&r.app.mode, Mode::ConfirmDiskMove(p) if p.disk == "csv\u{ad}1" && p.to == "csv-2"),
+        "{:?} {:?}",
+        r.app.mode,
+        r.app.flash
+    );
 }
