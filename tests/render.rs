@@ -687,8 +687,8 @@ fn names_are_shown_escaped_and_told_apart() {
     r.send(Msg::Resize(80, 24));
     // Nothing a terminal obeys or hides reaches a cell, and every name is
     // there, escaped.
-    let check = |app: &App, names: &[&str]| -> String {
-        let (t, _) = draw(app, 80, 24);
+    let check_at = |app: &App, (w, h): (u16, u16), names: &[&str]| -> String {
+        let (t, _) = draw(app, w, h);
         for cell in t.backend().buffer().content() {
             assert!(
                 !cell
@@ -710,6 +710,7 @@ fn names_are_shown_escaped_and_told_apart() {
         );
         screen
     };
+    let check = |app: &App, names: &[&str]| check_at(app, (80, 24), names);
     // The cards: node titles, VM rows, the recent events.
     r.app.sel_vm = Some("web\u{200b}".into());
     check(
@@ -753,4 +754,32 @@ fn names_are_shown_escaped_and_told_apart() {
     );
     let (t, _) = draw(&r.app, 80, 24);
     insta::assert_snapshot!("names_escaped_confirm_80x24", t.backend());
+    // Once it ran: the migrations, the event log, the nodes and the wide
+    // cluster view (the selected VM and the volumes beside the cards).
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let id = r.run_cmds(cmds).expect("the migration started");
+    r.advance_until(|s| s.migration(id).is_ok_and(|m| m.is_finished()));
+    for size in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(size.0, size.1));
+        r.key(KeyCode::Char('5'));
+        check_at(&r.app, size, &["web\\u{200b}", "hv-a\\u{200b}"]);
+        r.key(KeyCode::Char('6'));
+        check_at(&r.app, size, &["web\\u{200b}", "hv-a\\u{200b}"]);
+        r.key(KeyCode::Char('3'));
+        check_at(&r.app, size, &["hv-a\\u{200b}"]);
+    }
+    r.key(KeyCode::Char('1'));
+    r.app.sel_vm = Some("\u{202e}gpj.exe".into());
+    check_at(
+        &r.app,
+        (120, 40),
+        &[
+            "\\u{202e}gpj.exe on hv-a\\u{200b}",
+            "csv\\u{ad}1",
+            "web\\u{200b}",
+        ],
+    );
+    // A VM opened in full.
+    r.key(KeyCode::Enter);
+    check_at(&r.app, (120, 40), &["\\u{202e}gpj.exe", "csv\\u{ad}1"]);
 }
