@@ -8,10 +8,10 @@
 //! no control or invisible format character reaches the terminal.
 
 use std::borrow::Cow;
-
-use crate::cluster::text::{self, escape, escape_lines};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cluster::text::{self, escape, escape_lines};
 
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 

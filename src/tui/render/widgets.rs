@@ -4,10 +4,11 @@
 //! shows them (`cluster::text::escape`): ratatui would drop a control
 //! character silently and pass a format character (a bidi override, a
 //! zero-width space) to the terminal, so that `c\u{9b}2Jd` read "c2Jd"
-//! and "web\u{200b}" read "web". [`put`], [`fit`], [`wrap`], [`shown_line`]
-//! and [`set_str`] escape what they draw; a view that measures text to lay
-//! it out (a column, a card label) escapes the name before measuring it.
-//! Escaping twice changes nothing, so text may pass through more than one.
+//! and "web\u{200b}" read "web". [`put`], [`fit`], [`wrap`] and
+//! [`shown_line`] escape what they draw; a view that measures text to lay
+//! it out (a column, a card label) or draws it some other way (a block
+//! title, a paragraph, `Buffer::set_string`) escapes it first. Escaping
+//! twice changes nothing, so text may pass through more than one.
 
 use std::borrow::Cow;
 
@@ -51,13 +52,6 @@ pub fn shown_line(line: Line<'_>) -> Line<'_> {
 /// Every line escaped: for a paragraph, before it is measured.
 pub fn shown_lines<'a>(lines: impl IntoIterator<Item = Line<'a>>) -> Vec<Line<'a>> {
     lines.into_iter().map(shown_line).collect()
-}
-
-/// `buf.set_string`, escaped; returns the columns it took.
-pub fn set_str(buf: &mut Buffer, x: u16, y: u16, s: &str, style: Style) -> u16 {
-    let s = escape(s);
-    buf.set_string(x, y, &s, style);
-    s.chars().count() as u16
 }
 
 /// Pads or cuts `s` (escaped) to exactly `w` columns (by chars).
