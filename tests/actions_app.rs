@@ -369,3 +369,20 @@ fn a_name_with_an_invisible_character_is_typed_as_it_is_shown() {
         r.app.flash
     );
 }
+
+/// The `/` filter matches a name as it is shown too: `200b` finds the VMs
+/// whose name or node holds a zero-width space, and not their look-alikes.
+#[test]
+fn the_filter_finds_names_by_their_escaped_characters() {
+    let names = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/names.toml");
+    let mut r = Rig::new(names, Settings::default());
+    r.key(KeyCode::Char('/'));
+    r.text("200B");
+    let shown: Vec<&str> = r
+        .app
+        .visible_vms()
+        .into_iter()
+        .map(|i| r.app.snap.as_ref().unwrap().vms[i].name.as_str())
+        .collect();
+    assert_eq!(shown, ["web\u{200b}", "\u{202e}gpj.exe", "db\u{2060}"]);
+}
