@@ -62,7 +62,11 @@ pub fn is_format(c: char) -> bool {
 /// Whether [`escape`] writes `c` as an escape: a control character, a
 /// format character, or the line or paragraph separator (U+2028, U+2029).
 pub fn is_escaped(c: char) -> bool {
-    c.is_control() || is_format(c) || c == '\u{2028}' || c == '\u{2029}'
+    // Below the soft hyphen (the first format character): controls only.
+    if c < '\u{ad}' {
+        return c.is_control();
+    }
+    is_format(c) || c == '\u{2028}' || c == '\u{2029}'
 }
 
 /// `s` on one line with every character of [`is_escaped`] (line breaks
@@ -216,6 +220,30 @@ mod tests {
         assert_eq!(escape(&once), once);
         assert!(!once.chars().any(is_escaped), "{once}");
         assert!(once.is_ascii(), "one column per character: {once}");
+    }
+
+    /// Every character: escaped exactly when it is a control (Cc), a format
+    /// character (Cf) or a line or paragraph separator (Zl, Zp), as the
+    /// Unicode tables of `regex-syntax` have them.
+    #[test]
+    fn escaped_means_cc_cf_zl_zp() {
+        let class = |p: &str| -> Vec<(u32, u32)> {
+            use regex_syntax::hir::{Class, HirKind};
+            let hir = regex_syntax::parse(p).unwrap();
+            let HirKind::Class(Class::Unicode(cls)) = hir.kind() else {
+                panic!("{hir:?}");
+            };
+            cls.ranges()
+                .iter()
+                .map(|r| (r.start() as u32, r.end() as u32))
+                .collect()
+        };
+        let want = class(r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]");
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let x = c as u32;
+            let expected = want.iter().any(|&(lo, hi)| (lo..=hi).contains(&x));
+            assert_eq!(is_escaped(c), expected, "U+{x:04X}");
+        }
     }
 
     /// The range table is general category Cf, no more and no less, as
