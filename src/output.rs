@@ -3,12 +3,15 @@
 //! A closed or full stdout (`| head -1`, `> /dev/full`, a dropped SSH
 //! session) ends the output quietly and never the work: the migration goes
 //! on and is recorded. Strings from outside (names a hypervisor or a
-//! scenario chose, paths, the operator, libvirt's messages) are escaped so
-//! that no control character reaches the terminal.
+//! scenario chose, paths, the operator, libvirt's messages) are escaped
+//! (`cluster::text::escape`, the one definition the view uses too) so that
+//! no control or invisible format character reaches the terminal.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cluster::text::{self, escape, escape_lines};
 
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 
@@ -31,10 +34,10 @@ pub fn println(text: &str) -> bool {
     ok
 }
 
-/// Writes human text (several lines) to stdout, with every control
-/// character but the line breaks escaped.
-pub fn print_text(text: &str) -> bool {
-    println(&clean_text(text.strip_suffix('\n').unwrap_or(text)))
+/// Writes human text (several lines) to stdout, with every character of
+/// [`text::escape`] but the line breaks escaped.
+pub fn print_text(s: &str) -> bool {
+    println(&escape_lines(s.strip_suffix('\n').unwrap_or(s)))
 }
 
 /// One line of JSON: characters JSON leaves raw but a terminal obeys (DEL
@@ -74,7 +77,7 @@ pub fn eprintln(text: &str) {
 
 /// `vmshift: <sentence>` on stderr, escaped.
 pub fn error(sentence: &str) {
-    eprintln(&format!("vmshift: {}", clean(sentence)));
+    eprintln(&format!("vmshift: {}", escape(sentence)));
 }
 
 /// Whether stdout has gone away.
@@ -82,46 +85,24 @@ pub fn stdout_gone() -> bool {
     STDOUT_GONE.load(Ordering::Relaxed)
 }
 
-/// `s` with every control character (C0, DEL, C1, and line breaks) escaped
-/// as `\xNN` or `\u{NN}`: safe to put on one line of a terminal.
-pub fn clean(s: &str) -> Cow<'_, str> {
-    escape(s, false)
-}
-
-/// Like [`clean`], but line breaks stay (for text of several lines).
-pub fn clean_text(s: &str) -> Cow<'_, str> {
-    escape(s, true)
-}
-
-fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
-    let bad = |c: char| c.is_control() && !(keep_newlines && c == '\n');
-    if !s.chars().any(bad) {
-        return Cow::Borrowed(s);
-    }
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if !bad(c) {
-            o.push(c);
-        } else if (c as u32) < 0x80 {
-            o.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            o.push_str(&format!("\\u{{{:x}}}", c as u32));
-        }
-    }
-    Cow::Owned(o)
-}
-
-/// JSON text with DEL and the C1 controls escaped (serde_json writes them
-/// raw; they can only occur inside strings, so the escape stays valid JSON).
+/// JSON text with the characters JSON leaves raw but a terminal obeys or
+/// hides written as `\u` escapes: DEL, the C1 controls, and the format
+/// characters and separators of [`text::is_escaped`] (bidi overrides,
+/// zero-width characters). serde_json writes them raw; they can only occur
+/// inside strings, so the escape stays valid JSON and reads back as the
+/// same string.
 pub fn json_safe(s: &str) -> Cow<'_, str> {
-    let bad = |c: char| c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c);
+    let bad = |c: char| text::is_escaped(c) && (c as u32) >= 0x20;
     if !s.chars().any(bad) {
         return Cow::Borrowed(s);
     }
     let mut o = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if bad(c) {
-            o.push_str(&format!("\\u{:04x}", c as u32));
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                o.push_str(&format!("\\u{u:04x}"));
+            }
         } else {
             o.push(c);
         }
@@ -142,15 +123,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(clean("web-01"), "web-01");
-        assert_eq!(clean("a\x1b]0;pwned\x07b"), "a\\x1b]0;pwned\\x07b");
-        assert_eq!(clean("x\ny\x7f"), "x\\x0ay\\x7f");
-        assert_eq!(clean_text("x\ny\tz"), "x\ny\\x09z");
-        assert_eq!(clean("\u{9b}31m"), "\\u{9b}31m");
-        let j = json_safe(&serde_json::json!({"n": "a\u{7f}\u{9b}"}).to_string()).into_owned();
-        assert_eq!(j, r#"{"n":"a\u007f\u009b"}"#);
+    fn json_keeps_the_real_string_and_escapes_what_a_terminal_obeys() {
+        let name = "a\u{7f}\u{9b}web\u{200b}\u{202e}x\u{e0041}\u{2028}";
+        let j = json_safe(&serde_json::json!({"n": name}).to_string()).into_owned();
+        assert_eq!(
+            j,
+            r#"{"n":"a\u007f\u009bweb\u200b\u202ex\udb40\udc41\u2028"}"#
+        );
         let back: serde_json::Value = serde_json::from_str(&j).unwrap();
-        assert_eq!(back["n"], "a\u{7f}\u{9b}");
+        assert_eq!(back["n"], name);
+        // Pretty JSON keeps its line breaks; text without such characters
+        // is borrowed as it is.
+        let pretty = serde_json::to_string_pretty(&serde_json::json!({"n": "\n"})).unwrap();
+        assert!(matches!(json_safe(&pretty), Cow::Borrowed(_)));
     }
 }

@@ -331,3 +331,60 @@ fn force_off_dialog_and_a_cordoned_card_at_80x24() {
     assert!(screen.contains("⊘ cordoned"), "{screen}");
     insta::assert_snapshot!("force_off_80x24", t.backend());
 }
+
+/// A name holding a character that cannot be typed (a zero-width space)
+/// is typed as the view shows it, `hv-a\u{200b}`: in `:` commands and in
+/// the name a force-off asks for; the plain look-alike is not taken for it.
+#[test]
+fn a_name_with_an_invisible_character_is_typed_as_it_is_shown() {
+    let names = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/names.toml");
+    let mut r = Rig::new(names, Settings::default());
+    let cmds = command(&mut r, "cordon hv-a\\u{200b}");
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::SetCordon(_, n, true)] if n == "hv-a\u{200b}"),
+        "{cmds:?}"
+    );
+    run(&mut r, cmds);
+    assert!(
+        flash(&r).0.starts_with("node hv-a\u{200b} is cordoned"),
+        "{:?}",
+        flash(&r)
+    );
+    select(&mut r, "web\u{200b}");
+    r.key(KeyCode::Char('X'));
+    // "web" is the other VM: not this one.
+    r.text("web");
+    assert!(r.key(KeyCode::Enter).cmds.is_empty());
+    assert!(matches!(r.app.mode, Mode::ConfirmVm(_)));
+    r.text("\\u{200b}");
+    let cmds = r.key(KeyCode::Enter).cmds;
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::VmAction(_, vm, VmAction::PowerOff)] if vm == "web\u{200b}"),
+        "{cmds:?}"
+    );
+    // A volume with a soft hyphen, typed as shown, in `:move-disk`.
+    command(&mut r, "move-disk web csv\\u{ad}1 csv-2");
+    assert!(
+        matches!(&r.app.mode, Mode::ConfirmDiskMove(p) if p.disk == "csv\u{ad}1" && p.to == "csv-2"),
+        "{:?} {:?}",
+        r.app.mode,
+        r.app.flash
+    );
+}
+
+/// The `/` filter matches a name as it is shown too: `200b` finds the VMs
+/// whose name or node holds a zero-width space, and not their look-alikes.
+#[test]
+fn the_filter_finds_names_by_their_escaped_characters() {
+    let names = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/names.toml");
+    let mut r = Rig::new(names, Settings::default());
+    r.key(KeyCode::Char('/'));
+    r.text("200B");
+    let shown: Vec<&str> = r
+        .app
+        .visible_vms()
+        .into_iter()
+        .map(|i| r.app.snap.as_ref().unwrap().vms[i].name.as_str())
+        .collect();
+    assert_eq!(shown, ["web\u{200b}", "\u{202e}gpj.exe", "db\u{2060}"]);
+}

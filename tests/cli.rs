@@ -964,3 +964,95 @@ fn an_unwritable_log_is_a_warning_not_a_panic() {
     assert!(err.contains("going on without a log"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Names that look alike or hide characters (issue 16): `status` shows
+/// each escaped, the same way everywhere, so "web" and "web" + a zero-width
+/// space are told apart; `--json` keeps the real names; a refusal names
+/// the node escaped and quotes the command to copy for a shell.
+#[test]
+fn look_alike_names_are_shown_escaped_and_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let scen = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/names.toml");
+    let hidden = |s: &str| s.chars().any(vmshift::cluster::text::is_escaped);
+    let r = vmshift(&["--scenario", scen, "status"], dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !hidden(r.stdout.replace('\n', "").as_str()),
+        "{:?}",
+        r.stdout
+    );
+    let vm_rows: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "VMS")
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let names: Vec<&str> = vm_rows
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["web", "web\\u{200b}", "\\u{202e}gpj.exe", "db\\u{2060}"],
+        "{}",
+        r.stdout
+    );
+    assert!(vm_rows[3].contains(" hv-a\\u{200b} "), "{}", r.stdout);
+    assert!(r.stdout.contains("csv\\u{ad}1:40.0 GiB"), "{}", r.stdout);
+    // JSON: the real names, and still nothing raw on the terminal.
+    let r = vmshift(&["--scenario", scen, "status", "--json"], dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!hidden(&r.stdout.replace('\n', "")), "{:?}", r.stdout);
+    assert!(r.stdout.contains(r#""web\u200b""#), "{}", r.stdout);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let json_names: Vec<&str> = v["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        json_names,
+        ["web", "web\u{200b}", "\u{202e}gpj.exe", "db\u{2060}"]
+    );
+    // An error sentence names the VM escaped; a cordon's advice quotes
+    // the node for a shell, so that pasting it names exactly that node.
+    let r = vmshift(
+        &["--scenario", scen, "migrate", "web\u{200b}", "hv-a"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("web\\u{200b} already runs on hv-a"),
+        "{}",
+        r.stderr
+    );
+    let r = vmshift(&["--scenario", scen, "cordon", "hv-a\u{200b}"], dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = vmshift(
+        &["--scenario", scen, "migrate", "web", "hv-a\u{200b}"],
+        dir.path(),
+    );
+    assert_ne!(r.code, 0);
+    assert!(!hidden(&r.stderr.replace('\n', "")), "{:?}", r.stderr);
+    assert!(
+        r.stderr.contains("node hv-a\\u{200b} is cordoned")
+            && r.stderr.contains(r"`vmshift uncordon $'hv-a\xe2\x80\x8b'`"),
+        "{}",
+        r.stderr
+    );
+    // A name typed as it is shown names nothing on the command line: the
+    // error says how to write it for a shell.
+    let r = vmshift(
+        &["--scenario", scen, "migrate", r"web\u{200b}", "hv-a"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(r"; to name web\u{200b} in a shell, write $'web\xe2\x80\x8b'"),
+        "{}",
+        r.stderr
+    );
+}

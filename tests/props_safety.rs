@@ -349,6 +349,8 @@ fn build(
         recoveries: Vec::new(),
         alarms: Vec::new(),
         storage_moves: Vec::new(),
+        marks: Vec::new(),
+        stale_copies: Vec::new(),
     }
 }
 

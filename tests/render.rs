@@ -669,3 +669,117 @@ fn vm_detail_with_a_disk_move_at_80x24() {
     let (t, _) = draw(&r.app, 80, 24);
     insta::assert_snapshot!("vm_detail_disk_move_80x24", t.backend());
 }
+
+/// Names that look alike or hide characters (issue 16): a scenario with
+/// "web" and "web" + a zero-width space, a right-to-left override, a soft
+/// hyphen and a word joiner, and a VM named as libvirt may name one,
+/// `c` + CSI (U+009B) + `2Jd`. Every view shows them escaped as the CLI
+/// does, told apart, and within its columns at 80x24.
+#[test]
+fn names_are_shown_escaped_and_told_apart() {
+    let names = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/names.toml");
+    let mut r = Rig::new(names, Settings::default());
+    let mut s = r.sim.snapshot().unwrap();
+    let mut csi = s.vms.iter().find(|v| v.name == "web").unwrap().clone();
+    csi.name = "c\u{9b}2Jd".into();
+    s.vms.push(csi);
+    r.send(Msg::Snapshot(Box::new(s)));
+    r.send(Msg::Resize(80, 24));
+    // Nothing a terminal obeys or hides reaches a cell, and every name is
+    // there, escaped.
+    let check_at = |app: &App, (w, h): (u16, u16), names: &[&str]| -> String {
+        let (t, _) = draw(app, w, h);
+        for cell in t.backend().buffer().content() {
+            assert!(
+                !cell
+                    .symbol()
+                    .chars()
+                    .any(vmshift::cluster::text::is_escaped),
+                "{:?} in a cell:\n{}",
+                cell.symbol(),
+                t.backend()
+            );
+        }
+        let screen = format!("{}", t.backend());
+        for n in names {
+            assert!(screen.contains(n), "{n} not on screen:\n{screen}");
+        }
+        assert!(
+            !screen.contains("c2Jd"),
+            "a control character dropped:\n{screen}"
+        );
+        screen
+    };
+    let check = |app: &App, names: &[&str]| check_at(app, (80, 24), names);
+    // The cards: node titles, VM rows, the recent events.
+    r.app.sel_vm = Some("web\u{200b}".into());
+    check(
+        &r.app,
+        &[
+            "hv-a\\u{200b}",
+            "web\\u{200b}",
+            "\\u{202e}gpj.exe",
+            "db\\u{2060}",
+            "c\\u{9b}2Jd",
+        ],
+    );
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("names_escaped_cluster_80x24", t.backend());
+    // The VM table: each name escaped in its column; one longer than its
+    // column is cut with "…" like any long name (Enter shows it whole).
+    r.key(KeyCode::Char('2'));
+    check(&r.app, &["web\\u{200b}  ", "c\\u{9b}2Jd", " hv-a\\u{2… "]);
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("names_escaped_vms_80x24", t.backend());
+    // The volume matrix: the soft hyphen and the node columns.
+    r.key(KeyCode::Char('4'));
+    check(&r.app, &["csv\\u{ad}1"]);
+    // The command line after Tab completion, then the VM it jumps to.
+    r.key(KeyCode::Char('1'));
+    r.key(KeyCode::Char(':'));
+    r.text("vm db");
+    r.key(KeyCode::Tab);
+    check(&r.app, &[":vm db\\u{2060} ▏"]);
+    r.key(KeyCode::Esc);
+    // A move of the look-alike onto the other look-alike: the confirm
+    // dialog names both, escaped.
+    r.drag_to("web\u{200b}", "hv-a\u{200b}");
+    r.key(KeyCode::Enter);
+    check(
+        &r.app,
+        &[
+            "Move web\\u{200b} from hv-a to hv-a\\u{200b}?",
+            "✓ hv-a\\u{200b} up",
+        ],
+    );
+    let (t, _) = draw(&r.app, 80, 24);
+    insta::assert_snapshot!("names_escaped_confirm_80x24", t.backend());
+    // Once it ran: the migrations, the event log, the nodes and the wide
+    // cluster view (the selected VM and the volumes beside the cards).
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let id = r.run_cmds(cmds).expect("the migration started");
+    r.advance_until(|s| s.migration(id).is_ok_and(|m| m.is_finished()));
+    for size in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(size.0, size.1));
+        r.key(KeyCode::Char('5'));
+        check_at(&r.app, size, &["web\\u{200b}", "hv-a\\u{200b}"]);
+        r.key(KeyCode::Char('6'));
+        check_at(&r.app, size, &["web\\u{200b}", "hv-a\\u{200b}"]);
+        r.key(KeyCode::Char('3'));
+        check_at(&r.app, size, &["hv-a\\u{200b}"]);
+    }
+    r.key(KeyCode::Char('1'));
+    r.app.sel_vm = Some("\u{202e}gpj.exe".into());
+    check_at(
+        &r.app,
+        (120, 40),
+        &[
+            "\\u{202e}gpj.exe on hv-a\\u{200b}",
+            "csv\\u{ad}1",
+            "web\\u{200b}",
+        ],
+    );
+    // A VM opened in full.
+    r.key(KeyCode::Enter);
+    check_at(&r.app, (120, 40), &["\\u{202e}gpj.exe", "csv\\u{ad}1"]);
+}

@@ -218,7 +218,7 @@ impl App {
                 c.typed.key(&k);
                 return;
             }
-            if c.typed.text.trim() != c.vm {
+            if !crate::cluster::text::typed_names(c.typed.text.trim(), &c.vm) {
                 let text = format!(
                     "type {} exactly, then Enter, to force it off (Esc cancels)",
                     c.vm

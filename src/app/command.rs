@@ -656,7 +656,8 @@ impl App {
                 };
                 self.sel_vm = Some(vm.clone());
                 if p.verb == Verb::MoveDisk {
-                    self.ask_disk_move_to(&vm, arg(1), arg(2));
+                    let (disk, to) = (self.volume_name(arg(1)), self.volume_name(arg(2)));
+                    self.ask_disk_move_to(&vm, &disk, &to);
                 } else {
                     self.ask_abort_disk_move(&vm, false);
                 }
@@ -718,9 +719,11 @@ impl App {
         }
     }
 
-    /// The VM or node named exactly `typed`; otherwise flashes why not
-    /// (with the names it may have meant) and returns `None`. Commands
-    /// that change the cluster take exact names only.
+    /// The VM or node named exactly `typed` (or shown as `typed`: a name
+    /// with a character shown escaped, such as a zero-width space, is typed
+    /// as it is shown); otherwise flashes why not (with the names it may
+    /// have meant) and returns `None`. Commands that change the cluster
+    /// take exact names only.
     pub(super) fn exact_name(&mut self, kind: Arg, typed: &str) -> Option<String> {
         if self.snap.is_none() {
             self.flash("no cluster snapshot yet; try again in a moment", true);
@@ -729,6 +732,14 @@ impl App {
         let names = self.names(kind);
         if names.contains(&typed) {
             return Some(typed.to_string());
+        }
+        let shown: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| crate::cluster::text::typed_names(typed, n))
+            .collect();
+        if let [one] = shown[..] {
+            return Some(one.to_string());
         }
         let what = if kind == Arg::Vm { "VM" } else { "node" };
         let near = matches(typed, names.iter().copied());
@@ -742,6 +753,25 @@ impl App {
         };
         self.flash(text, true);
         None
+    }
+
+    /// The volume named `typed`, or the one volume shown as `typed` (see
+    /// [`Self::exact_name`]); else `typed` as it is, for the check to refuse.
+    fn volume_name(&self, typed: &str) -> String {
+        let names: Vec<&str> = self.snap.as_ref().map_or(Vec::new(), |s| {
+            s.volumes.iter().map(|v| v.name.as_str()).collect()
+        });
+        if names.contains(&typed) {
+            return typed.to_string();
+        }
+        match names
+            .iter()
+            .filter(|n| crate::cluster::text::typed_names(typed, n))
+            .collect::<Vec<_>>()[..]
+        {
+            [one] => one.to_string(),
+            _ => typed.to_string(),
+        }
     }
 
     /// The best match for `typed` among VM or node names; flashes when none.

@@ -396,10 +396,13 @@ impl App {
         let Some(s) = &self.snap else { return false };
         let v = &s.vms[i];
         let f = self.filter.to_lowercase();
-        let text = f.is_empty()
-            || v.name.to_lowercase().contains(&f)
-            || v.node.to_lowercase().contains(&f)
-            || v.workload.kind.contains(&f);
+        // A name matches as it is and as it is shown (`/200b` finds the
+        // names with a zero-width space).
+        let has = |name: &str| {
+            name.to_lowercase().contains(&f)
+                || matches!(crate::cluster::text::escape(name), std::borrow::Cow::Owned(s) if s.to_lowercase().contains(&f))
+        };
+        let text = f.is_empty() || has(&v.name) || has(&v.node) || v.workload.kind.contains(&f);
         text && (!self.problems
             || self.derived.vm_problem.get(i).copied().unwrap_or(false)
             || self.node_problem(&v.node))

@@ -170,7 +170,7 @@ impl App {
             return;
         }
         let node = c.plan.node.clone();
-        if c.typed.text.trim() != node {
+        if !crate::cluster::text::typed_names(c.typed.text.trim(), &node) {
             self.flash(
                 format!(
                     "type {node} exactly, then Enter, once it is powered off or fenced: {TWICE} (Esc cancels)"

@@ -42,12 +42,13 @@ pub fn vm(
         return Err(CliError::new(
             exit::INPUT,
             format!(
-                "forcing {vm} off loses what its guest has not written; add --yes to do it, or use `vmshift shutdown {vm}` to ask the guest"
+                "forcing {vm} off loses what its guest has not written; add --yes to do it, or use `vmshift shutdown {}` to ask the guest",
+                crate::cluster::text::shell_word(vm)
             ),
         ));
     }
     let text = backend.vm_action(vm, action).map_err(backend_error)?;
-    out::println(&out::clean(&text));
+    out::println(&crate::cluster::text::escape(&text));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -63,6 +64,6 @@ pub fn cordon(
         &format!("{} {node}", if on { "cordon" } else { "uncordon" }),
     )?;
     let text = backend.set_cordon(node, on).map_err(backend_error)?;
-    out::println(&out::clean(&text));
+    out::println(&crate::cluster::text::escape(&text));
     Ok(ExitCode::SUCCESS)
 }

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{CliError, exit};
+use crate::cluster::text::escape as c;
 use crate::cluster::{Outcome, units};
-use crate::output::{self as out, clean as c};
+use crate::output as out;
 use crate::record::{MAX_DATE_MS, Record, Recorder};
 
 pub fn run(json: bool) -> Result<ExitCode, CliError> {

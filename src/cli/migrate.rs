@@ -58,14 +58,14 @@ impl Out {
         if self.json {
             out::print_json(&value);
         } else {
-            out::println(&out::clean(&text));
+            out::println(&crate::cluster::text::escape(&text));
         }
     }
 
     /// One line for people only (nothing with --json).
     pub fn text(&self, text: String) {
         if !self.json {
-            out::println(&out::clean(&text));
+            out::println(&crate::cluster::text::escape(&text));
         }
     }
 
@@ -245,7 +245,7 @@ pub(super) fn measure_workload(
         return;
     }
     if !out.json {
-        out::eprintln(&out::clean(&format!(
+        out::eprintln(&crate::cluster::text::escape(&format!(
             "measuring how {vm} uses its memory (page sampling, up to {} s; it cannot harm the guest)…",
             budget.as_secs()
         )));
@@ -262,7 +262,7 @@ pub(super) fn measure_workload(
         Ok(None) => {}
         Err(e) => {
             if !out.json {
-                out::eprintln(&out::clean(&format!(
+                out::eprintln(&crate::cluster::text::escape(&format!(
                     "vmshift: {e}; predicting from what is known"
                 )));
             }

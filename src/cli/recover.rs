@@ -72,7 +72,8 @@ pub fn run(
                 exit::REFUSED,
                 "not_confirmed",
                 format!(
-                    "restarting VMs of {n} elsewhere is safe only once {n} is powered off or fenced (a VM started twice on shared storage corrupts its disks); make sure of that, then run again with --confirm-fenced {n}",
+                    "restarting VMs of {n} elsewhere is safe only once {n} is powered off or fenced (a VM started twice on shared storage corrupts its disks); make sure of that, then run again with --confirm-fenced {}",
+                    crate::cluster::text::shell_word(&plan.node),
                     n = plan.node
                 ),
             ));

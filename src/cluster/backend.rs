@@ -46,9 +46,9 @@ impl MigrationRequest {
 /// Errors a backend reports; each reads as a sentence that says what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {
-    #[error("there is no VM named {name:?}; known VMs: {}", known.join(", "))]
+    #[error("there is no VM named {name:?}; known VMs: {}{}", known.join(", "), shell_hint(name, known))]
     UnknownVm { name: String, known: Vec<String> },
-    #[error("there is no node named {name:?}; known nodes: {}", known.join(", "))]
+    #[error("there is no node named {name:?}; known nodes: {}{}", known.join(", "), shell_hint(name, known))]
     UnknownNode { name: String, known: Vec<String> },
     #[error("{0}")]
     Refused(Refusal),
@@ -84,6 +84,20 @@ impl ClusterSnapshot {
     }
 }
 
+/// A name typed as it is shown (`web\u{200b}` for "web" + a zero-width
+/// space) names nothing on the command line: how to write it for a shell.
+fn shell_hint(typed: &str, known: &[String]) -> String {
+    known
+        .iter()
+        .find(|k| k.as_str() != typed && super::text::typed_names(typed, k))
+        .map_or(String::new(), |k| {
+            format!(
+                "; to name {k} in a shell, write {}",
+                super::text::shell_word(k)
+            )
+        })
+}
+
 /// Names for an error message, shortened for huge clusters.
 fn known_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let all: Vec<&str> = names.collect();
@@ -98,7 +112,8 @@ fn known_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 pub fn cordon_sentence(node: &str, on: bool, changed: bool) -> String {
     match (on, changed) {
         (true, true) => format!(
-            "node {node} is cordoned: no VM is moved, started or restarted onto it until `vmshift uncordon {node}` (kept by this vmshift install)"
+            "node {node} is cordoned: no VM is moved, started or restarted onto it until `vmshift uncordon {}` (kept by this vmshift install)",
+            super::text::shell_word(node)
         ),
         (true, false) => format!("node {node} was already cordoned"),
         (false, true) => format!("node {node} is uncordoned: it takes VMs again"),

@@ -3,6 +3,7 @@
 mod backend;
 mod manager;
 mod model;
+pub mod text;
 pub mod units;
 
 pub use backend::{Backend, BackendError, MigrationRequest, cordon_sentence, set_local_cordon};

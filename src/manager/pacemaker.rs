@@ -160,7 +160,14 @@ impl ClusterManager for Pacemaker {
     }
 
     fn move_command(&self, resource: &str, node: &str) -> String {
-        format!("crm_resource --move --resource {resource} --node {node}")
+        crate::cluster::text::shell_line(&[
+            "crm_resource",
+            "--move",
+            "--resource",
+            resource,
+            "--node",
+            node,
+        ])
     }
 }
 

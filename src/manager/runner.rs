@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cluster::text::shell_line;
+
 /// Where the tools run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
@@ -36,7 +38,7 @@ impl Runner {
         match &self.via {
             Via::Local => "on this machine".into(),
             Via::Ssh(d) => format!("on {d} over ssh"),
-            Via::Prefix(p) => format!("through `{}`", p.join(" ")),
+            Via::Prefix(p) => format!("through `{}`", shell_line(p)),
         }
     }
 
@@ -62,7 +64,7 @@ impl Runner {
                 c
             }
         };
-        let shown = args.join(" ");
+        let shown = shell_line(args);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -122,8 +124,8 @@ impl Runner {
     }
 }
 
-/// One word for a POSIX shell: as it is where that is safe, else quoted.
-pub fn shell_quote(s: &str) -> String {
+/// One word for a remote shell.
+fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))

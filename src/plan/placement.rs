@@ -1,5 +1,6 @@
 //! Placement check: may VM `v` live-migrate to node `t`, and what moves with it?
 
+use crate::cluster::text::{shell_line, shell_word};
 use crate::cluster::{
     ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, Volume, VolumeKind, units,
 };
@@ -122,9 +123,10 @@ pub fn disk_move_sentence(vm: &Vm, disk: &str, bytes: u64, to: &str) -> String {
 /// The command that moves `vm`'s disk off `volume` while it runs.
 fn move_disk_hint(vm: &str, volume: &str, csv: Option<&str>) -> String {
     match csv {
-        Some(c) => format!("vmshift move-disk {vm} {volume} {c}"),
+        Some(c) => shell_line(&["vmshift", "move-disk", vm, volume, c]),
         None => format!(
-            "vmshift move-disk {vm} {volume} VOLUME (no cluster-shared volume here has room for it now)"
+            "{} VOLUME (no cluster-shared volume here has room for it now)",
+            shell_line(&["vmshift", "move-disk", vm, volume])
         ),
     }
 }
@@ -152,7 +154,8 @@ pub enum Refusal {
     #[error("node {node} is {state}; only an up node can take VMs")]
     NodeNotUp { node: String, state: &'static str },
     #[error(
-        "node {node} is cordoned (since {since}, by {by}); uncordon it with `:uncordon {node}` or `vmshift uncordon {node}`, or pick another node"
+        "node {node} is cordoned (since {since}, by {by}); uncordon it with `:uncordon {node}` or `vmshift uncordon {q}`, or pick another node",
+        q = shell_word(.node)
     )]
     Cordoned {
         node: String,
@@ -211,7 +214,8 @@ pub enum Refusal {
         manager: &'static str,
     },
     #[error(
-        "{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first (`vmshift maintenance off`, or `crm_resource --manage --resource {resource}`)"
+        "{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first (`vmshift maintenance off`, or `crm_resource --manage --resource {q}`)",
+        q = shell_word(.resource)
     )]
     Unmanaged {
         vm: String,
@@ -290,7 +294,15 @@ pub fn move_path(
     let manager = view.title();
     match (snap.managed_vm(vm), via) {
         (Some(m), MovePath::Libvirt) => refuse(format!(
-            "{vm} is {manager} resource {r}: a plain libvirt migration would make {manager} start a second copy of it on {from}; move it through {manager} (leave out --via libvirt), like `crm_resource --move --resource {r} --node {to}`",
+            "{vm} is {manager} resource {r}: a plain libvirt migration would make {manager} start a second copy of it on {from}; move it through {manager} (leave out --via libvirt), like `{}`",
+            shell_line(&[
+                "crm_resource",
+                "--move",
+                "--resource",
+                &m.resource,
+                "--node",
+                to
+            ]),
             r = m.resource
         )),
         (Some(m), _) => Ok(Some(m.resource.clone())),
@@ -326,7 +338,7 @@ pub fn manager_hold(snap: &ClusterSnapshot, vm: &str, act: &str) -> Option<Strin
             "{vm} carries vmshift's mark that it is {manager} resource {r} (seen{s}), but no {manager} is configured or answering here, so vmshift will not {act} it behind its manager's back (a second copy would start); set [pacemaker] in the config (mode = \"on\" with ssh or command_prefix) so vmshift can ask it, or, if it really is no longer managed, remove the mark: `virsh metadata {q} {ns} --remove`",
             r = m.resource,
             s = since(Some(m.since_ms)),
-            q = crate::manager::runner::shell_quote(vm),
+            q = crate::cluster::text::shell_word(vm),
             ns = "urn:vmshift:metadata:1",
         ));
     };
@@ -371,7 +383,8 @@ pub fn manager_note(
     };
     vec![
         format!(
-            "Pacemaker moves {vm} (resource {resource}, `crm_resource --move --resource {resource} --node {to}`) and runs the live migration; vmshift follows its rounds; {after}"
+            "Pacemaker moves {vm} (resource {resource}, `{}`) and runs the live migration; vmshift follows its rounds; {after}",
+            shell_line(&["crm_resource", "--move", "--resource", resource, "--node", to])
         ),
         "auto-converge, post-copy and what happens on a stall are Pacemaker's (the resource's migrate_options); max downtime and bandwidth are applied to its migration live".to_string(),
     ]

@@ -52,7 +52,8 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
         }
         _ => {
             return Err(format!(
-                "{node} answers: it is not lost; move its VMs with `vmshift drain {node}` instead"
+                "{node} answers: it is not lost; move its VMs with `vmshift drain {}` instead",
+                crate::cluster::text::shell_word(node)
             ));
         }
     }

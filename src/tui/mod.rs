@@ -216,6 +216,16 @@ fn sample_self(sys: Arc<Mutex<sysinfo::System>>, tx: UnboundedSender<Msg>) {
     });
 }
 
+/// The line shown above a console: its command as a shell takes it (names
+/// quoted, so it can be copied), with nothing in it a terminal obeys.
+fn console_banner(argv: &[String]) -> String {
+    crate::cluster::text::escape(&format!(
+        "vmshift: {} — leave the console with ctrl-] to come back to vmshift",
+        crate::cluster::text::shell_line(argv)
+    ))
+    .into_owned()
+}
+
 /// Suspends the view, runs `argv` (a console) on the terminal until it
 /// ends, and takes the terminal back. `Err` is one sentence.
 fn hand_over(guard: &mut TerminalGuard, argv: &[String], mouse: bool) -> Result<(), String> {
@@ -225,12 +235,9 @@ fn hand_over(guard: &mut TerminalGuard, argv: &[String], mouse: bool) -> Result<
     guard
         .suspend()
         .map_err(|e| format!("cannot give the terminal to the console: {e}"))?;
+    let shown = crate::cluster::text::shell_line(argv);
     let mut out = io::stdout();
-    let _ = writeln!(
-        out,
-        "vmshift: {} — leave the console with ctrl-] to come back to vmshift",
-        argv.join(" ")
-    );
+    let _ = writeln!(out, "{}", console_banner(argv));
     let _ = out.flush();
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
@@ -250,8 +257,36 @@ fn hand_over(guard: &mut TerminalGuard, argv: &[String], mouse: bool) -> Result<
         Ok(())
     } else {
         Err(format!(
-            "the console ended with {status}: `{}` (its words are in the terminal's scrollback)",
-            argv.join(" ")
+            "the console ended with {status}: `{shown}` (its words are in the terminal's scrollback)"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_banner_quotes_the_command_for_a_shell() {
+        let argv = |vm: &str| -> Vec<String> {
+            ["virsh", "-c", "qemu+ssh://root@hv1/system", "console", vm]
+                .map(String::from)
+                .to_vec()
+        };
+        let b = console_banner(&argv("web-01"));
+        assert!(
+            b.starts_with("vmshift: virsh -c qemu+ssh://root@hv1/system console web-01 — "),
+            "{b}"
+        );
+        let b = console_banner(&argv("my vm;reboot"));
+        assert!(b.contains(" console 'my vm;reboot' — "), "{b}");
+        // A name with a control or invisible character: its bytes, pasted
+        // back they name exactly that VM, and nothing raw reaches the terminal.
+        let b = console_banner(&argv("web\u{200b}\u{1b}[2J"));
+        assert!(
+            b.contains(" console $'web\\xe2\\x80\\x8b\\x1b[2J' — "),
+            "{b}"
+        );
+        assert!(!b.chars().any(crate::cluster::text::is_escaped), "{b:?}");
     }
 }

@@ -14,6 +14,7 @@ use virt::sys;
 
 use super::ffi;
 use super::migrate::{self, Shared};
+use crate::cluster::text::shell_word;
 use crate::cluster::{MIB, MigrationId, MigrationOptions, Outcome, Step};
 use crate::manager::{ClusterManager, same_host};
 
@@ -163,8 +164,9 @@ fn run(shared: Shared, mgr: Arc<dyn ClusterManager>, mv: ManagedMove) {
         log(
             &shared,
             format!(
-                "Pacemaker: the move constraint of {resource} stays{}, keeping {vm} on {target_ours}; `crm_resource --clear --resource {resource}` removes it",
-                lifetime.map_or(String::new(), |l| format!(" for {l}"))
+                "Pacemaker: the move constraint of {resource} stays{}, keeping {vm} on {target_ours}; `crm_resource --clear --resource {}` removes it",
+                lifetime.map_or(String::new(), |l| format!(" for {l}")),
+                shell_word(&resource)
             ),
         );
         return;
@@ -177,7 +179,8 @@ fn run(shared: Shared, mgr: Arc<dyn ClusterManager>, mv: ManagedMove) {
         Err(e) => log(
             &shared,
             format!(
-                "Pacemaker: could not clear the move constraint of {resource} ({e}); clear it with `crm_resource --clear --resource {resource}`"
+                "Pacemaker: could not clear the move constraint of {resource} ({e}); clear it with `crm_resource --clear --resource {}`",
+                shell_word(&resource)
             ),
         ),
     }

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cluster::text::{shell_line, shell_word};
 use crate::cluster::{
     Backend, BackendError, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy, ManagedMark,
     ManagerView, Measured, Migration, MigrationCosts, MigrationId, MigrationRequest, Node,
@@ -332,12 +333,14 @@ impl LibvirtCluster {
                 // Pacemaker stops all copies but one once it sees them
                 // (multiple-active); a refresh makes it look now.
                 Some(r) => format!(
-                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; it is Pacemaker resource {r}: let Pacemaker stop the extra copy (`crm_resource --refresh --resource {r}` makes it probe every node now), never destroy one behind its back",
-                    on.join(" and ")
+                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; it is Pacemaker resource {r}: let Pacemaker stop the extra copy (`crm_resource --refresh --resource {}` makes it probe every node now), never destroy one behind its back",
+                    on.join(" and "),
+                    shell_word(&r)
                 ),
                 None => format!(
-                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (virsh destroy {vm} on the node that should not run it: the one that was lost, or where it was started by mistake)",
-                    on.join(" and ")
+                    "ALARM: {vm} runs on {} at once — its disks are being corrupted; stop the copy that should not run now (`virsh destroy {}` on the node that should not run it: the one that was lost, or where it was started by mistake)",
+                    on.join(" and "),
+                    shell_word(vm)
                 ),
             };
             if !self.alarmed.contains(&key) {
@@ -426,7 +429,7 @@ impl LibvirtCluster {
         let mut stale_copies = stale_copies(&data, &fresh);
         for c in stale_copies.iter_mut() {
             if let Some(i) = self.node_index(&c.node) {
-                let q = crate::manager::runner::shell_quote;
+                let q = crate::cluster::text::shell_word;
                 c.remove = format!(
                     "virsh -c {} undefine {}",
                     q(&self.nodes[i].spec.uri),
@@ -1811,8 +1814,15 @@ impl Backend for LibvirtCluster {
         // shared storage corrupts its disks.
         let Some(&fenced_ms) = self.fenced.get(&from.name) else {
             return Err(BackendError::NotPossible(format!(
-                "{} has not been confirmed powered off or fenced; make sure of it, then `vmshift recover {} --confirm-fenced {}`",
-                from.name, from.name, from.name
+                "{} has not been confirmed powered off or fenced; make sure of it, then `{}`",
+                from.name,
+                shell_line(&[
+                    "vmshift",
+                    "recover",
+                    &from.name,
+                    "--confirm-fenced",
+                    &from.name
+                ])
             )));
         };
         let t = snap.require_node(to)?;
@@ -2105,7 +2115,8 @@ impl Backend for LibvirtCluster {
         }
         let text = match (on, changed) {
             (true, true) => format!(
-                "node {node} is in standby in Pacemaker: Pacemaker moves its resources off (live where allow-migrate) and places none there until `vmshift uncordon {node}`"
+                "node {node} is in standby in Pacemaker: Pacemaker moves its resources off (live where allow-migrate) and places none there until `vmshift uncordon {}`",
+                shell_word(node)
             ),
             (true, false) => format!("node {node} was already in standby in Pacemaker"),
             (false, true) => {

@@ -10,6 +10,8 @@
 //! fixes it. (The `libssh`/`libssh2` transports ask through an auth
 //! callback, and vmshift gives none: they fail instead of asking.)
 
+use crate::cluster::text::shell_word;
+
 /// The parts of a libvirt URI that matter here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriParts {
@@ -84,7 +86,7 @@ fn ssh_target(p: &UriParts) -> String {
         Some(u) => format!("{u}@{}", p.host),
         None => p.host.clone(),
     };
-    format!("{port}{who}")
+    format!("{port}{}", shell_word(&who))
 }
 
 /// The known_hosts name of the host (`[host]:port` for other ports).
@@ -110,9 +112,9 @@ pub fn explain(uri: &str, msg: &str) -> String {
         || lower.contains("host key for") && lower.contains("has changed")
     {
         return format!(
-            "the ssh host key of {} has CHANGED since it was accepted (a reinstalled node, or someone in between); check it with the node's owner, then `ssh-keygen -R '{}'` and `ssh -o StrictHostKeyChecking=accept-new {target} true` (ssh said: {said})",
+            "the ssh host key of {} has CHANGED since it was accepted (a reinstalled node, or someone in between); check it with the node's owner, then `ssh-keygen -R {}` and `ssh -o StrictHostKeyChecking=accept-new {target} true` (ssh said: {said})",
             p.host,
-            known_hosts_name(&p)
+            shell_word(&known_hosts_name(&p))
         );
     }
     if lower.contains("host key verification failed")

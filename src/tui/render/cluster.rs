@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Widget};
 
 use super::theme;
-use super::widgets::{bar, fit, put, vm_row};
+use super::widgets::{bar, escape, fit, put, shown_line, vm_row};
 use crate::app::nodes::Level;
 use crate::app::{App, HitMap, Mode, Target, View, cards_per_row, is_wide};
 use crate::cluster::{Node, NodeState, units};
@@ -255,8 +255,10 @@ fn render_card(
             BorderType::Plain
         })
         .border_style(border_style)
-        .title(Line::from(title))
-        .title_bottom(Line::styled(format!(" {} ", node.cpu_model), theme::dim()).right_aligned());
+        .title(shown_line(Line::from(title)))
+        .title_bottom(
+            shown_line(Line::styled(format!(" {} ", node.cpu_model), theme::dim())).right_aligned(),
+        );
     let inner = block.inner(rect);
     block.render(rect, buf);
     if inner.height == 0 || inner.width < 10 {
@@ -367,7 +369,7 @@ fn render_card(
         let mut x = inner.x;
         for (k, &i) in order.iter().enumerate() {
             let v = &snap.vms[i];
-            let label = format!("{} {}", theme::vm_mark(v), v.name);
+            let label = format!("{} {}", theme::vm_mark(v), escape(&v.name));
             let w = label.chars().count() as u16;
             let left = order.len() - k;
             let more = format!("+{left}");
@@ -593,7 +595,11 @@ fn render_side(app: &App, area: Rect, buf: &mut Buffer, with_recent: bool) {
             .filter(|_| v.kind == crate::cluster::VolumeKind::SharedLun)
             .map(|o| format!(" owner {o}"))
             .unwrap_or_default();
-        let text = format!("{:<12} {:<14}{owner} → {reach}", v.name, v.kind.label());
+        let text = format!(
+            "{:<12} {:<14}{owner} → {reach}",
+            escape(&v.name),
+            v.kind.label()
+        );
         put(
             buf,
             inner,

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph, Widget, Wrap};
 
 use super::theme;
-use super::widgets::{centered, clear, put, wrap};
+use super::widgets::{centered, clear, put, shown_line, shown_lines, wrap};
 use crate::app::drag::{Confirm, Field};
 use crate::app::{Action, App, Detail, Mode};
 use crate::cluster::units;
@@ -219,6 +219,7 @@ fn vm_confirm(app: &App, c: &crate::app::VmConfirm, area: Rect, buf: &mut Buffer
         Span::styled("esc", theme::key()),
         Span::raw(" cancel"),
     ]));
+    let lines = shown_lines(lines);
     let widest = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
     let w = widest.max(30).min(area.width.saturating_sub(2).max(10));
     let inner_w = w.saturating_sub(2).max(1) as usize;
@@ -298,6 +299,7 @@ fn recover_confirm(c: &crate::app::RecoverConfirm, area: Rect, buf: &mut Buffer)
             Span::raw(" cancel"),
         ]));
     }
+    let (head, mut items, tail) = (shown_line(head), shown_lines(items), shown_lines(tail));
     let w = area.width.saturating_sub(2).min(90);
     let inner_w = w.saturating_sub(2).max(1) as usize;
     let rows = |ls: &[Line]| -> usize {
@@ -317,13 +319,13 @@ fn recover_confirm(c: &crate::app::RecoverConfirm, area: Rect, buf: &mut Buffer)
             kept.push(l.clone());
         }
         let more = items.len() - kept.len();
-        kept.push(Line::styled(
+        kept.push(shown_line(Line::styled(
             format!(
-                "  … and {more} more (all of it: vmshift recover {} --dry-run)",
-                p.node
+                "  … and {more} more (all of it: {})",
+                crate::cluster::text::shell_line(&["vmshift", "recover", &p.node, "--dry-run"])
             ),
             theme::dim(),
-        ));
+        )));
         items = kept;
     }
     let mut lines = vec![head];
@@ -363,7 +365,7 @@ pub(super) fn dialog(
     let block = Block::bordered()
         .border_type(BorderType::Double)
         .border_style(style)
-        .title(Line::styled(title.to_string(), theme::title()));
+        .title(shown_line(Line::styled(title.to_string(), theme::title())));
     let inner = block.inner(r);
     block.render(r, buf);
     inner
@@ -392,6 +394,7 @@ fn question(
         ),
         Span::raw(" no"),
     ]));
+    let lines = shown_lines(lines);
     let widest = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
     let w = widest.max(30).min(area.width.saturating_sub(2).max(10));
     let inner_w = w.saturating_sub(2).max(1) as usize;
@@ -543,6 +546,7 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
         Span::styled("esc", theme::key()),
         Span::raw(" cancel"),
     ]));
+    let lines = shown_lines(lines);
     let w = area.width.saturating_sub(2).min(96);
     // Height after wrapping at the dialog's inner width.
     let inner_w = w.saturating_sub(2).max(1) as usize;
@@ -642,7 +646,9 @@ fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {
     );
     // Scrolling stops at the last line.
     let scroll = scroll.min((lines.len() as u16).saturating_sub(inner.height));
-    Paragraph::new(lines).scroll((scroll, 0)).render(inner, buf);
+    Paragraph::new(shown_lines(lines))
+        .scroll((scroll, 0))
+        .render(inner, buf);
 }
 
 /// An event, VM or migration in full: every line wrapped, scrollable.
@@ -716,5 +722,5 @@ fn about(app: &App, area: Rect, buf: &mut Buffer) {
         " about ",
         theme::accent(),
     );
-    Paragraph::new(lines).render(inner, buf);
+    Paragraph::new(shown_lines(lines)).render(inner, buf);
 }

@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
-use super::widgets::{bar, fit, put};
+use super::widgets::{bar, escape, fit, put, shown_line};
 use super::{diskcopy, theme};
 use crate::app::{App, HitMap, Target};
 use crate::cluster::{Migration, Outcome, Step, units};
@@ -101,10 +101,10 @@ pub fn eta_ms(m: &Migration) -> Option<f64> {
 pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     let block = Block::bordered()
         .border_style(theme::dim())
-        .title(Line::from(vec![
+        .title(shown_line(Line::from(vec![
             Span::styled(format!(" {} ", m.vm), theme::title()),
             Span::raw(format!("{} → {} ", m.from, m.to)),
-        ]));
+        ])));
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.height < 4 {
@@ -268,7 +268,7 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         // All of it, as far as the view has room above the chart.
         let need = super::widgets::wrap(&text, inner.width as usize).len() as u16;
         let h = need.min(inner.height.saturating_sub(y + 4));
-        Paragraph::new(Line::styled(text, style))
+        Paragraph::new(Line::styled(escape(&text).into_owned(), style))
             .wrap(Wrap { trim: true })
             .render(Rect::new(inner.x, inner.y + y, inner.width, h), buf);
         y += h;

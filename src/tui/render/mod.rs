@@ -19,7 +19,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use crate::app::{Action, App, HitMap, Mode, Target, View};
-use widgets::{key_hints, put, wrap};
+use widgets::{escape, key_hints, put, wrap};
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) -> HitMap {
@@ -69,7 +69,7 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         // Wrapped: a node's error carries the command that fixes it.
         None => ratatui::widgets::Widget::render(
             ratatui::widgets::Paragraph::new(match &app.stale {
-                Some((_, e)) => format!(" cannot reach the cluster: {e}"),
+                Some((_, e)) => escape(&format!(" cannot reach the cluster: {e}")).into_owned(),
                 None => " connecting to the cluster…".into(),
             })
             .wrap(ratatui::widgets::Wrap { trim: false }),
@@ -104,7 +104,7 @@ pub fn render(app: &App, frame: &mut Frame) -> HitMap {
         && let Some((x, y)) = d.pointer
     {
         // The VM follows the pointer.
-        let label = format!(" ⇢ {} ", d.vm);
+        let label = format!(" ⇢ {} ", escape(&d.vm));
         let w = label.chars().count() as u16;
         let x = (x + 1).min(area.right().saturating_sub(w));
         buf.set_string(x, y.min(area.bottom() - 1), label, theme::selected());

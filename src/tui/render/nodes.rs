@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{bar, fit, put};
+use super::widgets::{bar, escape, fit, put};
 use crate::app::nodes::{Level, NodeCol, answer};
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::NodeState;
@@ -51,7 +51,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let name_w = snap
         .nodes
         .iter()
-        .map(|n| n.name.chars().count())
+        .map(|n| escape(&n.name).chars().count())
         .max()
         .unwrap_or(4)
         .clamp(4, 20)

@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 
-use super::widgets::{fit, put};
+use super::widgets::{escape, fit, put};
 use super::{Message, theme};
 use crate::app::{App, DiskPick};
 use crate::cluster::StorageMove;
@@ -59,7 +59,7 @@ pub fn picker(p: &DiskPick, area: Rect, buf: &mut Buffer) {
     let name_w = p
         .rows
         .iter()
-        .map(|r| r.name.chars().count())
+        .map(|r| escape(&r.name).chars().count())
         .max()
         .unwrap_or(4)
         .clamp(6, 24);

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{fit, put, vm_row, wrap};
+use super::widgets::{escape, fit, put, shown_line, vm_row, wrap};
 use crate::app::nodes::Level;
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::{VolumeKind, units};
@@ -24,7 +24,9 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             snap.vms.len()
         )
     };
-    let block = Block::bordered().title(title).border_style(theme::dim());
+    let block = Block::bordered()
+        .title(shown_line(Line::from(title)))
+        .border_style(theme::dim());
     let inner = block.inner(area);
     block.render(area, buf);
     hit.push(inner, Target::List(View::Vms));
@@ -83,7 +85,7 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 v.vcpus,
                 units::bytes(v.memory),
                 v.cpu_used_pct,
-                v.workload.kind,
+                escape(&v.workload.kind),
                 units::rate(v.workload.dirty_bps),
                 if snap.managed_vm(&v.name).is_some() {
                     "pcm"
@@ -102,7 +104,7 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 fit(&v.node, 9),
                 state(v),
                 units::bytes(v.memory),
-                v.workload.kind
+                escape(&v.workload.kind)
             )
         };
         let y = inner.y + 1 + r as u16;
@@ -142,7 +144,7 @@ pub fn volumes(app: &App, area: Rect, buf: &mut Buffer) {
     let col_w = snap
         .nodes
         .iter()
-        .map(|n| n.name.chars().count())
+        .map(|n| escape(&n.name).chars().count())
         .max()
         .unwrap_or(4)
         .clamp(3, 8)
@@ -306,8 +308,9 @@ pub fn events(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
 }
 
-/// `s` in `w` columns, keeping its end: `…de-0042`.
+/// `s` (escaped) in `w` columns, keeping its end: `…de-0042`.
 fn fit_end(s: &str, w: usize) -> String {
+    let s = escape(s);
     let n = s.chars().count();
     if n <= w {
         return s.to_string();

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{fit, put};
+use super::widgets::{escape, fit, put, shown_line};
 use crate::app::drag::{Choice, Drag};
 use crate::app::{HitMap, LineEdit, Target, View};
 use crate::cluster::units;
@@ -18,13 +18,13 @@ pub fn render(d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let refused = d.ranked.len() - allowed;
     let block = Block::bordered()
         .border_style(theme::accent())
-        .title(Line::from(vec![
+        .title(shown_line(Line::from(vec![
             Span::styled(format!(" move {} ", d.vm), theme::title()),
             Span::raw(format!(
                 "from {}: {allowed} allowed, {refused} refused ",
                 d.from
             )),
-        ]));
+        ])));
     let inner = block.inner(area);
     block.render(area, buf);
     hit.push(inner, Target::List(View::Cluster));
@@ -41,7 +41,7 @@ pub fn render(d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let name_w = d
         .ranked
         .iter()
-        .map(|c| d.name_of(c).chars().count())
+        .map(|c| escape(d.name_of(c)).chars().count())
         .max()
         .unwrap_or(4)
         .clamp(6, 20);

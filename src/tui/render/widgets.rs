@@ -1,22 +1,62 @@
 //! Small drawing helpers shared by the views.
+//!
+//! Names and sentences from outside are shown escaped, the way the CLI
+//! shows them (`cluster::text::escape`): ratatui would drop a control
+//! character silently and pass a format character (a bidi override, a
+//! zero-width space) to the terminal, so that `c\u{9b}2Jd` read "c2Jd"
+//! and "web\u{200b}" read "web". [`put`], [`fit`], [`wrap`] and
+//! [`shown_line`] escape what they draw; a view that measures text to lay
+//! it out (a column, a card label) or draws it some other way (a block
+//! title, a paragraph, `Buffer::set_string`) escapes it first. Escaping
+//! twice changes nothing, so text may pass through more than one.
+
+use std::borrow::Cow;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
+/// A name or sentence as every output shows it (one definition, in `cluster`).
+pub use crate::cluster::text::escape;
+use crate::cluster::text::{escape_lines, is_escaped};
 /// `▕████░░░░▏` (one definition, in `units`: the detail text is made in `app`).
 pub use crate::cluster::units::bar;
 
-/// Writes a line clipped to `area`'s first row at `y` offset.
+/// Writes a line clipped to `area`'s first row at `y` offset, escaped.
 pub fn put(buf: &mut Buffer, area: Rect, dy: u16, line: Line) {
     if dy < area.height && area.width > 0 {
-        buf.set_line(area.x, area.y + dy, &line, area.width);
+        buf.set_line(area.x, area.y + dy, &shown_line(line), area.width);
     }
 }
 
-/// Pads or cuts `s` to exactly `w` columns (by chars).
+/// `line` with the text of every span escaped (see [`escape`]).
+pub fn shown_line(line: Line<'_>) -> Line<'_> {
+    if !line.spans.iter().any(|s| s.content.chars().any(is_escaped)) {
+        return line;
+    }
+    let spans = line
+        .spans
+        .into_iter()
+        .map(|s| {
+            let content = match escape(&s.content) {
+                Cow::Borrowed(_) => s.content,
+                Cow::Owned(o) => Cow::Owned(o),
+            };
+            Span { content, ..s }
+        })
+        .collect();
+    Line { spans, ..line }
+}
+
+/// Every line escaped: for a paragraph, before it is measured.
+pub fn shown_lines<'a>(lines: impl IntoIterator<Item = Line<'a>>) -> Vec<Line<'a>> {
+    lines.into_iter().map(shown_line).collect()
+}
+
+/// Pads or cuts `s` (escaped) to exactly `w` columns (by chars).
 pub fn fit(s: &str, w: usize) -> String {
+    let s = escape(s);
     let n = s.chars().count();
     if n > w {
         if w == 0 {
@@ -30,9 +70,11 @@ pub fn fit(s: &str, w: usize) -> String {
     }
 }
 
-/// Word-wraps `text` to lines of at most `width` characters (by chars);
-/// words longer than a line are cut across lines. `\n` starts a new line.
+/// Word-wraps `text` (escaped) to lines of at most `width` characters (by
+/// chars); words longer than a line are cut across lines. `\n` starts a
+/// new line.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let text = escape_lines(text);
     let width = width.max(1);
     let mut out = Vec::new();
     for para in text.split('\n') {
