@@ -262,6 +262,39 @@ impl Lab {
             .unwrap_or(0)
     }
 
+    /// How many times the guest booted, by its serial log (kept across
+    /// nodes and restarts: a cold restart adds one).
+    fn boots(&self, vm: &str) -> usize {
+        std::fs::read_to_string(format!("{}/guests/{vm}.serial", self.dir))
+            .unwrap_or_default()
+            .matches("vmshift-guest: booted")
+            .count()
+    }
+
+    /// `vm` moved to `to` live, not by a stop and a start: it never booted
+    /// again, its own seconds counter went on from where it was, and `to`'s
+    /// libvirt has a completed incoming migration of it.
+    fn assert_moved_live(&self, vm: &str, to: &str, boots_before: usize, seconds_before: u64) {
+        assert_eq!(
+            self.boots(vm),
+            boots_before,
+            "{vm} booted again: a cold restart, not a live migration"
+        );
+        let now = self.serial_seconds(vm);
+        assert!(
+            now >= seconds_before,
+            "{vm}'s clock went back from {seconds_before} s to {now} s: it restarted"
+        );
+        self.wait_serial_past(vm, now);
+        let info = self.virsh(&self.uri_of(to), &["domjobinfo", vm, "--completed"]);
+        assert!(
+            info.contains("Incoming migration") || info.contains("Migration in"),
+            "no completed incoming migration of {vm} on {to}:\n{info}"
+        );
+        let (iterations, _) = self.completed_job(&self.uri_of(to), vm);
+        assert!(iterations >= 1, "{vm}: {iterations} iterations");
+    }
+
     fn wait_serial_past(&self, vm: &str, past: u64) {
         let t0 = Instant::now();
         while self.serial_seconds(vm) <= past {
@@ -912,7 +945,7 @@ fn ha_lab() -> (Lab, &'static str, &'static str) {
 #[ignore = "lab: needs the two-node libvirt lab (tests/lab/lab.sh); ./scripts/test.sh brings it up and runs this"]
 fn the_pacemaker_guest_moves_through_pacemaker_live_and_never_runs_twice() {
     let (lab, from, to) = ha_lab();
-    let before = lab.serial_seconds(HA);
+    let (boots, before) = (lab.boots(HA), lab.serial_seconds(HA));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (o, (samples, both)) = std::thread::scope(|s| {
         let w = s.spawn(|| lab.watch_both(HA, &stop));
@@ -952,8 +985,8 @@ fn the_pacemaker_guest_moves_through_pacemaker_live_and_never_runs_twice() {
     );
     let constraints = lab.crm(&["cibadmin", "--query", "--scope", "constraints"]);
     assert!(!constraints.contains("cli-prefer"), "{constraints}");
-    // Live, not a restart: the guest's own clock went on.
-    lab.wait_serial_past(HA, before);
+    // Live, not a restart: it never booted again and its own clock went on.
+    lab.assert_moved_live(HA, to, boots, before);
     let _ = from;
 }
 
@@ -1037,13 +1070,15 @@ fn a_move_started_with_crm_behind_vmshifts_back_is_followed_and_recorded() {
 }
 
 /// Cordoning a node of the Pacemaker cluster puts it in standby: Pacemaker
-/// moves the managed guest off live (never running on both nodes), the
-/// node shows cordoned by Pacemaker; uncordon brings it back.
+/// moves the managed guest off live (never running on both nodes, sampled
+/// every 200 ms; never booted again, its clock going on, a completed
+/// incoming migration on the target), the node shows cordoned by
+/// Pacemaker; uncordon brings it back.
 #[test]
 #[ignore = "lab: needs the two-node libvirt lab (tests/lab/lab.sh); ./scripts/test.sh brings it up and runs this"]
 fn cordon_of_a_pacemaker_node_is_standby_and_its_guest_moves_off_live() {
     let (lab, from, to) = ha_lab();
-    let before = lab.serial_seconds(HA);
+    let (boots, before) = (lab.boots(HA), lab.serial_seconds(HA));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (o, (samples, both)) = std::thread::scope(|s| {
         let w = s.spawn(|| lab.watch_both(HA, &stop));
@@ -1056,17 +1091,19 @@ fn cordon_of_a_pacemaker_node_is_standby_and_its_guest_moves_off_live() {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        // Pacemaker's monitor runs every 10 s: a second copy would show by then.
         std::thread::sleep(Duration::from_secs(12));
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         (o, w.join().unwrap())
     });
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("standby"), "{}", text(&o));
+    assert!(samples > 20, "sampled {samples} times");
     assert_eq!(
         both, 0,
         "{HA} ran on both nodes in {both} of {samples} samples"
     );
-    lab.wait_serial_past(HA, before);
+    lab.assert_moved_live(HA, to, boots, before);
     let mon = lab.crm(&["crm_mon", "-1", "--output-as=xml"]);
     let v = vmshift::manager::pacemaker::parse_status(&mon).unwrap();
     assert!(v.nodes.iter().any(|n| n.name == from && n.standby), "{mon}");
@@ -1098,34 +1135,122 @@ fn cordon_of_a_pacemaker_node_is_standby_and_its_guest_moves_off_live() {
 
 /// `vmshift drain` of the node that runs the Pacemaker guest: the node
 /// goes to standby, Pacemaker's live migration of the guest is followed
-/// with its rounds, the plain guests move with libvirt, and the node ends
-/// empty of running VMs that can leave.
+/// with its rounds (never running on both nodes, sampled every 200 ms, and
+/// never booted again), the plain guests move with libvirt to where the
+/// plan said, the ones that cannot leave are named with why and stay, and
+/// the exit status says whether the node was emptied.
 #[test]
 #[ignore = "lab: needs the two-node libvirt lab (tests/lab/lab.sh); ./scripts/test.sh brings it up and runs this"]
 fn drain_of_a_pacemaker_node_goes_through_standby_and_follows_pacemakers_move() {
     let (lab, from, to) = ha_lab();
-    let o = lab.vmshift_pcmk(&["drain", from, "--json"]);
+    let on_from: Vec<&str> = ["idle", "moderate", "fast", HA]
+        .into_iter()
+        .filter(|g| lab.runs_on(g) == Some(from))
+        .collect();
+    assert!(on_from.contains(&HA), "{on_from:?}");
+    let (boots, before) = (lab.boots(HA), lab.serial_seconds(HA));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (o, (samples, both), after) = std::thread::scope(|s| {
+        let w = s.spawn(|| lab.watch_both(HA, &stop));
+        let o = lab.vmshift_pcmk(&["drain", from, "--json"]);
+        // Where every guest runs once the drain is over.
+        let after: Vec<(&str, Option<&str>)> =
+            on_from.iter().map(|g| (*g, lab.runs_on(g))).collect();
+        // Pacemaker's monitor runs every 10 s: a second copy would show by then.
+        std::thread::sleep(Duration::from_secs(12));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        (o, w.join().unwrap(), after)
+    });
+    let boots_after = lab.boots(HA);
+    let seconds_after = lab.serial_seconds(HA);
     let lines = json_lines(&o);
     let _ = run_lab(&["ha-reset"]);
+    let out = text(&o);
     assert!(
         lines.iter().any(|l| l["event"] == "cordon"
             && l["text"].as_str().unwrap_or("").contains("standby")),
-        "{}",
-        text(&o)
+        "{out}"
     );
+    assert!(samples > 20, "sampled {samples} times");
+    assert_eq!(
+        both, 0,
+        "{HA} ran on both nodes in {both} of {samples} samples"
+    );
+    assert_eq!(boots_after, boots, "{HA} booted again: a cold restart");
+    assert!(
+        seconds_after >= before,
+        "{HA}'s clock went back: it restarted"
+    );
+
+    // The plan names every guest of the node: a move, or why it cannot.
+    let plan = lines
+        .iter()
+        .find(|l| l["event"] == "drain_plan")
+        .unwrap_or_else(|| panic!("{out}"));
+    let moves = plan["moves"].as_array().unwrap();
+    let stuck = plan["stuck"].as_array().unwrap();
+    let planned = |g: &str| moves.iter().find(|m| m["vm"] == g);
+    for g in &on_from {
+        let why = stuck
+            .iter()
+            .find(|x| x["vm"] == *g)
+            .and_then(|x| x["reason"].as_str());
+        assert!(
+            planned(g).is_some() != why.is_some_and(|w| !w.is_empty()),
+            "{g}: neither planned to move nor named with why it cannot: {plan}"
+        );
+    }
+    assert!(planned(HA).is_some(), "{plan}");
+    // Every planned move ran to its end, to where the plan said; the
+    // stuck ones stay.
+    for (g, now) in &after {
+        match planned(g) {
+            Some(m) => {
+                let done = lines
+                    .iter()
+                    .find(|l| l["event"] == "done" && l["vm"] == *g)
+                    .unwrap_or_else(|| panic!("{g}: no outcome\n{out}"));
+                assert_eq!(done["outcome"]["result"], "completed", "{g}: {done}");
+                let target = if *g == HA {
+                    to
+                } else {
+                    m["to"].as_str().unwrap()
+                };
+                assert_eq!(*now, Some(target), "{g} after the drain\n{out}");
+                assert_eq!(done["node"], target, "{g}: {done}");
+            }
+            None => assert_eq!(*now, Some(from), "{g} stuck, yet it left\n{out}"),
+        }
+    }
     let mv = lines
         .iter()
         .find(|l| l["event"] == "drain_move" && l["vm"] == HA)
-        .unwrap_or_else(|| panic!("{}", text(&o)));
+        .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(mv["by"], "pacemaker");
     assert_eq!(mv["resource"], HA_RESOURCE);
     let done = lines
         .iter()
         .find(|l| l["event"] == "done" && l["vm"] == HA)
-        .unwrap_or_else(|| panic!("{}", text(&o)));
-    assert_eq!(done["outcome"]["result"], "completed", "{done}");
-    assert_eq!(done["node"], to);
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(done["rounds"].as_u64().unwrap() >= 1, "{done}");
+    // The summary and the exit status agree with what happened.
+    let summary = lines
+        .iter()
+        .find(|l| l["event"] == "drain_done")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(summary["failed"], serde_json::json!([]), "{out}");
+    assert_eq!(summary["moved"].as_u64(), Some(moves.len() as u64), "{out}");
+    if stuck.is_empty() {
+        assert_eq!(o.status.code(), Some(0), "{out}");
+    } else {
+        assert_eq!(o.status.code(), Some(4), "{out}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!("{from} is not drained")), "{err}");
+        for x in stuck {
+            let g = x["vm"].as_str().unwrap();
+            assert!(err.contains(g), "{g} not named: {err}");
+        }
+    }
 }
 
 /// Force off and start a real guest from the CLI, and hand the terminal to
