@@ -107,6 +107,9 @@ pub struct LibvirtCluster {
     manager_silent_since: Option<u64>,
 }
 
+/// Longest wait at exit for cluster-manager marks being written.
+const MARK_SETTLE: Duration = Duration::from_secs(10);
+
 /// Longest wait for the record of intent before a migration starts (a
 /// recorder that cannot write is reported with the migration's record).
 const INTENT_WAIT: Duration = Duration::from_secs(2);
@@ -1951,6 +1954,12 @@ impl Backend for LibvirtCluster {
 
     fn settle(&mut self, max: Duration) {
         let deadline = Instant::now() + max;
+        // Cluster-manager marks being written: a short command (status)
+        // leaves them done, so that every install sees them.
+        let marks_by = Instant::now() + MARK_SETTLE.min(max);
+        while self.mark_writes.lock().is_ok_and(|s| !s.is_empty()) && Instant::now() < marks_by {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         for h in self.managed_moves.drain(..) {
             while !h.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
