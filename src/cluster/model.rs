@@ -40,6 +40,11 @@ pub struct ClusterSnapshot {
     /// and the last few that ended, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_moves: Vec<StorageMove>,
+    /// Why this install's cordon list could not be read (one sentence
+    /// naming the file and its repair): placement then refuses every
+    /// node, since any of them may be cordoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cordons_unreadable: Option<String>,
 }
 
 /// A figure and the range it may really be in.
@@ -219,8 +224,12 @@ impl Cordon {
         self.by == Self::LOCAL
     }
 
-    /// `2026-11-28 10:02 UTC`
+    /// `2026-11-28 10:02 UTC` ("after year 9999" for a date that cannot
+    /// be written; the cordon list refuses those, a cluster manager may not).
     pub fn since_text(&self) -> String {
+        if self.since_unix_ms > crate::record::MAX_DATE_MS {
+            return "after year 9999".into();
+        }
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.since_unix_ms);
         let s = humantime::format_rfc3339_seconds(t).to_string();
         // 2026-11-28T10:02:03Z -> 2026-11-28 10:02 UTC

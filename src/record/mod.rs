@@ -11,6 +11,7 @@
 //! Writes are appended under an advisory lock and fsynced ([`Recorder`]);
 //! the reader skips and counts lines it cannot use and never loses the rest.
 
+pub mod check;
 pub mod cordon;
 mod file;
 mod journal;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::Migration;
 
 pub use cordon::Cordons;
-pub use file::{Damaged, History, Recorder, parse as parse_lines, state_dir};
+pub use file::{Damaged, History, MAX_FILE_BYTES, Recorder, parse as parse_lines, state_dir};
 pub use journal::{Failure, Journal};
 
 pub const FILE_NAME: &str = "migrations.jsonl";

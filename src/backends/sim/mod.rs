@@ -709,6 +709,7 @@ impl SimCluster {
             manager: None,
             recoveries: self.recoveries.clone(),
             alarms: Vec::new(),
+            cordons_unreadable: None,
             storage_moves: self.storage_moves.clone(),
         };
         self.cordons.mark(&mut snap);

@@ -1,0 +1,189 @@
+//! What a figure read back from the state dir may be. A state file is
+//! input like any other: a record whose durations, rates or sizes are
+//! beyond anything a migration can have (a downtime of 1e308 ms) is
+//! damaged, skipped and counted, and never reaches a prediction or a
+//! screen.
+
+use crate::cluster::{Estimate, Forecast, Migration, MigrationInputs};
+
+use super::{MAX_DATE_MS, Record};
+
+/// The longest a migration (or any of its phases) may have taken: a year.
+pub const MAX_DURATION_MS: f64 = 366.0 * 86_400_000.0;
+/// The longest a switchover may have paused a guest: an hour.
+pub const MAX_DOWNTIME_MS: f64 = 3_600_000.0;
+/// The fastest rate (transfer, dirtying, copy): 1 TiB/s.
+pub const MAX_RATE_BPS: u64 = 1 << 40;
+/// The largest size (memory, disks, bytes sent): 1 PiB.
+pub const MAX_BYTES: u64 = 1 << 50;
+/// The most rounds a migration may have had.
+pub const MAX_ROUNDS: usize = 100_000;
+/// The largest figure of a stored prediction (any unit).
+pub const MAX_FIGURE: f64 = 1e15;
+
+fn ms(what: &str, v: f64, max: f64) -> Result<(), String> {
+    if v.is_finite() && (0.0..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{what} {v} ms is out of range (0 to {max} ms)"))
+    }
+}
+
+fn rate(what: &str, v: u64) -> Result<(), String> {
+    if v <= MAX_RATE_BPS {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {v} bytes/s is out of range (at most {MAX_RATE_BPS})"
+        ))
+    }
+}
+
+fn bytes(what: &str, v: u64) -> Result<(), String> {
+    if v <= MAX_BYTES {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {v} bytes is out of range (at most {MAX_BYTES})"
+        ))
+    }
+}
+
+fn figure(what: &str, v: f64, max: f64) -> Result<(), String> {
+    if v.is_finite() && (0.0..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{what} {v} is out of range (0 to {max})"))
+    }
+}
+
+fn estimate(what: &str, e: &Estimate, max: f64) -> Result<(), String> {
+    figure(what, e.value, max)?;
+    figure(what, e.lo, max)?;
+    figure(what, e.hi, max)
+}
+
+/// `Err` names the first figure of `m` out of range.
+pub fn migration(m: &Migration) -> Result<(), String> {
+    if m.started_at_ms > MAX_DATE_MS {
+        return Err("its start is dated after year 9999".into());
+    }
+    bytes("memory", m.memory)?;
+    bytes("storage", m.storage_bytes)?;
+    bytes("bytes moved", m.transferred_bytes)?;
+    bytes("bytes left", m.remaining_bytes)?;
+    bytes("bytes sent this round", m.current_round_sent)?;
+    bytes("bytes scanned", m.scanned_bytes)?;
+    bytes("data bytes", m.data_bytes)?;
+    rate("dirty rate", m.dirty_bps)?;
+    rate("bandwidth", m.bandwidth_bps)?;
+    if m.throttle_pct > 100 {
+        return Err(format!("throttle {}% is above 100%", m.throttle_pct));
+    }
+    ms("elapsed time", m.elapsed_ms, MAX_DURATION_MS)?;
+    ms("expected downtime", m.expected_downtime_ms, MAX_DURATION_MS)?;
+    if let Some(d) = m.actual_downtime_ms {
+        ms("downtime", d, MAX_DOWNTIME_MS)?;
+    }
+    for s in m.step_started_ms.iter().flatten() {
+        ms("step start", *s, MAX_DURATION_MS)?;
+    }
+    if m.rounds.len() > MAX_ROUNDS {
+        return Err(format!(
+            "{} rounds is more than the {MAX_ROUNDS} a migration may have",
+            m.rounds.len()
+        ));
+    }
+    for r in &m.rounds {
+        bytes("round bytes sent", r.bytes_sent)?;
+        bytes("round bytes dirtied", r.bytes_dirty)?;
+        rate("round dirty rate", r.dirty_bps)?;
+        rate("round bandwidth", r.bandwidth_bps)?;
+        ms("round duration", r.duration_ms, MAX_DURATION_MS)?;
+        if r.throttle_pct > 100 {
+            return Err(format!("round throttle {}% is above 100%", r.throttle_pct));
+        }
+    }
+    let o = &m.options;
+    ms("max downtime", o.max_downtime_ms as f64, MAX_DOWNTIME_MS)?;
+    if let Some(b) = o.bandwidth_bps {
+        rate("bandwidth limit", b)?;
+    }
+    if o.parallel_connections > 1024 {
+        return Err(format!(
+            "{} parallel connections is more than 1024",
+            o.parallel_connections
+        ));
+    }
+    if let Some(d) = &m.disk_copy {
+        bytes("disk copy size", d.total_bytes)?;
+        bytes("disk bytes copied", d.copied_bytes)?;
+        rate("disk copy rate", d.bps)?;
+        for t in [d.started_ms, d.done_ms].into_iter().flatten() {
+            ms("disk copy time", t, MAX_DURATION_MS)?;
+        }
+    }
+    if let Some(i) = &m.inputs {
+        inputs(i)?;
+    }
+    for f in [&m.forecast, &m.live].into_iter().flatten() {
+        forecast(f)?;
+    }
+    Ok(())
+}
+
+fn inputs(i: &MigrationInputs) -> Result<(), String> {
+    bytes("model memory", i.memory)?;
+    bytes("model storage", i.storage_bytes)?;
+    estimate("model touched memory", &i.touched, MAX_BYTES as f64)?;
+    estimate("model working set", &i.wws, MAX_BYTES as f64)?;
+    estimate("model dirty rate", &i.dirty_bps, MAX_RATE_BPS as f64)?;
+    rate("model bandwidth", i.bandwidth_bps)?;
+    rate("model link", i.link_bps)?;
+    rate("model line", i.line_bps)?;
+    estimate("model setup", &i.setup_ms, MAX_DURATION_MS)?;
+    estimate("model switchover", &i.switchover_ms, MAX_DOWNTIME_MS)?;
+    ms("model clean-up", i.cleanup_ms, MAX_DURATION_MS)?;
+    figure("model write overlap", i.write_overlap, 1.0)
+}
+
+fn forecast(f: &Forecast) -> Result<(), String> {
+    estimate("forecast rounds", &f.rounds, MAX_ROUNDS as f64)?;
+    estimate("forecast time", &f.total_ms, MAX_DURATION_MS)?;
+    estimate("forecast downtime", &f.downtime_ms, MAX_DURATION_MS)?;
+    if let Some(d) = f.downtime_now_ms {
+        ms("forecast downtime now", d, MAX_DURATION_MS)?;
+    }
+    Ok(())
+}
+
+/// `Err` names the first figure of `r` out of range: its dates, its
+/// migration's figures, and every number of its stored prediction.
+pub fn record(r: &Record) -> Result<(), String> {
+    let dates = [
+        r.recorded_at_ms,
+        r.started_at_ms,
+        r.ended_at_ms.unwrap_or(0),
+    ];
+    if dates.iter().any(|d| *d > MAX_DATE_MS) {
+        return Err("dated after year 9999".into());
+    }
+    migration(&r.migration)?;
+    if let Some(p) = &r.prediction {
+        json_figures("prediction", p)?;
+    }
+    Ok(())
+}
+
+fn json_figures(what: &str, v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.is_finite() && x.abs() <= MAX_FIGURE => Ok(()),
+            _ => Err(format!("{what} figure {n} is out of range")),
+        },
+        Value::Array(a) => a.iter().try_for_each(|x| json_figures(what, x)),
+        Value::Object(o) => o.values().try_for_each(|x| json_figures(what, x)),
+        _ => Ok(()),
+    }
+}
