@@ -21,11 +21,23 @@ pub const MAX_ROUNDS: usize = 100_000;
 /// The largest figure of a stored prediction (any unit).
 pub const MAX_FIGURE: f64 = 1e15;
 
+/// A figure as a sentence shows it: 1e308, not its 309 digits.
+pub fn num(v: f64) -> String {
+    if v.is_finite() && v.abs() < 1e9 {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 fn ms(what: &str, v: f64, max: f64) -> Result<(), String> {
     if v.is_finite() && (0.0..=max).contains(&v) {
         Ok(())
     } else {
-        Err(format!("{what} {v} ms is out of range (0 to {max} ms)"))
+        Err(format!(
+            "{what} {} ms is out of range (0 to {max} ms)",
+            num(v)
+        ))
     }
 }
 
@@ -53,7 +65,7 @@ fn figure(what: &str, v: f64, max: f64) -> Result<(), String> {
     if v.is_finite() && (0.0..=max).contains(&v) {
         Ok(())
     } else {
-        Err(format!("{what} {v} is out of range (0 to {max})"))
+        Err(format!("{what} {} is out of range (0 to {max})", num(v)))
     }
 }
 

@@ -98,7 +98,7 @@ impl Cordons {
             Err(ReadError::NotFound) => return Ok(Vec::new()),
             Err(ReadError::Other(e)) => {
                 return Err(format!(
-                    "the cordon list {} cannot be read ({e}); {repair}",
+                    "the cordon list {} cannot be read: {e}; {repair}",
                     path.display()
                 ));
             }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::node::NodeData;
 use crate::record::MAX_DATE_MS;
-use crate::record::check::{MAX_BYTES, MAX_RATE_BPS};
+use crate::record::check::{MAX_BYTES, MAX_RATE_BPS, num};
 
 /// The largest last-known file read (every domain's XML of every node).
 pub const MAX_KNOWN_BYTES: u64 = 64 << 20;
@@ -62,7 +62,7 @@ fn figure(what: &str, v: f64, max: f64) -> Result<(), String> {
     if v.is_finite() && (0.0..=max).contains(&v) {
         Ok(())
     } else {
-        Err(format!("{what} {v} is out of range (0 to {max})"))
+        Err(format!("{what} {} is out of range (0 to {max})", num(v)))
     }
 }
 
