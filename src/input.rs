@@ -73,12 +73,12 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// A state-dir file at `path` (`None` when there is none), read as
-/// [`read_bytes`] does; an error is one sentence naming the file.
-pub fn read_state(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, String> {
+/// [`read_bytes`] does; an error is "cannot read `what` `path`: why".
+pub fn read_state(path: &Path, what: &str, limit: u64) -> Result<Option<Vec<u8>>, String> {
     match read_bytes(path, limit) {
         Ok(b) => Ok(Some(b)),
         Err(ReadError::NotFound) => Ok(None),
-        Err(ReadError::Other(e)) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(ReadError::Other(e)) => Err(format!("cannot read {what} {}: {e}", path.display())),
     }
 }
 
@@ -127,17 +127,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let zero = dir.path().join("zero");
         std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-        let e = read_state(&zero, 1 << 20).unwrap_err();
+        let e = read_state(&zero, "the list", 1 << 20).unwrap_err();
         assert!(
             e.starts_with(&format!(
-                "cannot read {}: it is not a regular file",
+                "cannot read the list {}: it is not a regular file",
                 zero.display()
             )),
             "{e}"
         );
-        assert_eq!(read_state(&dir.path().join("none"), 10), Ok(None));
+        assert_eq!(read_state(&dir.path().join("none"), "it", 10), Ok(None));
         std::fs::write(dir.path().join("f"), b"\xff").unwrap();
-        assert_eq!(read_state(&dir.path().join("f"), 10), Ok(Some(vec![0xff])));
+        assert_eq!(
+            read_state(&dir.path().join("f"), "it", 10),
+            Ok(Some(vec![0xff]))
+        );
     }
 
     #[test]

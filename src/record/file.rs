@@ -205,12 +205,10 @@ impl Recorder {
     /// fatal. A file that is not a regular file (a FIFO, a folder, a link
     /// to a device) or larger than [`MAX_FILE_BYTES`] is one sentence.
     pub fn read(&self) -> Result<History, String> {
-        match crate::input::read_state(&self.path, MAX_FILE_BYTES) {
+        match crate::input::read_state(&self.path, "the flight recorder", MAX_FILE_BYTES) {
             Ok(Some(bytes)) => Ok(parse(&bytes)),
             Ok(None) => Ok(History::default()),
-            Err(e) => Err(format!(
-                "the flight recorder {e}; move it aside (vmshift starts a new one)"
-            )),
+            Err(e) => Err(format!("{e}; move it aside (vmshift starts a new one)")),
         }
     }
 }

@@ -46,9 +46,11 @@ pub fn parse_seen(bytes: &[u8]) -> Result<HashMap<String, u64>, String> {
 /// Reads the file at `path` with `parse`: `None` when there is none, or
 /// when it cannot be used (said in the log).
 pub fn load<T>(path: &Path, limit: u64, parse: fn(&[u8]) -> Result<T, String>) -> Option<T> {
-    let used = crate::input::read_state(path, limit)
-        .and_then(|b| b.map(|b| parse(&b)).transpose())
-        .map_err(|e| format!("{}: {e}", path.display()));
+    let used = crate::input::read_state(path, "the state file", limit).and_then(|b| {
+        b.map(|b| parse(&b))
+            .transpose()
+            .map_err(|e| format!("{}: {e}", path.display()))
+    });
     match used {
         Ok(v) => v,
         Err(e) => {
