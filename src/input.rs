@@ -44,9 +44,13 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ReadError::NotFound,
-            _ => ReadError::Other(format!("cannot open it ({e})")),
+        .map_err(|e| {
+            // A file under something that is not a folder does not exist.
+            if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) {
+                ReadError::NotFound
+            } else {
+                ReadError::Other(format!("cannot open it ({e})"))
+            }
         })?;
     let meta = f
         .metadata()
@@ -136,11 +140,13 @@ mod tests {
             "{e}"
         );
         assert_eq!(read_state(&dir.path().join("none"), "it", 10), Ok(None));
+        let under_a_file = dir.path().join("f").join("x");
         std::fs::write(dir.path().join("f"), b"\xff").unwrap();
         assert_eq!(
             read_state(&dir.path().join("f"), "it", 10),
             Ok(Some(vec![0xff]))
         );
+        assert_eq!(read_state(&under_a_file, "it", 10), Ok(None));
     }
 
     #[test]
