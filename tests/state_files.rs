@@ -302,6 +302,14 @@ fn absurd_history_records_are_skipped_counted_and_never_predict() {
 
     let after = vmshift(&dry, dir.path());
     assert_eq!(after.code, 0, "{}", after.stderr);
+    assert!(
+        after.stderr.contains("5 damaged lines skipped")
+            && after
+                .stderr
+                .contains("the predictions leave those lines out"),
+        "{}",
+        after.stderr
+    );
     assert_eq!(
         after.stdout, before.stdout,
         "the absurd records changed the prediction"
