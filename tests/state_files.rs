@@ -438,7 +438,7 @@ fn fill(dir: &Path) {
 fn a_full_disk_is_exit_6_and_never_a_partial_line() {
     let Some(fs) = small_tmpfs() else {
         // Not allowed to mount here (not root): the same cut-back is
-        // covered at unit level by the injected error below.
+        // covered by the file-size limit below, which needs no rights.
         eprintln!("cannot mount a tmpfs here; the full-disk case runs as root only");
         return;
     };
@@ -465,6 +465,43 @@ fn a_full_disk_is_exit_6_and_never_a_partial_line() {
     std::fs::remove_file(fs.0.join("filler")).unwrap();
     let h = Recorder::in_dir(&state).read().unwrap();
     assert_eq!((h.records.len(), h.damaged.len()), (1, 0));
+}
+
+/// A write error injected without any rights: a file-size limit (with
+/// SIGXFSZ ignored, the write past it fails with EFBIG after part of the
+/// line went in). Exit 6, the record on stderr, the file as it was.
+#[test]
+fn a_write_cut_short_by_a_file_size_limit_is_exit_6_and_never_a_partial_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("migrations.jsonl");
+    let mut before = format!("{}\n", template_record()).into_bytes();
+    assert!(before.len() < 3900, "the template fits under the limit");
+    before.resize(4096 - 100, b'\n');
+    std::fs::write(&path, &before).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("vmshift");
+    let start = Instant::now();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" migrate web-01 hv-02 --speed max")
+        .arg(&bin)
+        .env("VMSHIFT_STATE_DIR", dir.path())
+        .env("VMSHIFT_CONFIG", "")
+        .env("HOME", dir.path())
+        .env_remove("VMSHIFT_LOG")
+        .output()
+        .unwrap();
+    assert!(start.elapsed() < PROMPT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the flight recorder") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert_eq!(
+        record_on_stderr(&stderr).expect("the record on stderr")["migration"]["vm"],
+        "web-01"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "no partial line");
 }
 
 // ---- every reader, fed random bytes and random JSON ---------------------
@@ -722,6 +759,34 @@ mod libvirt_files {
             prop_assert!(seen.values().all(|t| *t <= MAX_DATE_MS));
         }
         Ok(())
+    }
+
+    /// The files as the backend loads them: a FIFO, a folder, a link to
+    /// `/dev/zero` or a damaged file is ignored at once, a good one read.
+    #[test]
+    fn libvirt_state_files_that_are_not_files_are_ignored_at_once() {
+        use vmshift::backends::libvirt::state::{MAX_KNOWN_BYTES, MAX_SEEN_BYTES, load};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("libvirt-known-demo.json");
+        let start = Instant::now();
+        mkfifo(&p);
+        assert!(load(&p, MAX_KNOWN_BYTES, parse_known).is_none());
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
+        assert!(load(&p, MAX_KNOWN_BYTES, parse_known).is_none());
+        std::fs::remove_dir(&p).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+        assert!(load(&p, MAX_KNOWN_BYTES, parse_known).is_none());
+        std::fs::remove_file(&p).unwrap();
+        let text = known_template().to_string();
+        std::fs::write(&p, &text[..text.len() / 2]).unwrap();
+        assert!(load(&p, MAX_KNOWN_BYTES, parse_known).is_none());
+        std::fs::write(&p, &text).unwrap();
+        assert_eq!(load(&p, MAX_KNOWN_BYTES, parse_known).unwrap().len(), 1);
+        let s = dir.path().join("libvirt-seen-demo.json");
+        std::fs::write(&s, format!("{{\"qemu:///system\": {}}}", MAX_DATE_MS + 1)).unwrap();
+        assert!(load(&s, MAX_SEEN_BYTES, parse_seen).is_none());
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
