@@ -5,6 +5,8 @@
 //! never a partial line. Through the real binary where it matters, and a
 //! property test over every state-file reader.
 
+mod common;
+
 use std::fs::File;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -208,6 +210,37 @@ fn a_damaged_cordon_list_makes_placement_refuse_every_node() {
         let e = plan::plan_recover(&snap, &lost).unwrap_err();
         assert!(e.contains("cordons.json"), "{how}: {e}");
     }
+}
+
+/// The interactive view with a FIFO as the cordon list and as the flight
+/// recorder: it opens at once, the alarm names the cordon list, and the
+/// target list refuses every node with its sentence.
+#[test]
+fn the_view_opens_at_once_and_refuses_every_target_when_the_cordon_list_is_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    mkfifo(&dir.path().join("cordons.json"));
+    mkfifo(&dir.path().join("migrations.jsonl"));
+    let cmd = format!(
+        "env VMSHIFT_CONFIG= VMSHIFT_STATE_DIR={} {} --speed 20; echo VMSHIFT-EXIT=$?; sleep 600",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_vmshift")
+    );
+    let t = common::tmux::Tmux::start("fifo", 200, 50, &cmd);
+    let s = t.wait_text("hv-04", PROMPT);
+    assert!(s.contains("the cordon list"), "the alarm:\n{s}");
+    t.keys(&["m"]);
+    let s = t.wait_text("move web-01 from hv-01", PROMPT);
+    for node in ["hv-02", "hv-03", "hv-04"] {
+        assert!(
+            s.lines().any(|l| l.contains(&format!("✗ {node} "))
+                && l.contains("the cordon list")
+                && l.contains("cordons.json cannot be read")),
+            "{node} refused with the sentence:\n{s}"
+        );
+    }
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    t.wait_text("VMSHIFT-EXIT=0", PROMPT);
 }
 
 /// A cordon dated after year 9999 (from a cluster manager, which the list
