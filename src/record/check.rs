@@ -12,14 +12,19 @@ use super::{MAX_DATE_MS, Record};
 pub const MAX_DURATION_MS: f64 = 366.0 * 86_400_000.0;
 /// The longest a switchover may have paused a guest: an hour.
 pub const MAX_DOWNTIME_MS: f64 = 3_600_000.0;
-/// The fastest rate (transfer, dirtying, copy): 1 TiB/s.
-pub const MAX_RATE_BPS: u64 = 1 << 40;
-/// The largest size (memory, disks, bytes sent): 1 PiB.
-pub const MAX_BYTES: u64 = 1 << 50;
+/// The fastest rate (transfer, dirtying, copy): 1 PiB/s, beyond any link
+/// (a round timed over a fraction of a millisecond may read faster than
+/// its link, so the bound is far above it).
+pub const MAX_RATE_BPS: u64 = 1 << 50;
+/// The largest size (memory, disks, bytes sent): 1 EiB, so that sums of a
+/// few stay within 64 bits.
+pub const MAX_BYTES: u64 = 1 << 60;
 /// The most rounds a migration may have had.
 pub const MAX_ROUNDS: usize = 100_000;
-/// The largest figure of a stored prediction (any unit).
-pub const MAX_FIGURE: f64 = 1e15;
+/// The largest figure of a stored prediction or model input (any unit):
+/// these only show what was expected, so the bound only keeps them finite
+/// and printable.
+pub const MAX_FIGURE: f64 = 1e18;
 
 /// A figure as a sentence shows it: 1e308, not its 309 digits.
 pub fn num(v: f64) -> String {
@@ -93,7 +98,7 @@ pub fn migration(m: &Migration) -> Result<(), String> {
         return Err(format!("throttle {}% is above 100%", m.throttle_pct));
     }
     ms("elapsed time", m.elapsed_ms, MAX_DURATION_MS)?;
-    ms("expected downtime", m.expected_downtime_ms, MAX_DURATION_MS)?;
+    ms("expected downtime", m.expected_downtime_ms, MAX_FIGURE)?;
     if let Some(d) = m.actual_downtime_ms {
         ms("downtime", d, MAX_DOWNTIME_MS)?;
     }
@@ -117,7 +122,7 @@ pub fn migration(m: &Migration) -> Result<(), String> {
         }
     }
     let o = &m.options;
-    ms("max downtime", o.max_downtime_ms as f64, MAX_DOWNTIME_MS)?;
+    ms("max downtime", o.max_downtime_ms as f64, MAX_DURATION_MS)?;
     if let Some(b) = o.bandwidth_bps {
         rate("bandwidth limit", b)?;
     }
@@ -147,24 +152,28 @@ pub fn migration(m: &Migration) -> Result<(), String> {
 fn inputs(i: &MigrationInputs) -> Result<(), String> {
     bytes("model memory", i.memory)?;
     bytes("model storage", i.storage_bytes)?;
-    estimate("model touched memory", &i.touched, MAX_BYTES as f64)?;
-    estimate("model working set", &i.wws, MAX_BYTES as f64)?;
-    estimate("model dirty rate", &i.dirty_bps, MAX_RATE_BPS as f64)?;
     rate("model bandwidth", i.bandwidth_bps)?;
     rate("model link", i.link_bps)?;
     rate("model line", i.line_bps)?;
-    estimate("model setup", &i.setup_ms, MAX_DURATION_MS)?;
-    estimate("model switchover", &i.switchover_ms, MAX_DOWNTIME_MS)?;
-    ms("model clean-up", i.cleanup_ms, MAX_DURATION_MS)?;
+    for (what, e) in [
+        ("model touched memory", &i.touched),
+        ("model working set", &i.wws),
+        ("model dirty rate", &i.dirty_bps),
+        ("model setup", &i.setup_ms),
+        ("model switchover", &i.switchover_ms),
+    ] {
+        estimate(what, e, MAX_FIGURE)?;
+    }
+    figure("model clean-up", i.cleanup_ms, MAX_FIGURE)?;
     figure("model write overlap", i.write_overlap, 1.0)
 }
 
 fn forecast(f: &Forecast) -> Result<(), String> {
-    estimate("forecast rounds", &f.rounds, MAX_ROUNDS as f64)?;
-    estimate("forecast time", &f.total_ms, MAX_DURATION_MS)?;
-    estimate("forecast downtime", &f.downtime_ms, MAX_DURATION_MS)?;
+    estimate("forecast rounds", &f.rounds, MAX_FIGURE)?;
+    estimate("forecast time", &f.total_ms, MAX_FIGURE)?;
+    estimate("forecast downtime", &f.downtime_ms, MAX_FIGURE)?;
     if let Some(d) = f.downtime_now_ms {
-        ms("forecast downtime now", d, MAX_DURATION_MS)?;
+        figure("forecast downtime now", d, MAX_FIGURE)?;
     }
     Ok(())
 }
