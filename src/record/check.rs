@@ -208,3 +208,76 @@ fn json_figures(what: &str, v: &serde_json::Value) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{MigrationOptions, Outcome, Round};
+    use crate::record::Meta;
+
+    fn record() -> Record {
+        let mut m = Migration::starting(
+            1,
+            "vm",
+            "a",
+            "b",
+            MigrationOptions::default(),
+            1 << 30,
+            0,
+            0,
+        );
+        m.rounds.push(Round {
+            index: 0,
+            bytes_sent: 1 << 30,
+            bytes_dirty: 1 << 20,
+            dirty_bps: 1 << 27,
+            bandwidth_bps: 1 << 30,
+            duration_ms: 900.0,
+            throttle_pct: 0,
+        });
+        m.outcome = Some(Outcome::Completed);
+        m.actual_downtime_ms = Some(42.0);
+        m.elapsed_ms = 1000.0;
+        Record::finished(&Meta::new(false, None), "sim", "c", &m)
+    }
+
+    #[test]
+    fn a_record_as_written_passes_and_each_absurd_figure_is_named() {
+        assert_eq!(super::record(&record()), Ok(()));
+        type Spoil = fn(&mut Record);
+        let cases: [(Spoil, &str); 8] = [
+            (
+                |r| r.migration.actual_downtime_ms = Some(1e308),
+                "downtime 1e308 ms is out of range",
+            ),
+            (
+                |r| r.migration.actual_downtime_ms = Some(MAX_DOWNTIME_MS + 1.0),
+                "downtime 3600001 ms",
+            ),
+            (|r| r.migration.elapsed_ms = -1.0, "elapsed time -1 ms"),
+            (|r| r.migration.elapsed_ms = f64::NAN, "elapsed time NaN ms"),
+            (
+                |r| r.migration.rounds[0].duration_ms = f64::INFINITY,
+                "round duration inf ms",
+            ),
+            (
+                |r| r.migration.rounds[0].bandwidth_bps = MAX_RATE_BPS + 1,
+                "round bandwidth",
+            ),
+            (|r| r.migration.throttle_pct = 101, "throttle 101%"),
+            (|r| r.ended_at_ms = Some(MAX_DATE_MS + 1), "after year 9999"),
+        ];
+        for (spoil, said) in cases {
+            let mut r = record();
+            spoil(&mut r);
+            let e = super::record(&r).unwrap_err();
+            assert!(e.contains(said), "{e} does not say {said}");
+        }
+        let mut r = record();
+        r.migration.actual_downtime_ms = Some(MAX_DOWNTIME_MS);
+        r.prediction = Some(serde_json::json!({"downtime_ms": {"value": 1e17}}));
+        assert_eq!(super::record(&r), Ok(()), "the bounds themselves pass");
+        r.prediction = Some(serde_json::json!([1, {"x": 1e300}]));
+        assert!(super::record(&r).unwrap_err().contains("prediction figure"));
+    }
+}
