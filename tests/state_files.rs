@@ -212,6 +212,48 @@ fn a_damaged_cordon_list_makes_placement_refuse_every_node() {
     }
 }
 
+/// The simulator's HA restarts go through the same check: with a damaged
+/// list no VM of a failed node is restarted anywhere, and each says why;
+/// with a good list they are.
+#[test]
+fn the_simulators_ha_restarts_refuse_every_node_when_the_cordon_list_is_damaged() {
+    let restarted_elsewhere = |damaged: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        if damaged {
+            damage_cordons(dir.path(), "truncated");
+        }
+        let mut sim = SimCluster::from_spec("default", Speed::Max).unwrap();
+        *sim.cordons() = Cordons::in_dir(dir.path());
+        let ha: Vec<String> = sim
+            .snapshot()
+            .unwrap()
+            .vms
+            .iter()
+            .filter(|v| v.node == "hv-01" && v.ha && v.state == vmshift::cluster::VmState::Running)
+            .map(|v| v.name.clone())
+            .collect();
+        assert!(!ha.is_empty());
+        sim.fail_node("hv-01");
+        sim.advance(Duration::from_secs(600));
+        let snap = sim.snapshot().unwrap();
+        let moved = snap
+            .vms
+            .iter()
+            .filter(|v| ha.contains(&v.name) && v.node != "hv-01")
+            .count();
+        let said = snap
+            .events
+            .iter()
+            .filter(|e| e.text.contains("could not be restarted: the cordon list"))
+            .count();
+        (moved, said, ha.len())
+    };
+    let (moved, said, n) = restarted_elsewhere(true);
+    assert_eq!((moved, said), (0, n), "damaged list");
+    let (moved, said, n) = restarted_elsewhere(false);
+    assert_eq!((moved, said), (n, 0), "good list");
+}
+
 /// The interactive view with a FIFO as the cordon list and as the flight
 /// recorder: it opens at once, the alarm names the cordon list, and the
 /// target list refuses every node with its sentence.
