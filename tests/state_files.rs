@@ -313,6 +313,8 @@ fn a_flight_recorder_that_is_not_a_file_is_refused_at_once() {
             "directory" => std::fs::create_dir(&path).unwrap(),
             _ => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
         }
+        let st = vmshift(&["status"], dir.path());
+        assert_eq!(st.code, 0, "{how}: {}", st.stderr);
         let h = vmshift(&["history"], dir.path());
         assert_eq!(h.code, 2, "{how}: {}", h.stdout);
         assert!(
