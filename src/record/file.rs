@@ -35,6 +35,9 @@ pub fn state_dir() -> Option<PathBuf> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorder {
     path: PathBuf,
+    /// Tests: how long the write takes once the lock is held (a slow disk).
+    #[cfg(test)]
+    pub(crate) slow_disk: Option<Duration>,
 }
 
 /// A line the reader skipped, and why.
@@ -104,6 +107,8 @@ impl Recorder {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             path: dir.join(FILE_NAME),
+            #[cfg(test)]
+            slow_disk: None,
         }
     }
 
@@ -182,6 +187,10 @@ impl Recorder {
             if last[0] != b'\n' {
                 line.insert(0, '\n');
             }
+        }
+        #[cfg(test)]
+        if let Some(d) = self.slow_disk {
+            std::thread::sleep(d);
         }
         let written = f
             .write_all(line.as_bytes())
@@ -477,6 +486,33 @@ mod tests {
         let h = Recorder::in_dir(&nested).read().unwrap();
         assert!(h.damaged.is_empty(), "{:?}", h.damaged);
         assert_eq!(h.latest().len(), 80);
+    }
+
+    /// A disk so slow that the write has not ended when the flush's time
+    /// and its grace are up: the record comes back failed (with the
+    /// warning not to add it twice, since the write may still land) rather
+    /// than in neither the written nor the failed.
+    #[test]
+    fn a_flush_returns_a_record_a_slow_disk_has_not_written_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::in_dir(dir.path());
+        rec.slow_disk = Some(Duration::from_secs(4));
+        let j = Journal::new(Ok(rec));
+        j.submit(record("slow"));
+        let start = std::time::Instant::now();
+        let failures = j.flush(Duration::from_millis(200));
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].record.migration.vm, "slow");
+        assert!(
+            failures[0]
+                .error
+                .contains("the disk had not finished writing it")
+                && failures[0].error.contains("do not add it again"),
+            "{}",
+            failures[0].error
+        );
     }
 
     #[test]
