@@ -212,6 +212,35 @@ fn a_damaged_cordon_list_makes_placement_refuse_every_node() {
     }
 }
 
+/// A good list: recovery restarts nothing onto a cordoned node (and does
+/// onto the others).
+#[test]
+fn recovery_never_restarts_onto_a_cordoned_node() {
+    let targets = |cordon: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sim = SimCluster::from_spec("default", Speed::Max).unwrap();
+        *sim.cordons() = Cordons::in_dir(dir.path());
+        if cordon {
+            sim.set_cordon("hv-02", true).unwrap();
+        }
+        let mut snap = sim.snapshot().unwrap();
+        snap.nodes
+            .iter_mut()
+            .find(|n| n.name == "hv-01")
+            .unwrap()
+            .state = NodeState::Down;
+        let plan = plan::plan_recover(&snap, "hv-01").unwrap();
+        plan.restarts.into_iter().map(|r| r.to).collect::<Vec<_>>()
+    };
+    assert!(
+        targets(false).iter().any(|t| t == "hv-02"),
+        "{:?}",
+        targets(false)
+    );
+    let t = targets(true);
+    assert!(!t.is_empty() && !t.iter().any(|t| t == "hv-02"), "{t:?}");
+}
+
 /// The simulator's HA restarts go through the same check: with a damaged
 /// list no VM of a failed node is restarted anywhere, and each says why;
 /// with a good list they are.
