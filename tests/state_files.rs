@@ -373,6 +373,34 @@ fn a_flight_recorder_that_is_not_a_file_is_refused_at_once() {
     }
 }
 
+/// The log (written, not read, but opened in the state dir too): a FIFO in
+/// its place is a warning and vmshift goes on, never waits for a reader.
+#[test]
+fn a_fifo_as_the_log_is_a_warning_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("vmshift.log");
+    mkfifo(&log);
+    let start = Instant::now();
+    let out = Command::cargo_bin("vmshift")
+        .unwrap()
+        .arg("status")
+        .env("VMSHIFT_STATE_DIR", dir.path())
+        .env("VMSHIFT_CONFIG", "")
+        .env("HOME", dir.path())
+        .env("VMSHIFT_LOG", "info")
+        .timeout(PROMPT)
+        .output()
+        .unwrap();
+    assert!(start.elapsed() < PROMPT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the log {} cannot be written", log.display()))
+            && stderr.contains("going on without a log"),
+        "{stderr}"
+    );
+}
+
 /// One record with a downtime of 1e308 ms (and others with absurd rates,
 /// durations and sizes): `history` skips and counts them, and the
 /// prediction is exactly what it is without them.
