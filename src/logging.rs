@@ -25,11 +25,21 @@ pub fn init() -> Result<Option<WorkerGuard>, String> {
         return Ok(None);
     };
     let path = dir.join("vmshift.log");
+    // O_NONBLOCK: a FIFO in its place must not make vmshift wait.
     let file = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::OpenOptions::new()
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)?;
+        if f.metadata()?.is_file() {
+            Ok(f)
+        } else {
+            Err(std::io::Error::other(
+                "it is not a regular file (a folder, FIFO or device)",
+            ))
+        }
     });
     let file = match file {
         Ok(f) => f,

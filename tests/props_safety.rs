@@ -351,6 +351,7 @@ fn build(
         storage_moves: Vec::new(),
         marks: Vec::new(),
         stale_copies: Vec::new(),
+        cordons_unreadable: None,
     }
 }
 

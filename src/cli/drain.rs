@@ -35,7 +35,10 @@ pub fn run(
     for name in to_measure {
         measure_workload(backend, &out, &mut snap, &name, MEASURE_EACH);
     }
-    let history = crate::record::past_migrations(&snap.cluster);
+    let (history, note) = crate::record::past_migrations_noted(&snap.cluster);
+    if let Some(note) = note {
+        crate::output::error(&note);
+    }
     let plan = plan_drain_with(&snap, &args.node, &opts, &history, args.storage_moves);
     let mut control = (!args.dry_run).then(|| Control::new(true));
 

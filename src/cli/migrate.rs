@@ -152,7 +152,10 @@ pub fn run(
     let placement = plan::check(&snap, vm, node, opts.copy_storage)
         .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
     measure_workload(backend, &out, &mut snap, &args.vm, MEASURE_ONE);
-    let history = crate::record::past_migrations(&snap.cluster);
+    let (history, note) = crate::record::past_migrations_noted(&snap.cluster);
+    if let Some(note) = note {
+        crate::output::error(&note);
+    }
     let (vm, node) = (
         snap.vm(&args.vm).expect("checked"),
         snap.node(&args.node).expect("checked"),

@@ -47,6 +47,11 @@ pub struct ClusterSnapshot {
     /// node came back after its VMs were recovered elsewhere).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale_copies: Vec<StaleCopy>,
+    /// Why this install's cordon list could not be read (one sentence
+    /// naming the file and its repair): placement then refuses every
+    /// node, since any of them may be cordoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cordons_unreadable: Option<String>,
 }
 
 /// A defined, shut-off copy of a VM that runs (or was recovered) on another
@@ -242,7 +247,8 @@ impl Cordon {
         self.by == Self::LOCAL
     }
 
-    /// `2026-11-28 10:02 UTC`
+    /// `2026-11-28 10:02 UTC` ("after year 9999" for a date that cannot
+    /// be written; the cordon list refuses those, a cluster manager may not).
     pub fn since_text(&self) -> String {
         super::units::utc_minute(self.since_unix_ms)
     }

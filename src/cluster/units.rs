@@ -50,10 +50,10 @@ pub fn bar(ratio: f64, width: usize) -> String {
 pub const MAX_DATE_MS: u64 = 253_402_300_799_999;
 
 /// A Unix time in ms as `2026-11-28 10:02 UTC`; a time past year 9999
-/// (which no date can show) as "(date out of range)".
+/// (which no date can show) as "after year 9999".
 pub fn utc_minute(ms: u64) -> String {
     if ms > MAX_DATE_MS {
-        return "(date out of range)".into();
+        return "after year 9999".into();
     }
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
     let s = humantime::format_rfc3339_seconds(t).to_string();

@@ -63,7 +63,7 @@ pub fn check_vm_action(snap: &ClusterSnapshot, vm: &Vm, action: VmAction) -> Res
                 return Err(format!("{name} is {} already", vm.state.label()));
             }
             if let Some(n) = node {
-                cordon_check(n).map_err(|r| format!("cannot start {name}: {r}"))?;
+                cordon_check(snap, n).map_err(|r| format!("cannot start {name}: {r}"))?;
             }
         }
         VmAction::Shutdown | VmAction::Reboot => {

@@ -407,6 +407,7 @@ mod tests {
             manager: None,
             recoveries: Vec::new(),
             alarms: Vec::new(),
+            cordons_unreadable: None,
             storage_moves: Vec::new(),
             marks: Vec::new(),
             stale_copies: Vec::new(),

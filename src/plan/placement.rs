@@ -162,6 +162,9 @@ pub enum Refusal {
         since: String,
         by: String,
     },
+    /// The cordon list cannot be read: any node may be cordoned.
+    #[error("{0}; until then no VM is moved, started or restarted onto any node")]
+    CordonsUnreadable(String),
     #[error("{vm} is {state}; only a running VM can be live-migrated")]
     VmNotRunning { vm: String, state: &'static str },
     #[error("{vm} is already migrating; wait for it or abort it first")]
@@ -252,6 +255,7 @@ impl Refusal {
             Refusal::SameNode { .. } => "same node",
             Refusal::NodeNotUp { .. } => "node not up",
             Refusal::Cordoned { .. } => "cordoned",
+            Refusal::CordonsUnreadable(_) => "cordon list damaged",
             Refusal::VmNotRunning { .. } => "VM not running",
             Refusal::AlreadyMigrating { .. } => "already migrating",
             Refusal::NotEnoughMemory { .. } => "not enough memory",
@@ -405,8 +409,12 @@ impl Placement {
     }
 }
 
-/// Refuses a cordoned node: it takes no VM.
-pub fn cordon_check(node: &Node) -> Result<(), Refusal> {
+/// Refuses a cordoned node: it takes no VM. When the cordon list cannot
+/// be read, every node is refused (it fails closed).
+pub fn cordon_check(snap: &ClusterSnapshot, node: &Node) -> Result<(), Refusal> {
+    if let Some(e) = &snap.cordons_unreadable {
+        return Err(Refusal::CordonsUnreadable(e.clone()));
+    }
     match &node.cordon {
         Some(c) => Err(Refusal::Cordoned {
             node: node.name.clone(),
@@ -482,7 +490,7 @@ pub fn check(
             state: node.state.label(),
         });
     }
-    cordon_check(node)?;
+    cordon_check(snap, node)?;
     // A VM a cluster manager owns goes where that manager can run it.
     if let (Some(m), Some(view)) = (snap.managed_vm(&vm.name), &snap.manager) {
         let manager = view.title();
@@ -637,6 +645,7 @@ mod tests {
             manager: None,
             recoveries: Vec::new(),
             alarms: Vec::new(),
+            cordons_unreadable: None,
             storage_moves: Vec::new(),
             marks: Vec::new(),
             stale_copies: Vec::new(),

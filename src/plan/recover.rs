@@ -57,10 +57,15 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
             ));
         }
     }
+    if let Some(e) = &snap.cordons_unreadable {
+        return Err(super::Refusal::CordonsUnreadable(e.clone()).to_string());
+    }
+    // A cordoned node takes no restarted VM either.
     let mut free: Vec<(String, u64)> = snap
         .nodes
         .iter()
-        .filter(|m| m.state == NodeState::Up && m.name != node && m.cordon.is_none())
+        .filter(|m| m.state == NodeState::Up && m.name != node)
+        .filter(|m| super::cordon_check(snap, m).is_ok())
         .map(|m| (m.name.clone(), m.mem_free()))
         .collect();
     let mut plan = RecoverPlan {

@@ -10,9 +10,37 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{ClusterEvent, ClusterSnapshot, Cordon};
+use super::MAX_DATE_MS;
+use crate::cluster::{ClusterSnapshot, Cordon};
+use crate::input::ReadError;
 
 pub const CORDON_FILE: &str = "cordons.json";
+
+/// The largest cordon list read: far more than any cluster's nodes.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a cordon list's bytes: (cluster, node, since Unix ms) of each
+/// entry. `Err` says what is wrong (not UTF-8, not the list's JSON, an
+/// entry dated after year 9999).
+pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String, u64)>, String> {
+    Ok(parse_entries(bytes)?
+        .into_iter()
+        .map(|e| (e.cluster, e.node, e.since_unix_ms))
+        .collect())
+}
+
+fn parse_entries(bytes: &[u8]) -> Result<Vec<Entry>, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text: bad byte at offset {}", e.valid_up_to()))?;
+    let body: FileBody = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if let Some(e) = body.cordons.iter().find(|e| e.since_unix_ms > MAX_DATE_MS) {
+        return Err(format!(
+            "the cordon of {} is dated after year 9999",
+            crate::cluster::text::escape(&e.node)
+        ));
+    }
+    Ok(body.cordons)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
@@ -64,24 +92,23 @@ impl Cordons {
         let Some(path) = &self.file else {
             return Ok(self.mem.clone());
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
+        let repair = "fix it or remove it and cordon the nodes again";
+        let bytes = match crate::input::read_bytes(path, MAX_FILE_BYTES) {
+            Ok(b) => b,
+            Err(ReadError::NotFound) => return Ok(Vec::new()),
+            Err(ReadError::Other(e)) => {
                 return Err(format!(
-                    "cannot read the cordon list {}: {e}; fix its permissions",
+                    "the cordon list {} cannot be read: {e}; {repair}",
                     path.display()
                 ));
             }
         };
-        serde_json::from_str::<FileBody>(&text)
-            .map(|b| b.cordons)
-            .map_err(|e| {
-                format!(
-                    "the cordon list {} is damaged ({e}); fix it or remove it and cordon the nodes again",
-                    path.display()
-                )
-            })
+        parse_entries(&bytes).map_err(|e| {
+            format!(
+                "the cordon list {} is damaged ({e}); {repair}",
+                path.display()
+            )
+        })
     }
 
     fn write(&mut self, entries: Vec<Entry>) -> Result<(), String> {
@@ -139,8 +166,9 @@ impl Cordons {
         Ok(true)
     }
 
-    /// Marks the cordoned nodes of `snap`. A list that cannot be read is
-    /// said in the snapshot's events (placement then knows no cordons).
+    /// Marks the cordoned nodes of `snap`. A list that cannot be read
+    /// fails closed: `snap` says so ([`ClusterSnapshot::cordons_unreadable`]),
+    /// placement refuses every node, and it is an alarm.
     pub fn mark(&self, snap: &mut ClusterSnapshot) {
         match self.list(&snap.cluster) {
             Ok(list) => {
@@ -152,10 +180,12 @@ impl Cordons {
                     }
                 }
             }
-            Err(e) => snap.events.push(ClusterEvent {
-                at_ms: snap.at_ms,
-                text: e,
-            }),
+            Err(e) => {
+                snap.alarms.push(format!(
+                    "{e}; until then no VM is moved, started or restarted onto any node"
+                ));
+                snap.cordons_unreadable = Some(e);
+            }
         }
     }
 }

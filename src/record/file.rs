@@ -4,14 +4,19 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{FILE_NAME, MAX_DATE_MS, Record, SCHEMA};
+use super::{FILE_NAME, Record, SCHEMA};
 
 /// Longest wait for another vmshift's lock on the file.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest flight recorder read (some 20,000 migrations).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// The state dir: `VMSHIFT_STATE_DIR`, else the platform's state (or local
 /// data) dir for vmshift.
@@ -30,6 +35,9 @@ pub fn state_dir() -> Option<PathBuf> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorder {
     path: PathBuf,
+    /// Tests: how long the write takes once the lock is held (a slow disk).
+    #[cfg(test)]
+    pub(crate) slow_disk: Option<Duration>,
 }
 
 /// A line the reader skipped, and why.
@@ -99,6 +107,8 @@ impl Recorder {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             path: dir.join(FILE_NAME),
+            #[cfg(test)]
+            slow_disk: None,
         }
     }
 
@@ -116,6 +126,20 @@ impl Recorder {
     /// Appends one record under an exclusive advisory lock and syncs it to
     /// disk; a new file's (and a new folder's) directory entry is synced too.
     pub fn append(&self, record: &Record) -> Result<(), String> {
+        self.append_unless(record, LOCK_TIMEOUT, &AtomicBool::new(false))
+    }
+
+    /// [`Recorder::append`], waiting at most `lock_timeout` for another
+    /// process's lock, and giving up that wait as soon as `cancel` is set.
+    /// Returns only once the record is on disk (synced) or has failed; a
+    /// write or sync that fails is cut back off the file, so the file never
+    /// keeps part of a line (a full disk).
+    pub fn append_unless(
+        &self,
+        record: &Record,
+        lock_timeout: Duration,
+        cancel: &AtomicBool,
+    ) -> Result<(), String> {
         let fail = |what: &str, e: io::Error| {
             format!(
                 "cannot {what} the flight recorder {}: {e}",
@@ -127,27 +151,32 @@ impl Recorder {
         }
         let mut line = serde_json::to_string(record).map_err(|e| e.to_string())?;
         line.push('\n');
-        let (mut f, created) = match OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .read(true)
-            .open(&self.path)
-        {
+        // O_NONBLOCK: a FIFO in its place must not make this wait.
+        let open = |new: bool| {
+            let mut o = OpenOptions::new();
+            o.append(true).read(true).custom_flags(libc::O_NONBLOCK);
+            if new {
+                o.create_new(true);
+            }
+            o.open(&self.path)
+        };
+        let (mut f, created) = match open(true) {
             Ok(f) => (f, true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (
-                OpenOptions::new()
-                    .append(true)
-                    .read(true)
-                    .open(&self.path)
-                    .map_err(|e| fail("open", e))?,
-                false,
-            ),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                (open(false).map_err(|e| fail("open", e))?, false)
+            }
             Err(e) => return Err(fail("create", e)),
         };
+        if !f.metadata().map_err(|e| fail("read", e))?.is_file() {
+            return Err(format!(
+                "the flight recorder {} is not a regular file (a folder, FIFO or device); move it aside (vmshift starts a new one)",
+                self.path.display()
+            ));
+        }
         if created && let Some(dir) = self.path.parent() {
             sync_dir(dir).map_err(|e| fail("sync the folder of", e))?;
         }
-        lock_exclusive(&f, LOCK_TIMEOUT).map_err(|e| fail("lock", e))?;
+        lock_exclusive(&f, lock_timeout, cancel).map_err(|e| fail("lock", e))?;
         // A torn last line (crash mid-write) must not swallow this record.
         let len = f.metadata().map_err(|e| fail("read", e))?.len();
         if len > 0 {
@@ -159,24 +188,37 @@ impl Recorder {
                 line.insert(0, '\n');
             }
         }
-        f.write_all(line.as_bytes()).map_err(|e| fail("write", e))?;
-        f.sync_all().map_err(|e| fail("sync", e))
+        #[cfg(test)]
+        if let Some(d) = self.slow_disk {
+            std::thread::sleep(d);
+        }
+        let written = f
+            .write_all(line.as_bytes())
+            .map_err(|e| fail("write", e))
+            .and_then(|()| f.sync_all().map_err(|e| fail("sync", e)));
+        if let Err(e) = written {
+            // Part of the line may be in the file (a full disk takes what
+            // fits): cut it back off, so that no later line is joined to it.
+            return Err(match f.set_len(len).and_then(|()| f.sync_all()) {
+                Ok(()) => e,
+                Err(t) => format!(
+                    "{e}; part of the line may be left at its end (cutting it off failed: {t})"
+                ),
+            });
+        }
+        Ok(())
         // Closing the file releases the lock.
     }
 
-    /// Every usable record, oldest first; damaged lines are counted, never fatal.
+    /// Every usable record, oldest first; damaged lines are counted, never
+    /// fatal. A file that is not a regular file (a FIFO, a folder, a link
+    /// to a device) or larger than [`MAX_FILE_BYTES`] is one sentence.
     pub fn read(&self) -> Result<History, String> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the flight recorder {}: {e}",
-                    self.path.display()
-                ));
-            }
-        };
-        Ok(parse(&bytes))
+        match crate::input::read_state(&self.path, "the flight recorder", MAX_FILE_BYTES) {
+            Ok(Some(bytes)) => Ok(parse(&bytes)),
+            Ok(None) => Ok(History::default()),
+            Err(e) => Err(format!("{e}; move it aside (vmshift starts a new one)")),
+        }
     }
 }
 
@@ -224,14 +266,7 @@ fn parse_line(raw: &[u8], line: usize) -> Result<Record, String> {
     if r.ended_at_ms.is_none() && r.is_final() {
         r.ended_at_ms = Some(r.recorded_at_ms);
     }
-    let dates = [
-        r.recorded_at_ms,
-        r.started_at_ms,
-        r.ended_at_ms.unwrap_or(0),
-    ];
-    if dates.iter().any(|d| *d > MAX_DATE_MS) {
-        return Err("dated after year 9999".into());
-    }
+    super::check::record(&r)?;
     Ok(r)
 }
 
@@ -264,9 +299,10 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// `flock(LOCK_EX)`, waiting at most `timeout` for another holder.
-fn lock_exclusive(f: &File, timeout: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + timeout;
+/// `flock(LOCK_EX)`, waiting at most `timeout` for another holder, and no
+/// longer once `cancel` is set.
+fn lock_exclusive(f: &File, timeout: Duration, cancel: &AtomicBool) -> io::Result<()> {
+    let start = Instant::now();
     loop {
         // SAFETY: flock on a file descriptor we own; no memory is involved.
         let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -281,12 +317,13 @@ fn lock_exclusive(f: &File, timeout: Duration) -> io::Result<()> {
         if !busy {
             return Err(e);
         }
-        if Instant::now() >= deadline {
+        let waited = start.elapsed();
+        if waited >= timeout || cancel.load(Ordering::SeqCst) {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "another process has held its lock for {} s",
-                    timeout.as_secs()
+                    "another process has held its lock for the {:.1} s vmshift waited (another vmshift stuck, or a hung disk)",
+                    waited.as_secs_f64()
                 ),
             ));
         }
@@ -300,7 +337,7 @@ mod tests {
 
     use super::*;
     use crate::cluster::{Migration, MigrationOptions, Outcome};
-    use crate::record::{Journal, Meta};
+    use crate::record::{Journal, MAX_DATE_MS, Meta};
 
     fn migration(vm: &str) -> Migration {
         let mut m =
@@ -449,6 +486,33 @@ mod tests {
         let h = Recorder::in_dir(&nested).read().unwrap();
         assert!(h.damaged.is_empty(), "{:?}", h.damaged);
         assert_eq!(h.latest().len(), 80);
+    }
+
+    /// A disk so slow that the write has not ended when the flush's time
+    /// and its grace are up: the record comes back failed (with the
+    /// warning not to add it twice, since the write may still land) rather
+    /// than in neither the written nor the failed.
+    #[test]
+    fn a_flush_returns_a_record_a_slow_disk_has_not_written_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::in_dir(dir.path());
+        rec.slow_disk = Some(Duration::from_secs(4));
+        let j = Journal::new(Ok(rec));
+        j.submit(record("slow"));
+        let start = std::time::Instant::now();
+        let failures = j.flush(Duration::from_millis(200));
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].record.migration.vm, "slow");
+        assert!(
+            failures[0]
+                .error
+                .contains("the disk had not finished writing it")
+                && failures[0].error.contains("do not add it again"),
+            "{}",
+            failures[0].error
+        );
     }
 
     #[test]

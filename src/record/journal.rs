@@ -4,10 +4,19 @@
 //! exactly once.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{History, Record, Recorder};
+
+/// Longest wait for another process's lock on the file while vmshift runs.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After [`Journal::flush`]'s time is up, how long the record being written
+/// still has to end (a wait for the lock ends at once; a write or sync to a
+/// hung disk may not).
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
 type Notify = Box<dyn Fn(&str) + Send>;
 
@@ -36,13 +45,15 @@ struct Inner {
     state: Mutex<State>,
     cv: Condvar,
     notify: Mutex<Option<Notify>>,
+    /// Set when a flush's time is up: a wait for the lock gives up.
+    cancel: AtomicBool,
 }
 
 #[derive(Default)]
 struct State {
     queue: VecDeque<Record>,
-    /// A record is being written.
-    busy: bool,
+    /// The record being written (taken from the queue, not yet settled).
+    in_flight: Option<Record>,
     writer: bool,
     /// Ids whose final record was submitted: never twice.
     finals: HashSet<String>,
@@ -68,6 +79,7 @@ impl Journal {
                 state: Mutex::new(State::default()),
                 cv: Condvar::new(),
                 notify: Mutex::new(None),
+                cancel: AtomicBool::new(false),
             })),
         }
     }
@@ -142,7 +154,10 @@ impl Journal {
     }
 
     /// Waits (at most `timeout`) until every submitted record is written or
-    /// has failed; returns every failure so far.
+    /// has failed; returns every failure so far. Never returns a record as
+    /// neither: when the time is up, records still queued fail, a wait for
+    /// the file's lock gives up, and a record whose write or sync has not
+    /// ended [`FLUSH_GRACE`] later (a hung disk) is returned as failed too.
     pub fn flush(&self, timeout: Duration) -> Vec<Failure> {
         let Some(inner) = &self.inner else {
             return Vec::new();
@@ -151,12 +166,14 @@ impl Journal {
         let Ok(mut s) = inner.state.lock() else {
             return Vec::new();
         };
-        while (!s.queue.is_empty() || s.busy) && Instant::now() < deadline {
+        let pending = |s: &State| !s.queue.is_empty() || s.in_flight.is_some();
+        while pending(&s) && Instant::now() < deadline {
             if !s.writer {
-                // No thread could be started: write here.
+                // No thread could be started: write here, within the time.
                 let Some(r) = s.queue.pop_front() else { break };
                 drop(s);
-                let result = inner.append(&r);
+                let wait = deadline.saturating_duration_since(Instant::now());
+                let result = inner.append(&r, wait);
                 s = match inner.state.lock() {
                     Ok(s) => s,
                     Err(_) => return Vec::new(),
@@ -169,24 +186,40 @@ impl Journal {
                 Err(_) => return Vec::new(),
             };
         }
-        let mut failures: Vec<Failure> = s
-            .failures
+        if pending(&s) {
+            // Out of time: nothing new starts, a wait for the lock ends.
+            inner.cancel.store(true, Ordering::SeqCst);
+            let late: Vec<Record> = s.queue.drain(..).collect();
+            for r in late {
+                let e = format!(
+                    "it was still waiting for an earlier record after {} s",
+                    timeout.as_secs()
+                );
+                settle(inner, &mut s, r, Err(e));
+            }
+            let grace = Instant::now() + FLUSH_GRACE;
+            while s.in_flight.is_some() && Instant::now() < grace {
+                s = match inner.cv.wait_timeout(s, grace - Instant::now()) {
+                    Ok((s, _)) => s,
+                    Err(_) => return Vec::new(),
+                };
+            }
+            if let Some(r) = s.in_flight.take() {
+                let e = format!(
+                    "the disk had not finished writing it after {} s (a hung or very slow disk); if it shows up in the file later, do not add it again",
+                    (timeout + FLUSH_GRACE).as_secs()
+                );
+                settle(inner, &mut s, r, Err(e));
+            }
+            inner.cancel.store(false, Ordering::SeqCst);
+        }
+        s.failures
             .iter()
             .map(|(record, error)| Failure {
                 record: record.clone(),
                 error: error.clone(),
             })
-            .collect();
-        for r in &s.queue {
-            failures.push(Failure {
-                record: r.clone(),
-                error: format!(
-                    "still not written after {} s (the disk may hang)",
-                    timeout.as_secs()
-                ),
-            });
-        }
-        failures
+            .collect()
     }
 
     /// Records written so far.
@@ -199,9 +232,11 @@ impl Journal {
 }
 
 impl Inner {
-    fn append(&self, r: &Record) -> Result<(), String> {
+    /// Writes `r`, waiting at most `lock_wait` for the file's lock (less
+    /// when a flush runs out of time).
+    fn append(&self, r: &Record, lock_wait: Duration) -> Result<(), String> {
         match &self.recorder {
-            Ok(rec) => rec.append(r),
+            Ok(rec) => rec.append_unless(r, lock_wait, &self.cancel),
             Err(e) => Err(e.clone()),
         }
     }
@@ -239,14 +274,16 @@ fn write_loop(inner: Arc<Inner>) {
                 Err(_) => return,
             };
         };
-        s.busy = true;
+        s.in_flight = Some(r.clone());
         drop(s);
-        let result = inner.append(&r);
+        let result = inner.append(&r, LOCK_TIMEOUT);
         let Ok(mut s) = inner.state.lock() else {
             return;
         };
-        s.busy = false;
-        settle(&inner, &mut s, r, result);
+        // A flush that ran out of time has reported it failed already.
+        if s.in_flight.take().is_some() {
+            settle(&inner, &mut s, r, result);
+        }
         inner.cv.notify_all();
     }
 }

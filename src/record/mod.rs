@@ -11,6 +11,7 @@
 //! Writes are appended under an advisory lock and fsynced ([`Recorder`]);
 //! the reader skips and counts lines it cannot use and never loses the rest.
 
+pub mod check;
 pub mod cordon;
 mod file;
 mod journal;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::Migration;
 
 pub use cordon::Cordons;
-pub use file::{Damaged, History, Recorder, parse as parse_lines, state_dir};
+pub use file::{Damaged, History, MAX_FILE_BYTES, Recorder, parse as parse_lines, state_dir};
 pub use journal::{Failure, Journal};
 
 pub const FILE_NAME: &str = "migrations.jsonl";
@@ -280,23 +281,41 @@ fn find_operator() -> String {
 /// record of each), oldest first, for the predictions to learn from; none
 /// when it cannot be read.
 pub fn past_migrations(cluster: &str) -> Vec<Migration> {
-    past_records(cluster)
-        .into_iter()
-        .map(|r| r.migration)
-        .collect()
+    past_migrations_noted(cluster).0
+}
+
+/// [`past_migrations`], and one sentence when the predictions learn from
+/// less than the file holds: damaged records skipped (and counted), or a
+/// file that cannot be read.
+pub fn past_migrations_noted(cluster: &str) -> (Vec<Migration>, Option<String>) {
+    let (records, note) = past_records_noted(cluster);
+    (records.into_iter().map(|r| r.migration).collect(), note)
 }
 
 /// The records of `cluster` in the default flight recorder (the last of
 /// each migration), oldest first; none when it cannot be read.
 pub fn past_records(cluster: &str) -> Vec<Record> {
-    Recorder::open_default()
-        .and_then(|r| r.read())
-        .map(|h| {
+    past_records_noted(cluster).0
+}
+
+fn past_records_noted(cluster: &str) -> (Vec<Record>, Option<String>) {
+    let rec = match Recorder::open_default() {
+        Ok(r) => r,
+        Err(_) => return (Vec::new(), None),
+    };
+    match rec.read() {
+        Ok(h) => (
             h.latest()
                 .into_iter()
                 .filter(|r| r.cluster == cluster)
                 .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
+                .collect(),
+            h.damage_sentence(rec.path())
+                .map(|s| format!("{s}, and the predictions leave those lines out")),
+        ),
+        Err(e) => (
+            Vec::new(),
+            Some(format!("the predictions learn from no past migration: {e}")),
+        ),
+    }
 }

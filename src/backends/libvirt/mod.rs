@@ -13,6 +13,7 @@ mod migrate;
 pub mod node;
 mod rounds;
 pub mod ssh;
+pub mod state;
 mod storage;
 pub mod testdriver;
 mod xml;
@@ -538,6 +539,7 @@ impl LibvirtCluster {
             storage_moves,
             marks,
             stale_copies,
+            cordons_unreadable: None,
         };
         self.give_inputs(&mut snap);
         // A node in standby in Pacemaker is cordoned by Pacemaker.
@@ -1104,10 +1106,9 @@ impl LibvirtCluster {
 
     /// Loads the last known state of nodes that have not answered yet.
     fn recall(&mut self) {
-        if let Some(text) = self
+        if let Some(seen) = self
             .seen_path()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            && let Ok(seen) = serde_json::from_str::<HashMap<String, u64>>(&text)
+            .and_then(|p| state::load(&p, state::MAX_SEEN_BYTES, state::parse_seen))
         {
             for (i, n) in self.nodes.iter().enumerate() {
                 if let Some(t) = seen.get(&n.spec.uri) {
@@ -1118,11 +1119,7 @@ impl LibvirtCluster {
         let Some(path) = self.known_path() else {
             return;
         };
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return;
-        };
-        let Ok(known) = serde_json::from_str::<HashMap<String, NodeData>>(&text) else {
-            tracing::warn!(path = %path.display(), "cannot read the last known nodes; ignored");
+        let Some(known) = state::load(&path, state::MAX_KNOWN_BYTES, state::parse_known) else {
             return;
         };
         for (i, n) in self.nodes.iter().enumerate() {

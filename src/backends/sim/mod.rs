@@ -578,7 +578,7 @@ impl SimCluster {
         };
         let fits = |n: &Node| {
             n.state == NodeState::Up
-                && n.cordon.is_none()
+                && plan::cordon_check(&snap, n).is_ok()
                 && n.mem_free() >= vm.memory
                 && plan::cpu::compatible(&vm.cpu_model, &n.cpu_model)
                 && vm.disks.iter().all(|d| {
@@ -603,10 +603,13 @@ impl SimCluster {
             if let Some(v) = self.vms.iter_mut().find(|v| v.name == name) {
                 v.state = VmState::Stopped;
             }
-            let why = format!(
-                "no up node reaches its disks with {} free",
-                crate::cluster::units::bytes(vm.memory)
-            );
+            let why = match &snap.cordons_unreadable {
+                Some(e) => plan::Refusal::CordonsUnreadable(e.clone()).to_string(),
+                None => format!(
+                    "no up node reaches its disks with {} free",
+                    crate::cluster::units::bytes(vm.memory)
+                ),
+            };
             if let Some(r) = self.recovery_of(name) {
                 r.error = Some(why.clone());
             }
@@ -709,6 +712,7 @@ impl SimCluster {
             manager: None,
             recoveries: self.recoveries.clone(),
             alarms: Vec::new(),
+            cordons_unreadable: None,
             storage_moves: self.storage_moves.clone(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
