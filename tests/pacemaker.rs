@@ -63,7 +63,7 @@ fn a_pacemaker_that_hangs_is_an_error_in_time_and_nothing_moves() {
     };
     let text = r.to_string();
     assert!(
-        text.contains("has not answered yet") && text.contains("second copy"),
+        text.contains("has not answered since") && text.contains("second copy"),
         "{text}"
     );
 }

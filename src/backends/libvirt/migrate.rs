@@ -816,6 +816,8 @@ fn silent_for(e: &mut Entry, node: &str, silent: Duration) {
 
 /// What a node says of a VM, asked on a connection of its own.
 pub(super) struct Said {
+    /// It runs there (paused by the operator counts; the paused incoming
+    /// side of a migration does not).
     pub active: bool,
     /// A job (the migration) still runs on it.
     pub job: bool,
@@ -828,8 +830,14 @@ pub(super) fn ask(uri: &str, vm: &str) -> Option<Said> {
     let conn = Connect::open(Some(uri)).ok()?;
     match conn.lookup_domain_by_name(vm) {
         Ok(d) => {
-            let active = d.is_active().ok()?;
-            let job = active
+            // Running there: not the paused incoming side of a migration.
+            let (state, reason) = ffi::state(&d).ok()?;
+            let incoming = state == sys::VIR_DOMAIN_PAUSED
+                && (reason == sys::VIR_DOMAIN_PAUSED_MIGRATION as i32
+                    || reason == sys::VIR_DOMAIN_PAUSED_POSTCOPY as i32);
+            let live = matches!(state, sys::VIR_DOMAIN_RUNNING | sys::VIR_DOMAIN_PAUSED);
+            let active = live && !incoming;
+            let job = live
                 && ffi::job_stats(&d, false)
                     .ok()
                     .is_some_and(|j| j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32);
