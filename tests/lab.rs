@@ -1842,7 +1842,7 @@ fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
     let lab = lab();
     let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmshift"))
-        .args(["migrate", "moderate", B, "--bandwidth", "10"])
+        .args(["migrate", "moderate", B, "--bandwidth", "2", "--on-stall", "wait"])
         .args(["--connect", &lab.uri_a, "--connect", &lab.uri_b])
         .env("VMSHIFT_CONFIG", "")
         .env("VMSHIFT_STATE_DIR", state.path())
@@ -1863,6 +1863,13 @@ fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // It goes on in libvirt: let it finish quickly.
+    assert!(
+        lab.virsh(&lab.uri_a, &["domjobinfo", "moderate"])
+            .contains("Unbounded"),
+        "the migration goes on"
+    );
+    lab.virsh(&lab.uri_a, &["migrate-setspeed", "moderate", "1000"]);
     let t0 = Instant::now();
     while lab.runs_on("moderate") != Some(B) {
         assert!(t0.elapsed() < Duration::from_secs(180), "it never finished");

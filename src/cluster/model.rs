@@ -1013,18 +1013,22 @@ impl Migration {
         }
     }
 
+    /// "UNKNOWN: a not answering since …" while a node of it is silent.
+    pub fn unanswered_sentence(&self) -> Option<String> {
+        let u = self.unanswered.as_ref()?;
+        Some(format!(
+            "UNKNOWN: {} not answering since {} ({}); waiting for a node to say where {} runs",
+            u.node,
+            super::units::utc_minute(u.since_ms),
+            u.reason,
+            self.vm
+        ))
+    }
+
     /// "⇄ vm a→b pre-copy round 3 · 1.2 GiB left" for lists.
     pub fn progress_line(&self) -> String {
-        if let Some(u) = &self.unanswered {
-            return format!(
-                "⇄ {} {}→{} UNKNOWN: {} not answering since {} ({}); waiting for a node to say where it runs",
-                self.vm,
-                self.from,
-                self.to,
-                u.node,
-                super::units::utc_minute(u.since_ms),
-                u.reason
-            );
+        if let Some(u) = self.unanswered_sentence() {
+            return format!("⇄ {} {}→{} {u}", self.vm, self.from, self.to);
         }
         format!(
             "⇄ {} {}→{} {} round {} · {} left{}",

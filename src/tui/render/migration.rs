@@ -72,6 +72,7 @@ fn status(m: &Migration) -> (&'static str, String) {
         ),
         Some(Outcome::Aborted { .. }) => ("✗", "aborted".into()),
         Some(Outcome::Failed { .. }) => ("✖", "failed".into()),
+        None if m.unanswered.is_some() => ("?", "UNKNOWN".into()),
         None if m.stalled => ("⚠", format!("stalled r{}", m.rounds.len())),
         None if diskcopy::copying(m) => ("▶", "disk copy".into()),
         None => ("▶", format!("{} r{}", m.step.label(), m.rounds.len())),
@@ -82,7 +83,7 @@ fn status_style(m: &Migration) -> Style {
     match &m.outcome {
         Some(Outcome::Completed) => theme::good(),
         Some(_) => theme::bad(),
-        None if m.stalled => theme::warn(),
+        None if m.stalled || m.unanswered.is_some() => theme::warn(),
         None => theme::accent(),
     }
 }
@@ -255,6 +256,9 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     let note = match &m.outcome {
         Some(Outcome::Completed) => None,
         Some(o) => Some((o.reason().unwrap_or("").to_string(), theme::bad())),
+        None if m.unanswered.is_some() => m
+            .unanswered_sentence()
+            .map(|u| (format!("? {u}"), theme::warn())),
         None if m.stalled => Some((
             format!(
                 "⚠ STALLED: rounds no longer shrink. {}",
