@@ -309,7 +309,9 @@ impl Lab {
 
     /// `virsh domjobinfo --completed` on `uri`: (iterations, downtime ms).
     fn completed_job(&self, uri: &str, vm: &str) -> (u64, u64) {
-        let info = self.virsh(uri, &["domjobinfo", vm, "--completed"]);
+        // Kept for the next reader (vmshift): without it virsh's read
+        // deletes libvirt's completed job.
+        let info = self.virsh(uri, &["domjobinfo", vm, "--completed", "--keep-completed"]);
         let field = |name: &str| {
             info.lines()
                 .find(|l| l.starts_with(name))
@@ -1619,6 +1621,15 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
     // runs on a: shown as a stale copy, never started.
     let stale = (|| {
         run_lab(&["start-node", "b"])?;
+        // libvirtd answers before its QEMU driver has loaded every
+        // definition: wait until b lists its old rsh.
+        let t0 = Instant::now();
+        while !lab.virsh(&lab.uri_b, &["list", "--all", "--name"]).lines().any(|l| l.trim() == "rsh") {
+            if t0.elapsed() > Duration::from_secs(30) {
+                return Err("b never listed its old rsh".into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let o = lab.vmshift(&["status"]);
         let shown = text(&o);
         if !shown.contains("STALE COPIES") || !shown.contains("virsh -c") {
@@ -1912,7 +1923,13 @@ fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
 fn the_cli_migrating_while_a_view_is_open_is_recorded_once() {
     let lab = lab();
     let state = tempfile::tempdir().unwrap();
-    let mut view = lab.backend();
+    // The view of the same cluster: the CLI's name for it (`--connect`
+    // without a config names it "libvirt").
+    let mut view = LibvirtCluster::connect(LibvirtConfig {
+        cluster: "libvirt".into(),
+        ..lab.config()
+    })
+    .unwrap();
     let journal = Journal::new(Ok(Recorder::in_dir(state.path())));
     view.set_journal(journal.clone());
     view.snapshot().unwrap();

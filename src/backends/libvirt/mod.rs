@@ -430,17 +430,7 @@ impl LibvirtCluster {
                 v.owner = Some(vm.node.clone());
             }
         }
-        let mut stale_copies = stale_copies(&data, &fresh);
-        for c in stale_copies.iter_mut() {
-            if let Some(i) = self.node_index(&c.node) {
-                let q = crate::cluster::text::shell_word;
-                c.remove = format!(
-                    "virsh -c {} undefine {}",
-                    q(&self.nodes[i].spec.uri),
-                    q(&c.vm)
-                );
-            }
-        }
+        let stale_copies = stale_copies(&data, &fresh, |i| self.nodes[i].spec.uri.clone());
         for vm in vms.iter_mut() {
             vm.ha |= manager
                 .as_ref()
@@ -1003,8 +993,11 @@ impl LibvirtCluster {
                     Some(Outcome::Completed) => &m.to,
                     _ => &m.from,
                 };
-                let stats = self
-                    .node_index(node)
+                // `nodes` follows the poll's order (and `self.last` is lent
+                // out while a snapshot is built).
+                let stats = nodes
+                    .iter()
+                    .position(|n| n.name == *node)
                     .and_then(|i| migrate::ask(&self.nodes[i].spec.uri, &m.vm))
                     .and_then(|s| s.completed);
                 if let Some(st) = &stats {
@@ -1380,10 +1373,14 @@ fn running_twice<'a>(running: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&
 
 /// Defined, shut-off copies on nodes that answer of VMs that run on
 /// another node that answers: starting one runs the VM twice.
-fn stale_copies(data: &[(usize, String, &NodeData)], fresh: &[&str]) -> Vec<StaleCopy> {
+fn stale_copies(
+    data: &[(usize, String, &NodeData)],
+    fresh: &[&str],
+    uri_of: impl Fn(usize) -> String,
+) -> Vec<StaleCopy> {
     let answers = |n: &str| fresh.contains(&n);
     let mut out = Vec::new();
-    for (_, node, d) in data.iter().filter(|(_, n, _)| answers(n)) {
+    for (i, node, d) in data.iter().filter(|(_, n, _)| answers(n)) {
         for dom in d.domains.iter().filter(|x| x.state == VmState::Stopped) {
             let runs_on = data.iter().find(|(_, other, od)| {
                 other != node
@@ -1400,7 +1397,13 @@ fn stale_copies(data: &[(usize, String, &NodeData)], fresh: &[&str]) -> Vec<Stal
                     node: node.clone(),
                     runs_on: other.clone(),
                     autostart: dom.autostart,
-                    remove: String::new(),
+                    remove: crate::cluster::text::shell_line(&[
+                        "virsh",
+                        "-c",
+                        &uri_of(*i),
+                        "undefine",
+                        &dom.name,
+                    ]),
                 });
             }
         }
