@@ -179,6 +179,21 @@ impl Lab {
         }
     }
 
+    /// The Pacemaker guest moved to node a through Pacemaker, and its move
+    /// constraint cleared.
+    fn pacemaker_guest_to_a(&self) {
+        self.crm(&[
+            "crm_resource",
+            "--move",
+            "--resource",
+            HA_RESOURCE,
+            "--node",
+            A,
+        ]);
+        self.wait_pcmk_started_on(A);
+        run_lab(&["ha-reset"]).expect("lab ha-reset");
+    }
+
     /// A Pacemaker tool's output, run on node a.
     fn crm(&self, args: &[&str]) -> String {
         let out = Command::new(self.on_a()).args(args).output().unwrap();
@@ -1145,16 +1160,7 @@ fn drain_of_a_pacemaker_node_goes_through_standby_and_follows_pacemakers_move() 
     // The Pacemaker guest on a, with idle (its disk on a's local pool: it
     // cannot leave) and moderate (shared storage: it moves with libvirt).
     if on == B {
-        lab.crm(&[
-            "crm_resource",
-            "--move",
-            "--resource",
-            HA_RESOURCE,
-            "--node",
-            A,
-        ]);
-        lab.wait_pcmk_started_on(A);
-        run_lab(&["ha-reset"]).expect("lab ha-reset");
+        lab.pacemaker_guest_to_a();
     }
     let (from, to) = (A, B);
     let on_from: Vec<&str> = ["idle", "moderate", "fast", HA]
@@ -1496,16 +1502,7 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
     // Pacemaker (never behind its back).
     if lab.runs_on(HA) == Some(B) {
         run_lab(&["ha-reset"]).expect("lab ha-reset");
-        lab.crm(&[
-            "crm_resource",
-            "--move",
-            "--resource",
-            HA_RESOURCE,
-            "--node",
-            A,
-        ]);
-        lab.wait_pcmk_started_on(A);
-        run_lab(&["ha-reset"]).expect("lab ha-reset");
+        lab.pacemaker_guest_to_a();
     }
     assert_ne!(lab.runs_on(HA), Some(B), "the Pacemaker guest left b");
     run_lab(&["node-guest", "b", "rsh", "shared"]).unwrap();
@@ -1624,7 +1621,11 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
         // libvirtd answers before its QEMU driver has loaded every
         // definition: wait until b lists its old rsh.
         let t0 = Instant::now();
-        while !lab.virsh(&lab.uri_b, &["list", "--all", "--name"]).lines().any(|l| l.trim() == "rsh") {
+        while !lab
+            .virsh(&lab.uri_b, &["list", "--all", "--name"])
+            .lines()
+            .any(|l| l.trim() == "rsh")
+        {
             if t0.elapsed() > Duration::from_secs(30) {
                 return Err("b never listed its old rsh".into());
             }
@@ -1640,7 +1641,9 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
             .find(|l| l.trim_start().starts_with("rsh ") && l.contains("runs on"))
             .ok_or_else(|| format!("rsh is not among the stale copies: {shown}"))?;
         if !line.contains(B) || !line.contains(A) {
-            return Err(format!("the stale copy of rsh is on b and it runs on a: {line}"));
+            return Err(format!(
+                "the stale copy of rsh is on b and it runs on a: {line}"
+            ));
         }
         let o = lab.vmshift(&["status", "--json"]);
         let snap: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
@@ -1653,7 +1656,10 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
         }
         let o = lab.vmshift(&["start", "rsh"]);
         if o.status.success() || !text(&o).contains("is stale") {
-            return Err(format!("starting the stale copy was not refused: {}", text(&o)));
+            return Err(format!(
+                "starting the stale copy was not refused: {}",
+                text(&o)
+            ));
         }
         if lab.virsh(&lab.uri_b, &["domstate", "rsh"]).trim() != "shut off" {
             return Err("rsh is not shut off on b".into());
@@ -1822,7 +1828,10 @@ fn a_found_migration_whose_source_daemon_restarts_is_recorded_where_the_guest_ru
     let Outcome::Failed { reason } = &outcome else {
         panic!("recorded {outcome:?} while the guest runs on a")
     };
-    assert!(reason.contains("keeps running on vmshift-lab-a"), "{reason}");
+    assert!(
+        reason.contains("keeps running on vmshift-lab-a"),
+        "{reason}"
+    );
     assert!(journal.flush(Duration::from_secs(10)).is_empty());
     let h = journal.read().unwrap();
     let latest = h.latest();
@@ -1853,7 +1862,15 @@ fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
     let lab = lab();
     let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmshift"))
-        .args(["migrate", "moderate", B, "--bandwidth", "2", "--on-stall", "wait"])
+        .args([
+            "migrate",
+            "moderate",
+            B,
+            "--bandwidth",
+            "2",
+            "--on-stall",
+            "wait",
+        ])
         .args(["--connect", &lab.uri_a, "--connect", &lab.uri_b])
         .env("VMSHIFT_CONFIG", "")
         .env("VMSHIFT_STATE_DIR", state.path())
@@ -1905,7 +1922,11 @@ fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
     let r = &records[0];
     assert_eq!(r["orphaned"], true, "{r}");
     assert_eq!(r["migration"]["outcome"]["result"], "completed", "{r}");
-    assert_eq!(r["migration"]["rounds_total"].as_u64(), Some(iterations), "{r}");
+    assert_eq!(
+        r["migration"]["rounds_total"].as_u64(),
+        Some(iterations),
+        "{r}"
+    );
     assert_eq!(
         r["migration"]["actual_downtime_ms"].as_f64(),
         Some(downtime as f64),

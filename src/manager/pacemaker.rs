@@ -100,14 +100,7 @@ impl ClusterManager for Pacemaker {
     }
 
     fn move_to(&self, resource: &str, node: &str, lifetime: Option<&str>) -> Result<(), String> {
-        let mut args = vec![
-            "crm_resource",
-            "--move",
-            "--resource",
-            resource,
-            "--node",
-            node,
-        ];
+        let mut args = move_args(resource, node);
         if let Some(l) = lifetime {
             args.extend(["--lifetime", l]);
         }
@@ -160,15 +153,21 @@ impl ClusterManager for Pacemaker {
     }
 
     fn move_command(&self, resource: &str, node: &str) -> String {
-        crate::cluster::text::shell_line(&[
-            "crm_resource",
-            "--move",
-            "--resource",
-            resource,
-            "--node",
-            node,
-        ])
+        crate::cluster::text::shell_line(&move_args(resource, node))
     }
+}
+
+/// `crm_resource --move` of `resource` to `node`: what vmshift runs and
+/// what it shows the operator.
+fn move_args<'a>(resource: &'a str, node: &'a str) -> Vec<&'a str> {
+    vec![
+        "crm_resource",
+        "--move",
+        "--resource",
+        resource,
+        "--node",
+        node,
+    ]
 }
 
 fn attr<'a>(n: Node<'a, '_>, name: &str) -> &'a str {
