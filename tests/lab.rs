@@ -235,11 +235,16 @@ impl Lab {
     /// `stop`; returns how many samples saw it running on both at once.
     fn watch_both(&self, vm: &str, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
         let (mut samples, mut both) = (0, 0);
+        let running = |uri: &str| self.virsh(uri, &["domstate", vm]).trim() == "running";
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            let a = self.virsh(&self.uri_a, &["domstate", vm]).trim() == "running";
-            let b = self.virsh(&self.uri_b, &["domstate", vm]).trim() == "running";
+            // a, b, a: the two reads of a bracket the read of b, so a copy
+            // seen on both ran on both at the time b was read (one read
+            // each would count a switchover that falls between them).
+            let a = running(&self.uri_a);
+            let b = a && running(&self.uri_b);
+            let a_again = b && running(&self.uri_a);
             samples += 1;
-            both += u32::from(a && b);
+            both += u32::from(a && b && a_again);
             std::thread::sleep(Duration::from_millis(200));
         }
         (samples, both)

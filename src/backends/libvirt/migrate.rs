@@ -52,6 +52,8 @@ pub struct Entry {
     /// The vmshift that started it, when this one found it by its record
     /// of intent: that process records it, unless it is gone.
     pub owner: Option<Owner>,
+    /// Since when the follower's call to the source has gone unanswered.
+    asking_since: Option<Instant>,
 }
 
 /// Migrations and the cluster event log, shared with the node workers'
@@ -277,6 +279,7 @@ impl Entry {
             meta: Meta::new(false, None),
             record_dir,
             owner: None,
+            asking_since: None,
         }
     }
 
@@ -320,6 +323,7 @@ impl Entry {
         if self.view.outcome.is_some() {
             return;
         }
+        let silent = self.asking_since.map(|s| s.elapsed());
         let _ = self.view.live.take();
         match &self.returned {
             Some(Ok(())) if self.rounds.completed() || self.discovered => {
@@ -340,6 +344,15 @@ impl Entry {
                 });
             }
             _ => {}
+        }
+        // The source has not answered the follower for a while as the
+        // migration ends (a stalled daemon across the switchover): the
+        // figures are what libvirt said afterwards.
+        if self.view.outcome.is_some()
+            && let Some(silent) = silent.filter(|s| *s >= SLOW_ANSWER)
+        {
+            let from = self.view.from.clone();
+            silent_for(self, &from, silent);
         }
         if self.view.outcome.is_some()
             && let (Some(dir), Some(inputs)) = (&self.record_dir, self.rounds.recorded())
@@ -623,10 +636,16 @@ pub(super) fn follow(shared: Shared, id: MigrationId, vm: String, src_uri: Strin
     let mut seen_marks = 0;
     loop {
         let asked = Instant::now();
+        if let Some(e) = lock.lock().expect("migration table").entries.get_mut(&id) {
+            e.asking_since = Some(asked);
+        }
         let stats = ffi::job_stats(&dom, false);
         let slow = asked.elapsed();
         let next = {
             let mut t = lock.lock().expect("migration table");
+            if let Some(e) = t.entries.get_mut(&id) {
+                e.asking_since = None;
+            }
             match t.entries.get_mut(&id) {
                 None => Next::Stop,
                 Some(e) if e.view.outcome.is_some() => Next::Stop,
