@@ -41,10 +41,12 @@ if dpkg-query -W -f='${Status}' vmshift 2>/dev/null | grep -q installed; then
 fi
 
 step "building the package"
-rm -f target/debian/vmshift_*.deb
+target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+[[ -n "$target_dir" ]] || fail "cannot find cargo's target dir"
+rm -f "$target_dir"/debian/vmshift_*.deb
 ./scripts/package.sh
-debs=(target/debian/vmshift_*.deb)
-((${#debs[@]} == 1)) && [[ -f "${debs[0]}" ]] || fail "expected one target/debian/vmshift_*.deb, found: ${debs[*]}"
+debs=("$target_dir"/debian/vmshift_*.deb)
+((${#debs[@]} == 1)) && [[ -f "${debs[0]}" ]] || fail "expected one $target_dir/debian/vmshift_*.deb, found: ${debs[*]}"
 deb="${debs[0]}"
 
 version="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"name":"vmshift","version":"\([^"]*\)".*/\1/p')"
@@ -60,7 +62,8 @@ for lab in libvirt-daemon qemu openssh nasm tmux; do
 done
 
 step "installing $deb"
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "./$deb" >/dev/null
+# apt-get takes a file for a package name when it starts with / or ./ .
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$deb" >/dev/null
 installed=1
 home="$(mktemp -d)"
 cleanup() {
