@@ -52,6 +52,7 @@ pub const RECORD_FLUSH: Duration = Duration::from_secs(10);
 #[command(
     name = "vmshift",
     version,
+    disable_version_flag = true,
     about = "See a virtualization cluster and live-migrate VMs between its nodes.",
     long_about = "See a virtualization cluster and live-migrate VMs between its nodes.\n\nWith no command, opens the interactive view of the configured cluster (the built-in simulated cluster by default)."
 )]
@@ -94,6 +95,12 @@ pub struct Cli {
         help_heading = "Cluster (any command)"
     )]
     pub connect: Vec<String>,
+    /// Print the version.
+    ///
+    /// --version also names the backends built in (libvirt with its
+    /// library's version) and where the config and the state are.
+    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
+    pub version: (),
     #[command(subcommand)]
     pub command: Option<Command>,
 }
