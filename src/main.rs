@@ -1,15 +1,20 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use vmshift::app::{KeyMap, Settings};
 use vmshift::backends::sim::clock::Speed;
-use vmshift::cli::{self, Cli, CliError, exit};
+use vmshift::cli::{self, CliError, exit};
 use vmshift::output;
 use vmshift::record::Journal;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    if let Some(result) = cli::assets::run_internal() {
+        return result.unwrap_or_else(fail);
+    }
+    let cli = cli::parse();
+    if let Some(result) = cli::run_standalone(&cli) {
+        return result.unwrap_or_else(fail);
+    }
     let _log = match vmshift::logging::init() {
         Ok(g) => g,
         Err(e) => return fail(CliError::new(exit::INPUT, e)),

@@ -2,6 +2,7 @@
 //! for scripts and people without a TTY.
 
 mod actions;
+pub mod assets;
 mod drain;
 mod history;
 mod migrate;
@@ -51,6 +52,7 @@ pub const RECORD_FLUSH: Duration = Duration::from_secs(10);
 #[command(
     name = "vmshift",
     version,
+    disable_version_flag = true,
     about = "See a virtualization cluster and live-migrate VMs between its nodes.",
     long_about = "See a virtualization cluster and live-migrate VMs between its nodes.\n\nWith no command, opens the interactive view of the configured cluster (the built-in simulated cluster by default)."
 )]
@@ -93,6 +95,12 @@ pub struct Cli {
         help_heading = "Cluster (any command)"
     )]
     pub connect: Vec<String>,
+    /// Print the version.
+    ///
+    /// --version also names the backends built in (libvirt with its
+    /// library's version) and where the config and the state are.
+    #[arg(short = 'V', long, action = clap::ArgAction::Version)]
+    pub version: (),
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -158,6 +166,17 @@ pub enum Command {
     Uncordon {
         /// The node to uncordon.
         node: String,
+    },
+    /// Print the shell completion script (bash, zsh, fish, ...).
+    ///
+    /// The packages install it; without them, e.g.
+    /// `vmshift completions bash > ~/.local/share/bash-completion/completions/vmshift`.
+    /// In bash and fish, VM, node and volume names are completed from the
+    /// cluster (`vmshift complete-names`, 2 s at most).
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -273,6 +292,21 @@ impl CliError {
             code,
             message: message.into(),
         }
+    }
+}
+
+/// Parses the command line, with the full `--version` text.
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = assets::command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Commands that need neither the config nor a log: the shell completions.
+pub fn run_standalone(cli: &Cli) -> Option<Result<ExitCode, CliError>> {
+    match cli.command.as_ref()? {
+        Command::Completions { shell } => Some(assets::completions(*shell)),
+        _ => None,
     }
 }
 
@@ -393,6 +427,7 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
         }
         Command::Cordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, true)),
         Command::Uncordon { node } => with_backend(cfg, |b| actions::cordon(b, cfg, node, false)),
+        Command::Completions { .. } => run_standalone(cli)?,
     })
 }
 
