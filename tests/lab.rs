@@ -1629,7 +1629,9 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
             .find(|l| l.trim_start().starts_with("rsh ") && l.contains("runs on"))
             .ok_or_else(|| format!("rsh is not among the stale copies: {shown}"))?;
         if !line.contains(B) || !line.contains(A) {
-            return Err(format!("the stale copy of rsh is on b and it runs on a: {line}"));
+            return Err(format!(
+                "the stale copy of rsh is on b and it runs on a: {line}"
+            ));
         }
         let o = lab.vmshift(&["status", "--json"]);
         let snap: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
@@ -1642,7 +1644,10 @@ fn a_dead_nodes_guest_on_shared_storage_is_recovered_on_the_other_only_when_conf
         }
         let o = lab.vmshift(&["start", "rsh"]);
         if o.status.success() || !text(&o).contains("is stale") {
-            return Err(format!("starting the stale copy was not refused: {}", text(&o)));
+            return Err(format!(
+                "starting the stale copy was not refused: {}",
+                text(&o)
+            ));
         }
         if lab.virsh(&lab.uri_b, &["domstate", "rsh"]).trim() != "shut off" {
             return Err("rsh is not shut off on b".into());
@@ -1811,7 +1816,10 @@ fn a_found_migration_whose_source_daemon_restarts_is_recorded_where_the_guest_ru
     let Outcome::Failed { reason } = &outcome else {
         panic!("recorded {outcome:?} while the guest runs on a")
     };
-    assert!(reason.contains("keeps running on vmshift-lab-a"), "{reason}");
+    assert!(
+        reason.contains("keeps running on vmshift-lab-a"),
+        "{reason}"
+    );
     assert!(journal.flush(Duration::from_secs(10)).is_empty());
     let h = journal.read().unwrap();
     let latest = h.latest();
@@ -1842,7 +1850,15 @@ fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
     let lab = lab();
     let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vmshift"))
-        .args(["migrate", "moderate", B, "--bandwidth", "2", "--on-stall", "wait"])
+        .args([
+            "migrate",
+            "moderate",
+            B,
+            "--bandwidth",
+            "2",
+            "--on-stall",
+            "wait",
+        ])
         .args(["--connect", &lab.uri_a, "--connect", &lab.uri_b])
         .env("VMSHIFT_CONFIG", "")
         .env("VMSHIFT_STATE_DIR", state.path())
@@ -1894,7 +1910,11 @@ fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
     let r = &records[0];
     assert_eq!(r["orphaned"], true, "{r}");
     assert_eq!(r["migration"]["outcome"]["result"], "completed", "{r}");
-    assert_eq!(r["migration"]["rounds_total"].as_u64(), Some(iterations), "{r}");
+    assert_eq!(
+        r["migration"]["rounds_total"].as_u64(),
+        Some(iterations),
+        "{r}"
+    );
     assert_eq!(
         r["migration"]["actual_downtime_ms"].as_f64(),
         Some(downtime as f64),

@@ -783,3 +783,34 @@ fn names_are_shown_escaped_and_told_apart() {
     r.key(KeyCode::Enter);
     check_at(&r.app, (120, 40), &["\\u{202e}gpj.exe", "csv\\u{ad}1"]);
 }
+
+/// A source node that fails during a migration takes the VM down with it:
+/// the migration view says HA restarts it, not that it keeps running there.
+#[test]
+fn a_source_that_fails_mid_migration_is_not_said_to_keep_the_vm() {
+    let mut r = Rig::default();
+    r.drag_to("db-main", "hv-03");
+    let cmds = r.keys(&[KeyCode::Enter, KeyCode::Char('y')]);
+    r.run_cmds(cmds);
+    r.sim.advance(std::time::Duration::from_millis(1500));
+    r.poll();
+    r.sim.fail_node("hv-02");
+    r.poll();
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(!screen.contains("keeps running"), "{screen}");
+        // The reason wraps inside the box: read it as one text.
+        let words: Vec<&str> = screen
+            .split(|c: char| c.is_whitespace() || c == '│' || c == '"')
+            .filter(|w| !w.is_empty())
+            .collect();
+        assert!(
+            words
+                .join(" ")
+                .contains("db-main went down with hv-02 and HA restarts it on another node"),
+            "{screen}"
+        );
+    }
+}
