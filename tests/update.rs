@@ -2181,3 +2181,35 @@ fn erp_apps_disk_leaves_the_shared_lun_through_the_view_and_pivots() {
     let v = s.vm("erp-app").unwrap();
     assert!(vmshift::plan::check(s, v, s.node("hv-03").unwrap(), false).is_ok());
 }
+
+/// At 20×5 the screen says only "window too small": no key acts on what
+/// cannot be seen (no drag, no dialog answered, no command line), and
+/// nothing starts; Esc backs out, and keys work again once it is larger.
+#[test]
+fn no_action_key_acts_while_the_window_is_too_small() {
+    let mut r = Rig::default();
+    r.send(Msg::Resize(20, 5));
+    r.app.sel_vm = Some("web-01".into());
+    for k in [KeyCode::Char('m'), KeyCode::Enter, KeyCode::Char(':')] {
+        let u = r.key(k);
+        assert!(u.cmds.is_empty(), "{k:?}: {:?}", u.cmds);
+        assert_eq!(r.app.mode, Mode::Normal, "{k:?}");
+    }
+    r.key(KeyCode::Char('3'));
+    assert_eq!(r.app.view, View::Cluster, "views do not change blind");
+    // A dialog open before the window shrank is not answered blind.
+    r.send(Msg::Resize(80, 24));
+    r.drag_to("web-01", "hv-02");
+    r.key(KeyCode::Enter);
+    assert!(matches!(r.app.mode, Mode::Confirm(_)));
+    r.send(Msg::Resize(20, 5));
+    for k in [KeyCode::Char('y'), KeyCode::Enter] {
+        assert!(r.key(k).cmds.is_empty(), "{k:?} starts nothing");
+    }
+    assert!(matches!(r.app.mode, Mode::Confirm(_)));
+    r.key(KeyCode::Esc);
+    assert_eq!(r.app.mode, Mode::Normal);
+    r.send(Msg::Resize(80, 24));
+    r.key(KeyCode::Char('m'));
+    assert!(matches!(r.app.mode, Mode::Drag(_)));
+}

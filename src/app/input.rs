@@ -216,6 +216,21 @@ impl App {
         self.on_action(action, out);
     }
 
+    /// A key while the window is too small to show what it would act on:
+    /// only quitting (and its answer) and backing out of a dialog work.
+    pub(super) fn on_key_too_small(&mut self, k: KeyEvent, out: &mut Update) {
+        let action = self.settings.keys.action(&k);
+        match (&self.mode, action) {
+            (Mode::ConfirmQuit, Some(Action::Yes | Action::Quit)) => {
+                self.quit = true;
+                out.cmds.push(Cmd::Quit);
+            }
+            (Mode::Normal, Some(Action::Quit)) => self.ask_quit(out),
+            (_, Some(Action::Cancel)) => self.mode = Mode::Normal,
+            _ => {}
+        }
+    }
+
     pub(super) fn on_action(&mut self, a: Action, out: &mut Update) {
         if a.mutates() && self.refuse_read_only() {
             return;

@@ -280,6 +280,12 @@ pub fn cards_per_row(width: u16) -> usize {
     (cards_area / CARD_MIN_WIDTH).max(1) as usize
 }
 
+/// Whether a terminal `width` × `height` is too small to show anything
+/// but "window too small" (no key acts then: nothing starts blind).
+pub fn too_small(width: u16, height: u16) -> bool {
+    width < 20 || height < 6
+}
+
 /// Whether the cluster view shows side panels (VM table, volumes).
 pub fn is_wide(width: u16) -> bool {
     width >= 120
@@ -529,10 +535,16 @@ impl App {
         match msg {
             Msg::Key(k) => {
                 if k.kind != KeyEventKind::Release {
-                    self.on_key(k, &mut out);
+                    if too_small(self.size.0, self.size.1) {
+                        self.on_key_too_small(k, &mut out);
+                    } else {
+                        self.on_key(k, &mut out);
+                    }
                     out.redraw = true;
                 }
             }
+            // Nothing on screen to point at while the window is too small.
+            Msg::Mouse(_) if too_small(self.size.0, self.size.1) => {}
             Msg::Mouse(m) => self.on_mouse(m, hit, &mut out),
             Msg::Paste(text) => {
                 let line = text.lines().next().unwrap_or("");

@@ -25,7 +25,7 @@ use widgets::{escape, key_hints, put, wrap};
 pub fn render(app: &App, frame: &mut Frame) -> HitMap {
     let mut hit = HitMap::default();
     let area = frame.area();
-    if area.width < 20 || area.height < 6 {
+    if crate::app::too_small(area.width, area.height) {
         let buf = frame.buffer_mut();
         put(buf, area, 0, Line::from("vmshift: window too small"));
         return hit;
