@@ -814,3 +814,68 @@ fn a_source_that_fails_mid_migration_is_not_said_to_keep_the_vm() {
         );
     }
 }
+
+/// A prediction whose expected downtime is above the limit says so first
+/// (a cut line keeps it) in the confirm dialog and the drain plan, and the
+/// downtime gauge turns to a warning before the first pass ends.
+#[test]
+fn a_downtime_above_the_limit_is_marked() {
+    let mark = "⚠ downtime above the 300 ms limit: converges";
+    let mut r = Rig::default();
+    r.drag_to("web-01", "hv-02");
+    r.key(KeyCode::Enter);
+    let vmshift::app::Mode::Confirm(c) = &mut r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.options.max_downtime_ms, 300);
+    c.prediction.as_mut().unwrap().downtime_ms = 316.0;
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.contains(&format!("prediction: {mark}")), "{screen}");
+    }
+    r.key(KeyCode::Esc);
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-01");
+    r.key(KeyCode::Enter);
+    let vmshift::app::Mode::ConfirmDrain(plan) = &mut r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    plan.moves[0].prediction.downtime_ms = 316.0;
+    let first = plan.moves[0].vm.clone();
+    let (t, _) = draw(&r.app, 120, 40);
+    let screen = format!("{}", t.backend());
+    assert!(
+        screen.contains(&format!("{first} → hv-03: {mark}")),
+        "{screen}"
+    );
+    r.key(KeyCode::Esc);
+
+    // The gauge: 510 ms expected against a 500 ms limit, first pass running.
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.sim.advance(std::time::Duration::from_millis(300));
+    r.poll();
+    let m = r.app.snap.as_mut().unwrap();
+    let m = m.migrations.iter_mut().find(|m| m.id == id).unwrap();
+    assert!(m.rounds.is_empty() && !m.is_finished(), "{m:?}");
+    m.options.max_downtime_ms = 500;
+    let f = m.live.as_mut().expect("a live forecast");
+    f.converges = true;
+    f.downtime_ms.value = 510.0;
+    r.key(KeyCode::Char('5'));
+    let (t, _) = draw(&r.app, 120, 40);
+    let screen = format!("{}", t.backend());
+    let (x, y) = screen
+        .lines()
+        .enumerate()
+        .find_map(|(y, l)| l.find("▕").map(|b| (l[..b].chars().count() - 1, y)))
+        .expect("the gauge");
+    assert!(screen.contains("limit 500 ms ⚠ above"), "{screen}");
+    let bar = &t.backend().buffer()[(x as u16 + 1, y as u16)];
+    assert_eq!(
+        bar.fg,
+        vmshift::tui::render::theme::warn().fg.unwrap(),
+        "{screen}"
+    );
+}

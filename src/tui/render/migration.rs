@@ -212,17 +212,23 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         (None, None) if m.is_finished() => ("downtime", None, "— no switchover".into()),
         (None, None) => ("downtime", None, "—".into()),
     };
-    // OVER only once the first pass is done and the model still expects it.
+    // OVER once the first pass is done and the model still expects it
+    // (or the actual one was); before that, an expectation above the
+    // limit is a warning.
+    let above = value.is_some_and(|v| v > limit);
     let over = match m.actual_downtime_ms {
         Some(a) => a > limit,
-        None => !m.rounds.is_empty() && value.is_some_and(|v| v > limit),
+        None => !m.rounds.is_empty() && above,
+    };
+    let (mark, style) = if over {
+        (" OVER", theme::bad())
+    } else if above {
+        (" ⚠ above", theme::warn())
+    } else {
+        ("", theme::good())
     };
     let head = format!("{label} {text} ");
-    let tail = format!(
-        " limit {} ms{}",
-        m.options.max_downtime_ms,
-        if over { " OVER" } else { "" }
-    );
+    let tail = format!(" limit {} ms{mark}", m.options.max_downtime_ms);
     let gw = (inner.width as usize)
         .saturating_sub(head.chars().count() + tail.chars().count() + 2)
         .clamp(4, 30);
@@ -232,11 +238,8 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         y,
         Line::from(vec![
             Span::raw(head),
-            Span::styled(
-                bar(value.unwrap_or(0.0) / limit.max(1.0), gw),
-                if over { theme::bad() } else { theme::good() },
-            ),
-            Span::styled(tail, if over { theme::bad() } else { Style::new() }),
+            Span::styled(bar(value.unwrap_or(0.0) / limit.max(1.0), gw), style),
+            Span::styled(tail, if above { style } else { Style::new() }),
         ]),
     );
     y += 1;

@@ -287,11 +287,15 @@ fn message(app: &App) -> Message {
         }
         Mode::Drag(d) => match d.over.as_deref().map(|o| (o, d.verdict(o))) {
             Some((o, Some(Ok(p)))) => {
-                let mut t = match d.choice(o).and_then(|c| c.prediction.as_ref()) {
+                let max = app.settings.defaults.max_downtime_ms;
+                let pr = d.choice(o).and_then(|c| c.prediction.as_ref());
+                let above = pr.is_some_and(|pr| pr.above_limit(max));
+                let mut t = match pr {
                     Some(pr) => format!(
-                        "✓ {} → {o}: {}",
+                        "{} {} → {o}: {}",
+                        if above { "⚠" } else { "✓" },
                         d.vm,
-                        pr.summary(app.settings.defaults.max_downtime_ms)
+                        pr.summary(max)
                     ),
                     None => format!("✓ {} → {o}: allowed", d.vm),
                 };
@@ -309,7 +313,10 @@ fn message(app: &App) -> Message {
                 } else {
                     "Enter to drop"
                 };
-                Message::Wrapped(format!("{t} — {how}"), theme::good())
+                Message::Wrapped(
+                    format!("{t} — {how}"),
+                    if above { theme::warn() } else { theme::good() },
+                )
             }
             Some((o, Some(Err(r)))) => {
                 Message::Wrapped(format!("✗ {} → {o}: {r}", d.vm), theme::bad())
