@@ -122,6 +122,26 @@ fn confirm_not_converging() {
     snap_both("confirm_not_converging", &mut r);
 }
 
+/// During the first pass libvirt reports no dirty rate yet: the view says
+/// so (not "0 B/s") and shows how far the first pass is.
+#[test]
+fn migration_in_its_first_pass() {
+    let mut r = Rig::default();
+    let id = r.start("db-main", "hv-03", MigrationOptions::default());
+    r.advance_until(|s| s.migration(id).unwrap().current_round_sent > 2 << 30);
+    let m = r.sim.migration(id).unwrap();
+    assert!(m.rounds.is_empty() && m.dirty_bps == 0, "{m:?}");
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.contains("dirty not reported yet"), "{screen}");
+        assert!(!screen.contains("0 B/s"), "{screen}");
+        assert!(screen.contains("first pass: 2."), "{screen}");
+    }
+    snap_both("migration_first_pass", &mut r);
+}
+
 #[test]
 fn migration_at_round_3() {
     let mut r = Rig::default();

@@ -182,7 +182,7 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         y,
         Line::from(format!(
             "dirty {}  bw {} (limit {limit_bw})  throttle {}%  left {}{}",
-            units::rate(m.dirty_bps),
+            dirty_text(m),
             units::rate(m.bandwidth_bps),
             m.throttle_pct,
             units::bytes(m.remaining_bytes),
@@ -307,6 +307,20 @@ fn short_step(s: Step) -> &'static str {
     }
 }
 
+/// The dirty rate: libvirt (and the simulator) report none before the
+/// first pass ends, and a 0 then is not a measurement.
+fn dirty_text(m: &Migration) -> String {
+    if m.rounds.is_empty() && m.dirty_bps == 0 {
+        if m.is_finished() {
+            "never reported".into()
+        } else {
+            "not reported yet".into()
+        }
+    } else {
+        units::rate(m.dirty_bps)
+    }
+}
+
 /// Every round: █ bytes sent, ▒ bytes still dirty after it.
 fn chart(m: &Migration, area: Rect, buf: &mut Buffer) {
     let title = " rounds: █ sent  ▒ still dirty ";
@@ -318,12 +332,22 @@ fn chart(m: &Migration, area: Rect, buf: &mut Buffer) {
     );
     let plot = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
     if m.rounds.is_empty() || plot.height < 2 {
-        put(
-            buf,
-            plot,
-            0,
-            Line::styled("  waiting for the first round…", theme::dim()),
-        );
+        let text = if !m.rounds.is_empty() {
+            String::new()
+        } else if m.is_finished() {
+            "  no round completed".into()
+        } else if diskcopy::copying(m) {
+            "  the rounds begin once the disks are copied".into()
+        } else if m.step == Step::PreCopy && m.current_round_sent > 0 {
+            format!(
+                "  first pass: {} of {} sent (the chart starts when it ends)",
+                units::bytes(m.current_round_sent),
+                units::bytes(m.memory)
+            )
+        } else {
+            "  waiting for the first pass…".into()
+        };
+        put(buf, plot, 0, Line::styled(text, theme::dim()));
         return;
     }
     let axis_w = 10u16;
