@@ -436,6 +436,9 @@ fn nodes_view_and_problems_filter() {
     r.poll();
     r.key(KeyCode::Char('!'));
     snap_both("nodes_problems", &mut r);
+    // The sort selected its top, hv-04; the down node (last by memory) is
+    // the subject here.
+    r.key(KeyCode::End);
     r.key(KeyCode::Char('1'));
     snap_both("cluster_problems", &mut r);
 }
@@ -898,4 +901,45 @@ fn a_downtime_above_the_limit_is_marked() {
         vmshift::tui::render::theme::warn().fg.unwrap(),
         "{screen}"
     );
+}
+
+/// Sorting the nodes view shows the top of the sort (the selection goes
+/// there), and a long list says which of its rows show.
+#[test]
+fn a_sort_starts_at_the_top_and_long_lists_show_their_position() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut r = Rig::new("gen:nodes=200,vms=4000", Settings::default());
+        r.send(Msg::Resize(w, h));
+        r.key(KeyCode::Char('3'));
+        for _ in 0..60 {
+            r.key(KeyCode::Down);
+        }
+        r.key(KeyCode::Char('s'));
+        let top = r.app.derived.rows[0];
+        let top = r.app.snap.as_ref().unwrap().nodes[top].name.clone();
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let lines: Vec<&str> = screen.lines().collect();
+        // Header, tabs, border, column titles: the first row is line 4.
+        assert!(lines[4].contains(&top), "{top} first:\n{screen}");
+        // All but header, tabs, borders, column titles, message and footer.
+        let rows = h as usize - 7;
+        assert!(
+            screen.contains(&format!(" 1–{rows} of 200 ")),
+            "{rows}:\n{screen}"
+        );
+        // Further down, the mark follows.
+        r.key(KeyCode::End);
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(
+            screen.contains(&format!(" {}–200 of 200 ", 200 - rows + 1)),
+            "{screen}"
+        );
+        // The VM table too.
+        r.key(KeyCode::Char('2'));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.contains(" of 4000 "), "{screen}");
+    }
 }

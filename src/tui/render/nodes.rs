@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{bar, escape, fit, put};
+use super::widgets::{bar, escape, fit, put, scroll_mark};
 use crate::app::nodes::{Level, NodeCol, answer};
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::NodeState;
@@ -133,6 +133,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
     let sel = rows.iter().position(|&i| i == app.sel_node).unwrap_or(0);
     let first = sel.saturating_sub(height.saturating_sub(1));
+    scroll_mark(buf, area, first, height, rows.len());
     for (r, &i) in rows.iter().skip(first).take(height).enumerate() {
         let n = &snap.nodes[i];
         let info = &app.derived.nodes[i];

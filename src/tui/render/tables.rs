@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{escape, fit, put, shown_line, vm_row, wrap};
+use super::widgets::{escape, fit, put, scroll_mark, shown_line, vm_row, wrap};
 use crate::app::nodes::Level;
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::{VolumeKind, units};
@@ -72,6 +72,7 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         .and_then(|s| vis.iter().position(|&i| snap.vms[i].name == *s))
         .unwrap_or(0);
     let first = sel.saturating_sub(rows.saturating_sub(1));
+    scroll_mark(buf, area, first, rows, vis.len());
     for (r, &i) in vis.iter().skip(first).take(rows).enumerate() {
         let v = &snap.vms[i];
         let text = if wide {
@@ -271,10 +272,12 @@ pub fn events(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
     let clock = app.clock();
     let mut y = 0usize;
+    let mut drawn = 0;
     for (k, &i) in shown.iter().enumerate().skip(first) {
         if y >= rows {
             break;
         }
+        drawn += 1;
         let e = &app.log[i];
         let style = if k == sel {
             theme::selected()
@@ -306,6 +309,7 @@ pub fn events(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             y += 1;
         }
     }
+    scroll_mark(buf, area, first, drawn, shown.len());
 }
 
 /// `s` (escaped) in `w` columns, keeping its end: `…de-0042`.
