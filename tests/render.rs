@@ -943,3 +943,44 @@ fn a_sort_starts_at_the_top_and_long_lists_show_their_position() {
         assert!(screen.contains(" of 4000 "), "{screen}");
     }
 }
+
+/// At 80 and 60 columns on a big cluster the header keeps, whole, what
+/// matters most: the cluster, its problems, READ-ONLY, the poll time; what
+/// does not fit goes whole, never as a cut number.
+#[test]
+fn the_header_keeps_what_matters_whole_on_narrow_screens() {
+    let settings = Settings {
+        read_only: true,
+        mouse: false,
+        ..Settings::default()
+    };
+    let mut r = Rig::new("gen:nodes=200,vms=4000", settings);
+    let name = r.app.snap.as_ref().unwrap().cluster.clone();
+    for w in [120, 80, 60] {
+        let (t, _) = draw(&r.app, w, 24);
+        let head = format!("{}", t.backend())
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(head.contains(&name), "{w}: {head}");
+        assert!(head.contains("READ-ONLY"), "{w}: {head}");
+        assert!(head.contains("polled 00:00:00"), "{w}: {head}");
+        assert!(
+            !head.contains("200/20 ") && !head.contains("200/2 "),
+            "{w}: {head}"
+        );
+    }
+    r.sim.fail_node("node-0007");
+    r.poll();
+    for w in [80, 60] {
+        let (t, _) = draw(&r.app, w, 24);
+        let head = format!("{}", t.backend())
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(head.contains("nodes 199/200 up"), "{w}: {head}");
+        assert!(head.contains("READ-ONLY"), "{w}: {head}");
+    }
+}
