@@ -984,3 +984,46 @@ fn the_header_keeps_what_matters_whole_on_narrow_screens() {
         assert!(head.contains("READ-ONLY"), "{w}: {head}");
     }
 }
+
+/// A cordoned node keeps the nodes view's columns in place: ANSWER stays
+/// (the cordon shortens to ⊘, the title says what it means); with `!`
+/// every listed node says why it is there.
+#[test]
+fn nodes_view_keeps_its_columns_when_cordoned_and_problems_say_why() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-02");
+    let mut s = r.sim.snapshot().unwrap();
+    s.nodes[0].cordon = Some(vmshift::cluster::Cordon {
+        since_unix_ms: 0,
+        by: vmshift::cluster::Cordon::LOCAL.into(),
+    });
+    r.send(Msg::Snapshot(Box::new(s)));
+    r.key(KeyCode::Char('3'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let lines: Vec<&str> = screen.lines().collect();
+        assert!(lines[3].contains("ANSWER"), "{screen}");
+        let hv01 = lines.iter().find(|l| l.contains("hv-01")).unwrap();
+        assert!(hv01.contains("⊘") && hv01.contains(" ok "), "{screen}");
+        assert!(screen.contains("node failed"), "{screen}");
+    }
+    snap_both("nodes_cordoned", &mut r);
+    r.key(KeyCode::Char('!'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.lines().nth(3).unwrap().contains("WHY"), "{screen}");
+        let row = |n: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(n))
+                .unwrap_or_else(|| panic!("{n}: {screen}"))
+                .to_string()
+        };
+        assert!(row("hv-02").contains(" node failed "), "{screen}");
+        assert!(row("hv-04").contains(" memory 93% "), "{screen}");
+    }
+}
