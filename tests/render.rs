@@ -1027,3 +1027,30 @@ fn nodes_view_keeps_its_columns_when_cordoned_and_problems_say_why() {
         assert!(row("hv-04").contains(" memory 93% "), "{screen}");
     }
 }
+
+/// With `!` the VM table says why each VM is listed: its own trouble, or
+/// its node's.
+#[test]
+fn problem_vms_say_why_they_are_listed() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-02");
+    r.poll();
+    r.key(KeyCode::Char('!'));
+    r.key(KeyCode::Char('2'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let row = |n: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(n))
+                .unwrap_or_else(|| panic!("{n}: {screen}"))
+                .to_string()
+        };
+        assert!(row("NAME").contains("WHY"), "{screen}");
+        assert!(row("db-main").contains("lost with hv-02"), "{screen}");
+        assert!(row("cache-01").contains("node: memory 93%"), "{screen}");
+    }
+    snap_both("vms_problems_why", &mut r);
+}

@@ -414,6 +414,34 @@ impl App {
             || self.node_problem(&v.node))
     }
 
+    /// Why the VM with snapshot index `i` is listed under `!`: its own
+    /// trouble first, else its node's.
+    pub fn vm_why(&self, i: usize) -> Option<String> {
+        let s = self.snap.as_ref()?;
+        let v = s.vms.get(i)?;
+        if self.derived.vm_problem.get(i).copied().unwrap_or(false) {
+            if let Some(l) = &v.lost {
+                return Some(format!("lost with {}", l.node));
+            }
+            if let Some(m) = s
+                .migrations
+                .iter()
+                .rev()
+                .find(|m| m.vm == v.name && nodes::migration_problem(m))
+            {
+                let what = if m.is_finished() { "failed" } else { "stalled" };
+                return Some(format!("migration {what}"));
+            }
+            if let Some(c) = s.stale_copies.iter().find(|c| c.vm == v.name) {
+                return Some(format!("stale copy on {}", c.node));
+            }
+            return Some(v.state.label().to_string());
+        }
+        let i = self.node_index(&v.node)?;
+        let why = self.derived.nodes.get(i)?.problem.as_ref()?;
+        Some(format!("node: {why}"))
+    }
+
     /// Whether the node named `name` is a problem (down, unreachable, over
     /// a threshold, in a troubled migration, or hosting a VM in trouble).
     pub fn node_problem(&self, name: &str) -> bool {

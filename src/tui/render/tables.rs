@@ -53,15 +53,30 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         (true, false, false) => 11,
         (false, false, false) => 10,
     };
+    // With `!` the last column says why each VM is listed.
+    let why = app.problems;
     let header = if wide {
         format!(
-            "  {:<16} {:<11} {:<sw$} {:>4} {:>8} {:>5} {:<9} {:>10} {:<3} DISKS",
-            "NAME", "NODE", "STATE", "VCPU", "MEMORY", "CPU%", "WORKLOAD", "DIRTY", "HA"
+            "  {:<16} {:<11} {:<sw$} {:>4} {:>8} {:>5} {:<9} {:>10} {:<3} {}",
+            "NAME",
+            "NODE",
+            "STATE",
+            "VCPU",
+            "MEMORY",
+            "CPU%",
+            "WORKLOAD",
+            "DIRTY",
+            "HA",
+            if why { "WHY" } else { "DISKS" }
         )
     } else {
         format!(
-            "  {:<14} {:<9} {:<sw$} {:>9} {:<9}",
-            "NAME", "NODE", "STATE", "MEMORY", "WORKLOAD"
+            "  {:<14} {:<9} {:<sw$} {:>9} {}",
+            "NAME",
+            "NODE",
+            "STATE",
+            "MEMORY",
+            if why { "WHY" } else { "WORKLOAD" }
         )
     };
     put(buf, inner, 0, Line::styled(fit(&header, w), theme::title()));
@@ -95,7 +110,11 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 } else {
                     "no"
                 },
-                disks.join(",")
+                if why {
+                    app.vm_why(i).unwrap_or_default()
+                } else {
+                    disks.join(",")
+                }
             )
         } else {
             format!(
@@ -105,7 +124,11 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 fit(&v.node, 9),
                 state(v),
                 units::bytes(v.memory),
-                escape(&v.workload.kind)
+                if why {
+                    app.vm_why(i).unwrap_or_default()
+                } else {
+                    escape(&v.workload.kind).into_owned()
+                }
             )
         };
         let y = inner.y + 1 + r as u16;
