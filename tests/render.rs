@@ -537,12 +537,33 @@ fn history_and_a_past_migration() {
         r
     };
     let records = vec![record(bad, 0, "alice"), record(ok, 1, "bob")];
+    let mut long = records.clone();
     let mut r = Rig::default();
     r.send(Msg::History(records));
     r.key(KeyCode::Char('7'));
     snap_both("history", &mut r);
     r.key(KeyCode::Enter);
     snap_both("history_past_migration", &mut r);
+
+    // Long node names: the route is kept whole while the outcome has room.
+    for rec in &mut long {
+        rec.migration.from = "node-0001".into();
+        rec.migration.to = "node-0002".into();
+    }
+    let mut r = Rig::default();
+    r.send(Msg::History(long));
+    r.key(KeyCode::Char('7'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let rows: Vec<&str> = screen.lines().filter(|l| l.contains("2025-")).collect();
+        assert_eq!(rows.len(), 2, "{screen}");
+        for row in rows {
+            assert!(row.contains("node-0001 → node-0002"), "{screen}");
+        }
+        assert!(screen.contains("completed"), "{screen}");
+    }
 }
 
 /// A cluster where Pacemaker owns web-01 and hv-04 is in standby: the
