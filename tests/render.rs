@@ -1075,3 +1075,22 @@ fn problem_vms_say_why_they_are_listed() {
     }
     snap_both("vms_problems_why", &mut r);
 }
+
+/// An ambiguous Tab on the `:` line shows the names it could complete to
+/// under the line being typed.
+#[test]
+fn an_ambiguous_tab_shows_its_candidates() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv");
+    r.key(KeyCode::Tab);
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(
+            screen.contains(":drain hv-0▏   Tab: 4 match: hv-01  hv-02  hv-03  hv-04"),
+            "{screen}"
+        );
+    }
+}

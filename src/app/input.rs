@@ -96,6 +96,24 @@ impl App {
                 if yes && !plan.moves.is_empty() {
                     // Cordoned first: nothing moves onto it meanwhile.
                     out.cmds.push(self.cordon_cmd(&plan.node, true));
+                    self.log_event(
+                        format!(
+                            "drain of node {} started: cordoned, {} move{} to run{}",
+                            plan.node,
+                            plan.moves.len(),
+                            plural(plan.moves.len()),
+                            if plan.stuck.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    ", {} VM{} cannot move",
+                                    plan.stuck.len(),
+                                    plural(plan.stuck.len())
+                                )
+                            }
+                        ),
+                        nodes::Level::Ok,
+                    );
                     self.start_drain(&plan);
                     self.mode = Mode::Normal;
                 } else if yes || no {
@@ -155,7 +173,7 @@ impl App {
                     Some(Action::Up) => self.mode = Mode::Help(scroll.saturating_sub(1)),
                     Some(Action::PageDown) => self.mode = Mode::Help(scroll.saturating_add(10)),
                     Some(Action::PageUp) => self.mode = Mode::Help(scroll.saturating_sub(10)),
-                    Some(Action::Quit) => self.ask_quit(out),
+                    // Any other key, q included, closes the help (and only it).
                     _ => self.mode = Mode::Normal,
                 }
                 return;
@@ -232,8 +250,26 @@ impl App {
     }
 
     pub(super) fn on_action(&mut self, a: Action, out: &mut Update) {
-        if a.mutates() && self.refuse_read_only() {
-            return;
+        // A refusal goes with the next action.
+        self.flash.take_if(|f| f.refusal);
+        if a.mutates() {
+            let key = self.settings.keys.first_key(a);
+            let what = match (&self.sel_vm, a) {
+                (
+                    Some(vm),
+                    Action::Move
+                    | Action::StartVm
+                    | Action::ShutdownVm
+                    | Action::RebootVm
+                    | Action::PowerOffVm
+                    | Action::Console
+                    | Action::MoveDisk,
+                ) => format!("{key} ({} {vm})", a.hint()),
+                _ => format!("{key} ({})", a.hint()),
+            };
+            if self.refuse_read_only(&what) {
+                return;
+            }
         }
         match a {
             Action::Quit => self.ask_quit(out),
@@ -456,9 +492,18 @@ impl App {
         }
     }
 
-    pub(crate) fn refuse_read_only(&mut self) -> bool {
+    /// In read-only mode, refuses `what` (as the operator asked for it:
+    /// the key or the `:` line) and says so; the refusal goes with the
+    /// next command or key.
+    pub(crate) fn refuse_read_only(&mut self, what: &str) -> bool {
         if self.settings.read_only {
-            self.flash("read-only: vmshift changes nothing in this mode", true);
+            self.flash(
+                format!("read-only: {what} refused; vmshift changes nothing in this mode"),
+                true,
+            );
+            if let Some(f) = &mut self.flash {
+                f.refusal = true;
+            }
         }
         self.settings.read_only
     }

@@ -127,6 +127,8 @@ pub struct Flash {
     pub text: String,
     pub error: bool,
     pub until_ms: u64,
+    /// A read-only refusal: it goes with the next command or key.
+    pub refusal: bool,
 }
 
 /// Settings the app starts with.
@@ -552,6 +554,7 @@ impl App {
             text: text.into(),
             error,
             until_ms: self.now_ms + FLASH_MS,
+            refusal: false,
         });
     }
 
@@ -704,7 +707,9 @@ impl App {
                         self.flash(format!("{vm}: {text}"), false)
                     }
                     // Kept in the event log: it ends what the log began.
-                    Some(Pending::Recover { .. }) => self.report(text, false),
+                    Some(Pending::Recover { .. } | Pending::Cordon { .. }) => {
+                        self.report(text, false)
+                    }
                     _ => self.flash(text, false),
                 }
                 out.redraw = true;

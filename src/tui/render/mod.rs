@@ -329,6 +329,28 @@ fn message(app: &App) -> Message {
                 Span::raw(format!("{before}▏{after}  (Enter keeps, Esc clears)")),
             ]))
         }
+        Mode::Command(c) if !c.candidates.is_empty() => {
+            // An ambiguous Tab: the line, then what it could complete to.
+            const LISTED: usize = 40;
+            let (before, after) = c.edit.split();
+            let mut list = c
+                .candidates
+                .iter()
+                .take(LISTED)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join("  ");
+            if c.candidates.len() > LISTED {
+                list += &format!("  … (+{} more)", c.candidates.len() - LISTED);
+            }
+            Message::Wrapped(
+                format!(
+                    ":{before}▏{after}   Tab: {} match: {list}",
+                    c.candidates.len()
+                ),
+                theme::accent(),
+            )
+        }
         Mode::Command(c) => {
             let (before, after) = c.edit.split();
             Message::Line(Line::from(vec![
