@@ -866,6 +866,28 @@ fn a_source_that_fails_mid_migration_is_not_said_to_keep_the_vm() {
 fn a_downtime_above_the_limit_is_marked() {
     let mark = "⚠ downtime above the 300 ms limit: converges";
     let mut r = Rig::default();
+    // The ranked targets of a keyboard move.
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    let vmshift::app::Mode::Drag(d) = &mut r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let best = d.ranked[0].node;
+    let p = d.ranked[0].prediction.as_mut().unwrap();
+    std::sync::Arc::make_mut(p).downtime_ms = 316.0;
+    let best = r.app.snap.as_ref().unwrap().nodes[best].name.clone();
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let row = screen
+            .lines()
+            .find(|l| l.contains(&best) && l.contains("converges"))
+            .unwrap_or_else(|| panic!("{screen}"));
+        assert!(row.contains(&format!("⚠ {best}")), "{screen}");
+        assert!(row.contains("⚠≈316 ms"), "{screen}");
+    }
+    r.key(KeyCode::Esc);
     r.drag_to("web-01", "hv-02");
     r.key(KeyCode::Enter);
     let vmshift::app::Mode::Confirm(c) = &mut r.app.mode else {
