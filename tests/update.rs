@@ -2344,3 +2344,23 @@ fn tab_on_an_ambiguous_argument_lists_the_candidates() {
     r.key(KeyCode::Tab);
     assert_eq!(command_text(&r), "drain hv-03 ");
 }
+
+/// The footer offers move (and open) only with a VM selected: with none,
+/// m does nothing but ask for one, and the footer does not offer it.
+#[test]
+fn the_footer_offers_move_only_with_a_vm_selected() {
+    use vmshift::app::Action;
+    let mut r = Rig::default();
+    for view in ['1', '2'] {
+        r.key(KeyCode::Char(view));
+        r.app.sel_vm = Some("web-01".into());
+        let footer = vmshift::tui::render::footer_actions(&r.app);
+        assert!(footer.contains(&Action::Move), "{view}: {footer:?}");
+        r.app.sel_vm = None;
+        let footer = vmshift::tui::render::footer_actions(&r.app);
+        assert!(!footer.contains(&Action::Move), "{view}: {footer:?}");
+        assert!(!footer.contains(&Action::Confirm), "{view}: {footer:?}");
+        r.key(KeyCode::Char('m'));
+        assert_eq!(r.app.mode, Mode::Normal, "{view}");
+    }
+}

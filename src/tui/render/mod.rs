@@ -414,6 +414,10 @@ fn message(app: &App) -> Message {
 /// The actions whose keys the footer shows now.
 pub fn footer_actions(app: &App) -> Vec<Action> {
     use Action::*;
+    let vm_selected = app
+        .sel_vm
+        .as_ref()
+        .is_some_and(|n| app.snap.as_ref().is_some_and(|s| s.vm(n).is_some()));
     let list: Vec<Action> = match &app.mode {
         Mode::Drag(d) if d.listed() && d.pointer.is_none() => vec![Up, Confirm, Cancel],
         Mode::Drag(_) => vec![Left, Right, Confirm, Cancel],
@@ -475,8 +479,13 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Help,
                 Quit,
             ],
+            // Move and open act on the selected VM: offered with one.
             View::Vms => {
-                let mut v = vec![Move, Confirm];
+                let mut v = if vm_selected {
+                    vec![Move, Confirm]
+                } else {
+                    Vec::new()
+                };
                 v.extend(crate::app::actions::footer_vm_actions(app));
                 v.extend([Filter, Problems, Command, NextView, Help, Quit]);
                 v
@@ -484,7 +493,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
             View::Events => vec![Confirm, Problems, NextView, Command, Help, Quit],
             View::History => vec![Confirm, Cancel, NextView, Command, Help, Quit],
             View::Cluster => {
-                let mut v = vec![Move];
+                let mut v = if vm_selected { vec![Move] } else { Vec::new() };
                 v.extend(crate::app::actions::footer_vm_actions(app));
                 v.extend([Filter, Problems, Command, NextView, ToggleMouse, Help, Quit]);
                 v
