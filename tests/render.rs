@@ -550,6 +550,14 @@ fn history_and_a_past_migration() {
         rec.migration.from = "node-0001".into();
         rec.migration.to = "node-0002".into();
     }
+    // Many of them: the list says which show.
+    let many: Vec<_> = (0..100).flat_map(|_| long.clone()).collect();
+    let mut r = Rig::default();
+    r.send(Msg::History(many));
+    r.key(KeyCode::Char('7'));
+    let (t, _) = draw(&r.app, 80, 24);
+    let screen = format!("{}", t.backend());
+    assert!(screen.contains(" 1–17 of 200 "), "{screen}");
     let mut r = Rig::default();
     r.send(Msg::History(long));
     r.key(KeyCode::Char('7'));

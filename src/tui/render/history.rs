@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{escape, fit, put};
+use super::widgets::{escape, fit, put, scroll_mark};
 use crate::app::{Action, App, HitMap, Past, Target, View};
 use crate::cluster::Outcome;
 
@@ -110,6 +110,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         );
         return;
     }
+    scroll_mark(buf, area, first, rows, all.len());
     for (r, p) in all.iter().enumerate().skip(first).take(rows) {
         let m = &p.migration;
         let text = format!(
