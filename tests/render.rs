@@ -122,6 +122,26 @@ fn confirm_not_converging() {
     snap_both("confirm_not_converging", &mut r);
 }
 
+/// During the first pass libvirt reports no dirty rate yet: the view says
+/// so (not "0 B/s") and shows how far the first pass is.
+#[test]
+fn migration_in_its_first_pass() {
+    let mut r = Rig::default();
+    let id = r.start("db-main", "hv-03", MigrationOptions::default());
+    r.advance_until(|s| s.migration(id).unwrap().current_round_sent > 2 << 30);
+    let m = r.sim.migration(id).unwrap();
+    assert!(m.rounds.is_empty() && m.dirty_bps == 0, "{m:?}");
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.contains("dirty not reported yet"), "{screen}");
+        assert!(!screen.contains("0 B/s"), "{screen}");
+        assert!(screen.contains("first pass: 2."), "{screen}");
+    }
+    snap_both("migration_first_pass", &mut r);
+}
+
 #[test]
 fn migration_at_round_3() {
     let mut r = Rig::default();
@@ -416,6 +436,9 @@ fn nodes_view_and_problems_filter() {
     r.poll();
     r.key(KeyCode::Char('!'));
     snap_both("nodes_problems", &mut r);
+    // The sort selected its top, hv-04; the down node (last by memory) is
+    // the subject here.
+    r.key(KeyCode::End);
     r.key(KeyCode::Char('1'));
     snap_both("cluster_problems", &mut r);
 }
@@ -514,12 +537,41 @@ fn history_and_a_past_migration() {
         r
     };
     let records = vec![record(bad, 0, "alice"), record(ok, 1, "bob")];
+    let mut long = records.clone();
     let mut r = Rig::default();
     r.send(Msg::History(records));
     r.key(KeyCode::Char('7'));
     snap_both("history", &mut r);
     r.key(KeyCode::Enter);
     snap_both("history_past_migration", &mut r);
+
+    // Long node names: the route is kept whole while the outcome has room.
+    for rec in &mut long {
+        rec.migration.from = "node-0001".into();
+        rec.migration.to = "node-0002".into();
+    }
+    // Many of them: the list says which show.
+    let many: Vec<_> = (0..100).flat_map(|_| long.clone()).collect();
+    let mut r = Rig::default();
+    r.send(Msg::History(many));
+    r.key(KeyCode::Char('7'));
+    let (t, _) = draw(&r.app, 80, 24);
+    let screen = format!("{}", t.backend());
+    assert!(screen.contains(" 1–17 of 200 "), "{screen}");
+    let mut r = Rig::default();
+    r.send(Msg::History(long));
+    r.key(KeyCode::Char('7'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let rows: Vec<&str> = screen.lines().filter(|l| l.contains("2025-")).collect();
+        assert_eq!(rows.len(), 2, "{screen}");
+        for row in rows {
+            assert!(row.contains("node-0001 → node-0002"), "{screen}");
+        }
+        assert!(screen.contains("completed"), "{screen}");
+    }
 }
 
 /// A cluster where Pacemaker owns web-01 and hv-04 is in standby: the
@@ -782,4 +834,293 @@ fn names_are_shown_escaped_and_told_apart() {
     // A VM opened in full.
     r.key(KeyCode::Enter);
     check_at(&r.app, (120, 40), &["\\u{202e}gpj.exe", "csv\\u{ad}1"]);
+}
+
+/// A source node that fails during a migration takes the VM down with it:
+/// the migration view says HA restarts it, not that it keeps running there.
+#[test]
+fn a_source_that_fails_mid_migration_is_not_said_to_keep_the_vm() {
+    let mut r = Rig::default();
+    r.drag_to("db-main", "hv-03");
+    let cmds = r.keys(&[KeyCode::Enter, KeyCode::Char('y')]);
+    r.run_cmds(cmds);
+    r.sim.advance(std::time::Duration::from_millis(1500));
+    r.poll();
+    r.sim.fail_node("hv-02");
+    r.poll();
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(!screen.contains("keeps running"), "{screen}");
+        // The reason wraps inside the box: read it as one text.
+        let words: Vec<&str> = screen
+            .split(|c: char| c.is_whitespace() || c == '│' || c == '"')
+            .filter(|w| !w.is_empty())
+            .collect();
+        assert!(
+            words
+                .join(" ")
+                .contains("db-main went down with hv-02 and HA restarts it on another node"),
+            "{screen}"
+        );
+    }
+}
+
+/// A prediction whose expected downtime is above the limit says so first
+/// (a cut line keeps it) in the confirm dialog and the drain plan, and the
+/// downtime gauge turns to a warning before the first pass ends.
+#[test]
+fn a_downtime_above_the_limit_is_marked() {
+    let mark = "⚠ downtime above the 300 ms limit: converges";
+    let mut r = Rig::default();
+    // The ranked targets of a keyboard move.
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    let vmshift::app::Mode::Drag(d) = &mut r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let best = d.ranked[0].node;
+    let p = d.ranked[0].prediction.as_mut().unwrap();
+    std::sync::Arc::make_mut(p).downtime_ms = 316.0;
+    let best = r.app.snap.as_ref().unwrap().nodes[best].name.clone();
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let row = screen
+            .lines()
+            .find(|l| l.contains(&best) && l.contains("converges"))
+            .unwrap_or_else(|| panic!("{screen}"));
+        assert!(row.contains(&format!("⚠ {best}")), "{screen}");
+        assert!(row.contains("⚠≈316 ms"), "{screen}");
+    }
+    r.key(KeyCode::Esc);
+    r.drag_to("web-01", "hv-02");
+    r.key(KeyCode::Enter);
+    let vmshift::app::Mode::Confirm(c) = &mut r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.options.max_downtime_ms, 300);
+    c.prediction.as_mut().unwrap().downtime_ms = 316.0;
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.contains(&format!("prediction: {mark}")), "{screen}");
+    }
+    r.key(KeyCode::Esc);
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv-01");
+    r.key(KeyCode::Enter);
+    let vmshift::app::Mode::ConfirmDrain(plan) = &mut r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    plan.moves[0].prediction.downtime_ms = 316.0;
+    let first = plan.moves[0].vm.clone();
+    let (t, _) = draw(&r.app, 120, 40);
+    let screen = format!("{}", t.backend());
+    assert!(
+        screen.contains(&format!("{first} → hv-03: {mark}")),
+        "{screen}"
+    );
+    r.key(KeyCode::Esc);
+
+    // The gauge: 510 ms expected against a 500 ms limit, first pass running.
+    let id = r.start("web-01", "hv-02", MigrationOptions::default());
+    r.sim.advance(std::time::Duration::from_millis(300));
+    r.poll();
+    let m = r.app.snap.as_mut().unwrap();
+    let m = m.migrations.iter_mut().find(|m| m.id == id).unwrap();
+    assert!(m.rounds.is_empty() && !m.is_finished(), "{m:?}");
+    m.options.max_downtime_ms = 500;
+    let f = m.live.as_mut().expect("a live forecast");
+    f.converges = true;
+    f.downtime_ms.value = 510.0;
+    r.key(KeyCode::Char('5'));
+    let (t, _) = draw(&r.app, 120, 40);
+    let screen = format!("{}", t.backend());
+    let (x, y) = screen
+        .lines()
+        .enumerate()
+        .find_map(|(y, l)| l.find("▕").map(|b| (l[..b].chars().count() - 1, y)))
+        .expect("the gauge");
+    assert!(screen.contains("limit 500 ms ⚠ above"), "{screen}");
+    let bar = &t.backend().buffer()[(x as u16 + 1, y as u16)];
+    assert_eq!(
+        bar.fg,
+        vmshift::tui::render::theme::warn().fg.unwrap(),
+        "{screen}"
+    );
+}
+
+/// Sorting the nodes view shows the top of the sort (the selection goes
+/// there), and a long list says which of its rows show.
+#[test]
+fn a_sort_starts_at_the_top_and_long_lists_show_their_position() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut r = Rig::new("gen:nodes=200,vms=4000", Settings::default());
+        r.send(Msg::Resize(w, h));
+        r.key(KeyCode::Char('3'));
+        for _ in 0..60 {
+            r.key(KeyCode::Down);
+        }
+        r.key(KeyCode::Char('s'));
+        let top = r.app.derived.rows[0];
+        let top = r.app.snap.as_ref().unwrap().nodes[top].name.clone();
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let lines: Vec<&str> = screen.lines().collect();
+        // Header, tabs, border, column titles: the first row is line 4.
+        assert!(lines[4].contains(&top), "{top} first:\n{screen}");
+        // All but header, tabs, borders, column titles, message and footer.
+        let rows = h as usize - 7;
+        assert!(
+            screen.contains(&format!(" 1–{rows} of 200 ")),
+            "{rows}:\n{screen}"
+        );
+        // Further down, the mark follows.
+        r.key(KeyCode::End);
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(
+            screen.contains(&format!(" {}–200 of 200 ", 200 - rows + 1)),
+            "{screen}"
+        );
+        // The VM table too.
+        r.key(KeyCode::Char('2'));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.contains(" of 4000 "), "{screen}");
+    }
+}
+
+/// At 80 and 60 columns on a big cluster the header keeps, whole, what
+/// matters most: the cluster, its problems, READ-ONLY, the poll time; what
+/// does not fit goes whole, never as a cut number.
+#[test]
+fn the_header_keeps_what_matters_whole_on_narrow_screens() {
+    let settings = Settings {
+        read_only: true,
+        mouse: false,
+        ..Settings::default()
+    };
+    let mut r = Rig::new("gen:nodes=200,vms=4000", settings);
+    let name = r.app.snap.as_ref().unwrap().cluster.clone();
+    for w in [120, 80, 60] {
+        let (t, _) = draw(&r.app, w, 24);
+        let head = format!("{}", t.backend())
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(head.contains(&name), "{w}: {head}");
+        assert!(head.contains("READ-ONLY"), "{w}: {head}");
+        assert!(head.contains("polled 00:00:00"), "{w}: {head}");
+        assert!(
+            !head.contains("200/20 ") && !head.contains("200/2 "),
+            "{w}: {head}"
+        );
+    }
+    r.sim.fail_node("node-0007");
+    r.poll();
+    for w in [80, 60] {
+        let (t, _) = draw(&r.app, w, 24);
+        let head = format!("{}", t.backend())
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(head.contains("nodes 199/200 up"), "{w}: {head}");
+        assert!(head.contains("READ-ONLY"), "{w}: {head}");
+    }
+}
+
+/// A cordoned node keeps the nodes view's columns in place: ANSWER stays
+/// (the cordon shortens to ⊘, the title says what it means); with `!`
+/// every listed node says why it is there.
+#[test]
+fn nodes_view_keeps_its_columns_when_cordoned_and_problems_say_why() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-02");
+    let mut s = r.sim.snapshot().unwrap();
+    s.nodes[0].cordon = Some(vmshift::cluster::Cordon {
+        since_unix_ms: 0,
+        by: vmshift::cluster::Cordon::LOCAL.into(),
+    });
+    r.send(Msg::Snapshot(Box::new(s)));
+    r.key(KeyCode::Char('3'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let lines: Vec<&str> = screen.lines().collect();
+        assert!(lines[3].contains("ANSWER"), "{screen}");
+        let hv01 = lines.iter().find(|l| l.contains("hv-01")).unwrap();
+        assert!(hv01.contains("⊘") && hv01.contains(" ok "), "{screen}");
+        assert!(screen.contains("node failed"), "{screen}");
+    }
+    snap_both("nodes_cordoned", &mut r);
+    r.key(KeyCode::Char('!'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(screen.lines().nth(3).unwrap().contains("WHY"), "{screen}");
+        let row = |n: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(n))
+                .unwrap_or_else(|| panic!("{n}: {screen}"))
+                .to_string()
+        };
+        assert!(row("hv-02").contains(" node failed "), "{screen}");
+        assert!(row("hv-04").contains(" memory 93% "), "{screen}");
+    }
+}
+
+/// With `!` the VM table says why each VM is listed: its own trouble, or
+/// its node's.
+#[test]
+fn problem_vms_say_why_they_are_listed() {
+    let mut r = Rig::default();
+    r.sim.fail_node("hv-02");
+    r.poll();
+    r.key(KeyCode::Char('!'));
+    r.key(KeyCode::Char('2'));
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        let row = |n: &str| {
+            screen
+                .lines()
+                .find(|l| l.contains(n))
+                .unwrap_or_else(|| panic!("{n}: {screen}"))
+                .to_string()
+        };
+        assert!(row("NAME").contains("WHY"), "{screen}");
+        assert!(row("db-main").contains("lost with hv-02"), "{screen}");
+        assert!(row("cache-01").contains("node: memory 93%"), "{screen}");
+    }
+    snap_both("vms_problems_why", &mut r);
+}
+
+/// An ambiguous Tab on the `:` line shows the names it could complete to
+/// under the line being typed.
+#[test]
+fn an_ambiguous_tab_shows_its_candidates() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv");
+    r.key(KeyCode::Tab);
+    for (w, h) in [(80, 24), (120, 40)] {
+        r.send(Msg::Resize(w, h));
+        let (t, _) = draw(&r.app, w, h);
+        let screen = format!("{}", t.backend());
+        assert!(
+            screen.contains(":drain hv-0▏   Tab: 4 match: hv-01  hv-02  hv-03  hv-04"),
+            "{screen}"
+        );
+    }
 }

@@ -164,6 +164,29 @@ fn abort_keeps_the_vm_on_the_source() {
     );
 }
 
+/// The source failing takes the VM down with it: its migration does not
+/// say it keeps running there (HA restarts it elsewhere; not HA, it stops).
+#[test]
+fn source_failure_mid_migration_says_the_vm_went_down_with_it() {
+    let mut s = sim();
+    let ha = start(&mut s, "db-main", "hv-03", MigrationOptions::default());
+    s.advance(Duration::from_secs(1));
+    s.fail_node("hv-02");
+    let r = match s.migration(ha).unwrap().outcome {
+        Some(Outcome::Failed { reason }) => reason,
+        o => panic!("{o:?}"),
+    };
+    assert!(!r.contains("keeps running"), "{r}");
+    assert!(
+        r.contains("db-main went down with hv-02 and HA restarts it on another node"),
+        "{r}"
+    );
+    assert_eq!(
+        s.snapshot().unwrap().vm("db-main").unwrap().state,
+        VmState::Restarting
+    );
+}
+
 #[test]
 fn target_failure_mid_migration_leaves_the_vm_on_the_source() {
     let mut s = sim();

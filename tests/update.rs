@@ -2012,7 +2012,7 @@ fn read_only_refuses_the_disk_move_like_every_action() {
     assert!(matches!(r.app.mode, Mode::Detail(_)), "the detail stays");
     assert_eq!(
         r.app.flash.as_ref().unwrap().text,
-        "read-only: vmshift changes nothing in this mode"
+        "read-only: a disk move of erp-app refused; vmshift changes nothing in this mode"
     );
     r.key(KeyCode::Esc);
     r.app.flash = None;
@@ -2180,4 +2180,187 @@ fn erp_apps_disk_leaves_the_shared_lun_through_the_view_and_pivots() {
     // Its LUN no longer holds it: erp-app may migrate where lun-legacy did not reach.
     let v = s.vm("erp-app").unwrap();
     assert!(vmshift::plan::check(s, v, s.node("hv-03").unwrap(), false).is_ok());
+}
+
+/// At 20×5 the screen says only "window too small": no key acts on what
+/// cannot be seen (no drag, no dialog answered, no command line), and
+/// nothing starts; Esc backs out, and keys work again once it is larger.
+#[test]
+fn no_action_key_acts_while_the_window_is_too_small() {
+    let mut r = Rig::default();
+    r.send(Msg::Resize(20, 5));
+    r.app.sel_vm = Some("web-01".into());
+    for k in [KeyCode::Char('m'), KeyCode::Enter, KeyCode::Char(':')] {
+        let u = r.key(k);
+        assert!(u.cmds.is_empty(), "{k:?}: {:?}", u.cmds);
+        assert_eq!(r.app.mode, Mode::Normal, "{k:?}");
+    }
+    r.key(KeyCode::Char('3'));
+    assert_eq!(r.app.view, View::Cluster, "views do not change blind");
+    // A dialog open before the window shrank is not answered blind.
+    r.send(Msg::Resize(80, 24));
+    r.drag_to("web-01", "hv-02");
+    r.key(KeyCode::Enter);
+    assert!(matches!(r.app.mode, Mode::Confirm(_)));
+    r.send(Msg::Resize(20, 5));
+    for k in [KeyCode::Char('y'), KeyCode::Enter] {
+        assert!(r.key(k).cmds.is_empty(), "{k:?} starts nothing");
+    }
+    assert!(matches!(r.app.mode, Mode::Confirm(_)));
+    r.key(KeyCode::Esc);
+    assert_eq!(r.app.mode, Mode::Normal);
+    r.send(Msg::Resize(80, 24));
+    r.key(KeyCode::Char('m'));
+    assert!(matches!(r.app.mode, Mode::Drag(_)));
+}
+
+fn in_log(r: &Rig, text: &str) -> bool {
+    r.app.log.iter().any(|e| e.text.contains(text))
+}
+
+/// Cordon, uncordon and the start of a drain are in the event log, as
+/// requested and as answered.
+#[test]
+fn cordon_uncordon_and_drain_start_go_to_the_event_log() {
+    let mut r = Rig::default();
+    let cmds = run_line(&mut r, "cordon hv-01");
+    let Some(Cmd::SetCordon(req, _, true)) = cmds.first() else {
+        panic!("{cmds:?}")
+    };
+    assert!(
+        in_log(&r, "cordon of node hv-01 requested"),
+        "{:?}",
+        r.app.log
+    );
+    r.send(Msg::Done {
+        req: *req,
+        text: "node hv-01 cordoned".into(),
+    });
+    assert!(in_log(&r, "node hv-01 cordoned"), "{:?}", r.app.log);
+    let cmds = run_line(&mut r, "uncordon hv-03");
+    assert!(cmds.is_empty(), "hv-03 is not cordoned: {cmds:?}");
+    let mut s = r.sim.snapshot().unwrap();
+    s.nodes[2].cordon = Some(vmshift::cluster::Cordon {
+        since_unix_ms: 0,
+        by: vmshift::cluster::Cordon::LOCAL.into(),
+    });
+    r.send(Msg::Snapshot(Box::new(s)));
+    run_line(&mut r, "uncordon hv-03");
+    assert!(
+        in_log(&r, "uncordon of node hv-03 requested"),
+        "{:?}",
+        r.app.log
+    );
+    run_line(&mut r, "drain hv-04");
+    let Mode::ConfirmDrain(plan) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let moves = plan.moves.len();
+    r.key(KeyCode::Char('y'));
+    assert!(
+        in_log(
+            &r,
+            &format!("drain of node hv-04 started: cordoned, {moves} move")
+        ),
+        "{:?}",
+        r.app.log
+    );
+}
+
+/// In read-only mode a refusal names what it refused (the key or the `:`
+/// line) and goes with the next command.
+#[test]
+fn a_read_only_refusal_says_what_and_goes_with_the_next_command() {
+    let mut r = Rig::new(
+        "default",
+        Settings {
+            read_only: true,
+            ..Settings::default()
+        },
+    );
+    assert!(run_line(&mut r, "cordon hv-01").is_empty());
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(f.error, "{f:?}");
+    assert!(f.text.contains("`:cordon hv-01` refused"), "{}", f.text);
+    run_line(&mut r, "vm web-01");
+    assert!(
+        r.app
+            .flash
+            .as_ref()
+            .is_none_or(|f| !f.text.contains("refused")),
+        "{:?}",
+        r.app.flash
+    );
+    r.app.sel_vm = Some("web-01".into());
+    r.key(KeyCode::Char('m'));
+    let f = r.app.flash.as_ref().unwrap();
+    assert!(f.text.contains("m (move web-01) refused"), "{}", f.text);
+    r.key(KeyCode::Char('3'));
+    assert!(r.app.flash.is_none(), "{:?}", r.app.flash);
+}
+
+/// q in the help closes the help; it does not quit vmshift.
+#[test]
+fn q_in_help_closes_the_help() {
+    let mut r = Rig::default();
+    let id = r.start("db-main", "hv-03", MigrationOptions::default());
+    r.advance_until(|s| s.migration(id).unwrap().step == vmshift::cluster::Step::PreCopy);
+    for running in [true, false] {
+        if !running {
+            r.advance_until(|s| s.migration(id).unwrap().is_finished());
+        }
+        r.key(KeyCode::Char('?'));
+        assert!(matches!(r.app.mode, Mode::Help(_)));
+        let u = r.key(KeyCode::Char('q'));
+        assert!(u.cmds.is_empty(), "{:?}", u.cmds);
+        assert!(!r.app.quit);
+        assert_eq!(r.app.mode, Mode::Normal, "running: {running}");
+    }
+}
+
+/// Tab on an ambiguous `:` argument completes what the names share and
+/// lists them; the next key clears the list.
+#[test]
+fn tab_on_an_ambiguous_argument_lists_the_candidates() {
+    let mut r = Rig::default();
+    r.key(KeyCode::Char(':'));
+    r.text("drain hv");
+    r.key(KeyCode::Tab);
+    let Mode::Command(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.edit.text, "drain hv-0");
+    assert_eq!(c.candidates, ["hv-01", "hv-02", "hv-03", "hv-04"]);
+    r.key(KeyCode::Tab);
+    let Mode::Command(c) = &r.app.mode else {
+        unreachable!()
+    };
+    assert_eq!(c.candidates.len(), 4, "still ambiguous: still listed");
+    r.text("3");
+    let Mode::Command(c) = &r.app.mode else {
+        unreachable!()
+    };
+    assert!(c.candidates.is_empty());
+    r.key(KeyCode::Tab);
+    assert_eq!(command_text(&r), "drain hv-03 ");
+}
+
+/// The footer offers move (and open) only with a VM selected: with none,
+/// m does nothing but ask for one, and the footer does not offer it.
+#[test]
+fn the_footer_offers_move_only_with_a_vm_selected() {
+    use vmshift::app::Action;
+    let mut r = Rig::default();
+    for view in ['1', '2'] {
+        r.key(KeyCode::Char(view));
+        r.app.sel_vm = Some("web-01".into());
+        let footer = vmshift::tui::render::footer_actions(&r.app);
+        assert!(footer.contains(&Action::Move), "{view}: {footer:?}");
+        r.app.sel_vm = None;
+        let footer = vmshift::tui::render::footer_actions(&r.app);
+        assert!(!footer.contains(&Action::Move), "{view}: {footer:?}");
+        assert!(!footer.contains(&Action::Confirm), "{view}: {footer:?}");
+        r.key(KeyCode::Char('m'));
+        assert_eq!(r.app.mode, Mode::Normal, "{view}");
+    }
 }

@@ -116,6 +116,13 @@ impl App {
                 }
                 let cmd = self.cordon_cmd(&name, on);
                 out.cmds.push(cmd);
+                self.log_event(
+                    format!(
+                        "{} of node {name} requested",
+                        if on { "cordon" } else { "uncordon" }
+                    ),
+                    super::nodes::Level::Ok,
+                );
                 self.flash(
                     format!(
                         "{} node {name}…",
@@ -147,7 +154,7 @@ impl App {
 
     /// Checks `action` on `vm`; a start goes at once, the others ask.
     fn ask_vm_action(&mut self, vm: &str, action: VmAction, out: &mut Update) {
-        if self.refuse_read_only() {
+        if self.refuse_read_only(&format!("the {} of {vm}", action.noun())) {
             return;
         }
         let Some(snap) = &self.snap else {
@@ -178,7 +185,7 @@ impl App {
     }
 
     fn ask_console(&mut self, vm: &str, out: &mut Update) {
-        if self.refuse_read_only() {
+        if self.refuse_read_only(&format!("the console of {vm}")) {
             return;
         }
         let state = self.snap.as_ref().and_then(|s| s.vm(vm)).map(|v| v.state);

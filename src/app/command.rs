@@ -347,6 +347,15 @@ fn common_prefix(names: &[&str]) -> String {
 /// `before` being the arguments typed before it (a disk is one of the VM
 /// named before it). Returns the new line, or `None` when nothing matches.
 pub fn complete(line: &str, names: impl Fn(Arg, &[&str]) -> Vec<String>) -> Option<String> {
+    completion(line, names).0
+}
+
+/// The completed line (see [`complete`]) and the candidates left when the
+/// word is ambiguous.
+fn completion(
+    line: &str,
+    names: impl Fn(Arg, &[&str]) -> Vec<String>,
+) -> (Option<String>, Vec<String>) {
     let ends_in_space = line.is_empty() || line.ends_with(' ');
     let words: Vec<&str> = line.split_whitespace().collect();
     let index = if ends_in_space {
@@ -358,11 +367,13 @@ pub fn complete(line: &str, names: impl Fn(Arg, &[&str]) -> Vec<String>) -> Opti
     let owned: Vec<String> = if index == 0 {
         COMMANDS.iter().map(|s| s.names[0].to_string()).collect()
     } else {
-        let spec = find_spec(words[0])?;
-        match spec.args.get(index - 1)? {
-            Arg::Choice(c) => c.iter().map(|c| c.to_string()).collect(),
-            Arg::Text => return None,
-            a => names(*a, &words[1..index]),
+        let Some(spec) = find_spec(words[0]) else {
+            return (None, Vec::new());
+        };
+        match spec.args.get(index - 1) {
+            Some(Arg::Choice(c)) => c.iter().map(|c| c.to_string()).collect(),
+            Some(Arg::Text) | None => return (None, Vec::new()),
+            Some(a) => names(*a, &words[1..index]),
         }
     };
     let candidates: Vec<&str> = owned.iter().map(String::as_str).collect();
@@ -380,24 +391,30 @@ pub fn complete(line: &str, names: impl Fn(Arg, &[&str]) -> Vec<String>) -> Opti
             prefixed
         }
     };
+    let listed = if found.len() > 1 {
+        found.iter().map(|f| f.to_string()).collect()
+    } else {
+        Vec::new()
+    };
     let new_word = match found.as_slice() {
-        [] => return None,
+        [] => return (None, listed),
         [one] => format!("{one} "),
         many => {
             let p = common_prefix(many);
             if p.chars().count() <= word.chars().count() {
                 // Nothing longer in common: keep what was typed.
-                return None;
+                return (None, listed);
             }
             p
         }
     };
     let keep = words[..index].join(" ");
-    Some(if keep.is_empty() {
+    let line = if keep.is_empty() {
         new_word
     } else {
         format!("{keep} {new_word}")
-    })
+    };
+    (Some(line), listed)
 }
 
 // ----- the line editor -----
@@ -496,6 +513,8 @@ impl LineEdit {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandLine {
     pub edit: LineEdit,
+    /// What the last Tab could complete to, when it was ambiguous.
+    pub candidates: Vec<String>,
     /// Index into the history while browsing it with ↑↓.
     pub history_pos: Option<usize>,
     /// What was typed before browsing the history.
@@ -551,6 +570,9 @@ impl App {
             return;
         };
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if k.code != KeyCode::Tab {
+            c.candidates.clear();
+        }
         match k.code {
             KeyCode::Enter => {
                 let line = std::mem::take(&mut c.edit.text);
@@ -578,11 +600,13 @@ impl App {
                     }
                 };
                 let (before, after) = c.edit.split();
-                if let Some(mut line) = complete(before, names) {
+                let (line, listed) = completion(before, names);
+                if let Some(mut line) = line {
                     let cursor = line.chars().count();
                     line.push_str(after);
                     c.edit = LineEdit { text: line, cursor };
                 }
+                c.candidates = listed;
             }
             _ => {
                 c.edit.key(&k);
@@ -591,6 +615,8 @@ impl App {
     }
 
     pub(super) fn run_command(&mut self, line: &str, out: &mut Update) {
+        // A refusal goes with the next command.
+        self.flash.take_if(|f| f.refusal);
         let p = match parse(line) {
             Ok(Some(p)) => p,
             Ok(None) => return,
@@ -599,6 +625,8 @@ impl App {
                 return;
             }
         };
+        // What a refusal names: the line as typed.
+        let refused = format!("`:{}`", line.trim());
         let arg = |i: usize| p.args[i].as_str();
         match p.verb {
             Verb::Quit => self.ask_quit(out),
@@ -616,7 +644,7 @@ impl App {
                 out.cmds.push(Cmd::SetMouse(self.settings.mouse));
             }
             Verb::Maintenance => {
-                if self.refuse_read_only() {
+                if self.refuse_read_only(&refused) {
                     return;
                 }
                 let on = arg(0) == "on";
@@ -634,7 +662,7 @@ impl App {
             | Verb::Console
             | Verb::Cordon
             | Verb::Uncordon => {
-                if self.refuse_read_only() {
+                if self.refuse_read_only(&refused) {
                     return;
                 }
                 let kind = if matches!(p.verb, Verb::Cordon | Verb::Uncordon) {
@@ -648,7 +676,7 @@ impl App {
                 self.run_action_verb(p.verb, name, out);
             }
             Verb::MoveDisk | Verb::AbortMoveDisk => {
-                if self.refuse_read_only() {
+                if self.refuse_read_only(&refused) {
                     return;
                 }
                 let Some(vm) = self.exact_name(Arg::Vm, arg(0)) else {
@@ -663,7 +691,7 @@ impl App {
                 }
             }
             Verb::Recover => {
-                if self.refuse_read_only() {
+                if self.refuse_read_only(&refused) {
                     return;
                 }
                 let Some(node) = self.exact_name(Arg::Node, arg(0)) else {
@@ -674,7 +702,7 @@ impl App {
             Verb::Vm => self.jump_vm(arg(0)),
             Verb::Node => self.jump_node(arg(0)),
             Verb::Migrate => {
-                if self.refuse_read_only() {
+                if self.refuse_read_only(&refused) {
                     return;
                 }
                 let Some(vm) = self.exact_name(Arg::Vm, arg(0)) else {
@@ -690,7 +718,7 @@ impl App {
                 self.drop_on(&d, Some(node));
             }
             Verb::Drain => {
-                if self.refuse_read_only() {
+                if self.refuse_read_only(&refused) {
                     return;
                 }
                 if self.drain.is_some() {

@@ -461,7 +461,11 @@ impl Confirm {
             let a: Vec<String> = p.advice.iter().map(ToString::to_string).collect();
             text += &format!("; to converge: {}", a.join("; or "));
         }
-        let level = if !p.converges || p.may_not_converge || p.postcopy {
+        let level = if !p.converges
+            || p.may_not_converge
+            || p.postcopy
+            || p.above_limit(self.options.max_downtime_ms)
+        {
             Level::Warn
         } else {
             Level::Ok

@@ -96,6 +96,24 @@ impl App {
                 if yes && !plan.moves.is_empty() {
                     // Cordoned first: nothing moves onto it meanwhile.
                     out.cmds.push(self.cordon_cmd(&plan.node, true));
+                    self.log_event(
+                        format!(
+                            "drain of node {} started: cordoned, {} move{} to run{}",
+                            plan.node,
+                            plan.moves.len(),
+                            plural(plan.moves.len()),
+                            if plan.stuck.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    ", {} VM{} cannot move",
+                                    plan.stuck.len(),
+                                    plural(plan.stuck.len())
+                                )
+                            }
+                        ),
+                        nodes::Level::Ok,
+                    );
                     self.start_drain(&plan);
                     self.mode = Mode::Normal;
                 } else if yes || no {
@@ -155,7 +173,7 @@ impl App {
                     Some(Action::Up) => self.mode = Mode::Help(scroll.saturating_sub(1)),
                     Some(Action::PageDown) => self.mode = Mode::Help(scroll.saturating_add(10)),
                     Some(Action::PageUp) => self.mode = Mode::Help(scroll.saturating_sub(10)),
-                    Some(Action::Quit) => self.ask_quit(out),
+                    // Any other key, q included, closes the help (and only it).
                     _ => self.mode = Mode::Normal,
                 }
                 return;
@@ -216,9 +234,42 @@ impl App {
         self.on_action(action, out);
     }
 
+    /// A key while the window is too small to show what it would act on:
+    /// only quitting (and its answer) and backing out of a dialog work.
+    pub(super) fn on_key_too_small(&mut self, k: KeyEvent, out: &mut Update) {
+        let action = self.settings.keys.action(&k);
+        match (&self.mode, action) {
+            (Mode::ConfirmQuit, Some(Action::Yes | Action::Quit)) => {
+                self.quit = true;
+                out.cmds.push(Cmd::Quit);
+            }
+            (Mode::Normal, Some(Action::Quit)) => self.ask_quit(out),
+            (_, Some(Action::Cancel)) => self.mode = Mode::Normal,
+            _ => {}
+        }
+    }
+
     pub(super) fn on_action(&mut self, a: Action, out: &mut Update) {
-        if a.mutates() && self.refuse_read_only() {
-            return;
+        // A refusal goes with the next action.
+        self.flash.take_if(|f| f.refusal);
+        if a.mutates() {
+            let key = self.settings.keys.first_key(a);
+            let what = match (&self.sel_vm, a) {
+                (
+                    Some(vm),
+                    Action::Move
+                    | Action::StartVm
+                    | Action::ShutdownVm
+                    | Action::RebootVm
+                    | Action::PowerOffVm
+                    | Action::Console
+                    | Action::MoveDisk,
+                ) => format!("{key} ({} {vm})", a.hint()),
+                _ => format!("{key} ({})", a.hint()),
+            };
+            if self.refuse_read_only(&what) {
+                return;
+            }
         }
         match a {
             Action::Quit => self.ask_quit(out),
@@ -441,9 +492,18 @@ impl App {
         }
     }
 
-    pub(crate) fn refuse_read_only(&mut self) -> bool {
+    /// In read-only mode, refuses `what` (as the operator asked for it:
+    /// the key or the `:` line) and says so; the refusal goes with the
+    /// next command or key.
+    pub(crate) fn refuse_read_only(&mut self, what: &str) -> bool {
         if self.settings.read_only {
-            self.flash("read-only: vmshift changes nothing in this mode", true);
+            self.flash(
+                format!("read-only: {what} refused; vmshift changes nothing in this mode"),
+                true,
+            );
+            if let Some(f) = &mut self.flash {
+                f.refusal = true;
+            }
         }
         self.settings.read_only
     }

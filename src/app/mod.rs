@@ -127,6 +127,8 @@ pub struct Flash {
     pub text: String,
     pub error: bool,
     pub until_ms: u64,
+    /// A read-only refusal: it goes with the next command or key.
+    pub refusal: bool,
 }
 
 /// Settings the app starts with.
@@ -280,6 +282,12 @@ pub fn cards_per_row(width: u16) -> usize {
     (cards_area / CARD_MIN_WIDTH).max(1) as usize
 }
 
+/// Whether a terminal `width` × `height` is too small to show anything
+/// but "window too small" (no key acts then: nothing starts blind).
+pub fn too_small(width: u16, height: u16) -> bool {
+    width < 20 || height < 6
+}
+
 /// Whether the cluster view shows side panels (VM table, volumes).
 pub fn is_wide(width: u16) -> bool {
     width >= 120
@@ -408,6 +416,34 @@ impl App {
             || self.node_problem(&v.node))
     }
 
+    /// Why the VM with snapshot index `i` is listed under `!`: its own
+    /// trouble first, else its node's.
+    pub fn vm_why(&self, i: usize) -> Option<String> {
+        let s = self.snap.as_ref()?;
+        let v = s.vms.get(i)?;
+        if self.derived.vm_problem.get(i).copied().unwrap_or(false) {
+            if let Some(l) = &v.lost {
+                return Some(format!("lost with {}", l.node));
+            }
+            if let Some(m) = s
+                .migrations
+                .iter()
+                .rev()
+                .find(|m| m.vm == v.name && nodes::migration_problem(m))
+            {
+                let what = if m.is_finished() { "failed" } else { "stalled" };
+                return Some(format!("migration {what}"));
+            }
+            if let Some(c) = s.stale_copies.iter().find(|c| c.vm == v.name) {
+                return Some(format!("stale copy on {}", c.node));
+            }
+            return Some(v.state.label().to_string());
+        }
+        let i = self.node_index(&v.node)?;
+        let why = self.derived.nodes.get(i)?.problem.as_ref()?;
+        Some(format!("node: {why}"))
+    }
+
     /// Whether the node named `name` is a problem (down, unreachable, over
     /// a threshold, in a troubled migration, or hosting a VM in trouble).
     pub fn node_problem(&self, name: &str) -> bool {
@@ -518,6 +554,7 @@ impl App {
             text: text.into(),
             error,
             until_ms: self.now_ms + FLASH_MS,
+            refusal: false,
         });
     }
 
@@ -529,10 +566,16 @@ impl App {
         match msg {
             Msg::Key(k) => {
                 if k.kind != KeyEventKind::Release {
-                    self.on_key(k, &mut out);
+                    if too_small(self.size.0, self.size.1) {
+                        self.on_key_too_small(k, &mut out);
+                    } else {
+                        self.on_key(k, &mut out);
+                    }
                     out.redraw = true;
                 }
             }
+            // Nothing on screen to point at while the window is too small.
+            Msg::Mouse(_) if too_small(self.size.0, self.size.1) => {}
             Msg::Mouse(m) => self.on_mouse(m, hit, &mut out),
             Msg::Paste(text) => {
                 let line = text.lines().next().unwrap_or("");
@@ -664,7 +707,9 @@ impl App {
                         self.flash(format!("{vm}: {text}"), false)
                     }
                     // Kept in the event log: it ends what the log began.
-                    Some(Pending::Recover { .. }) => self.report(text, false),
+                    Some(Pending::Recover { .. } | Pending::Cordon { .. }) => {
+                        self.report(text, false)
+                    }
                     _ => self.flash(text, false),
                 }
                 out.redraw = true;

@@ -221,9 +221,15 @@ impl App {
     }
 
     /// Orders the nodes view by `sort`; the selected node stays selected.
+    /// Sorts the nodes view; the selection goes to the top of the new
+    /// order, so the top of the sort is what shows.
     pub(super) fn sort_nodes(&mut self, sort: NodeSort) {
         self.node_sort = sort;
         self.refresh_derived();
+        if let Some(&top) = self.derived.rows.first() {
+            self.sel_node = top;
+            self.sel_vm = self.first_vm_of_selected_node();
+        }
     }
 
     /// How many node cards stand in a row on the current screen.

@@ -128,7 +128,7 @@ pub fn recovery_lines(snap: &ClusterSnapshot, vm: &str, clock: Clock) -> Vec<Str
 impl App {
     /// `:recover NODE`: the plan in a dialog, or the plan's refusal.
     pub(super) fn ask_recover(&mut self, node: &str) {
-        if self.refuse_read_only() {
+        if self.refuse_read_only(&format!("recovering {node}")) {
             return;
         }
         let Some(snap) = &self.snap else {

@@ -218,7 +218,7 @@ impl App {
 
     /// `V` on a VM (its detail, or the selected one): the picker.
     pub(super) fn ask_disk_move(&mut self, vm: &str, from_detail: bool) {
-        if self.refuse_read_only() {
+        if self.refuse_read_only(&format!("a disk move of {vm}")) {
             return;
         }
         let Some(snap) = &self.snap else {
@@ -334,7 +334,7 @@ impl App {
             self.flash(format!("disk move of {} cancelled", c.vm), false);
             return;
         }
-        if self.refuse_read_only() {
+        if self.refuse_read_only(&format!("the disk move of {}", c.vm)) {
             return;
         }
         // Checked again: the cluster may have changed while it waited.
@@ -367,7 +367,7 @@ impl App {
 
     /// `a` on a VM's detail, or `:abort-move-disk VM`: asks first.
     pub(super) fn ask_abort_disk_move(&mut self, vm: &str, from_detail: bool) {
-        if self.refuse_read_only() {
+        if self.refuse_read_only(&format!("the abort of the disk move of {vm}")) {
             return;
         }
         let m = self

@@ -153,11 +153,19 @@ impl Prediction {
                 units::bytes(last)
             );
         }
+        // Above the limit: said first (a cut line keeps it), never shown
+        // as if within it.
+        let above = self.above_limit(max_downtime_ms);
+        let limit = if above || self.postcopy {
+            String::new()
+        } else {
+            format!(" (limit {max_downtime_ms} ms)")
+        };
         let body = if self.postcopy {
-            format!("finishes by switching to post-copy after {rounds}, {time}, {downtime}")
+            format!("finishes by switching to post-copy after {rounds}, {time}, {downtime}{limit}")
         } else {
             format!(
-                "converges in {rounds}, {time}, {downtime} (limit {max_downtime_ms} ms){}",
+                "converges in {rounds}, {time}, {downtime}{limit}{}",
                 if self.throttle_pct > 0 {
                     format!(", guest throttled up to {} %", self.throttle_pct)
                 } else {
@@ -165,10 +173,20 @@ impl Prediction {
                 }
             )
         };
+        let body = if above {
+            format!("⚠ downtime above the {max_downtime_ms} ms limit: {body}")
+        } else {
+            body
+        };
         match &self.condition {
             Some(c) if self.may_not_converge => format!("may not converge: {c}; otherwise {body}"),
             _ => body,
         }
+    }
+
+    /// Whether it converges with an expected downtime above the limit.
+    pub fn above_limit(&self, max_downtime_ms: u64) -> bool {
+        self.converges && self.downtime_ms > max_downtime_ms as f64
     }
 
     /// The prediction as the migration keeps it.

@@ -461,6 +461,7 @@ impl SimCluster {
         self.fail_migrations(
             |v| v.from == name || v.to == name,
             &format!("node {name} failed during the migration"),
+            Some(name),
         );
         let restart_at = self.now + self.ha_restart_s;
         let mut texts = Vec::new();
@@ -519,6 +520,7 @@ impl SimCluster {
         self.fail_migrations(
             |v| (v.from == a && v.to == b) || (v.from == b && v.to == a),
             &format!("migration link between {a} and {b} lost"),
+            None,
         );
     }
 
@@ -534,7 +536,11 @@ impl SimCluster {
             .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
     }
 
-    fn fail_migrations(&mut self, hit: impl Fn(&Migration) -> bool, why: &str) {
+    /// Fails the migrations `hit` picks; `down` is the node that failed,
+    /// if one did (a VM whose source it was went down with it).
+    fn fail_migrations(&mut self, hit: impl Fn(&Migration) -> bool, why: &str, down: Option<&str>) {
+        let ha: std::collections::HashMap<String, bool> =
+            self.vms.iter().map(|v| (v.name.clone(), v.ha)).collect();
         let mut lost = Vec::new();
         let mut ended = Vec::new();
         for a in self.migrations.iter_mut() {
@@ -547,6 +553,19 @@ impl SimCluster {
                     "{why}; {} had already moved to {}",
                     a.engine.view.vm, a.engine.view.to
                 )
+            } else if down.is_some_and(|d| d == a.engine.view.from) {
+                // The source went down: the VM went down with it.
+                let vm = &a.engine.view.vm;
+                match ha.get(vm.as_str()) {
+                    Some(true) => format!(
+                        "{why}; {vm} went down with {} and HA restarts it on another node",
+                        a.engine.view.from
+                    ),
+                    _ => format!(
+                        "{why}; {vm} went down with {} and stays stopped (not HA)",
+                        a.engine.view.from
+                    ),
+                }
             } else {
                 format!(
                     "{why}; {} keeps running on {}",

@@ -30,7 +30,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(area);
         if let Some(d) = listed {
-            super::targets::render(d, cards, buf, hit);
+            super::targets::render(app, d, cards, buf, hit);
             render_side(app, side, buf, true);
             return;
         }
@@ -45,7 +45,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         }
         render_side(app, side, buf, !recent_below);
     } else if let Some(d) = listed {
-        super::targets::render(d, area, buf, hit);
+        super::targets::render(app, d, area, buf, hit);
     } else {
         let used = render_cards(app, area, buf, hit);
         render_recent(app, below(area, used), buf);

@@ -58,7 +58,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 plan.node
             ))];
             for m in &plan.moves {
-                let style = if m.prediction.converges {
+                let max = app.settings.defaults.max_downtime_ms;
+                let style = if m.prediction.converges && !m.prediction.above_limit(max) {
                     Style::new()
                 } else {
                     theme::warn()
@@ -473,7 +474,7 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
     if let Some(p) = &c.prediction {
         let style = if !p.converges {
             theme::bad()
-        } else if p.postcopy || p.may_not_converge {
+        } else if p.postcopy || p.may_not_converge || p.above_limit(c.options.max_downtime_ms) {
             theme::warn()
         } else {
             theme::good()

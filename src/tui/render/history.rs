@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{fit, put};
+use super::widgets::{escape, fit, put, scroll_mark};
 use crate::app::{Action, App, HitMap, Past, Target, View};
 use crate::cluster::Outcome;
 
@@ -61,13 +61,34 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         return;
     }
     let w = inner.width as usize;
-    // Narrow screens: slimmer columns, so the outcome keeps some room
-    // (Enter shows it whole).
-    let (who_w, vm_w, route_w, down_w) = if w < 100 {
-        (8, 10, 15, 7)
-    } else {
-        (10, 12, 19, 8)
+    let rows = (inner.height - 1) as usize;
+    let sel = app.sel_past.min(all.len().saturating_sub(1));
+    let first = sel.saturating_sub(rows.saturating_sub(1));
+    let shown = || all.iter().skip(first).take(rows);
+    // The VM and route columns as wide as the rows on screen need, as long
+    // as the outcome keeps some room (Enter shows it whole); narrow
+    // screens slim the other columns.
+    let (who_w, down_w) = if w < 100 { (8, 7) } else { (10, 8) };
+    let need = |f: &dyn Fn(&Past) -> String, least: usize| {
+        shown()
+            .map(|p| escape(&f(p)).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(least)
     };
+    let route_need = need(
+        &|p: &Past| format!("{} → {}", p.migration.from, p.migration.to),
+        9,
+    );
+    let vm_need = need(&|p: &Past| p.migration.vm.clone(), 2);
+    let outcome_need = need(&|p: &Past| p.outcome(), 7);
+    // WHEN, WHO, DOWN and the spaces between the columns.
+    let rest = w.saturating_sub(16 + 1 + who_w + 1 + 1 + 1 + down_w + 2);
+    let outcome_min = outcome_need.min(10);
+    let route_w = route_need.min(rest.saturating_sub(outcome_min + vm_need.min(10)));
+    let vm_w = vm_need
+        .min(rest.saturating_sub(outcome_min + route_w))
+        .max(2);
     let header = format!(
         "{:<16} {:<who_w$} {:<vm_w$} {:<route_w$} {:>down_w$}  OUTCOME",
         "WHEN (UTC)",
@@ -89,9 +110,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         );
         return;
     }
-    let rows = (inner.height - 1) as usize;
-    let sel = app.sel_past.min(all.len() - 1);
-    let first = sel.saturating_sub(rows.saturating_sub(1));
+    scroll_mark(buf, area, first, rows, all.len());
     for (r, p) in all.iter().enumerate().skip(first).take(rows) {
         let m = &p.migration;
         let text = format!(

@@ -182,7 +182,7 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         y,
         Line::from(format!(
             "dirty {}  bw {} (limit {limit_bw})  throttle {}%  left {}{}",
-            units::rate(m.dirty_bps),
+            dirty_text(m),
             units::rate(m.bandwidth_bps),
             m.throttle_pct,
             units::bytes(m.remaining_bytes),
@@ -212,17 +212,23 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         (None, None) if m.is_finished() => ("downtime", None, "— no switchover".into()),
         (None, None) => ("downtime", None, "—".into()),
     };
-    // OVER only once the first pass is done and the model still expects it.
+    // OVER once the first pass is done and the model still expects it
+    // (or the actual one was); before that, an expectation above the
+    // limit is a warning.
+    let above = value.is_some_and(|v| v > limit);
     let over = match m.actual_downtime_ms {
         Some(a) => a > limit,
-        None => !m.rounds.is_empty() && value.is_some_and(|v| v > limit),
+        None => !m.rounds.is_empty() && above,
+    };
+    let (mark, style) = if over {
+        (" OVER", theme::bad())
+    } else if above {
+        (" ⚠ above", theme::warn())
+    } else {
+        ("", theme::good())
     };
     let head = format!("{label} {text} ");
-    let tail = format!(
-        " limit {} ms{}",
-        m.options.max_downtime_ms,
-        if over { " OVER" } else { "" }
-    );
+    let tail = format!(" limit {} ms{mark}", m.options.max_downtime_ms);
     let gw = (inner.width as usize)
         .saturating_sub(head.chars().count() + tail.chars().count() + 2)
         .clamp(4, 30);
@@ -232,11 +238,8 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
         y,
         Line::from(vec![
             Span::raw(head),
-            Span::styled(
-                bar(value.unwrap_or(0.0) / limit.max(1.0), gw),
-                if over { theme::bad() } else { theme::good() },
-            ),
-            Span::styled(tail, if over { theme::bad() } else { Style::new() }),
+            Span::styled(bar(value.unwrap_or(0.0) / limit.max(1.0), gw), style),
+            Span::styled(tail, if above { style } else { Style::new() }),
         ]),
     );
     y += 1;
@@ -304,6 +307,20 @@ fn short_step(s: Step) -> &'static str {
     }
 }
 
+/// The dirty rate: libvirt (and the simulator) report none before the
+/// first pass ends, and a 0 then is not a measurement.
+fn dirty_text(m: &Migration) -> String {
+    if m.rounds.is_empty() && m.dirty_bps == 0 {
+        if m.is_finished() {
+            "never reported".into()
+        } else {
+            "not reported yet".into()
+        }
+    } else {
+        units::rate(m.dirty_bps)
+    }
+}
+
 /// Every round: █ bytes sent, ▒ bytes still dirty after it.
 fn chart(m: &Migration, area: Rect, buf: &mut Buffer) {
     let title = " rounds: █ sent  ▒ still dirty ";
@@ -315,12 +332,22 @@ fn chart(m: &Migration, area: Rect, buf: &mut Buffer) {
     );
     let plot = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
     if m.rounds.is_empty() || plot.height < 2 {
-        put(
-            buf,
-            plot,
-            0,
-            Line::styled("  waiting for the first round…", theme::dim()),
-        );
+        let text = if !m.rounds.is_empty() {
+            String::new()
+        } else if m.is_finished() {
+            "  no round completed".into()
+        } else if diskcopy::copying(m) {
+            "  the rounds begin once the disks are copied".into()
+        } else if m.step == Step::PreCopy && m.current_round_sent > 0 {
+            format!(
+                "  first pass: {} of {} sent (the chart starts when it ends)",
+                units::bytes(m.current_round_sent),
+                units::bytes(m.memory)
+            )
+        } else {
+            "  waiting for the first pass…".into()
+        };
+        put(buf, plot, 0, Line::styled(text, theme::dim()));
         return;
     }
     let axis_w = 10u16;

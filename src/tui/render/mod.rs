@@ -19,13 +19,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use crate::app::{Action, App, HitMap, Mode, Target, View};
-use widgets::{escape, key_hints, put, wrap};
+use widgets::{escape, fit, key_hints, put, wrap};
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) -> HitMap {
     let mut hit = HitMap::default();
     let area = frame.area();
-    if area.width < 20 || area.height < 6 {
+    if crate::app::too_small(area.width, area.height) {
         let buf = frame.buffer_mut();
         put(buf, area, 0, Line::from("vmshift: window too small"));
         return hit;
@@ -147,63 +147,114 @@ fn alarm(app: &App, width: usize, most: usize) -> Vec<String> {
         .collect()
 }
 
+/// The header: its parts in a fixed order, and when they do not all fit,
+/// the least important go first, whole (never a cut number). Kept
+/// longest: the cluster, its problems, READ-ONLY, the poll time.
 fn render_header(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer) {
-    let mut spans = vec![Span::styled(" vmshift ", theme::selected())];
+    // (text, style, priority: lower is kept longer)
+    let mut parts: Vec<(String, Style, u8)> = vec![(" vmshift ".into(), theme::selected(), 9)];
     if let Some(s) = &app.snap {
         let up = s.nodes_up();
         let running = app.running_migrations().len();
-        spans.push(Span::styled(format!(" {} ", s.cluster), theme::title()));
-        spans.push(Span::styled(format!("({})", s.backend), theme::dim()));
-        let nodes_style = if up == s.nodes.len() {
-            theme::good()
-        } else {
-            theme::bad()
-        };
-        spans.push(Span::styled(
+        parts.push((format!(" {} ", s.cluster), theme::title(), 0));
+        parts.push((format!("({})", s.backend), theme::dim(), 8));
+        let all_up = up == s.nodes.len();
+        parts.push((
             format!("  nodes {up}/{} up", s.nodes.len()),
-            nodes_style,
+            if all_up { theme::good() } else { theme::bad() },
+            if all_up { 5 } else { 1 },
         ));
-        spans.push(Span::raw(format!("  VMs {}", s.vms.len())));
+        parts.push((format!("  VMs {}", s.vms.len()), Style::new(), 6));
         if let Some(m) = &s.manager {
-            let (text, style) = match (&m.error, m.maintenance) {
-                (Some(_), _) => (format!("  {} NOT ANSWERING", m.title()), theme::bad()),
-                (None, true) => (format!("  {} MAINTENANCE", m.title()), theme::warn()),
-                (None, false) if !m.quorate => (format!("  {} NO QUORUM", m.title()), theme::bad()),
-                (None, false) => (format!("  {} ok", m.title()), theme::dim()),
+            let (text, style, prio) = match (&m.error, m.maintenance) {
+                (Some(_), _) => (format!("  {} NOT ANSWERING", m.title()), theme::bad(), 1),
+                (None, true) => (format!("  {} MAINTENANCE", m.title()), theme::warn(), 1),
+                (None, false) if !m.quorate => {
+                    (format!("  {} NO QUORUM", m.title()), theme::bad(), 1)
+                }
+                (None, false) => (format!("  {} ok", m.title()), theme::dim(), 7),
             };
-            spans.push(Span::styled(text, style));
+            parts.push((text, style, prio));
         }
         if running > 0 {
-            spans.push(Span::styled(
-                format!("  ⇄ {running} migrating"),
-                theme::accent(),
-            ));
+            parts.push((format!("  ⇄ {running} migrating"), theme::accent(), 4));
         }
         let disks = app.running_storage_moves().len();
         if disks > 0 {
-            spans.push(Span::styled(
+            parts.push((
                 format!("  ⇅ {disks} disk move{}", crate::app::plural(disks)),
                 theme::accent(),
+                4,
             ));
         }
     }
     if let Some(t) = app.polled_at_ms() {
-        spans.push(Span::styled(
-            format!("  polled {}", app.clock().text(t)),
-            theme::dim(),
-        ));
+        parts.push((format!("  polled {}", app.clock().text(t)), theme::dim(), 3));
     }
     if let Some((since, _)) = &app.stale {
         let age = app.now_ms.saturating_sub(*since) / 1000;
-        spans.push(Span::styled(format!("  STALE {age}s"), theme::bad()));
+        parts.push((format!("  STALE {age}s"), theme::bad(), 1));
     }
     if app.settings.read_only {
-        spans.push(Span::styled("  READ-ONLY", theme::warn()));
+        parts.push(("  READ-ONLY".into(), theme::warn(), 2));
     }
     if !app.settings.mouse {
-        spans.push(Span::styled("  mouse off", theme::dim()));
+        parts.push(("  mouse off".into(), theme::dim(), 8));
     }
+    let width = |p: &[(String, Style, u8)]| -> usize {
+        p.iter().map(|(t, _, _)| escape(t).chars().count()).sum()
+    };
+    let room = area.width as usize;
+    // The last of the least important goes, down to the poll time; then a
+    // long cluster name is cut (a name, not a number); then the rest.
+    let drop_worst = |parts: &mut Vec<(String, Style, u8)>, floor: u8| {
+        let worst = parts.iter().map(|p| p.2).max().unwrap_or(0);
+        if worst < floor || parts.len() < 2 {
+            return false;
+        }
+        let at = parts.iter().rposition(|p| p.2 == worst).unwrap_or(0);
+        parts.remove(at);
+        true
+    };
+    while width(&parts) > room && drop_worst(&mut parts, 4) {}
+    if width(&parts) > room
+        && let Some(c) = parts.iter().position(|p| p.2 == 0)
+    {
+        let other = width(&parts) - escape(&parts[c].0).chars().count();
+        let keep = room.saturating_sub(other).max(12);
+        parts[c].0 = format!(" {} ", cut_at_word(parts[c].0.trim(), keep - 2));
+    }
+    while width(&parts) > room && drop_worst(&mut parts, 0) {}
+    let spans: Vec<Span> = parts
+        .into_iter()
+        .map(|(t, style, _)| Span::styled(t, style))
+        .collect();
     put(buf, area, 0, Line::from(spans));
+}
+
+/// `s` (escaped) in at most `w` columns, cut after a whole word with `…`
+/// (so a number in it is never cut); one long word is cut as it must be.
+fn cut_at_word(s: &str, w: usize) -> String {
+    let s = escape(s);
+    if s.chars().count() <= w {
+        return s.into_owned();
+    }
+    let mut out = String::new();
+    for word in s.split(' ') {
+        let next = if out.is_empty() {
+            word.to_string()
+        } else {
+            format!("{out} {word}")
+        };
+        if next.chars().count() + 1 > w {
+            break;
+        }
+        out = next;
+    }
+    if out.is_empty() {
+        return fit(&s, w);
+    }
+    out + "…"
 }
 
 fn render_tabs(app: &App, area: Rect, buf: &mut ratatui::buffer::Buffer, hit: &mut HitMap) {
@@ -278,6 +329,28 @@ fn message(app: &App) -> Message {
                 Span::raw(format!("{before}▏{after}  (Enter keeps, Esc clears)")),
             ]))
         }
+        Mode::Command(c) if !c.candidates.is_empty() => {
+            // An ambiguous Tab: the line, then what it could complete to.
+            const LISTED: usize = 40;
+            let (before, after) = c.edit.split();
+            let mut list = c
+                .candidates
+                .iter()
+                .take(LISTED)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join("  ");
+            if c.candidates.len() > LISTED {
+                list += &format!("  … (+{} more)", c.candidates.len() - LISTED);
+            }
+            Message::Wrapped(
+                format!(
+                    ":{before}▏{after}   Tab: {} match: {list}",
+                    c.candidates.len()
+                ),
+                theme::accent(),
+            )
+        }
         Mode::Command(c) => {
             let (before, after) = c.edit.split();
             Message::Line(Line::from(vec![
@@ -287,11 +360,15 @@ fn message(app: &App) -> Message {
         }
         Mode::Drag(d) => match d.over.as_deref().map(|o| (o, d.verdict(o))) {
             Some((o, Some(Ok(p)))) => {
-                let mut t = match d.choice(o).and_then(|c| c.prediction.as_ref()) {
+                let max = app.settings.defaults.max_downtime_ms;
+                let pr = d.choice(o).and_then(|c| c.prediction.as_ref());
+                let above = pr.is_some_and(|pr| pr.above_limit(max));
+                let mut t = match pr {
                     Some(pr) => format!(
-                        "✓ {} → {o}: {}",
+                        "{} {} → {o}: {}",
+                        if above { "⚠" } else { "✓" },
                         d.vm,
-                        pr.summary(app.settings.defaults.max_downtime_ms)
+                        pr.summary(max)
                     ),
                     None => format!("✓ {} → {o}: allowed", d.vm),
                 };
@@ -309,7 +386,10 @@ fn message(app: &App) -> Message {
                 } else {
                     "Enter to drop"
                 };
-                Message::Wrapped(format!("{t} — {how}"), theme::good())
+                Message::Wrapped(
+                    format!("{t} — {how}"),
+                    if above { theme::warn() } else { theme::good() },
+                )
             }
             Some((o, Some(Err(r)))) => {
                 Message::Wrapped(format!("✗ {} → {o}: {r}", d.vm), theme::bad())
@@ -334,6 +414,10 @@ fn message(app: &App) -> Message {
 /// The actions whose keys the footer shows now.
 pub fn footer_actions(app: &App) -> Vec<Action> {
     use Action::*;
+    let vm_selected = app
+        .sel_vm
+        .as_ref()
+        .is_some_and(|n| app.snap.as_ref().is_some_and(|s| s.vm(n).is_some()));
     let list: Vec<Action> = match &app.mode {
         Mode::Drag(d) if d.listed() && d.pointer.is_none() => vec![Up, Confirm, Cancel],
         Mode::Drag(_) => vec![Left, Right, Confirm, Cancel],
@@ -395,8 +479,13 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
                 Help,
                 Quit,
             ],
+            // Move and open act on the selected VM: offered with one.
             View::Vms => {
-                let mut v = vec![Move, Confirm];
+                let mut v = if vm_selected {
+                    vec![Move, Confirm]
+                } else {
+                    Vec::new()
+                };
                 v.extend(crate::app::actions::footer_vm_actions(app));
                 v.extend([Filter, Problems, Command, NextView, Help, Quit]);
                 v
@@ -404,7 +493,7 @@ pub fn footer_actions(app: &App) -> Vec<Action> {
             View::Events => vec![Confirm, Problems, NextView, Command, Help, Quit],
             View::History => vec![Confirm, Cancel, NextView, Command, Help, Quit],
             View::Cluster => {
-                let mut v = vec![Move];
+                let mut v = if vm_selected { vec![Move] } else { Vec::new() };
                 v.extend(crate::app::actions::footer_vm_actions(app));
                 v.extend([Filter, Problems, Command, NextView, ToggleMouse, Help, Quit]);
                 v

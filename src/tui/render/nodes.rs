@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{bar, escape, fit, put};
+use super::widgets::{bar, escape, fit, put, scroll_mark};
 use crate::app::nodes::{Level, NodeCol, answer};
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::NodeState;
@@ -56,14 +56,21 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         .unwrap_or(4)
         .clamp(4, 20)
         + 1;
-    let state_w = snap
-        .nodes
-        .iter()
-        .map(|n| state_text(n).chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(5)
-        + 1;
+    // A cordon is marked `⊘ cordoned` where the ANSWER column keeps room
+    // beside it, else `⊘` (the title says what it means): the columns
+    // keep their place whatever is cordoned.
+    let state_w_of = |long: bool| {
+        snap.nodes
+            .iter()
+            .map(|n| state_text(n, long).chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(5)
+            + 1
+    };
+    let others = name_w + (2 + bw + 2 + 5 + 11) + 8 + 7 + 6 + 6;
+    let long_cordon = others + state_w_of(true) + ANSWER_MIN <= inner.width as usize;
+    let state_w = state_w_of(long_cordon);
     let width = |c: NodeCol| -> usize {
         match c {
             NodeCol::State => state_w,
@@ -78,6 +85,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     };
     let fixed: usize = NodeCol::ALL.iter().map(|c| width(*c)).sum();
     let answer_w = (inner.width as usize).saturating_sub(fixed).max(6);
+    if !long_cordon && rows.iter().any(|&i| snap.nodes[i].cordon.is_some()) {
+        let legend = " ⊘ cordoned ";
+        let lw = legend.chars().count() as u16;
+        if area.width > lw + 2 {
+            buf.set_string(area.right() - lw - 1, area.y, legend, theme::warn());
+        }
+    }
     let w = |c: NodeCol| {
         if c == NodeCol::Answer {
             answer_w
@@ -89,7 +103,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let mut x = inner.x;
     let mut spans = Vec::new();
     for c in NodeCol::ALL {
-        let mut t = c.title().to_string();
+        // With `!` the last column says why each node is listed.
+        let mut t = if c == NodeCol::Answer && app.problems {
+            "WHY".to_string()
+        } else {
+            c.title().to_string()
+        };
         if c == sort.col {
             t += arrow;
         }
@@ -133,6 +152,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
     let sel = rows.iter().position(|&i| i == app.sel_node).unwrap_or(0);
     let first = sel.saturating_sub(height.saturating_sub(1));
+    scroll_mark(buf, area, first, height, rows.len());
     for (r, &i) in rows.iter().skip(first).take(height).enumerate() {
         let n = &snap.nodes[i];
         let info = &app.derived.nodes[i];
@@ -142,7 +162,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         let dash = |c: NodeCol| fit("–", w(c));
         let mut spans = vec![
             Span::styled(
-                fit(&state_text(n), w(NodeCol::State)),
+                fit(&state_text(n, long_cordon), w(NodeCol::State)),
                 cell(theme::node_state(n.state)),
             ),
             Span::styled(fit(&n.name, w(NodeCol::Name)), cell(Style::new())),
@@ -189,7 +209,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 Style::new()
             }),
         ));
-        let ans = answer(n);
+        let ans = match &info.problem {
+            Some(why) if app.problems => why_text(n, why),
+            _ => answer(n),
+        };
         spans.push(Span::styled(
             fit(&ans, answer_w),
             cell(if up { theme::dim() } else { theme::bad() }),
@@ -203,11 +226,30 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
 }
 
-/// `● up`, and `⊘ cordoned` after it for a cordoned node.
-fn state_text(n: &crate::cluster::Node) -> String {
+/// Why a node is listed under `!`, and its answer when that adds to it:
+/// a node down or unreachable is there for what it answered (its STATE
+/// says the rest).
+fn why_text(n: &crate::cluster::Node, why: &str) -> String {
+    let ans = answer(n);
+    if why == n.state.label() {
+        ans
+    } else if ans == "ok" {
+        why.to_string()
+    } else {
+        format!("{why} · {ans}")
+    }
+}
+
+/// The least room the ANSWER column is given before a cordon is shortened.
+const ANSWER_MIN: usize = 12;
+
+/// `● up`, and `⊘ cordoned` after it for a cordoned node (`⊘` when not `long`).
+fn state_text(n: &crate::cluster::Node, long: bool) -> String {
     let mut t = format!("{} {}", n.state.glyph(), n.state.label());
-    if n.cordon.is_some() {
-        t += " ⊘ cordoned";
+    match (n.cordon.is_some(), long) {
+        (true, true) => t += " ⊘ cordoned",
+        (true, false) => t += " ⊘",
+        _ => {}
     }
     t
 }

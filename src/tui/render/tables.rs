@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 
 use super::theme;
-use super::widgets::{escape, fit, put, shown_line, vm_row, wrap};
+use super::widgets::{escape, fit, put, scroll_mark, shown_line, vm_row, wrap};
 use crate::app::nodes::Level;
 use crate::app::{App, HitMap, Target, View};
 use crate::cluster::{VolumeKind, units};
@@ -53,15 +53,30 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         (true, false, false) => 11,
         (false, false, false) => 10,
     };
+    // With `!` the last column says why each VM is listed.
+    let why = app.problems;
     let header = if wide {
         format!(
-            "  {:<16} {:<11} {:<sw$} {:>4} {:>8} {:>5} {:<9} {:>10} {:<3} DISKS",
-            "NAME", "NODE", "STATE", "VCPU", "MEMORY", "CPU%", "WORKLOAD", "DIRTY", "HA"
+            "  {:<16} {:<11} {:<sw$} {:>4} {:>8} {:>5} {:<9} {:>10} {:<3} {}",
+            "NAME",
+            "NODE",
+            "STATE",
+            "VCPU",
+            "MEMORY",
+            "CPU%",
+            "WORKLOAD",
+            "DIRTY",
+            "HA",
+            if why { "WHY" } else { "DISKS" }
         )
     } else {
         format!(
-            "  {:<14} {:<9} {:<sw$} {:>9} {:<9}",
-            "NAME", "NODE", "STATE", "MEMORY", "WORKLOAD"
+            "  {:<14} {:<9} {:<sw$} {:>9} {}",
+            "NAME",
+            "NODE",
+            "STATE",
+            "MEMORY",
+            if why { "WHY" } else { "WORKLOAD" }
         )
     };
     put(buf, inner, 0, Line::styled(fit(&header, w), theme::title()));
@@ -72,6 +87,7 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
         .and_then(|s| vis.iter().position(|&i| snap.vms[i].name == *s))
         .unwrap_or(0);
     let first = sel.saturating_sub(rows.saturating_sub(1));
+    scroll_mark(buf, area, first, rows, vis.len());
     for (r, &i) in vis.iter().skip(first).take(rows).enumerate() {
         let v = &snap.vms[i];
         let text = if wide {
@@ -94,7 +110,11 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 } else {
                     "no"
                 },
-                disks.join(",")
+                if why {
+                    app.vm_why(i).unwrap_or_default()
+                } else {
+                    disks.join(",")
+                }
             )
         } else {
             format!(
@@ -104,7 +124,11 @@ pub fn vms(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
                 fit(&v.node, 9),
                 state(v),
                 units::bytes(v.memory),
-                escape(&v.workload.kind)
+                if why {
+                    app.vm_why(i).unwrap_or_default()
+                } else {
+                    escape(&v.workload.kind).into_owned()
+                }
             )
         };
         let y = inner.y + 1 + r as u16;
@@ -271,10 +295,12 @@ pub fn events(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
     let clock = app.clock();
     let mut y = 0usize;
+    let mut drawn = 0;
     for (k, &i) in shown.iter().enumerate().skip(first) {
         if y >= rows {
             break;
         }
+        drawn += 1;
         let e = &app.log[i];
         let style = if k == sel {
             theme::selected()
@@ -306,6 +332,7 @@ pub fn events(app: &App, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
             y += 1;
         }
     }
+    scroll_mark(buf, area, first, drawn, shown.len());
 }
 
 /// `s` (escaped) in `w` columns, keeping its end: `…de-0042`.

@@ -13,7 +13,7 @@ use crate::app::drag::{Choice, Drag};
 use crate::app::{HitMap, LineEdit, Target, View};
 use crate::cluster::units;
 
-pub fn render(d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
+pub fn render(app: &crate::app::App, d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     let allowed = d.ranked.iter().filter(|c| c.prediction.is_some()).count();
     let refused = d.ranked.len() - allowed;
     let block = Block::bordered()
@@ -93,9 +93,13 @@ pub fn render(d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     for (r, &i) in d.shown.iter().skip(first).take(rows).enumerate() {
         let c = &d.ranked[i];
         let name = d.name_of(c);
-        let text = row_text(d, c, name_w);
+        let max = app.settings.defaults.max_downtime_ms;
+        let above = c.prediction.as_ref().is_some_and(|p| p.above_limit(max));
+        let text = row_text(d, c, name_w, above);
         let style = if d.over.as_deref() == Some(name) {
             theme::selected()
+        } else if above && c.tier() == 0 {
+            theme::warn()
         } else {
             tier_style(c)
         };
@@ -120,7 +124,9 @@ pub fn render(d: &Drag, area: Rect, buf: &mut Buffer, hit: &mut HitMap) {
     }
 }
 
-fn row_text(d: &Drag, c: &Choice, name_w: usize) -> String {
+/// One ranked target; `above`: its expected downtime is above the limit
+/// (marked ⚠ before it).
+fn row_text(d: &Drag, c: &Choice, name_w: usize, above: bool) -> String {
     let name = fit(d.name_of(c), name_w);
     match (&c.prediction, &d.verdicts[c.node].1) {
         (Some(p), _) => {
@@ -129,7 +135,11 @@ fn row_text(d: &Drag, c: &Choice, name_w: usize) -> String {
                     "{:>9} {:>8} {:>10}",
                     format!("{} round{}", p.rounds, if p.rounds == 1 { "" } else { "s" }),
                     units::millis(p.total_ms),
-                    format!("≈{}", units::millis(p.downtime_ms)),
+                    format!(
+                        "{}≈{}",
+                        if above { "⚠" } else { "" },
+                        units::millis(p.downtime_ms)
+                    ),
                 )
             } else {
                 format!("{:>9} {:>8} {:>10}", "—", "—", "—")
@@ -140,7 +150,11 @@ fn row_text(d: &Drag, c: &Choice, name_w: usize) -> String {
                 format!("-{}", units::bytes(c.free_after.unsigned_abs()))
             };
             // ✓ converges; ⚠ allowed, but the prediction has a catch.
-            let mark = if c.tier() == 0 { "✓" } else { "⚠" };
+            let mark = if c.tier() == 0 && !above {
+                "✓"
+            } else {
+                "⚠"
+            };
             format!(
                 "{mark} {name} {:<11} {figures} {free:>10}",
                 c.verdict_word()

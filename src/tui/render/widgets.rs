@@ -155,6 +155,25 @@ pub fn clear(buf: &mut Buffer, area: Rect, style: Style) {
     buf.set_style(area, style);
 }
 
+/// A list's scroll position on the bottom border of its `block` area:
+/// ` 21–40 of 200 ` when rows `first..first + shown` of `total` show
+/// (nothing when all of them do).
+pub fn scroll_mark(buf: &mut Buffer, block: Rect, first: usize, shown: usize, total: usize) {
+    if total <= shown || block.height < 2 {
+        return;
+    }
+    let text = format!(" {}–{} of {total} ", first + 1, (first + shown).min(total));
+    let tw = text.chars().count() as u16;
+    if block.width > tw + 2 {
+        buf.set_string(
+            block.right() - tw - 1,
+            block.bottom() - 1,
+            text,
+            super::theme::dim(),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
