@@ -15,8 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use virt::sys;
 
+use super::LibvirtCluster;
 use super::migrate::Shared;
+use super::node::NodeData;
 use super::xml::{MarkXml, VMSHIFT_KEY, VMSHIFT_NS};
+use crate::cluster::{ManagedMark, ManagerView, VmState};
 
 /// One change of a domain's mark: written (`Some`) or removed (`None`).
 pub struct MarkWrite {
@@ -108,4 +111,89 @@ fn write(w: &MarkWrite) -> Result<(), String> {
         flags,
     )
     .map_err(|e| e.message().to_string())
+}
+
+impl LibvirtCluster {
+    /// The VMs that carry vmshift's cluster-manager mark, and the marks
+    /// brought in line with what the manager says where it answers: a VM
+    /// it owns gets one (on a running domain with no job, on a thread of
+    /// its own), one it no longer owns loses it.
+    pub(super) fn marks(
+        &self,
+        data: &[(usize, String, &NodeData)],
+        fresh: &[&str],
+        manager: Option<&ManagerView>,
+    ) -> Vec<ManagedMark> {
+        let mut out: Vec<ManagedMark> = Vec::new();
+        for (_, _, d) in data {
+            for dom in d.domains.iter().filter(|x| !x.incoming) {
+                if let Some(m) = &dom.managed
+                    && out.iter().all(|o| o.vm != dom.name)
+                {
+                    out.push(ManagedMark {
+                        vm: dom.name.clone(),
+                        manager: m.manager.clone(),
+                        resource: m.resource.clone(),
+                        since_ms: m.since_ms,
+                    });
+                }
+            }
+        }
+        // Only a manager that answers now says who it owns.
+        let Some(view) = manager.filter(|v| v.known && v.error.is_none()) else {
+            return out;
+        };
+        let now = crate::record::now_ms();
+        for (i, node, d) in data {
+            if !fresh.contains(&node.as_str()) {
+                continue;
+            }
+            for dom in &d.domains {
+                let quiet = dom.state == VmState::Running && !dom.incoming && !dom.migrating_out;
+                let owner = view.vms.iter().find(|m| m.domain == dom.name);
+                let want = owner.map(|o| MarkXml {
+                    manager: view.kind.clone(),
+                    resource: o.resource.clone(),
+                    since_ms: dom
+                        .managed
+                        .as_ref()
+                        .filter(|m| m.resource == o.resource)
+                        .map_or(now, |m| m.since_ms),
+                });
+                let same = match (&want, &dom.managed) {
+                    (Some(w), Some(h)) => w.manager == h.manager && w.resource == h.resource,
+                    (None, None) => true,
+                    _ => false,
+                };
+                if let Some(w) = &want
+                    && out.iter().all(|o| o.vm != dom.name)
+                {
+                    out.push(ManagedMark {
+                        vm: dom.name.clone(),
+                        manager: w.manager.clone(),
+                        resource: w.resource.clone(),
+                        since_ms: w.since_ms,
+                    });
+                }
+                if same || !quiet {
+                    continue;
+                }
+                if want.is_none() {
+                    out.retain(|o| o.vm != dom.name);
+                }
+                spawn(
+                    self.shared.clone(),
+                    self.mark_writes.clone(),
+                    MarkWrite {
+                        uri: self.nodes[*i].spec.uri.clone(),
+                        vm: dom.name.clone(),
+                        node: node.clone(),
+                        mark: want,
+                        persistent: dom.persistent,
+                    },
+                );
+            }
+        }
+        out
+    }
 }

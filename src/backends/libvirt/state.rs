@@ -1,4 +1,4 @@
-//! The libvirt backend's files in the state dir, read back: the last known
+//! The libvirt backend's files in the state dir, written and read back: the last known
 //! state of each node (`libvirt-known-CLUSTER.json`, to show and recover
 //! the VMs of a node that is lost) and when each node last answered
 //! (`libvirt-seen-CLUSTER.json`). Input like any other: read through
@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::LibvirtCluster;
 use super::node::NodeData;
 use crate::record::MAX_DATE_MS;
 use crate::record::check::{MAX_BYTES, MAX_RATE_BPS, num};
@@ -114,4 +115,123 @@ fn check_node(n: &NodeData) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How often the time each node last answered is saved: "last seen"
+/// after a restart of vmshift is at most this much too early.
+pub(super) const SEEN_SAVE_EVERY_MS: u64 = 5_000;
+
+impl LibvirtCluster {
+    /// Where the last known state of every node is kept between runs (its
+    /// domains' definitions, to recover them if the node is lost).
+    pub(super) fn known_path(&self) -> Option<std::path::PathBuf> {
+        let name: String = self
+            .cfg
+            .cluster
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        crate::record::state_dir().map(|d| d.join(format!("libvirt-known-{name}.json")))
+    }
+
+    /// Where the time each node last answered is kept between runs.
+    pub(super) fn seen_path(&self) -> Option<std::path::PathBuf> {
+        let known = self.known_path()?;
+        let name = known
+            .file_name()?
+            .to_string_lossy()
+            .replace("-known-", "-seen-");
+        Some(known.with_file_name(name))
+    }
+
+    /// Saves when each node last answered, at most every few seconds.
+    pub(super) fn remember_seen(&mut self) {
+        let newest = self.seen.values().copied().max().unwrap_or(0);
+        if newest < self.seen_saved_ms + SEEN_SAVE_EVERY_MS {
+            return;
+        }
+        self.seen_saved_ms = newest;
+        let Some(path) = self.seen_path() else {
+            return;
+        };
+        let map: HashMap<&str, u64> = self
+            .seen
+            .iter()
+            .map(|(i, t)| (self.nodes[*i].spec.uri.as_str(), *t))
+            .collect();
+        if let Err(e) =
+            crate::record::write_whole(&path, &serde_json::to_string(&map).unwrap_or_default())
+                .map_err(|e| e.to_string())
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot save when the nodes last answered");
+        }
+    }
+
+    /// Loads the last known state of nodes that have not answered yet.
+    pub(super) fn recall(&mut self) {
+        if let Some(seen) = self
+            .seen_path()
+            .and_then(|p| load(&p, MAX_SEEN_BYTES, parse_seen))
+        {
+            for (i, n) in self.nodes.iter().enumerate() {
+                if let Some(t) = seen.get(&n.spec.uri) {
+                    self.seen.insert(i, *t);
+                }
+            }
+        }
+        let Some(path) = self.known_path() else {
+            return;
+        };
+        let Some(known) = load(&path, MAX_KNOWN_BYTES, parse_known) else {
+            return;
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(d) = known.get(&n.spec.uri) {
+                self.last.entry(i).or_insert_with(|| d.clone());
+            }
+        }
+    }
+
+    /// Saves the last known state when what runs where changed.
+    pub(super) fn remember(&mut self) {
+        let shape: String = {
+            let mut keys: Vec<(&usize, &NodeData)> = self.last.iter().collect();
+            keys.sort_by_key(|k| *k.0);
+            keys.iter()
+                .map(|(i, d)| {
+                    let doms: Vec<String> = d
+                        .domains
+                        .iter()
+                        .map(|x| format!("{}:{:?}:{}", x.name, x.state, x.xml.len()))
+                        .collect();
+                    format!("{i}={}", doms.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        if shape == self.known_shape {
+            return;
+        }
+        self.known_shape = shape;
+        let Some(path) = self.known_path() else {
+            return;
+        };
+        let map: HashMap<&str, &NodeData> = self
+            .last
+            .iter()
+            .map(|(i, d)| (self.nodes[*i].spec.uri.as_str(), d))
+            .collect();
+        let written = serde_json::to_string(&map)
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::record::write_whole(&path, &t).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot save the last known nodes");
+        }
+    }
 }

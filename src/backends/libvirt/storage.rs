@@ -13,7 +13,13 @@ use virt::sys;
 
 use super::ffi;
 use super::migrate::libvirt_reason;
+use super::node::NodeData;
+use super::volumes::disk_volume;
+use super::xml::DiskSource;
+use super::{LibvirtCluster, node_name};
+use crate::cluster::{Backend, BackendError};
 use crate::cluster::{Outcome, StorageMove, StorageMoveId};
+use crate::plan;
 
 /// Why a storage move the operator aborted ended.
 pub const STOPPED: &str = "the operator stopped it before the pivot";
@@ -215,4 +221,110 @@ fn run(moves: &Moves, job: &Job) {
         s.view.copied_bytes = s.view.total_bytes;
     });
     end(moves, job.id, started, Outcome::Completed);
+}
+
+impl LibvirtCluster {
+    pub(super) fn start_disk_move(
+        &mut self,
+        vm: &str,
+        disk: &str,
+        volume: &str,
+    ) -> Result<crate::cluster::StorageMoveId, BackendError> {
+        let snap = self.snapshot()?;
+        let v = snap.require_vm(vm)?;
+        let bytes =
+            plan::check_disk_move(&snap, v, disk, volume).map_err(BackendError::NotPossible)?;
+        if snap.managed_vm(vm).is_some() {
+            return Err(BackendError::NotPossible(format!(
+                "{vm} is a Pacemaker resource: move its disk with Pacemaker's resource stopped or in maintenance, not behind its back"
+            )));
+        }
+        let not_possible = |s: String| Err(BackendError::NotPossible(s));
+        let Some(i) = self.node_index(&v.node) else {
+            return not_possible(format!("node {} is not configured", v.node));
+        };
+        let data: Vec<(usize, String, &NodeData)> = self
+            .last
+            .iter()
+            .map(|(i, d)| (*i, node_name(&self.nodes[*i].spec, Some(d)), d))
+            .collect();
+        let (_, map) = self.volumes(&data);
+        let Some(d) = self.last.get(&i) else {
+            return not_possible(format!("{} has not answered yet; try again", v.node));
+        };
+        let Some(dom) = d.domains.iter().find(|x| x.name == vm && !x.incoming) else {
+            return not_possible(format!("{vm} is not on {} any more", v.node));
+        };
+        let Some((dk, _)) = dom
+            .disks
+            .iter()
+            .find(|(dk, _)| disk_volume(&v.node, &dk.source, d, &map) == disk)
+        else {
+            return not_possible(format!("{vm} has no disk on volume {disk}"));
+        };
+        let DiskSource::Path(path) = &dk.source else {
+            return not_possible(format!(
+                "disk {} of {vm} is not a file; vmshift moves file disks only (virsh blockcopy can move others)",
+                dk.target
+            ));
+        };
+        if dk.readonly {
+            return not_possible(format!(
+                "disk {} of {vm} is read-only: nothing writes it, so copy the file to {volume} and change the definition instead",
+                dk.target
+            ));
+        }
+        let Some(pool) = d.pools.iter().find(|p| {
+            map.get(&(v.node.clone(), p.name.clone()))
+                .map(String::as_str)
+                == Some(volume)
+        }) else {
+            return not_possible(format!("no pool of {} holds volume {volume}", v.node));
+        };
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let dest_path = format!("{}/{file}", pool.target.trim_end_matches('/'));
+        if std::path::Path::new(&dest_path).exists() && pool.kind == "dir" {
+            return not_possible(format!(
+                "{dest_path} already exists in {volume}; remove it or move the disk elsewhere"
+            ));
+        }
+        self.next_storage_id += 1;
+        let id = self.next_storage_id;
+        self.storage_moves.lock().expect("storage moves").insert(
+            id,
+            Slot {
+                view: crate::cluster::StorageMove {
+                    id,
+                    vm: vm.into(),
+                    from: disk.into(),
+                    to: volume.into(),
+                    total_bytes: bytes,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
+        let started = crate::cluster::StorageMove {
+            vm: vm.into(),
+            from: disk.into(),
+            to: volume.into(),
+            total_bytes: bytes,
+            ..Default::default()
+        }
+        .start_sentence();
+        self.table()
+            .log(format!("{started} (device {})", dk.target));
+        start(
+            self.storage_moves.clone(),
+            Job {
+                id,
+                uri: self.nodes[i].spec.uri.clone(),
+                vm: vm.into(),
+                dev: dk.target.clone(),
+                dest_path,
+                pool: pool.name.clone(),
+            },
+        );
+        Ok(id)
+    }
 }
