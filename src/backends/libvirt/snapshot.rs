@@ -10,9 +10,9 @@ use super::volumes::disk_volume;
 use super::{LibvirtCluster, measure, node, storage};
 use crate::cluster::text::shell_word;
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy, ManagerView,
-    Migration, MigrationCosts, MigrationId, Node, NodeState, RecoveryStep, StaleCopy, Vm, VmState,
-    Volume, VolumeKind, Workload,
+    Backend, BackendError, ClusterEvent, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy,
+    ManagedMark, ManagerView, Migration, MigrationCosts, MigrationId, Node, NodeState,
+    RecoveryStep, StaleCopy, StorageMove, Vm, VmState, Volume, VolumeKind, Workload,
 };
 use crate::plan;
 
@@ -42,6 +42,64 @@ impl LibvirtCluster {
         last: &HashMap<usize, NodeData>,
         manager_read: Option<std::thread::JoinHandle<Result<ManagerView, String>>>,
     ) -> ClusterSnapshot {
+        let (nodes, data) = self.node_cards(polled, last);
+        self.log_node_changes(&nodes);
+        let (volumes, pool_volume) = self.volumes(&data);
+        // Nodes that answered this poll: their VMs are facts, the others'
+        // are the last known (a lost node's).
+        let fresh: Vec<&str> = polled
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        // The same VM running on two nodes that answer (a lost node came
+        // back while its VM had been recovered elsewhere): the loudest alarm.
+        let running = running_on(&data, &fresh);
+        let manager = self.read_manager(&nodes, manager_read);
+        let marks = self.marks(&data, &fresh, manager.as_ref());
+        let mut alarms = self.running_twice_alarms(&running, &manager, &marks);
+        let mut vms = self.vms_from(&data, &nodes, &fresh, &pool_volume);
+        let volumes = with_disk_volumes(volumes, &vms);
+        let stale_copies = stale_copies(&data, &fresh, |i| self.nodes[i].spec.uri.clone());
+        mark_ha(&mut vms, &manager, &marks);
+        alarms.extend(self.stale_copy_alarms(&stale_copies));
+        self.share_with_table(&data, &manager);
+        self.discover(&data);
+        self.settle_detached(&nodes, &vms);
+        let (storage_moves, migrations, events) = self.moves_and_events();
+        mark_migrating(&mut vms, &migrations);
+        self.recoveries_reached(&vms, &fresh);
+        let mut snap = ClusterSnapshot {
+            cluster: self.cfg.cluster.clone(),
+            backend: "libvirt".into(),
+            at_ms: 0,
+            nodes,
+            volumes,
+            vms,
+            migrations,
+            events,
+            costs: MigrationCosts::default(),
+            manager,
+            recoveries: self.recoveries.clone(),
+            alarms,
+            storage_moves,
+            marks,
+            stale_copies,
+            cordons_unreadable: None,
+        };
+        self.give_inputs(&mut snap);
+        self.cordon_standby(&mut snap);
+        self.cordons.mark(&mut snap);
+        snap
+    }
+
+    /// Each node's card from its answer to this poll (or why it gave
+    /// none), and the data of every node that has some.
+    fn node_cards<'a>(
+        &mut self,
+        polled: &[(String, Result<(), String>)],
+        last: &'a HashMap<usize, NodeData>,
+    ) -> (Vec<Node>, Vec<(usize, String, &'a NodeData)>) {
         let mut nodes = Vec::new();
         // (node index, node name, data) for every node we have data for:
         // its answer now, or its last one while it does not answer.
@@ -93,38 +151,19 @@ impl LibvirtCluster {
                 data.push((i, name.clone(), d));
             }
         }
-        self.log_node_changes(&nodes);
-        let (volumes, pool_volume) = self.volumes(&data);
-        // Nodes that answered this poll: their VMs are facts, the others'
-        // are the last known (a lost node's).
-        let fresh: Vec<&str> = polled
-            .iter()
-            .filter(|(_, r)| r.is_ok())
-            .map(|(n, _)| n.as_str())
-            .collect();
-        // The same VM running on two nodes that answer (a lost node came
-        // back while its VM had been recovered elsewhere): the loudest alarm.
-        let running: Vec<(&str, Vec<&str>)> = data
-            .iter()
-            .filter(|(_, n, _)| fresh.contains(&n.as_str()))
-            .map(|(_, n, d)| {
-                let names = d
-                    .domains
-                    .iter()
-                    .filter(|x| {
-                        matches!(x.state, VmState::Running | VmState::Paused)
-                            && !x.incoming
-                            && !x.migrating_out
-                    })
-                    .map(|x| x.name.as_str())
-                    .collect();
-                (n.as_str(), names)
-            })
-            .collect();
-        let manager = self.read_manager(&nodes, manager_read);
-        let marks = self.marks(&data, &fresh, manager.as_ref());
+        (nodes, data)
+    }
+
+    /// The alarm for each VM running on several nodes at once, logged
+    /// once per VM and nodes.
+    fn running_twice_alarms(
+        &mut self,
+        running: &[(&str, Vec<&str>)],
+        manager: &Option<ManagerView>,
+        marks: &[ManagedMark],
+    ) -> Vec<String> {
         let mut alarms = Vec::new();
-        for (vm, on) in running_twice(&running) {
+        for (vm, on) in running_twice(running) {
             let key = format!("{vm}@{}", on.join("+"));
             let owner = manager
                 .as_ref()
@@ -156,8 +195,20 @@ impl LibvirtCluster {
             }
             alarms.push(text);
         }
+        alarms
+    }
+
+    /// One VM per name from the domains of every node with data (a lost
+    /// node's VMs as last seen, marked with the loss).
+    fn vms_from(
+        &self,
+        data: &[(usize, String, &NodeData)],
+        nodes: &[Node],
+        fresh: &[&str],
+        pool_volume: &HashMap<(String, String), String>,
+    ) -> Vec<Vm> {
         let mut vms: Vec<Vm> = Vec::new();
-        for (i, node, d) in &data {
+        for (i, node, d) in data {
             // `nodes` follows the poll's order: node i is `nodes[i]`.
             let lost = (nodes[*i].state == NodeState::Down)
                 .then(|| self.unreachable_since.get(i))
@@ -184,7 +235,7 @@ impl LibvirtCluster {
                         .disks
                         .iter()
                         .map(|(dk, size)| Disk {
-                            volume: disk_volume(node, &dk.source, d, &pool_volume),
+                            volume: disk_volume(node, &dk.source, d, pool_volume),
                             size: *size,
                         })
                         .collect(),
@@ -205,42 +256,14 @@ impl LibvirtCluster {
                 }
             }
         }
-        // Volumes whose disks are not in any pool.
-        let mut volumes = volumes;
-        for vm in &vms {
-            for d in &vm.disks {
-                if volumes.iter().all(|v| v.name != d.volume) {
-                    volumes.push(Volume {
-                        name: d.volume.clone(),
-                        kind: VolumeKind::Local,
-                        owner: Some(vm.node.clone()),
-                        capacity: 0,
-                        used: 0,
-                        reachable_from: vec![vm.node.clone()],
-                    });
-                }
-            }
-        }
-        // Shared LUN owner: the node whose VMs use it.
-        for v in volumes
-            .iter_mut()
-            .filter(|v| v.kind == VolumeKind::SharedLun)
-        {
-            if let Some(vm) = vms
-                .iter()
-                .find(|m| m.disks.iter().any(|d| d.volume == v.name))
-            {
-                v.owner = Some(vm.node.clone());
-            }
-        }
-        let stale_copies = stale_copies(&data, &fresh, |i| self.nodes[i].spec.uri.clone());
-        for vm in vms.iter_mut() {
-            vm.ha |= manager
-                .as_ref()
-                .is_some_and(|view| view.vms.iter().any(|m| m.domain == vm.name))
-                || marks.iter().any(|m| m.vm == vm.name);
-        }
-        for sc in &stale_copies {
+        vms
+    }
+
+    /// Logs each stale copy once; the alarms for those that would
+    /// autostart.
+    fn stale_copy_alarms(&mut self, stale_copies: &[StaleCopy]) -> Vec<String> {
+        let mut alarms = Vec::new();
+        for sc in stale_copies {
             let key = format!("stale:{}@{}", sc.vm, sc.node);
             if !self.alarmed.contains(&key) {
                 self.table().log(format!(
@@ -262,29 +285,35 @@ impl LibvirtCluster {
             }
             alarms.push(text);
         }
-        {
-            let mut t = self.table();
-            t.uris = data
-                .iter()
-                .map(|(i, n, _)| (n.clone(), self.nodes[*i].spec.uri.clone()))
-                .collect();
-            t.managed = manager
-                .iter()
-                .flat_map(|v| &v.vms)
-                .map(|m| {
-                    (
-                        m.domain.clone(),
-                        ManagedBy {
-                            manager: "pacemaker".into(),
-                            resource: m.resource.clone(),
-                        },
-                    )
-                })
-                .collect();
-        }
-        self.discover(&data);
-        self.settle_detached(&nodes, &vms);
-        // Storage moves: their ends go to the event log once.
+        alarms
+    }
+
+    /// The migration table learns each node's URI and the VMs the cluster
+    /// manager owns, for the migrations it follows.
+    fn share_with_table(&self, data: &[(usize, String, &NodeData)], manager: &Option<ManagerView>) {
+        let mut t = self.table();
+        t.uris = data
+            .iter()
+            .map(|(i, n, _)| (n.clone(), self.nodes[*i].spec.uri.clone()))
+            .collect();
+        t.managed = manager
+            .iter()
+            .flat_map(|v| &v.vms)
+            .map(|m| {
+                (
+                    m.domain.clone(),
+                    ManagedBy {
+                        manager: "pacemaker".into(),
+                        resource: m.resource.clone(),
+                    },
+                )
+            })
+            .collect();
+    }
+
+    /// The storage moves and migrations as they stand, and the event log
+    /// (the end of a storage move goes to it once).
+    fn moves_and_events(&self) -> (Vec<StorageMove>, Vec<Migration>, Vec<ClusterEvent>) {
         let (storage_moves, ended) = storage::take_views(&self.storage_moves);
         for text in ended {
             self.table().log(text);
@@ -295,16 +324,11 @@ impl LibvirtCluster {
             m.sort_by_key(|m| m.id);
             (m, t.log.iter().cloned().collect())
         };
-        for vm in vms.iter_mut() {
-            if migrations
-                .iter()
-                .any(|m| m.vm == vm.name && m.outcome.is_none())
-                && vm.state == VmState::Running
-            {
-                vm.state = VmState::Migrating;
-            }
-        }
-        // A restarted VM is running once a node that answers says so.
+        (storage_moves, migrations, events)
+    }
+
+    /// A restarted VM is running once a node that answers says so.
+    fn recoveries_reached(&mut self, vms: &[Vm], fresh: &[&str]) {
         let now = crate::record::now_ms();
         for r in self.recoveries.iter_mut().filter(|r| !r.is_finished()) {
             if vms.iter().any(|v| {
@@ -316,26 +340,10 @@ impl LibvirtCluster {
                 r.reach(RecoveryStep::Running, now);
             }
         }
-        let mut snap = ClusterSnapshot {
-            cluster: self.cfg.cluster.clone(),
-            backend: "libvirt".into(),
-            at_ms: 0,
-            nodes,
-            volumes,
-            vms,
-            migrations,
-            events,
-            costs: MigrationCosts::default(),
-            manager,
-            recoveries: self.recoveries.clone(),
-            alarms,
-            storage_moves,
-            marks,
-            stale_copies,
-            cordons_unreadable: None,
-        };
-        self.give_inputs(&mut snap);
-        // A node in standby in Pacemaker is cordoned by Pacemaker.
+    }
+
+    /// A node in standby in Pacemaker is cordoned by Pacemaker.
+    fn cordon_standby(&mut self, snap: &mut ClusterSnapshot) {
         if let Some(view) = &snap.manager {
             for n in snap.nodes.iter_mut() {
                 let standby = view
@@ -356,8 +364,6 @@ impl LibvirtCluster {
                 }
             }
         }
-        self.cordons.mark(&mut snap);
-        snap
     }
 
     /// Migrations found running (virsh, another vmshift) get model inputs
@@ -473,6 +479,87 @@ impl LibvirtCluster {
             .iter()
             .find(|(ours, _)| ours == node)
             .map_or_else(|| node.to_string(), |(_, theirs)| theirs.clone())
+    }
+}
+
+/// Each answering node's running domains, by name (not counting the two
+/// sides of a migration).
+fn running_on<'a>(
+    data: &'a [(usize, String, &'a NodeData)],
+    fresh: &[&str],
+) -> Vec<(&'a str, Vec<&'a str>)> {
+    data.iter()
+        .filter(|(_, n, _)| fresh.contains(&n.as_str()))
+        .map(|(_, n, d)| {
+            let names = d
+                .domains
+                .iter()
+                .filter(|x| {
+                    matches!(x.state, VmState::Running | VmState::Paused)
+                        && !x.incoming
+                        && !x.migrating_out
+                })
+                .map(|x| x.name.as_str())
+                .collect();
+            (n.as_str(), names)
+        })
+        .collect()
+}
+
+/// The pools' volumes with those of disks in no pool added, and each shared
+/// LUN owned by the node whose VMs use it.
+fn with_disk_volumes(volumes: Vec<Volume>, vms: &[Vm]) -> Vec<Volume> {
+    // Volumes whose disks are not in any pool.
+    let mut volumes = volumes;
+    for vm in vms {
+        for d in &vm.disks {
+            if volumes.iter().all(|v| v.name != d.volume) {
+                volumes.push(Volume {
+                    name: d.volume.clone(),
+                    kind: VolumeKind::Local,
+                    owner: Some(vm.node.clone()),
+                    capacity: 0,
+                    used: 0,
+                    reachable_from: vec![vm.node.clone()],
+                });
+            }
+        }
+    }
+    // Shared LUN owner: the node whose VMs use it.
+    for v in volumes
+        .iter_mut()
+        .filter(|v| v.kind == VolumeKind::SharedLun)
+    {
+        if let Some(vm) = vms
+            .iter()
+            .find(|m| m.disks.iter().any(|d| d.volume == v.name))
+        {
+            v.owner = Some(vm.node.clone());
+        }
+    }
+    volumes
+}
+
+/// A VM the cluster manager owns, or that carries its mark, is HA.
+fn mark_ha(vms: &mut [Vm], manager: &Option<ManagerView>, marks: &[ManagedMark]) {
+    for vm in vms.iter_mut() {
+        vm.ha |= manager
+            .as_ref()
+            .is_some_and(|view| view.vms.iter().any(|m| m.domain == vm.name))
+            || marks.iter().any(|m| m.vm == vm.name);
+    }
+}
+
+/// A running VM with a migration under way is migrating.
+fn mark_migrating(vms: &mut [Vm], migrations: &[Migration]) {
+    for vm in vms.iter_mut() {
+        if migrations
+            .iter()
+            .any(|m| m.vm == vm.name && m.outcome.is_none())
+            && vm.state == VmState::Running
+        {
+            vm.state = VmState::Migrating;
+        }
     }
 }
 
