@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use super::Refusal;
 use super::model::{
     ClusterSnapshot, Forecast, Measured, Migration, MigrationId, MigrationInputs, MigrationOptions,
     Node, Recovery, StorageMove, StorageMoveId, Vm, VmAction,
 };
-use crate::plan::Refusal;
 use crate::record::{Cordons, Journal};
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,11 +1,15 @@
 //! Placement check: may VM `v` live-migrate to node `t`, and what moves with it?
 
-use crate::cluster::text::{shell_line, shell_word};
+use crate::cluster::text::shell_line;
 use crate::cluster::{
     ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, Volume, VolumeKind, units,
 };
 
 use super::cpu;
+
+// A refusal is the cluster's type (a backend's error carries it); it is
+// named here too, where the checks that give it are.
+pub use crate::cluster::Refusal;
 
 /// Whether any disk of `vm` may move now (it runs, it is not migrating,
 /// no disk of it is moving already); one sentence why not.
@@ -120,17 +124,6 @@ pub fn disk_move_sentence(vm: &Vm, disk: &str, bytes: u64, to: &str) -> String {
     )
 }
 
-/// The command that moves `vm`'s disk off `volume` while it runs.
-fn move_disk_hint(vm: &str, volume: &str, csv: Option<&str>) -> String {
-    match csv {
-        Some(c) => shell_line(&["vmshift", "move-disk", vm, volume, c]),
-        None => format!(
-            "{} VOLUME (no cluster-shared volume here has room for it now)",
-            shell_line(&["vmshift", "move-disk", vm, volume])
-        ),
-    }
-}
-
 /// A cluster-shared volume for a disk of `bytes` now on `from`: reachable
 /// from every node in `nodes`, with the most room.
 pub fn csv_for(snap: &ClusterSnapshot, from: &str, bytes: u64, nodes: &[&str]) -> Option<String> {
@@ -144,132 +137,6 @@ pub fn csv_for(snap: &ClusterSnapshot, from: &str, bytes: u64, nodes: &[&str]) -
         })
         .max_by_key(|v| (v.free(), std::cmp::Reverse(v.name.clone())))
         .map(|v| v.name.clone())
-}
-
-/// Why a VM cannot go to a node. Each reads as one sentence with the way out.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Refusal {
-    #[error("{vm} already runs on {node}; pick another node")]
-    SameNode { vm: String, node: String },
-    #[error("node {node} is {state}; only an up node can take VMs")]
-    NodeNotUp { node: String, state: &'static str },
-    #[error(
-        "node {node} is cordoned (since {since}, by {by}); uncordon it with `:uncordon {node}` or `vmshift uncordon {q}`, or pick another node",
-        q = shell_word(.node)
-    )]
-    Cordoned {
-        node: String,
-        since: String,
-        by: String,
-    },
-    /// The cordon list cannot be read: any node may be cordoned.
-    #[error("{0}; until then no VM is moved, started or restarted onto any node")]
-    CordonsUnreadable(String),
-    #[error("{vm} is {state}; only a running VM can be live-migrated")]
-    VmNotRunning { vm: String, state: &'static str },
-    #[error("{vm} is already migrating; wait for it or abort it first")]
-    AlreadyMigrating { vm: String },
-    #[error("node {node} has {} free but {vm} needs {}; free memory there or pick another node", units::bytes(*free), units::bytes(*need))]
-    NotEnoughMemory {
-        vm: String,
-        node: String,
-        need: u64,
-        free: u64,
-    },
-    #[error("{vm}'s disk on volume {volume} is not reachable from {node}; use --copy-storage to copy {} with the migration (shared-nothing), or pick a node that reaches {volume}", units::bytes(*copy_bytes))]
-    VolumeNotReachable {
-        vm: String,
-        volume: String,
-        node: String,
-        copy_bytes: u64,
-    },
-    #[error("{vm}'s disk on volume {volume} must be copied ({}) but {node} has no local volume with that much free space", units::bytes(*copy_bytes))]
-    NoRoomForCopy {
-        vm: String,
-        volume: String,
-        node: String,
-        copy_bytes: u64,
-    },
-    #[error("{vm} is on shared LUN {volume}, which also holds {}; a LUN has one owner, so its VMs move together — move one of {vm} / {} to a cluster-shared volume first: {}", others.join(", "), others.join(" / "), move_disk_hint(vm, volume, csv.as_deref()))]
-    LunShared {
-        vm: String,
-        volume: String,
-        others: Vec<String>,
-        /// A cluster-shared volume with room for the disk, reachable from
-        /// where the VM runs and where it would go.
-        csv: Option<String>,
-    },
-    #[error(
-        "node {node} is {state} in {manager}, so it takes no resources; pick another node, or bring it back in {manager} first"
-    )]
-    ManagerNodeOut {
-        node: String,
-        manager: &'static str,
-        state: &'static str,
-    },
-    #[error(
-        "{vm} is {manager} resource {resource}, and node {node} is not a node of that cluster; pick one of its nodes"
-    )]
-    NotManagerNode {
-        vm: String,
-        resource: String,
-        node: String,
-        manager: &'static str,
-    },
-    #[error(
-        "{manager} leaves resource {resource} ({vm}) alone now ({why}), so it would not move it; take it out of maintenance first (`vmshift maintenance off`, or `crm_resource --manage --resource {q}`)",
-        q = shell_word(.resource)
-    )]
-    Unmanaged {
-        vm: String,
-        resource: String,
-        manager: &'static str,
-        why: &'static str,
-    },
-    #[error(
-        "{manager} resource {resource} ({vm}) has allow-migrate off, so {manager} would stop {vm} and start it cold on the target; set allow-migrate=true on {resource} to move it live"
-    )]
-    NoLiveMove {
-        vm: String,
-        resource: String,
-        manager: &'static str,
-    },
-    /// The asked path would fight the cluster manager, or cannot be taken.
-    #[error("{0}")]
-    Manager(String),
-    #[error(
-        "{vm} uses CPU model {vm_model}, which node {node} ({node_model}) cannot provide; pick a node with a newer CPU of the same vendor"
-    )]
-    CpuIncompatible {
-        vm: String,
-        vm_model: String,
-        node: String,
-        node_model: String,
-    },
-}
-
-impl Refusal {
-    /// A few words for a node card during a drag.
-    pub fn short(&self) -> &'static str {
-        match self {
-            Refusal::SameNode { .. } => "same node",
-            Refusal::NodeNotUp { .. } => "node not up",
-            Refusal::Cordoned { .. } => "cordoned",
-            Refusal::CordonsUnreadable(_) => "cordon list damaged",
-            Refusal::VmNotRunning { .. } => "VM not running",
-            Refusal::AlreadyMigrating { .. } => "already migrating",
-            Refusal::NotEnoughMemory { .. } => "not enough memory",
-            Refusal::VolumeNotReachable { .. } => "volume not reachable",
-            Refusal::NoRoomForCopy { .. } => "no room to copy disk",
-            Refusal::LunShared { .. } => "LUN shared with other VMs",
-            Refusal::CpuIncompatible { .. } => "CPU incompatible",
-            Refusal::ManagerNodeOut { state, .. } => state,
-            Refusal::NotManagerNode { .. } => "not a cluster node",
-            Refusal::Unmanaged { .. } => "resource unmanaged",
-            Refusal::NoLiveMove { .. } => "no live move (allow-migrate)",
-            Refusal::Manager(_) => "cluster manager",
-        }
-    }
 }
 
 /// Which path moves `vm` from `from` to `to`: `Some(resource)` through the
