@@ -10,8 +10,6 @@ use toml::Spanned;
 use std::collections::BTreeMap;
 
 use crate::app::keymap::{Action, Key};
-use crate::app::nodes::Thresholds;
-use crate::backends::sim::clock::Speed;
 use crate::cluster::{MIB, MigrationOptions, OnStall, PostcopyMode};
 use crate::input::{ReadError, line_col, read_text};
 
@@ -157,6 +155,92 @@ fn default_shared_kind() -> crate::cluster::VolumeKind {
 pub enum BackendKind {
     Sim,
     Libvirt,
+}
+
+/// How fast the simulator's clock runs (`--speed`, `speed` in the config).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// Virtual time moves only when `advance` (or `wait`) is called; `wait`
+    /// advances it at once, so runs finish as fast as the CPU allows.
+    Max,
+    /// Virtual seconds per real second; 0 freezes the clock.
+    Times(f64),
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "max" {
+            return Ok(Speed::Max);
+        }
+        match s.parse::<f64>() {
+            Ok(x) if x.is_finite() && (0.0..=10_000.0).contains(&x) => Ok(Speed::Times(x)),
+            _ => Err(format!(
+                "speed must be a number from 0 (frozen) to 10000, or \"max\", not {s:?}"
+            )),
+        }
+    }
+}
+
+/// Warning and critical level of one figure, in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub warn_pct: u8,
+    pub crit_pct: u8,
+}
+
+impl Limits {
+    pub fn level(self, pct: f64) -> Level {
+        if pct >= self.crit_pct as f64 {
+            Level::Crit
+        } else if pct >= self.warn_pct as f64 {
+            Level::Warn
+        } else {
+            Level::Ok
+        }
+    }
+}
+
+/// `[thresholds]` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub cpu: Limits,
+    pub memory: Limits,
+    pub volume: Limits,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        let l = Limits {
+            warn_pct: 85,
+            crit_pct: 95,
+        };
+        Self {
+            cpu: l,
+            memory: l,
+            volume: l,
+        }
+    }
+}
+
+/// How far a figure is past its thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Level {
+    #[default]
+    Ok,
+    Warn,
+    Crit,
+}
+
+impl Level {
+    /// A mark readable without colour (two columns).
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Level::Ok => "  ",
+            Level::Warn => "! ",
+            Level::Crit => "!!",
+        }
+    }
 }
 
 impl Default for Config {

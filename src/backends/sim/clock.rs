@@ -3,29 +3,7 @@
 
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Speed {
-    /// Virtual time moves only when `advance` (or `wait`) is called; `wait`
-    /// advances it at once, so runs finish as fast as the CPU allows.
-    Max,
-    /// Virtual seconds per real second; 0 freezes the clock.
-    Times(f64),
-}
-
-impl std::str::FromStr for Speed {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "max" {
-            return Ok(Speed::Max);
-        }
-        match s.parse::<f64>() {
-            Ok(x) if x.is_finite() && (0.0..=10_000.0).contains(&x) => Ok(Speed::Times(x)),
-            _ => Err(format!(
-                "speed must be a number from 0 (frozen) to 10000, or \"max\", not {s:?}"
-            )),
-        }
-    }
-}
+pub use crate::config::Speed;
 
 /// Maps real time to virtual time.
 #[derive(Debug, Clone)]
