@@ -103,7 +103,7 @@ pub fn live(m: &Migration) -> Option<Forecast> {
     let p = predict_from(&i, o, from);
     let mut f = p.forecast();
     if m.stalled {
-        f.advice = super::rules::advice_for(m)
+        f.advice = super::advice::advice_for(m)
             .iter()
             .map(super::Advice::short)
             .collect();

@@ -5,6 +5,7 @@
 //! [`ClusterSnapshot`]: crate::cluster::ClusterSnapshot
 
 mod actions;
+pub mod advice;
 pub mod cpu;
 mod drain;
 mod inputs;

@@ -21,7 +21,7 @@ use crate::cluster::{
     ClusterEvent, MIB, ManagedBy, Migration, MigrationId, MigrationOptions, OnStall, Outcome,
     PostcopyMode, Step,
 };
-use crate::plan::rules;
+use crate::plan::{advice, rules};
 use crate::record::{Journal, Meta, Owner, Record};
 
 /// How often a running migration's job stats are read.
@@ -1072,7 +1072,7 @@ fn policy(e: &mut Entry) -> Option<PolicyAction> {
             Some(PolicyAction::Postcopy)
         }
         OnStall::Abort => {
-            e.abort_reason = Some(rules::stall_sentence(
+            e.abort_reason = Some(advice::stall_sentence(
                 &e.view,
                 e.view.rounds.len(),
                 history.last().copied().unwrap_or(0.0) as u64,

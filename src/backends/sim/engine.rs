@@ -10,8 +10,8 @@
 use crate::cluster::{
     Migration, MigrationId, MigrationOptions, OnStall, Outcome, PostcopyMode, Step,
 };
+use crate::plan::advice;
 use crate::plan::precopy::{self, Costs, Guest, Precopy};
-use crate::plan::rules;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -251,7 +251,7 @@ impl SimMigration {
 
     /// The stall sentence, with what would have made it converge.
     fn stall_reason(&self) -> String {
-        rules::stall_sentence(
+        advice::stall_sentence(
             &self.view,
             self.model.syncs as usize,
             self.model.dirty_after.last().copied().unwrap_or(0.0) as u64,
