@@ -1,6 +1,8 @@
 //! `config.toml`: backend, UI and migration defaults, validated with errors
 //! that name file, line and column. `config.example.toml` documents every key.
 
+pub mod keys;
+
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -9,9 +11,9 @@ use toml::Spanned;
 
 use std::collections::BTreeMap;
 
-use crate::app::keymap::{Action, Key};
 use crate::cluster::{MIB, MigrationOptions, OnStall, PostcopyMode};
 use crate::input::{ReadError, line_col, read_text};
+use keys::{Action, Key};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -654,7 +656,7 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid_and_matches_the_defaults() {
-        let text = include_str!("../config.example.toml");
+        let text = include_str!("../../config.example.toml");
         let c = parse(text, Path::new("config.example.toml")).unwrap();
         assert_eq!(Config { path: None, ..c }, Config::default());
     }
