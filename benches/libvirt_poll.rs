@@ -7,8 +7,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use vmshift::backends::Backend;
 use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec, testdriver};
-use vmshift::cluster::{Backend, NodeState};
+use vmshift::cluster::NodeState;
 
 const NODES: usize = 500;
 const DOMAINS: usize = 20;

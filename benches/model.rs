@@ -5,8 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use vmshift::backends::Backend;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
-use vmshift::cluster::{Backend, MigrationOptions};
+use vmshift::cluster::MigrationOptions;
 use vmshift::plan;
 
 fn model(c: &mut Criterion) {

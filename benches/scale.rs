@@ -9,8 +9,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use vmshift::app::{App, HitMap, Msg, Settings, View};
+use vmshift::backends::Backend;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
-use vmshift::cluster::Backend;
 use vmshift::tui::render::render;
 
 const SPEC: &str = "gen:nodes=1000,vms=20000";

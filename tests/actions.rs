@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use vmshift::backends::Backend;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
 use vmshift::cluster::{
-    Backend, BackendError, Cordon, MigrationOptions, MigrationRequest, VmAction, VmState,
+    BackendError, Cordon, MigrationOptions, MigrationRequest, VmAction, VmState,
 };
 use vmshift::plan::{self, Refusal};
 use vmshift::record::Cordons;
@@ -249,8 +250,9 @@ fn ha_restarts_skip_cordoned_nodes() {
 
 #[cfg(feature = "libvirt")]
 mod libvirt_test_driver {
+    use vmshift::backends::Backend;
     use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec};
-    use vmshift::cluster::{Backend, VmAction, VmState};
+    use vmshift::cluster::{VmAction, VmState};
 
     fn cluster() -> LibvirtCluster {
         LibvirtCluster::connect(LibvirtConfig {
@@ -311,9 +313,10 @@ mod libvirt_test_driver {
 mod many_nodes {
     use std::time::Duration;
 
+    use vmshift::backends::Backend;
     use vmshift::backends::libvirt::node::POLL_THREADS;
     use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec, testdriver};
-    use vmshift::cluster::{Backend, NodeState};
+    use vmshift::cluster::NodeState;
 
     #[test]
     fn sixty_nodes_are_polled_by_at_most_the_pool_and_all_answer() {

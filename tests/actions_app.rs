@@ -8,7 +8,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use vmshift::app::{Cmd, HitMap, Mode, Msg, Settings};
-use vmshift::cluster::{Backend, VmAction, VmState};
+use vmshift::backends::Backend;
+use vmshift::cluster::{VmAction, VmState};
 use vmshift::plan::Refusal;
 use vmshift::tui::render::render;
 

@@ -16,8 +16,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use vmshift::backends::Backend;
 use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec, testdriver};
-use vmshift::cluster::{Backend, NodeState, RecoveryStep, VmState};
+use vmshift::cluster::{NodeState, RecoveryStep, VmState};
 
 /// The state dir of this test process (VMSHIFT_STATE_DIR, set once before
 /// any backend reads it); each test uses a cluster name of its own, so its

@@ -33,10 +33,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use vmshift::backends::Backend;
 use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec};
-use vmshift::cluster::{
-    Backend, MIB, MigrationOptions, MigrationRequest, NodeState, Outcome, PostcopyMode,
-};
+use vmshift::cluster::{MIB, MigrationOptions, MigrationRequest, NodeState, Outcome, PostcopyMode};
 use vmshift::record::{Journal, Recorder};
 
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab.sh");

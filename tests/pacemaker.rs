@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use vmshift::backends::Backend;
 use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec};
-use vmshift::cluster::{Backend, BackendError, MigrationOptions, MigrationRequest};
+use vmshift::cluster::{BackendError, MigrationOptions, MigrationRequest};
 use vmshift::config::{PacemakerMode, PacemakerSettings};
 
 fn cluster(prefix: &[&str], timeout_ms: u64) -> LibvirtCluster {

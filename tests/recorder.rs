@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use vmshift::app::{Cmd, Msg};
+use vmshift::backends::Backend;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
-use vmshift::cluster::{Backend, MigrationId, MigrationRequest, Outcome};
+use vmshift::cluster::{MigrationId, MigrationRequest, Outcome};
 use vmshift::record::{Journal, Recorder};
 use vmshift::tui::worker::Worker;
 

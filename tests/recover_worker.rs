@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use vmshift::app::{Cmd, Msg};
+use vmshift::backends::Backend;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
 use vmshift::cluster::{
-    Backend, BackendError, ClusterSnapshot, Migration, MigrationId, MigrationRequest, Recovery,
+    BackendError, ClusterSnapshot, Migration, MigrationId, MigrationRequest, Recovery,
     RecoveryStep, VmAction,
 };
 use vmshift::plan::{RecoverPlan, Restart};

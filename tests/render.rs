@@ -8,7 +8,8 @@ use crossterm::event::KeyCode;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use vmshift::app::{App, HitMap, Msg, Settings, Target};
-use vmshift::cluster::{Backend, MigrationOptions, OnStall, Step};
+use vmshift::backends::Backend;
+use vmshift::cluster::{MigrationOptions, OnStall, Step};
 use vmshift::tui::render::render;
 
 fn draw(app: &App, w: u16, h: u16) -> (Terminal<TestBackend>, HitMap) {

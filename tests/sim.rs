@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use vmshift::backends::Backend;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
 use vmshift::cluster::{
-    Backend, BackendError, Migration, MigrationId, MigrationOptions, MigrationRequest, NodeState,
-    OnStall, Outcome, PostcopyMode, RecoveryStep, Step, VmState,
+    BackendError, Migration, MigrationId, MigrationOptions, MigrationRequest, NodeState, OnStall,
+    Outcome, PostcopyMode, RecoveryStep, Step, VmState,
 };
 use vmshift::plan::{self, Refusal};
 

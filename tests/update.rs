@@ -8,7 +8,8 @@ use crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use vmshift::app::nodes::Level;
 use vmshift::app::{Cmd, HitMap, Mode, Msg, Settings, Target, View};
-use vmshift::cluster::{Backend, MigrationOptions, OnStall};
+use vmshift::backends::Backend;
+use vmshift::cluster::{MigrationOptions, OnStall};
 use vmshift::plan::Refusal;
 
 #[test]
@@ -399,14 +400,14 @@ fn progress_updates_the_migration_and_the_vm_follows_to_its_node() {
     let mut r = Rig::default();
     let id = r.start("web-01", "hv-02", MigrationOptions::default());
     r.sim.advance(std::time::Duration::from_secs(2));
-    let m = vmshift::cluster::Backend::migration(&mut r.sim, id).unwrap();
+    let m = vmshift::backends::Backend::migration(&mut r.sim, id).unwrap();
     assert!(r.send(Msg::Progress(vec![m.clone()])).redraw);
     assert!(
         !r.send(Msg::Progress(vec![m])).redraw,
         "same progress: no redraw"
     );
     r.advance_until(|s| {
-        vmshift::cluster::Backend::migration(s, id)
+        vmshift::backends::Backend::migration(s, id)
             .unwrap()
             .is_finished()
     });

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use super::{CliError, exit};
-use crate::cluster::{Backend, BackendError, VmAction};
+use crate::backends::Backend;
+use crate::cluster::{BackendError, VmAction};
 use crate::config::Config;
 use crate::output as out;
 

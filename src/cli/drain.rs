@@ -11,7 +11,8 @@ use super::migrate::{
 };
 use super::signals::INTERRUPT;
 use super::{CliError, DrainArgs, exit};
-use crate::cluster::{Backend, MigrationRequest, VmState};
+use crate::backends::Backend;
+use crate::cluster::{MigrationRequest, VmState};
 use crate::config::Config;
 use crate::plan::plan_drain_with;
 

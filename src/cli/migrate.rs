@@ -8,10 +8,11 @@ use serde_json::json;
 
 use super::signals::{self, INTERRUPT, Signals};
 use super::{CliError, MigrateArgs, MigrationFlags, exit};
+use crate::backends::Backend;
 use crate::backends::sim::clock::Speed;
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, MIB, Migration, MigrationId, MigrationOptions,
-    MigrationRequest, Outcome, Step, units,
+    BackendError, ClusterSnapshot, MIB, Migration, MigrationId, MigrationOptions, MigrationRequest,
+    Outcome, Step, units,
 };
 use crate::config::Config;
 use crate::output as out;

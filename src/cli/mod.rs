@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::backends::Backend;
 use crate::backends::sim::{SimCluster, clock::Speed};
-use crate::cluster::{Backend, MovePath, OnStall, PostcopyMode, VmAction};
+use crate::cluster::{MovePath, OnStall, PostcopyMode, VmAction};
 use crate::config::{self, BackendKind, Config};
 use crate::output as out;
 use crate::record::{Cordons, Failure, Journal};

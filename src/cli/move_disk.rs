@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::migrate::{Control, Out, backend_error, may_change};
 use super::{CliError, MoveDiskArgs, exit};
-use crate::cluster::{Backend, Outcome, StorageMove, units};
+use crate::backends::Backend;
+use crate::cluster::{Outcome, StorageMove, units};
 use crate::config::Config;
 use crate::plan;
 

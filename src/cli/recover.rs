@@ -12,7 +12,8 @@ use serde_json::json;
 use super::migrate::{Out, backend_error, may_change};
 use super::{CliError, RecoverArgs, exit};
 use crate::app::log::Clock;
-use crate::cluster::{Backend, RecoveryStep, units};
+use crate::backends::Backend;
+use crate::cluster::{RecoveryStep, units};
 use crate::config::Config;
 use crate::plan::plan_recover;
 

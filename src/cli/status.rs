@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use super::{CliError, exit};
 use crate::app::log::Clock;
+use crate::backends::Backend;
 use crate::cluster::text::escape as c;
-use crate::cluster::{Backend, ClusterSnapshot, units};
+use crate::cluster::{ClusterSnapshot, units};
 use crate::output as out;
 
 pub fn run(backend: &mut dyn Backend, json: bool) -> Result<ExitCode, CliError> {

@@ -1,4 +1,4 @@
-//! The domain model and the one trait every backend implements.
+//! The domain model, and what a backend is asked and answers.
 
 mod backend;
 mod manager;
@@ -7,7 +7,7 @@ mod refusal;
 pub mod text;
 pub mod units;
 
-pub use backend::{Backend, BackendError, MigrationRequest, cordon_sentence, set_local_cordon};
+pub use backend::{BackendError, MigrationRequest, cordon_sentence};
 pub use manager::*;
 pub use model::*;
 pub use refusal::Refusal;

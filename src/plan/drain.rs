@@ -251,8 +251,8 @@ pub fn plan_drain_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::Backend;
     use crate::backends::sim::{SimCluster, clock::Speed};
-    use crate::cluster::Backend;
 
     fn snap() -> ClusterSnapshot {
         SimCluster::from_spec("default", Speed::Max)

@@ -556,8 +556,9 @@ mod tests {
 #[cfg(test)]
 mod manager_hold_tests {
     use super::*;
+    use crate::backends::Backend;
     use crate::backends::sim::{SimCluster, clock::Speed};
-    use crate::cluster::{Backend, ManagedMark, ManagedVm, ManagerView, StaleCopy, VmAction};
+    use crate::cluster::{ManagedMark, ManagedVm, ManagerView, StaleCopy, VmAction};
     use crate::plan::{check_vm_action, plan_drain, plan_recover};
 
     fn snap() -> ClusterSnapshot {

@@ -170,8 +170,9 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backends::Backend;
     use crate::backends::sim::{SimCluster, clock::Speed};
-    use crate::cluster::{Backend, ManagedVm, ManagerView};
+    use crate::cluster::{ManagedVm, ManagerView};
 
     fn lost(node: &str) -> ClusterSnapshot {
         let mut s = SimCluster::from_spec("default", Speed::Max)

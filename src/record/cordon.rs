@@ -3,7 +3,7 @@
 //! A cordoned node is never offered as a target (placement refuses it).
 //! The list is local to this install: another vmshift, virsh or a cluster
 //! manager does not see it. A backend whose cluster manager has its own
-//! notion (Pacemaker standby) overrides [`crate::cluster::Backend::set_cordon`]
+//! notion (Pacemaker standby) overrides [`crate::backends::Backend::set_cordon`]
 //! and marks its nodes itself; the others use this list.
 
 use std::path::{Path, PathBuf};

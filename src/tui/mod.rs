@@ -16,7 +16,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::app::{App, Cmd, HitMap, Mode, Msg, SelfUsage, Settings};
-use crate::cluster::Backend;
+use crate::backends::Backend;
 use crate::record::Journal;
 use terminal::TerminalGuard;
 use worker::Worker;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::app::{Cmd, Msg};
-use crate::cluster::{Backend, MigrationId, StorageMoveId, units};
+use crate::backends::Backend;
+use crate::cluster::{MigrationId, StorageMoveId, units};
 
 /// How often running migrations and storage moves are read.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);

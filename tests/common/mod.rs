@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use vmshift::app::{App, Cmd, HitMap, Mode, Msg, Settings, Update};
+use vmshift::backends::Backend;
 use vmshift::backends::sim::{SimCluster, clock::Speed};
-use vmshift::cluster::{Backend, MigrationId, MigrationOptions, MigrationRequest};
+use vmshift::cluster::{MigrationId, MigrationOptions, MigrationRequest};
 
 pub struct Rig {
     pub app: App,

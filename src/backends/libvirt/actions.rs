@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::{LibvirtCluster, console_argv, ffi, measure, ssh, xml};
+use crate::backends::{Backend, set_local_cordon};
 use crate::cluster::text::shell_word;
-use crate::cluster::{Backend, BackendError, Measured, VmAction, VmState, set_local_cordon};
+use crate::cluster::{BackendError, Measured, VmAction, VmState};
 use crate::plan;
 
 impl LibvirtCluster {

@@ -37,9 +37,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::backends::Backend;
 use crate::cluster::{
-    Backend, BackendError, ClusterSnapshot, ManagerView, Measured, Migration, MigrationId,
-    MigrationRequest, NodeState, Recovery, VmAction, VolumeKind,
+    BackendError, ClusterSnapshot, ManagerView, Measured, Migration, MigrationId, MigrationRequest,
+    NodeState, Recovery, VmAction, VolumeKind,
 };
 use crate::manager::ClusterManager;
 use crate::record::{Cordons, Journal, Record};

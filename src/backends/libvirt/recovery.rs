@@ -3,8 +3,9 @@
 //! definition, never a second time while its disk is locked.
 
 use super::LibvirtCluster;
+use crate::backends::Backend;
 use crate::cluster::text::shell_line;
-use crate::cluster::{Backend, BackendError, NodeState, Recovery, RecoveryStep};
+use crate::cluster::{BackendError, NodeState, Recovery, RecoveryStep};
 
 impl LibvirtCluster {
     pub(super) fn confirm_node_fenced(&mut self, node: &str) -> Result<(), BackendError> {

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use super::node::NodeData;
 use super::volumes::disk_volume;
 use super::{LibvirtCluster, measure, node, storage};
+use crate::backends::Backend;
 use crate::cluster::text::shell_word;
 use crate::cluster::{
-    Backend, BackendError, ClusterEvent, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy,
-    ManagedMark, ManagerView, Migration, MigrationCosts, MigrationId, Node, NodeState,
-    RecoveryStep, StaleCopy, StorageMove, Vm, VmState, Volume, VolumeKind, Workload,
+    BackendError, ClusterEvent, ClusterSnapshot, Cordon, Disk, LostWith, ManagedBy, ManagedMark,
+    ManagerView, Migration, MigrationCosts, MigrationId, Node, NodeState, RecoveryStep, StaleCopy,
+    StorageMove, Vm, VmState, Volume, VolumeKind, Workload,
 };
 use crate::plan;
 

@@ -17,7 +17,8 @@ use super::node::NodeData;
 use super::volumes::disk_volume;
 use super::xml::DiskSource;
 use super::{LibvirtCluster, node_name};
-use crate::cluster::{Backend, BackendError};
+use crate::backends::Backend;
+use crate::cluster::BackendError;
 use crate::cluster::{Outcome, StorageMove, StorageMoveId};
 use crate::plan;
 

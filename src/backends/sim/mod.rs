@@ -13,9 +13,10 @@ pub mod scenario;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use crate::backends::Backend;
 use crate::cluster::{
-    Backend, BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, LostWith, Measured,
-    Migration, MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Recovery,
+    BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, LostWith, Measured, Migration,
+    MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Recovery,
     RecoveryStep, StorageMove, StorageMoveId, Vm, VmAction, VmState, Volume, VolumeKind, Workload,
     units,
 };
