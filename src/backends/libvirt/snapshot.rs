@@ -754,4 +754,72 @@ mod tests {
         );
         assert!(e.contains("vmshift recover"), "{e}");
     }
+
+    fn vm(name: &str, node: &str, state: VmState, volumes: &[&str]) -> Vm {
+        Vm {
+            name: name.into(),
+            node: node.into(),
+            state,
+            vcpus: 1,
+            memory: 1 << 30,
+            disks: volumes
+                .iter()
+                .map(|v| Disk {
+                    volume: v.to_string(),
+                    size: 1 << 30,
+                })
+                .collect(),
+            workload: Workload {
+                kind: "not measured yet".into(),
+                dirty_bps: 0,
+                wws_bytes: 1 << 30,
+                cpu_load: 0.0,
+                touched_bytes: None,
+                measured: None,
+            },
+            ha: false,
+            cpu_model: String::new(),
+            cpu_used_pct: 0.0,
+            lost: None,
+        }
+    }
+
+    #[test]
+    fn a_disk_in_no_pool_gets_a_local_volume_and_a_lun_the_node_of_its_vm() {
+        let lun = Volume {
+            name: "lun-1".into(),
+            kind: VolumeKind::SharedLun,
+            owner: None,
+            capacity: 10 << 30,
+            used: 0,
+            reachable_from: vec!["a".into(), "b".into()],
+        };
+        let vms = [
+            vm("web", "b", VmState::Running, &["lun-1"]),
+            vm("db", "a", VmState::Running, &["unpooled@a"]),
+        ];
+        let volumes = with_disk_volumes(vec![lun], &vms);
+        assert_eq!(volumes.len(), 2);
+        assert_eq!(volumes[0].owner.as_deref(), Some("b"));
+        assert_eq!(volumes[1].name, "unpooled@a");
+        assert_eq!(volumes[1].kind, VolumeKind::Local);
+        assert_eq!(volumes[1].reachable_from, ["a"]);
+    }
+
+    #[test]
+    fn a_running_vm_with_a_migration_under_way_is_migrating() {
+        let mut vms = [
+            vm("web", "a", VmState::Running, &[]),
+            vm("db", "a", VmState::Running, &[]),
+            vm("old", "a", VmState::Stopped, &[]),
+        ];
+        let moving =
+            |name: &str| Migration::starting(1, name, "a", "b", Default::default(), 1 << 30, 0, 0);
+        let mut done = moving("db");
+        done.outcome = Some(crate::cluster::Outcome::Completed);
+        mark_migrating(&mut vms, &[moving("web"), done, moving("old")]);
+        assert_eq!(vms[0].state, VmState::Migrating);
+        assert_eq!(vms[1].state, VmState::Running);
+        assert_eq!(vms[2].state, VmState::Stopped);
+    }
 }
