@@ -5,19 +5,20 @@
 //! APIs the `virt` crate lacks live in [`ffi`]. Everything the app gets is an
 //! owned snapshot; no call here waits on a node longer than the timeout.
 //!
-//! This file holds the backend's state and the [`Backend`] trait, which
+//! This file holds the backend's state and its [`Backend`] impl, which
 //! hands each command to the room of its concern: the snapshot built from
 //! the nodes' answers ([`snapshot`]), volumes from pools ([`volumes`]),
 //! the files kept between runs ([`state`]), migrations found or left
 //! detached ([`adopt`]), starting a migration ([`start`]), recovery of a
-//! lost node's VMs ([`recovery`]), disk moves ([`storage`]), marks of the
-//! cluster manager ([`marks`]) and the actions on one VM or node
-//! ([`actions`]).
+//! lost node's VMs ([`recovery`]), disk moves ([`storage`]), the cluster
+//! manager's view ([`manager_view`]) and its marks ([`marks`]), and the
+//! actions on one VM or node ([`actions`]).
 
 mod actions;
 mod adopt;
 mod ffi;
 mod managed;
+mod manager_view;
 mod marks;
 pub mod measure;
 mod migrate;
