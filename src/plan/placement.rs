@@ -326,39 +326,8 @@ pub fn copy_target<'a>(
         .copied()
 }
 
-/// Checks whether `vm` may live-migrate to `node`, both taken from `snap`.
-/// `copy_storage` allows copying disks the target cannot reach.
-pub fn check(
-    snap: &ClusterSnapshot,
-    vm: &Vm,
-    node: &Node,
-    copy_storage: bool,
-) -> Result<Placement, Refusal> {
-    if vm.node == node.name {
-        return Err(Refusal::SameNode {
-            vm: vm.name.clone(),
-            node: node.name.clone(),
-        });
-    }
-    if snap.active_migration_of(&vm.name).is_some() || vm.state == VmState::Migrating {
-        return Err(Refusal::AlreadyMigrating {
-            vm: vm.name.clone(),
-        });
-    }
-    if vm.state != VmState::Running {
-        return Err(Refusal::VmNotRunning {
-            vm: vm.name.clone(),
-            state: vm.state.label(),
-        });
-    }
-    if node.state != NodeState::Up {
-        return Err(Refusal::NodeNotUp {
-            node: node.name.clone(),
-            state: node.state.label(),
-        });
-    }
-    cordon_check(snap, node)?;
-    // A VM a cluster manager owns goes where that manager can run it.
+/// A VM a cluster manager owns goes where that manager can run it.
+fn manager_check(snap: &ClusterSnapshot, vm: &Vm, node: &Node) -> Result<(), Refusal> {
     if let (Some(m), Some(view)) = (snap.managed_vm(&vm.name), &snap.manager) {
         let manager = view.title();
         match snap.managed_node(&node.name) {
@@ -400,6 +369,42 @@ pub fn check(
             });
         }
     }
+    Ok(())
+}
+
+/// Checks whether `vm` may live-migrate to `node`, both taken from `snap`.
+/// `copy_storage` allows copying disks the target cannot reach.
+pub fn check(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    node: &Node,
+    copy_storage: bool,
+) -> Result<Placement, Refusal> {
+    if vm.node == node.name {
+        return Err(Refusal::SameNode {
+            vm: vm.name.clone(),
+            node: node.name.clone(),
+        });
+    }
+    if snap.active_migration_of(&vm.name).is_some() || vm.state == VmState::Migrating {
+        return Err(Refusal::AlreadyMigrating {
+            vm: vm.name.clone(),
+        });
+    }
+    if vm.state != VmState::Running {
+        return Err(Refusal::VmNotRunning {
+            vm: vm.name.clone(),
+            state: vm.state.label(),
+        });
+    }
+    if node.state != NodeState::Up {
+        return Err(Refusal::NodeNotUp {
+            node: node.name.clone(),
+            state: node.state.label(),
+        });
+    }
+    cordon_check(snap, node)?;
+    manager_check(snap, vm, node)?;
     if !cpu::compatible(&vm.cpu_model, &node.cpu_model) {
         return Err(Refusal::CpuIncompatible {
             vm: vm.name.clone(),
