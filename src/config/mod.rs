@@ -519,97 +519,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         c.migration.parallel_connections = *p.get_ref();
     }
     if let Some(l) = file.libvirt {
-        if let Some(t) = &l.timeout_ms {
-            if !(100..=600_000).contains(t.get_ref()) {
-                return Err(at(
-                    t.span(),
-                    "[libvirt] timeout_ms must be between 100 and 600000".into(),
-                ));
-            }
-            c.libvirt.timeout_ms = *t.get_ref();
-        }
-        if let Some(t) = &l.lost_after_s {
-            if !(1..=86_400).contains(t.get_ref()) {
-                return Err(at(
-                    t.span(),
-                    "[libvirt] lost_after_s must be between 1 and 86400 (seconds)".into(),
-                ));
-            }
-            c.libvirt.lost_after_s = *t.get_ref();
-        }
-        if let Some(name) = l.cluster {
-            c.libvirt.cluster = printable(name, "[libvirt] cluster", &at)?;
-        }
-        for n in l.nodes {
-            if !n.uri.get_ref().contains(':') {
-                return Err(at(
-                    n.uri.span(),
-                    format!(
-                        "[[libvirt.node]] uri {:?} is not a libvirt URI (like qemu+ssh://root@host/system)",
-                        n.uri.get_ref()
-                    ),
-                ));
-            }
-            c.libvirt.nodes.push(LibvirtNode {
-                uri: printable(n.uri, "[[libvirt.node]] uri", &at)?,
-                name: n
-                    .name
-                    .map(|x| printable(x, "[[libvirt.node]] name", &at))
-                    .transpose()?,
-                migrate_host: n
-                    .migrate_host
-                    .map(|x| printable(x, "[[libvirt.node]] migrate_host", &at))
-                    .transpose()?,
-            });
-        }
-        if let Some(v) = l
-            .shared_volumes
-            .iter()
-            .find(|v| v.trusted && v.kind != crate::cluster::VolumeKind::ClusterShared)
-        {
-            return Err(ConfigError::File {
-                path: path.display().to_string(),
-                message: format!(
-                    "[[libvirt.shared_volume]] {:?}: `trusted` is for a cluster file system (kind = \"cluster-shared\"); remove it or change the kind",
-                    v.name
-                ),
-            });
-        }
-        c.libvirt.shared_volumes = l.shared_volumes;
+        libvirt_section(l, &mut c.libvirt, path, &at)?;
     }
     if let Some(p) = file.pacemaker {
-        if let Some(m) = p.mode {
-            c.pacemaker.mode = m;
-        }
-        if let Some(t) = &p.timeout_ms {
-            if !(100..=600_000).contains(t.get_ref()) {
-                return Err(at(
-                    t.span(),
-                    "[pacemaker] timeout_ms must be between 100 and 600000".into(),
-                ));
-            }
-            c.pacemaker.timeout_ms = *t.get_ref();
-        }
-        if let (Some(_), Some(prefix)) = (&p.ssh, &p.command_prefix) {
-            return Err(at(
-                prefix.span(),
-                "[pacemaker] takes ssh or command_prefix, not both; keep the one that reaches a cluster node".into(),
-            ));
-        }
-        if let Some(prefix) = p.command_prefix {
-            let span = prefix.span();
-            let words = prefix.into_inner();
-            if words.is_empty() || words[0].trim().is_empty() {
-                return Err(at(
-                    span,
-                    "[pacemaker] command_prefix must name a program first, like [\"sudo\"]".into(),
-                ));
-            }
-            c.pacemaker.command_prefix = words;
-        }
-        if let Some(ssh) = p.ssh {
-            c.pacemaker.ssh = Some(printable(ssh, "[pacemaker] ssh", &at)?);
-        }
+        pacemaker_section(p, &mut c.pacemaker, &at)?;
     }
     if let Some(keys) = file.keys {
         for (k, a) in &keys {
@@ -618,6 +531,114 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
     }
     Ok(c)
+}
+
+/// `[libvirt]` and its `[[libvirt.node]]`s and `[[libvirt.shared_volume]]`s, checked.
+fn libvirt_section(
+    l: LibvirtSection,
+    c: &mut LibvirtSettings,
+    path: &Path,
+    at: &impl Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if let Some(t) = &l.timeout_ms {
+        if !(100..=600_000).contains(t.get_ref()) {
+            return Err(at(
+                t.span(),
+                "[libvirt] timeout_ms must be between 100 and 600000".into(),
+            ));
+        }
+        c.timeout_ms = *t.get_ref();
+    }
+    if let Some(t) = &l.lost_after_s {
+        if !(1..=86_400).contains(t.get_ref()) {
+            return Err(at(
+                t.span(),
+                "[libvirt] lost_after_s must be between 1 and 86400 (seconds)".into(),
+            ));
+        }
+        c.lost_after_s = *t.get_ref();
+    }
+    if let Some(name) = l.cluster {
+        c.cluster = printable(name, "[libvirt] cluster", at)?;
+    }
+    for n in l.nodes {
+        if !n.uri.get_ref().contains(':') {
+            return Err(at(
+                n.uri.span(),
+                format!(
+                    "[[libvirt.node]] uri {:?} is not a libvirt URI (like qemu+ssh://root@host/system)",
+                    n.uri.get_ref()
+                ),
+            ));
+        }
+        c.nodes.push(LibvirtNode {
+            uri: printable(n.uri, "[[libvirt.node]] uri", at)?,
+            name: n
+                .name
+                .map(|x| printable(x, "[[libvirt.node]] name", at))
+                .transpose()?,
+            migrate_host: n
+                .migrate_host
+                .map(|x| printable(x, "[[libvirt.node]] migrate_host", at))
+                .transpose()?,
+        });
+    }
+    if let Some(v) = l
+        .shared_volumes
+        .iter()
+        .find(|v| v.trusted && v.kind != crate::cluster::VolumeKind::ClusterShared)
+    {
+        return Err(ConfigError::File {
+            path: path.display().to_string(),
+            message: format!(
+                "[[libvirt.shared_volume]] {:?}: `trusted` is for a cluster file system (kind = \"cluster-shared\"); remove it or change the kind",
+                v.name
+            ),
+        });
+    }
+    c.shared_volumes = l.shared_volumes;
+    Ok(())
+}
+
+/// `[pacemaker]`, checked.
+fn pacemaker_section(
+    p: PacemakerSection,
+    c: &mut PacemakerSettings,
+    at: &impl Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if let Some(m) = p.mode {
+        c.mode = m;
+    }
+    if let Some(t) = &p.timeout_ms {
+        if !(100..=600_000).contains(t.get_ref()) {
+            return Err(at(
+                t.span(),
+                "[pacemaker] timeout_ms must be between 100 and 600000".into(),
+            ));
+        }
+        c.timeout_ms = *t.get_ref();
+    }
+    if let (Some(_), Some(prefix)) = (&p.ssh, &p.command_prefix) {
+        return Err(at(
+            prefix.span(),
+            "[pacemaker] takes ssh or command_prefix, not both; keep the one that reaches a cluster node".into(),
+        ));
+    }
+    if let Some(prefix) = p.command_prefix {
+        let span = prefix.span();
+        let words = prefix.into_inner();
+        if words.is_empty() || words[0].trim().is_empty() {
+            return Err(at(
+                span,
+                "[pacemaker] command_prefix must name a program first, like [\"sudo\"]".into(),
+            ));
+        }
+        c.command_prefix = words;
+    }
+    if let Some(ssh) = p.ssh {
+        c.ssh = Some(printable(ssh, "[pacemaker] ssh", at)?);
+    }
+    Ok(())
 }
 
 /// A string value without control characters, or the error at it.
