@@ -2,6 +2,7 @@
 //! that name file, line and column. `config.example.toml` documents every key.
 
 pub mod keys;
+mod thresholds;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use crate::cluster::{MIB, MigrationOptions, OnStall, PostcopyMode};
 use crate::input::{ReadError, line_col, read_text};
 use keys::{Action, Key};
+pub use thresholds::{Level, Limits, Thresholds};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -180,67 +182,6 @@ impl std::str::FromStr for Speed {
             _ => Err(format!(
                 "speed must be a number from 0 (frozen) to 10000, or \"max\", not {s:?}"
             )),
-        }
-    }
-}
-
-/// Warning and critical level of one figure, in percent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub warn_pct: u8,
-    pub crit_pct: u8,
-}
-
-impl Limits {
-    pub fn level(self, pct: f64) -> Level {
-        if pct >= self.crit_pct as f64 {
-            Level::Crit
-        } else if pct >= self.warn_pct as f64 {
-            Level::Warn
-        } else {
-            Level::Ok
-        }
-    }
-}
-
-/// `[thresholds]` in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Thresholds {
-    pub cpu: Limits,
-    pub memory: Limits,
-    pub volume: Limits,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        let l = Limits {
-            warn_pct: 85,
-            crit_pct: 95,
-        };
-        Self {
-            cpu: l,
-            memory: l,
-            volume: l,
-        }
-    }
-}
-
-/// How far a figure is past its thresholds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub enum Level {
-    #[default]
-    Ok,
-    Warn,
-    Crit,
-}
-
-impl Level {
-    /// A mark readable without colour (two columns).
-    pub fn glyph(self) -> &'static str {
-        match self {
-            Level::Ok => "  ",
-            Level::Warn => "! ",
-            Level::Crit => "!!",
         }
     }
 }
