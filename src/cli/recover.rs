@@ -13,7 +13,7 @@ use super::migrate::{Out, backend_error, may_change};
 use super::{CliError, RecoverArgs, exit};
 use crate::app::log::Clock;
 use crate::backends::Backend;
-use crate::cluster::{RecoveryStep, units};
+use crate::cluster::{Recovery, RecoveryStep, units};
 use crate::config::Config;
 use crate::plan::plan_recover;
 
@@ -117,19 +117,7 @@ pub fn run(
             );
         }
         // Running once the node reports it so.
-        let running = loop {
-            let done = backend.snapshot().ok().and_then(|s| {
-                s.recoveries
-                    .iter()
-                    .find(|x| x.vm == r.vm && x.to == r.to)
-                    .filter(|x| x.reached(RecoveryStep::Running).is_some())
-                    .cloned()
-            });
-            if done.is_some() || t0.elapsed() > RUNNING_WAIT {
-                break done;
-            }
-            backend.wait(Duration::from_millis(250));
-        };
+        let running = wait_running(backend, &r.vm, &r.to, t0);
         match running {
             Some(rec) => {
                 let ms = rec
@@ -173,5 +161,23 @@ pub fn run(
                 failed.join(", ")
             ),
         ))
+    }
+}
+
+/// The recovery of `vm` on `to` once its node reports it running, or
+/// `None` when that has not happened [`RUNNING_WAIT`] after `t0`.
+fn wait_running(backend: &mut dyn Backend, vm: &str, to: &str, t0: Instant) -> Option<Recovery> {
+    loop {
+        let done = backend.snapshot().ok().and_then(|s| {
+            s.recoveries
+                .iter()
+                .find(|x| x.vm == vm && x.to == to)
+                .filter(|x| x.reached(RecoveryStep::Running).is_some())
+                .cloned()
+        });
+        if done.is_some() || t0.elapsed() > RUNNING_WAIT {
+            break done;
+        }
+        backend.wait(Duration::from_millis(250));
     }
 }
