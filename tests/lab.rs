@@ -193,6 +193,60 @@ impl Lab {
         run_lab(&["ha-reset"]).expect("lab ha-reset");
     }
 
+    /// `vmshift migrate moderate` to b at 2 MiB/s (it cannot converge),
+    /// with its state in `state`, read until its pre-copy step: the child,
+    /// the rest of its output, and the lines read.
+    fn slow_migrate_in_pre_copy(
+        &self,
+        state: &std::path::Path,
+    ) -> (
+        std::process::Child,
+        std::io::BufReader<std::process::ChildStdout>,
+        Vec<String>,
+    ) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vmshift"))
+            .args(["migrate", "moderate", B])
+            .args(["--bandwidth", "2", "--on-stall", "wait"])
+            .args(["--connect", &self.uri_a, "--connect", &self.uri_b])
+            .env("VMSHIFT_CONFIG", "")
+            .env("VMSHIFT_STATE_DIR", state)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        loop {
+            let mut l = String::new();
+            assert!(
+                std::io::BufRead::read_line(&mut out, &mut l).unwrap() > 0,
+                "output ended before pre-copy: {lines:?}"
+            );
+            let pre_copy = l.starts_with("step     pre-copy");
+            lines.push(l);
+            if pre_copy {
+                break;
+            }
+        }
+        (child, out, lines)
+    }
+
+    /// The slow migration of moderate still runs on a's daemon (no vmshift
+    /// follows it): it is sped up and waited for until moderate runs on b.
+    fn let_the_slow_migration_finish(&self) {
+        assert!(
+            self.virsh(&self.uri_a, &["domjobinfo", "moderate"])
+                .contains("Unbounded"),
+            "the migration goes on"
+        );
+        self.virsh(&self.uri_a, &["migrate-setspeed", "moderate", "1000"]);
+        let t0 = Instant::now();
+        while self.runs_on("moderate") != Some(B) {
+            assert!(t0.elapsed() < Duration::from_secs(180), "it never finished");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// A Pacemaker tool's output, run on node a.
     fn crm(&self, args: &[&str]) -> String {
         let out = Command::new(self.on_a()).args(args).output().unwrap();
@@ -736,37 +790,7 @@ fn a_migration_started_with_virsh_is_followed_live() {
 fn sighup_leaves_a_libvirt_migration_running_and_the_next_vmshift_records_it() {
     let lab = lab();
     let state = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmshift"))
-        .args([
-            "migrate",
-            "moderate",
-            B,
-            "--bandwidth",
-            "2",
-            "--on-stall",
-            "wait",
-        ])
-        .args(["--connect", &lab.uri_a, "--connect", &lab.uri_b])
-        .env("VMSHIFT_CONFIG", "")
-        .env("VMSHIFT_STATE_DIR", state.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    loop {
-        let mut l = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut out, &mut l).unwrap() > 0,
-            "output ended before pre-copy: {lines:?}"
-        );
-        let pre_copy = l.starts_with("step     pre-copy");
-        lines.push(l);
-        if pre_copy {
-            break;
-        }
-    }
+    let (mut child, out, mut lines) = lab.slow_migrate_in_pre_copy(state.path());
     // SAFETY: a plain kill(2) of our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
     for l in std::io::BufRead::lines(out) {
@@ -789,18 +813,7 @@ fn sighup_leaves_a_libvirt_migration_running_and_the_next_vmshift_records_it() {
     let detached = h.latest()[0].clone();
     assert_eq!(detached.id, h.records[0].id);
     assert_eq!(detached.detached_on.as_deref(), Some(A));
-    // Still running on a's daemon: let it finish quickly.
-    assert!(
-        lab.virsh(&lab.uri_a, &["domjobinfo", "moderate"])
-            .contains("Unbounded"),
-        "the migration goes on"
-    );
-    lab.virsh(&lab.uri_a, &["migrate-setspeed", "moderate", "1000"]);
-    let t0 = Instant::now();
-    while lab.runs_on("moderate") != Some(B) {
-        assert!(t0.elapsed() < Duration::from_secs(120), "it never finished");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    lab.let_the_slow_migration_finish();
     // The next vmshift (any command) completes the record.
     let o = Command::new(env!("CARGO_BIN_EXE_vmshift"))
         .args(["status", "--connect", &lab.uri_a, "--connect", &lab.uri_b])
@@ -1865,48 +1878,10 @@ fn a_found_migration_whose_source_daemon_restarts_is_recorded_where_the_guest_ru
 fn a_migration_whose_vmshift_was_killed_is_recorded_once_as_orphaned() {
     let lab = lab();
     let state = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmshift"))
-        .args([
-            "migrate",
-            "moderate",
-            B,
-            "--bandwidth",
-            "2",
-            "--on-stall",
-            "wait",
-        ])
-        .args(["--connect", &lab.uri_a, "--connect", &lab.uri_b])
-        .env("VMSHIFT_CONFIG", "")
-        .env("VMSHIFT_STATE_DIR", state.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut l = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut out, &mut l).unwrap() > 0,
-            "output ended before pre-copy"
-        );
-        if l.starts_with("step     pre-copy") {
-            break;
-        }
-    }
+    let (mut child, _, _) = lab.slow_migrate_in_pre_copy(state.path());
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    // It goes on in libvirt: let it finish quickly.
-    assert!(
-        lab.virsh(&lab.uri_a, &["domjobinfo", "moderate"])
-            .contains("Unbounded"),
-        "the migration goes on"
-    );
-    lab.virsh(&lab.uri_a, &["migrate-setspeed", "moderate", "1000"]);
-    let t0 = Instant::now();
-    while lab.runs_on("moderate") != Some(B) {
-        assert!(t0.elapsed() < Duration::from_secs(180), "it never finished");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    lab.let_the_slow_migration_finish();
     let (iterations, downtime) = lab.completed_job(&lab.uri_b, "moderate");
     let vmshift = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_vmshift"))

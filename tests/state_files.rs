@@ -541,6 +541,35 @@ fn a_flush_out_of_time_returns_the_record_being_written() {
     assert_eq!(std::fs::read(rec.path()).unwrap(), b"");
 }
 
+/// Waiting for the record of intent (before a migration starts) gives up
+/// nothing: while another process holds the lock it says "not yet" and
+/// the record waits on; once the lock is free it is written.
+#[test]
+fn waiting_for_the_record_of_intent_gives_nothing_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::in_dir(dir.path());
+    let held = hold_lock(rec.path());
+    let journal = Journal::new(Ok(rec.clone()));
+    let mut a: Record = serde_json::from_value(template_record()).unwrap();
+    a.id = "intent".into();
+    journal.submit(a);
+    assert!(
+        !journal.wait_idle(Duration::from_millis(300)),
+        "the lock is held"
+    );
+    assert_eq!(journal.written(), 0);
+    drop(held);
+    assert!(journal.wait_idle(Duration::from_secs(10)));
+    assert_eq!(journal.written(), 1);
+    assert!(
+        journal.flush(Duration::from_secs(1)).is_empty(),
+        "no failure"
+    );
+    let h = rec.read().unwrap();
+    assert_eq!(h.records.len(), 1);
+    assert_eq!(h.records[0].id, "intent");
+}
+
 /// A small tmpfs mounted for the test; unmounted when dropped.
 struct Tmpfs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use super::command::{LineEdit, match_rank};
 use crate::cluster::{
-    ClusterSnapshot, MIB, Migration, MigrationInputs, MigrationOptions, MigrationRequest, OnStall,
-    PostcopyMode, units,
+    ClusterSnapshot, MIB, Migration, MigrationInputs, MigrationOptions, MigrationRequest, MovePath,
+    OnStall, PostcopyMode, units,
 };
 use crate::plan::{self, Placement, Prediction, Refusal};
 
@@ -286,6 +286,12 @@ pub fn verdicts(
                 }
                 other => other,
             };
+            // A move the cluster manager must make, or that it holds while
+            // it cannot be asked, is refused here already, not only at the
+            // confirm dialog.
+            let verdict = verdict.and_then(|p| {
+                plan::move_path(snap, &v.name, &v.node, &n.name, MovePath::Auto).map(|_| p)
+            });
             (n.name.clone(), verdict)
         })
         .collect()
@@ -543,6 +549,38 @@ fn cycle<T: Copy + PartialEq>(all: &[T], current: T, up: bool) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A VM that carries vmshift's cluster-manager mark, with no manager
+    /// that answers: every target is refused in the list itself.
+    #[test]
+    fn a_held_vm_has_no_target() {
+        use crate::backends::Backend;
+        use crate::backends::sim::{SimCluster, clock::Speed};
+        use crate::cluster::ManagedMark;
+        let mut snap = SimCluster::from_spec("default", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap();
+        let free = Drag::new(&snap, "web-01", false).unwrap();
+        assert!(free.verdicts.iter().any(|(_, v)| v.is_ok()));
+        snap.marks.push(ManagedMark {
+            vm: "web-01".into(),
+            manager: "pacemaker".into(),
+            resource: "vm-web".into(),
+            since_ms: 0,
+        });
+        let held = Drag::new(&snap, "web-01", false).unwrap();
+        let from = snap.vm("web-01").unwrap().node.clone();
+        for (node, v) in &held.verdicts {
+            match v {
+                Err(Refusal::Manager(why)) => {
+                    assert!(why.contains("carries vmshift's mark"), "{why}")
+                }
+                Err(Refusal::SameNode { .. }) if *node == from => {}
+                other => panic!("{node}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn downtime_steps_walk_the_table_and_stop_at_the_ends() {

@@ -153,6 +153,30 @@ impl Journal {
         })
     }
 
+    /// Waits (at most `timeout`) until every record submitted so far is
+    /// written or has failed; unlike [`Journal::flush`] it gives nothing up
+    /// (a record still waiting for the lock goes on waiting). Whether all
+    /// of them are settled.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let Some(inner) = &self.inner else {
+            return true;
+        };
+        let deadline = Instant::now() + timeout;
+        let Ok(mut s) = inner.state.lock() else {
+            return false;
+        };
+        while (!s.queue.is_empty() || s.in_flight.is_some()) && Instant::now() < deadline {
+            if !s.writer {
+                return false; // `flush` writes what no thread could
+            }
+            s = match inner.cv.wait_timeout(s, deadline - Instant::now()) {
+                Ok((s, _)) => s,
+                Err(_) => return false,
+            };
+        }
+        s.queue.is_empty() && s.in_flight.is_none()
+    }
+
     /// Waits (at most `timeout`) until every submitted record is written or
     /// has failed; returns every failure so far. Never returns a record as
     /// neither: when the time is up, records still queued fail, a wait for

@@ -108,7 +108,7 @@ impl LibvirtCluster {
         };
         if let Some(r) = intent {
             journal.submit(r);
-            let _ = journal.flush(INTENT_WAIT);
+            let _ = journal.wait_idle(INTENT_WAIT);
         }
         match (managed, &self.manager) {
             (Some(resource), Some(mgr)) => {

@@ -261,8 +261,8 @@ pub fn retarget_disks(xml: &str, moves: &[DiskMove]) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    /// As libvirt 9.0 dumps what `virDomainSetMetadata` wrote: the prefix
-    /// on vmshift's element only, its children in no namespace.
+    /// As libvirt 9.0 dumps what `virDomainSetMetadata` wrote (seen on the
+    /// lab): vmshift's element and its children under vmshift's prefix.
     #[test]
     fn the_managed_mark_is_read_from_vmshifts_namespace_only() {
         let mark = MarkXml {
@@ -277,7 +277,7 @@ mod tests {
         let dumped = format!(
             "<domain type='qemu'><name>ha</name><metadata>\
              <other:x xmlns:other='urn:other'><managed manager='evil' resource='r'/></other:x>\
-             <vmshift:vmshift xmlns:vmshift='{VMSHIFT_NS}'><managed manager='pacemaker' resource='vm-ha' since='1765000000000'/></vmshift:vmshift>\
+             <vmshift:vmshift xmlns:vmshift='{VMSHIFT_NS}'><vmshift:managed manager='pacemaker' resource='vm-ha' since='1765000000000'/></vmshift:vmshift>\
              </metadata></domain>"
         );
         assert_eq!(parse_domain(&dumped).unwrap().managed, Some(mark));
