@@ -79,3 +79,53 @@ fn a_missing_pacemaker_tool_says_which_and_where() {
         "{e}"
     );
 }
+
+/// A Pacemaker whose tools answer from fixtures and count their runs:
+/// while nothing moves, polls keep its last good answer for a while (its
+/// tools per poll were most of the view's idle cost); an action asks it
+/// afresh at once.
+#[test]
+fn a_quiet_cluster_does_not_ask_pacemaker_at_every_poll_but_an_action_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("runs");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crm_mon");
+    let script = dir.path().join("on-node");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {count}\ncase \"$1\" in\n  crm_mon) cat {fixtures}/both-online.xml ;;\n  cibadmin) printf '<configuration>'; cat {fixtures}/resources.xml; printf '<constraints/></configuration>' ;;\n  *) exit 1 ;;\nesac\n",
+            count = count.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runs = || {
+        std::fs::read_to_string(&count)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == "crm_mon")
+            .count()
+    };
+    let mut c = cluster(&[script.to_str().unwrap()], 5000);
+    let s = c.snapshot().unwrap();
+    let m = s.manager.as_ref().unwrap();
+    assert!(m.known && m.error.is_none(), "{m:?}");
+    assert_eq!(runs(), 1);
+    for _ in 0..5 {
+        let s = c.snapshot().unwrap();
+        assert!(
+            s.manager.as_ref().unwrap().known,
+            "the kept answer is shown"
+        );
+    }
+    assert_eq!(runs(), 1, "five quiet polls asked Pacemaker again");
+    // An action asks it now, whatever the poll interval.
+    let vm = s.vms[0].name.clone();
+    let _ = c.start_migration(&MigrationRequest::new(
+        &vm,
+        "n2",
+        MigrationOptions::default(),
+    ));
+    assert_eq!(runs(), 2, "the action did not ask Pacemaker afresh");
+}

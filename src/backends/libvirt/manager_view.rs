@@ -2,25 +2,77 @@
 //! names turned into ours, and the last good view kept while it does not
 //! answer.
 
+use std::time::{Duration, Instant};
+
 use super::LibvirtCluster;
 use crate::cluster::{ManagerView, Node};
 
+/// How long a good answer of the cluster manager serves the polls while
+/// nothing moves; while anything moves, or it did not answer, or before an
+/// action, it is asked every time.
+pub(super) const MANAGER_QUIET_READ: Duration = Duration::from_secs(10);
+
+/// Where a poll's view of the cluster manager comes from.
+pub(super) enum ManagerAnswer {
+    /// Asked beside the poll, on this thread.
+    Asked(std::thread::JoinHandle<Result<ManagerView, String>>),
+    /// Asked now, here.
+    AskNow,
+    /// Its last good answer, recent enough while nothing moves.
+    Kept,
+}
+
 impl LibvirtCluster {
+    /// Whether this poll asks the cluster manager: always while a
+    /// migration, a move through it or a disk move runs, while its last
+    /// answer was an error (or there was none) or shows a resource in
+    /// transition, and at least every [`MANAGER_QUIET_READ`] otherwise.
+    /// Spawning its tools at every poll was most of the view's idle cost.
+    pub(super) fn manager_due(&self) -> bool {
+        let Some(view) = &self.manager_view else {
+            return true;
+        };
+        let settled = |r: &str| matches!(r, "Started" | "Stopped" | "Unpromoted" | "Promoted");
+        self.manager_silent_since.is_some()
+            || self
+                .manager_read_at
+                .is_none_or(|at| at.elapsed() >= MANAGER_QUIET_READ)
+            || view
+                .vms
+                .iter()
+                .any(|m| !settled(&m.role) || m.running_on.len() > 1)
+            || self.managed_moves.iter().any(|h| !h.is_finished())
+            || self
+                .table()
+                .entries
+                .values()
+                .any(|e| e.view.outcome.is_none())
+            || self
+                .storage_moves
+                .lock()
+                .is_ok_and(|t| t.values().any(|m| !m.view.is_finished()))
+    }
+
     /// The cluster manager's view now, its node names turned into ours;
     /// the last good view (with the error) when it does not answer.
     pub(super) fn read_manager(
         &mut self,
         nodes: &[Node],
-        read: Option<std::thread::JoinHandle<Result<ManagerView, String>>>,
+        read: ManagerAnswer,
     ) -> Option<ManagerView> {
         let mgr = self.manager.as_ref()?;
         let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         let answer = match read {
-            Some(h) => h
+            ManagerAnswer::Asked(h) => h
                 .join()
                 .unwrap_or_else(|_| Err("reading the cluster manager failed".into())),
-            None => mgr.read(),
+            ManagerAnswer::AskNow => mgr.read(),
+            ManagerAnswer::Kept => match &self.manager_view {
+                Some(v) => return Some(v.clone()),
+                None => mgr.read(),
+            },
         };
+        self.manager_read_at = Some(Instant::now());
         match answer {
             Ok(mut v) => {
                 self.manager_silent_since = None;

@@ -118,6 +118,8 @@ pub struct LibvirtCluster {
     mark_writes: marks::InFlight,
     /// Since when the cluster manager has not answered (unix ms).
     manager_silent_since: Option<u64>,
+    /// When the cluster manager was last asked (see `manager_due`).
+    manager_read_at: Option<Instant>,
 }
 
 /// Longest wait at exit for cluster-manager marks being written.
@@ -175,6 +177,7 @@ impl LibvirtCluster {
             recoveries: Vec::new(),
             mark_writes: Default::default(),
             manager_silent_since: None,
+            manager_read_at: None,
             cfg,
         };
         c.recall();

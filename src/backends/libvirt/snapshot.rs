@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::manager_view::ManagerAnswer;
 use super::node::NodeData;
 use super::volumes::disk_volume;
 use super::{LibvirtCluster, measure, node, storage};
@@ -21,12 +22,13 @@ impl LibvirtCluster {
     pub(super) fn build(&mut self) -> ClusterSnapshot {
         // The cluster manager is read while the nodes are polled: a slow
         // one costs its own deadline, not the sum of both.
-        let manager_read = self.manager.clone().and_then(|m| {
-            std::thread::Builder::new()
+        let manager_read = match self.manager.clone() {
+            Some(m) if self.manager_due() => std::thread::Builder::new()
                 .name("manager-read".into())
                 .spawn(move || m.read())
-                .ok()
-        });
+                .map_or(ManagerAnswer::AskNow, ManagerAnswer::Asked),
+            _ => ManagerAnswer::Kept,
+        };
         let polled = self.poll();
         self.remember();
         self.remember_seen();
@@ -41,7 +43,7 @@ impl LibvirtCluster {
         &mut self,
         polled: &[(String, Result<(), String>)],
         last: &HashMap<usize, NodeData>,
-        manager_read: Option<std::thread::JoinHandle<Result<ManagerView, String>>>,
+        manager_read: ManagerAnswer,
     ) -> ClusterSnapshot {
         let (nodes, data) = self.node_cards(polled, last);
         self.log_node_changes(&nodes);
@@ -428,7 +430,7 @@ impl LibvirtCluster {
         };
         if self.manager.is_some() {
             let nodes = snap.nodes.clone();
-            snap.manager = self.read_manager(&nodes, None);
+            snap.manager = self.read_manager(&nodes, ManagerAnswer::AskNow);
             if let Some(s) = self.snapshot.as_mut() {
                 s.manager = snap.manager.clone();
             }
