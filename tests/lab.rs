@@ -193,6 +193,43 @@ impl Lab {
         run_lab(&["ha-reset"]).expect("lab ha-reset");
     }
 
+    /// `virsh migrate` (peer-to-peer, live) of moderate from a to b at
+    /// `bandwidth` MiB/s, waited for until `b` has found it: virsh, the
+    /// migration's id in `b`, and when virsh started. The caller waits for
+    /// virsh (clippy does not follow the child out of the loop).
+    #[allow(clippy::zombie_processes)]
+    fn virsh_migration_found(
+        &self,
+        b: &mut LibvirtCluster,
+        bandwidth: &str,
+    ) -> (std::process::Child, u64, Instant) {
+        let mut virsh = Command::new("virsh")
+            .args(["-c", &self.uri_a, "migrate", "--live", "--p2p"])
+            .args(["--persistent", "--undefinesource", "--bandwidth", bandwidth])
+            .args(["moderate", &self.uri_b, "tcp://127.0.0.1"])
+            .args(["--listen-address", "127.0.0.1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        loop {
+            let s = b.snapshot().unwrap();
+            if let Some(m) = s.migrations.iter().find(|m| m.vm == "moderate") {
+                return (virsh, m.id, t0);
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = virsh.kill();
+                let out = virsh.wait_with_output().unwrap();
+                panic!(
+                    "vmshift never saw virsh's migration (virsh: {})",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     /// `vmshift migrate moderate` to b at 2 MiB/s (it cannot converge),
     /// with its state in `state`, read until its pre-copy step: the child,
     /// the rest of its output, and the lines read.
@@ -715,45 +752,7 @@ fn a_migration_started_with_virsh_is_followed_live() {
     let journal = Journal::new(Ok(Recorder::in_dir(state.path())));
     b.set_journal(journal.clone());
     b.snapshot().unwrap();
-    let mut virsh = Command::new("virsh")
-        .args([
-            "-c",
-            &lab.uri_a,
-            "migrate",
-            "--live",
-            "--p2p",
-            "--persistent",
-            "--undefinesource",
-            "--bandwidth",
-            "40",
-        ])
-        .args([
-            "moderate",
-            &lab.uri_b,
-            "tcp://127.0.0.1",
-            "--listen-address",
-            "127.0.0.1",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    let id = loop {
-        let s = b.snapshot().unwrap();
-        if let Some(m) = s.migrations.iter().find(|m| m.vm == "moderate") {
-            break m.id;
-        }
-        if t0.elapsed() > Duration::from_secs(30) {
-            let _ = virsh.kill();
-            let out = virsh.wait_with_output().unwrap();
-            panic!(
-                "vmshift never saw virsh's migration (virsh: {})",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let (mut virsh, id, t0) = lab.virsh_migration_found(&mut b, "40");
     // Live: rounds appear while it runs, and the destination is known.
     while b.migration(id).unwrap().rounds.is_empty() || b.migration(id).unwrap().to == "?" {
         assert!(
@@ -1809,24 +1808,7 @@ fn a_found_migration_whose_source_daemon_restarts_is_recorded_where_the_guest_ru
     let journal = Journal::new(Ok(Recorder::in_dir(state.path())));
     b.set_journal(journal.clone());
     b.snapshot().unwrap();
-    let mut virsh = Command::new("virsh")
-        .args(["-c", &lab.uri_a, "migrate", "--live", "--p2p"])
-        .args(["--persistent", "--undefinesource", "--bandwidth", "2"])
-        .args(["moderate", &lab.uri_b, "tcp://127.0.0.1"])
-        .args(["--listen-address", "127.0.0.1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    let id = loop {
-        let s = b.snapshot().unwrap();
-        if let Some(m) = s.migrations.iter().find(|m| m.vm == "moderate") {
-            break m.id;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "never found");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let (mut virsh, id, t0) = lab.virsh_migration_found(&mut b, "2");
     while b.migration(id).unwrap().rounds.is_empty()
         && b.migration(id).unwrap().current_round_sent < MIB
     {

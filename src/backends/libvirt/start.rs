@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use super::migrate::Entry;
-use super::node::NodeData;
 use super::volumes::disk_volume;
 use super::xml::DiskSource;
 use super::{LibvirtCluster, managed, migrate, node_name, xml};
@@ -162,12 +161,7 @@ impl LibvirtCluster {
         copies: &[(String, String, u64)],
     ) -> Result<Vec<xml::DiskMove>, BackendError> {
         let not_possible = |s: String| Err(BackendError::NotPossible(s));
-        let data: Vec<(usize, String, &NodeData)> = self
-            .last
-            .iter()
-            .map(|(i, d)| (*i, node_name(&self.nodes[*i].spec, Some(d)), d))
-            .collect();
-        let (_, map) = self.volumes(&data);
+        let map = self.pool_volumes();
         let (Some(sd), Some(dd)) = (self.last.get(&src), self.last.get(&dst)) else {
             return not_possible(
                 "the source or the target node has not answered yet; try again in a moment".into(),

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use virt::connect::Connect;
 use virt::sys;
 
+use super::LibvirtCluster;
 use super::ffi;
 use super::migrate::libvirt_reason;
-use super::node::NodeData;
 use super::volumes::disk_volume;
 use super::xml::DiskSource;
-use super::{LibvirtCluster, node_name};
 use crate::backends::Backend;
 use crate::cluster::BackendError;
 use crate::cluster::{Outcome, StorageMove, StorageMoveId};
@@ -244,12 +243,7 @@ impl LibvirtCluster {
         let Some(i) = self.node_index(&v.node) else {
             return not_possible(format!("node {} is not configured", v.node));
         };
-        let data: Vec<(usize, String, &NodeData)> = self
-            .last
-            .iter()
-            .map(|(i, d)| (*i, node_name(&self.nodes[*i].spec, Some(d)), d))
-            .collect();
-        let (_, map) = self.volumes(&data);
+        let map = self.pool_volumes();
         let Some(d) = self.last.get(&i) else {
             return not_possible(format!("{} has not answered yet; try again", v.node));
         };

@@ -13,6 +13,17 @@ pub(super) const LOCAL_PATHS: &[&str] = &["/var/lib/libvirt"];
 
 impl LibvirtCluster {
     /// Volumes from the pools of all nodes, and (node, pool) → volume name.
+    /// The volume of each (node, pool) from every node's last answer: what
+    /// a disk copy or a storage move needs to name its pools' volumes.
+    pub(super) fn pool_volumes(&self) -> HashMap<(String, String), String> {
+        let data: Vec<(usize, String, &NodeData)> = self
+            .last
+            .iter()
+            .map(|(i, d)| (*i, super::node_name(&self.nodes[*i].spec, Some(d)), d))
+            .collect();
+        self.volumes(&data).1
+    }
+
     pub(super) fn volumes(
         &self,
         data: &[(usize, String, &NodeData)],
