@@ -334,6 +334,7 @@ pub fn settings(cli: &Cli) -> Result<Config, CliError> {
                 uri: uri.clone(),
                 name: None,
                 migrate_host: None,
+                labels: Vec::new(),
             })
             .collect();
     }
@@ -370,6 +371,7 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                         name: n.name.clone(),
                         uri: n.uri.clone(),
                         migrate_host: n.migrate_host.clone(),
+                        labels: n.labels.clone(),
                     })
                     .collect(),
                 shared: l
@@ -388,6 +390,7 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                     &cfg.pacemaker,
                     &l.nodes.iter().map(|n| n.uri.clone()).collect::<Vec<_>>(),
                 ),
+                rules: cfg.rules.clone(),
             })
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .map_err(|e| CliError::new(exit::BACKEND, e))

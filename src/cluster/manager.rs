@@ -30,6 +30,9 @@ pub struct ManagerView {
     pub fencing: bool,
     pub nodes: Vec<ManagedNode>,
     pub vms: Vec<ManagedVm>,
+    /// Its colocation and location constraints on VMs, as placement rules
+    /// (by domain name).
+    pub rules: Vec<super::rules::Rule>,
 }
 
 /// A cluster node as the manager sees it.

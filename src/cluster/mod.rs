@@ -4,6 +4,7 @@ mod backend;
 mod manager;
 mod model;
 mod refusal;
+pub mod rules;
 pub mod text;
 pub mod units;
 
@@ -11,3 +12,4 @@ pub use backend::{BackendError, MigrationRequest, cordon_sentence};
 pub use manager::*;
 pub use model::*;
 pub use refusal::Refusal;
+pub use rules::{BrokenRule, NodeSet, Rule, RuleKind, RuleOrigin, RuleOverrides, Strength};

@@ -21,7 +21,7 @@ use crate::cluster::{
     ClusterEvent, MIB, ManagedBy, Migration, MigrationId, MigrationOptions, OnStall, Outcome,
     PostcopyMode, Step,
 };
-use crate::plan::{advice, rules};
+use crate::plan::{advice, stall};
 use crate::record::{Journal, Meta, Owner, Record};
 
 /// How often a running migration's job stats are read.
@@ -476,8 +476,8 @@ fn run_migration(shared: Shared, id: MigrationId, job: Job) {
         ..Default::default()
     };
     if options.auto_converge {
-        params.auto_converge_initial = Some(rules::THROTTLE_INITIAL_PCT as i32);
-        params.auto_converge_increment = Some(rules::THROTTLE_STEP_PCT as i32);
+        params.auto_converge_initial = Some(stall::THROTTLE_INITIAL_PCT as i32);
+        params.auto_converge_increment = Some(stall::THROTTLE_STEP_PCT as i32);
     }
     if options.parallel_connections > 1 {
         flags |= sys::VIR_MIGRATE_PARALLEL;
@@ -1057,7 +1057,7 @@ fn policy(e: &mut Entry) -> Option<PolicyAction> {
         .map_or(e.view.bandwidth_bps as f64, |b| b as f64)
         .max(1.0);
     let switchover = bw * o.max_downtime_ms as f64 / 1000.0;
-    if !rules::stalled(&history, e.view.throttle_pct, o.auto_converge, switchover) {
+    if !stall::stalled(&history, e.view.throttle_pct, o.auto_converge, switchover) {
         return None;
     }
     e.view.stalled = true;

@@ -130,6 +130,8 @@ pub struct SimCluster {
     lost_since: HashMap<String, u64>,
     /// The HA restarts of failed nodes' VMs, as timelines.
     recoveries: Vec<Recovery>,
+    /// Placement rules from the scenario.
+    rules: Vec<crate::cluster::Rule>,
 }
 
 /// Recoveries kept in the snapshot.
@@ -148,6 +150,7 @@ impl SimCluster {
             nodes: scenario.nodes,
             volumes: scenario.volumes,
             vms: scenario.vms,
+            rules: scenario.rules,
             migrations: Vec::new(),
             scheduled: scenario.events.into(),
             restarts: Vec::new(),
@@ -736,6 +739,7 @@ impl SimCluster {
             storage_moves: self.storage_moves.clone(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
+            rules: self.rules.clone(),
         };
         self.cordons.mark(&mut snap);
         snap
