@@ -144,7 +144,14 @@ pub fn run(
     let overrides = super::rules::leave(&out, &snap, &args.flags)?;
     let opts = options(cfg, &args.flags);
     let (code, followers) = move_one(
-        backend, &out, snap, &args.vm, &args.node, &opts, &overrides, args.dry_run,
+        backend,
+        &out,
+        snap,
+        &args.vm,
+        &args.node,
+        &opts,
+        &overrides,
+        args.dry_run,
     )?;
     // The VMs of a together rule follow it, one after the other.
     for f in followers {
@@ -160,7 +167,9 @@ pub fn run(
             json!({"event": "follow", "vm": f, "to": args.node}),
         );
         let snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
-        move_one(backend, &out, snap, &f, &args.node, &opts, &overrides, false)?;
+        move_one(
+            backend, &out, snap, &f, &args.node, &opts, &overrides, false,
+        )?;
     }
     Ok(code)
 }
@@ -179,7 +188,9 @@ fn move_one(
     dry_run: bool,
 ) -> Result<(ExitCode, Vec<String>), CliError> {
     let mut opts = opts.clone();
-    let vm = snap.require_vm(vm_name).map_err(|e| backend_error(out, e))?;
+    let vm = snap
+        .require_vm(vm_name)
+        .map_err(|e| backend_error(out, e))?;
     let node = snap
         .require_node(node_name)
         .map_err(|e| backend_error(out, e))?;
@@ -212,7 +223,15 @@ fn move_one(
     let inputs = plan::inputs_for(&snap, vm, node, &opts, placement.storage_bytes(), &history);
     let prediction = plan::predict(&inputs, &opts);
     let mut control = (!dry_run).then(|| Control::new(false));
-    print_plan(out, &snap, vm_name, node_name, &opts, &placement, &prediction);
+    print_plan(
+        out,
+        &snap,
+        vm_name,
+        node_name,
+        &opts,
+        &placement,
+        &prediction,
+    );
 
     if dry_run {
         if let Some(why) = unconfirmed {

@@ -93,10 +93,7 @@ pub fn unconfirmed(breaks: &[&BrokenRule], overrides: &RuleOverrides) -> Option<
     if missing.is_empty() {
         return None;
     }
-    let what: Vec<String> = missing
-        .iter()
-        .map(|b| b.sentence.clone())
-        .collect();
+    let what: Vec<String> = missing.iter().map(|b| b.sentence.clone()).collect();
     let mut names: Vec<&str> = missing.iter().map(|b| b.rule.as_str()).collect();
     names.dedup();
     let flags: Vec<String> = names

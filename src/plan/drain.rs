@@ -179,7 +179,12 @@ fn account(s: &mut ClusterSnapshot, vm: &str, memory: u64, to: &str, placement: 
 
 /// A VM with a target where it will not converge with these options is
 /// stuck, with what would move it.
-fn not_converging(vm: &str, to: &str, prediction: &Prediction, options: &MigrationOptions) -> Stuck {
+fn not_converging(
+    vm: &str,
+    to: &str,
+    prediction: &Prediction,
+    options: &MigrationOptions,
+) -> Stuck {
     let mut ways: Vec<String> = prediction.advice.iter().map(|a| a.to_string()).collect();
     ways.push(format!(
         "shut {vm} down for the window (`vmshift shutdown {}`)",
@@ -306,7 +311,9 @@ pub fn plan_drain_with(
                     inputs: b.inputs,
                     prediction: b.prediction,
                 });
-                follow(&mut s, &mut plan, &followers, &to, options, history, overrides);
+                follow(
+                    &mut s, &mut plan, &followers, &to, options, history, overrides,
+                );
             }
             None => {
                 let (reason, short) = refusal.map_or_else(
@@ -469,7 +476,7 @@ mod tests {
         let s = snap();
         let o = MigrationOptions::default();
         // Without: both stuck, each naming the move-disk that frees it.
-        let p = plan_drain_with(&s, "hv-01", &o, &[], false);
+        let p = plan_drain_with(&s, "hv-01", &o, &[], false, &RuleOverrides::none());
         assert_eq!(p.stuck.len(), 2);
         for st in &p.stuck {
             assert!(
@@ -481,7 +488,7 @@ mod tests {
         }
         // With: every running VM leaves; one disk moves to a cluster-shared
         // volume first, and the other VM takes the LUN along.
-        let p = plan_drain_with(&s, "hv-01", &o, &[], true);
+        let p = plan_drain_with(&s, "hv-01", &o, &[], true, &RuleOverrides::none());
         assert!(p.complete(), "{:?}", p.stuck);
         let running = s
             .vms_on("hv-01")

@@ -23,11 +23,10 @@ pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{
     Placement, Refusal, check, check_disk_move, check_disk_move_vm, check_request, check_with,
-    cordon_check,
-    csv_for, disk_move_sentence, manager_hold, manager_note, move_path, targets,
+    cordon_check, csv_for, disk_move_sentence, manager_hold, manager_note, move_path, targets,
 };
 pub use predict::{Advice, Prediction, Span, predict, range_text};
-pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover};
+pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover, plan_recover_with};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};
 

@@ -680,6 +680,7 @@ mod tests {
             storage_moves: Vec::new(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
