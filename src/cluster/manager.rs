@@ -33,6 +33,11 @@ pub struct ManagerView {
     /// Its colocation and location constraints on VMs, as placement rules
     /// (by domain name).
     pub rules: Vec<super::rules::Rule>,
+    /// Its constraints on VMs in forms vmshift does not read exactly
+    /// (resource sets, patterns, rules on node attributes, roles), one
+    /// sentence each naming the constraint and why. The manager still
+    /// keeps them; vmshift cannot judge a move against them.
+    pub unread_constraints: Vec<String>,
 }
 
 /// A cluster node as the manager sees it.
