@@ -393,8 +393,10 @@ mod tests {
             nic_bps: 1000 * MIB,
             error: None,
             cordon: None,
+            labels: Vec::new(),
         };
         ClusterSnapshot {
+            rules: Vec::new(),
             cluster: "c".into(),
             backend: "libvirt".into(),
             at_ms: 0,

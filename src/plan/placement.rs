@@ -639,6 +639,7 @@ mod tests {
 
     fn snap(volumes: Vec<Volume>) -> ClusterSnapshot {
         ClusterSnapshot {
+            rules: Vec::new(),
             cluster: "t".into(),
             backend: "sim".into(),
             at_ms: 0,
