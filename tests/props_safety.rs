@@ -213,6 +213,7 @@ fn build(
             cpu_model: CPUS[g.cpu].into(),
             nic_bps: 1250 * MIB,
             error: None,
+            labels: Vec::new(),
             cordon: g.cordon.then(|| Cordon::local(1_700_000_000_000)),
         })
         .collect();
@@ -336,6 +337,7 @@ fn build(
         ..Default::default()
     });
     ClusterSnapshot {
+        rules: Vec::new(),
         cluster: "p".into(),
         backend: "sim".into(),
         at_ms: 0,
