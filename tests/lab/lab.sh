@@ -673,7 +673,7 @@ ha_reset() {
   on a timeout 120 crm_resource --wait >/dev/null 2>&1 || true
   # Constraints a lab test added (ids vmshift-test-*), left by a test killed
   # before its guard deleted them.
-  on a cibadmin --delete-all --xpath "//constraints/*[starts-with(@id,'vmshift-test-')]" >/dev/null 2>&1 || true
+  on a cibadmin --delete-all --force --xpath "//constraints/*[starts-with(@id,'vmshift-test-')]" >/dev/null 2>&1 || true
   for n in "${NODES[@]}"; do
     on a crm_attribute --node "$(node_name "$n")" --name standby --delete >/dev/null 2>&1 || true
   done
