@@ -537,7 +537,7 @@ fn a_drain_plan_stays_within_capacity_and_moves_each_vm_once() {
                 copy_storage,
                 ..Default::default()
             };
-            let p = plan::plan_drain_with(&s, &drained, &options, &[], storage_moves);
+            let p = plan::plan_drain_with(&s, &drained, &options, &[], storage_moves, &Default::default());
             moves.set(moves.get() + p.moves.len() as u64);
             // Every VM of the node once: moved, stuck or left.
             let mut listed: Vec<&str> = p

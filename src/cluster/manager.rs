@@ -36,7 +36,8 @@ pub struct ManagerView {
     /// Its constraints on VMs in forms vmshift does not read exactly
     /// (resource sets, patterns, rules on node attributes, roles), one
     /// sentence each naming the constraint and why. The manager still
-    /// keeps them; vmshift cannot judge a move against them.
+    /// keeps them; vmshift's planners do not, so they are shown where
+    /// rules are.
     pub unread_constraints: Vec<String>,
 }
 

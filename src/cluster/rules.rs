@@ -168,6 +168,24 @@ pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 
+impl BrokenRule {
+    /// For the event log: `web-02 → hv-01 breaks rule web-pool (should,
+    /// scenario): apart from web-01; reason: patching hv-04`.
+    pub fn log_line(&self, vm: &str, from: &str, to: &str) -> String {
+        let reason = match &self.reason {
+            Some(r) => format!("; overridden, reason: {r}"),
+            None => "; confirmed by the operator".to_string(),
+        };
+        format!(
+            "{vm} {from} → {to} breaks rule {} ({}, {}): {}{reason}",
+            self.rule,
+            self.strength.label(),
+            self.origin.label(),
+            self.sentence
+        )
+    }
+}
+
 /// A rule broken, or to be broken by a move, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokenRule {
@@ -196,6 +214,18 @@ pub struct RuleOverrides {
 impl RuleOverrides {
     pub fn none() -> Self {
         Self::default()
+    }
+
+    /// The leave a request carries: the must rules it breaks with a reason
+    /// (a backend checks the move again with the same leave).
+    pub fn from_broken(broken: &[BrokenRule]) -> Self {
+        let overridden = broken
+            .iter()
+            .filter(|b| b.strength == Strength::Must && b.reason.is_some());
+        Self {
+            rules: overridden.clone().map(|b| b.rule.clone()).collect(),
+            reason: overridden.clone().find_map(|b| b.reason.clone()),
+        }
     }
 
     /// Whether `rule` may be broken without a refusal.

@@ -22,7 +22,8 @@ pub use drain::{DiskMovePlan, DrainMove, DrainPlan, Stuck, plan_drain, plan_drai
 pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{
-    Placement, Refusal, check, check_disk_move, check_disk_move_vm, check_with, cordon_check,
+    Placement, Refusal, check, check_disk_move, check_disk_move_vm, check_request, check_with,
+    cordon_check,
     csv_for, disk_move_sentence, manager_hold, manager_note, move_path, targets,
 };
 pub use predict::{Advice, Prediction, Span, predict, range_text};

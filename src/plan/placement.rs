@@ -398,6 +398,24 @@ pub fn check(
     )
 }
 
+/// [`check`] as a backend makes it before it starts a migration: with the
+/// leave to break rules that the request carries (`broken_rules`).
+pub fn check_request(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    node: &Node,
+    options: &crate::cluster::MigrationOptions,
+) -> Result<Placement, Refusal> {
+    check_with(
+        snap,
+        vm,
+        node,
+        options.copy_storage,
+        &VmRules::new(snap, vm),
+        &RuleOverrides::from_broken(&options.broken_rules),
+    )
+}
+
 /// [`check`] with `vm`'s rules prepared once (ranked targets check every
 /// node) and the operator's overrides. A must rule refuses the node unless
 /// overridden (vmshift's own rules only); a should rule does not refuse,
@@ -426,9 +444,16 @@ pub fn check_with(
     let mut need = vm.memory;
     for (name, rule) in &followers {
         let Some(f) = snap.vm(name) else { continue };
+        let own = || {
+            VmRules::new(snap, f)
+                .breaches(node, true)
+                .into_iter()
+                .find(|b| b.rule.strength == Strength::Must && !overrides.allows(b.rule))
+        };
         let why = match check_basic(snap, f, node, copy_storage) {
             Err(Refusal::SameNode { .. }) => continue,
             Err(r) => Some(r.to_string()),
+            Ok(_) if let Some(b) = own() => Some(b.sentence),
             Ok(_) => {
                 need += f.memory;
                 (need > node.mem_free()).then(|| {

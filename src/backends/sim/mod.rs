@@ -784,7 +784,7 @@ impl Backend for SimCluster {
         let snap = self.build_snapshot();
         let vm = snap.require_vm(&req.vm)?;
         let node = snap.require_node(&req.to)?;
-        let placement = plan::check(&snap, vm, node, req.options.copy_storage)
+        let placement = plan::check_request(&snap, vm, node, &req.options)
             .map_err(BackendError::Refused)?;
         if let Some(m) = self
             .storage_moves
@@ -845,6 +845,7 @@ impl Backend for SimCluster {
             "migration of {} {} → {} started",
             vm.name, vm.node, node.name
         );
+        let vm_node = vm.node.clone();
         if let Some(v) = self.vms.iter_mut().find(|v| v.name == req.vm) {
             v.state = VmState::Migrating;
         }
@@ -855,6 +856,9 @@ impl Backend for SimCluster {
             meta: Meta::new(false, req.forecast_json()),
         });
         self.log(text);
+        for b in &req.options.broken_rules {
+            self.log(b.log_line(&req.vm, &vm_node, &req.to));
+        }
         Ok(id)
     }
 
