@@ -1041,6 +1041,106 @@ fn a_plain_libvirt_move_of_the_pacemaker_guest_is_refused() {
     assert_eq!(lab.runs_on(HA), Some(from));
 }
 
+/// A Pacemaker constraint a lab test added, deleted when this is dropped,
+/// panic or not (`lab.sh ha-reset` also deletes every `vmshift-test-*`
+/// constraint a killed test left).
+struct TestConstraint {
+    on_a: String,
+    id: &'static str,
+}
+
+impl TestConstraint {
+    /// `crm configure location ID vm-ha -inf: NODE`.
+    fn ban(lab: &Lab, id: &'static str, node: &str) -> TestConstraint {
+        assert!(id.starts_with("vmshift-test-"), "ha-reset removes {id}");
+        let c = TestConstraint {
+            on_a: lab.on_a(),
+            id,
+        };
+        lab.crm(&[
+            "crm",
+            "configure",
+            "location",
+            id,
+            HA_RESOURCE,
+            "-inf:",
+            node,
+        ]);
+        c
+    }
+}
+
+impl Drop for TestConstraint {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.on_a)
+            .args(["crm", "configure", "delete", self.id])
+            .output();
+    }
+}
+
+/// A Pacemaker location constraint (-INFINITY) on the managed guest is a
+/// must rule of origin Pacemaker in the libvirt backend's snapshot (on
+/// vmshift's node name, by the guest's domain); `plan::check` refuses the
+/// move there naming the constraint and the command that would delete it
+/// (vmshift never overrides it), and so does `vmshift migrate --dry-run`.
+#[test]
+#[ignore = "lab: needs the two-node libvirt lab (tests/lab/lab.sh); ./scripts/test.sh brings it up and runs this"]
+fn a_pacemaker_ban_is_a_must_rule_that_refuses_the_move_naming_the_constraint() {
+    const ID: &str = "vmshift-test-ban";
+    let (lab, from, to) = ha_lab();
+    let ban = TestConstraint::ban(&lab, ID, to);
+    let mut b = lab.backend_with_pacemaker();
+    let s = b.snapshot().unwrap();
+    let m = s.manager.as_ref().expect("Pacemaker is read");
+    assert!(m.known && m.error.is_none(), "{m:?}");
+    let rule = s
+        .rules
+        .iter()
+        .find(|r| {
+            r.origin
+                == vmshift::cluster::RuleOrigin::Pacemaker {
+                    kind: "location".into(),
+                    id: ID.into(),
+                }
+        })
+        .unwrap_or_else(|| panic!("no rule from {ID} in {:?}", s.rules));
+    assert_eq!(rule.name, ID);
+    assert_eq!(rule.strength, vmshift::cluster::Strength::Must);
+    assert_eq!(rule.vms, vec![HA.to_string()]);
+    assert!(
+        matches!(&rule.kind, vmshift::cluster::RuleKind::NotOn { nodes } if nodes.nodes == [to]),
+        "{rule:?}"
+    );
+    assert!(
+        m.unread_constraints.is_empty(),
+        "{:?}",
+        m.unread_constraints
+    );
+    let refusal = vmshift::plan::check(&s, s.vm(HA).unwrap(), s.node(to).unwrap(), false)
+        .expect_err("the move onto the banned node is refused");
+    assert!(
+        matches!(refusal, vmshift::cluster::Refusal::Rule { .. }),
+        "{refusal:?}"
+    );
+    let said = refusal.to_string();
+    assert!(
+        said.contains(ID) && said.contains(&format!("crm configure delete {ID}")),
+        "{said}"
+    );
+    let o = lab.vmshift_pcmk(&["migrate", HA, to, "--dry-run"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(ID) && err.contains("crm configure delete"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(lab.runs_on(HA), Some(from), "nothing moved");
+    drop(ban);
+    let constraints = lab.crm(&["cibadmin", "--query", "--scope", "constraints"]);
+    assert!(!constraints.contains(ID), "{constraints}");
+}
+
 /// `crm_resource --move` behind vmshift's back: the running vmshift finds
 /// Pacemaker's migration by its first libvirt event, follows its rounds
 /// live, and records it, marked as found and run by Pacemaker.

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use vmshift::backends::Backend;
 use vmshift::backends::libvirt::{LibvirtCluster, LibvirtConfig, NodeSpec};
-use vmshift::cluster::{BackendError, MigrationOptions, MigrationRequest};
+use vmshift::cluster::{
+    BackendError, MigrationOptions, MigrationRequest, NodeSet, RuleKind, Strength,
+};
 use vmshift::config::{PacemakerMode, PacemakerSettings};
 
 fn cluster(prefix: &[&str], timeout_ms: u64) -> LibvirtCluster {
@@ -130,4 +132,70 @@ fn a_quiet_cluster_does_not_ask_pacemaker_at_every_poll_but_an_action_does() {
         MigrationOptions::default(),
     ));
     assert_eq!(runs(), 2, "the action did not ask Pacemaker afresh");
+}
+
+/// Pacemaker's constraints on its VMs are placement rules in the snapshot:
+/// by the domain the resource runs (not the resource id), on vmshift's
+/// node names (Pacemaker calls the nodes `n1.lab`, vmshift `n1`), with the
+/// constraint as origin; a move constraint stays one, and a form vmshift
+/// does not read is listed with its id.
+#[test]
+fn pacemakers_constraints_are_rules_by_domain_on_our_node_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crm_mon");
+    let constraints = r#"<constraints>
+  <rsc_location id="ha-not-n1" rsc="vm-ha" node="n1.lab" score="-INFINITY"/>
+  <rsc_location id="ha-likes-n2" rsc="vm-ha" node="n2.lab" score="50"/>
+  <rsc_location id="cli-prefer-vm-ha" rsc="vm-ha" role="Started" node="n2.lab" score="INFINITY"/>
+  <rsc_location id="ha-rack" rsc="vm-ha"><rule id="r" score="-INFINITY"><expression id="e" attribute="rack" operation="eq" value="2"/></rule></rsc_location>
+</constraints>"#;
+    let script = dir.path().join("on-node");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  crm_mon) sed 's/vmshift-lab-a/n1.lab/g; s/vmshift-lab-b/n2.lab/g' {fixtures}/both-online.xml ;;\n  cibadmin) printf '<configuration>'; cat {fixtures}/resources.xml; printf '%s</configuration>' '{constraints}' ;;\n  cat) echo '<domain type=\"qemu\"><name>ha</name></domain>' ;;\n  *) exit 1 ;;\nesac\n",
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = cluster(&[script.to_str().unwrap()], 5000);
+    let s = c.snapshot().unwrap();
+    let m = s.manager.as_ref().unwrap();
+    assert!(m.known && m.error.is_none(), "{m:?}");
+    assert_eq!(m.vms[0].domain, "ha");
+    assert_eq!(m.vms[0].constraints.len(), 1, "the move constraint");
+    let rule = |id: &str| {
+        s.rules
+            .iter()
+            .find(|r| r.name == id)
+            .unwrap_or_else(|| panic!("{id} in {:?}", s.rules))
+    };
+    let ban = rule("ha-not-n1");
+    assert_eq!(ban.vms, vec!["ha"]);
+    assert_eq!(ban.strength, Strength::Must);
+    assert_eq!(
+        ban.kind,
+        RuleKind::NotOn {
+            nodes: NodeSet {
+                nodes: vec!["n1".into()],
+                labels: Vec::new()
+            }
+        }
+    );
+    assert_eq!(ban.origin.label(), "Pacemaker location ha-not-n1");
+    let likes = rule("ha-likes-n2");
+    assert_eq!(likes.strength, Strength::Should);
+    assert!(
+        matches!(&likes.kind, RuleKind::On { nodes } if nodes.nodes == ["n2"]),
+        "{likes:?}"
+    );
+    assert_eq!(s.rules.len(), 2, "{:?}", s.rules);
+    assert_eq!(m.unread_constraints.len(), 1, "{:?}", m.unread_constraints);
+    assert!(
+        m.unread_constraints[0].contains("ha-rack")
+            && m.unread_constraints[0].contains("node attribute rack eq 2"),
+        "{:?}",
+        m.unread_constraints
+    );
 }

@@ -213,8 +213,8 @@ fn build(
             cpu_model: CPUS[g.cpu].into(),
             nic_bps: 1250 * MIB,
             error: None,
-            cordon: g.cordon.then(|| Cordon::local(1_700_000_000_000)),
             labels: Vec::new(),
+            cordon: g.cordon.then(|| Cordon::local(1_700_000_000_000)),
         })
         .collect();
     let volumes: Vec<Volume> = vols

@@ -33,9 +33,11 @@ pub struct ManagerView {
     /// Its colocation and location constraints on VMs, as placement rules
     /// (by domain name).
     pub rules: Vec<super::rules::Rule>,
-    /// Constraints on VMs it has that vmshift cannot read exactly (resource
-    /// sets, rules with expressions), one sentence each: not kept by
-    /// vmshift's planners, so shown where rules are.
+    /// Its constraints on VMs in forms vmshift does not read exactly
+    /// (resource sets, patterns, rules on node attributes, roles), one
+    /// sentence each naming the constraint and why. The manager still
+    /// keeps them; vmshift's planners do not, so they are shown where
+    /// rules are.
     pub unread_constraints: Vec<String>,
 }
 

@@ -67,8 +67,7 @@ pub struct NodeSet {
 
 impl NodeSet {
     pub fn contains(&self, node: &super::Node) -> bool {
-        self.nodes.iter().any(|n| *n == node.name)
-            || self.labels.iter().any(|l| node.labels.contains(l))
+        self.nodes.contains(&node.name) || self.labels.iter().any(|l| node.labels.contains(l))
     }
 
     /// `hv-01, hv-02, label gpu`.
@@ -236,7 +235,7 @@ impl RuleOverrides {
             Strength::Must => {
                 rule.origin.overridable()
                     && self.reason.is_some()
-                    && self.rules.iter().any(|r| *r == rule.name)
+                    && self.rules.contains(&rule.name)
             }
         }
     }

@@ -12,7 +12,10 @@ use roxmltree::{Document, Node};
 
 use super::ClusterManager;
 use super::runner::Runner;
-use crate::cluster::{ManagedNode, ManagedVm, ManagerOp, ManagerView, MoveConstraint};
+use crate::cluster::{
+    ManagedNode, ManagedVm, ManagerOp, ManagerView, MoveConstraint, NodeSet, Rule, RuleKind,
+    RuleOrigin, Strength,
+};
 
 /// The resource agent that runs a libvirt domain.
 const VIRTUAL_DOMAIN: &str = "VirtualDomain";
@@ -96,6 +99,24 @@ impl ClusterManager for Pacemaker {
                 .collect();
             true
         });
+        // Rules name VMs by domain, as everything else in vmshift does.
+        let domains: HashMap<String, String> = view
+            .vms
+            .iter()
+            .map(|v| (v.resource.clone(), v.domain.clone()))
+            .collect();
+        view.rules = rules_by_domain(conf.rules, |rsc| {
+            domains.get(rsc).cloned().or_else(|| {
+                let p = conf.primitives.get(rsc)?;
+                Some(
+                    p.config
+                        .as_deref()
+                        .and_then(|c| self.domain_of(c))
+                        .unwrap_or_else(|| rsc.to_string()),
+                )
+            })
+        });
+        view.unread_constraints = conf.unread;
         Ok(view)
     }
 
@@ -323,6 +344,12 @@ pub struct Configuration {
     pub default_allow_migrate: bool,
     /// (resource, constraint) for constraints left by moves and bans.
     pub constraints: Vec<(String, MoveConstraint)>,
+    /// Colocation and location constraints on VM resources as placement
+    /// rules, their groups by resource id (`read` turns them into domains).
+    pub rules: Vec<Rule>,
+    /// Constraints on VM resources in a form vmshift does not read exactly,
+    /// one sentence each (its id and why).
+    pub unread: Vec<String>,
 }
 
 fn nvpair<'a>(set: Node<'a, '_>, name: &str) -> Option<&'a str> {
@@ -363,6 +390,17 @@ pub fn parse_config(xml: &str) -> Result<Configuration, String> {
             .find_map(|s| nvpair(s, "allow-migrate"))
             .is_some_and(is_true);
     }
+    let targets = Targets::of(&doc, &conf.primitives);
+    for c in doc
+        .descendants()
+        .filter(|c| c.has_tag_name("rsc_colocation"))
+    {
+        match colocation_rule(c, &targets) {
+            Some(Ok(r)) => conf.rules.push(r),
+            Some(Err(why)) => conf.unread.push(why),
+            None => {}
+        }
+    }
     for c in doc.descendants().filter(|c| c.has_tag_name("rsc_location")) {
         let id = attr(c, "id");
         let kind = if id.starts_with("cli-prefer-") {
@@ -370,6 +408,11 @@ pub fn parse_config(xml: &str) -> Result<Configuration, String> {
         } else if id.starts_with("cli-ban-") {
             "ban"
         } else {
+            match location_rule(c, &targets) {
+                Some(Ok(r)) => conf.rules.push(r),
+                Some(Err(why)) => conf.unread.push(why),
+                None => {}
+            }
             continue;
         };
         // Plain (`node=`), or a rule with #uname and an end date (--lifetime).
@@ -396,6 +439,379 @@ pub fn parse_config(xml: &str) -> Result<Configuration, String> {
         ));
     }
     Ok(conf)
+}
+
+/// What a constraint's resource id names, as far as VMs go.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    /// A VirtualDomain primitive.
+    Vm,
+    /// A group, clone, bundle or tag that holds these VM resources.
+    Holds(String, Vec<String>),
+    /// Anything else (an IP address, a file system, an unknown id).
+    Other,
+}
+
+/// The CIB's resource ids, sorted into VMs and what holds VMs.
+struct Targets {
+    vms: Vec<String>,
+    /// (id, what it is, VM resources inside).
+    holders: Vec<(String, String, Vec<String>)>,
+}
+
+impl Targets {
+    fn of(doc: &Document, primitives: &HashMap<String, Primitive>) -> Targets {
+        let is_vm = |id: &str| {
+            primitives
+                .get(id)
+                .is_some_and(|p| p.agent_type == VIRTUAL_DOMAIN)
+        };
+        let mut vms: Vec<String> = primitives.keys().filter(|id| is_vm(id)).cloned().collect();
+        vms.sort();
+        let mut holders: Vec<(String, String, Vec<String>)> = Vec::new();
+        for h in doc.descendants().filter(|c| {
+            c.is_element() && matches!(c.tag_name().name(), "group" | "clone" | "master" | "bundle")
+        }) {
+            let inside: Vec<String> = h
+                .descendants()
+                .filter(|c| c.has_tag_name("primitive"))
+                .map(|c| attr(c, "id").to_string())
+                .filter(|id| is_vm(id))
+                .collect();
+            holders.push((
+                attr(h, "id").to_string(),
+                h.tag_name().name().to_string(),
+                inside,
+            ));
+        }
+        for t in doc.descendants().filter(|c| c.has_tag_name("tag")) {
+            let mut inside = Vec::new();
+            for r in t.children().filter(|c| c.has_tag_name("obj_ref")) {
+                let id = attr(r, "id");
+                if is_vm(id) {
+                    inside.push(id.to_string());
+                } else if let Some((_, _, v)) = holders.iter().find(|(h, _, _)| h == id) {
+                    inside.extend(v.iter().cloned());
+                }
+            }
+            holders.push((attr(t, "id").to_string(), "tag".into(), inside));
+        }
+        Targets { vms, holders }
+    }
+
+    fn get(&self, id: &str) -> Target {
+        if self.vms.iter().any(|v| v == id) {
+            return Target::Vm;
+        }
+        match self.holders.iter().find(|(h, _, _)| h == id) {
+            Some((_, what, inside)) if !inside.is_empty() => {
+                Target::Holds(what.clone(), inside.clone())
+            }
+            _ => Target::Other,
+        }
+    }
+
+    /// Whether any of these ids is, or holds, a VM resource.
+    fn any_vm<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> bool {
+        ids.into_iter().any(|id| self.get(id) != Target::Other)
+    }
+}
+
+/// A constraint's score: Pacemaker's ±INFINITY (a number beyond ±1,000,000
+/// counts as INFINITY) or a finite preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Score {
+    Infinity,
+    MinusInfinity,
+    Finite(i64),
+}
+
+/// Pacemaker's INFINITY as a number.
+const PCMK_INFINITY: i64 = 1_000_000;
+
+fn score(s: &str) -> Option<Score> {
+    let t = s.trim();
+    match t.to_ascii_uppercase().as_str() {
+        "INFINITY" | "+INFINITY" => return Some(Score::Infinity),
+        "-INFINITY" => return Some(Score::MinusInfinity),
+        _ => {}
+    }
+    let n: i64 = t.parse().ok()?;
+    Some(if n >= PCMK_INFINITY {
+        Score::Infinity
+    } else if n <= -PCMK_INFINITY {
+        Score::MinusInfinity
+    } else {
+        Score::Finite(n)
+    })
+}
+
+/// A role that leaves the constraint about where the VM runs: none, or
+/// Started.
+fn plain_role(role: &str) -> bool {
+    role.is_empty() || role.eq_ignore_ascii_case("Started")
+}
+
+/// The resource ids inside a constraint's `<resource_set>`s.
+fn set_members<'a>(c: Node<'a, '_>) -> Vec<&'a str> {
+    c.children()
+        .filter(|s| s.has_tag_name("resource_set"))
+        .flat_map(|s| s.children().filter(|r| r.has_tag_name("resource_ref")))
+        .map(|r| attr(r, "id"))
+        .collect()
+}
+
+/// Why a constraint naming `id` (a group, clone or tag holding VMs) is not
+/// read.
+fn holder_sentence(kind: &str, cid: &str, id: &str, what: &str, vms: &[String]) -> String {
+    format!(
+        "{kind} {cid} names {what} {id} (VM resources {}), and vmshift reads constraints on single VM resources only; Pacemaker still keeps it",
+        vms.join(", ")
+    )
+}
+
+fn pacemaker_rule(
+    kind: &str,
+    id: &str,
+    rule: RuleKind,
+    vms: Vec<String>,
+    strength: Strength,
+) -> Rule {
+    Rule {
+        name: id.to_string(),
+        kind: rule,
+        vms,
+        strength,
+        origin: RuleOrigin::Pacemaker {
+            kind: kind.into(),
+            id: id.to_string(),
+        },
+    }
+}
+
+/// An `rsc_colocation` as a placement rule (groups by resource id): `None`
+/// when it names no VM or its score is 0, `Err` with one sentence when it
+/// is in a form vmshift does not read exactly.
+fn colocation_rule(c: Node, targets: &Targets) -> Option<Result<Rule, String>> {
+    let id = attr(c, "id");
+    let unread = |why: String| {
+        Some(Err(format!(
+            "colocation {id} {why}; Pacemaker still keeps it"
+        )))
+    };
+    if c.children().any(|s| s.has_tag_name("resource_set")) {
+        if !targets.any_vm(set_members(c)) {
+            return None;
+        }
+        return unread("uses resource sets, which vmshift does not read".into());
+    }
+    let (rsc, with) = (attr(c, "rsc"), attr(c, "with-rsc"));
+    match (targets.get(rsc), targets.get(with)) {
+        (Target::Other, Target::Other) => return None,
+        (Target::Holds(what, vms), _) => {
+            return Some(Err(holder_sentence("colocation", id, rsc, &what, &vms)));
+        }
+        (_, Target::Holds(what, vms)) => {
+            return Some(Err(holder_sentence("colocation", id, with, &what, &vms)));
+        }
+        (Target::Vm, Target::Other) => {
+            return unread(format!(
+                "ties VM resource {rsc} to {with}, which is not a VM, so vmshift cannot judge it"
+            ));
+        }
+        (Target::Other, Target::Vm) => {
+            return unread(format!(
+                "ties {rsc}, which is not a VM, to VM resource {with}, so vmshift cannot judge it"
+            ));
+        }
+        (Target::Vm, Target::Vm) => {}
+    }
+    for role in ["rsc-role", "with-rsc-role"] {
+        let r = attr(c, role);
+        if !plain_role(r) {
+            return unread(format!(
+                "applies to role {r} only ({role}), and vmshift reads constraints on where a VM runs (Started) only"
+            ));
+        }
+    }
+    let na = attr(c, "node-attribute");
+    if !na.is_empty() && na != "#uname" {
+        return unread(format!(
+            "compares node attribute {na} (not the node itself), which vmshift does not read"
+        ));
+    }
+    for a in ["rsc-instance", "with-rsc-instance"] {
+        if c.attribute(a).is_some() {
+            return unread(format!(
+                "names a clone instance ({a}), which vmshift does not read"
+            ));
+        }
+    }
+    let raw = attr(c, "score");
+    let Some(s) = score(raw) else {
+        return unread(format!(
+            "has score \"{raw}\", which is neither a number nor ±INFINITY"
+        ));
+    };
+    let (kind, strength) = match s {
+        Score::Infinity => (RuleKind::Together, Strength::Must),
+        Score::MinusInfinity => (RuleKind::Apart { max_per_node: 1 }, Strength::Must),
+        Score::Finite(0) => return None,
+        Score::Finite(n) if n > 0 => (RuleKind::Together, Strength::Should),
+        Score::Finite(_) => (RuleKind::Apart { max_per_node: 1 }, Strength::Should),
+    };
+    Some(Ok(pacemaker_rule(
+        "colocation",
+        id,
+        kind,
+        vec![rsc.to_string(), with.to_string()],
+        strength,
+    )))
+}
+
+/// The node of a location `<rule>` that is exactly `#uname eq NODE`, with
+/// its score; `Err` naming what else it holds.
+fn plain_uname_rule<'a>(rule: Node<'a, '_>) -> Result<(&'a str, &'a str), String> {
+    if rule.attribute("id-ref").is_some() {
+        return Err("refers to a rule defined elsewhere (id-ref)".into());
+    }
+    if rule.attribute("score-attribute").is_some() {
+        return Err("takes its score from a node attribute (score-attribute)".into());
+    }
+    let role = attr(rule, "role");
+    if !plain_role(role) {
+        return Err(format!("applies to role {role} only"));
+    }
+    let parts: Vec<Node> = rule.children().filter(|e| e.is_element()).collect();
+    let [e] = parts.as_slice() else {
+        return Err(format!(
+            "has a rule of {} parts (vmshift reads a single `#uname eq NODE` only)",
+            parts.len()
+        ));
+    };
+    let plain = e.has_tag_name("expression")
+        && attr(*e, "attribute") == "#uname"
+        && attr(*e, "operation") == "eq"
+        && matches!(attr(*e, "value-source"), "" | "literal")
+        && matches!(attr(*e, "type"), "" | "string")
+        && !attr(*e, "value").is_empty();
+    if !plain {
+        return Err(format!(
+            "has a rule on {} (vmshift reads a single `#uname eq NODE` only)",
+            describe_expression(*e)
+        ));
+    }
+    Ok((attr(*e, "value"), attr(rule, "score")))
+}
+
+/// `node attribute rack ne 1`, `a date`, `a nested rule`.
+fn describe_expression(e: Node) -> String {
+    match e.tag_name().name() {
+        "expression" => format!(
+            "node attribute {} {} {}",
+            attr(e, "attribute"),
+            attr(e, "operation"),
+            attr(e, "value")
+        )
+        .trim_end()
+        .to_string(),
+        "date_expression" => "a date".into(),
+        "rule" => "a nested rule".into(),
+        other => format!("<{other}>"),
+    }
+}
+
+/// An `rsc_location` (other than `cli-prefer-*`/`cli-ban-*`) as a placement
+/// rule (group by resource id): `None` when it names no VM or its score is
+/// 0, `Err` with one sentence when vmshift does not read it exactly.
+fn location_rule(c: Node, targets: &Targets) -> Option<Result<Rule, String>> {
+    let id = attr(c, "id");
+    let unread = |why: String| {
+        Some(Err(format!(
+            "location {id} {why}; Pacemaker still keeps it"
+        )))
+    };
+    if let Some(p) = c.attribute("rsc-pattern") {
+        return unread(format!(
+            "applies to the resources matching the pattern {p}, which vmshift does not read"
+        ));
+    }
+    if c.children().any(|s| s.has_tag_name("resource_set")) {
+        if !targets.any_vm(set_members(c)) {
+            return None;
+        }
+        return unread("uses resource sets, which vmshift does not read".into());
+    }
+    let rsc = attr(c, "rsc");
+    match targets.get(rsc) {
+        Target::Other => return None,
+        Target::Holds(what, vms) => {
+            return Some(Err(holder_sentence("location", id, rsc, &what, &vms)));
+        }
+        Target::Vm => {}
+    }
+    let role = attr(c, "role");
+    if !plain_role(role) {
+        return unread(format!(
+            "applies to role {role} only, and vmshift reads constraints on where a VM runs (Started) only"
+        ));
+    }
+    let rules: Vec<Node> = c.children().filter(|r| r.has_tag_name("rule")).collect();
+    let (node, raw) = match (c.attribute("node"), rules.as_slice()) {
+        (Some(n), []) => (n, attr(c, "score")),
+        (None, [r]) => match plain_uname_rule(*r) {
+            Ok(x) => x,
+            Err(why) => return unread(why),
+        },
+        (None, []) => return unread("names no node".into()),
+        (_, rs) => {
+            return unread(format!(
+                "has {} rules (vmshift reads one `#uname eq NODE` rule only)",
+                rs.len()
+            ));
+        }
+    };
+    let Some(s) = score(raw) else {
+        return unread(format!(
+            "has score \"{raw}\", which is neither a number nor ±INFINITY"
+        ));
+    };
+    let nodes = NodeSet {
+        nodes: vec![node.to_string()],
+        labels: Vec::new(),
+    };
+    // Only -INFINITY binds: with +INFINITY Pacemaker still runs the VM
+    // elsewhere once that node is gone, so it is a preference.
+    let (kind, strength) = match s {
+        Score::MinusInfinity => (RuleKind::NotOn { nodes }, Strength::Must),
+        Score::Finite(0) => return None,
+        Score::Infinity => (RuleKind::On { nodes }, Strength::Should),
+        Score::Finite(n) if n > 0 => (RuleKind::On { nodes }, Strength::Should),
+        Score::Finite(_) => (RuleKind::NotOn { nodes }, Strength::Should),
+    };
+    Some(Ok(pacemaker_rule(
+        "location",
+        id,
+        kind,
+        vec![rsc.to_string()],
+        strength,
+    )))
+}
+
+/// Rules read by resource id, their groups turned into domain names (a
+/// resource `domain` does not know keeps its id).
+pub fn rules_by_domain(rules: Vec<Rule>, domain: impl Fn(&str) -> Option<String>) -> Vec<Rule> {
+    rules
+        .into_iter()
+        .map(|mut r| {
+            for v in &mut r.vms {
+                if let Some(d) = domain(v) {
+                    *v = d;
+                }
+            }
+            r
+        })
+        .collect()
 }
 
 /// The `<name>` of a libvirt domain XML.
@@ -550,6 +966,265 @@ mod tests {
             c.constraints[1].1.until.as_deref(),
             Some("2026-11-28 09:00:00Z")
         );
+        // Any other location constraint is a placement rule.
+        assert_eq!(c.rules.len(), 1, "{:?}", c.rules);
+        assert_eq!(c.rules[0].name, "keep-web");
+        assert_eq!(c.rules[0].strength, Strength::Should);
+    }
+
+    /// The lab's resources (VirtualDomain vm-ha) and three more: VMs vm-db
+    /// and vm-web, a group g-app holding VM vm-app, an IP address ip-1.
+    fn cib(constraints: &str) -> Configuration {
+        let resources = fixture("resources");
+        let more = r#"<resources>
+            <primitive id="vm-db" class="ocf" provider="heartbeat" type="VirtualDomain"/>
+            <primitive id="vm-web" class="ocf" provider="heartbeat" type="VirtualDomain"/>
+            <primitive id="ip-1" class="ocf" provider="heartbeat" type="IPaddr2"/>
+            <group id="g-app">
+              <primitive id="vm-app" class="ocf" provider="heartbeat" type="VirtualDomain"/>
+            </group>
+            <group id="g-net"><primitive id="ip-2" class="ocf" provider="heartbeat" type="IPaddr2"/></group>
+          </resources>"#;
+        let xml = format!(
+            "<configuration>{resources}{more}<tags><tag id=\"t-db\"><obj_ref id=\"vm-db\"/></tag></tags>\
+             <constraints>{constraints}</constraints></configuration>"
+        );
+        parse_config(&xml).unwrap()
+    }
+
+    fn only_rule(c: &Configuration) -> &Rule {
+        assert_eq!(c.rules.len(), 1, "{:?} / unread {:?}", c.rules, c.unread);
+        assert!(c.unread.is_empty(), "{:?}", c.unread);
+        &c.rules[0]
+    }
+
+    fn origin(kind: &str, id: &str) -> RuleOrigin {
+        RuleOrigin::Pacemaker {
+            kind: kind.into(),
+            id: id.into(),
+        }
+    }
+
+    fn on(node: &str) -> NodeSet {
+        NodeSet {
+            nodes: vec![node.into()],
+            labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn colocation_scores_become_together_or_apart_must_or_should() {
+        let apart = RuleKind::Apart { max_per_node: 1 };
+        for (score, kind, strength) in [
+            ("INFINITY", RuleKind::Together, Strength::Must),
+            ("+INFINITY", RuleKind::Together, Strength::Must),
+            ("infinity", RuleKind::Together, Strength::Must),
+            ("1000000", RuleKind::Together, Strength::Must),
+            ("-INFINITY", apart.clone(), Strength::Must),
+            ("-1000000", apart.clone(), Strength::Must),
+            ("100", RuleKind::Together, Strength::Should),
+            ("+5", RuleKind::Together, Strength::Should),
+            ("-100", apart.clone(), Strength::Should),
+        ] {
+            let c = cib(&format!(
+                "<rsc_colocation id=\"db-web\" rsc=\"vm-db\" with-rsc=\"vm-web\" score=\"{score}\"/>"
+            ));
+            let r = only_rule(&c);
+            assert_eq!(r.name, "db-web");
+            assert_eq!((&r.kind, r.strength), (&kind, strength), "score {score}");
+            assert_eq!(r.vms, vec!["vm-db", "vm-web"]);
+            assert_eq!(r.origin, origin("colocation", "db-web"));
+            assert!(!r.origin.overridable());
+        }
+        // Score 0: no preference at all.
+        let c = cib(r#"<rsc_colocation id="z" rsc="vm-db" with-rsc="vm-web" score="0"/>"#);
+        assert!(c.rules.is_empty() && c.unread.is_empty(), "{c:?}");
+        // Started roles are where a VM runs.
+        let c = cib(
+            r##"<rsc_colocation id="s" rsc="vm-db" rsc-role="Started" with-rsc="vm-web" with-rsc-role="Started" node-attribute="#uname" score="-INFINITY"/>"##,
+        );
+        assert_eq!(only_rule(&c).strength, Strength::Must);
+    }
+
+    #[test]
+    fn location_scores_become_not_on_must_or_preferences() {
+        for (score, kind, strength) in [
+            (
+                "-INFINITY",
+                RuleKind::NotOn { nodes: on("n1") },
+                Strength::Must,
+            ),
+            (
+                "-inf",
+                RuleKind::NotOn { nodes: on("n1") },
+                Strength::Should,
+            ),
+            ("-50", RuleKind::NotOn { nodes: on("n1") }, Strength::Should),
+            // Pacemaker runs the VM elsewhere once n1 is gone: never a must.
+            (
+                "INFINITY",
+                RuleKind::On { nodes: on("n1") },
+                Strength::Should,
+            ),
+            (
+                "+INFINITY",
+                RuleKind::On { nodes: on("n1") },
+                Strength::Should,
+            ),
+            ("200", RuleKind::On { nodes: on("n1") }, Strength::Should),
+        ] {
+            let c = cib(&format!(
+                "<rsc_location id=\"db-n1\" rsc=\"vm-db\" node=\"n1\" score=\"{score}\"/>"
+            ));
+            if score == "-inf" {
+                // Not a score Pacemaker reads: not guessed.
+                assert!(c.rules.is_empty(), "{c:?}");
+                assert_eq!(c.unread.len(), 1);
+                assert!(c.unread[0].starts_with("location db-n1 "), "{:?}", c.unread);
+                assert!(c.unread[0].contains("-inf"), "{:?}", c.unread);
+                continue;
+            }
+            let r = only_rule(&c);
+            assert_eq!((&r.kind, r.strength), (&kind, strength), "score {score}");
+            assert_eq!(r.vms, vec!["vm-db"]);
+            assert_eq!(r.name, "db-n1");
+            assert_eq!(r.origin, origin("location", "db-n1"));
+        }
+        let c = cib(r#"<rsc_location id="z" rsc="vm-db" node="n1" score="0"/>"#);
+        assert!(c.rules.is_empty() && c.unread.is_empty(), "{c:?}");
+        // A rule that is a plain `#uname eq NODE` is the same as node=.
+        let c = cib(r##"<rsc_location id="db-not-n2" rsc="vm-db" role="Started">
+              <rule id="r" score="-INFINITY"><expression id="e" attribute="#uname" operation="eq" value="n2"/></rule>
+            </rsc_location>"##);
+        let r = only_rule(&c);
+        assert_eq!(
+            (&r.kind, r.strength),
+            (&RuleKind::NotOn { nodes: on("n2") }, Strength::Must)
+        );
+    }
+
+    #[test]
+    fn move_constraints_stay_move_constraints_never_rules() {
+        let c = cib(
+            r#"<rsc_location id="cli-prefer-vm-db" rsc="vm-db" role="Started" node="n1" score="INFINITY"/>
+            <rsc_location id="cli-ban-vm-db-on-n2" rsc="vm-db" role="Started" node="n2" score="-INFINITY"/>"#,
+        );
+        assert!(c.rules.is_empty() && c.unread.is_empty(), "{c:?}");
+        assert_eq!(c.constraints.len(), 2);
+    }
+
+    #[test]
+    fn constraints_on_resources_that_are_not_vms_are_dropped() {
+        let c = cib(
+            r#"<rsc_location id="ip-n1" rsc="ip-1" node="n1" score="-INFINITY"/>
+            <rsc_location id="net-n1" rsc="g-net" node="n1" score="100"/>
+            <rsc_colocation id="ip-ip" rsc="ip-1" with-rsc="g-net" score="INFINITY"/>
+            <rsc_colocation id="ip-set" score="INFINITY">
+              <resource_set id="s1"><resource_ref id="ip-1"/><resource_ref id="ip-2"/></resource_set>
+            </rsc_colocation>
+            <rsc_order id="o" first="ip-1" then="vm-db"/>"#,
+        );
+        assert!(c.rules.is_empty() && c.unread.is_empty(), "{c:?}");
+    }
+
+    #[test]
+    fn forms_not_read_exactly_are_listed_one_sentence_each() {
+        for (xml, says) in [
+            (
+                r#"<rsc_colocation id="c-set" score="-INFINITY">
+                     <resource_set id="s1"><resource_ref id="vm-db"/><resource_ref id="vm-web"/></resource_set>
+                   </rsc_colocation>"#,
+                "resource sets",
+            ),
+            (
+                r#"<rsc_location id="l-set" node="n1" score="-INFINITY">
+                     <resource_set id="s2"><resource_ref id="vm-db"/></resource_set>
+                   </rsc_location>"#,
+                "resource sets",
+            ),
+            (
+                r#"<rsc_location id="l-pat" rsc-pattern="vm-.*" node="n1" score="-INFINITY"/>"#,
+                "pattern vm-.*",
+            ),
+            (
+                r##"<rsc_location id="l-attr" rsc="vm-db">
+                     <rule id="r" score="-INFINITY"><expression id="e" attribute="rack" operation="eq" value="2"/></rule>
+                   </rsc_location>"##,
+                "node attribute rack eq 2",
+            ),
+            (
+                r##"<rsc_location id="l-ne" rsc="vm-db">
+                     <rule id="r" score="-INFINITY"><expression id="e" attribute="#uname" operation="ne" value="n1"/></rule>
+                   </rsc_location>"##,
+                "#uname ne n1",
+            ),
+            (
+                r##"<rsc_location id="l-date" rsc="vm-db">
+                     <rule id="r" score="-INFINITY" boolean-op="and">
+                       <expression id="e" attribute="#uname" operation="eq" value="n1"/>
+                       <date_expression id="d" operation="lt" end="2030-01-01"/>
+                     </rule>
+                   </rsc_location>"##,
+                "2 parts",
+            ),
+            (
+                r##"<rsc_location id="l-sa" rsc="vm-db">
+                     <rule id="r" score-attribute="pref"><expression id="e" attribute="#uname" operation="eq" value="n1"/></rule>
+                   </rsc_location>"##,
+                "score-attribute",
+            ),
+            (
+                r#"<rsc_location id="l-role" rsc="vm-db" role="Promoted" node="n1" score="-INFINITY"/>"#,
+                "role Promoted",
+            ),
+            (
+                r#"<rsc_colocation id="c-role" rsc="vm-db" with-rsc="vm-web" with-rsc-role="Promoted" score="INFINITY"/>"#,
+                "role Promoted",
+            ),
+            (
+                r#"<rsc_colocation id="c-attr" rsc="vm-db" with-rsc="vm-web" node-attribute="rack" score="-INFINITY"/>"#,
+                "node attribute rack",
+            ),
+            (
+                r#"<rsc_colocation id="c-ip" rsc="vm-db" with-rsc="ip-1" score="INFINITY"/>"#,
+                "ip-1, which is not a VM",
+            ),
+            (
+                r#"<rsc_colocation id="c-grp" rsc="g-app" with-rsc="vm-db" score="-INFINITY"/>"#,
+                "group g-app (VM resources vm-app)",
+            ),
+            (
+                r#"<rsc_location id="l-tag" rsc="t-db" node="n1" score="-INFINITY"/>"#,
+                "tag t-db (VM resources vm-db)",
+            ),
+            (
+                r#"<rsc_colocation id="c-red" rsc="vm-db" with-rsc="vm-web" score="red"/>"#,
+                "score \"red\"",
+            ),
+        ] {
+            let c = cib(xml);
+            assert!(c.rules.is_empty(), "{xml}: {:?}", c.rules);
+            assert_eq!(c.unread.len(), 1, "{xml}: {:?}", c.unread);
+            let id = roxmltree::Document::parse(xml)
+                .unwrap()
+                .root_element()
+                .attribute("id")
+                .unwrap()
+                .to_string();
+            let s = &c.unread[0];
+            assert!(s.contains(&format!(" {id} ")), "{s}");
+            assert!(s.contains(says), "{xml}: {s}");
+            assert!(s.ends_with("Pacemaker still keeps it"), "{s}");
+            assert_eq!(s.matches(';').count(), 1, "one sentence: {s}");
+        }
+    }
+
+    #[test]
+    fn rules_name_vms_by_domain() {
+        let c =
+            cib(r#"<rsc_colocation id="db-web" rsc="vm-db" with-rsc="vm-web" score="-INFINITY"/>"#);
+        let rules = rules_by_domain(c.rules, |r| (r == "vm-db").then(|| "db".to_string()));
+        assert_eq!(rules[0].vms, vec!["db", "vm-web"]);
     }
 
     #[test]

@@ -396,6 +396,7 @@ mod tests {
             labels: Vec::new(),
         };
         ClusterSnapshot {
+            rules: Vec::new(),
             cluster: "c".into(),
             backend: "libvirt".into(),
             at_ms: 0,
@@ -412,7 +413,6 @@ mod tests {
             storage_moves: Vec::new(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
-            rules: Vec::new(),
         }
     }
 

@@ -664,6 +664,7 @@ mod tests {
 
     fn snap(volumes: Vec<Volume>) -> ClusterSnapshot {
         ClusterSnapshot {
+            rules: Vec::new(),
             cluster: "t".into(),
             backend: "sim".into(),
             at_ms: 0,
@@ -680,7 +681,6 @@ mod tests {
             storage_moves: Vec::new(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
-            rules: Vec::new(),
         }
     }
 

@@ -24,8 +24,9 @@
 #   tests/lab/lab.sh kill-node-all NODE
 #                             kill NODE's daemon and its guests' QEMU (a dead node;
 #                             refused while the Pacemaker guest runs there)
-#   tests/lab/lab.sh ha-reset the Pacemaker guest started, no move constraint,
-#                             both cluster nodes online (not standby, no maintenance)
+#   tests/lab/lab.sh ha-reset the Pacemaker guest started, no move constraint and no
+#                             vmshift-test-* constraint, both cluster nodes online
+#                             (not standby, no maintenance)
 #   tests/lab/lab.sh ha-stop  the Pacemaker guest stopped through Pacemaker (ha-reset starts it)
 #   tests/lab/lab.sh on NODE CMD...  run CMD in node NODE's namespace (crm_mon, crm, virsh)
 #
@@ -670,6 +671,9 @@ ha_reset() {
   # A move still in its transition first ends: a constraint cleared
   # half-way through makes Pacemaker restart the guest cold.
   on a timeout 120 crm_resource --wait >/dev/null 2>&1 || true
+  # Constraints a lab test added (ids vmshift-test-*), left by a test killed
+  # before its guard deleted them.
+  on a cibadmin --delete-all --force --xpath "//constraints/*[starts-with(@id,'vmshift-test-')]" >/dev/null 2>&1 || true
   for n in "${NODES[@]}"; do
     on a crm_attribute --node "$(node_name "$n")" --name standby --delete >/dev/null 2>&1 || true
   done

@@ -106,7 +106,9 @@ impl LibvirtCluster {
 }
 
 /// The manager's node names turned into ours where they name the same host
-/// (`hv1` and `hv1.example.com`); returns (ours, theirs) for each renamed.
+/// (`hv1` and `hv1.example.com`), in its nodes, resources, move
+/// constraints, operations and placement rules; returns (ours, theirs) for
+/// each renamed.
 fn rename_nodes(v: &mut ManagerView, ours: &[String]) -> Vec<(String, String)> {
     let mut map = Vec::new();
     let to_ours = |theirs: &str, map: &mut Vec<(String, String)>| -> String {
@@ -138,8 +140,80 @@ fn rename_nodes(v: &mut ManagerView, ours: &[String]) -> Vec<(String, String)> {
             o.node = to_ours(&o.node, &mut map);
         }
     }
+    for r in &mut v.rules {
+        if let crate::cluster::RuleKind::On { nodes } | crate::cluster::RuleKind::NotOn { nodes } =
+            &mut r.kind
+        {
+            for n in &mut nodes.nodes {
+                *n = to_ours(n, &mut map);
+            }
+        }
+    }
     if let Some(dc) = &mut v.dc {
         *dc = to_ours(dc, &mut map);
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{ManagedNode, NodeSet, Rule, RuleKind, RuleOrigin, Strength};
+
+    #[test]
+    fn the_nodes_of_pacemakers_rules_get_our_names() {
+        let rule = |kind| Rule {
+            name: "r".into(),
+            kind,
+            vms: vec!["db".into()],
+            strength: Strength::Must,
+            origin: RuleOrigin::Pacemaker {
+                kind: "location".into(),
+                id: "r".into(),
+            },
+        };
+        let set = |n: &str| NodeSet {
+            nodes: vec![n.into()],
+            labels: Vec::new(),
+        };
+        let mut v = ManagerView {
+            nodes: vec![ManagedNode {
+                name: "hv1.example.com".into(),
+                ..Default::default()
+            }],
+            rules: vec![
+                rule(RuleKind::NotOn {
+                    nodes: set("hv1.example.com"),
+                }),
+                rule(RuleKind::On {
+                    nodes: set("HV2.example.com"),
+                }),
+                rule(RuleKind::On {
+                    nodes: set("elsewhere"),
+                }),
+                rule(RuleKind::Together),
+            ],
+            ..Default::default()
+        };
+        let map = rename_nodes(&mut v, &["hv1".into(), "hv2".into()]);
+        assert_eq!(v.nodes[0].name, "hv1");
+        let nodes: Vec<Option<&NodeSet>> = v
+            .rules
+            .iter()
+            .map(|r| match &r.kind {
+                RuleKind::On { nodes } | RuleKind::NotOn { nodes } => Some(nodes),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            nodes,
+            vec![
+                Some(&set("hv1")),
+                Some(&set("hv2")),
+                Some(&set("elsewhere")),
+                None
+            ]
+        );
+        assert!(map.contains(&("hv2".to_string(), "HV2.example.com".to_string())));
+    }
 }
