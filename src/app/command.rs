@@ -12,6 +12,8 @@ pub enum Arg {
     /// A disk of the VM named before it, by the volume it is on.
     Disk,
     Volume,
+    /// A placement rule, by name.
+    Rule,
     /// The rest of the line (may be empty).
     Text,
     /// One of these words.
@@ -25,6 +27,7 @@ impl Arg {
             Arg::Node => "NODE".into(),
             Arg::Disk => "DISK".into(),
             Arg::Volume => "VOLUME".into(),
+            Arg::Rule => "RULE".into(),
             Arg::Text => "TEXT".into(),
             Arg::Choice(c) => c.join("|"),
         }
@@ -54,6 +57,8 @@ pub enum Verb {
     MoveDisk,
     AbortMoveDisk,
     Recover,
+    Rules,
+    Override,
 }
 
 /// One command: its names (the first is shown), arguments and help.
@@ -156,6 +161,18 @@ pub const COMMANDS: &[Spec] = &[
         names: &["abort-move-disk"],
         args: &[Arg::Vm],
         help: "abort a VM's disk move before its pivot (asks first)",
+    },
+    Spec {
+        verb: Verb::Rules,
+        names: &["rules"],
+        args: &[],
+        help: "every placement rule: origin, whether it holds, the move that repairs it",
+    },
+    Spec {
+        verb: Verb::Override,
+        names: &["override"],
+        args: &[Arg::Rule, Arg::Text],
+        help: "break a must rule of the config with the next move you confirm; TEXT is why (recorded); `:override off` takes it back",
     },
     Spec {
         verb: Verb::Vm,
@@ -591,6 +608,7 @@ impl App {
                         Arg::Vm => s.vms.iter().map(|v| v.name.clone()).collect(),
                         Arg::Node => s.nodes.iter().map(|n| n.name.clone()).collect(),
                         Arg::Volume => s.volumes.iter().map(|v| v.name.clone()).collect(),
+                        Arg::Rule => s.rules.iter().map(|r| r.name.clone()).collect(),
                         Arg::Disk => before
                             .first()
                             .and_then(|vm| s.vm(vm))
@@ -699,6 +717,8 @@ impl App {
                 };
                 self.ask_recover(&node);
             }
+            Verb::Rules => self.open_rules(),
+            Verb::Override => self.override_rule(arg(0), arg(1)),
             Verb::Vm => self.jump_vm(arg(0)),
             Verb::Node => self.jump_node(arg(0)),
             Verb::Migrate => {
@@ -712,8 +732,13 @@ impl App {
                     return;
                 };
                 let snap = self.snap.as_ref().expect("names were found in it");
-                let d =
-                    Drag::new(snap, &vm, self.settings.defaults.copy_storage).expect("VM exists");
+                let d = Drag::with_leave(
+                    snap,
+                    &vm,
+                    self.settings.defaults.copy_storage,
+                    &self.rule_leave,
+                )
+                .expect("VM exists");
                 self.sel_vm = Some(vm);
                 self.drop_on(&d, Some(node));
             }
@@ -729,8 +754,14 @@ impl App {
                     return;
                 };
                 let snap = self.snap.as_ref().expect("the name was found in it");
-                let plan =
-                    crate::plan::plan_drain(snap, &node, &self.settings.defaults, &self.history);
+                let plan = crate::plan::plan_drain_with(
+                    snap,
+                    &node,
+                    &self.settings.defaults,
+                    &self.history,
+                    false,
+                    &self.rule_leave,
+                );
                 self.mode = Mode::ConfirmDrain(Box::new(plan));
             }
         }

@@ -20,6 +20,11 @@ pub struct Detail {
 }
 
 impl Detail {
+    /// Any text, under a title.
+    pub fn text(title: String, lines: Vec<String>) -> Detail {
+        Self::new(title, lines)
+    }
+
     fn new(title: String, lines: Vec<String>) -> Detail {
         Detail {
             title,
@@ -215,6 +220,7 @@ impl App {
         if let Some(m) = s.active_migration_of(&v.name) {
             lines.push(format!("migrating: {}", m.progress_line()));
         }
+        lines.extend(super::rules::vm_rule_lines(s, v));
         lines.extend(super::recover::recovery_lines(s, &v.name, clock));
         // A VM Pacemaker owns: what it says, and what it did (its timeline:
         // moves, stops, starts, failures, fencing-driven restarts).

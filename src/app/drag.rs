@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::command::{LineEdit, match_rank};
 use crate::cluster::{
     ClusterSnapshot, MIB, Migration, MigrationInputs, MigrationOptions, MigrationRequest, MovePath,
-    OnStall, PostcopyMode, units,
+    OnStall, PostcopyMode, RuleOverrides, units,
 };
 use crate::plan::{self, Placement, Prediction, Refusal};
 
@@ -62,6 +62,9 @@ pub struct Choice {
     pub prediction: Option<Arc<Prediction>>,
     /// The node's free memory once the VM is there (negative: short).
     pub free_after: i64,
+    /// Placement rules the move there breaks (should rules, overridden
+    /// must rules): ranked below the targets that keep every rule.
+    pub breaks: usize,
 }
 
 impl Choice {
@@ -91,13 +94,23 @@ impl Choice {
 
 impl Drag {
     pub fn new(snap: &ClusterSnapshot, vm: &str, copy_storage: bool) -> Option<Drag> {
+        Self::with_leave(snap, vm, copy_storage, &RuleOverrides::none())
+    }
+
+    /// [`Drag::new`] with the operator's leave to break named rules.
+    pub fn with_leave(
+        snap: &ClusterSnapshot,
+        vm: &str,
+        copy_storage: bool,
+        overrides: &RuleOverrides,
+    ) -> Option<Drag> {
         let v = snap.vm(vm)?;
         Some(Drag {
             vm: vm.to_string(),
             from: v.node.clone(),
             over: None,
             pointer: None,
-            verdicts: verdicts(snap, vm, copy_storage),
+            verdicts: verdicts_with(snap, vm, copy_storage, overrides),
             ranked: Vec::new(),
             query: LineEdit::default(),
             shown: Vec::new(),
@@ -170,6 +183,7 @@ impl Drag {
                 node: i,
                 prediction,
                 free_after,
+                breaks: verdict.as_ref().map_or(0, |p| p.breaks.len()),
             });
         }
         // Refused ones in node order, the VM's own node last.
@@ -246,8 +260,9 @@ impl Drag {
     }
 }
 
-/// Allowed before refused; then by prediction tier, total time, downtime,
-/// and the most memory left.
+/// Allowed before refused; those that keep every placement rule before
+/// those that break a should rule; then by prediction tier, total time,
+/// downtime, and the most memory left.
 fn rank_order(a: &Choice, b: &Choice) -> Ordering {
     let figures = |c: &Choice| {
         c.prediction
@@ -256,14 +271,20 @@ fn rank_order(a: &Choice, b: &Choice) -> Ordering {
     };
     let (ta, da) = figures(a);
     let (tb, db) = figures(b);
-    a.tier().cmp(&b.tier()).then_with(|| {
-        if a.prediction.is_none() {
-            return Ordering::Equal;
-        }
-        ta.total_cmp(&tb)
-            .then(da.total_cmp(&db))
-            .then(b.free_after.cmp(&a.free_after))
-    })
+    let refused = |c: &Choice| c.prediction.is_none();
+    let breaks = |c: &Choice| c.breaks.min(1);
+    refused(a)
+        .cmp(&refused(b))
+        .then(breaks(a).cmp(&breaks(b)))
+        .then(a.tier().cmp(&b.tier()))
+        .then_with(|| {
+            if a.prediction.is_none() {
+                return Ordering::Equal;
+            }
+            ta.total_cmp(&tb)
+                .then(da.total_cmp(&db))
+                .then(b.free_after.cmp(&a.free_after))
+        })
 }
 
 pub fn verdicts(
@@ -271,18 +292,30 @@ pub fn verdicts(
     vm: &str,
     copy_storage: bool,
 ) -> Vec<(String, Result<Placement, Refusal>)> {
+    verdicts_with(snap, vm, copy_storage, &RuleOverrides::none())
+}
+
+/// [`verdicts`] with the operator's leave to break named rules (`:override`).
+pub fn verdicts_with(
+    snap: &ClusterSnapshot,
+    vm: &str,
+    copy_storage: bool,
+    overrides: &RuleOverrides,
+) -> Vec<(String, Result<Placement, Refusal>)> {
     let Some(v) = snap.vm(vm) else {
         return Vec::new();
     };
+    // The VM's placement rules, prepared once for every node.
+    let rules = plan::rules::VmRules::new(snap, v);
     snap.nodes
         .iter()
         .map(|n| {
             // A node that cannot reach a disk is offered with the disk
             // copied (shared-nothing), shown with its bytes, rather than
             // refused: the confirm dialog then has copy storage on.
-            let verdict = match plan::check(snap, v, n, copy_storage) {
+            let verdict = match plan::check_with(snap, v, n, copy_storage, &rules, overrides) {
                 Err(Refusal::VolumeNotReachable { .. }) if !copy_storage => {
-                    plan::check(snap, v, n, true)
+                    plan::check_with(snap, v, n, true, &rules, overrides)
                 }
                 other => other,
             };
@@ -397,6 +430,8 @@ pub struct Confirm {
     /// What the prediction rests on, and the prediction.
     pub inputs: Option<MigrationInputs>,
     pub prediction: Option<Prediction>,
+    /// The operator's leave to break named must rules (`:override`).
+    pub overrides: RuleOverrides,
 }
 
 impl Confirm {
@@ -423,6 +458,7 @@ impl Confirm {
             }),
             inputs: None,
             prediction: None,
+            overrides: RuleOverrides::none(),
         };
         // A move that needs a disk copy was chosen knowingly on a node marked so.
         if plan::check(snap, v, n, false).is_err() && plan::check(snap, v, n, true).is_ok() {
@@ -437,7 +473,16 @@ impl Confirm {
         let (Some(v), Some(n)) = (snap.vm(&self.vm), snap.node(&self.to)) else {
             return;
         };
-        self.placement = plan::check(snap, v, n, self.options.copy_storage).and_then(|p| {
+        let rules = plan::rules::VmRules::new(snap, v);
+        self.placement = plan::check_with(
+            snap,
+            v,
+            n,
+            self.options.copy_storage,
+            &rules,
+            &self.overrides,
+        )
+        .and_then(|p| {
             plan::move_path(snap, &v.name, &v.node, &n.name, self.options.via).map(|_| p)
         });
         self.inputs = self
@@ -484,7 +529,14 @@ impl Confirm {
         MigrationRequest {
             vm: self.vm.clone(),
             to: self.to.clone(),
-            options: self.options.clone(),
+            options: MigrationOptions {
+                broken_rules: self
+                    .placement
+                    .as_ref()
+                    .map(|p| p.breaks.clone())
+                    .unwrap_or_default(),
+                ..self.options.clone()
+            },
             inputs: self.inputs.clone(),
             forecast: self.prediction.as_ref().map(Prediction::forecast),
         }

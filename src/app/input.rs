@@ -127,6 +127,10 @@ impl App {
                     _ if yes => {
                         match &c.placement {
                             Ok(_) if !self.settings.read_only => {
+                                // An `:override` serves one move.
+                                if !c.overrides.rules.is_empty() {
+                                    self.rule_leave = Default::default();
+                                }
                                 let (_, cmd) = self.start_cmd(c.request());
                                 out.cmds.push(cmd);
                                 let (text, level) = c.start_note();

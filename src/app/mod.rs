@@ -17,6 +17,7 @@ pub mod msg;
 mod navigation;
 pub mod nodes;
 pub mod recover;
+mod rules;
 mod runs;
 pub mod storage;
 
@@ -176,6 +177,9 @@ pub struct App {
     pub filter: String,
     /// Show only problems (`!`), in every view.
     pub problems: bool,
+    /// The operator's typed leave to break one must rule with the next
+    /// move they confirm (`:override RULE REASON`).
+    pub rule_leave: crate::cluster::RuleOverrides,
     /// The nodes view's order.
     pub node_sort: NodeSort,
     /// Node rows, problems and levels, recomputed by `update` whenever the
@@ -316,6 +320,7 @@ impl App {
             sel_migration: None,
             filter: String::new(),
             problems: false,
+            rule_leave: Default::default(),
             node_sort: NodeSort::default(),
             derived: nodes::Derived::default(),
             command_history: Vec::new(),
@@ -436,6 +441,14 @@ impl App {
             }
             if let Some(c) = s.stale_copies.iter().find(|c| c.vm == v.name) {
                 return Some(format!("stale copy on {}", c.node));
+            }
+            if let Some(b) = self
+                .derived
+                .broken_rules
+                .iter()
+                .find(|b| b.vms.contains(&v.name))
+            {
+                return Some(format!("rule {} broken", b.rule));
             }
             return Some(v.state.label().to_string());
         }

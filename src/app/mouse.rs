@@ -57,8 +57,12 @@ impl App {
                     let vm = p.vm.clone();
                     self.press = None;
                     if let Some(snap) = &self.snap
-                        && let Some(mut d) =
-                            Drag::new(snap, &vm, self.settings.defaults.copy_storage)
+                        && let Some(mut d) = Drag::with_leave(
+                            snap,
+                            &vm,
+                            self.settings.defaults.copy_storage,
+                            &self.rule_leave,
+                        )
                     {
                         d.pointer = Some((x, y));
                         d.over = hit.node_at(x, y).map(String::from);

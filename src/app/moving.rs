@@ -15,7 +15,12 @@ impl App {
             self.flash("select a VM first (arrows), then m", true);
             return;
         };
-        if let Some(mut d) = Drag::new(snap, &vm, self.settings.defaults.copy_storage) {
+        if let Some(mut d) = Drag::with_leave(
+            snap,
+            &vm,
+            self.settings.defaults.copy_storage,
+            &self.rule_leave,
+        ) {
             // The targets ranked by the prediction; the best one selected.
             d.rank(snap, &self.settings.defaults, &self.history);
             d.narrow(true);
@@ -125,7 +130,14 @@ impl App {
             Some(Ok(_)) | None => {
                 let snap = self.snap.as_ref().expect("a drag needs a snapshot");
                 match Confirm::new(snap, &d.vm, &to, &self.settings.defaults, &self.history) {
-                    Some(c) => self.mode = Mode::Confirm(Box::new(c)),
+                    Some(mut c) => {
+                        // The operator's `:override` goes with this move.
+                        if !self.rule_leave.rules.is_empty() {
+                            c.overrides = self.rule_leave.clone();
+                            c.recompute(snap, &self.history);
+                        }
+                        self.mode = Mode::Confirm(Box::new(c));
+                    }
                     None => {
                         self.mode = Mode::Normal;
                         self.flash(format!("{} or {to} is gone from the cluster", d.vm), true);

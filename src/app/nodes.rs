@@ -125,6 +125,8 @@ pub struct Derived {
     pub vm_problem: Vec<bool>,
     /// Node indices in the nodes view's order (problems filter applied).
     pub rows: Vec<usize>,
+    /// Placement rules broken now (after a failure, someone else's move).
+    pub broken_rules: Vec<crate::plan::rules::BrokenNow>,
 }
 
 /// A migration that needs attention: stalled while running, or failed.
@@ -245,6 +247,15 @@ pub fn derive(
             vm_problem[i] = true;
         }
     }
+    // A rule broken now is a problem of every VM it concerns.
+    let broken_rules = crate::plan::rules::broken_now(snap);
+    for b in &broken_rules {
+        for vm in &b.vms {
+            if let Some(&i) = vm_index.get(vm.as_str()) {
+                vm_problem[i] = true;
+            }
+        }
+    }
     for (v, bad) in snap.vms.iter().zip(&vm_problem) {
         if let Some(&i) = index.get(v.node.as_str()) {
             nodes[i].vms += 1;
@@ -254,6 +265,11 @@ pub fn derive(
                     (Some(l), _) => format!("{} is lost with {}", v.name, l.node),
                     (None, Some(c)) if !vm_state_problem(v.state) => {
                         format!("{} has a stale copy on {}", v.name, c.node)
+                    }
+                    _ if !vm_state_problem(v.state)
+                        && let Some(b) = broken_rules.iter().find(|b| b.vms.contains(&v.name)) =>
+                    {
+                        format!("{} breaks rule {}", v.name, b.rule)
                     }
                     _ => format!("{} is {}", v.name, v.state.label()),
                 });
@@ -286,6 +302,7 @@ pub fn derive(
         nodes,
         vm_problem,
         rows,
+        broken_rules,
     }
 }
 

@@ -58,7 +58,10 @@ impl App {
                 .map(|m| MigrationRequest {
                     vm: m.vm.clone(),
                     to: m.to.clone(),
-                    options: options.clone(),
+                    options: crate::cluster::MigrationOptions {
+                        broken_rules: m.placement.breaks.clone(),
+                        ..options.clone()
+                    },
                     inputs: Some(m.inputs.clone()),
                     forecast: Some(m.prediction.forecast()),
                 })

@@ -217,26 +217,59 @@ pub struct BrokenNow {
     pub origin: String,
     /// One sentence: what is broken.
     pub sentence: String,
+    /// The VMs it concerns.
+    pub vms: Vec<String>,
     /// `vmshift migrate db-replica hv-01`, if a move would repair it.
     pub repair: Option<String>,
+}
+
+/// The VMs of `rule`'s group in `snap`: by name through `index` when the
+/// rule names them, by scanning when it has globs.
+fn members<'a>(
+    rule: &Rule,
+    snap: &'a ClusterSnapshot,
+    index: &HashMap<&str, Vec<&'a Vm>>,
+) -> Vec<&'a Vm> {
+    if rule.vms.iter().any(|p| crate::cluster::rules::is_glob(p)) {
+        return snap.vms.iter().filter(|v| rule.has(&v.name)).collect();
+    }
+    let mut out: Vec<&Vm> = Vec::new();
+    for name in &rule.vms {
+        if !rule
+            .vms
+            .iter()
+            .take_while(|n| *n != name)
+            .any(|n| n == name)
+        {
+            out.extend(index.get(name.as_str()).into_iter().flatten());
+        }
+    }
+    out
 }
 
 /// Every rule broken in `snap` now.
 pub fn broken_now(snap: &ClusterSnapshot) -> Vec<BrokenNow> {
     let mut out = Vec::new();
+    if snap.rules.is_empty() {
+        return out;
+    }
+    let mut index: HashMap<&str, Vec<&Vm>> = HashMap::with_capacity(snap.vms.len());
+    for v in &snap.vms {
+        index.entry(v.name.as_str()).or_default().push(v);
+    }
     for rule in &snap.rules {
-        let members: Vec<&Vm> = snap
-            .vms
-            .iter()
-            .filter(|v| running(v) && rule.has(&v.name))
+        let members: Vec<&Vm> = members(rule, snap, &index)
+            .into_iter()
+            .filter(|v| running(v))
             .collect();
         let tag = rule.tag();
-        let mut push = |sentence: String, repair: Option<String>| {
+        let mut push = |sentence: String, vms: Vec<String>, repair: Option<String>| {
             out.push(BrokenNow {
                 rule: rule.name.clone(),
                 strength: rule.strength,
                 origin: rule.origin.label(),
                 sentence,
+                vms,
                 repair,
             })
         };
@@ -255,6 +288,7 @@ pub fn broken_now(snap: &ClusterSnapshot) -> Vec<BrokenNow> {
                     let last = vms.last().expect("more than one");
                     push(
                         format!("{} run together on {node}: {tag}", names.join(", ")),
+                        names.iter().map(|n| n.to_string()).collect(),
                         repair_move(snap, last),
                     );
                 }
@@ -271,6 +305,7 @@ pub fn broken_now(snap: &ClusterSnapshot) -> Vec<BrokenNow> {
                             names.join(", "),
                             at.join(", ")
                         ),
+                        names.iter().map(|n| n.to_string()).collect(),
                         None,
                     );
                 }
@@ -290,6 +325,7 @@ pub fn broken_now(snap: &ClusterSnapshot) -> Vec<BrokenNow> {
                                 if only { "outside" } else { "one of" },
                                 nodes.describe()
                             ),
+                            vec![v.name.clone()],
                             repair_move(snap, v),
                         );
                     }
@@ -443,7 +479,7 @@ pub fn of_vm<'a>(snap: &'a ClusterSnapshot, vm: &'a Vm) -> Vec<(&'a Rule, Option
         .map(|r| {
             let broken = now
                 .iter()
-                .find(|b| b.rule == r.name && b.sentence.contains(vm.name.as_str()))
+                .find(|b| b.rule == r.name && b.vms.contains(&vm.name))
                 .map(|b| b.sentence.clone());
             (r, broken)
         })
