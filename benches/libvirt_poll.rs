@@ -38,12 +38,14 @@ fn poll(c: &mut Criterion) {
                 name: Some(format!("n{i}")),
                 uri: uri.clone(),
                 migrate_host: None,
+                labels: Vec::new(),
             })
             .collect(),
         shared: Vec::new(),
         timeout: Duration::from_secs(30),
         manager: None,
         lost_after: Duration::from_secs(60),
+        rules: Vec::new(),
     })
     .expect("connect");
     let t = Instant::now();

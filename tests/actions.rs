@@ -261,10 +261,12 @@ mod libvirt_test_driver {
                 name: Some("n1".into()),
                 uri: "test:///default".into(),
                 migrate_host: None,
+                labels: Vec::new(),
             }],
             shared: Vec::new(),
             timeout: std::time::Duration::from_secs(10),
             manager: None,
+            rules: Vec::new(),
             lost_after: std::time::Duration::from_secs(60),
         })
         .unwrap()
@@ -331,11 +333,13 @@ mod many_nodes {
                     name: Some(format!("n{i}")),
                     uri: uri.clone(),
                     migrate_host: None,
+                    labels: Vec::new(),
                 })
                 .collect(),
             shared: Vec::new(),
             timeout: Duration::from_secs(30),
             manager: None,
+            rules: Vec::new(),
             lost_after: std::time::Duration::from_secs(60),
         })
         .unwrap();

@@ -79,7 +79,7 @@ fn status_text_lists_every_vm() {
 fn migrating_a_web_vm_prints_shrinking_rounds_and_records_it() {
     let dir = tempfile::tempdir().unwrap();
     let r = vmshift(
-        &["migrate", "web-01", "hv-02", "--speed", "max", "--json"],
+        &["migrate", "web-01", "hv-04", "--speed", "max", "--json"],
         dir.path(),
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -375,7 +375,7 @@ fn the_config_sets_migration_defaults_and_flags_override_them() {
 #[test]
 fn read_only_refuses_to_migrate() {
     let dir = tempfile::tempdir().unwrap();
-    let r = vmshift(&["--read-only", "migrate", "web-01", "hv-02"], dir.path());
+    let r = vmshift(&["--read-only", "migrate", "web-01", "hv-04"], dir.path());
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("read-only"), "{}", r.stderr);
 }
@@ -384,8 +384,8 @@ fn read_only_refuses_to_migrate() {
 fn bad_arguments_are_refused_by_the_parser() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
-        vec!["migrate", "web-01", "hv-02", "--postcopy", "sometimes"],
-        vec!["migrate", "web-01", "hv-02", "--max-downtime", "0"],
+        vec!["migrate", "web-01", "hv-04", "--postcopy", "sometimes"],
+        vec!["migrate", "web-01", "hv-04", "--max-downtime", "0"],
         vec!["--speed", "-1", "status"],
         vec!["--scenario", "gen:nodes=0,vms=1", "status"],
     ] {
@@ -630,7 +630,7 @@ fn a_closed_stdout_ends_the_output_not_the_migration() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let mut child = spawn_logged(
-        &["migrate", "web-01", "hv-02", "--speed", "max"],
+        &["migrate", "web-01", "hv-04", "--speed", "max"],
         dir.path(),
         Stdio::from(writer),
     );
@@ -649,7 +649,7 @@ fn a_closed_stdout_ends_the_output_not_the_migration() {
     // simulated time at 5×: its rounds and result come a second later).
     let dir = tempfile::tempdir().unwrap();
     let mut child = spawn_logged(
-        &["migrate", "web-01", "hv-02", "--speed", "5"],
+        &["migrate", "web-01", "hv-04", "--speed", "5"],
         dir.path(),
         Stdio::piped(),
     );
@@ -687,7 +687,7 @@ fn a_full_disk_under_stdout_ends_the_output_not_the_migration() {
         .open("/dev/full")
         .unwrap();
     let mut child = spawn(
-        &["migrate", "web-01", "hv-02", "--speed", "max"],
+        &["migrate", "web-01", "hv-04", "--speed", "max"],
         dir.path(),
         Stdio::from(full),
     );
@@ -727,7 +727,7 @@ fn signals_during_a_cli_migration_leave_a_record_and_a_sentence() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let mut child = spawn(
-            &["migrate", "web-01", "hv-02", "--speed", "0.5"],
+            &["migrate", "web-01", "hv-04", "--speed", "0.5"],
             dir.path(),
             Stdio::piped(),
         );
@@ -776,7 +776,7 @@ fn a_migration_that_cannot_be_recorded_exits_6() {
     std::fs::write(&blocker, b"").unwrap();
     let out = Command::cargo_bin("vmshift")
         .unwrap()
-        .args(["migrate", "web-01", "hv-02", "--speed", "max"])
+        .args(["migrate", "web-01", "hv-04", "--speed", "max"])
         .env("VMSHIFT_STATE_DIR", blocker.join("state"))
         .env("VMSHIFT_CONFIG", "")
         .env("HOME", dir.path())
@@ -789,7 +789,7 @@ fn a_migration_that_cannot_be_recorded_exits_6() {
     };
     assert_eq!(r.code, 6, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("done     web-01 now runs on hv-02"),
+        r.stdout.contains("done     web-01 now runs on hv-04"),
         "{}",
         r.stdout
     );
@@ -815,7 +815,7 @@ fn history_shows_every_record_around_damaged_lines() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(
         vmshift(
-            &["migrate", "web-01", "hv-02", "--speed", "max"],
+            &["migrate", "web-01", "hv-04", "--speed", "max"],
             dir.path()
         )
         .code,
@@ -832,7 +832,7 @@ fn history_shows_every_record_around_damaged_lines() {
     std::fs::write(&path, &bytes).unwrap();
     assert_eq!(
         vmshift(
-            &["migrate", "web-02", "hv-03", "--speed", "max"],
+            &["migrate", "web-02", "hv-04", "--speed", "max"],
             dir.path()
         )
         .code,
@@ -848,8 +848,8 @@ fn history_shows_every_record_around_damaged_lines() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
     assert!(
-        r.stdout.contains("web-01         hv-01 → hv-02")
-            && r.stdout.contains("web-02         hv-02 → hv-03"),
+        r.stdout.contains("web-01         hv-01 → hv-04")
+            && r.stdout.contains("web-02         hv-02 → hv-04"),
         "{}",
         r.stdout
     );
@@ -866,7 +866,7 @@ fn outside_strings_never_reach_the_terminal_raw() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::cargo_bin("vmshift")
         .unwrap()
-        .args(["migrate", "web-01", "hv-02", "--speed", "max"])
+        .args(["migrate", "web-01", "hv-04", "--speed", "max"])
         .env("VMSHIFT_STATE_DIR", dir.path())
         .env("VMSHIFT_CONFIG", "")
         .env("USER", "ops\x1b]0;pwned\x07\x1b[2J\x7f")
@@ -878,7 +878,7 @@ fn outside_strings_never_reach_the_terminal_raw() {
     for args in [
         &["history"][..],
         &["history", "--json"],
-        &["migrate", "web-\x1b[31m01", "hv-02"],
+        &["migrate", "web-\x1b[31m01", "hv-04"],
     ] {
         let r = Command::cargo_bin("vmshift")
             .unwrap()

@@ -82,12 +82,14 @@ impl Nodes {
                     name: Some(format!("n{i}")),
                     uri: uri.to_string(),
                     migrate_host: None,
+                    labels: Vec::new(),
                 })
                 .collect(),
             shared: Vec::new(),
             timeout: Duration::from_secs(10),
             lost_after,
             manager: None,
+            rules: Vec::new(),
         })
         .unwrap()
     }

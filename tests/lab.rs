@@ -133,6 +133,7 @@ impl Lab {
         };
         LibvirtCluster::connect(LibvirtConfig {
             manager: vmshift::manager::connect(&settings, &[]),
+            rules: Vec::new(),
             ..self.config()
         })
         .unwrap()
@@ -147,12 +148,14 @@ impl Lab {
                     name: None,
                     uri: u.to_string(),
                     migrate_host: None,
+                    labels: Vec::new(),
                 })
                 .collect(),
             shared: Vec::new(),
             timeout: Duration::from_secs(3),
             lost_after: Duration::from_secs(60),
             manager: None,
+            rules: Vec::new(),
         }
     }
 
@@ -1773,6 +1776,7 @@ fn a_pacemaker_that_never_answered_holds_its_guest_and_it_never_runs_twice() {
         };
         let mut b = LibvirtCluster::connect(LibvirtConfig {
             manager: vmshift::manager::connect(&settings, &[]),
+            rules: Vec::new(),
             ..lab.config()
         })
         .unwrap();

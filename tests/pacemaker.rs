@@ -25,12 +25,14 @@ fn cluster(prefix: &[&str], timeout_ms: u64) -> LibvirtCluster {
                 name: Some((*n).into()),
                 uri: "test:///default".into(),
                 migrate_host: None,
+                labels: Vec::new(),
             })
             .collect(),
         shared: Vec::new(),
         timeout: Duration::from_secs(10),
         manager: vmshift::manager::connect(&settings, &[]),
         lost_after: Duration::from_secs(60),
+        rules: Vec::new(),
     })
     .unwrap()
 }

@@ -214,6 +214,7 @@ fn build(
             nic_bps: 1250 * MIB,
             error: None,
             cordon: g.cordon.then(|| Cordon::local(1_700_000_000_000)),
+            labels: Vec::new(),
         })
         .collect();
     let volumes: Vec<Volume> = vols
@@ -351,6 +352,7 @@ fn build(
         storage_moves: Vec::new(),
         marks: Vec::new(),
         stale_copies: Vec::new(),
+        rules: Vec::new(),
         cordons_unreadable: None,
     }
 }
@@ -535,7 +537,14 @@ fn a_drain_plan_stays_within_capacity_and_moves_each_vm_once() {
                 copy_storage,
                 ..Default::default()
             };
-            let p = plan::plan_drain_with(&s, &drained, &options, &[], storage_moves);
+            let p = plan::plan_drain_with(
+                &s,
+                &drained,
+                &options,
+                &[],
+                storage_moves,
+                &Default::default(),
+            );
             moves.set(moves.get() + p.moves.len() as u64);
             // Every VM of the node once: moved, stuck or left.
             let mut listed: Vec<&str> = p

@@ -93,6 +93,7 @@ fn plan() -> RecoverPlan {
         vm: vm.into(),
         to: to.into(),
         memory: 1 << 30,
+        breaks: Vec::new(),
     };
     RecoverPlan {
         node: "hv-04".into(),

@@ -128,7 +128,7 @@ fn confirm_not_converging() {
 #[test]
 fn migration_in_its_first_pass() {
     let mut r = Rig::default();
-    let id = r.start("db-main", "hv-03", MigrationOptions::default());
+    let id = r.start("db-main", "hv-01", MigrationOptions::default());
     r.advance_until(|s| s.migration(id).unwrap().current_round_sent > 2 << 30);
     let m = r.sim.migration(id).unwrap();
     assert!(m.rounds.is_empty() && m.dirty_bps == 0, "{m:?}");
@@ -842,7 +842,7 @@ fn names_are_shown_escaped_and_told_apart() {
 #[test]
 fn a_source_that_fails_mid_migration_is_not_said_to_keep_the_vm() {
     let mut r = Rig::default();
-    r.drag_to("db-main", "hv-03");
+    r.drag_to("db-main", "hv-01");
     let cmds = r.keys(&[KeyCode::Enter, KeyCode::Char('y')]);
     r.run_cmds(cmds);
     r.sim.advance(std::time::Duration::from_millis(1500));

@@ -86,12 +86,12 @@ fn the_vm_moves_and_memory_is_held_on_both_ends_while_it_runs() {
 #[test]
 fn a_lun_with_one_vm_changes_owner_with_it() {
     let mut s = sim();
-    let id = start(&mut s, "db-main", "hv-03", MigrationOptions::default());
+    let id = start(&mut s, "db-main", "hv-01", MigrationOptions::default());
     assert_eq!(run_to_end(&mut s, id).outcome, Some(Outcome::Completed));
     let snap = s.snapshot().unwrap();
     assert_eq!(
         snap.volume("lun-db").unwrap().owner.as_deref(),
-        Some("hv-03")
+        Some("hv-01")
     );
 }
 
@@ -170,7 +170,7 @@ fn abort_keeps_the_vm_on_the_source() {
 #[test]
 fn source_failure_mid_migration_says_the_vm_went_down_with_it() {
     let mut s = sim();
-    let ha = start(&mut s, "db-main", "hv-03", MigrationOptions::default());
+    let ha = start(&mut s, "db-main", "hv-01", MigrationOptions::default());
     s.advance(Duration::from_secs(1));
     s.fail_node("hv-02");
     let r = match s.migration(ha).unwrap().outcome {

@@ -361,12 +361,12 @@ fn a_flight_recorder_that_is_not_a_file_is_refused_at_once() {
             h.stderr
         );
         let d = vmshift(
-            &["migrate", "web-01", "hv-02", "--speed", "max", "--dry-run"],
+            &["migrate", "web-01", "hv-04", "--speed", "max", "--dry-run"],
             dir.path(),
         );
         assert_eq!(d.code, 0, "{how}: {}", d.stderr);
         assert!(d.stdout.contains("predict"), "{how}: {}", d.stdout);
-        let m = migrate(dir.path(), "hv-02");
+        let m = migrate(dir.path(), "hv-04");
         assert_eq!(m.code, 6, "{how}: {}{}", m.stdout, m.stderr);
         assert!(
             m.stderr
@@ -413,8 +413,8 @@ fn a_fifo_as_the_log_is_a_warning_not_a_hang() {
 #[test]
 fn absurd_history_records_are_skipped_counted_and_never_predict() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(migrate(dir.path(), "hv-02").code, 0);
-    let dry = ["migrate", "web-01", "hv-02", "--speed", "max", "--dry-run"];
+    assert_eq!(migrate(dir.path(), "hv-04").code, 0);
+    let dry = ["migrate", "web-01", "hv-04", "--speed", "max", "--dry-run"];
     let before = vmshift(&dry, dir.path());
     assert_eq!(before.code, 0, "{}", before.stderr);
     let path = dir.path().join("migrations.jsonl");
@@ -491,11 +491,11 @@ fn a_lock_held_by_another_process_is_exit_6_with_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("migrations.jsonl");
     let held = hold_lock(&path);
-    let m = migrate(dir.path(), "hv-02");
+    let m = migrate(dir.path(), "hv-04");
     drop(held);
     assert_eq!(m.code, 6, "{}{}", m.stdout, m.stderr);
     assert!(
-        m.stdout.contains("done     web-01 now runs on hv-02"),
+        m.stdout.contains("done     web-01 now runs on hv-04"),
         "{}",
         m.stdout
     );
@@ -619,7 +619,7 @@ fn a_full_disk_is_exit_6_and_never_a_partial_line() {
     before.resize(4096 - 100, b'\n');
     std::fs::write(&path, &before).unwrap();
     fill(&fs.0);
-    let m = migrate(&state, "hv-02");
+    let m = migrate(&state, "hv-04");
     assert_eq!(m.code, 6, "{}{}", m.stdout, m.stderr);
     assert!(
         m.stderr.contains("could not be recorded") && m.stderr.contains("No space left"),
@@ -651,7 +651,7 @@ fn a_write_cut_short_by_a_file_size_limit_is_exit_6_and_never_a_partial_line() {
     let start = Instant::now();
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" migrate web-01 hv-02 --speed max")
+        .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" migrate web-01 hv-04 --speed max")
         .arg(&bin)
         .env("VMSHIFT_STATE_DIR", dir.path())
         .env("VMSHIFT_CONFIG", "")
@@ -680,7 +680,7 @@ fn template_record() -> Value {
     static T: OnceLock<Value> = OnceLock::new();
     T.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(migrate(dir.path(), "hv-02").code, 0);
+        assert_eq!(migrate(dir.path(), "hv-04").code, 0);
         let text = std::fs::read_to_string(dir.path().join("migrations.jsonl")).unwrap();
         serde_json::from_str(text.trim()).unwrap()
     })

@@ -1650,7 +1650,7 @@ fn yes_and_no_answer_through_the_key_map() {
             ..Default::default()
         },
     );
-    let id = r.start("db-replica", "hv-02", MigrationOptions::default());
+    let id = r.start("db-replica", "hv-01", MigrationOptions::default());
     r.poll();
     r.key(KeyCode::Char('p'));
     assert_eq!(r.app.mode, Mode::ConfirmPostcopy(id));
@@ -2178,9 +2178,32 @@ fn erp_apps_disk_leaves_the_shared_lun_through_the_view_and_pivots() {
         all.contains("last disk move: storage move of erp-app"),
         "{all}"
     );
-    // Its LUN no longer holds it: erp-app may migrate where lun-legacy did not reach.
+    // Its LUN no longer holds it, but erp-report must follow it (rule erp)
+    // and cannot reach lun-legacy from hv-03: the rule refuses the move;
+    // with the rule overridden, erp-app goes where lun-legacy did not reach.
     let v = s.vm("erp-app").unwrap();
-    assert!(vmshift::plan::check(s, v, s.node("hv-03").unwrap(), false).is_ok());
+    let hv03 = s.node("hv-03").unwrap();
+    match vmshift::plan::check(s, v, hv03, false) {
+        Err(vmshift::cluster::Refusal::Rule { rule, sentence, .. }) => {
+            assert_eq!(rule, "erp");
+            assert!(
+                sentence.contains("erp-report must follow it there"),
+                "{sentence}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let leave = vmshift::cluster::RuleOverrides {
+        rules: vec!["erp".into()],
+        reason: Some("the report is rebuilt elsewhere".into()),
+    };
+    let rules = vmshift::plan::rules::VmRules::new(s, v);
+    let p = vmshift::plan::check_with(s, v, hv03, false, &rules, &leave).unwrap();
+    assert_eq!(p.breaks.len(), 1, "{:?}", p.breaks);
+    assert_eq!(
+        p.breaks[0].reason.as_deref(),
+        Some("the report is rebuilt elsewhere")
+    );
 }
 
 /// At 20×5 the screen says only "window too small": no key acts on what
@@ -2304,7 +2327,7 @@ fn a_read_only_refusal_says_what_and_goes_with_the_next_command() {
 #[test]
 fn q_in_help_closes_the_help() {
     let mut r = Rig::default();
-    let id = r.start("db-main", "hv-03", MigrationOptions::default());
+    let id = r.start("db-main", "hv-01", MigrationOptions::default());
     r.advance_until(|s| s.migration(id).unwrap().step == vmshift::cluster::Step::PreCopy);
     for running in [true, false] {
         if !running {

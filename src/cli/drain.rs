@@ -36,11 +36,19 @@ pub fn run(
     for name in to_measure {
         measure_workload(backend, &out, &mut snap, &name, MEASURE_EACH);
     }
+    let overrides = super::rules::leave(&out, &snap, &args.flags)?;
     let (history, note) = crate::record::past_migrations_noted(&snap.cluster);
     if let Some(note) = note {
         crate::output::error(&note);
     }
-    let plan = plan_drain_with(&snap, &args.node, &opts, &history, args.storage_moves);
+    let plan = plan_drain_with(
+        &snap,
+        &args.node,
+        &opts,
+        &history,
+        args.storage_moves,
+        &overrides,
+    );
     let mut control = (!args.dry_run).then(|| Control::new(true));
 
     out.line(
@@ -58,6 +66,7 @@ pub fn run(
             "moves": plan.moves.iter().map(|m| json!({"vm": m.vm, "to": m.to, "disk_moves": m.disk_moves, "prediction": m.prediction})).collect::<Vec<_>>(),
             "stuck": plan.stuck,
             "left": plan.left,
+            "rules_broken": plan.breaks(),
         }),
     );
     for m in &plan.moves {
@@ -76,12 +85,28 @@ pub fn run(
             m.to,
             m.prediction.summary(opts.max_downtime_ms)
         ));
+        let breaks: Vec<_> = m.placement.breaks.iter().collect();
+        if !out.json {
+            super::rules::print_breaks(&out, &m.vm, &m.to, &breaks);
+        }
     }
+    let unconfirmed = super::rules::unconfirmed(&plan.breaks(), &overrides);
     for s in &plan.stuck {
         out.text(format!("stuck    {}: {}", s.vm, s.reason));
     }
     for v in &plan.left {
         out.text(format!("stays    {v} (not running)"));
+    }
+    if let Some(why) = &unconfirmed {
+        if args.dry_run {
+            out.text(format!("confirm  {why}"));
+        } else {
+            return Err(out.fail(
+                exit::REFUSED,
+                "rule_broken",
+                format!("draining {}: {why}; nothing was moved", plan.node),
+            ));
+        }
     }
     if args.dry_run {
         return if plan.complete() {
@@ -192,7 +217,10 @@ pub fn run(
         let started = backend.start_migration(&MigrationRequest {
             vm: m.vm.clone(),
             to: m.to.clone(),
-            options: opts.clone(),
+            options: crate::cluster::MigrationOptions {
+                broken_rules: m.placement.breaks.clone(),
+                ..opts.clone()
+            },
             inputs: Some(m.inputs.clone()),
             forecast: Some(m.prediction.forecast()),
         });

@@ -140,69 +140,130 @@ pub fn run(
 ) -> Result<ExitCode, CliError> {
     let out = Out { json: args.json };
     may_change(&out, cfg, args.dry_run, "migrate")?;
+    let snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+    let overrides = super::rules::leave(&out, &snap, &args.flags)?;
     let opts = options(cfg, &args.flags);
-    let mut snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+    let (code, followers) = move_one(
+        backend,
+        &out,
+        snap,
+        &args.vm,
+        &args.node,
+        &opts,
+        &overrides,
+        args.dry_run,
+    )?;
+    // The VMs of a together rule follow it, one after the other.
+    for f in followers {
+        if args.dry_run {
+            out.line(
+                format!("follow   {f} → {} after it (together rule)", args.node),
+                json!({"event": "follow", "vm": f, "to": args.node}),
+            );
+            continue;
+        }
+        out.line(
+            format!("follow   {f} → {}, to keep its together rule", args.node),
+            json!({"event": "follow", "vm": f, "to": args.node}),
+        );
+        let snap = backend.snapshot().map_err(|e| backend_error(&out, e))?;
+        move_one(
+            backend, &out, snap, &f, &args.node, &opts, &overrides, false,
+        )?;
+    }
+    Ok(code)
+}
+
+/// Checks, predicts and (unless `dry_run`) runs one move to its end; the
+/// VMs that must follow it to keep a together rule.
+#[allow(clippy::too_many_arguments)]
+fn move_one(
+    backend: &mut dyn Backend,
+    out: &Out,
+    mut snap: ClusterSnapshot,
+    vm_name: &str,
+    node_name: &str,
+    opts: &MigrationOptions,
+    overrides: &crate::cluster::RuleOverrides,
+    dry_run: bool,
+) -> Result<(ExitCode, Vec<String>), CliError> {
+    let mut opts = opts.clone();
     let vm = snap
-        .require_vm(&args.vm)
-        .map_err(|e| backend_error(&out, e))?;
+        .require_vm(vm_name)
+        .map_err(|e| backend_error(out, e))?;
     let node = snap
-        .require_node(&args.node)
-        .map_err(|e| backend_error(&out, e))?;
+        .require_node(node_name)
+        .map_err(|e| backend_error(out, e))?;
     plan::move_path(&snap, &vm.name, &vm.node, &node.name, opts.via)
-        .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
-    let placement = plan::check(&snap, vm, node, opts.copy_storage)
-        .map_err(|r| backend_error(&out, BackendError::Refused(r)))?;
-    measure_workload(backend, &out, &mut snap, &args.vm, MEASURE_ONE);
+        .map_err(|r| backend_error(out, BackendError::Refused(r)))?;
+    let rules = plan::rules::VmRules::new(&snap, vm);
+    let placement = plan::check_with(&snap, vm, node, opts.copy_storage, &rules, overrides)
+        .map_err(|r| backend_error(out, BackendError::Refused(r)))?;
+    let breaks: Vec<&crate::cluster::BrokenRule> = placement.breaks.iter().collect();
+    super::rules::print_breaks(out, vm_name, node_name, &breaks);
+    let unconfirmed = super::rules::unconfirmed(&breaks, overrides);
+    if let (Some(why), false) = (&unconfirmed, dry_run) {
+        return Err(out.fail(
+            exit::REFUSED,
+            "rule_broken",
+            format!("moving {vm_name} to {node_name}: {why}"),
+        ));
+    }
+    opts.broken_rules = placement.breaks.clone();
+    let followers = placement.followers.clone();
+    measure_workload(backend, out, &mut snap, vm_name, MEASURE_ONE);
     let (history, note) = crate::record::past_migrations_noted(&snap.cluster);
     if let Some(note) = note {
         crate::output::error(&note);
     }
     let (vm, node) = (
-        snap.vm(&args.vm).expect("checked"),
-        snap.node(&args.node).expect("checked"),
+        snap.vm(vm_name).expect("checked"),
+        snap.node(node_name).expect("checked"),
     );
     let inputs = plan::inputs_for(&snap, vm, node, &opts, placement.storage_bytes(), &history);
     let prediction = plan::predict(&inputs, &opts);
-    let mut control = (!args.dry_run).then(|| Control::new(false));
+    let mut control = (!dry_run).then(|| Control::new(false));
     print_plan(
-        &out,
+        out,
         &snap,
-        &args.vm,
-        &args.node,
+        vm_name,
+        node_name,
         &opts,
         &placement,
         &prediction,
     );
 
-    if args.dry_run {
+    if dry_run {
+        if let Some(why) = unconfirmed {
+            out.text(format!("confirm  {why}"));
+        }
         // A no-go only when no plausible input converges.
         if prediction.converges {
-            return Ok(ExitCode::SUCCESS);
+            return Ok((ExitCode::SUCCESS, followers));
         }
         return Err(out.fail(
             exit::NOT_COMPLETED,
             "will_not_converge",
             format!(
-                "{} would not converge with these settings; {}",
-                args.vm,
+                "{vm_name} would not converge with these settings; {}",
                 advice_text(&prediction)
             ),
         ));
     }
 
     let control = control.as_mut().expect("not a dry run");
-    control.before_start(&out)?;
+    control.before_start(out)?;
     let id = backend
         .start_migration(&MigrationRequest {
-            vm: args.vm.clone(),
-            to: args.node.clone(),
+            vm: vm_name.to_string(),
+            to: node_name.to_string(),
             options: opts,
             forecast: Some(prediction.forecast()),
             inputs: Some(inputs),
         })
-        .map_err(|e| backend_error(&out, e))?;
-    let ended = follow(backend, &out, id, control)?;
-    finish(&out, &ended)
+        .map_err(|e| backend_error(out, e))?;
+    let ended = follow(backend, out, id, control)?;
+    finish(out, &ended).map(|code| (code, followers))
 }
 
 /// Refuses a command that would change the cluster when vmshift runs

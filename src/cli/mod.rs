@@ -8,6 +8,7 @@ mod history;
 mod migrate;
 mod move_disk;
 mod recover;
+mod rules;
 pub mod signals;
 mod status;
 
@@ -129,6 +130,12 @@ pub enum Command {
     MoveDisk(MoveDiskArgs),
     /// Restart the VMs of a lost node elsewhere, once it is confirmed off.
     Recover(RecoverArgs),
+    /// Placement rules: each with its origin and whether it holds now.
+    Rules {
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Past migrations from the flight recorder.
     History {
         /// One JSON object per line.
@@ -278,6 +285,14 @@ pub struct MigrationFlags {
     /// How long a kept move constraint lasts (ISO 8601 duration, e.g. PT1H).
     #[arg(long, value_name = "DURATION", requires = "keep_placement")]
     pub placement_lifetime: Option<String>,
+    /// Break this placement rule knowingly (repeatable): confirms a should
+    /// rule; a must rule of the config also needs --reason. Pacemaker's
+    /// constraints are never overridden.
+    #[arg(long, value_name = "RULE")]
+    pub override_rule: Vec<String>,
+    /// Why the rules named by --override-rule may be broken (recorded).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 /// An error that ends the program: a sentence and an exit code.
@@ -334,6 +349,7 @@ pub fn settings(cli: &Cli) -> Result<Config, CliError> {
                 uri: uri.clone(),
                 name: None,
                 migrate_host: None,
+                labels: Vec::new(),
             })
             .collect();
     }
@@ -370,6 +386,7 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                         name: n.name.clone(),
                         uri: n.uri.clone(),
                         migrate_host: n.migrate_host.clone(),
+                        labels: n.labels.clone(),
                     })
                     .collect(),
                 shared: l
@@ -388,6 +405,7 @@ pub fn open_backend(cfg: &Config) -> Result<Box<dyn Backend>, CliError> {
                     &cfg.pacemaker,
                     &l.nodes.iter().map(|n| n.uri.clone()).collect::<Vec<_>>(),
                 ),
+                rules: cfg.rules.clone(),
             })
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .map_err(|e| CliError::new(exit::BACKEND, e))
@@ -405,6 +423,7 @@ pub fn run(cli: &Cli, cfg: &Config) -> Option<Result<ExitCode, CliError>> {
     let command = cli.command.as_ref()?;
     Some(match command {
         Command::Status { json } => with_backend(cfg, |b| status::run(b, *json)),
+        Command::Rules { json } => with_backend(cfg, |b| rules::run(b, *json)),
         Command::Migrate(args) => with_backend(cfg, |b| migrate::run(b, cfg, args)),
         Command::Drain(args) => with_backend(cfg, |b| drain::run(b, cfg, args)),
         Command::MoveDisk(args) => with_backend(cfg, |b| move_disk::run(b, cfg, args)),

@@ -52,6 +52,10 @@ pub struct Node {
     /// Kept out of placement (cordoned / in maintenance), and by whom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cordon: Option<Cordon>,
+    /// Labels placement rules can name (`gpu`, `rack-a`), from the config
+    /// or the scenario.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// A node kept out of placement: no migration, start or HA restart puts a

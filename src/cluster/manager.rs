@@ -30,6 +30,13 @@ pub struct ManagerView {
     pub fencing: bool,
     pub nodes: Vec<ManagedNode>,
     pub vms: Vec<ManagedVm>,
+    /// Its colocation and location constraints on VMs, as placement rules
+    /// (by domain name).
+    pub rules: Vec<super::rules::Rule>,
+    /// Constraints on VMs it has that vmshift cannot read exactly (resource
+    /// sets, rules with expressions), one sentence each: not kept by
+    /// vmshift's planners, so shown where rules are.
+    pub unread_constraints: Vec<String>,
 }
 
 /// A cluster node as the manager sees it.

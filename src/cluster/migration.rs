@@ -158,6 +158,11 @@ pub struct MigrationOptions {
     pub keep_placement: bool,
     /// How long a kept move constraint lasts (ISO 8601 duration, `PT1H`).
     pub placement_lifetime: Option<String>,
+    /// Placement rules the operator knowingly breaks with this move (a
+    /// should rule confirmed, a must rule overridden with a typed reason):
+    /// they go with the migration into the event log and the record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub broken_rules: Vec<super::rules::BrokenRule>,
 }
 
 /// Which path moves a VM.
@@ -202,6 +207,7 @@ impl Default for MigrationOptions {
             via: MovePath::Auto,
             keep_placement: false,
             placement_lifetime: None,
+            broken_rules: Vec::new(),
         }
     }
 }

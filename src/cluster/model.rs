@@ -60,6 +60,10 @@ pub struct ClusterSnapshot {
     /// node, since any of them may be cordoned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cordons_unreadable: Option<String>,
+    /// Placement rules (config, scenario, the cluster manager's
+    /// constraints), checked by every planner against planned positions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<super::rules::Rule>,
 }
 
 /// A defined, shut-off copy of a VM that runs (or was recovered) on another

@@ -96,6 +96,18 @@ pub enum Refusal {
     /// The asked path would fight the cluster manager, or cannot be taken.
     #[error("{0}")]
     Manager(String),
+    /// A must rule of the placement rules would be broken.
+    #[error("{vm} cannot go to {node}: {sentence}; {}", rule_way_out(rule, pacemaker_id.as_deref()))]
+    Rule {
+        vm: String,
+        node: String,
+        /// What would be broken, ending with the rule's tag.
+        sentence: String,
+        rule: String,
+        /// The Pacemaker constraint's id, for a rule of Pacemaker's (never
+        /// overridden by vmshift).
+        pacemaker_id: Option<String>,
+    },
     #[error(
         "{vm} uses CPU model {vm_model}, which node {node} ({node_model}) cannot provide; pick a node with a newer CPU of the same vendor"
     )]
@@ -127,7 +139,24 @@ impl Refusal {
             Refusal::Unmanaged { .. } => "resource unmanaged",
             Refusal::NoLiveMove { .. } => "no live move (allow-migrate)",
             Refusal::Manager(_) => "cluster manager",
+            Refusal::Rule { .. } => "placement rule",
         }
+    }
+}
+
+/// How to get past a must rule: another node, or the typed override for
+/// vmshift's own rules; a Pacemaker constraint is changed in Pacemaker.
+fn rule_way_out(rule: &str, pacemaker_id: Option<&str>) -> String {
+    match pacemaker_id {
+        Some(id) => format!(
+            "vmshift never overrides Pacemaker's constraints; pick another node, or change the constraint in Pacemaker (`crm configure delete {}`)",
+            shell_word(id)
+        ),
+        None => format!(
+            "pick another node, or break the rule knowingly with --override-rule {} --reason TEXT (`:override {}` in the view)",
+            shell_word(rule),
+            shell_word(rule)
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 //! that name file, line and column. `config.example.toml` documents every key.
 
 pub mod keys;
+pub mod rules;
 mod thresholds;
 
 use std::ops::Range;
@@ -48,6 +49,8 @@ pub struct Config {
     pub keys: Vec<(String, Action)>,
     pub libvirt: LibvirtSettings,
     pub pacemaker: PacemakerSettings,
+    /// Placement rules (`[[rule]]`).
+    pub rules: Vec<crate::cluster::Rule>,
 }
 
 /// `[pacemaker]`: whether Pacemaker owns VMs of the libvirt cluster, and
@@ -132,6 +135,9 @@ pub struct LibvirtNode {
     pub uri: String,
     pub name: Option<String>,
     pub migrate_host: Option<String>,
+    /// Labels placement rules can name (`on`/`not_on` by label).
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -201,6 +207,7 @@ impl Default for Config {
             keys: Vec::new(),
             libvirt: LibvirtSettings::default(),
             pacemaker: PacemakerSettings::default(),
+            rules: Vec::new(),
         }
     }
 }
@@ -219,6 +226,8 @@ struct File {
     keys: Option<BTreeMap<Spanned<String>, Action>>,
     libvirt: Option<LibvirtSection>,
     pacemaker: Option<PacemakerSection>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<rules::RuleSpec>,
 }
 
 /// `[pacemaker]` as written.
@@ -250,6 +259,7 @@ struct LibvirtNodeSection {
     uri: Spanned<String>,
     name: Option<Spanned<String>>,
     migrate_host: Option<Spanned<String>>,
+    labels: Option<Spanned<Vec<String>>>,
 }
 
 /// Largest config file read.
@@ -465,6 +475,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     if let Some(p) = file.pacemaker {
         pacemaker_section(p, &mut c.pacemaker, &at)?;
     }
+    c.rules = rules::rules_from(file.rules, crate::cluster::RuleOrigin::Config, &at)?;
     if let Some(keys) = file.keys {
         for (k, a) in &keys {
             Key::parse(k.get_ref()).map_err(|m| at(k.span(), format!("in [keys]: {m}")))?;
@@ -522,6 +533,7 @@ fn libvirt_section(
                 .migrate_host
                 .map(|x| printable(x, "[[libvirt.node]] migrate_host", at))
                 .transpose()?,
+            labels: rules::labels(n.labels, at)?,
         });
     }
     if let Some(v) = l

@@ -1,9 +1,10 @@
 //! May an operator start, shut down, reboot or force off a VM now? One
 //! check for every backend, the app and the CLI, each refusal one sentence.
 
-use crate::cluster::{ClusterSnapshot, NodeState, Vm, VmAction, VmState};
+use crate::cluster::{ClusterSnapshot, NodeState, Strength, Vm, VmAction, VmState};
 
 use super::placement::cordon_check;
+use super::rules::VmRules;
 
 /// Whether `action` applies to `vm` (taken from `snap`) now; `Err` says
 /// why not and what to do instead. Memory for a start is the backend's
@@ -57,6 +58,19 @@ pub fn check_vm_action(snap: &ClusterSnapshot, vm: &Vm, action: VmAction) -> Res
             action.verb()
         ));
     }
+    // A stop (not a reboot: the guest comes back at once) counts against
+    // the group's disruption budget.
+    if matches!(action, VmAction::Shutdown | VmAction::PowerOff)
+        && let Some(b) = VmRules::new(snap, vm)
+            .stop_breaches()
+            .into_iter()
+            .find(|b| b.rule.strength == Strength::Must)
+    {
+        return Err(format!(
+            "stopping {name} now would put too many of its group out: {}; wait until one is back",
+            b.sentence
+        ));
+    }
     match action {
         VmAction::Start => {
             if vm.state != VmState::Stopped {
@@ -64,6 +78,17 @@ pub fn check_vm_action(snap: &ClusterSnapshot, vm: &Vm, action: VmAction) -> Res
             }
             if let Some(n) = node {
                 cordon_check(snap, n).map_err(|r| format!("cannot start {name}: {r}"))?;
+                // Running there must keep the placement rules.
+                if let Some(b) = VmRules::new(snap, vm)
+                    .breaches(n, false)
+                    .into_iter()
+                    .find(|b| b.rule.strength == Strength::Must)
+                {
+                    return Err(format!(
+                        "starting {name} on {} would break a placement rule: {}; move the other VM first, or change the rule",
+                        n.name, b.sentence
+                    ));
+                }
             }
         }
         VmAction::Shutdown | VmAction::Reboot => {

@@ -3,9 +3,11 @@
 
 use serde::Serialize;
 
-use super::{Placement, Prediction, check, inputs_for, predict};
+use super::rules::VmRules;
+use super::{Placement, Prediction, check_with, inputs_for, predict};
 use crate::cluster::{
-    ClusterSnapshot, Migration, MigrationInputs, MigrationOptions, NodeState, VmState, VolumeKind,
+    BrokenRule, ClusterSnapshot, Migration, MigrationInputs, MigrationOptions, NodeState,
+    RuleOverrides, VmState, VolumeKind,
 };
 
 /// A storage move (`vmshift move-disk`) a drain runs before a migration:
@@ -64,10 +66,28 @@ pub fn plan_drain(
     options: &MigrationOptions,
     history: &[Migration],
 ) -> DrainPlan {
-    plan_drain_with(snap, node, options, history, false)
+    plan_drain_with(snap, node, options, history, false, &RuleOverrides::none())
 }
 
-type Best = (bool, u64, String, Placement, MigrationInputs, Prediction);
+/// A target for one VM, and how good it is.
+struct Best {
+    /// Keeps every placement rule (no should rule broken, none overridden).
+    keeps_rules: bool,
+    converges: bool,
+    free_after: u64,
+    to: String,
+    placement: Placement,
+    inputs: MigrationInputs,
+    prediction: Prediction,
+}
+
+impl Best {
+    /// Targets that keep every rule first, then those where it converges,
+    /// then the most memory left.
+    fn key(&self) -> (bool, bool, u64) {
+        (self.keeps_rules, self.converges, self.free_after)
+    }
+}
 
 /// The best target for `vm` (see [`plan_drain`]), or the refusal of the
 /// most promising node.
@@ -77,13 +97,15 @@ fn best_target(
     vm: &crate::cluster::Vm,
     options: &MigrationOptions,
     history: &[Migration],
+    overrides: &RuleOverrides,
 ) -> (Option<Best>, Option<(u64, super::Refusal)>) {
     let mut best: Option<Best> = None;
     let mut refusal: Option<(u64, super::Refusal)> = None;
+    let rules = VmRules::new(s, vm);
     // Targets with the same link and history get the same prediction.
     let mut known: Vec<(MigrationInputs, Prediction)> = Vec::new();
     for n in s.nodes.iter().filter(|n| n.name != node) {
-        match check(s, vm, n, options.copy_storage) {
+        match check_with(s, vm, n, options.copy_storage, &rules, overrides) {
             Ok(p) => {
                 let inputs = inputs_for(s, vm, n, options, p.storage_bytes(), history);
                 let pred = match known.iter().find(|(i, _)| *i == inputs) {
@@ -94,9 +116,17 @@ fn best_target(
                         pred
                     }
                 };
-                let key = (pred.converges, n.mem_free() - vm.memory);
-                if best.as_ref().is_none_or(|b| (b.0, b.1) < key) {
-                    best = Some((key.0, key.1, n.name.clone(), p, inputs, pred));
+                let here = Best {
+                    keeps_rules: p.breaks.is_empty(),
+                    converges: pred.converges,
+                    free_after: n.mem_free() - vm.memory,
+                    to: n.name.clone(),
+                    placement: p,
+                    inputs,
+                    prediction: pred,
+                };
+                if best.as_ref().is_none_or(|b| b.key() < here.key()) {
+                    best = Some(here);
                 }
             }
             Err(r) => {
@@ -115,15 +145,114 @@ fn best_target(
     (best, refusal)
 }
 
+/// Accounts `vm` moving to `to` in the planning copy `s`: its memory, its
+/// disks copied along, the LUNs that change owner.
+fn account(s: &mut ClusterSnapshot, vm: &str, memory: u64, to: &str, placement: &Placement) {
+    if let Some(n) = s.nodes.iter_mut().find(|n| n.name == to) {
+        n.mem_used += memory;
+    }
+    if let Some(v) = s.vms.iter_mut().find(|v| v.name == vm) {
+        v.node = to.to_string();
+        for (from, dest, _) in &placement.copies {
+            for d in v.disks.iter_mut().filter(|d| d.volume == *from) {
+                d.volume = dest.clone();
+            }
+        }
+    }
+    // Disks copied with it take their room on the target's volumes (the
+    // room they leave is freed only once it went).
+    for (_, dest, bytes) in &placement.copies {
+        if let Some(v) = s.volumes.iter_mut().find(|v| v.name == *dest) {
+            v.used += bytes;
+        }
+    }
+    for lun in &placement.lun_moves {
+        if let Some(v) = s
+            .volumes
+            .iter_mut()
+            .find(|v| v.name == *lun && v.kind == VolumeKind::SharedLun)
+        {
+            v.owner = Some(to.to_string());
+        }
+    }
+}
+
+/// A VM with a target where it will not converge with these options is
+/// stuck, with what would move it.
+fn not_converging(
+    vm: &str,
+    to: &str,
+    prediction: &Prediction,
+    options: &MigrationOptions,
+) -> Stuck {
+    let mut ways: Vec<String> = prediction.advice.iter().map(|a| a.to_string()).collect();
+    ways.push(format!(
+        "shut {vm} down for the window (`vmshift shutdown {}`)",
+        crate::cluster::text::shell_word(vm)
+    ));
+    Stuck {
+        vm: vm.to_string(),
+        reason: format!(
+            "{vm} cannot leave with these options: on the best node ({to}) it {}; what would move it: {}",
+            prediction.summary(options.max_downtime_ms),
+            ways.join("; or ")
+        ),
+        short: "will not converge".to_string(),
+    }
+}
+
+/// Its disk on a LUN shared with others goes to a cluster-shared volume
+/// first (`--storage-moves`), if that frees it: the planning copy with the
+/// disk moved, the storage move, and the target then.
+fn free_by_storage_move(
+    s: &ClusterSnapshot,
+    node: &str,
+    vm: &crate::cluster::Vm,
+    volume: &str,
+    options: &MigrationOptions,
+    history: &[Migration],
+    overrides: &RuleOverrides,
+) -> Option<(ClusterSnapshot, DiskMovePlan, Best)> {
+    let bytes: u64 = vm
+        .disks
+        .iter()
+        .filter(|d| d.volume == *volume)
+        .map(|d| d.size)
+        .sum();
+    let csv = super::placement::csv_for(s, volume, bytes, &[node])?;
+    let mut moved = s.clone();
+    if let Some(v) = moved.vms.iter_mut().find(|v| v.name == vm.name) {
+        for d in v.disks.iter_mut().filter(|d| d.volume == *volume) {
+            d.volume = csv.clone();
+        }
+    }
+    if let Some(c) = moved.volumes.iter_mut().find(|v| v.name == csv) {
+        c.used += bytes;
+    }
+    let vm2 = moved.vm(&vm.name).expect("still there").clone();
+    let (best, _) = best_target(&moved, node, &vm2, options, history, overrides);
+    let best = best?;
+    let disk_move = DiskMovePlan {
+        vm: vm.name.clone(),
+        from: volume.to_string(),
+        to: csv,
+        bytes,
+    };
+    Some((moved, disk_move, best))
+}
+
 /// [`plan_drain`]; with `storage_moves`, a VM stuck on a plain LUN it
 /// shares with others gets its disk moved to a cluster-shared volume first
 /// (`vmshift move-disk`), which frees it and leaves the LUN to the others.
+/// `overrides` are the operator's leave to break named must rules. The
+/// VMs of a together rule follow their group's first VM to its node.
 pub fn plan_drain_with(
     snap: &ClusterSnapshot,
     node: &str,
     options: &MigrationOptions,
     history: &[Migration],
     storage_moves: bool,
+    overrides: &RuleOverrides,
 ) -> DrainPlan {
     let mut s = snap.clone();
     let mut vms: Vec<(String, u64, VmState)> = s
@@ -138,6 +267,9 @@ pub fn plan_drain_with(
         left: Vec::new(),
     };
     for (name, memory, state) in vms {
+        if plan.moves.iter().any(|m| m.vm == name) {
+            continue; // followed its group already
+        }
         if !matches!(state, VmState::Running) {
             plan.left.push(name);
             continue;
@@ -151,81 +283,37 @@ pub fn plan_drain_with(
             continue;
         }
         let vm = s.vm(&name).expect("listed from the snapshot").clone();
-        let (mut best, mut refusal) = best_target(&s, node, &vm, options, history);
+        let (mut best, refusal) = best_target(&s, node, &vm, options, history, overrides);
         let mut disk_moves = Vec::new();
         if let (None, true, Some((_, super::Refusal::LunShared { volume, .. }))) =
             (&best, storage_moves, &refusal)
+            && let Some((moved, disk_move, b)) =
+                free_by_storage_move(&s, node, &vm, volume, options, history, overrides)
         {
-            // Its disk on the LUN goes to a cluster-shared volume first.
-            let bytes: u64 = vm
-                .disks
-                .iter()
-                .filter(|d| d.volume == *volume)
-                .map(|d| d.size)
-                .sum();
-            if let Some(csv) = super::placement::csv_for(&s, volume, bytes, &[node]) {
-                let mut moved = s.clone();
-                if let Some(v) = moved.vms.iter_mut().find(|v| v.name == name) {
-                    for d in v.disks.iter_mut().filter(|d| d.volume == *volume) {
-                        d.volume = csv.clone();
-                    }
-                }
-                if let Some(c) = moved.volumes.iter_mut().find(|v| v.name == csv) {
-                    c.used += bytes;
-                }
-                let vm2 = moved.vm(&name).expect("still there").clone();
-                let (b2, r2) = best_target(&moved, node, &vm2, options, history);
-                if b2.is_some() {
-                    disk_moves.push(DiskMovePlan {
-                        vm: name.clone(),
-                        from: volume.clone(),
-                        to: csv,
-                        bytes,
-                    });
-                    s = moved;
-                    best = b2;
-                    refusal = r2;
-                }
-            }
+            s = moved;
+            disk_moves.push(disk_move);
+            best = Some(b);
         }
         match best {
-            Some((_, _, to, placement, inputs, prediction)) => {
-                // Account for the move before placing the next VM.
-                if let Some(n) = s.nodes.iter_mut().find(|n| n.name == to) {
-                    n.mem_used += memory;
-                }
-                if let Some(v) = s.vms.iter_mut().find(|v| v.name == name) {
-                    v.node = to.clone();
-                    for (from, dest, _) in &placement.copies {
-                        for d in v.disks.iter_mut().filter(|d| d.volume == *from) {
-                            d.volume = dest.clone();
-                        }
-                    }
-                }
-                // Disks copied with it take their room on the target's
-                // volumes (the room they leave is freed only once it went).
-                for (_, dest, bytes) in &placement.copies {
-                    if let Some(v) = s.volumes.iter_mut().find(|v| v.name == *dest) {
-                        v.used += bytes;
-                    }
-                }
-                for lun in &placement.lun_moves {
-                    if let Some(v) = s
-                        .volumes
-                        .iter_mut()
-                        .find(|v| v.name == *lun && v.kind == VolumeKind::SharedLun)
-                    {
-                        v.owner = Some(to.clone());
-                    }
-                }
+            Some(b) if !b.converges => {
+                plan.stuck
+                    .push(not_converging(&name, &b.to, &b.prediction, options));
+            }
+            Some(b) => {
+                account(&mut s, &name, memory, &b.to, &b.placement);
+                let followers = b.placement.followers.clone();
+                let to = b.to.clone();
                 plan.moves.push(DrainMove {
                     vm: name,
-                    to,
+                    to: b.to,
                     disk_moves,
-                    placement,
-                    inputs,
-                    prediction,
+                    placement: b.placement,
+                    inputs: b.inputs,
+                    prediction: b.prediction,
                 });
+                follow(
+                    &mut s, &mut plan, &followers, &to, options, history, overrides,
+                );
             }
             None => {
                 let (reason, short) = refusal.map_or_else(
@@ -246,6 +334,59 @@ pub fn plan_drain_with(
         }
     }
     plan
+}
+
+/// The VMs of a together rule move after their group's first one, to the
+/// same node (the check of the first already found each can go there).
+fn follow(
+    s: &mut ClusterSnapshot,
+    plan: &mut DrainPlan,
+    followers: &[String],
+    to: &str,
+    options: &MigrationOptions,
+    history: &[Migration],
+    overrides: &RuleOverrides,
+) {
+    for f in followers {
+        let (Some(vm), Some(n)) = (s.vm(f).cloned(), s.node(to).cloned()) else {
+            continue;
+        };
+        let rules = VmRules::new(s, &vm);
+        match check_with(s, &vm, &n, options.copy_storage, &rules, overrides) {
+            Ok(p) => {
+                let inputs = inputs_for(s, &vm, &n, options, p.storage_bytes(), history);
+                let prediction = predict(&inputs, options);
+                account(s, f, vm.memory, to, &p);
+                plan.moves.push(DrainMove {
+                    vm: f.clone(),
+                    to: to.to_string(),
+                    disk_moves: Vec::new(),
+                    placement: p,
+                    inputs,
+                    prediction,
+                });
+            }
+            Err(r) => plan.stuck.push(Stuck {
+                vm: f.clone(),
+                reason: r.to_string(),
+                short: r.short().to_string(),
+            }),
+        }
+    }
+}
+
+impl DrainPlan {
+    /// The placement rules the plan breaks (should rules, and must rules
+    /// the operator overrode), once each.
+    pub fn breaks(&self) -> Vec<&BrokenRule> {
+        let mut out: Vec<&BrokenRule> = Vec::new();
+        for b in self.moves.iter().flat_map(|m| &m.placement.breaks) {
+            if !out.iter().any(|o| o.sentence == b.sentence) {
+                out.push(b);
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -335,7 +476,7 @@ mod tests {
         let s = snap();
         let o = MigrationOptions::default();
         // Without: both stuck, each naming the move-disk that frees it.
-        let p = plan_drain_with(&s, "hv-01", &o, &[], false);
+        let p = plan_drain_with(&s, "hv-01", &o, &[], false, &RuleOverrides::none());
         assert_eq!(p.stuck.len(), 2);
         for st in &p.stuck {
             assert!(
@@ -347,7 +488,7 @@ mod tests {
         }
         // With: every running VM leaves; one disk moves to a cluster-shared
         // volume first, and the other VM takes the LUN along.
-        let p = plan_drain_with(&s, "hv-01", &o, &[], true);
+        let p = plan_drain_with(&s, "hv-01", &o, &[], true, &RuleOverrides::none());
         assert!(p.complete(), "{:?}", p.stuck);
         let running = s
             .vms_on("hv-01")

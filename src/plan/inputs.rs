@@ -393,6 +393,7 @@ mod tests {
             nic_bps: 1000 * MIB,
             error: None,
             cordon: None,
+            labels: Vec::new(),
         };
         ClusterSnapshot {
             cluster: "c".into(),
@@ -411,6 +412,7 @@ mod tests {
             storage_moves: Vec::new(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
+            rules: Vec::new(),
         }
     }
 

@@ -15,17 +15,18 @@ pub mod precopy;
 mod predict;
 mod recover;
 pub mod rules;
+pub mod stall;
 
 pub use actions::check_vm_action;
 pub use drain::{DiskMovePlan, DrainMove, DrainPlan, Stuck, plan_drain, plan_drain_with};
 pub use inputs::{inputs_for, switchover_fit};
 pub use live::live;
 pub use placement::{
-    Placement, Refusal, check, check_disk_move, check_disk_move_vm, cordon_check, csv_for,
-    disk_move_sentence, manager_hold, manager_note, move_path,
+    Placement, Refusal, check, check_disk_move, check_disk_move_vm, check_request, check_with,
+    cordon_check, csv_for, disk_move_sentence, manager_hold, manager_note, move_path, targets,
 };
 pub use predict::{Advice, Prediction, Span, predict, range_text};
-pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover};
+pub use recover::{NotRecoverable, RecoverPlan, Restart, plan_recover, plan_recover_with};
 
 use crate::cluster::{ClusterSnapshot, Migration, MigrationOptions, Node, Vm};
 

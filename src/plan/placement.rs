@@ -2,10 +2,12 @@
 
 use crate::cluster::text::shell_line;
 use crate::cluster::{
-    ClusterSnapshot, MovePath, Node, NodeState, Vm, VmState, Volume, VolumeKind, units,
+    BrokenRule, ClusterSnapshot, MovePath, Node, NodeState, RuleOrigin, RuleOverrides, Strength,
+    Vm, VmState, Volume, VolumeKind, units,
 };
 
 use super::cpu;
+use super::rules::VmRules;
 
 // A refusal is the cluster's type (a backend's error carries it); it is
 // named here too, where the checks that give it are.
@@ -268,6 +270,11 @@ pub struct Placement {
     pub lun_moves: Vec<String>,
     /// Disks copied to the target (shared-nothing): (source volume, target volume, bytes).
     pub copies: Vec<(String, String, u64)>,
+    /// Placement rules the move breaks: should rules (the confirmation
+    /// names them) and must rules the operator overrode (with the reason).
+    pub breaks: Vec<BrokenRule>,
+    /// VMs of a together rule that move to the same node after it.
+    pub followers: Vec<String>,
 }
 
 impl Placement {
@@ -373,8 +380,160 @@ fn manager_check(snap: &ClusterSnapshot, vm: &Vm, node: &Node) -> Result<(), Ref
 }
 
 /// Checks whether `vm` may live-migrate to `node`, both taken from `snap`.
-/// `copy_storage` allows copying disks the target cannot reach.
+/// `copy_storage` allows copying disks the target cannot reach. The
+/// placement rules are kept (see [`check_with`]); none is overridden.
 pub fn check(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    node: &Node,
+    copy_storage: bool,
+) -> Result<Placement, Refusal> {
+    check_with(
+        snap,
+        vm,
+        node,
+        copy_storage,
+        &VmRules::new(snap, vm),
+        &RuleOverrides::none(),
+    )
+}
+
+/// [`check`] as a backend makes it before it starts a migration: with the
+/// leave to break rules that the request carries (`broken_rules`).
+pub fn check_request(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    node: &Node,
+    options: &crate::cluster::MigrationOptions,
+) -> Result<Placement, Refusal> {
+    check_with(
+        snap,
+        vm,
+        node,
+        options.copy_storage,
+        &VmRules::new(snap, vm),
+        &RuleOverrides::from_broken(&options.broken_rules),
+    )
+}
+
+/// [`check`] with `vm`'s rules prepared once (ranked targets check every
+/// node) and the operator's overrides. A must rule refuses the node unless
+/// overridden (vmshift's own rules only); a should rule does not refuse,
+/// it is listed in [`Placement::breaks`]. The VMs of a together rule
+/// follow `vm` to `node`: each must be able to go there too, and the node
+/// must hold them all.
+pub fn check_with(
+    snap: &ClusterSnapshot,
+    vm: &Vm,
+    node: &Node,
+    copy_storage: bool,
+    rules: &VmRules,
+    overrides: &RuleOverrides,
+) -> Result<Placement, Refusal> {
+    let mut placement = check_basic(snap, vm, node, copy_storage)?;
+    if rules.is_empty() {
+        return Ok(placement);
+    }
+    for b in rules.breaches(node, true) {
+        if b.rule.strength == Strength::Must && !overrides.allows(b.rule) {
+            return Err(rule_refusal(vm, node, &b.sentence, b.rule));
+        }
+        placement.breaks.push(b.broken(overrides));
+    }
+    let followers = rules.followers(&node.name);
+    let mut need = vm.memory;
+    for (name, rule) in &followers {
+        let Some(f) = snap.vm(name) else { continue };
+        let own = || {
+            VmRules::new(snap, f)
+                .breaches(node, true)
+                .into_iter()
+                .find(|b| b.rule.strength == Strength::Must && !overrides.allows(b.rule))
+        };
+        let why = match check_basic(snap, f, node, copy_storage) {
+            Err(Refusal::SameNode { .. }) => continue,
+            Err(r) => Some(r.to_string()),
+            Ok(_) if let Some(b) = own() => Some(b.sentence),
+            Ok(_) => {
+                need += f.memory;
+                (need > node.mem_free()).then(|| {
+                    format!(
+                        "{} has {} free, and {} with the VMs that follow it need {}",
+                        node.name,
+                        units::bytes(node.mem_free()),
+                        vm.name,
+                        units::bytes(need)
+                    )
+                })
+            }
+        };
+        match why {
+            Some(why) if rule.strength == Strength::Must && !overrides.allows(rule) => {
+                let sentence = format!(
+                    "{name} must follow it there ({}) but cannot: {why}",
+                    rule.tag()
+                );
+                return Err(rule_refusal(vm, node, &sentence, rule));
+            }
+            Some(why) => placement.breaks.push(BrokenRule {
+                rule: rule.name.clone(),
+                strength: rule.strength,
+                origin: rule.origin.clone(),
+                sentence: format!(
+                    "{name} stays apart from {} ({why}): {}",
+                    vm.name,
+                    rule.tag()
+                ),
+                reason: (rule.strength == Strength::Must)
+                    .then(|| overrides.reason.clone())
+                    .flatten(),
+            }),
+            None => placement.followers.push(name.to_string()),
+        }
+    }
+    Ok(placement)
+}
+
+fn rule_refusal(vm: &Vm, node: &Node, sentence: &str, rule: &crate::cluster::Rule) -> Refusal {
+    Refusal::Rule {
+        vm: vm.name.clone(),
+        node: node.name.clone(),
+        sentence: sentence.to_string(),
+        rule: rule.name.clone(),
+        pacemaker_id: match &rule.origin {
+            RuleOrigin::Pacemaker { id, .. } => Some(id.clone()),
+            _ => None,
+        },
+    }
+}
+
+/// The nodes `vm` may go to (placement rules kept, none overridden), the
+/// ones that keep every rule first, then by most memory free.
+pub fn targets(snap: &ClusterSnapshot, vm: &Vm, copy_storage: bool) -> Vec<(String, Placement)> {
+    let rules = VmRules::new(snap, vm);
+    let none = RuleOverrides::none();
+    let mut out: Vec<(String, Placement, u64)> = snap
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            check_with(snap, vm, n, copy_storage, &rules, &none)
+                .ok()
+                .map(|p| (n.name.clone(), p, n.mem_free()))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.1.breaks
+            .len()
+            .cmp(&b.1.breaks.len())
+            .then(b.2.cmp(&a.2))
+            .then(a.0.cmp(&b.0))
+    });
+    out.into_iter().map(|(n, p, _)| (n, p)).collect()
+}
+
+/// Everything but the placement rules: state, cordon, cluster manager,
+/// CPU, memory, storage.
+fn check_basic(
     snap: &ClusterSnapshot,
     vm: &Vm,
     node: &Node,
@@ -521,6 +680,7 @@ mod tests {
             storage_moves: Vec::new(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
+            rules: Vec::new(),
         }
     }
 

@@ -38,7 +38,7 @@
 //!   `migration_trigger_throttle`): throttle 20 %, then +10 % each time a
 //!   period dirtied more than half of what it sent for the second time.
 
-use super::rules;
+use super::stall;
 use crate::cluster::Round;
 
 /// The rate limiter's window (QEMU's `BUFFER_DELAY`).
@@ -245,7 +245,7 @@ impl Precopy {
 
     /// Whether pre-copy has stalled by the stall rule, after the last sync.
     pub fn stalled(&self) -> bool {
-        rules::stalled(
+        stall::stalled(
             &self.dirty_after,
             self.throttle_pct,
             self.auto_converge,
@@ -297,7 +297,7 @@ impl Precopy {
                 self.high_count += 1;
                 if self.high_count >= 2 {
                     self.high_count = 0;
-                    self.throttle_pct = rules::throttle_up(self.throttle_pct);
+                    self.throttle_pct = stall::throttle_up(self.throttle_pct);
                 }
             }
             self.period_start_ms = at_ms;

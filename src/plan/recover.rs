@@ -6,13 +6,18 @@
 use serde::Serialize;
 
 use super::cpu;
-use crate::cluster::{ClusterSnapshot, NodeState, VmState, units};
+use super::rules::VmRules;
+use crate::cluster::{ClusterSnapshot, NodeState, RuleOverrides, Strength, VmState, units};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Restart {
     pub vm: String,
     pub to: String,
     pub memory: u64,
+    /// Should rules the restart breaks (no node keeps them), and must
+    /// rules the operator overrode.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breaks: Vec<crate::cluster::BrokenRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,6 +40,19 @@ pub struct RecoverPlan {
 /// are never restarted here (the manager recovers them), nor a VM that a
 /// node that is not lost also lists as running (it would run twice).
 pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, String> {
+    plan_recover_with(snap, node, &RuleOverrides::none())
+}
+
+/// [`plan_recover`] keeping the placement rules against the planned
+/// positions (each restart accounted before the next is placed): a node
+/// that breaks a must rule is never chosen (unless `overrides` names the
+/// rule); one that breaks a should rule only when no node keeps it. A VM
+/// no node can take without breaking a must rule stays down, with why.
+pub fn plan_recover_with(
+    snap: &ClusterSnapshot,
+    node: &str,
+    overrides: &RuleOverrides,
+) -> Result<RecoverPlan, String> {
     let n = snap.node(node).ok_or_else(|| {
         let names: Vec<&str> = snap.nodes.iter().map(|n| n.name.as_str()).collect();
         format!(
@@ -73,6 +91,8 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
         restarts: Vec::new(),
         cannot: Vec::new(),
     };
+    // Where each VM will be once the restarts planned so far are done.
+    let mut planned = snap.clone();
     let mut vms: Vec<_> = snap.vms_on(node).collect();
     vms.sort_by(|a, b| b.memory.cmp(&a.memory).then(a.name.cmp(&b.name)));
     for vm in vms {
@@ -136,9 +156,10 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
             )));
             continue;
         }
-        let target = free
-            .iter_mut()
-            .filter(|(name, room)| {
+        let fits: Vec<usize> = free
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, room))| {
                 *room >= vm.memory
                     && vm.disks.iter().all(|d| {
                         snap.volume(&d.volume)
@@ -148,19 +169,61 @@ pub fn plan_recover(snap: &ClusterSnapshot, node: &str) -> Result<RecoverPlan, S
                         .node(name)
                         .is_some_and(|t| cpu::compatible(&vm.cpu_model, &t.cpu_model))
             })
-            .max_by_key(|(name, room)| (*room, std::cmp::Reverse(name.clone())));
-        match target {
-            Some((name, room)) => {
+            .map(|(i, _)| i)
+            .collect();
+        if fits.is_empty() {
+            plan.cannot.push(cannot(format!(
+                "no surviving node that reaches its disks has {} free (and a compatible CPU); free memory there first",
+                units::bytes(vm.memory)
+            )));
+            continue;
+        }
+        // The rules, against where the restarts planned so far put VMs.
+        let rules = VmRules::new(&planned, vm);
+        let mut blocked: Option<String> = None;
+        let mut best: Option<(usize, Vec<crate::cluster::BrokenRule>)> = None;
+        for i in fits {
+            let Some(n) = snap.node(&free[i].0) else {
+                continue;
+            };
+            let breaches = rules.breaches(n, false);
+            if let Some(b) = breaches
+                .iter()
+                .find(|b| b.rule.strength == Strength::Must && !overrides.allows(b.rule))
+            {
+                blocked.get_or_insert_with(|| format!("on {}: {}", n.name, b.sentence));
+                continue;
+            }
+            let breaks: Vec<_> = breaches.iter().map(|b| b.broken(overrides)).collect();
+            let better = best.as_ref().is_none_or(|(j, bb)| {
+                (breaks.len(), std::cmp::Reverse(free[i].1), &free[i].0)
+                    < (bb.len(), std::cmp::Reverse(free[*j].1), &free[*j].0)
+            });
+            if better {
+                best = Some((i, breaks));
+            }
+        }
+        match best {
+            Some((i, breaks)) => {
+                let (name, room) = &mut free[i];
                 *room -= vm.memory;
+                if let Some(v) = planned
+                    .vms
+                    .iter_mut()
+                    .find(|v| v.name == vm.name && v.node == node)
+                {
+                    v.node = name.clone();
+                }
                 plan.restarts.push(Restart {
                     vm: vm.name.clone(),
                     to: name.clone(),
                     memory: vm.memory,
+                    breaks,
                 });
             }
             None => plan.cannot.push(cannot(format!(
-                "no surviving node that reaches its disks has {} free (and a compatible CPU); free memory there first",
-                units::bytes(vm.memory)
+                "every surviving node that could take it breaks a must rule ({}); it stays down rather than break it — bring {node} back, change the rule, or override it with --override-rule RULE --reason TEXT",
+                blocked.unwrap_or_default()
             ))),
         }
     }

@@ -70,6 +70,9 @@ pub struct LibvirtConfig {
     pub lost_after: Duration,
     /// The cluster manager that owns some of the VMs, if any.
     pub manager: Option<Arc<dyn ClusterManager>>,
+    /// Placement rules from the config (`[[rule]]`); the cluster
+    /// manager's constraints are added to them at every poll.
+    pub rules: Vec<crate::cluster::Rule>,
 }
 
 pub struct LibvirtCluster {

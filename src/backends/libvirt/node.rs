@@ -23,13 +23,15 @@ use crate::cluster::VmState;
 pub type EventSink = Arc<dyn Fn(&str, ffi::Event) + Send + Sync>;
 
 /// A node as configured.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeSpec {
     /// Name to show; default: the host's name.
     pub name: Option<String>,
     pub uri: String,
     /// Address the migration stream uses on this node (as destination).
     pub migrate_host: Option<String>,
+    /// Labels placement rules can name.
+    pub labels: Vec<String>,
 }
 
 impl NodeSpec {
@@ -698,6 +700,7 @@ mod tests {
             name: None,
             uri: "qemu+ssh://root@hv1.example/system".into(),
             migrate_host: None,
+            labels: Vec::new(),
         };
         assert_eq!(s.fallback_name(), "hv1.example");
         assert_eq!(s.migrate_host(), None);
@@ -705,12 +708,14 @@ mod tests {
             name: None,
             uri: "qemu+unix:///system?socket=/x/sock".into(),
             migrate_host: None,
+            labels: Vec::new(),
         };
         assert_eq!(s.migrate_host().as_deref(), Some("127.0.0.1"));
         let s = NodeSpec {
             name: Some("a".into()),
             uri: "qemu:///system".into(),
             migrate_host: Some("10.0.0.5".into()),
+            labels: Vec::new(),
         };
         assert_eq!(
             (s.fallback_name().as_str(), s.migrate_host().as_deref()),

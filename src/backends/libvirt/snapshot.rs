@@ -89,7 +89,9 @@ impl LibvirtCluster {
             marks,
             stale_copies,
             cordons_unreadable: None,
+            rules: Vec::new(),
         };
+        snap.rules = self.rules(snap.manager.as_ref());
         self.give_inputs(&mut snap);
         self.cordon_standby(&mut snap);
         self.cordons.mark(&mut snap);
@@ -148,6 +150,7 @@ impl LibvirtCluster {
                 // libvirt does not say; the migration's own bandwidth limit applies.
                 nic_bps: 1250 * crate::cluster::MIB,
                 error,
+                labels: self.nodes[i].spec.labels.clone(),
                 cordon: None,
             });
             if let Some(d) = d {
@@ -367,6 +370,16 @@ impl LibvirtCluster {
                 }
             }
         }
+    }
+
+    /// The placement rules now: the config's, then the cluster manager's
+    /// constraints from its last good read (kept while it is silent).
+    fn rules(&self, manager: Option<&ManagerView>) -> Vec<crate::cluster::Rule> {
+        let mut rules = self.cfg.rules.clone();
+        if let Some(m) = manager {
+            rules.extend(m.rules.iter().cloned());
+        }
+        rules
     }
 
     /// Migrations found running (virsh, another vmshift) get model inputs

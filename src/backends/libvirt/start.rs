@@ -28,8 +28,8 @@ impl LibvirtCluster {
         // refused whatever else holds.
         let managed = plan::move_path(&snap, &vm.name, &vm.node, &node.name, req.options.via)
             .map_err(BackendError::Refused)?;
-        let placement = plan::check(&snap, vm, node, req.options.copy_storage)
-            .map_err(BackendError::Refused)?;
+        let placement =
+            plan::check_request(&snap, vm, node, &req.options).map_err(BackendError::Refused)?;
         let src = self
             .node_index(&vm.node)
             .ok_or_else(|| BackendError::Other(format!("node {} is not configured", vm.node)))?;
@@ -92,6 +92,9 @@ impl LibvirtCluster {
                     vm.name, vm.node, node.name
                 ),
             });
+            for b in &req.options.broken_rules {
+                t.log(b.log_line(&vm.name, &vm.node, &node.name));
+            }
             id
         };
         // The record of intent, written before the job starts: a vmshift

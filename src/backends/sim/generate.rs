@@ -1,7 +1,10 @@
 //! Generated clusters for benchmarks and scale tests:
-//! `gen:nodes=1000,vms=20000[,seed=S]`.
+//! `gen:nodes=1000,vms=20000[,seed=S][,rules=R]`.
 
-use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind};
+use crate::cluster::{
+    Disk, GIB, MIB, Node, NodeState, Rule, RuleKind, RuleOrigin, Strength, Vm, VmState, Volume,
+    VolumeKind,
+};
 
 use super::noise;
 use super::scenario::{Scenario, preset};
@@ -10,7 +13,7 @@ use super::scenario::{Scenario, preset};
 const NODES_PER_VOLUME: usize = 50;
 
 pub fn generate(params: &str) -> Result<Scenario, String> {
-    let (mut nodes, mut vms, mut seed) = (None, None, 1u64);
+    let (mut nodes, mut vms, mut seed, mut rules) = (None, None, 1u64, 0usize);
     for part in params.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = part
             .split_once('=')
@@ -22,14 +25,15 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
             "nodes" if (1..=100_000).contains(&n) => nodes = Some(n as usize),
             "vms" if n <= 1_000_000 => vms = Some(n as usize),
             "seed" => seed = n,
-            "nodes" | "vms" => {
+            "rules" if n <= 1_000_000 => rules = n as usize,
+            "nodes" | "vms" | "rules" => {
                 return Err(format!(
-                    "{key}={n} is out of range (nodes 1–100000, vms 0–1000000)"
+                    "{key}={n} is out of range (nodes 1–100000, vms 0–1000000, rules 0–1000000)"
                 ));
             }
             _ => {
                 return Err(format!(
-                    "unknown generator key {key:?}; use nodes, vms and seed"
+                    "unknown generator key {key:?}; use nodes, vms, seed and rules"
                 ));
             }
         }
@@ -61,6 +65,7 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
             nic_bps: 1100 * MIB,
             error: None,
             cordon: None,
+            labels: Vec::new(),
         })
         .collect();
     let groups = nodes_n.div_ceil(NODES_PER_VOLUME);
@@ -119,9 +124,50 @@ pub fn generate(params: &str) -> Result<Scenario, String> {
         ha_restart_s: 20.0,
         nodes,
         volumes,
+        rules: generated_rules(rules, vms_n, nodes_n),
         vms,
         events: Vec::new(),
     })
+}
+
+/// `count` rules that hold where the generator puts the VMs (VM i on node
+/// i mod nodes): pairs of neighbours apart (every fourth a should rule),
+/// every seventh a pair on one node together, every tenth a budget of one
+/// over three VMs.
+fn generated_rules(count: usize, vms_n: usize, nodes_n: usize) -> Vec<Rule> {
+    if vms_n < 3 || nodes_n < 2 {
+        return Vec::new();
+    }
+    let name = |i: usize| format!("vm-{:05}", i % vms_n + 1);
+    (0..count)
+        .map(|i| {
+            let j = (i * 2) % vms_n;
+            let (kind, vms) = if i % 10 == 9 {
+                (
+                    RuleKind::MaxUnavailable { max: 1 },
+                    vec![name(j), name(j + 1), name(j + 2)],
+                )
+            } else if i % 7 == 6 && j + nodes_n < vms_n {
+                (RuleKind::Together, vec![name(j), name(j + nodes_n)])
+            } else {
+                (
+                    RuleKind::Apart { max_per_node: 1 },
+                    vec![name(j), name(j + 1)],
+                )
+            };
+            Rule {
+                name: format!("gen-{:05}", i + 1),
+                kind,
+                vms,
+                strength: if i % 4 == 3 {
+                    Strength::Should
+                } else {
+                    Strength::Must
+                },
+                origin: RuleOrigin::Scenario,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use crate::backends::Backend;
 use crate::cluster::{
     BackendError, ClusterEvent, ClusterSnapshot, Estimate, GIB, LostWith, Measured, Migration,
     MigrationCosts, MigrationId, MigrationRequest, Node, NodeState, Outcome, Recovery,
-    RecoveryStep, StorageMove, StorageMoveId, Vm, VmAction, VmState, Volume, VolumeKind, Workload,
-    units,
+    RecoveryStep, StorageMove, StorageMoveId, Strength, Vm, VmAction, VmState, Volume, VolumeKind,
+    Workload, units,
 };
 use crate::plan::precopy::{Costs, Guest};
 use crate::plan::{self, Placement};
@@ -130,6 +130,11 @@ pub struct SimCluster {
     lost_since: HashMap<String, u64>,
     /// The HA restarts of failed nodes' VMs, as timelines.
     recoveries: Vec<Recovery>,
+    /// Placement rules from the scenario.
+    rules: Vec<crate::cluster::Rule>,
+    /// What must be acted on at once (a VM left down because restarting
+    /// it would break a must rule).
+    alarms: Vec<String>,
 }
 
 /// Recoveries kept in the snapshot.
@@ -148,6 +153,8 @@ impl SimCluster {
             nodes: scenario.nodes,
             volumes: scenario.volumes,
             vms: scenario.vms,
+            rules: scenario.rules,
+            alarms: Vec::new(),
             migrations: Vec::new(),
             scheduled: scenario.events.into(),
             restarts: Vec::new(),
@@ -612,20 +619,39 @@ impl SimCluster {
                     })
                 })
         };
+        // The placement rules hold for HA restarts too: never a must rule
+        // broken; a should rule only where no node keeps it.
+        let rules = plan::rules::VmRules::new(&snap, &vm);
+        let mut blocked: Option<String> = None;
         let target = snap
             .nodes
             .iter()
             .filter(|n| fits(n))
-            .max_by_key(|n| n.mem_free())
-            .map(|n| n.name.clone());
+            .filter_map(|n| {
+                let breaches = rules.breaches(n, false);
+                if let Some(b) = breaches.iter().find(|b| b.rule.strength == Strength::Must) {
+                    blocked.get_or_insert_with(|| format!("on {}: {}", n.name, b.sentence));
+                    return None;
+                }
+                Some((n, breaches.len()))
+            })
+            .min_by_key(|(n, breaks)| (*breaks, std::cmp::Reverse(n.mem_free())))
+            .map(|(n, _)| n.name.clone());
         let now_ms = self.now_ms();
         let Some(target) = target else {
             if let Some(v) = self.vms.iter_mut().find(|v| v.name == name) {
                 v.state = VmState::Stopped;
             }
-            let why = match &snap.cordons_unreadable {
-                Some(e) => plan::Refusal::CordonsUnreadable(e.clone()).to_string(),
-                None => format!(
+            let why = match (&snap.cordons_unreadable, blocked) {
+                (Some(e), _) => plan::Refusal::CordonsUnreadable(e.clone()).to_string(),
+                (None, Some(rule)) => {
+                    let why = format!(
+                        "every node that could take it breaks a must rule ({rule}); it stays down rather than break the rule"
+                    );
+                    self.alarms.push(format!("{name} is down: {why}"));
+                    why
+                }
+                (None, None) => format!(
                     "no up node reaches its disks with {} free",
                     crate::cluster::units::bytes(vm.memory)
                 ),
@@ -731,11 +757,12 @@ impl SimCluster {
             costs: self.costs(),
             manager: None,
             recoveries: self.recoveries.clone(),
-            alarms: Vec::new(),
+            alarms: self.alarms.clone(),
             cordons_unreadable: None,
             storage_moves: self.storage_moves.clone(),
             marks: Vec::new(),
             stale_copies: Vec::new(),
+            rules: self.rules.clone(),
         };
         self.cordons.mark(&mut snap);
         snap
@@ -780,8 +807,8 @@ impl Backend for SimCluster {
         let snap = self.build_snapshot();
         let vm = snap.require_vm(&req.vm)?;
         let node = snap.require_node(&req.to)?;
-        let placement = plan::check(&snap, vm, node, req.options.copy_storage)
-            .map_err(BackendError::Refused)?;
+        let placement =
+            plan::check_request(&snap, vm, node, &req.options).map_err(BackendError::Refused)?;
         if let Some(m) = self
             .storage_moves
             .iter()
@@ -841,6 +868,7 @@ impl Backend for SimCluster {
             "migration of {} {} → {} started",
             vm.name, vm.node, node.name
         );
+        let vm_node = vm.node.clone();
         if let Some(v) = self.vms.iter_mut().find(|v| v.name == req.vm) {
             v.state = VmState::Migrating;
         }
@@ -851,6 +879,9 @@ impl Backend for SimCluster {
             meta: Meta::new(false, req.forecast_json()),
         });
         self.log(text);
+        for b in &req.options.broken_rules {
+            self.log(b.log_line(&req.vm, &vm_node, &req.to));
+        }
         Ok(id)
     }
 
@@ -992,6 +1023,8 @@ impl Backend for SimCluster {
                     )));
                 }
                 self.set_vm_state(vm, VmState::Running);
+                let down = format!("{vm} is down:");
+                self.alarms.retain(|a| !a.starts_with(&down));
                 format!("{vm} started on {node}")
             }
             VmAction::Shutdown => {

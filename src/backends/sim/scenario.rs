@@ -10,7 +10,9 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cluster::{Disk, GIB, MIB, Node, NodeState, Vm, VmState, Volume, VolumeKind};
+use crate::cluster::{
+    Disk, GIB, MIB, Node, NodeState, Rule, RuleOrigin, Vm, VmState, Volume, VolumeKind,
+};
 use crate::input::{ReadError, line_col, read_text};
 
 use super::{HOST_RESERVE, generate};
@@ -68,6 +70,8 @@ pub struct Scenario {
     pub volumes: Vec<Volume>,
     pub vms: Vec<Vm>,
     pub events: Vec<ScheduledEvent>,
+    /// Placement rules (`[[rule]]`).
+    pub rules: Vec<Rule>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +92,8 @@ struct File {
     vms: Vec<VmSpec>,
     #[serde(rename = "event", default)]
     events: Vec<EventSpec>,
+    #[serde(rename = "rule", default)]
+    rules: Vec<crate::config::rules::RuleSpec>,
 }
 
 const DEFAULT_LINK_MIB_S: u64 = 1100;
@@ -110,6 +116,7 @@ struct NodeSpec {
     nic_mib_s: Option<Spanned<u64>>,
     #[serde(default)]
     state: Option<NodeState>,
+    labels: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -332,6 +339,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             nic_bps: nic * MIB,
             error: None,
             cordon: None,
+            labels: crate::config::rules::labels(n.labels.clone(), &err)?,
         });
     }
     if nodes.is_empty() {
@@ -606,6 +614,16 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         Some(v) => num(v, "ha_restart_s", 0.0, 86_400.0)?,
         None => DEFAULT_HA_RESTART_S,
     };
+    let rule_spans: Vec<Range<usize>> = file.rules.iter().map(|r| r.name_span()).collect();
+    let rules = crate::config::rules::rules_from(file.rules, RuleOrigin::Scenario, &err)?;
+    // Rules that cannot hold or name nothing: the first, at its name.
+    if let Some((name, why)) = crate::plan::rules::problems(&rules, &nodes, &vms)
+        .into_iter()
+        .next()
+    {
+        let i = rules.iter().position(|r| r.name == name).unwrap_or(0);
+        return Err(err(rule_spans.get(i).cloned().unwrap_or(0..0), why));
+    }
     Ok(Scenario {
         name: file.name,
         seed: file.seed,
@@ -616,6 +634,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         volumes,
         vms,
         events,
+        rules,
     })
 }
 

@@ -7,7 +7,7 @@ use virt::domain::Domain;
 use super::{Entry, Shared, bandwidth_mib_s, libvirt_reason};
 use crate::backends::libvirt::ffi;
 use crate::cluster::{MigrationId, OnStall, PostcopyMode};
-use crate::plan::{advice, rules};
+use crate::plan::{advice, stall};
 
 /// What the stall policy asks of libvirt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub(super) fn policy(e: &mut Entry) -> Option<PolicyAction> {
         .map_or(e.view.bandwidth_bps as f64, |b| b as f64)
         .max(1.0);
     let switchover = bw * o.max_downtime_ms as f64 / 1000.0;
-    if !rules::stalled(&history, e.view.throttle_pct, o.auto_converge, switchover) {
+    if !stall::stalled(&history, e.view.throttle_pct, o.auto_converge, switchover) {
         return None;
     }
     e.view.stalled = true;

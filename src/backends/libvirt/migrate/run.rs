@@ -13,7 +13,7 @@ use super::resolve::{Resolved, Silent, resolve};
 use super::{Shared, bandwidth_mib_s, libvirt_reason};
 use crate::backends::libvirt::xml::DiskMove;
 use crate::cluster::{MigrationId, MigrationOptions};
-use crate::plan::rules;
+use crate::plan::stall;
 
 /// What a migration vmshift runs itself is asked to do.
 pub struct Job {
@@ -183,8 +183,8 @@ fn flags_and_params(
         ..Default::default()
     };
     if options.auto_converge {
-        params.auto_converge_initial = Some(rules::THROTTLE_INITIAL_PCT as i32);
-        params.auto_converge_increment = Some(rules::THROTTLE_STEP_PCT as i32);
+        params.auto_converge_initial = Some(stall::THROTTLE_INITIAL_PCT as i32);
+        params.auto_converge_increment = Some(stall::THROTTLE_STEP_PCT as i32);
     }
     if options.parallel_connections > 1 {
         flags |= sys::VIR_MIGRATE_PARALLEL;
