@@ -1,5 +1,6 @@
-//! Scale: render and update at 1,000 nodes / 20,000 VMs, and one simulator
-//! poll cycle at that size. `cargo bench`.
+//! Scale: render and update at 1,000 nodes / 20,000 VMs, one simulator
+//! poll cycle at that size, and what a poll that brings nothing new costs
+//! at 5,000 nodes / 100,000 VMs (issue 17, item 7). `cargo bench --bench scale`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -125,9 +126,45 @@ fn scale(c: &mut Criterion) {
     );
 }
 
+/// A poll that brings nothing new at 5,000 nodes / 100,000 VMs, with the
+/// clock frozen (`--speed 0`): the view must neither rebuild nor redraw.
+/// Measured as the worker and the view pay it: the backend's snapshot,
+/// then `update` with it; and `update` alone, the view's share.
+fn unchanged_poll(c: &mut Criterion) {
+    let mut sim = SimCluster::from_spec(BIG, Speed::Times(0.0)).unwrap();
+    let mut app = app_with(&mut sim);
+    let same = sim.snapshot().unwrap();
+    assert!(
+        !app.update(Msg::Snapshot(Box::new(same.clone())), &HitMap::default(), 0)
+            .redraw,
+        "an unchanged poll redraws"
+    );
+    c.bench_function(
+        "unchanged poll, 5000 nodes / 100000 VMs: snapshot + update",
+        |b| {
+            b.iter(|| {
+                let s = sim.snapshot().unwrap();
+                black_box(app.update(Msg::Snapshot(Box::new(s)), &HitMap::default(), 0))
+            })
+        },
+    );
+    c.bench_function(
+        "unchanged poll, 5000 nodes / 100000 VMs: update alone",
+        |b| {
+            b.iter_batched(
+                || Msg::Snapshot(Box::new(same.clone())),
+                |msg| black_box(app.update(msg, &HitMap::default(), 0)),
+                BatchSize::LargeInput,
+            )
+        },
+    );
+}
+
+const BIG: &str = "gen:nodes=5000,vms=100000";
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(4));
-    targets = scale
+    targets = scale, unchanged_poll
 }
 criterion_main!(benches);

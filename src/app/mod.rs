@@ -590,153 +590,21 @@ impl App {
             // Nothing on screen to point at while the window is too small.
             Msg::Mouse(_) if too_small(self.size.0, self.size.1) => {}
             Msg::Mouse(m) => self.on_mouse(m, hit, &mut out),
-            Msg::Paste(text) => {
-                let line = text.lines().next().unwrap_or("");
-                match &mut self.mode {
-                    Mode::Filter(e) => {
-                        e.insert(line);
-                        self.filter = e.text.clone();
-                        self.after_filter_change();
-                    }
-                    Mode::Command(c) => c.edit.insert(line),
-                    _ => {}
-                }
-                out.redraw = true;
-            }
+            Msg::Paste(text) => self.on_paste(&text, &mut out),
             Msg::Resize(w, h) => {
                 self.size = (w, h);
                 out.redraw = true;
             }
-            Msg::Snapshot(s) => {
-                self.last_poll_ms = Some(now_ms);
-                let was_stale = self.stale.take();
-                if let Some((since, _)) = &was_stale {
-                    let secs = now_ms.saturating_sub(*since) / 1000;
-                    self.log_event(
-                        format!("polling works again after {secs} s of failures"),
-                        nodes::Level::Ok,
-                    );
-                }
-                let was_stale = was_stale.is_some();
-                let changed = self.snap.as_ref() != Some(&*s);
-                if changed {
-                    self.set_snapshot(*s);
-                }
-                out.redraw = changed || was_stale;
-            }
-            Msg::PollFailed(e) => {
-                if self.stale.is_none() {
-                    self.log_event(format!("polling fails: {e}"), nodes::Level::Crit);
-                }
-                let since = self.stale.as_ref().map_or(now_ms, |s| s.0);
-                self.stale = Some((since, e));
-                out.redraw = true;
-            }
-            Msg::History(records) => {
-                let mut past: Vec<Migration> =
-                    records.iter().map(|r| r.migration.clone()).collect();
-                past.append(&mut self.history);
-                self.history = past;
-                self.take_records(records);
-                out.redraw = self.view == View::History;
-            }
-            Msg::Progress(ms) => {
-                for m in ms
-                    .iter()
-                    .filter(|m| m.outcome == Some(crate::cluster::Outcome::Completed))
-                {
-                    let seen = self.history.iter().any(|h| {
-                        h.id == m.id && h.started_at_ms == m.started_at_ms && h.vm == m.vm
-                    });
-                    if !seen {
-                        self.history.push(m.clone());
-                    }
-                }
-                for m in &ms {
-                    self.note_finished(m);
-                }
-                let before = out.redraw;
-                let mut notes = Vec::new();
-                if let Some(s) = &mut self.snap {
-                    for m in ms {
-                        match s.migrations.iter_mut().find(|x| x.id == m.id) {
-                            Some(x) if *x != m => {
-                                notes.extend(migration_news(Some(x), &m));
-                                *x = m;
-                                out.redraw = true;
-                            }
-                            Some(_) => {}
-                            None => {
-                                s.migrations.push(m);
-                                out.redraw = true;
-                            }
-                        }
-                    }
-                }
-                for (text, level) in notes {
-                    self.log_event(text, level);
-                }
-                if out.redraw && !before {
-                    self.refresh_derived();
-                }
-            }
+            Msg::Snapshot(s) => self.on_snapshot(s, now_ms, &mut out),
+            Msg::PollFailed(e) => self.on_poll_failed(e, now_ms, &mut out),
+            Msg::History(records) => self.on_history(records, &mut out),
+            Msg::Progress(ms) => self.on_progress(ms, &mut out),
             Msg::StorageProgress(moves) => self.take_storage_progress(moves, &mut out),
-            Msg::Started { req, vm, id } => {
-                self.pending.remove(&req);
-                if let Some(d) = &mut self.drain
-                    && let Some(cur) = d.current.as_mut().filter(|c| c.req == req)
-                {
-                    cur.migration = Some(id);
-                }
-                self.sel_migration = Some(id);
-                self.view = View::Migrations;
-                self.flash(format!("migration of {vm} started"), false);
-                out.redraw = true;
-            }
-            Msg::Failed { req, error } => {
-                // A drain move that could not start: note it, go on.
-                if let Some(d) = &mut self.drain
-                    && let Some(cur) = d.current.take_if(|c| c.req == req)
-                {
-                    d.failed.push(cur.vm);
-                }
-                let text = match self.pending.remove(&req) {
-                    Some(Pending::Start { vm, to }) => {
-                        format!("cannot migrate {vm} to {to}: {error}")
-                    }
-                    Some(Pending::Change { what, vm }) => {
-                        format!("cannot {what} the migration of {vm}: {error}")
-                    }
-                    Some(p) => actions::failure_text(&p, &error),
-                    None => error,
-                };
-                self.log_event(text.clone(), nodes::Level::Crit);
-                self.flash(text, true);
-                out.redraw = true;
-            }
-            Msg::Done { req, text } => {
-                match self.pending.remove(&req) {
-                    Some(Pending::Change { vm, .. } | Pending::AbortDiskMove { vm }) => {
-                        self.flash(format!("{vm}: {text}"), false)
-                    }
-                    // Kept in the event log: it ends what the log began.
-                    Some(Pending::Recover { .. } | Pending::Cordon { .. }) => {
-                        self.report(text, false)
-                    }
-                    _ => self.flash(text, false),
-                }
-                out.redraw = true;
-            }
+            Msg::Started { req, vm, id } => self.on_started(req, &vm, id, &mut out),
+            Msg::Failed { req, error } => self.on_failed(req, error, &mut out),
+            Msg::Done { req, text } => self.on_done(req, text, &mut out),
             Msg::StepFailed { req, what, error } => {
-                let text = match self.pending.get(&req) {
-                    Some(Pending::Recover { node }) => {
-                        format!("cannot {what} (recovering {node}): {error}")
-                    }
-                    _ => format!("cannot {what}: {error}"),
-                };
-                self.log_event(text.clone(), nodes::Level::Crit);
-                self.flash(text, true);
-                out.redraw = true;
+                self.on_step_failed(req, &what, &error, &mut out)
             }
             Msg::ConsoleReady { req, vm, argv } => {
                 self.pending.remove(&req);
@@ -759,19 +627,7 @@ impl App {
                 self.self_usage = Some(u);
                 out.redraw = self.mode == Mode::About;
             }
-            Msg::Tick => {
-                if self.flash.as_ref().is_some_and(|f| f.until_ms <= now_ms) {
-                    self.flash = None;
-                    out.redraw = true;
-                }
-                if self.stale.is_some() {
-                    out.redraw = true;
-                }
-                if self.mode == Mode::About && now_ms >= self.last_sample_ms + SAMPLE_MS {
-                    self.last_sample_ms = now_ms;
-                    out.cmds.push(Cmd::SampleSelf);
-                }
-            }
+            Msg::Tick => self.on_tick(now_ms, &mut out),
             Msg::Signal(sig) => {
                 self.quit = true;
                 self.signal = Some(sig);
@@ -780,6 +636,183 @@ impl App {
         }
         self.advance_drain(&mut out);
         out
+    }
+
+    /// Pasted text: its first line goes into the filter or the command line.
+    fn on_paste(&mut self, text: &str, out: &mut Update) {
+        let line = text.lines().next().unwrap_or("");
+        match &mut self.mode {
+            Mode::Filter(e) => {
+                e.insert(line);
+                self.filter = e.text.clone();
+                self.after_filter_change();
+            }
+            Mode::Command(c) => c.edit.insert(line),
+            _ => {}
+        }
+        out.redraw = true;
+    }
+
+    /// A poll's snapshot: taken (and drawn) only when it differs from the
+    /// last one; polling that works again after failures is logged.
+    fn on_snapshot(&mut self, s: Box<ClusterSnapshot>, now_ms: u64, out: &mut Update) {
+        self.last_poll_ms = Some(now_ms);
+        let was_stale = self.stale.take();
+        if let Some((since, _)) = &was_stale {
+            let secs = now_ms.saturating_sub(*since) / 1000;
+            self.log_event(
+                format!("polling works again after {secs} s of failures"),
+                nodes::Level::Ok,
+            );
+        }
+        let was_stale = was_stale.is_some();
+        let changed = self.snap.as_ref() != Some(&*s);
+        if changed {
+            self.set_snapshot(*s);
+        }
+        out.redraw = changed || was_stale;
+    }
+
+    /// The poll failed: the view says since when its data is stale.
+    fn on_poll_failed(&mut self, e: String, now_ms: u64, out: &mut Update) {
+        if self.stale.is_none() {
+            self.log_event(format!("polling fails: {e}"), nodes::Level::Crit);
+        }
+        let since = self.stale.as_ref().map_or(now_ms, |s| s.0);
+        self.stale = Some((since, e));
+        out.redraw = true;
+    }
+
+    /// The cluster's past migrations from the flight recorder.
+    fn on_history(&mut self, records: Vec<crate::record::Record>, out: &mut Update) {
+        let mut past: Vec<Migration> = records.iter().map(|r| r.migration.clone()).collect();
+        past.append(&mut self.history);
+        self.history = past;
+        self.take_records(records);
+        out.redraw = self.view == View::History;
+    }
+
+    /// Running migrations as they are now: into the snapshot, the history
+    /// once completed, and what changed into the event log.
+    fn on_progress(&mut self, ms: Vec<Migration>, out: &mut Update) {
+        for m in ms
+            .iter()
+            .filter(|m| m.outcome == Some(crate::cluster::Outcome::Completed))
+        {
+            let seen = self
+                .history
+                .iter()
+                .any(|h| h.id == m.id && h.started_at_ms == m.started_at_ms && h.vm == m.vm);
+            if !seen {
+                self.history.push(m.clone());
+            }
+        }
+        for m in &ms {
+            self.note_finished(m);
+        }
+        let before = out.redraw;
+        let mut notes = Vec::new();
+        if let Some(s) = &mut self.snap {
+            for m in ms {
+                match s.migrations.iter_mut().find(|x| x.id == m.id) {
+                    Some(x) if *x != m => {
+                        notes.extend(migration_news(Some(x), &m));
+                        *x = m;
+                        out.redraw = true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        s.migrations.push(m);
+                        out.redraw = true;
+                    }
+                }
+            }
+        }
+        for (text, level) in notes {
+            self.log_event(text, level);
+        }
+        if out.redraw && !before {
+            self.refresh_derived();
+        }
+    }
+
+    /// A migration the app asked for started: the migrations view shows it.
+    fn on_started(&mut self, req: RequestId, vm: &str, id: MigrationId, out: &mut Update) {
+        self.pending.remove(&req);
+        if let Some(d) = &mut self.drain
+            && let Some(cur) = d.current.as_mut().filter(|c| c.req == req)
+        {
+            cur.migration = Some(id);
+        }
+        self.sel_migration = Some(id);
+        self.view = View::Migrations;
+        self.flash(format!("migration of {vm} started"), false);
+        out.redraw = true;
+    }
+
+    /// A command failed: its sentence says what was asked and why not.
+    fn on_failed(&mut self, req: RequestId, error: String, out: &mut Update) {
+        // A drain move that could not start: note it, go on.
+        if let Some(d) = &mut self.drain
+            && let Some(cur) = d.current.take_if(|c| c.req == req)
+        {
+            d.failed.push(cur.vm);
+        }
+        let text = match self.pending.remove(&req) {
+            Some(Pending::Start { vm, to }) => {
+                format!("cannot migrate {vm} to {to}: {error}")
+            }
+            Some(Pending::Change { what, vm }) => {
+                format!("cannot {what} the migration of {vm}: {error}")
+            }
+            Some(p) => actions::failure_text(&p, &error),
+            None => error,
+        };
+        self.log_event(text.clone(), nodes::Level::Crit);
+        self.flash(text, true);
+        out.redraw = true;
+    }
+
+    /// A command succeeded.
+    fn on_done(&mut self, req: RequestId, text: String, out: &mut Update) {
+        match self.pending.remove(&req) {
+            Some(Pending::Change { vm, .. } | Pending::AbortDiskMove { vm }) => {
+                self.flash(format!("{vm}: {text}"), false)
+            }
+            // Kept in the event log: it ends what the log began.
+            Some(Pending::Recover { .. } | Pending::Cordon { .. }) => self.report(text, false),
+            _ => self.flash(text, false),
+        }
+        out.redraw = true;
+    }
+
+    /// One step of a command failed and the command goes on.
+    fn on_step_failed(&mut self, req: RequestId, what: &str, error: &str, out: &mut Update) {
+        let text = match self.pending.get(&req) {
+            Some(Pending::Recover { node }) => {
+                format!("cannot {what} (recovering {node}): {error}")
+            }
+            _ => format!("cannot {what}: {error}"),
+        };
+        self.log_event(text.clone(), nodes::Level::Crit);
+        self.flash(text, true);
+        out.redraw = true;
+    }
+
+    /// A timer: the flash line expires, the stale age moves, the About
+    /// panel samples vmshift's own usage.
+    fn on_tick(&mut self, now_ms: u64, out: &mut Update) {
+        if self.flash.as_ref().is_some_and(|f| f.until_ms <= now_ms) {
+            self.flash = None;
+            out.redraw = true;
+        }
+        if self.stale.is_some() {
+            out.redraw = true;
+        }
+        if self.mode == Mode::About && now_ms >= self.last_sample_ms + SAMPLE_MS {
+            self.last_sample_ms = now_ms;
+            out.cmds.push(Cmd::SampleSelf);
+        }
     }
 
     pub(super) fn set_snapshot(&mut self, s: ClusterSnapshot) {

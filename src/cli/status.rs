@@ -62,6 +62,26 @@ pub fn text(snap: &ClusterSnapshot) -> String {
     for a in &snap.alarms {
         let _ = writeln!(o, "!!! {}\n", c(a));
     }
+    nodes_table(&mut o, snap, &by_node);
+    volumes_table(&mut o, snap);
+    vms_table(&mut o, snap);
+    stale_copies(&mut o, snap);
+    lost_and_recovered(&mut o, snap);
+    if let Some(m) = &snap.manager {
+        manager(&mut o, m);
+    }
+    if running > 0 {
+        let _ = writeln!(o, "\nMIGRATIONS");
+        for m in snap.migrations.iter().filter(|m| !m.is_finished()) {
+            let _ = writeln!(o, "  #{} {}", m.id, c(&m.progress_line()));
+        }
+    }
+    o
+}
+
+/// One row per node, with its VMs, its error and its cordon.
+fn nodes_table(o: &mut String, snap: &ClusterSnapshot, by_node: &HashMap<&str, Vec<&str>>) {
+    use std::fmt::Write;
     let _ = writeln!(o, "NODES");
     let _ = writeln!(
         o,
@@ -94,6 +114,10 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             let _ = writeln!(o, "     ⊘ {}", c(&cd.describe()));
         }
     }
+}
+
+fn volumes_table(o: &mut String, snap: &ClusterSnapshot) {
+    use std::fmt::Write;
     let _ = writeln!(o, "\nVOLUMES");
     let _ = writeln!(
         o,
@@ -111,6 +135,10 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             c(&v.reachable_from.join(" "))
         );
     }
+}
+
+fn vms_table(o: &mut String, snap: &ClusterSnapshot) {
+    use std::fmt::Write;
     let _ = writeln!(o, "\nVMS");
     let _ = writeln!(
         o,
@@ -137,6 +165,11 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             disks.join(" ")
         );
     }
+}
+
+/// Shut-off definitions of VMs that run elsewhere.
+fn stale_copies(o: &mut String, snap: &ClusterSnapshot) {
+    use std::fmt::Write;
     if !snap.stale_copies.is_empty() {
         let _ = writeln!(
             o,
@@ -154,6 +187,11 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             );
         }
     }
+}
+
+/// VMs lost with their node, and those restarted elsewhere.
+fn lost_and_recovered(o: &mut String, snap: &ClusterSnapshot) {
+    use std::fmt::Write;
     let clock = Clock::of(snap);
     let lost: Vec<_> = snap.vms.iter().filter(|v| v.lost.is_some()).collect();
     if !lost.is_empty() {
@@ -188,84 +226,80 @@ pub fn text(snap: &ClusterSnapshot) -> String {
             );
         }
     }
-    if let Some(m) = &snap.manager {
-        let _ = writeln!(o, "\n{}", m.title().to_uppercase());
-        if let Some(e) = &m.error {
+}
+
+/// The cluster manager's view: whether it answers, its nodes and resources.
+fn manager(o: &mut String, m: &crate::cluster::ManagerView) {
+    use std::fmt::Write;
+    let _ = writeln!(o, "\n{}", m.title().to_uppercase());
+    if let Some(e) = &m.error {
+        let _ = writeln!(
+            o,
+            "  NOT ANSWERING{}: {}{}",
+            m.error_since_ms.map_or(String::new(), |ms| format!(
+                " since {}",
+                units::utc_minute(ms)
+            )),
+            c(e),
+            if m.known {
+                "; vmshift moves, starts and recovers none of its resources until it answers (below: its last answer)"
+            } else {
+                "; it has never answered, so vmshift cannot tell which VMs it owns and moves, starts and recovers none"
+            }
+        );
+    }
+    if m.known {
+        let _ = writeln!(
+            o,
+            "  DC {}, {}{}{}",
+            c(m.dc.as_deref().unwrap_or("none")),
+            if m.quorate { "quorate" } else { "NO QUORUM" },
+            if m.maintenance {
+                ", MAINTENANCE MODE"
+            } else {
+                ""
+            },
+            if m.fencing {
+                ", fencing on"
+            } else {
+                ", fencing off"
+            }
+        );
+        for n in &m.nodes {
             let _ = writeln!(
                 o,
-                "  NOT ANSWERING{}: {}{}",
-                m.error_since_ms.map_or(String::new(), |ms| format!(
-                    " since {}",
-                    units::utc_minute(ms)
-                )),
-                c(e),
-                if m.known {
-                    "; vmshift moves, starts and recovers none of its resources until it answers (below: its last answer)"
-                } else {
-                    "; it has never answered, so vmshift cannot tell which VMs it owns and moves, starts and recovers none"
-                }
+                "  node {:<14} {}",
+                c(&n.name),
+                n.out_of_service().unwrap_or("online")
             );
         }
-        if m.known {
+        for r in &m.vms {
+            let pinned: Vec<String> = r
+                .constraints
+                .iter()
+                .map(|k| format!("{} {} ({})", k.kind, c(&k.node), c(&k.id)))
+                .collect();
             let _ = writeln!(
                 o,
-                "  DC {}, {}{}{}",
-                c(m.dc.as_deref().unwrap_or("none")),
-                if m.quorate { "quorate" } else { "NO QUORUM" },
-                if m.maintenance {
-                    ", MAINTENANCE MODE"
-                } else {
+                "  resource {:<12} VM {:<12} {:<10} on {}{}{}{}",
+                c(&r.resource),
+                c(&r.domain),
+                c(&r.role),
+                c(&r.running_on.join(" ")),
+                if r.allow_migrate {
                     ""
-                },
-                if m.fencing {
-                    ", fencing on"
                 } else {
-                    ", fencing off"
+                    ", allow-migrate off"
+                },
+                if r.managed { "" } else { ", unmanaged" },
+                if pinned.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", pinned.join(", "))
                 }
             );
-            for n in &m.nodes {
-                let _ = writeln!(
-                    o,
-                    "  node {:<14} {}",
-                    c(&n.name),
-                    n.out_of_service().unwrap_or("online")
-                );
-            }
-            for r in &m.vms {
-                let pinned: Vec<String> = r
-                    .constraints
-                    .iter()
-                    .map(|k| format!("{} {} ({})", k.kind, c(&k.node), c(&k.id)))
-                    .collect();
-                let _ = writeln!(
-                    o,
-                    "  resource {:<12} VM {:<12} {:<10} on {}{}{}{}",
-                    c(&r.resource),
-                    c(&r.domain),
-                    c(&r.role),
-                    c(&r.running_on.join(" ")),
-                    if r.allow_migrate {
-                        ""
-                    } else {
-                        ", allow-migrate off"
-                    },
-                    if r.managed { "" } else { ", unmanaged" },
-                    if pinned.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", {}", pinned.join(", "))
-                    }
-                );
-            }
         }
     }
-    if running > 0 {
-        let _ = writeln!(o, "\nMIGRATIONS");
-        for m in snap.migrations.iter().filter(|m| !m.is_finished()) {
-            let _ = writeln!(o, "  #{} {}", m.id, c(&m.progress_line()));
-        }
-    }
-    o
 }
 
 #[cfg(test)]

@@ -3,9 +3,7 @@
 //! them. The trait itself is [`crate::backends::Backend`].
 
 use super::Refusal;
-use super::model::{
-    ClusterSnapshot, Forecast, MigrationId, MigrationInputs, MigrationOptions, Node, Vm,
-};
+use super::{ClusterSnapshot, Forecast, MigrationId, MigrationInputs, MigrationOptions, Node, Vm};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrationRequest {

@@ -474,18 +474,49 @@ impl Worker {
     }
 
     fn gather(&mut self) -> Result<NodeData, String> {
-        let c = self.conn.as_ref().expect("connected");
-        let err = |what: &str, e: virt::error::Error| format!("{what}: {}", e.message());
+        // A second reference to the connection: the steps below update
+        // this worker's memory of the domains while using it.
+        let c = self.conn.clone().expect("connected");
         let hostname = c.hostname().map_err(|e| err("hostname", e))?;
         let info = c.node_info().map_err(|e| err("node info", e))?;
-        let mem_free = c.free_memory().unwrap_or(0);
+        let mem_free = c.free_memory().unwrap_or_else(|e| {
+            tracing::debug!(uri = %self.spec.uri, error = %e.message(), "free memory not reported; shown as 0");
+            0
+        });
         let cpu_model = c
             .capabilities()
             .map(|x| xml::host_cpu_model(&x))
             .ok()
             .filter(|m| !m.is_empty())
             .unwrap_or(info.model.clone());
-        let cpu_used_pct = match (ffi::node_cpu_times(c), self.cpu_prev) {
+        let cpu_used_pct = self.node_cpu_pct(&c);
+        let doms = c
+            .list_all_domains(0)
+            .map_err(|e| err("listing domains", e))?;
+        let mut domains = Vec::with_capacity(doms.len());
+        let mut running: Vec<Domain> = Vec::new();
+        let now = Instant::now();
+        for d in doms {
+            if let Some(data) = self.read_domain(&d, now, &mut running) {
+                domains.push(data);
+            }
+        }
+        self.dirty_rates(&running, &mut domains);
+        Ok(NodeData {
+            hostname,
+            cpus: info.cpus,
+            mem_total: info.memory * 1024,
+            mem_free,
+            cpu_model,
+            cpu_used_pct,
+            domains,
+            pools: read_pools(&c)?,
+        })
+    }
+
+    /// The node's CPU use since the last poll (0 on the first).
+    fn node_cpu_pct(&mut self, c: &Connect) -> f64 {
+        match (ffi::node_cpu_times(c), self.cpu_prev) {
             (Ok((busy, total)), Some((pb, pt))) if total > pt => {
                 self.cpu_prev = Some((busy, total));
                 (busy.saturating_sub(pb)) as f64 / (total - pt) as f64 * 100.0
@@ -495,154 +526,159 @@ impl Worker {
                 0.0
             }
             _ => 0.0,
-        };
+        }
+    }
 
-        let doms = c
-            .list_all_domains(0)
-            .map_err(|e| err("listing domains", e))?;
-        let mut domains = Vec::with_capacity(doms.len());
-        let mut running: Vec<Domain> = Vec::new();
-        let now = Instant::now();
-        for d in doms {
-            let Ok(name) = d.name() else { continue };
-            let Ok((state, reason)) = ffi::state(&d) else {
-                continue;
-            };
-            let Ok(dinfo) = d.info() else { continue };
-            let dom_xml = d.xml_desc(0).unwrap_or_default();
-            let parsed = xml::parse_domain(&dom_xml).unwrap_or_default();
-            let active = matches!(state, sys::VIR_DOMAIN_RUNNING | sys::VIR_DOMAIN_PAUSED);
-            let vm_state = match state {
-                sys::VIR_DOMAIN_RUNNING => VmState::Running,
-                sys::VIR_DOMAIN_PAUSED => VmState::Paused,
-                _ => VmState::Stopped,
-            };
-            let incoming = state == sys::VIR_DOMAIN_PAUSED
-                && (reason == sys::VIR_DOMAIN_PAUSED_MIGRATION as i32
-                    || reason == sys::VIR_DOMAIN_PAUSED_POSTCOPY as i32);
-            // Any job (a migration in or out, a dirty-rate measurement...)
-            // makes job-locked calls wait; an unreadable job counts as busy.
-            let job = if active {
-                ffi::job_stats(&d, false).ok()
-            } else {
-                None
-            };
-            let busy = active
-                && job
-                    .as_ref()
-                    .is_none_or(|j| j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32);
-            let migrating_out = !incoming
-                && job.as_ref().is_some_and(|j| {
-                    j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32
-                        && j.operation == Some(sys::VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT as i32)
-                });
-            let cpu_pct = match self.dom_prev.insert(name.clone(), (dinfo.cpu_time, now)) {
-                Some((prev, at)) if dinfo.cpu_time >= prev && now > at => {
-                    let secs = (now - at).as_secs_f64() * dinfo.nr_virt_cpu.max(1) as f64;
-                    ((dinfo.cpu_time - prev) as f64 / 1e9 / secs * 100.0).clamp(0.0, 100.0)
-                }
-                _ => 0.0,
-            };
-            // Calls that need the domain's job lock wait behind a running
-            // migration (up to 30 s): make them only on a quiet domain, and
-            // reuse what was learnt before otherwise.
-            let quiet = state == sys::VIR_DOMAIN_RUNNING && !busy;
-            let known = self.disk_sizes.entry(name.clone()).or_default();
-            let disks = parsed
-                .disks
-                .iter()
-                .map(|dk| {
-                    let size = if quiet {
-                        let s = d.block_info(&dk.target, 0).map_or(0, |b| b.capacity);
-                        known.insert(dk.target.clone(), s);
-                        s
-                    } else {
-                        known.get(&dk.target).copied().unwrap_or(0)
-                    };
-                    (dk.clone(), size)
-                })
-                .collect();
-            if quiet {
-                running.push(d.clone());
-                // Resident memory bounds what the guest ever wrote.
-                // With the guest's own figures where its balloon reports them.
-                if let Ok(stats) = d.memory_stats(0) {
-                    let st = super::measure::MemStats::from_tags(
-                        stats.iter().map(|s| (s.tag as i32, s.val)),
-                    );
-                    if st.rss.is_some() {
-                        self.mem_stats.insert(name.clone(), st);
-                    }
+    /// One domain as the node reports it; a running domain with no job
+    /// goes into `running` (its dirty rate is measured). `None` when it
+    /// vanished while being read.
+    fn read_domain(
+        &mut self,
+        d: &Domain,
+        now: Instant,
+        running: &mut Vec<Domain>,
+    ) -> Option<DomainData> {
+        let name = d.name().ok()?;
+        let (state, reason) = ffi::state(d).ok()?;
+        let dinfo = d.info().ok()?;
+        let dom_xml = d.xml_desc(0).unwrap_or_default();
+        let parsed = xml::parse_domain(&dom_xml).unwrap_or_default();
+        let active = matches!(state, sys::VIR_DOMAIN_RUNNING | sys::VIR_DOMAIN_PAUSED);
+        let vm_state = match state {
+            sys::VIR_DOMAIN_RUNNING => VmState::Running,
+            sys::VIR_DOMAIN_PAUSED => VmState::Paused,
+            _ => VmState::Stopped,
+        };
+        let incoming = state == sys::VIR_DOMAIN_PAUSED
+            && (reason == sys::VIR_DOMAIN_PAUSED_MIGRATION as i32
+                || reason == sys::VIR_DOMAIN_PAUSED_POSTCOPY as i32);
+        // Any job (a migration in or out, a dirty-rate measurement...)
+        // makes job-locked calls wait; an unreadable job counts as busy.
+        let job = if active {
+            ffi::job_stats(d, false).ok()
+        } else {
+            None
+        };
+        let busy = active
+            && job
+                .as_ref()
+                .is_none_or(|j| j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32);
+        let migrating_out = !incoming
+            && job.as_ref().is_some_and(|j| {
+                j.r#type != sys::VIR_DOMAIN_JOB_NONE as i32
+                    && j.operation == Some(sys::VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT as i32)
+            });
+        let cpu_pct = match self.dom_prev.insert(name.clone(), (dinfo.cpu_time, now)) {
+            Some((prev, at)) if dinfo.cpu_time >= prev && now > at => {
+                let secs = (now - at).as_secs_f64() * dinfo.nr_virt_cpu.max(1) as f64;
+                ((dinfo.cpu_time - prev) as f64 / 1e9 / secs * 100.0).clamp(0.0, 100.0)
+            }
+            _ => 0.0,
+        };
+        // Calls that need the domain's job lock wait behind a running
+        // migration (up to 30 s): make them only on a quiet domain, and
+        // reuse what was learnt before otherwise.
+        let quiet = state == sys::VIR_DOMAIN_RUNNING && !busy;
+        let known = self.disk_sizes.entry(name.clone()).or_default();
+        let disks = parsed
+            .disks
+            .iter()
+            .map(|dk| {
+                let size = if quiet {
+                    let s = d.block_info(&dk.target, 0).map_or(0, |b| b.capacity);
+                    known.insert(dk.target.clone(), s);
+                    s
+                } else {
+                    known.get(&dk.target).copied().unwrap_or(0)
+                };
+                (dk.clone(), size)
+            })
+            .collect();
+        if quiet {
+            running.push(d.clone());
+            // Resident memory bounds what the guest ever wrote.
+            // With the guest's own figures where its balloon reports them.
+            if let Ok(stats) = d.memory_stats(0) {
+                let st = super::measure::MemStats::from_tags(
+                    stats.iter().map(|s| (s.tag as i32, s.val)),
+                );
+                if st.rss.is_some() {
+                    self.mem_stats.insert(name.clone(), st);
                 }
             }
-            domains.push(DomainData {
-                name,
-                state: vm_state,
-                incoming,
-                migrating_out,
-                vcpus: dinfo.nr_virt_cpu,
-                memory: dinfo.max_mem * 1024,
-                cpu_pct,
-                disks,
-                cpu_model: parsed.cpu_model,
-                samples: Vec::new(),
-                mem_stats: Default::default(),
-                tcg: parsed.tcg,
-                xml: dom_xml,
-                managed: parsed.managed,
-                persistent: d.is_persistent().unwrap_or(false),
-                autostart: d.autostart().unwrap_or(false),
-            });
         }
-        // Dirty rates: keep each finished measurement, start the next one
-        // (page sampling, 1 s: a longer one still running when a migration
-        // starts held that migration up on the lab; the long windows are
-        // taken just before a migration instead, by `measure_workload`).
-        for (name, sample) in ffi::dirty_rates(&running) {
+        Some(DomainData {
+            name,
+            state: vm_state,
+            incoming,
+            migrating_out,
+            vcpus: dinfo.nr_virt_cpu,
+            memory: dinfo.max_mem * 1024,
+            cpu_pct,
+            disks,
+            cpu_model: parsed.cpu_model,
+            samples: Vec::new(),
+            mem_stats: Default::default(),
+            tcg: parsed.tcg,
+            xml: dom_xml,
+            managed: parsed.managed,
+            persistent: d.is_persistent().unwrap_or(false),
+            autostart: d.autostart().unwrap_or(false),
+        })
+    }
+
+    /// Dirty rates: keep each finished measurement, start the next one
+    /// (page sampling, 1 s: a longer one still running when a migration
+    /// starts held that migration up on the lab; the long windows are
+    /// taken just before a migration instead, by `measure_workload`).
+    fn dirty_rates(&mut self, running: &[Domain], domains: &mut [DomainData]) {
+        for (name, sample) in ffi::dirty_rates(running) {
             measure::push(self.samples.entry(name).or_default(), sample);
         }
-        for d in &running {
-            let _ = ffi::start_dirty_rate_calc(d, 1);
+        for d in running {
+            if let Err(e) = ffi::start_dirty_rate_calc(d, 1) {
+                // A domain that just stopped or started a job: its rate is
+                // measured again at the next poll.
+                tracing::debug!(uri = %self.spec.uri, error = %e.message(), "dirty-rate measurement not started");
+            }
         }
         for d in domains.iter_mut() {
             d.samples = self.samples.get(&d.name).cloned().unwrap_or_default();
             d.mem_stats = self.mem_stats.get(&d.name).copied().unwrap_or_default();
         }
-
-        let mut pools = Vec::new();
-        for p in c
-            .list_all_storage_pools(0)
-            .map_err(|e| err("listing storage pools", e))?
-        {
-            let Ok(name) = p.name() else { continue };
-            let parsed = p
-                .xml_desc(0)
-                .ok()
-                .and_then(|x| xml::parse_pool(&x).ok())
-                .unwrap_or_default();
-            let active = p.is_active().unwrap_or(false);
-            let (capacity, allocation) = p.info().map_or((0, 0), |i| (i.capacity, i.allocation));
-            pools.push(PoolData {
-                name,
-                active,
-                kind: parsed.kind,
-                source: parsed.source,
-                target: parsed.target,
-                capacity,
-                allocation,
-            });
-        }
-        Ok(NodeData {
-            hostname,
-            cpus: info.cpus,
-            mem_total: info.memory * 1024,
-            mem_free,
-            cpu_model,
-            cpu_used_pct,
-            domains,
-            pools,
-        })
     }
+}
+
+fn err(what: &str, e: virt::error::Error) -> String {
+    format!("{what}: {}", e.message())
+}
+
+/// The node's storage pools, with what their definitions say.
+fn read_pools(c: &Connect) -> Result<Vec<PoolData>, String> {
+    let mut pools = Vec::new();
+    for p in c
+        .list_all_storage_pools(0)
+        .map_err(|e| err("listing storage pools", e))?
+    {
+        let Ok(name) = p.name() else { continue };
+        let parsed = p
+            .xml_desc(0)
+            .ok()
+            .and_then(|x| xml::parse_pool(&x).ok())
+            .unwrap_or_default();
+        let active = p.is_active().unwrap_or(false);
+        let (capacity, allocation) = p.info().map_or((0, 0), |i| (i.capacity, i.allocation));
+        pools.push(PoolData {
+            name,
+            active,
+            kind: parsed.kind,
+            source: parsed.source,
+            target: parsed.target,
+            capacity,
+            allocation,
+        });
+    }
+    Ok(pools)
 }
 
 #[cfg(test)]

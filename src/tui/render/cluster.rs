@@ -210,6 +210,41 @@ fn render_card(
         Mode::Drag(d) => Some(d),
         _ => None,
     };
+    let block = card_block(snap, node, drag, selected);
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    if inner.height == 0 || inner.width < 10 {
+        return;
+    }
+    let top = card_status_lines(app, snap, node, compact, inner, buf);
+    // VMs.
+    let vms = app.card_vms(&node.name);
+    if vms.is_empty() && top > 1 {
+        return;
+    }
+    if vms.is_empty() {
+        put(buf, inner, top, Line::styled(" no VMs", theme::dim()));
+        return;
+    }
+    let sel_pos = app
+        .sel_vm
+        .as_ref()
+        .and_then(|s| vms.iter().position(|&i| snap.vms[i].name == *s));
+    if compact {
+        card_vms_on_one_line(app, snap, drag, vms, sel_pos, inner, buf, hit);
+    } else {
+        card_vm_rows(app, snap, drag, &vms, sel_pos, top, inner, buf, hit);
+    }
+}
+
+/// The card's frame: the title says what the node is and, during a drag,
+/// whether it takes the VM; the border says hovered, selected or not up.
+fn card_block<'a>(
+    snap: &crate::cluster::ClusterSnapshot,
+    node: &'a Node,
+    drag: Option<&crate::app::drag::Drag>,
+    selected: bool,
+) -> Block<'a> {
     let hovered = drag.is_some_and(|d| d.over.as_deref() == Some(node.name.as_str()));
     let verdict = drag.and_then(|d| d.verdict(&node.name).map(|v| (d, v)));
     // The title says what the node is; during a drag, whether it takes the VM.
@@ -245,7 +280,7 @@ fn render_card(
     } else {
         theme::dim()
     };
-    let block = Block::default()
+    Block::default()
         .borders(Borders::ALL)
         .border_type(if hovered {
             BorderType::Double
@@ -258,12 +293,20 @@ fn render_card(
         .title(shown_line(Line::from(title)))
         .title_bottom(
             shown_line(Line::styled(format!(" {} ", node.cpu_model), theme::dim())).right_aligned(),
-        );
-    let inner = block.inner(rect);
-    block.render(rect, buf);
-    if inner.height == 0 || inner.width < 10 {
-        return;
-    }
+        )
+}
+
+/// The card's lines above its VMs: CPU and memory (or why the node is not
+/// up), how to recover a lost node, and stale copies; returns the first
+/// row left for the VMs.
+fn card_status_lines(
+    app: &App,
+    snap: &crate::cluster::ClusterSnapshot,
+    node: &Node,
+    compact: bool,
+    inner: Rect,
+    buf: &mut Buffer,
+) -> u16 {
     // CPU and memory.
     let bw = ((inner.width as usize).saturating_sub(28) / 2).clamp(3, 12);
     let mem_ratio = node.mem_used as f64 / node.mem_total.max(1) as f64;
@@ -324,76 +367,88 @@ fn render_card(
     };
     // Stale copies: shut-off definitions of VMs that run elsewhere.
     let mut top = top;
-    if let Some(snap) = app.snap.as_ref() {
-        for c in stale_here(snap, &node.name) {
-            if top >= inner.height {
-                break;
-            }
-            let text = format!(
-                "⚠ stale copy {}{} (runs on {})",
-                c.vm,
-                if c.autostart { " AUTOSTART" } else { "" },
-                c.runs_on
-            );
-            put(
-                buf,
-                inner,
-                top,
-                Line::styled(fit(&text, inner.width as usize), theme::bad()),
-            );
-            top += 1;
+    for c in stale_here(snap, &node.name) {
+        if top >= inner.height {
+            break;
         }
+        let text = format!(
+            "⚠ stale copy {}{} (runs on {})",
+            c.vm,
+            if c.autostart { " AUTOSTART" } else { "" },
+            c.runs_on
+        );
+        put(
+            buf,
+            inner,
+            top,
+            Line::styled(fit(&text, inner.width as usize), theme::bad()),
+        );
+        top += 1;
     }
-    // VMs.
-    let vms = app.card_vms(&node.name);
+    top
+}
+
+/// A compact card's VMs on one line: the selected VM first, then the
+/// others, "+N" for the rest.
+#[allow(clippy::too_many_arguments)]
+fn card_vms_on_one_line(
+    app: &App,
+    snap: &crate::cluster::ClusterSnapshot,
+    drag: Option<&crate::app::drag::Drag>,
+    vms: Vec<usize>,
+    sel_pos: Option<usize>,
+    inner: Rect,
+    buf: &mut Buffer,
+    hit: &mut HitMap,
+) {
+    let mut order = vms;
+    if let Some(p) = sel_pos {
+        let s = order.remove(p);
+        order.insert(0, s);
+    }
+    let y = inner.y + 1;
+    let mut x = inner.x;
+    for (k, &i) in order.iter().enumerate() {
+        let v = &snap.vms[i];
+        let label = format!("{} {}", theme::vm_mark(v), escape(&v.name));
+        let w = label.chars().count() as u16;
+        let left = order.len() - k;
+        let more = format!("+{left}");
+        let reserve = if left > 1 { more.len() as u16 + 1 } else { 0 };
+        if x + w + reserve > inner.right() {
+            if x + more.len() as u16 <= inner.right() {
+                buf.set_string(x, y, more, theme::dim());
+            }
+            break;
+        }
+        let is_sel = app.sel_vm.as_deref() == Some(v.name.as_str()) && app.view == View::Cluster;
+        let dragged = drag.is_some_and(|d| d.vm == v.name);
+        let style = if is_sel || dragged {
+            theme::selected()
+        } else {
+            theme::vm_style(v)
+        };
+        buf.set_string(x, y, &label, style);
+        hit.push(Rect::new(x, y, w, 1), Target::Vm(v.name.clone()));
+        x += w + 1;
+    }
+}
+
+/// A card's VMs as rows (scrolled to keep the selected one in view), and
+/// "+N more" when they do not all fit.
+#[allow(clippy::too_many_arguments)]
+fn card_vm_rows(
+    app: &App,
+    snap: &crate::cluster::ClusterSnapshot,
+    drag: Option<&crate::app::drag::Drag>,
+    vms: &[usize],
+    sel_pos: Option<usize>,
+    top: u16,
+    inner: Rect,
+    buf: &mut Buffer,
+    hit: &mut HitMap,
+) {
     let rows = inner.height.saturating_sub(top) as usize;
-    if vms.is_empty() && top > 1 {
-        return;
-    }
-    if vms.is_empty() {
-        put(buf, inner, top, Line::styled(" no VMs", theme::dim()));
-        return;
-    }
-    let sel_pos = app
-        .sel_vm
-        .as_ref()
-        .and_then(|s| vms.iter().position(|&i| snap.vms[i].name == *s));
-    if compact {
-        // One line: the selected VM first, then the others, "+N" for the rest.
-        let mut order = vms.clone();
-        if let Some(p) = sel_pos {
-            let s = order.remove(p);
-            order.insert(0, s);
-        }
-        let y = inner.y + 1;
-        let mut x = inner.x;
-        for (k, &i) in order.iter().enumerate() {
-            let v = &snap.vms[i];
-            let label = format!("{} {}", theme::vm_mark(v), escape(&v.name));
-            let w = label.chars().count() as u16;
-            let left = order.len() - k;
-            let more = format!("+{left}");
-            let reserve = if left > 1 { more.len() as u16 + 1 } else { 0 };
-            if x + w + reserve > inner.right() {
-                if x + more.len() as u16 <= inner.right() {
-                    buf.set_string(x, y, more, theme::dim());
-                }
-                break;
-            }
-            let is_sel =
-                app.sel_vm.as_deref() == Some(v.name.as_str()) && app.view == View::Cluster;
-            let dragged = drag.is_some_and(|d| d.vm == v.name);
-            let style = if is_sel || dragged {
-                theme::selected()
-            } else {
-                theme::vm_style(v)
-            };
-            buf.set_string(x, y, &label, style);
-            hit.push(Rect::new(x, y, w, 1), Target::Vm(v.name.clone()));
-            x += w + 1;
-        }
-        return;
-    }
     let show = if vms.len() > rows {
         rows.saturating_sub(1)
     } else {

@@ -52,84 +52,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 theme::bad(),
             )
         }
-        Mode::ConfirmDrain(plan) => {
-            let mut lines = vec![Line::from(format!(
-                "Move every running VM off {}, one after the other:",
-                plan.node
-            ))];
-            for m in &plan.moves {
-                let max = app.settings.defaults.max_downtime_ms;
-                let style = if m.prediction.converges && !m.prediction.above_limit(max) {
-                    Style::new()
-                } else {
-                    theme::warn()
-                };
-                lines.push(Line::styled(
-                    format!(
-                        "  {} → {}: {}",
-                        m.vm,
-                        m.to,
-                        m.prediction.summary(app.settings.defaults.max_downtime_ms)
-                    ),
-                    style,
-                ));
-            }
-            for s in &plan.stuck {
-                lines.push(Line::styled(
-                    format!("  ✗ {} stays: {}", s.vm, s.short),
-                    theme::bad(),
-                ));
-            }
-            for v in &plan.left {
-                lines.push(Line::styled(
-                    format!("  {v} is not running and stays"),
-                    theme::dim(),
-                ));
-            }
-            if plan.moves.is_empty() {
-                lines.push(Line::styled(
-                    "Nothing can move; y or n closes.",
-                    theme::warn(),
-                ));
-            }
-            question(app, area, buf, " drain node? ", lines, theme::warn())
-        }
-        Mode::ConfirmQuit => {
-            let n = app.running_migrations().len();
-            let disks = app.running_storage_moves().len();
-            let sim = app.snap.as_ref().is_some_and(|s| s.backend == "sim");
-            let mut lines = Vec::new();
-            if n > 0 {
-                lines.push(Line::from(format!(
-                    "{n} migration{} running.",
-                    if n == 1 { " is" } else { "s are" }
-                )));
-            }
-            if disks > 0 {
-                lines.push(Line::from(format!(
-                    "{disks} disk move{} running.",
-                    if disks == 1 { " is" } else { "s are" }
-                )));
-            }
-            if sim {
-                lines.push(Line::from(
-                    "They run inside vmshift's simulator and stop with it.",
-                ));
-            } else {
-                if n > 0 {
-                    lines.push(Line::from(
-                        "Peer-to-peer migrations continue without vmshift; reopen it to watch them.",
-                    ));
-                }
-                if disks > 0 {
-                    lines.push(Line::from(
-                        "A disk move needs vmshift for its pivot: its disk stays where it is, and its block copy is left running (virsh blockjob --abort ends it).",
-                    ));
-                }
-            }
-            lines.push(Line::from("Quit vmshift?"));
-            question(app, area, buf, " quit? ", lines, theme::warn())
-        }
+        Mode::ConfirmDrain(plan) => question(
+            app,
+            area,
+            buf,
+            " drain node? ",
+            drain_lines(app, plan),
+            theme::warn(),
+        ),
+        Mode::ConfirmQuit => question(app, area, buf, " quit? ", quit_lines(app), theme::warn()),
         Mode::ConfirmVm(c) => vm_confirm(app, c, area, buf),
         Mode::PickDisk(p) => super::storage::picker(p, area, buf),
         Mode::ConfirmDiskMove(c) => question(
@@ -169,6 +100,90 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Mode::About => about(app, area, buf),
         _ => {}
     }
+}
+
+/// What a drain would do: each move with its prediction, the VMs that
+/// cannot move and why, and those not running.
+fn drain_lines(app: &App, plan: &crate::plan::DrainPlan) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(format!(
+        "Move every running VM off {}, one after the other:",
+        plan.node
+    ))];
+    for m in &plan.moves {
+        let max = app.settings.defaults.max_downtime_ms;
+        let style = if m.prediction.converges && !m.prediction.above_limit(max) {
+            Style::new()
+        } else {
+            theme::warn()
+        };
+        lines.push(Line::styled(
+            format!(
+                "  {} → {}: {}",
+                m.vm,
+                m.to,
+                m.prediction.summary(app.settings.defaults.max_downtime_ms)
+            ),
+            style,
+        ));
+    }
+    for s in &plan.stuck {
+        lines.push(Line::styled(
+            format!("  ✗ {} stays: {}", s.vm, s.short),
+            theme::bad(),
+        ));
+    }
+    for v in &plan.left {
+        lines.push(Line::styled(
+            format!("  {v} is not running and stays"),
+            theme::dim(),
+        ));
+    }
+    if plan.moves.is_empty() {
+        lines.push(Line::styled(
+            "Nothing can move; y or n closes.",
+            theme::warn(),
+        ));
+    }
+    lines
+}
+
+/// What quitting leaves behind: migrations and disk moves running, and
+/// whether they go on without vmshift.
+fn quit_lines(app: &App) -> Vec<Line<'static>> {
+    let n = app.running_migrations().len();
+    let disks = app.running_storage_moves().len();
+    let sim = app.snap.as_ref().is_some_and(|s| s.backend == "sim");
+    let mut lines = Vec::new();
+    if n > 0 {
+        lines.push(Line::from(format!(
+            "{n} migration{} running.",
+            if n == 1 { " is" } else { "s are" }
+        )));
+    }
+    if disks > 0 {
+        lines.push(Line::from(format!(
+            "{disks} disk move{} running.",
+            if disks == 1 { " is" } else { "s are" }
+        )));
+    }
+    if sim {
+        lines.push(Line::from(
+            "They run inside vmshift's simulator and stop with it.",
+        ));
+    } else {
+        if n > 0 {
+            lines.push(Line::from(
+                "Peer-to-peer migrations continue without vmshift; reopen it to watch them.",
+            ));
+        }
+        if disks > 0 {
+            lines.push(Line::from(
+                "A disk move needs vmshift for its pivot: its disk stays where it is, and its block copy is left running (virsh blockjob --abort ends it).",
+            ));
+        }
+    }
+    lines.push(Line::from("Quit vmshift?"));
+    lines
 }
 
 fn vm_confirm(app: &App, c: &crate::app::VmConfirm, area: Rect, buf: &mut Buffer) {
@@ -419,6 +434,47 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
         Span::styled(c.to.clone(), theme::title()),
         Span::raw("?"),
     ]));
+    placement_lines(snap, c, &mut lines);
+    if let Some(p) = &c.prediction {
+        prediction_lines(p, c, &mut lines);
+    }
+    option_lines(snap, c, &mut lines);
+    let ok = c.placement.is_ok() && !app.settings.read_only;
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!(
+                "{}/{}",
+                app.settings.keys.first_key(Action::Yes),
+                app.settings.keys.first_key(Action::Confirm)
+            ),
+            theme::key(),
+        ),
+        Span::raw(if ok {
+            " start migration   "
+        } else {
+            " (cannot start)   "
+        }),
+        Span::styled("esc", theme::key()),
+        Span::raw(" cancel"),
+    ]));
+    let lines = shown_lines(lines);
+    let w = area.width.saturating_sub(2).min(96);
+    // Height after wrapping at the dialog's inner width.
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_w).max(1))
+        .sum();
+    let h = (rows as u16 + 2).min(area.height);
+    let inner = dialog(area, buf, w, h, " move VM ", theme::accent());
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+/// Whether the target takes the VM (or why not), what moves with it: a
+/// LUN's ownership, the cluster manager's part, disks copied.
+fn placement_lines(snap: &crate::cluster::ClusterSnapshot, c: &Confirm, lines: &mut Vec<Line>) {
     match &c.placement {
         Ok(p) => {
             let mem = snap.vm(&c.vm).map_or(0, |v| v.memory);
@@ -471,32 +527,40 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
         }
         Err(r) => lines.push(Line::styled(format!("✗ {r}"), theme::bad())),
     }
-    if let Some(p) = &c.prediction {
-        let style = if !p.converges {
-            theme::bad()
-        } else if p.postcopy || p.may_not_converge || p.above_limit(c.options.max_downtime_ms) {
-            theme::warn()
-        } else {
-            theme::good()
-        };
+}
+
+/// The prediction, what it is based on, and what would help it converge.
+fn prediction_lines(p: &plan::Prediction, c: &Confirm, lines: &mut Vec<Line>) {
+    let style = if !p.converges {
+        theme::bad()
+    } else if p.postcopy || p.may_not_converge || p.above_limit(c.options.max_downtime_ms) {
+        theme::warn()
+    } else {
+        theme::good()
+    };
+    lines.push(Line::styled(
+        format!("prediction: {}", p.summary(c.options.max_downtime_ms)),
+        style,
+    ));
+    if !p.basis.is_empty() {
         lines.push(Line::styled(
-            format!("prediction: {}", p.summary(c.options.max_downtime_ms)),
-            style,
+            format!("based on: {}", p.basis.join("; ")),
+            theme::dim(),
         ));
-        if !p.basis.is_empty() {
-            lines.push(Line::styled(
-                format!("based on: {}", p.basis.join("; ")),
-                theme::dim(),
-            ));
-        }
-        if !p.advice.is_empty() {
-            let a: Vec<String> = p.advice.iter().map(|a| a.short()).collect();
-            lines.push(Line::styled(
-                format!("to converge: {}", a.join(" · ")),
-                theme::warn(),
-            ));
-        }
     }
+    if !p.advice.is_empty() {
+        let a: Vec<String> = p.advice.iter().map(|a| a.short()).collect();
+        lines.push(Line::styled(
+            format!("to converge: {}", a.join(" · ")),
+            theme::warn(),
+        ));
+    }
+}
+
+/// The options in two columns: max downtime, bandwidth, auto-converge |
+/// post-copy, on stall, copy storage. Through Pacemaker, all but the live
+/// limits are the resource's own.
+fn option_lines(snap: &crate::cluster::ClusterSnapshot, c: &Confirm, lines: &mut Vec<Line>) {
     lines.push(Line::styled(
         "options (↑↓ choose, ←→ change):",
         theme::dim(),
@@ -529,37 +593,6 @@ fn confirm(app: &App, c: &Confirm, area: Rect, buf: &mut Buffer) {
             cell(Field::ALL[i + 3]),
         ]));
     }
-    let ok = c.placement.is_ok() && !app.settings.read_only;
-    lines.push(Line::from(vec![
-        Span::styled(
-            format!(
-                "{}/{}",
-                app.settings.keys.first_key(Action::Yes),
-                app.settings.keys.first_key(Action::Confirm)
-            ),
-            theme::key(),
-        ),
-        Span::raw(if ok {
-            " start migration   "
-        } else {
-            " (cannot start)   "
-        }),
-        Span::styled("esc", theme::key()),
-        Span::raw(" cancel"),
-    ]));
-    let lines = shown_lines(lines);
-    let w = area.width.saturating_sub(2).min(96);
-    // Height after wrapping at the dialog's inner width.
-    let inner_w = w.saturating_sub(2).max(1) as usize;
-    let rows: usize = lines
-        .iter()
-        .map(|l| l.width().div_ceil(inner_w).max(1))
-        .sum();
-    let h = (rows as u16 + 2).min(area.height);
-    let inner = dialog(area, buf, w, h, " move VM ", theme::accent());
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .render(inner, buf);
 }
 
 fn help(app: &App, scroll: u16, area: Rect, buf: &mut Buffer) {

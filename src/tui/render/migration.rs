@@ -113,28 +113,75 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     }
     let narrow = inner.width < 100;
     let mut y = 0u16;
-    // Status, elapsed, ETA.
+    put(buf, inner, y, status_line(m));
+    y += 1;
+    put(buf, inner, y, steps_line(m, narrow));
+    y += 1;
+    if let Some(l) = diskcopy::line(m) {
+        put(buf, inner, y, l);
+        y += 1;
+    }
+    put(buf, inner, y, figures_line(m));
+    y += 1;
+    put(buf, inner, y, downtime_gauge(m, inner.width));
+    y += 1;
+    if let Some(now) = m.live.as_ref().and_then(|f| f.downtime_now_ms) {
+        put(
+            buf,
+            inner,
+            y,
+            Line::styled(
+                format!("downtime if paused now {}", units::millis(now)),
+                theme::dim(),
+            ),
+        );
+        y += 1;
+    }
+    if let Some((text, style)) = note(m) {
+        // All of it, as far as the view has room above the chart.
+        let need = super::widgets::wrap(&text, inner.width as usize).len() as u16;
+        let h = need.min(inner.height.saturating_sub(y + 4));
+        Paragraph::new(Line::styled(escape(&text).into_owned(), style))
+            .wrap(Wrap { trim: true })
+            .render(Rect::new(inner.x, inner.y + y, inner.width, h), buf);
+        y += h;
+    }
+    let rest = Rect::new(
+        inner.x,
+        inner.y + y,
+        inner.width,
+        inner.height.saturating_sub(y),
+    );
+    if rest.height < 3 {
+        return;
+    }
+    let chart_h = (rest.height / 2).clamp(3, 10);
+    let [chart_area, table_area] =
+        Layout::vertical([Constraint::Length(chart_h), Constraint::Min(1)]).areas(rest);
+    chart(m, chart_area, buf);
+    table(m, table_area, buf);
+}
+
+/// Status, elapsed, ETA and bytes sent.
+fn status_line(m: &Migration) -> Line<'static> {
     let (glyph, word) = status(m);
     let eta = match eta_ms(m) {
         _ if m.is_finished() => String::new(),
         Some(ms) => format!("   ETA {}", units::millis(ms)),
         None => "   ETA — (not converging)".into(),
     };
-    put(
-        buf,
-        inner,
-        y,
-        Line::from(vec![
-            Span::styled(format!("{glyph} {word}"), status_style(m)),
-            Span::raw(format!(
-                "   elapsed {}{eta}   sent {}",
-                units::millis(m.elapsed_ms),
-                units::bytes(m.transferred_bytes)
-            )),
-        ]),
-    );
-    y += 1;
-    // The six steps.
+    Line::from(vec![
+        Span::styled(format!("{glyph} {word}"), status_style(m)),
+        Span::raw(format!(
+            "   elapsed {}{eta}   sent {}",
+            units::millis(m.elapsed_ms),
+            units::bytes(m.transferred_bytes)
+        )),
+    ])
+}
+
+/// The six steps, the current one marked.
+fn steps_line(m: &Migration, narrow: bool) -> Line<'static> {
     let mut spans = Vec::new();
     for (i, s) in Step::ALL.iter().enumerate() {
         // While the disks copy, pre-copy waits for them.
@@ -165,34 +212,29 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
             spans.push(Span::styled(" › ", theme::dim()));
         }
     }
-    put(buf, inner, y, Line::from(spans));
-    y += 1;
-    if let Some(l) = diskcopy::line(m) {
-        put(buf, inner, y, l);
-        y += 1;
-    }
-    // Live figures.
+    Line::from(spans)
+}
+
+/// Live figures: dirty rate, bandwidth and its limit, throttle, bytes left.
+fn figures_line(m: &Migration) -> Line<'static> {
     let limit_bw = m
         .options
         .bandwidth_bps
         .map_or("link".to_string(), units::rate);
-    put(
-        buf,
-        inner,
-        y,
-        Line::from(format!(
-            "dirty {}  bw {} (limit {limit_bw})  throttle {}%  left {}{}",
-            dirty_text(m),
-            units::rate(m.bandwidth_bps),
-            m.throttle_pct,
-            units::bytes(m.remaining_bytes),
-            if m.postcopy_active { "  POST-COPY" } else { "" }
-        )),
-    );
-    y += 1;
-    // Downtime gauge: the actual downtime once known; before that what the
-    // model expects at the switchover, and on a line of its own what a
-    // pause now would cost. No prediction after an abort or a failure.
+    Line::from(format!(
+        "dirty {}  bw {} (limit {limit_bw})  throttle {}%  left {}{}",
+        dirty_text(m),
+        units::rate(m.bandwidth_bps),
+        m.throttle_pct,
+        units::bytes(m.remaining_bytes),
+        if m.postcopy_active { "  POST-COPY" } else { "" }
+    ))
+}
+
+/// Downtime gauge: the actual downtime once known; before that what the
+/// model expects at the switchover (what a pause now would cost goes on a
+/// line of its own). No prediction after an abort or a failure.
+fn downtime_gauge(m: &Migration, width: u16) -> Line<'static> {
     let limit = m.options.max_downtime_ms as f64;
     let (label, value, text) = match (m.actual_downtime_ms, &m.live) {
         (Some(a), _) => ("downtime actual", Some(a), units::millis(a)),
@@ -229,34 +271,19 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
     };
     let head = format!("{label} {text} ");
     let tail = format!(" limit {} ms{mark}", m.options.max_downtime_ms);
-    let gw = (inner.width as usize)
+    let gw = (width as usize)
         .saturating_sub(head.chars().count() + tail.chars().count() + 2)
         .clamp(4, 30);
-    put(
-        buf,
-        inner,
-        y,
-        Line::from(vec![
-            Span::raw(head),
-            Span::styled(bar(value.unwrap_or(0.0) / limit.max(1.0), gw), style),
-            Span::styled(tail, if above { style } else { Style::new() }),
-        ]),
-    );
-    y += 1;
-    if let Some(now) = m.live.as_ref().and_then(|f| f.downtime_now_ms) {
-        put(
-            buf,
-            inner,
-            y,
-            Line::styled(
-                format!("downtime if paused now {}", units::millis(now)),
-                theme::dim(),
-            ),
-        );
-        y += 1;
-    }
-    // Stall flag with advice, or the outcome's reason.
-    let note = match &m.outcome {
+    Line::from(vec![
+        Span::raw(head),
+        Span::styled(bar(value.unwrap_or(0.0) / limit.max(1.0), gw), style),
+        Span::styled(tail, if above { style } else { Style::new() }),
+    ])
+}
+
+/// Stall flag with advice, or the outcome's reason.
+fn note(m: &Migration) -> Option<(String, Style)> {
+    match &m.outcome {
         Some(Outcome::Completed) => None,
         Some(o) => Some((o.reason().unwrap_or("").to_string(), theme::bad())),
         None if m.unanswered.is_some() => m
@@ -270,30 +297,7 @@ pub(super) fn detail(m: &Migration, area: Rect, buf: &mut Buffer) {
             theme::warn(),
         )),
         None => None,
-    };
-    if let Some((text, style)) = note {
-        // All of it, as far as the view has room above the chart.
-        let need = super::widgets::wrap(&text, inner.width as usize).len() as u16;
-        let h = need.min(inner.height.saturating_sub(y + 4));
-        Paragraph::new(Line::styled(escape(&text).into_owned(), style))
-            .wrap(Wrap { trim: true })
-            .render(Rect::new(inner.x, inner.y + y, inner.width, h), buf);
-        y += h;
     }
-    let rest = Rect::new(
-        inner.x,
-        inner.y + y,
-        inner.width,
-        inner.height.saturating_sub(y),
-    );
-    if rest.height < 3 {
-        return;
-    }
-    let chart_h = (rest.height / 2).clamp(3, 10);
-    let [chart_area, table_area] =
-        Layout::vertical([Constraint::Length(chart_h), Constraint::Min(1)]).areas(rest);
-    chart(m, chart_area, buf);
-    table(m, table_area, buf);
 }
 
 fn short_step(s: Step) -> &'static str {
