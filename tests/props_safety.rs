@@ -604,15 +604,22 @@ fn a_drain_plan_stays_within_capacity_and_moves_each_vm_once() {
                     *u += dm.bytes;
                     prop_assert!(*u <= csv.capacity, "{} over its space: {dm:?}", csv.name);
                 }
+                // Each disk out of reach has its own copy (two disks on one
+                // volume are two copies).
+                let mut copied = vec![false; m.placement.copies.len()];
                 for d in &disks {
                     let v = s.volume(&d.volume).unwrap();
                     if v.reachable_from(&to.name) {
                         continue;
                     }
-                    let Some((_, dest, bytes)) = m.placement.copies.iter().find(|c| c.0 == v.name)
-                    else {
+                    let Some(ci) = (0..copied.len()).find(|&i| {
+                        let c = &m.placement.copies[i];
+                        !copied[i] && c.0 == v.name && c.2 == d.size
+                    }) else {
                         return fail(format!("{}'s disk on {} stays out of reach", m.vm, v.name));
                     };
+                    copied[ci] = true;
+                    let (_, dest, bytes) = &m.placement.copies[ci];
                     prop_assert!(copy_storage);
                     let dv = s.volume(dest).unwrap();
                     prop_assert!(dv.kind == VolumeKind::Local && dv.reachable_from(&to.name));

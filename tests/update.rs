@@ -40,7 +40,22 @@ fn keyboard_move_goes_drag_confirm_start() {
         panic!("{cmds:?}")
     };
     assert_eq!((req.vm.as_str(), req.to.as_str()), ("web-01", "hv-02"));
-    assert_eq!(req.options, MigrationOptions::default());
+    // web-02 runs on hv-02: confirming breaks the should rule web-pool,
+    // and the request carries it for the event log and the record.
+    let broken: Vec<&str> = req
+        .options
+        .broken_rules
+        .iter()
+        .map(|b| b.rule.as_str())
+        .collect();
+    assert_eq!(broken, ["web-pool"]);
+    assert_eq!(
+        MigrationOptions {
+            broken_rules: Vec::new(),
+            ..req.options.clone()
+        },
+        MigrationOptions::default()
+    );
     assert_eq!(r.app.mode, Mode::Normal);
 }
 
@@ -440,17 +455,29 @@ fn a_keyboard_move_lists_targets_ranked_by_the_prediction() {
     r.app.sel_vm = Some("web-01".into());
     r.key(KeyCode::Char('m'));
     let Mode::Drag(d) = &r.app.mode else { panic!() };
-    // Allowed first, by total time (then downtime, free memory after);
+    // Allowed first: those that keep every placement rule, then those
+    // that break a should rule (web-pool: web-02 and web-03 are on hv-02
+    // and hv-03); each by total time (then downtime, free memory after);
     // refused below, the VM's own node last.
     let allowed: Vec<_> = d.ranked.iter().filter(|c| c.prediction.is_some()).collect();
     assert!(allowed.len() >= 2, "{:?}", d.ranked);
+    assert_eq!(
+        d.name_of(allowed[0]),
+        "hv-04",
+        "the one that keeps web-pool"
+    );
+    assert_eq!(allowed[0].breaks, 0);
+    assert!(allowed[1..].iter().all(|c| c.breaks == 1), "{allowed:?}");
     for w in allowed.windows(2) {
         let (a, b) = (
             w[0].prediction.as_ref().unwrap(),
             w[1].prediction.as_ref().unwrap(),
         );
-        assert!(w[0].tier() <= w[1].tier());
-        if w[0].tier() == w[1].tier() {
+        assert!(w[0].breaks.min(1) <= w[1].breaks.min(1));
+        if w[0].breaks.min(1) == w[1].breaks.min(1) {
+            assert!(w[0].tier() <= w[1].tier());
+        }
+        if w[0].tier() == w[1].tier() && w[0].breaks == w[1].breaks {
             assert!(
                 a.total_ms < b.total_ms
                     || (a.total_ms == b.total_ms && w[0].free_after >= w[1].free_after),

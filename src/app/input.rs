@@ -202,6 +202,9 @@ impl App {
                         if !c.overrides.rules.is_empty() {
                             self.rule_leave = Default::default();
                         }
+                        if let Ok(p) = &c.placement {
+                            self.follow_later(&c.vm, &c.to, &p.followers);
+                        }
                         let (_, cmd) = self.start_cmd(c.request());
                         out.cmds.push(cmd);
                         let (text, level) = c.start_note();

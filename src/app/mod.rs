@@ -180,6 +180,8 @@ pub struct App {
     /// The operator's typed leave to break one must rule with the next
     /// move they confirm (`:override RULE REASON`).
     pub rule_leave: crate::cluster::RuleOverrides,
+    /// VMs following one the operator moved (a together rule).
+    pub follow: Option<rules::Follow>,
     /// The nodes view's order.
     pub node_sort: NodeSort,
     /// Node rows, problems and levels, recomputed by `update` whenever the
@@ -321,6 +323,7 @@ impl App {
             filter: String::new(),
             problems: false,
             rule_leave: Default::default(),
+            follow: None,
             node_sort: NodeSort::default(),
             derived: nodes::Derived::default(),
             command_history: Vec::new(),
@@ -635,6 +638,7 @@ impl App {
             }
         }
         self.advance_drain(&mut out);
+        self.advance_follow(&mut out);
         out
     }
 

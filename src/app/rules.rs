@@ -171,3 +171,91 @@ pub fn vm_rule_lines(s: &ClusterSnapshot, v: &Vm) -> Vec<String> {
         })
         .collect()
 }
+
+/// The VMs of a together rule that follow a VM the operator moved, one
+/// after the other once it has arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Follow {
+    pub leader: String,
+    pub to: String,
+    /// Still to move, in order.
+    pub queue: Vec<String>,
+    /// The follower moving now.
+    pub current: Option<String>,
+}
+
+/// How the last migration of `vm` to `to` ended: `Some(true)` arrived,
+/// `Some(false)` failed, `None` not ended (or not seen yet).
+fn arrived(s: &ClusterSnapshot, vm: &str, to: &str) -> Option<bool> {
+    let m = s
+        .migrations
+        .iter()
+        .filter(|m| m.vm == vm && m.to == to)
+        .max_by_key(|m| m.id)?;
+    m.outcome.as_ref().map(|o| o.is_success())
+}
+
+impl App {
+    /// Remembers the VMs that must follow `leader` to `to`.
+    pub(super) fn follow_later(&mut self, leader: &str, to: &str, followers: &[String]) {
+        if followers.is_empty() {
+            return;
+        }
+        self.follow = Some(Follow {
+            leader: leader.to_string(),
+            to: to.to_string(),
+            queue: followers.to_vec(),
+            current: None,
+        });
+    }
+
+    /// Starts the next follower once the one before it (the leader first)
+    /// has arrived; drops the rest, saying so, if one did not.
+    pub(super) fn advance_follow(&mut self, out: &mut super::Update) {
+        let (Some(f), Some(s)) = (self.follow.clone(), self.snap.as_ref()) else {
+            return;
+        };
+        let before = f.current.clone().unwrap_or_else(|| f.leader.clone());
+        match arrived(s, &before, &f.to) {
+            None => return,
+            Some(false) => {
+                self.follow = None;
+                let text = format!(
+                    "{} stay where they are: {before} did not reach {}, so the together rule is not kept by moving them",
+                    f.queue.join(", "),
+                    f.to
+                );
+                if !f.queue.is_empty() {
+                    self.report(text, true);
+                }
+                return;
+            }
+            Some(true) => {}
+        }
+        let mut f = f;
+        let Some(next) = (!f.queue.is_empty()).then(|| f.queue.remove(0)) else {
+            self.follow = None;
+            return;
+        };
+        let confirm = super::Confirm::new(s, &next, &f.to, &self.settings.defaults, &self.history);
+        match confirm.map(|c| (c.placement.clone(), c)) {
+            Some((Ok(_), c)) => {
+                let text = format!("{next} follows {} to {} (together rule)", f.leader, f.to);
+                let (_, cmd) = self.start_cmd(c.request());
+                out.cmds.push(cmd);
+                self.log_event(text, Level::Ok);
+                f.current = Some(next);
+                self.follow = Some(f);
+            }
+            Some((Err(r), _)) => {
+                self.follow = None;
+                self.report(
+                    format!("{next} cannot follow {} to {}: {r}", f.leader, f.to),
+                    true,
+                );
+            }
+            None => self.follow = None,
+        }
+        out.redraw = true;
+    }
+}

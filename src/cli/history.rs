@@ -96,8 +96,28 @@ pub fn line(r: &Record) -> String {
         },
         r.note
             .as_ref()
-            .map_or(String::new(), |n| format!(" ({})", c(n)))
-    )
+            .map_or(String::new(), |n| format!(" ({})", c(n))),
+    ) + &rules_broken(m)
+}
+
+/// The placement rules the migration broke knowingly, with the reason of
+/// each override: `; broke rule db-pair (must, config), reason: …`.
+fn rules_broken(m: &crate::cluster::Migration) -> String {
+    m.options
+        .broken_rules
+        .iter()
+        .map(|b| {
+            format!(
+                "; broke rule {} ({}, {}){}",
+                c(&b.rule),
+                b.strength.label(),
+                c(&b.origin.label()),
+                b.reason
+                    .as_deref()
+                    .map_or(", confirmed".to_string(), |r| format!(", reason: {}", c(r)))
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

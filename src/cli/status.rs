@@ -22,6 +22,9 @@ pub fn run(backend: &mut dyn Backend, json: bool) -> Result<ExitCode, CliError> 
             )
         })?;
         out::tidy_floats(&mut value);
+        // The rules broken now, with the move that repairs each.
+        value["broken_rules"] =
+            serde_json::to_value(crate::plan::rules::broken_now(&snap)).unwrap_or_default();
         let text = serde_json::to_string_pretty(&value).map_err(|e| {
             CliError::new(
                 exit::BACKEND,
@@ -66,6 +69,7 @@ pub fn text(snap: &ClusterSnapshot) -> String {
     volumes_table(&mut o, snap);
     vms_table(&mut o, snap);
     stale_copies(&mut o, snap);
+    rules(&mut o, snap);
     lost_and_recovered(&mut o, snap);
     if let Some(m) = &snap.manager {
         manager(&mut o, m);
@@ -77,6 +81,34 @@ pub fn text(snap: &ClusterSnapshot) -> String {
         }
     }
     o
+}
+
+/// The placement rules: how many, and each one broken now with the move
+/// that repairs it.
+fn rules(o: &mut String, snap: &ClusterSnapshot) {
+    use std::fmt::Write;
+    if snap.rules.is_empty() {
+        return;
+    }
+    let broken = crate::plan::rules::broken_now(snap);
+    let _ = writeln!(
+        o,
+        "\nRULES {} placement rule{}, {} broken now (`vmshift rules` lists them)",
+        snap.rules.len(),
+        if snap.rules.len() == 1 { "" } else { "s" },
+        broken.len()
+    );
+    for b in &broken {
+        let _ = writeln!(
+            o,
+            "  BROKEN {}{}",
+            c(&b.sentence),
+            b.repair
+                .as_deref()
+                .map(|m| format!("; repair: {}", c(m)))
+                .unwrap_or_default()
+        );
+    }
 }
 
 /// One row per node, with its VMs, its error and its cordon.

@@ -524,6 +524,27 @@ fn placement_lines(snap: &crate::cluster::ClusterSnapshot, c: &Confirm, lines: &
                     theme::warn(),
                 ));
             }
+            for f in &p.followers {
+                lines.push(Line::styled(
+                    format!("  then {f} follows it to {} (together rule)", c.to),
+                    theme::accent(),
+                ));
+            }
+            // Rules the move breaks: confirming is knowingly breaking them.
+            for b in &p.breaks {
+                let why = b
+                    .reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!("; overridden: {r}"));
+                lines.push(Line::styled(
+                    format!("⚠ breaks {}{why}", b.sentence),
+                    if b.reason.is_some() {
+                        theme::bad()
+                    } else {
+                        theme::warn()
+                    },
+                ));
+            }
         }
         Err(r) => lines.push(Line::styled(format!("✗ {r}"), theme::bad())),
     }

@@ -129,7 +129,7 @@ pub fn render(app: &crate::app::App, d: &Drag, area: Rect, buf: &mut Buffer, hit
 fn row_text(d: &Drag, c: &Choice, name_w: usize, above: bool) -> String {
     let name = fit(d.name_of(c), name_w);
     match (&c.prediction, &d.verdicts[c.node].1) {
-        (Some(p), _) => {
+        (Some(p), verdict) => {
             let figures = if p.converges {
                 format!(
                     "{:>9} {:>8} {:>10}",
@@ -149,14 +149,24 @@ fn row_text(d: &Drag, c: &Choice, name_w: usize, above: bool) -> String {
             } else {
                 format!("-{}", units::bytes(c.free_after.unsigned_abs()))
             };
-            // ✓ converges; ⚠ allowed, but the prediction has a catch.
-            let mark = if c.tier() == 0 && !above {
+            // ✓ converges; ⚠ allowed, but the prediction (or a should
+            // rule the move breaks) has a catch.
+            let mark = if c.tier() == 0 && !above && c.breaks == 0 {
                 "✓"
             } else {
                 "⚠"
             };
+            let rules: Vec<&str> = verdict
+                .as_ref()
+                .map(|pl| pl.breaks.iter().map(|b| b.rule.as_str()).collect())
+                .unwrap_or_default();
+            let breaks = if rules.is_empty() {
+                String::new()
+            } else {
+                format!("  breaks {}", rules.join(", "))
+            };
             format!(
-                "{mark} {name} {:<11} {figures} {free:>10}",
+                "{mark} {name} {:<11} {figures} {free:>10}{breaks}",
                 c.verdict_word()
             )
         }
@@ -166,6 +176,9 @@ fn row_text(d: &Drag, c: &Choice, name_w: usize, above: bool) -> String {
 }
 
 fn tier_style(c: &Choice) -> Style {
+    if c.breaks > 0 && c.prediction.is_some() {
+        return theme::warn();
+    }
     match c.tier() {
         0 => theme::good(),
         1 | 2 => theme::warn(),
