@@ -1056,3 +1056,139 @@ fn look_alike_names_are_shown_escaped_and_told_apart() {
         r.stderr
     );
 }
+
+/// Placement rules on the command line: a must rule refuses and names the
+/// override; the override needs a typed reason, which the flight recorder
+/// keeps; a should rule needs its confirmation; names are checked.
+#[test]
+fn rules_are_refused_overridden_with_a_reason_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(
+        &["migrate", "db-main", "hv-03", "--speed", "max"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("apart from db-replica: rule db-pair (must, scenario)")
+            && r.stderr.contains("--override-rule db-pair --reason TEXT"),
+        "{}",
+        r.stderr
+    );
+    let r = vmshift(
+        &[
+            "migrate",
+            "db-main",
+            "hv-03",
+            "--speed",
+            "max",
+            "--override-rule",
+            "db-pair",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("takes a typed reason"), "{}", r.stderr);
+    let r = vmshift(
+        &[
+            "migrate",
+            "db-main",
+            "hv-03",
+            "--override-rule",
+            "db-par",
+            "--reason",
+            "x",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("there is no rule named \"db-par\"") && r.stderr.contains("db-pair"),
+        "{}",
+        r.stderr
+    );
+    let r = vmshift(
+        &["migrate", "web-01", "hv-02", "--speed", "max"],
+        dir.path(),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("confirm with --override-rule web-pool"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !dir.path().join("migrations.jsonl").exists(),
+        "nothing moved yet"
+    );
+    let r = vmshift(
+        &[
+            "migrate",
+            "db-main",
+            "hv-03",
+            "--speed",
+            "max",
+            "--override-rule",
+            "db-pair",
+            "--reason",
+            "hv-01 is patched tonight",
+        ],
+        dir.path(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("rule     db-main → hv-03 breaks apart from db-replica"),
+        "{}",
+        r.stdout
+    );
+    let h = vmshift(&["history"], dir.path());
+    assert!(
+        h.stdout
+            .contains("broke rule db-pair (must, scenario), reason: hv-01 is patched tonight"),
+        "{}",
+        h.stdout
+    );
+    let j = vmshift(&["history", "--json"], dir.path());
+    let rec: Value = serde_json::from_str(j.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        rec["migration"]["options"]["broken_rules"][0]["reason"],
+        "hv-01 is patched tonight"
+    );
+}
+
+/// `vmshift rules` lists every rule with its origin and state; the drain
+/// of hv-02 keeps them.
+#[test]
+fn rules_are_listed_and_drains_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = vmshift(&["rules"], dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("holds")
+            && l.contains("db-pair")
+            && l.contains("must")
+            && l.contains("scenario")),
+        "{}",
+        r.stdout
+    );
+    let j = vmshift(&["rules", "--json"], dir.path());
+    let v: Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["rules"].as_array().unwrap().len(), 5);
+    assert!(
+        v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["holds"] == true)
+    );
+    let d = vmshift(&["drain", "hv-02", "--dry-run"], dir.path());
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert!(
+        d.stdout.contains("move     db-main → hv-01"),
+        "{}",
+        d.stdout
+    );
+    assert!(d.stdout.contains("move     web-02 → hv-04"), "{}", d.stdout);
+    assert!(!d.stdout.contains("breaks"), "{}", d.stdout);
+}

@@ -536,3 +536,51 @@ fn storage_moves_are_in_the_snapshot_while_they_run_and_after() {
         "{texts:?}"
     );
 }
+
+/// An HA restart keeps the placement rules: db-main's node fails while the
+/// only other node that reaches its LUN is cordoned, so the one node left
+/// holds db-replica: db-main stays down, with an alarm naming the rule,
+/// rather than run beside its replica.
+#[test]
+fn an_ha_restart_never_breaks_a_must_rule() {
+    let mut s = sim();
+    s.set_cordon("hv-01", true).unwrap();
+    s.fail_node("hv-02");
+    s.advance(Duration::from_secs(60));
+    let snap = s.snapshot().unwrap();
+    let db = snap.vm("db-main").unwrap();
+    assert_eq!(db.state, VmState::Stopped, "{db:?}");
+    assert!(
+        snap.alarms
+            .iter()
+            .any(|a| a.starts_with("db-main is down") && a.contains("rule db-pair")),
+        "{:?}",
+        snap.alarms
+    );
+    assert!(plan::rules::broken_now(&snap).is_empty());
+    // Without the cordon, it restarts on hv-01.
+    let mut s = sim();
+    s.fail_node("hv-02");
+    s.advance(Duration::from_secs(60));
+    let snap = s.snapshot().unwrap();
+    let db = snap.vm("db-main").unwrap();
+    assert_eq!((db.state, db.node.as_str()), (VmState::Running, "hv-01"));
+}
+
+/// A scenario's rules that cannot hold are refused at load, at the rule.
+#[test]
+fn a_scenario_rule_that_cannot_hold_is_refused_at_load() {
+    let text = vmshift::backends::sim::scenario::BUILTIN[0].1.to_string()
+        + "\n[[rule]]\nname = \"erp-apart\"\nkind = \"apart\"\nvms = [\"erp-app\", \"erp-report\"]\n";
+    let e = vmshift::backends::sim::scenario::parse(&text, "t.toml").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("contradict each other: erp-app, erp-report must be together and apart"),
+        "{e}"
+    );
+    assert!(e.line > 200, "at the rule: {e}");
+    let text = vmshift::backends::sim::scenario::BUILTIN[0].1.to_string()
+        + "\n[[rule]]\nname = \"x\"\nkind = \"apart\"\nvms = [\"db-main\", \"db-mian\"]\n";
+    let e = vmshift::backends::sim::scenario::parse(&text, "t.toml").unwrap_err();
+    assert!(e.to_string().contains("\"db-mian\" names no VM"), "{e}");
+}

@@ -2415,3 +2415,109 @@ fn the_footer_offers_move_only_with_a_vm_selected() {
         assert_eq!(r.app.mode, Mode::Normal, "{view}");
     }
 }
+
+/// `:override RULE REASON` lets the next confirmed move break that must
+/// rule, carrying the reason to the backend; it serves one move. Without a
+/// reason, or for a rule that does not exist, it says why not.
+#[test]
+fn an_override_in_the_view_takes_a_reason_and_serves_one_move() {
+    let mut r = Rig::default();
+    let run = |r: &mut Rig, line: &str| {
+        r.key(KeyCode::Char(':'));
+        r.text(line);
+        r.key(KeyCode::Enter)
+    };
+    run(&mut r, "override db-pair");
+    let f = r.app.flash.clone().unwrap();
+    assert!(
+        f.error && f.text.contains("takes a typed reason"),
+        "{}",
+        f.text
+    );
+    run(&mut r, "override db-par x");
+    assert!(r.app.flash.as_ref().unwrap().text.contains("no rule named"));
+    // Refused without the override, naming it.
+    run(&mut r, "migrate db-main hv-03");
+    let f = r.app.flash.clone().unwrap();
+    assert!(
+        f.error && f.text.contains(":override db-pair"),
+        "{}",
+        f.text
+    );
+    run(&mut r, "override db-pair hv-01 is patched tonight");
+    assert_eq!(r.app.rule_leave.rules, ["db-pair"]);
+    run(&mut r, "migrate db-main hv-03");
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?} {:?}", r.app.mode, r.app.flash)
+    };
+    let p = c.placement.as_ref().unwrap();
+    assert_eq!(
+        p.breaks[0].reason.as_deref(),
+        Some("hv-01 is patched tonight")
+    );
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let Some(Cmd::Start(_, req)) = cmds.first() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(req.options.broken_rules[0].rule, "db-pair");
+    assert!(r.app.rule_leave.rules.is_empty(), "one move only");
+    let id = r.run_cmds(cmds).unwrap();
+    r.advance_until(|s| s.migration(id).unwrap().is_finished());
+    r.poll();
+    assert!(
+        r.app
+            .log
+            .iter()
+            .any(|e| e.text.contains("breaks rule db-pair") && e.text.contains("patched tonight")),
+        "the event log has it"
+    );
+    // The rule is broken now: a problem under `!`, and in `:rules`.
+    let s = r.app.snap.as_ref().unwrap();
+    let i = s.vms.iter().position(|v| v.name == "db-main").unwrap();
+    assert_eq!(r.app.vm_why(i).as_deref(), Some("rule db-pair broken"));
+    run(&mut r, "rules");
+    let Mode::Detail(d) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    let all = d.lines.join("\n");
+    assert!(all.contains("BROKEN  db-pair (must, scenario)"), "{all}");
+    assert!(all.contains("repair: vmshift migrate"), "{all}");
+}
+
+/// A together rule's other VM follows the one the operator moved, once it
+/// has arrived.
+#[test]
+fn a_together_rule_moves_the_group_in_the_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pair.toml");
+    let text = vmshift::backends::sim::scenario::BUILTIN[0].1.to_string()
+        + "\n[[rule]]\nname = \"pair\"\nkind = \"together\"\nvms = [\"web-01\", \"api-01\"]\n";
+    std::fs::write(&path, text).unwrap();
+    let mut r = Rig::new(path.to_str().unwrap(), Settings::default());
+    r.drag_to("web-01", "hv-04");
+    r.key(KeyCode::Enter);
+    let Mode::Confirm(c) = &r.app.mode else {
+        panic!("{:?}", r.app.mode)
+    };
+    assert_eq!(c.placement.as_ref().unwrap().followers, ["api-01"]);
+    let cmds = r.key(KeyCode::Char('y')).cmds;
+    let id = r.run_cmds(cmds).unwrap();
+    // Nothing follows before web-01 has arrived.
+    r.sim.advance(std::time::Duration::from_secs(1));
+    assert!(!r.poll().cmds.iter().any(|c| matches!(c, Cmd::Start(..))));
+    while !r.sim.migration(id).unwrap().is_finished() {
+        r.sim.advance(std::time::Duration::from_millis(50));
+    }
+    let u = r.poll();
+    let Some(Cmd::Start(_, req)) = u.cmds.iter().find(|c| matches!(c, Cmd::Start(..))) else {
+        panic!("{:?}", u.cmds)
+    };
+    assert_eq!((req.vm.as_str(), req.to.as_str()), ("api-01", "hv-04"));
+    let id = r.run_cmds(u.cmds).unwrap();
+    r.advance_until(|s| s.migration(id).unwrap().is_finished());
+    r.poll();
+    let s = r.app.snap.as_ref().unwrap();
+    assert_eq!(s.vm("api-01").unwrap().node, "hv-04");
+    assert!(r.app.follow.is_none());
+    assert!(vmshift::plan::rules::broken_now(s).is_empty());
+}

@@ -490,3 +490,358 @@ pub fn of_vm<'a>(snap: &'a ClusterSnapshot, vm: &'a Vm) -> Vec<(&'a Rule, Option
 pub fn by_name(rules: &[Rule]) -> HashMap<&str, &Rule> {
     rules.iter().map(|r| (r.name.as_str(), r)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::Backend;
+    use crate::backends::sim::{SimCluster, clock::Speed};
+    use crate::cluster::{NodeSet, RuleOrigin};
+    use crate::plan::{check, check_with, plan_drain, plan_drain_with, plan_recover};
+
+    /// The built-in cluster, with its rules (db-pair, web-pool, web-budget,
+    /// erp, dc-icelake).
+    fn snap() -> ClusterSnapshot {
+        SimCluster::from_spec("default", Speed::Max)
+            .unwrap()
+            .snapshot()
+            .unwrap()
+    }
+
+    fn rule(name: &str, kind: RuleKind, vms: &[&str], strength: Strength) -> Rule {
+        Rule {
+            name: name.into(),
+            kind,
+            vms: vms.iter().map(|v| v.to_string()).collect(),
+            strength,
+            origin: RuleOrigin::Config,
+        }
+    }
+
+    #[test]
+    fn a_must_rule_refuses_naming_it_and_a_should_rule_is_listed() {
+        let s = snap();
+        let db = s.vm("db-main").unwrap();
+        match check(&s, db, s.node("hv-03").unwrap(), false) {
+            Err(crate::cluster::Refusal::Rule { rule, sentence, .. }) => {
+                assert_eq!(rule, "db-pair");
+                assert_eq!(
+                    sentence,
+                    "apart from db-replica: rule db-pair (must, scenario)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(check(&s, db, s.node("hv-01").unwrap(), false).is_ok());
+        let web = s.vm("web-01").unwrap();
+        let p = check(&s, web, s.node("hv-02").unwrap(), false).unwrap();
+        assert_eq!(p.breaks.len(), 1);
+        assert_eq!(p.breaks[0].rule, "web-pool");
+        assert_eq!(p.breaks[0].strength, Strength::Should);
+        let p = check(&s, web, s.node("hv-04").unwrap(), false).unwrap();
+        assert!(p.breaks.is_empty(), "{:?}", p.breaks);
+    }
+
+    #[test]
+    fn an_override_allows_only_the_named_config_rule_with_a_reason() {
+        let s = snap();
+        let db = s.vm("db-main").unwrap();
+        let hv03 = s.node("hv-03").unwrap();
+        let rules = VmRules::new(&s, db);
+        let named = |reason: Option<&str>| RuleOverrides {
+            rules: vec!["db-pair".into()],
+            reason: reason.map(String::from),
+        };
+        assert!(check_with(&s, db, hv03, false, &rules, &named(None)).is_err());
+        let p = check_with(&s, db, hv03, false, &rules, &named(Some("patching"))).unwrap();
+        assert_eq!(p.breaks[0].reason.as_deref(), Some("patching"));
+        let other = RuleOverrides {
+            rules: vec!["web-pool".into()],
+            reason: Some("x".into()),
+        };
+        assert!(check_with(&s, db, hv03, false, &rules, &other).is_err());
+        // A Pacemaker rule is never overridden.
+        let mut p = s.clone();
+        for r in p.rules.iter_mut().filter(|r| r.name == "db-pair") {
+            r.origin = RuleOrigin::Pacemaker {
+                kind: "colocation".into(),
+                id: "db-pair".into(),
+            };
+        }
+        let db = p.vm("db-main").unwrap();
+        let rules = VmRules::new(&p, db);
+        let e = check_with(
+            &p,
+            db,
+            p.node("hv-03").unwrap(),
+            false,
+            &rules,
+            &named(Some("x")),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("never overrides Pacemaker's constraints")
+                && e.to_string().contains("crm configure delete db-pair"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn planned_positions_count_not_only_where_vms_run_now() {
+        // web-02 on its way to hv-04: web-01 there would be beside it.
+        // (Without the budget, which would refuse a second web move now.)
+        let mut s = snap();
+        s.rules.retain(|r| r.name != "web-budget");
+        let mut m = crate::cluster::Migration::starting(
+            7,
+            "web-02",
+            "hv-02",
+            "hv-04",
+            Default::default(),
+            4 << 30,
+            0,
+            0,
+        );
+        m.step = crate::cluster::Step::PreCopy;
+        s.migrations.push(m);
+        let web = s.vm("web-01").unwrap();
+        let p = check(&s, web, s.node("hv-04").unwrap(), false).unwrap();
+        assert_eq!(p.breaks.len(), 1, "{:?}", p.breaks);
+        assert!(p.breaks[0].sentence.contains("web-02"));
+        let p = check(&s, web, s.node("hv-02").unwrap(), false).unwrap();
+        assert!(
+            p.breaks.is_empty(),
+            "web-02 is leaving hv-02: {:?}",
+            p.breaks
+        );
+    }
+
+    #[test]
+    fn a_together_group_follows_and_must_fit() {
+        let mut s = snap();
+        // Two plain VMs on hv-01, together; moving one moves the other.
+        s.rules = vec![rule(
+            "pair",
+            RuleKind::Together,
+            &["web-01", "api-01"],
+            Strength::Must,
+        )];
+        let web = s.vm("web-01").unwrap();
+        let p = check(&s, web, s.node("hv-04").unwrap(), false).unwrap();
+        assert_eq!(p.followers, ["api-01"]);
+        // A drain of hv-01 moves them to one node.
+        let plan = plan_drain(&s, "hv-01", &Default::default(), &[]);
+        let to = |vm: &str| plan.moves.iter().find(|m| m.vm == vm).map(|m| m.to.clone());
+        assert!(to("web-01").is_some());
+        assert_eq!(to("web-01"), to("api-01"), "{:?}", plan.moves);
+        // A follower that cannot go there refuses the move.
+        let hv04 = s.nodes.iter_mut().find(|n| n.name == "hv-04").unwrap();
+        hv04.mem_used = hv04.mem_total - 6 * crate::cluster::GIB;
+        let web = s.vm("web-01").unwrap();
+        let e = check(&s, web, s.node("hv-04").unwrap(), false).unwrap_err();
+        assert!(e.to_string().contains("api-01 must follow it there"), "{e}");
+    }
+
+    #[test]
+    fn node_rules_by_name_and_label() {
+        let mut s = snap();
+        let dc = s.vm("dc-01").unwrap();
+        // dc-icelake: only on nodes labelled icelake (hv-03, hv-04).
+        assert!(check(&s, dc, s.node("hv-04").unwrap(), false).is_ok());
+        s.rules.push(rule(
+            "no-04",
+            RuleKind::NotOn {
+                nodes: NodeSet {
+                    nodes: vec!["hv-04".into()],
+                    labels: vec![],
+                },
+            },
+            &["dc-*"],
+            Strength::Must,
+        ));
+        let dc = s.vm("dc-01").unwrap();
+        let e = check(&s, dc, s.node("hv-04").unwrap(), false).unwrap_err();
+        assert!(
+            e.to_string().contains("never runs on hv-04: rule no-04"),
+            "{e}"
+        );
+        // Unlabelled, hv-04 is not one of the allowed nodes.
+        s.rules.retain(|r| r.name != "no-04");
+        s.nodes
+            .iter_mut()
+            .find(|n| n.name == "hv-04")
+            .unwrap()
+            .labels
+            .clear();
+        let dc = s.vm("dc-01").unwrap();
+        let e = check(&s, dc, s.node("hv-04").unwrap(), false).unwrap_err();
+        assert!(e.to_string().contains("runs only on label icelake"), "{e}");
+    }
+
+    #[test]
+    fn a_budget_counts_what_is_stopped_or_moving_by_hand() {
+        let mut s = snap();
+        // web-budget: at most one web server out at a time.
+        s.vms.iter_mut().find(|v| v.name == "web-03").unwrap().state = VmState::Stopped;
+        let web = s.vm("web-01").unwrap();
+        let e = check(&s, web, s.node("hv-04").unwrap(), false).unwrap_err();
+        assert!(
+            e.to_string().contains("already stopped or moving (web-03)"),
+            "{e}"
+        );
+        let e =
+            crate::plan::check_vm_action(&s, web, crate::cluster::VmAction::Shutdown).unwrap_err();
+        assert!(e.contains("rule web-budget"), "{e}");
+        // A failure is not counted against it.
+        s.nodes
+            .iter_mut()
+            .find(|n| n.name == "hv-03")
+            .unwrap()
+            .state = NodeState::Down;
+        let web = s.vm("web-01").unwrap();
+        assert!(check(&s, web, s.node("hv-04").unwrap(), false).is_ok());
+    }
+
+    #[test]
+    fn the_drain_of_hv_02_keeps_the_rules_and_names_a_should_rule_it_breaks() {
+        let s = snap();
+        let plan = plan_drain(&s, "hv-02", &Default::default(), &[]);
+        let to = |vm: &str| plan.moves.iter().find(|m| m.vm == vm).unwrap().to.clone();
+        assert_ne!(to("db-main"), "hv-03", "db-replica is there");
+        assert_eq!(to("web-02"), "hv-04", "the one node with no web server");
+        assert!(plan.breaks().is_empty(), "{:?}", plan.breaks());
+        // With hv-04 full, web-02 must sit beside another web server: the
+        // plan says so.
+        let mut full = s.clone();
+        let hv04 = full.nodes.iter_mut().find(|n| n.name == "hv-04").unwrap();
+        hv04.mem_used = hv04.mem_total;
+        let plan = plan_drain(&full, "hv-02", &Default::default(), &[]);
+        let b = plan.breaks();
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(b[0].rule, "web-pool");
+        assert!(
+            plan.moves
+                .iter()
+                .all(|m| m.vm != "db-main" || m.to != "hv-03")
+        );
+    }
+
+    #[test]
+    fn a_vm_that_will_not_converge_is_stuck_with_what_would_move_it() {
+        let s = snap();
+        let plan = plan_drain(&s, "hv-03", &Default::default(), &[]);
+        assert!(plan.moves.iter().all(|m| m.vm != "batch-etl"));
+        let st = plan.stuck.iter().find(|st| st.vm == "batch-etl").unwrap();
+        assert_eq!(st.short, "will not converge");
+        assert!(
+            st.reason.contains("auto-converge") && st.reason.contains("vmshift shutdown batch-etl"),
+            "{}",
+            st.reason
+        );
+        // With post-copy it can leave.
+        let o = crate::cluster::MigrationOptions {
+            postcopy: crate::cluster::PostcopyMode::Auto,
+            ..Default::default()
+        };
+        let plan = plan_drain_with(&s, "hv-03", &o, &[], false, &RuleOverrides::none());
+        assert!(plan.moves.iter().any(|m| m.vm == "batch-etl"), "{plan:?}");
+    }
+
+    #[test]
+    fn a_recovery_keeps_the_rules_and_leaves_down_what_only_breaks_them() {
+        let mut s = snap();
+        s.nodes
+            .iter_mut()
+            .find(|n| n.name == "hv-02")
+            .unwrap()
+            .state = NodeState::Down;
+        let p = plan_recover(&s, "hv-02").unwrap();
+        let db = p.restarts.iter().find(|r| r.vm == "db-main").unwrap();
+        assert_ne!(db.to, "hv-03");
+        // Only hv-03 left for it: it stays down, with the rule named.
+        for n in s
+            .nodes
+            .iter_mut()
+            .filter(|n| n.name == "hv-01" || n.name == "hv-04")
+        {
+            n.cordon = Some(crate::cluster::Cordon::local(0));
+        }
+        let p = plan_recover(&s, "hv-02").unwrap();
+        let c = p.cannot.iter().find(|c| c.vm == "db-main").unwrap();
+        assert!(c.reason.contains("rule db-pair"), "{}", c.reason);
+    }
+
+    #[test]
+    fn broken_rules_are_found_with_a_repair() {
+        let mut s = snap();
+        s.vms
+            .iter_mut()
+            .find(|v| v.name == "db-replica")
+            .unwrap()
+            .node = "hv-02".into();
+        let b = broken_now(&s);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(b[0].rule, "db-pair");
+        assert_eq!(b[0].vms, ["db-main", "db-replica"]);
+        let repair = b[0].repair.as_deref().unwrap();
+        assert!(
+            repair.starts_with("vmshift migrate db-replica "),
+            "{repair}"
+        );
+        assert!(!repair.ends_with("hv-02"), "{repair}");
+        assert!(broken_now(&snap()).is_empty());
+    }
+
+    #[test]
+    fn rules_that_cannot_hold_are_named() {
+        let s = snap();
+        let mut rules = vec![
+            rule("t", RuleKind::Together, &["a", "b"], Strength::Must),
+            rule(
+                "x",
+                RuleKind::Apart { max_per_node: 1 },
+                &["a", "b"],
+                Strength::Must,
+            ),
+            rule(
+                "many",
+                RuleKind::Apart { max_per_node: 1 },
+                &["web-*", "db-*", "erp-*"],
+                Strength::Must,
+            ),
+            rule(
+                "ghost",
+                RuleKind::Apart { max_per_node: 1 },
+                &["nobody", "web-01"],
+                Strength::Should,
+            ),
+        ];
+        let mut vms = s.vms.clone();
+        for n in ["a", "b"] {
+            let mut v = vms[0].clone();
+            v.name = n.into();
+            vms.push(v);
+        }
+        let p: Vec<String> = problems(&rules, &s.nodes, &vms)
+            .into_iter()
+            .map(|p| p.1)
+            .collect();
+        assert!(
+            p.iter()
+                .any(|p| p.contains("rule t (must, config) and rule x (must, config) contradict")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.contains("rule many") && p.contains("only 4 may host them")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|p| p.contains("\"nobody\" names no VM")),
+            "{p:?}"
+        );
+        rules.truncate(0);
+        assert!(problems(&rules, &s.nodes, &vms).is_empty());
+    }
+}
